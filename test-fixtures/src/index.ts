@@ -1,0 +1,13 @@
+export { findBinary } from './find-binary.js';
+export { freePort } from './free-port.js';
+export { createScratchDatabase, type ScratchDatabase } from './postgres-database.js';
+export { type PostgresServer, startPostgres } from './postgres-server.js';
+export { type S3Server, startS3 } from './s3-server.js';
+export {
+  postgresUrl,
+  SERVICES,
+  type ServiceName,
+  s3Endpoint,
+  servicesRequired,
+} from './services.js';
+export { suiteTempDir, tempDir } from './temp-dir.js';

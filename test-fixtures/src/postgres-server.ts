@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { findBinary, subdirs } from './find-binary.js';
+import { freePort } from './free-port.js';
+
+const run = promisify(execFile);
+
+/** A throwaway PostgreSQL cluster on a loopback port, owned by the test run. */
+export interface PostgresServer {
+  /** `postgres://postgres@127.0.0.1:PORT/postgres`, trust authentication. */
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+function postgresBinDir(): string | undefined {
+  const pgCtl = findBinary(
+    'pg_ctl',
+    [
+      ...(process.env.OSTROM_PG_BIN ? [join(process.env.OSTROM_PG_BIN, 'pg_ctl')] : []),
+      '/usr/lib/postgresql/15/bin/pg_ctl',
+      ...subdirs('/usr/lib/postgresql').map((dir) => join(dir, 'bin', 'pg_ctl')),
+    ],
+    'OSTROM_PG_CTL',
+  );
+  return pgCtl ? join(pgCtl, '..') : undefined;
+}
+
+/**
+ * Starts a fresh cluster in a temp dir (initdb + pg_ctl, fsync off: it holds test data only).
+ * PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
+ */
+export async function startPostgres(): Promise<PostgresServer> {
+  const binDir = postgresBinDir();
+  if (!binDir) throw new Error('PostgreSQL binaries not found (set OSTROM_PG_BIN to their directory)');
+  const dir = mkdtempSync(join(tmpdir(), 'ostrom-pg-'));
+  const dataDir = join(dir, 'data');
+  const asRoot = userInfo().uid === 0;
+  let prefix: string[] = [];
+  if (asRoot) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const uid = Number(stdout.trim());
+    chownSync(dir, uid, uid);
+    prefix = ['runuser', '-u', 'postgres', '--'];
+  }
+  const exec = (binary: string, args: string[]) => {
+    const argv = [...prefix, join(binDir, binary), ...args];
+    return run(argv[0]!, argv.slice(1), { cwd: dir });
+  };
+  try {
+    await exec('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+    const port = await freePort();
+    const serverOptions = [
+      `-p ${port}`,
+      `-k ${dir}`,
+      '-c listen_addresses=127.0.0.1',
+      '-c fsync=off',
+      '-c full_page_writes=off',
+      '-c max_connections=200',
+    ].join(' ');
+    await exec('pg_ctl', ['-D', dataDir, '-w', '-l', join(dir, 'log'), '-o', serverOptions, 'start']);
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return {
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      pid,
+      async stop() {
+        try {
+          await exec('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+        } catch {
+          try {
+            process.kill(pid, 'SIGQUIT');
+          } catch {
+            // already gone
+          }
+        }
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}

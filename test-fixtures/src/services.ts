@@ -1,0 +1,47 @@
+import { inject } from 'vitest';
+
+/** The real services a package's tests can ask the harness for. */
+export const SERVICES = ['postgres', 's3'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Admin URL of the run's PostgreSQL cluster, or null when it could not be started. */
+    postgresUrl: string | null;
+    /** Endpoint of the run's S3-compatible server, or null when it could not be started. */
+    s3Endpoint: string | null;
+  }
+}
+
+/** True under CI, where a missing service must fail the run instead of skipping suites. */
+export function servicesRequired(): boolean {
+  return process.env.CI === 'true' || process.env.CI === '1';
+}
+
+function announceSkip(service: ServiceName, suite: string): void {
+  console.warn(
+    `\n  [ostrom] ${service} is not available: skipping "${suite}". ` +
+      'Under CI=true this is a failure.\n',
+  );
+}
+
+/**
+ * The PostgreSQL admin URL of this run, or undefined (with a visible message) when the harness
+ * could not start one on a developer's machine. Under CI the harness has already failed the run.
+ */
+export function postgresUrl(suite: string): string | undefined {
+  const url = inject('postgresUrl');
+  if (url) return url;
+  if (servicesRequired()) throw new Error(`PostgreSQL is required under CI (${suite})`);
+  announceSkip('postgres', suite);
+  return undefined;
+}
+
+/** The S3 endpoint of this run, or undefined (with a visible message); see {@link postgresUrl}. */
+export function s3Endpoint(suite: string): string | undefined {
+  const endpoint = inject('s3Endpoint');
+  if (endpoint) return endpoint;
+  if (servicesRequired()) throw new Error(`an S3-compatible server is required under CI (${suite})`);
+  announceSkip('s3', suite);
+  return undefined;
+}

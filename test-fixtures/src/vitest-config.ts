@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+import type { ServiceName } from './services.js';
+
+const SETUP_FILES: Record<ServiceName, string> = {
+  postgres: fileURLToPath(new URL('./setup-postgres.ts', import.meta.url)),
+  s3: fileURLToPath(new URL('./setup-s3.ts', import.meta.url)),
+};
+
+// Siblings are used from source in tests: the custom condition picks `src/index.ts`. The rest
+// are Vite's default server conditions; externalised dependencies keep Node's own resolution.
+const CONDITIONS = ['@ostrom/source', 'module', 'node', 'development|production'];
+
+export interface OstromTestOptions {
+  /** Real services this package's tests need; the harness starts each once per run. */
+  services?: readonly ServiceName[];
+  /** Per-test timeout in ms (default 20 s: real databases and servers are involved). */
+  testTimeout?: number;
+}
+
+/**
+ * The vitest config every package uses. When `OSTROM_TEST_REPORT_DIR` is set (by `.ci/run`),
+ * a JSON report per package is written there so the run's totals can be added up.
+ */
+export function defineOstromTestConfig(
+  packageDir: string,
+  options: OstromTestOptions = {},
+): ViteUserConfig {
+  const { name } = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {
+    name: string;
+  };
+  const reportDir = process.env.OSTROM_TEST_REPORT_DIR;
+  const reportFile = reportDir
+    ? join(reportDir, `${name.replace(/^@/, '').replace(/\//g, '__')}.json`)
+    : undefined;
+  return defineConfig({
+    resolve: { conditions: CONDITIONS },
+    ssr: { resolve: { conditions: CONDITIONS } },
+    test: {
+      name,
+      root: packageDir,
+      include: ['test/**/*.test.ts'],
+      globalSetup: (options.services ?? []).map((service) => SETUP_FILES[service]),
+      testTimeout: options.testTimeout ?? 20_000,
+      hookTimeout: 60_000,
+      reporters: reportFile ? ['default', 'json'] : ['default'],
+      ...(reportFile ? { outputFile: { json: reportFile } } : {}),
+    },
+  });
+}

@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { createScratchDatabase, postgresUrl, s3Endpoint, tempDir } from '../src/index.js';
+
+const pgUrl = postgresUrl('test-fixtures: PostgreSQL harness');
+const s3 = s3Endpoint('test-fixtures: S3 harness');
+
+describe.skipIf(!pgUrl)('PostgreSQL harness', () => {
+  it('serves a loopback PostgreSQL 15+ server', async () => {
+    const client = new pg.Client({ connectionString: pgUrl! });
+    await client.connect();
+    const { rows } = await client.query<{ v: string }>(
+      "SELECT current_setting('server_version_num') AS v",
+    );
+    await client.end();
+    expect(Number(rows[0]?.v)).toBeGreaterThanOrEqual(150000);
+  });
+
+  it('createScratchDatabase() gives each caller an empty database and drops it', async () => {
+    const a = await createScratchDatabase(pgUrl!);
+    const b = await createScratchDatabase(pgUrl!);
+    expect(a.name).not.toBe(b.name);
+    const client = new pg.Client({ connectionString: a.url });
+    await client.connect();
+    await client.query('CREATE TABLE t (x int)');
+    await client.end();
+    await a.drop();
+    await b.drop();
+    const admin = new pg.Client({ connectionString: pgUrl! });
+    await admin.connect();
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+      a.name,
+    ]);
+    await admin.end();
+    expect(rowCount).toBe(0);
+  });
+});
+
+describe.skipIf(!s3)('S3 harness', () => {
+  // Object reads and writes are exercised through the AWS SDK by @ostrom/backend-s3's suite;
+  // here it is enough that the server speaks S3's bucket API on its loopback port.
+  it('serves an S3 API: a created bucket is listed', async () => {
+    const bucket = `harness-${Date.now()}`;
+    expect((await fetch(`${s3}/${bucket}`, { method: 'PUT' })).status).toBe(200);
+    const list = await (await fetch(`${s3}/`)).text();
+    expect(list).toContain(`<Name>${bucket}</Name>`);
+  });
+});
+
+describe('tempDir()', () => {
+  let seen = '';
+  it('creates a directory for the test', async () => {
+    seen = await tempDir();
+    expect(existsSync(seen)).toBe(true);
+  });
+  it('removed the previous test directory when that test finished', () => {
+    expect(seen).not.toBe('');
+    expect(existsSync(seen)).toBe(false);
+  });
+});
