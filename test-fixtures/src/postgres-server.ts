@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { userInfo } from 'node:os';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { findBinary, subdirs } from './find-binary.js';
@@ -36,7 +35,8 @@ function postgresBinDir(): string | undefined {
  */
 export async function startPostgres(): Promise<PostgresServer> {
   const binDir = postgresBinDir();
-  if (!binDir) throw new Error('PostgreSQL binaries not found (set OSTROM_PG_BIN to their directory)');
+  if (!binDir)
+    throw new Error('PostgreSQL binaries not found (set OSTROM_PG_BIN to their directory)');
   const dir = mkdtempSync(join(tmpdir(), 'ostrom-pg-'));
   const dataDir = join(dir, 'data');
   const asRoot = userInfo().uid === 0;
@@ -52,7 +52,17 @@ export async function startPostgres(): Promise<PostgresServer> {
     return run(argv[0]!, argv.slice(1), { cwd: dir });
   };
   try {
-    await exec('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+    await exec('initdb', [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      '-A',
+      'trust',
+      '--no-sync',
+      '-E',
+      'UTF8',
+    ]);
     const port = await freePort();
     const serverOptions = [
       `-p ${port}`,
@@ -62,7 +72,16 @@ export async function startPostgres(): Promise<PostgresServer> {
       '-c full_page_writes=off',
       '-c max_connections=200',
     ].join(' ');
-    await exec('pg_ctl', ['-D', dataDir, '-w', '-l', join(dir, 'log'), '-o', serverOptions, 'start']);
+    await exec('pg_ctl', [
+      '-D',
+      dataDir,
+      '-w',
+      '-l',
+      join(dir, 'log'),
+      '-o',
+      serverOptions,
+      'start',
+    ]);
     const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,

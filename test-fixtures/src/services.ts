@@ -41,7 +41,8 @@ export function postgresUrl(suite: string): string | undefined {
 export function s3Endpoint(suite: string): string | undefined {
   const endpoint = inject('s3Endpoint');
   if (endpoint) return endpoint;
-  if (servicesRequired()) throw new Error(`an S3-compatible server is required under CI (${suite})`);
+  if (servicesRequired())
+    throw new Error(`an S3-compatible server is required under CI (${suite})`);
   announceSkip('s3', suite);
   return undefined;
 }

@@ -1,0 +1,331 @@
+import { type Ctx, isUniqueViolation } from './context.js';
+import { LeaseDbError } from './errors.js';
+import { appendEvent } from './events.js';
+import { toAccount } from './rows.js';
+import {
+  ACCOUNT_STATUSES,
+  type Account,
+  type AccountStatus,
+  type AccountWithUsage,
+} from './types.js';
+import {
+  assertAccountId,
+  assertNickname,
+  assertNonNegativeInteger,
+  normalizePublicKey,
+} from './validate.js';
+
+export interface CreateAccountInput {
+  /** Ed25519 public key: 32 bytes or 64 hex digits. */
+  readonly publicKey: Uint8Array | string;
+  readonly nickname: string;
+  readonly status?: AccountStatus;
+  readonly hardQuotaBytes?: number | null;
+  readonly softQuotaBytes?: number | null;
+  /** Who created it, for the activity log. */
+  readonly actor?: string | null;
+}
+
+export interface QuotaInput {
+  readonly hardQuotaBytes: number | null;
+  readonly softQuotaBytes: number | null;
+}
+
+export const ACCOUNT_ORDERS = ['id', 'nickname', 'status', 'shares', 'bytes', 'createdAt'] as const;
+export type AccountOrder = (typeof ACCOUNT_ORDERS)[number];
+
+export interface AccountQuery {
+  readonly status?: AccountStatus;
+  /** Case-insensitive substring of the nickname. */
+  readonly search?: string;
+  readonly orderBy?: AccountOrder;
+  readonly direction?: 'asc' | 'desc';
+  /** Default 100, at most 10,000. */
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+export interface AccountPage {
+  readonly accounts: AccountWithUsage[];
+  /** Accounts matching the filters, across all pages. */
+  readonly total: number;
+}
+
+function assertStatus(status: unknown): asserts status is AccountStatus {
+  if (!ACCOUNT_STATUSES.includes(status as AccountStatus)) {
+    throw new TypeError(`account status must be one of ${ACCOUNT_STATUSES.join(', ')}`);
+  }
+}
+
+function assertQuota(quota: QuotaInput): void {
+  if (quota.hardQuotaBytes !== null)
+    assertNonNegativeInteger('hardQuotaBytes', quota.hardQuotaBytes);
+  if (quota.softQuotaBytes !== null)
+    assertNonNegativeInteger('softQuotaBytes', quota.softQuotaBytes);
+  if (
+    quota.hardQuotaBytes !== null &&
+    quota.softQuotaBytes !== null &&
+    quota.softQuotaBytes > quota.hardQuotaBytes
+  ) {
+    throw new RangeError('softQuotaBytes must not exceed hardQuotaBytes');
+  }
+}
+
+export async function requireAccount(ctx: Ctx, id: number): Promise<Account> {
+  assertAccountId(id);
+  const account = await getAccount(ctx, id);
+  if (!account)
+    throw new LeaseDbError('UNKNOWN_ACCOUNT', `no account ${id}`, { details: { accountId: id } });
+  return account;
+}
+
+export async function createAccount(ctx: Ctx, input: CreateAccountInput): Promise<Account> {
+  const publicKey = normalizePublicKey(input.publicKey);
+  assertNickname(input.nickname);
+  const status = input.status ?? 'normal';
+  assertStatus(status);
+  const quota = {
+    hardQuotaBytes: input.hardQuotaBytes ?? null,
+    softQuotaBytes: input.softQuotaBytes ?? null,
+  };
+  assertQuota(quota);
+  const existing = await getAccountByPublicKey(ctx, publicKey);
+  if (existing) {
+    throw new LeaseDbError('ACCOUNT_EXISTS', `an account with this key exists (${existing.id})`, {
+      details: { accountId: existing.id },
+    });
+  }
+  let row: Awaited<ReturnType<typeof insertAccount>>;
+  try {
+    row = await insertAccount(ctx, publicKey, input.nickname, status, quota);
+  } catch (error) {
+    // Two processes creating the same key at once on PostgreSQL: the unique index decides.
+    if (isUniqueViolation(error))
+      throw new LeaseDbError('ACCOUNT_EXISTS', 'an account with this key exists', { cause: error });
+    throw error;
+  }
+  await ctx.db
+    .insertInto('account_usage')
+    .values({ account_id: row.id, shares: 0, bytes: 0 })
+    .execute();
+  await appendEvent(ctx, {
+    kind: 'account-created',
+    accountId: row.id,
+    actor: input.actor ?? null,
+    data: { nickname: input.nickname, publicKey, status },
+  });
+  return toAccount(row);
+}
+
+function insertAccount(
+  ctx: Ctx,
+  publicKey: string,
+  nickname: string,
+  status: AccountStatus,
+  quota: QuotaInput,
+) {
+  return ctx.db
+    .insertInto('accounts')
+    .values({
+      public_key: publicKey,
+      nickname,
+      status,
+      hard_quota_bytes: quota.hardQuotaBytes,
+      soft_quota_bytes: quota.softQuotaBytes,
+      created_at: ctx.now(),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function getAccount(ctx: Ctx, id: number): Promise<Account | undefined> {
+  assertAccountId(id);
+  const row = await ctx.db
+    .selectFrom('accounts')
+    .selectAll()
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row && toAccount(row);
+}
+
+export async function getAccountByPublicKey(
+  ctx: Ctx,
+  publicKey: Uint8Array | string,
+): Promise<Account | undefined> {
+  const key = normalizePublicKey(publicKey);
+  const row = await ctx.db
+    .selectFrom('accounts')
+    .selectAll()
+    .where('public_key', '=', key)
+    .executeTakeFirst();
+  return row && toAccount(row);
+}
+
+const ORDER_COLUMNS = {
+  id: 'accounts.id',
+  nickname: 'accounts.nickname',
+  status: 'accounts.status',
+  shares: 'account_usage.shares',
+  bytes: 'account_usage.bytes',
+  createdAt: 'accounts.created_at',
+} as const;
+
+/** A page of accounts with their usage; filtering, sorting and paging happen in the database. */
+export async function listAccounts(ctx: Ctx, query: AccountQuery = {}): Promise<AccountPage> {
+  const limit = query.limit ?? 100;
+  const offset = query.offset ?? 0;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+    throw new RangeError('limit must be 1–10,000');
+  assertNonNegativeInteger('offset', offset);
+  const orderBy = query.orderBy ?? 'id';
+  if (!ACCOUNT_ORDERS.includes(orderBy))
+    throw new TypeError(`cannot order accounts by ${String(orderBy)}`);
+  const direction = query.direction ?? 'asc';
+  if (direction !== 'asc' && direction !== 'desc')
+    throw new TypeError('direction must be asc or desc');
+  if (query.status !== undefined) assertStatus(query.status);
+
+  let base = ctx.db
+    .selectFrom('accounts')
+    .innerJoin('account_usage', 'account_usage.account_id', 'accounts.id');
+  if (query.status !== undefined) base = base.where('accounts.status', '=', query.status);
+  if (query.search) {
+    const pattern = `%${query.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    base = base.where((eb) => eb(eb.fn('lower', ['accounts.nickname']), 'like', pattern));
+  }
+  const rows = await base
+    .selectAll('accounts')
+    .select(['account_usage.shares as usage_shares', 'account_usage.bytes as usage_bytes'])
+    .orderBy(ORDER_COLUMNS[orderBy], direction)
+    .orderBy('accounts.id', direction)
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  const { total } = await base
+    .select((eb) => eb.fn.countAll<number>().as('total'))
+    .executeTakeFirstOrThrow();
+  return {
+    accounts: rows.map((row) => ({
+      ...toAccount(row),
+      usage: { shares: row.usage_shares, bytes: row.usage_bytes },
+    })),
+    total: Number(total),
+  };
+}
+
+export async function setAccountStatus(
+  ctx: Ctx,
+  id: number,
+  status: AccountStatus,
+  actor: string | null,
+): Promise<Account> {
+  assertStatus(status);
+  const before = await requireAccount(ctx, id);
+  if (before.status === status) return before;
+  const row = await ctx.db
+    .updateTable('accounts')
+    .set({ status })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await appendEvent(ctx, {
+    kind: 'account-status-changed',
+    accountId: id,
+    actor,
+    data: { from: before.status, to: status },
+  });
+  return toAccount(row);
+}
+
+export async function setAccountQuota(
+  ctx: Ctx,
+  id: number,
+  quota: QuotaInput,
+  actor: string | null,
+): Promise<Account> {
+  assertQuota(quota);
+  const before = await requireAccount(ctx, id);
+  const row = await ctx.db
+    .updateTable('accounts')
+    .set({ hard_quota_bytes: quota.hardQuotaBytes, soft_quota_bytes: quota.softQuotaBytes })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await appendEvent(ctx, {
+    kind: 'account-quota-changed',
+    accountId: id,
+    actor,
+    data: {
+      from: { hardQuotaBytes: before.hardQuotaBytes, softQuotaBytes: before.softQuotaBytes },
+      to: quota,
+    },
+  });
+  return toAccount(row);
+}
+
+export async function setAccountNickname(
+  ctx: Ctx,
+  id: number,
+  nickname: string,
+  actor: string | null,
+): Promise<Account> {
+  assertNickname(nickname);
+  const before = await requireAccount(ctx, id);
+  const row = await ctx.db
+    .updateTable('accounts')
+    .set({ nickname })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await appendEvent(ctx, {
+    kind: 'account-nickname-changed',
+    accountId: id,
+    actor,
+    data: { from: before.nickname, to: nickname },
+  });
+  return toAccount(row);
+}
+
+function assertAttributeName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(name)) {
+    throw new TypeError('attribute name must be 1–64 characters of a-z, 0-9, _ . -');
+  }
+}
+
+/** Sets (or, with null, removes) a free-form attribute such as `last-seen`. */
+export async function setAccountAttribute(
+  ctx: Ctx,
+  id: number,
+  name: string,
+  value: string | null,
+): Promise<void> {
+  assertAttributeName(name);
+  if (value !== null && (typeof value !== 'string' || value.length > 4096)) {
+    throw new TypeError('attribute value must be a string of at most 4096 characters, or null');
+  }
+  await requireAccount(ctx, id);
+  if (value === null) {
+    await ctx.db
+      .deleteFrom('account_attributes')
+      .where('account_id', '=', id)
+      .where('name', '=', name)
+      .execute();
+    return;
+  }
+  await ctx.db
+    .insertInto('account_attributes')
+    .values({ account_id: id, name, value })
+    .onConflict((oc) => oc.columns(['account_id', 'name']).doUpdateSet({ value }))
+    .execute();
+}
+
+export async function getAccountAttributes(ctx: Ctx, id: number): Promise<Record<string, string>> {
+  assertAccountId(id);
+  const rows = await ctx.db
+    .selectFrom('account_attributes')
+    .select(['name', 'value'])
+    .where('account_id', '=', id)
+    .orderBy('name')
+    .execute();
+  return Object.fromEntries(rows.map((row) => [row.name, row.value]));
+}

@@ -1,0 +1,112 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Schema } from './schema.js';
+
+export const DIALECTS = ['sqlite', 'postgres'] as const;
+export type Dialect = (typeof DIALECTS)[number];
+
+export interface SqliteOptions {
+  readonly dialect: 'sqlite';
+  /** Database file; `:memory:` for a private in-memory database. */
+  readonly path: string;
+  /**
+   * `full` (default) makes every commit durable before it is acknowledged, surviving power loss;
+   * `normal` survives a crash of the process but may lose the last commits on power loss.
+   */
+  readonly synchronous?: 'full' | 'normal';
+}
+
+export interface PostgresOptions {
+  readonly dialect: 'postgres';
+  readonly connectionString: string;
+  /** Connections in the pool (default 10). */
+  readonly poolSize?: number;
+}
+
+export type ConnectionOptions = SqliteOptions | PostgresOptions;
+
+/** An open connection to one of the dialects, with the raw driver kept for what kysely lacks. */
+export type Connection =
+  | {
+      readonly dialect: 'sqlite';
+      readonly db: Kysely<Schema>;
+      readonly raw: BetterSqlite3.Database;
+    }
+  | { readonly dialect: 'postgres'; readonly db: Kysely<Schema>; readonly raw: pg.Pool };
+
+// kysely's SQLite driver prepares each statement afresh; better-sqlite3's prepare costs more than
+// running a small statement, so statements are kept by SQL text. The set of texts is bounded by
+// the queries in this package (values are parameters), but a cap keeps a misuse from growing it.
+const STATEMENT_CACHE_LIMIT = 512;
+
+function withStatementCache(raw: BetterSqlite3.Database): SqliteDatabase {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => raw.close(),
+    prepare(sqlText: string) {
+      let statement = cache.get(sqlText);
+      if (!statement) {
+        statement = raw.prepare(sqlText);
+        if (cache.size >= STATEMENT_CACHE_LIMIT) cache.clear();
+        cache.set(sqlText, statement);
+      }
+      return statement as unknown as ReturnType<SqliteDatabase['prepare']>;
+    },
+  };
+}
+
+/** Opens better-sqlite3 with the pragmas the lease database relies on. */
+export function openSqlite(options: SqliteOptions): BetterSqlite3.Database {
+  const raw = new BetterSqlite3(options.path);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+  raw.pragma('foreign_keys = ON');
+  raw.pragma('busy_timeout = 5000');
+  return raw;
+}
+
+// pg returns int8 and numeric as strings because they may exceed 2^53. Sizes and times here
+// stay far below that, and a value that does not fit is refused rather than rounded.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+function parseSafeNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value))
+    throw new RangeError(`database value ${text} is not a safe integer`);
+  return value;
+}
+
+/** A pg pool whose int8/numeric columns come back as numbers. */
+export function openPostgresPool(options: PostgresOptions): pg.Pool {
+  return new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 10,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID || oid === NUMERIC_OID
+          ? parseSafeNumber
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+}
+
+/** Opens a kysely instance on the chosen dialect. */
+export function connect(options: ConnectionOptions): Connection {
+  if (options.dialect === 'sqlite') {
+    const raw = openSqlite(options);
+    const db = new Kysely<Schema>({
+      dialect: new SqliteDialect({ database: withStatementCache(raw) }),
+    });
+    return { dialect: 'sqlite', db, raw };
+  }
+  if (options.dialect === 'postgres') {
+    const raw = openPostgresPool(options);
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: raw }) });
+    return { dialect: 'postgres', db, raw };
+  }
+  throw new TypeError(
+    `unknown dialect ${JSON.stringify((options as { dialect: unknown }).dialect)}`,
+  );
+}

@@ -1,0 +1,41 @@
+/** Every code a {@link LeaseDbError} can carry. */
+export const LEASE_DB_ERROR_CODES = [
+  /** A share-state change the state machine does not allow (the row is left as it was). */
+  'INVALID_STATE_TRANSITION',
+  /** No account with that id. */
+  'UNKNOWN_ACCOUNT',
+  /** An account with that public key exists already. */
+  'ACCOUNT_EXISTS',
+  /** A named share does not exist (or is being deleted). */
+  'SHARE_NOT_FOUND',
+  /** The share still has leases, so it may not be marked for deletion. */
+  'SHARE_LEASED',
+  /** The allocation would take the account past its hard quota. */
+  'QUOTA_EXCEEDED',
+  /** The operation exists only on another dialect (e.g. file backups on SQLite). */
+  'UNSUPPORTED',
+  /** Migrating the schema failed; `cause` holds the migration's error. */
+  'MIGRATION_FAILED',
+  /** A backup given to restore is not a usable lease database. */
+  'INVALID_BACKUP',
+] as const;
+
+export type LeaseDbErrorCode = (typeof LEASE_DB_ERROR_CODES)[number];
+
+/** An operational failure of the lease database. Misuse (bad arguments) throws TypeError or RangeError instead. */
+export class LeaseDbError extends Error {
+  override readonly name = 'LeaseDbError';
+  readonly code: LeaseDbErrorCode;
+  /** Structured facts about the failure (e.g. the states of a refused transition). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: LeaseDbErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = Object.freeze({ ...options.details });
+  }
+}

@@ -1,0 +1,99 @@
+import type { Ctx } from './context.js';
+import { toEvent } from './rows.js';
+import { type ActivityEvent, EVENT_KINDS, type EventKind } from './types.js';
+import {
+  assertAccountId,
+  assertNonNegativeInteger,
+  assertShnum,
+  assertStorageIndex,
+} from './validate.js';
+
+export interface EventInput {
+  readonly kind: EventKind;
+  readonly accountId?: number | null;
+  readonly actor?: string | null;
+  readonly storageIndex?: string | null;
+  readonly shnum?: number | null;
+  readonly data?: Readonly<Record<string, unknown>>;
+  /** Defaults to the clock's now. */
+  readonly at?: number;
+}
+
+export interface EventQuery {
+  /** Events at or after this time. */
+  readonly since?: number;
+  /** Events before this time. */
+  readonly until?: number;
+  readonly accountId?: number;
+  readonly kinds?: readonly EventKind[];
+  /** Only events with an id greater than this (for following the log). */
+  readonly afterId?: number;
+  /** Oldest first (default) or newest first. */
+  readonly order?: 'asc' | 'desc';
+  /** At most this many (default 100, at most 10,000). */
+  readonly limit?: number;
+}
+
+function assertEventKind(kind: unknown): asserts kind is EventKind {
+  if (!EVENT_KINDS.includes(kind as EventKind))
+    throw new TypeError(`unknown event kind ${JSON.stringify(kind)}`);
+}
+
+export function validateEvent(input: EventInput): void {
+  assertEventKind(input.kind);
+  if (input.accountId != null) assertAccountId(input.accountId);
+  if (input.storageIndex != null) assertStorageIndex(input.storageIndex);
+  if (input.shnum != null) assertShnum(input.shnum);
+  if (input.at !== undefined) assertNonNegativeInteger('at', input.at);
+  if (input.actor != null && (typeof input.actor !== 'string' || input.actor.length > 200)) {
+    throw new TypeError('actor must be a string of at most 200 characters');
+  }
+}
+
+/** Appends to the activity log (in the caller's transaction, when there is one). */
+export async function appendEvent(ctx: Ctx, input: EventInput): Promise<void> {
+  validateEvent(input);
+  await ctx.db
+    .insertInto('events')
+    .values({
+      at: input.at ?? ctx.now(),
+      kind: input.kind,
+      account_id: input.accountId ?? null,
+      actor: input.actor ?? null,
+      storage_index: input.storageIndex ?? null,
+      shnum: input.shnum ?? null,
+      data: JSON.stringify(input.data ?? {}),
+    })
+    .execute();
+}
+
+export async function listEvents(ctx: Ctx, query: EventQuery = {}): Promise<ActivityEvent[]> {
+  const limit = query.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+    throw new RangeError('limit must be 1–10,000');
+  let select = ctx.db.selectFrom('events').selectAll();
+  if (query.since !== undefined) select = select.where('at', '>=', query.since);
+  if (query.until !== undefined) select = select.where('at', '<', query.until);
+  if (query.accountId !== undefined) {
+    assertAccountId(query.accountId);
+    select = select.where('account_id', '=', query.accountId);
+  }
+  if (query.kinds !== undefined) {
+    for (const kind of query.kinds) assertEventKind(kind);
+    if (query.kinds.length === 0) return [];
+    select = select.where('kind', 'in', [...query.kinds]);
+  }
+  if (query.afterId !== undefined) select = select.where('id', '>', query.afterId);
+  const rows = await select
+    .orderBy('id', query.order ?? 'asc')
+    .limit(limit)
+    .execute();
+  return rows.map(toEvent);
+}
+
+/** Deletes events older than `before`; returns how many. */
+export async function pruneEvents(ctx: Ctx, before: number): Promise<number> {
+  assertNonNegativeInteger('before', before);
+  const result = await ctx.db.deleteFrom('events').where('at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

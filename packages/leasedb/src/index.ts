@@ -1,0 +1,54 @@
+export {
+  ACCOUNT_ORDERS,
+  type AccountOrder,
+  type AccountPage,
+  type AccountQuery,
+  type CreateAccountInput,
+  type QuotaInput,
+} from './accounts.js';
+export { restoreSqliteBackup } from './backup.js';
+export {
+  type ConnectionOptions,
+  DIALECTS,
+  type Dialect,
+  type PostgresOptions,
+  type SqliteOptions,
+} from './dialect.js';
+export { LEASE_DB_ERROR_CODES, LeaseDbError, type LeaseDbErrorCode } from './errors.js';
+export type { EventInput, EventQuery } from './events.js';
+export type { TimeRange } from './history.js';
+export {
+  type ActorOption,
+  type LeaseDb,
+  type LeaseDbOperations,
+  type LeaseDbOptions,
+  openLeaseDb,
+} from './lease-db.js';
+export type { AddOrRenewInput, AddOrRenewResult, ExpiredLease } from './leases.js';
+export { leaseDbMigrations, migrateLeaseDb } from './migrations.js';
+export { DEFAULT_LEASE_POLICY, type LeasePolicy } from './policy.js';
+export type { AdoptShareInput, ComingShareInput, UnleasedQuery } from './shares.js';
+export {
+  ACCOUNT_STATUSES,
+  type Account,
+  type AccountStatus,
+  type AccountWithUsage,
+  type ActivityEvent,
+  ANONYMOUS_ACCOUNT_ID,
+  type CrawlerCycle,
+  type CrawlerState,
+  EVENT_KINDS,
+  type EventKind,
+  type Lease,
+  type LeaseInput,
+  SHARE_STATES,
+  SHARE_TYPES,
+  type Share,
+  type ShareState,
+  type ShareType,
+  STARTER_ACCOUNT_ID,
+  type Usage,
+  type UsageSample,
+} from './types.js';
+export type { RecomputedUsage, UsageMismatch } from './usage.js';
+export { assertShnum, assertStorageIndex, prefixOf } from './validate.js';

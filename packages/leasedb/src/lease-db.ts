@@ -1,0 +1,396 @@
+import type { MigrationResultSet } from 'kysely';
+import type { AccountPage, AccountQuery, CreateAccountInput, QuotaInput } from './accounts.js';
+import * as accounts from './accounts.js';
+import { type Ctx, isRetryableConflict } from './context.js';
+import { type Connection, type ConnectionOptions, connect, type Dialect } from './dialect.js';
+import { LeaseDbError } from './errors.js';
+import type { EventInput, EventQuery } from './events.js';
+import * as events from './events.js';
+import type { TimeRange } from './history.js';
+import * as history from './history.js';
+import type { AddOrRenewInput, AddOrRenewResult, ExpiredLease } from './leases.js';
+import * as leases from './leases.js';
+import { migrateLeaseDb } from './migrations.js';
+import { type LeasePolicy, resolvePolicy } from './policy.js';
+import type { AdoptShareInput, ComingShareInput, UnleasedQuery } from './shares.js';
+import * as shares from './shares.js';
+import type {
+  Account,
+  AccountStatus,
+  ActivityEvent,
+  CrawlerCycle,
+  CrawlerState,
+  Lease,
+  Share,
+  Usage,
+  UsageSample,
+} from './types.js';
+import type { RecomputedUsage, UsageMismatch } from './usage.js';
+import * as usage from './usage.js';
+
+/** Who did an operator action, for the activity log. */
+export interface ActorOption {
+  readonly actor?: string | null;
+}
+
+/**
+ * Everything the lease database can do inside one transaction. Each method is atomic on its own;
+ * `LeaseDb.transaction` groups several into one.
+ */
+export interface LeaseDbOperations {
+  readonly dialect: Dialect;
+  readonly policy: LeasePolicy;
+
+  /** Creates an account for an Ed25519 public key; ACCOUNT_EXISTS if the key has one. */
+  createAccount(input: CreateAccountInput): Promise<Account>;
+  getAccount(id: number): Promise<Account | undefined>;
+  getAccountByPublicKey(publicKey: Uint8Array | string): Promise<Account | undefined>;
+  /** A page of accounts with usage, filtered, sorted and paged in the database. */
+  listAccounts(query?: AccountQuery): Promise<AccountPage>;
+  setAccountStatus(id: number, status: AccountStatus, options?: ActorOption): Promise<Account>;
+  /** Sets both limits (null = none); soft must not exceed hard. */
+  setAccountQuota(id: number, quota: QuotaInput, options?: ActorOption): Promise<Account>;
+  setAccountNickname(id: number, nickname: string, options?: ActorOption): Promise<Account>;
+  /** Sets a free-form attribute (e.g. `last-seen`); null removes it. */
+  setAccountAttribute(id: number, name: string, value: string | null): Promise<void>;
+  getAccountAttributes(id: number): Promise<Record<string, string>>;
+
+  /** NONE → COMING for an allocation, leased to the uploader; checks the hard quota. */
+  addComingShares(input: ComingShareInput): Promise<Share[]>;
+  /** COMING → STABLE once the upload is complete. */
+  markStable(storageIndex: string, shnum: number, usedBytes: number): Promise<Share>;
+  /** COMING → NONE: an aborted or timed-out upload. */
+  abortComing(storageIndex: string, shnum: number): Promise<void>;
+  /** STABLE → STABLE with a new size (mutable rewrite); optionally checks a hard quota on growth. */
+  setUsedSpace(
+    storageIndex: string,
+    shnum: number,
+    usedBytes: number,
+    options?: { enforceQuotaFor?: number },
+  ): Promise<Share>;
+  /** NONE → STABLE: a share found in the backend (starter lease unless leases are given). */
+  adoptShare(input: AdoptShareInput): Promise<Share>;
+  /** STABLE → GOING; SHARE_LEASED unless unleased or `dropLeases`. */
+  markGoing(
+    storageIndex: string,
+    shnum: number,
+    options?: { dropLeases?: boolean },
+  ): Promise<Share>;
+  /** GOING → STABLE: a delete failed. */
+  returnToStable(storageIndex: string, shnum: number): Promise<Share>;
+  /** GOING → NONE: the delete succeeded. */
+  removeGoing(storageIndex: string, shnum: number, options?: ActorOption): Promise<void>;
+  /** STABLE → NONE: the share vanished from the backend. */
+  removeVanished(storageIndex: string, shnum: number, options?: ActorOption): Promise<void>;
+  getShare(storageIndex: string, shnum: number): Promise<Share | undefined>;
+  listShares(storageIndex: string): Promise<Share[]>;
+  listSharesByPrefix(prefix: string): Promise<Share[]>;
+  /** STABLE shares with no lease, optionally only those past a grace period. */
+  listUnleasedShares(query?: UnleasedQuery): Promise<Share[]>;
+
+  /** Adds or renews the account's lease on every share of the index (or one); never shortens. */
+  addOrRenewLeases(input: AddOrRenewInput): Promise<AddOrRenewResult>;
+  listLeases(storageIndex: string, shnum?: number): Promise<Lease[]>;
+  /** Deletes every lease expiring before `before` in one statement and returns them. */
+  expireLeases(before: number): Promise<ExpiredLease[]>;
+
+  /** The account's maintained totals: one indexed read. */
+  getAccountUsage(accountId: number): Promise<Usage | undefined>;
+  getServerUsage(): Promise<Usage>;
+  recomputeUsage(): Promise<RecomputedUsage>;
+  /** Maintained totals that differ from a recount (empty when all agree). */
+  checkUsage(): Promise<UsageMismatch[]>;
+  /** Overwrites differing totals with the recount and logs each correction. */
+  repairUsage(options?: ActorOption): Promise<UsageMismatch[]>;
+
+  appendEvent(input: EventInput): Promise<void>;
+  listEvents(query?: EventQuery): Promise<ActivityEvent[]>;
+  pruneEvents(before: number): Promise<number>;
+
+  /** Records the current totals as the sample of the hour containing `at` (default now). */
+  snapshotUsage(at?: number): Promise<number>;
+  getUsageHistory(accountId: number, range?: TimeRange): Promise<UsageSample[]>;
+  getServerUsageHistory(range?: TimeRange): Promise<UsageSample[]>;
+
+  getCrawlerState(name: string): Promise<CrawlerState | undefined>;
+  saveCrawlerState(state: Omit<CrawlerState, 'updatedAt'>): Promise<void>;
+  recordCrawlerCycle(name: string, cycle: CrawlerCycle, keep?: number): Promise<void>;
+  listCrawlerCycles(name: string): Promise<CrawlerCycle[]>;
+}
+
+/** The lease database: operations, transactions, backup and lifecycle. */
+export interface LeaseDb extends LeaseDbOperations {
+  /**
+   * Runs `fn` in one transaction: all its operations commit together or not at all. On
+   * PostgreSQL a deadlock or serialisation failure re-runs `fn` (up to 5 times), so `fn` should
+   * have no effects outside the database.
+   */
+  transaction<T>(fn: (tx: LeaseDbOperations) => Promise<T>): Promise<T>;
+  /** A consistent snapshot of the whole SQLite database, taken while it is in use. */
+  backup(): Promise<Uint8Array>;
+  /** The same snapshot written to a file by SQLite's online backup. */
+  backupToFile(path: string): Promise<void>;
+  /** Closes the connection (and pool); the instance is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+export type LeaseDbOptions = ConnectionOptions & {
+  /** Unix seconds; inject a clock in tests. Defaults to the system clock. */
+  readonly now?: () => number;
+  readonly policy?: Partial<LeasePolicy>;
+  /** Migrate to the latest schema on open (default true). */
+  readonly migrate?: boolean;
+};
+
+const MAX_ATTEMPTS = 5;
+
+function systemNow(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+class SqlLeaseDb implements LeaseDb {
+  readonly #ctx: Ctx;
+  readonly #connection: Connection | undefined;
+
+  constructor(ctx: Ctx, connection: Connection | undefined) {
+    this.#ctx = ctx;
+    this.#connection = connection;
+  }
+
+  get dialect(): Dialect {
+    return this.#ctx.dialect;
+  }
+
+  get policy(): LeasePolicy {
+    return this.#ctx.policy;
+  }
+
+  /** Runs a write in a transaction of its own, or in the caller's when already inside one. */
+  async #write<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+    if (this.#ctx.db.isTransaction) return await fn(this.#ctx);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#ctx.db.transaction().execute((trx) => fn({ ...this.#ctx, db: trx }));
+      } catch (error) {
+        if (attempt >= MAX_ATTEMPTS || !isRetryableConflict(error)) throw error;
+      }
+    }
+  }
+
+  /** A read that must see one snapshot across several statements. */
+  async #consistentRead<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+    if (this.#ctx.db.isTransaction || this.#ctx.dialect === 'sqlite') return await this.#write(fn);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#ctx.db
+          .transaction()
+          .setIsolationLevel('repeatable read')
+          .execute((trx) => fn({ ...this.#ctx, db: trx }));
+      } catch (error) {
+        if (attempt >= MAX_ATTEMPTS || !isRetryableConflict(error)) throw error;
+      }
+    }
+  }
+
+  transaction<T>(fn: (tx: LeaseDbOperations) => Promise<T>): Promise<T> {
+    return this.#write((ctx) => fn(new SqlLeaseDb(ctx, undefined)));
+  }
+
+  createAccount(input: CreateAccountInput) {
+    return this.#write((ctx) => accounts.createAccount(ctx, input));
+  }
+  getAccount(id: number) {
+    return accounts.getAccount(this.#ctx, id);
+  }
+  getAccountByPublicKey(publicKey: Uint8Array | string) {
+    return accounts.getAccountByPublicKey(this.#ctx, publicKey);
+  }
+  listAccounts(query?: AccountQuery) {
+    return this.#consistentRead((ctx) => accounts.listAccounts(ctx, query));
+  }
+  setAccountStatus(id: number, status: AccountStatus, options: ActorOption = {}) {
+    return this.#write((ctx) => accounts.setAccountStatus(ctx, id, status, options.actor ?? null));
+  }
+  setAccountQuota(id: number, quota: QuotaInput, options: ActorOption = {}) {
+    return this.#write((ctx) => accounts.setAccountQuota(ctx, id, quota, options.actor ?? null));
+  }
+  setAccountNickname(id: number, nickname: string, options: ActorOption = {}) {
+    return this.#write((ctx) =>
+      accounts.setAccountNickname(ctx, id, nickname, options.actor ?? null),
+    );
+  }
+  setAccountAttribute(id: number, name: string, value: string | null) {
+    return this.#write((ctx) => accounts.setAccountAttribute(ctx, id, name, value));
+  }
+  getAccountAttributes(id: number) {
+    return accounts.getAccountAttributes(this.#ctx, id);
+  }
+
+  addComingShares(input: ComingShareInput) {
+    return this.#write((ctx) => shares.addComingShares(ctx, input));
+  }
+  markStable(storageIndex: string, shnum: number, usedBytes: number) {
+    return this.#write((ctx) => shares.markStable(ctx, storageIndex, shnum, usedBytes));
+  }
+  abortComing(storageIndex: string, shnum: number) {
+    return this.#write((ctx) => shares.abortComing(ctx, storageIndex, shnum));
+  }
+  setUsedSpace(
+    storageIndex: string,
+    shnum: number,
+    usedBytes: number,
+    options: { enforceQuotaFor?: number } = {},
+  ) {
+    return this.#write((ctx) =>
+      shares.setUsedSpace(ctx, storageIndex, shnum, usedBytes, options.enforceQuotaFor),
+    );
+  }
+  adoptShare(input: AdoptShareInput) {
+    return this.#write((ctx) => shares.adoptShare(ctx, input));
+  }
+  markGoing(storageIndex: string, shnum: number, options: { dropLeases?: boolean } = {}) {
+    return this.#write((ctx) =>
+      shares.markGoing(ctx, storageIndex, shnum, options.dropLeases ?? false),
+    );
+  }
+  returnToStable(storageIndex: string, shnum: number) {
+    return this.#write((ctx) => shares.returnToStable(ctx, storageIndex, shnum));
+  }
+  removeGoing(storageIndex: string, shnum: number, options: ActorOption = {}) {
+    return this.#write((ctx) =>
+      shares.removeGoing(ctx, storageIndex, shnum, options.actor ?? null),
+    );
+  }
+  removeVanished(storageIndex: string, shnum: number, options: ActorOption = {}) {
+    return this.#write((ctx) =>
+      shares.removeVanished(ctx, storageIndex, shnum, options.actor ?? null),
+    );
+  }
+  getShare(storageIndex: string, shnum: number) {
+    return shares.getShare(this.#ctx, storageIndex, shnum);
+  }
+  listShares(storageIndex: string) {
+    return shares.listShares(this.#ctx, storageIndex);
+  }
+  listSharesByPrefix(prefix: string) {
+    return shares.listSharesByPrefix(this.#ctx, prefix);
+  }
+  listUnleasedShares(query?: UnleasedQuery) {
+    return shares.listUnleasedShares(this.#ctx, query);
+  }
+
+  addOrRenewLeases(input: AddOrRenewInput) {
+    return this.#write((ctx) => leases.addOrRenewLeases(ctx, input));
+  }
+  listLeases(storageIndex: string, shnum?: number) {
+    return leases.listLeases(this.#ctx, storageIndex, shnum);
+  }
+  expireLeases(before: number) {
+    return this.#write((ctx) => leases.expireLeases(ctx, before));
+  }
+
+  getAccountUsage(accountId: number) {
+    return usage.getAccountUsage(this.#ctx, accountId);
+  }
+  getServerUsage() {
+    return usage.getServerUsage(this.#ctx);
+  }
+  recomputeUsage() {
+    return this.#consistentRead((ctx) => usage.recomputeUsage(ctx));
+  }
+  checkUsage() {
+    return this.#consistentRead((ctx) => usage.checkUsage(ctx));
+  }
+  repairUsage(options: ActorOption = {}) {
+    return this.#consistentRead((ctx) => usage.repairUsage(ctx, options.actor ?? null));
+  }
+
+  appendEvent(input: EventInput) {
+    return events.appendEvent(this.#ctx, input);
+  }
+  listEvents(query?: EventQuery) {
+    return events.listEvents(this.#ctx, query);
+  }
+  pruneEvents(before: number) {
+    return events.pruneEvents(this.#ctx, before);
+  }
+
+  snapshotUsage(at?: number) {
+    return this.#write((ctx) => history.snapshotUsage(ctx, at ?? ctx.now()));
+  }
+  getUsageHistory(accountId: number, range?: TimeRange) {
+    return history.getUsageHistory(this.#ctx, accountId, range);
+  }
+  getServerUsageHistory(range?: TimeRange) {
+    return history.getServerUsageHistory(this.#ctx, range);
+  }
+
+  getCrawlerState(name: string) {
+    return history.getCrawlerState(this.#ctx, name);
+  }
+  saveCrawlerState(state: Omit<CrawlerState, 'updatedAt'>) {
+    return this.#write((ctx) => history.saveCrawlerState(ctx, state));
+  }
+  recordCrawlerCycle(name: string, cycle: CrawlerCycle, keep?: number) {
+    return this.#write((ctx) => history.recordCrawlerCycle(ctx, name, cycle, keep));
+  }
+  listCrawlerCycles(name: string) {
+    return history.listCrawlerCycles(this.#ctx, name);
+  }
+
+  #sqlite() {
+    const connection = this.#connection;
+    if (connection?.dialect !== 'sqlite') {
+      throw new LeaseDbError(
+        'UNSUPPORTED',
+        'file backups exist for SQLite only (use pg_dump for PostgreSQL)',
+      );
+    }
+    return connection.raw;
+  }
+
+  async backup(): Promise<Uint8Array> {
+    return this.#sqlite().serialize();
+  }
+
+  async backupToFile(path: string): Promise<void> {
+    await this.#sqlite().backup(path);
+  }
+
+  async close(): Promise<void> {
+    // kysely's destroy ends the pg pool or closes the SQLite handle.
+    await this.#connection?.db.destroy();
+  }
+}
+
+/**
+ * Opens (and by default migrates) a lease database on SQLite or PostgreSQL.
+ *
+ * @example
+ * const db = await openLeaseDb({ dialect: 'sqlite', path: 'leasedb.sqlite' });
+ */
+export async function openLeaseDb(options: LeaseDbOptions): Promise<LeaseDb> {
+  const policy = resolvePolicy(options.policy);
+  const now = options.now ?? systemNow;
+  if (typeof now !== 'function')
+    throw new TypeError('now must be a function returning Unix seconds');
+  const connection = connect(options);
+  try {
+    if (options.migrate ?? true) {
+      const result: MigrationResultSet = await migrateLeaseDb(connection.db, connection.dialect);
+      if (result.error) {
+        throw new LeaseDbError('MIGRATION_FAILED', 'migrating the lease database failed', {
+          cause: result.error,
+          details: { results: result.results ?? [] },
+        });
+      }
+    }
+  } catch (error) {
+    await connection.db.destroy();
+    throw error;
+  }
+  return new SqlLeaseDb(
+    { db: connection.db, dialect: connection.dialect, now, policy },
+    connection,
+  );
+}

@@ -1,0 +1,184 @@
+import { requireAccount } from './accounts.js';
+import {
+  addAccountUsage,
+  addUsageByAccount,
+  type Ctx,
+  lockStorageIndex,
+  releasedUsage,
+} from './context.js';
+import { LeaseDbError } from './errors.js';
+import { appendEvent } from './events.js';
+import { toLease } from './rows.js';
+import { assertLeaseDuration } from './shares.js';
+import { type Lease, STARTER_ACCOUNT_ID } from './types.js';
+import {
+  assertAccountId,
+  assertNonNegativeInteger,
+  assertShnum,
+  assertStorageIndex,
+} from './validate.js';
+
+export interface AddOrRenewInput {
+  readonly storageIndex: string;
+  /** One share; when omitted, every share of the storage index. */
+  readonly shnum?: number;
+  readonly accountId: number;
+  readonly renewSecretHash?: string | null;
+  readonly cancelSecretHash?: string | null;
+  /** Defaults to the policy's (the starter duration for the starter account). */
+  readonly durationSeconds?: number;
+}
+
+export interface AddOrRenewResult {
+  /** Leases created for shares the account held none on. */
+  readonly added: number;
+  /** Existing leases whose expiry was extended (or kept, when already later). */
+  readonly renewed: number;
+}
+
+export interface ExpiredLease {
+  readonly storageIndex: string;
+  readonly shnum: number;
+  readonly accountId: number;
+  readonly expiresAt: number;
+}
+
+/**
+ * Adds a lease for the account on each share of the storage index (or the named one) that it
+ * holds none on, and renews those it does. Renewal never shortens a lease (Tahoe's rule, unlike
+ * the 2016 leasedb branch which allowed backdating). Shares being deleted (GOING) are not
+ * leased again. With no shnum and no share, nothing happens and zeros come back; a named shnum
+ * that does not exist is SHARE_NOT_FOUND.
+ */
+export async function addOrRenewLeases(
+  ctx: Ctx,
+  input: AddOrRenewInput,
+): Promise<AddOrRenewResult> {
+  assertStorageIndex(input.storageIndex);
+  assertAccountId(input.accountId);
+  if (input.shnum !== undefined) assertShnum(input.shnum);
+  const duration =
+    input.durationSeconds ??
+    (input.accountId === STARTER_ACCOUNT_ID
+      ? ctx.policy.starterLeaseDurationSeconds
+      : ctx.policy.leaseDurationSeconds);
+  assertLeaseDuration(ctx, duration);
+
+  await lockStorageIndex(ctx, input.storageIndex);
+  await requireAccount(ctx, input.accountId);
+  let sharesQuery = ctx.db
+    .selectFrom('shares')
+    .select(['shnum', 'used_space'])
+    .where('storage_index', '=', input.storageIndex)
+    .where('state', '!=', 'going');
+  if (input.shnum !== undefined) sharesQuery = sharesQuery.where('shnum', '=', input.shnum);
+  const shares = await sharesQuery.execute();
+  if (shares.length === 0) {
+    if (input.shnum === undefined) return { added: 0, renewed: 0 };
+    throw new LeaseDbError('SHARE_NOT_FOUND', `no share ${input.storageIndex}/${input.shnum}`, {
+      details: { storageIndex: input.storageIndex, shnum: input.shnum },
+    });
+  }
+  const now = ctx.now();
+  const expiresAt = now + duration;
+
+  // Renew first, then insert what the renewal did not find: a lease that an expiry deleted
+  // meanwhile (PostgreSQL, another process) is then re-created rather than silently lost.
+  let renew = ctx.db
+    .updateTable('leases')
+    .set((eb) => ({
+      renewed_at: now,
+      expires_at: eb
+        .case()
+        .when('expires_at', '<', expiresAt)
+        .then(expiresAt)
+        .else(eb.ref('expires_at'))
+        .end(),
+    }))
+    .where('storage_index', '=', input.storageIndex)
+    .where('account_id', '=', input.accountId);
+  if (input.shnum !== undefined) renew = renew.where('shnum', '=', input.shnum);
+  const renewed = await renew.returning('shnum').execute();
+  const renewedShnums = new Set(renewed.map((r) => r.shnum));
+  const fresh = shares.filter((share) => !renewedShnums.has(share.shnum));
+  if (fresh.length) {
+    await ctx.db
+      .insertInto('leases')
+      .values(
+        fresh.map((share) => ({
+          storage_index: input.storageIndex,
+          shnum: share.shnum,
+          account_id: input.accountId,
+          renewed_at: now,
+          expires_at: expiresAt,
+          used_space: share.used_space,
+          renew_secret_hash: input.renewSecretHash ?? null,
+          cancel_secret_hash: input.cancelSecretHash ?? null,
+        })),
+      )
+      .execute();
+    await addAccountUsage(
+      ctx,
+      input.accountId,
+      fresh.length,
+      fresh.reduce((sum, share) => sum + share.used_space, 0),
+    );
+  }
+  let touch = ctx.db
+    .updateTable('shares')
+    .set((eb) => ({
+      lease_expires_at: eb
+        .case()
+        .when(eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', expiresAt)]))
+        .then(expiresAt)
+        .else(eb.ref('lease_expires_at'))
+        .end(),
+    }))
+    .where('storage_index', '=', input.storageIndex)
+    .where('state', '!=', 'going');
+  if (input.shnum !== undefined) touch = touch.where('shnum', '=', input.shnum);
+  await touch.execute();
+  return { added: fresh.length, renewed: renewed.length };
+}
+
+/** Leases of a storage index (or one share), by shnum then account. */
+export async function listLeases(ctx: Ctx, storageIndex: string, shnum?: number): Promise<Lease[]> {
+  assertStorageIndex(storageIndex);
+  let query = ctx.db.selectFrom('leases').selectAll().where('storage_index', '=', storageIndex);
+  if (shnum !== undefined) {
+    assertShnum(shnum);
+    query = query.where('shnum', '=', shnum);
+  }
+  const rows = await query.orderBy('shnum').orderBy('account_id').execute();
+  return rows.map(toLease);
+}
+
+/**
+ * Removes every lease that expired before `before` in one statement, returns what it removed,
+ * and takes the released bytes off each account's usage in the same transaction. One
+ * `leases-expired` event per account summarises it.
+ */
+export async function expireLeases(ctx: Ctx, before: number): Promise<ExpiredLease[]> {
+  assertNonNegativeInteger('before', before);
+  const removed = await ctx.db
+    .deleteFrom('leases')
+    .where('expires_at', '<', before)
+    .returning(['storage_index', 'shnum', 'account_id', 'expires_at', 'used_space'])
+    .execute();
+  const deltas = releasedUsage(removed);
+  await addUsageByAccount(ctx, deltas);
+  for (const [accountId, delta] of deltas) {
+    await appendEvent(ctx, {
+      kind: 'leases-expired',
+      accountId,
+      actor: 'expiry',
+      data: { leases: -delta.shares, bytes: -delta.bytes, before },
+    });
+  }
+  return removed.map((row) => ({
+    storageIndex: row.storage_index,
+    shnum: row.shnum,
+    accountId: row.account_id,
+    expiresAt: row.expires_at,
+  }));
+}

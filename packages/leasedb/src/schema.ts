@@ -1,0 +1,115 @@
+import type { Generated } from 'kysely';
+
+// Row types of the tables, as kysely sees them. Times are Unix seconds; sizes are bytes.
+
+export interface AccountsTable {
+  id: Generated<number>;
+  public_key: string | null;
+  nickname: string;
+  status: string;
+  hard_quota_bytes: number | null;
+  soft_quota_bytes: number | null;
+  created_at: number;
+}
+
+export interface AccountAttributesTable {
+  account_id: number;
+  name: string;
+  value: string;
+}
+
+export interface AccountUsageTable {
+  account_id: number;
+  shares: number;
+  bytes: number;
+}
+
+export interface ServerUsageTable {
+  id: number;
+  shares: number;
+  bytes: number;
+}
+
+export interface SharesTable {
+  storage_index: string;
+  shnum: number;
+  prefix: string;
+  sharetype: string;
+  state: string;
+  used_space: number;
+  owner_account_id: number | null;
+  created_at: number;
+  updated_at: number;
+  lease_expires_at: number | null;
+}
+
+export interface LeasesTable {
+  storage_index: string;
+  shnum: number;
+  account_id: number;
+  renewed_at: number;
+  expires_at: number;
+  /**
+   * The share's used_space, copied into each of its leases and changed in the same statement as
+   * the share's, so deleting a lease returns exactly the bytes that were counted for it (even
+   * when an expiry races a mutable rewrite on PostgreSQL).
+   */
+  used_space: number;
+  renew_secret_hash: string | null;
+  cancel_secret_hash: string | null;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  at: number;
+  kind: string;
+  account_id: number | null;
+  actor: string | null;
+  storage_index: string | null;
+  shnum: number | null;
+  data: string;
+}
+
+export interface UsageHistoryTable {
+  account_id: number;
+  at: number;
+  shares: number;
+  bytes: number;
+}
+
+export interface ServerUsageHistoryTable {
+  at: number;
+  shares: number;
+  bytes: number;
+}
+
+export interface CrawlerStateTable {
+  name: string;
+  cycle: number;
+  position: string | null;
+  cycle_started_at: number | null;
+  updated_at: number;
+  counters: string;
+}
+
+export interface CrawlerHistoryTable {
+  name: string;
+  cycle: number;
+  started_at: number;
+  finished_at: number;
+  counters: string;
+}
+
+export interface Schema {
+  accounts: AccountsTable;
+  account_attributes: AccountAttributesTable;
+  account_usage: AccountUsageTable;
+  server_usage: ServerUsageTable;
+  shares: SharesTable;
+  leases: LeasesTable;
+  events: EventsTable;
+  usage_history: UsageHistoryTable;
+  server_usage_history: ServerUsageHistoryTable;
+  crawler_state: CrawlerStateTable;
+  crawler_history: CrawlerHistoryTable;
+}

@@ -1,0 +1,131 @@
+/** Share states: an upload in progress, a complete share, a share being deleted. */
+export const SHARE_STATES = ['coming', 'stable', 'going'] as const;
+export type ShareState = (typeof SHARE_STATES)[number];
+
+export const SHARE_TYPES = ['immutable', 'mutable'] as const;
+export type ShareType = (typeof SHARE_TYPES)[number];
+
+/**
+ * Account statuses, Tahoe's `{write, read, save}` triple read first-match-wins: deleted
+ * (save=false), disabled (read=false), frozen (write=false), else normal.
+ */
+export const ACCOUNT_STATUSES = ['normal', 'frozen', 'disabled', 'deleted'] as const;
+export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
+
+/** Account 0: every client that presents no account. */
+export const ANONYMOUS_ACCOUNT_ID = 0;
+/** Account 1: owner of the leases given to shares found on disk with no known owner. */
+export const STARTER_ACCOUNT_ID = 1;
+
+export interface Account {
+  readonly id: number;
+  /** Ed25519 public key, 64 hex digits; null for the anonymous and starter accounts. */
+  readonly publicKey: string | null;
+  readonly nickname: string;
+  readonly status: AccountStatus;
+  /** Allocations that would pass this are refused; null = no limit. */
+  readonly hardQuotaBytes: number | null;
+  /** Crossing 80% and 100% of this warns; null = no limit. */
+  readonly softQuotaBytes: number | null;
+  readonly createdAt: number;
+}
+
+/** Shares leased by an account (each counted whole, whoever else leases it too) and their bytes. */
+export interface Usage {
+  readonly shares: number;
+  readonly bytes: number;
+}
+
+export interface AccountWithUsage extends Account {
+  readonly usage: Usage;
+}
+
+export interface Share {
+  readonly storageIndex: string;
+  readonly shnum: number;
+  readonly prefix: string;
+  readonly sharetype: ShareType;
+  readonly state: ShareState;
+  /** Bytes the share takes: the allocated size while coming, its stored size afterwards. */
+  readonly usedBytes: number;
+  /** The account that uploaded it, when known. */
+  readonly ownerAccountId: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** The latest expiry any lease on it ever had (a grace period for deletion counts from here). */
+  readonly leaseExpiresAt: number | null;
+}
+
+export interface Lease {
+  readonly storageIndex: string;
+  readonly shnum: number;
+  readonly accountId: number;
+  readonly renewedAt: number;
+  readonly expiresAt: number;
+  /** Hashes of the Tahoe lease secrets, never the secrets themselves. */
+  readonly renewSecretHash: string | null;
+  readonly cancelSecretHash: string | null;
+}
+
+/** What a caller gives for a lease it creates outright (adoption of found shares). */
+export interface LeaseInput {
+  readonly accountId: number;
+  readonly expiresAt: number;
+  readonly renewedAt?: number;
+  readonly renewSecretHash?: string | null;
+  readonly cancelSecretHash?: string | null;
+}
+
+export const EVENT_KINDS = [
+  'account-created',
+  'account-status-changed',
+  'account-quota-changed',
+  'account-nickname-changed',
+  'share-stored',
+  'share-adopted',
+  'share-deleted',
+  'share-vanished',
+  'share-corrupt',
+  'leases-expired',
+  'quota-warning',
+  'usage-corrected',
+  'backup-made',
+  'notice',
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export interface ActivityEvent {
+  readonly id: number;
+  readonly at: number;
+  readonly kind: EventKind;
+  readonly accountId: number | null;
+  /** Who did it: an operator's name, "crawler", "server"...; null when the account itself did. */
+  readonly actor: string | null;
+  readonly storageIndex: string | null;
+  readonly shnum: number | null;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface UsageSample {
+  /** Start of the hour the sample belongs to. */
+  readonly at: number;
+  readonly shares: number;
+  readonly bytes: number;
+}
+
+export interface CrawlerState {
+  readonly name: string;
+  readonly cycle: number;
+  /** Last prefix finished in the current cycle; null before the first. */
+  readonly position: string | null;
+  readonly cycleStartedAt: number | null;
+  readonly updatedAt: number;
+  readonly counters: Readonly<Record<string, number>>;
+}
+
+export interface CrawlerCycle {
+  readonly cycle: number;
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  readonly counters: Readonly<Record<string, number>>;
+}

@@ -1,0 +1,83 @@
+// Validation of every value that reaches SQL from a caller. Misuse is a programming error at the
+// boundary, so it throws TypeError/RangeError before any statement runs.
+
+/** Tahoe's storage-index alphabet: RFC 4648 base32, lowercase, no padding. */
+const STORAGE_INDEX = /^[a-z2-7]{25}[aeimquy4]$/;
+// A storage index is 16 bytes = 128 bits; 26 base32 digits carry 130, so the last digit's two
+// low bits must be zero. Accepting other last digits would let two spellings name one index.
+
+/** Throws unless `value` is a canonical 26-character storage index. */
+export function assertStorageIndex(value: unknown): asserts value is string {
+  if (typeof value !== 'string' || !STORAGE_INDEX.test(value)) {
+    throw new TypeError(
+      `storage index must be 26 characters of unpadded lowercase base32, got ${JSON.stringify(value)}`,
+    );
+  }
+}
+
+/** The two-character prefix under which a storage index is filed (1024 of them). */
+export function prefixOf(storageIndex: string): string {
+  return storageIndex.slice(0, 2);
+}
+
+/** Throws unless `value` is one of the 1024 two-character prefixes. */
+export function assertPrefix(value: unknown): asserts value is string {
+  if (typeof value !== 'string' || !/^[a-z2-7]{2}$/.test(value)) {
+    throw new TypeError(`prefix must be two base32 characters, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** Throws unless `value` is a share number, 0–255. */
+export function assertShnum(value: unknown): asserts value is number {
+  if (!Number.isInteger(value))
+    throw new TypeError(`shnum must be an integer, got ${String(value)}`);
+  if ((value as number) < 0 || (value as number) > 255) {
+    throw new RangeError(`shnum must be within 0–255, got ${String(value)}`);
+  }
+}
+
+/** Throws unless `value` is a safe non-negative integer (a size, a count, a time). */
+export function assertNonNegativeInteger(name: string, value: unknown): asserts value is number {
+  if (!Number.isSafeInteger(value))
+    throw new TypeError(`${name} must be an integer, got ${String(value)}`);
+  if ((value as number) < 0)
+    throw new RangeError(`${name} must not be negative, got ${String(value)}`);
+}
+
+/** Throws unless `value` is a safe integer greater than zero. */
+export function assertPositiveInteger(name: string, value: unknown): asserts value is number {
+  assertNonNegativeInteger(name, value);
+  if (value === 0) throw new RangeError(`${name} must be greater than zero`);
+}
+
+/** Throws unless `value` could be an account id. */
+export function assertAccountId(value: unknown): asserts value is number {
+  assertNonNegativeInteger('account id', value);
+}
+
+/**
+ * An Ed25519 public key as 64 lowercase hex digits, from 32 bytes or from hex. Keys are stored
+ * in one spelling so that the uniqueness of `accounts.public_key` means uniqueness of the key.
+ */
+export function normalizePublicKey(value: unknown): string {
+  if (value instanceof Uint8Array) {
+    if (value.length !== 32)
+      throw new RangeError(`an Ed25519 public key is 32 bytes, got ${value.length}`);
+    return Buffer.from(value).toString('hex');
+  }
+  if (typeof value === 'string' && /^[0-9a-fA-F]{64}$/.test(value)) return value.toLowerCase();
+  throw new TypeError('public key must be 32 bytes or 64 hex digits');
+}
+
+/** Throws unless `value` is a nickname: 1–64 characters with no control characters. */
+export function assertNickname(value: unknown): asserts value is string {
+  if (
+    typeof value !== 'string' ||
+    value.length < 1 ||
+    value.length > 64 ||
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+    /[\u0000-\u001f\u007f]/.test(value)
+  ) {
+    throw new TypeError('nickname must be 1–64 characters without control characters');
+  }
+}

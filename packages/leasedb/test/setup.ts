@@ -1,0 +1,106 @@
+import { join } from 'node:path';
+import { createScratchDatabase, postgresUrl, tempDir } from '@ostrom/test-fixtures';
+import { describe, onTestFinished } from 'vitest';
+import { type Dialect, type LeaseDb, type LeaseDbOptions, openLeaseDb } from '../src/index.js';
+
+/** A clock tests move by hand: no test ever waits for real time. */
+export interface ManualClock {
+  readonly now: () => number;
+  advance(seconds: number): void;
+  set(at: number): void;
+}
+
+export function manualClock(start = 1_700_000_000): ManualClock {
+  let current = start;
+  return {
+    now: () => current,
+    advance: (seconds) => {
+      current += seconds;
+    },
+    set: (at) => {
+      current = at;
+    },
+  };
+}
+
+export type OpenOptions = Partial<Pick<LeaseDbOptions, 'now' | 'policy' | 'migrate'>>;
+
+/** One dialect of the matrix: how to get a fresh, empty lease database on it. */
+export interface TestDialect {
+  readonly name: Dialect;
+  /** A new empty database (migrated), closed and removed when the test finishes. */
+  open(options?: OpenOptions): Promise<LeaseDb>;
+  /** A fresh empty location, and a function opening further connections to it. */
+  location(): Promise<(options?: OpenOptions) => Promise<LeaseDb>>;
+}
+
+const pgAdminUrl = postgresUrl('@ostrom/leasedb on PostgreSQL');
+
+async function sqliteLocation() {
+  const path = join(await tempDir('leasedb-'), 'leasedb.sqlite');
+  return async (options: OpenOptions = {}) => {
+    const db = await openLeaseDb({ dialect: 'sqlite', path, ...options });
+    onTestFinished(() => db.close());
+    return db;
+  };
+}
+
+async function postgresLocation() {
+  const scratch = await createScratchDatabase(pgAdminUrl!);
+  const opened: LeaseDb[] = [];
+  onTestFinished(async () => {
+    for (const db of opened) await db.close();
+    await scratch.drop();
+  });
+  return async (options: OpenOptions = {}) => {
+    const db = await openLeaseDb({
+      dialect: 'postgres',
+      connectionString: scratch.url,
+      ...options,
+    });
+    opened.push(db);
+    return db;
+  };
+}
+
+export const DIALECTS: readonly (TestDialect & { available: boolean })[] = [
+  {
+    name: 'sqlite',
+    available: true,
+    location: sqliteLocation,
+    open: async (options) => (await sqliteLocation())(options),
+  },
+  {
+    name: 'postgres',
+    available: pgAdminUrl !== undefined,
+    location: postgresLocation,
+    open: async (options) => (await postgresLocation())(options),
+  },
+];
+
+/** Declares the same suite once per dialect, like kysely's own tests. */
+export function describeEachDialect(title: string, body: (dialect: TestDialect) => void): void {
+  for (const dialect of DIALECTS) {
+    describe.skipIf(!dialect.available)(`${title} [${dialect.name}]`, () => body(dialect));
+  }
+}
+
+/** Storage indexes that are valid (canonical base32, 26 characters), distinct per seed. */
+export function storageIndex(seed: number): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  let out = '';
+  let x = seed * 2654435761 + 12345;
+  for (let i = 0; i < 25; i++) {
+    out += alphabet[Math.abs(x) % 32];
+    x = Math.floor(x / 32) + seed * 7 + i;
+  }
+  return `${out}a`;
+}
+
+/** A distinct fake Ed25519 public key (32 bytes) per seed. */
+export function publicKey(seed: number): Uint8Array {
+  const key = new Uint8Array(32);
+  new DataView(key.buffer).setUint32(0, seed);
+  key[31] = 0xed;
+  return key;
+}
