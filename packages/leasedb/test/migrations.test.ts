@@ -14,7 +14,7 @@ describeEachDialect('migrations', (dialect) => {
   });
 
   it('running the migrations twice is a no-op that keeps the data', async () => {
-    const open = await dialect.location();
+    const { open } = await dialect.location();
     const first = await open();
     const created = await first.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
     await first.close();
@@ -33,7 +33,7 @@ describeEachDialect('migrations', (dialect) => {
   });
 
   it('migrate: false opens without touching the schema', async () => {
-    const open = await dialect.location();
+    const { open } = await dialect.location();
     const db = await open({ migrate: false });
     await expect(db.getAccount(0)).rejects.toThrow();
   });

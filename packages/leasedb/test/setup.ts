@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { createScratchDatabase, postgresUrl, tempDir } from '@ostrom/test-fixtures';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { describe, onTestFinished } from 'vitest';
 import { type Dialect, type LeaseDb, type LeaseDbOptions, openLeaseDb } from '../src/index.js';
 
@@ -25,41 +27,69 @@ export function manualClock(start = 1_700_000_000): ManualClock {
 
 export type OpenOptions = Partial<Pick<LeaseDbOptions, 'now' | 'policy' | 'migrate'>>;
 
+/** A fresh database location: open connections to it, or go behind the API with raw SQL. */
+export interface Location {
+  open(options?: OpenOptions): Promise<LeaseDb>;
+  /** Runs SQL through the raw driver (to simulate damage the API would never cause). */
+  exec(sqlText: string): Promise<void>;
+}
+
 /** One dialect of the matrix: how to get a fresh, empty lease database on it. */
 export interface TestDialect {
   readonly name: Dialect;
   /** A new empty database (migrated), closed and removed when the test finishes. */
   open(options?: OpenOptions): Promise<LeaseDb>;
-  /** A fresh empty location, and a function opening further connections to it. */
-  location(): Promise<(options?: OpenOptions) => Promise<LeaseDb>>;
+  /** A fresh empty location, removed when the test finishes. */
+  location(): Promise<Location>;
 }
 
 const pgAdminUrl = postgresUrl('@ostrom/leasedb on PostgreSQL');
 
-async function sqliteLocation() {
+async function sqliteLocation(): Promise<Location> {
   const path = join(await tempDir('leasedb-'), 'leasedb.sqlite');
-  return async (options: OpenOptions = {}) => {
-    const db = await openLeaseDb({ dialect: 'sqlite', path, ...options });
-    onTestFinished(() => db.close());
-    return db;
+  return {
+    async open(options: OpenOptions = {}) {
+      const db = await openLeaseDb({ dialect: 'sqlite', path, ...options });
+      onTestFinished(() => db.close());
+      return db;
+    },
+    async exec(sqlText) {
+      const raw = new BetterSqlite3(path);
+      try {
+        raw.exec(sqlText);
+      } finally {
+        raw.close();
+      }
+    },
   };
 }
 
-async function postgresLocation() {
+async function postgresLocation(): Promise<Location> {
   const scratch = await createScratchDatabase(pgAdminUrl!);
   const opened: LeaseDb[] = [];
   onTestFinished(async () => {
     for (const db of opened) await db.close();
     await scratch.drop();
   });
-  return async (options: OpenOptions = {}) => {
-    const db = await openLeaseDb({
-      dialect: 'postgres',
-      connectionString: scratch.url,
-      ...options,
-    });
-    opened.push(db);
-    return db;
+  return {
+    async open(options: OpenOptions = {}) {
+      const db = await openLeaseDb({
+        dialect: 'postgres',
+        connectionString: scratch.url,
+        ...options,
+      });
+      opened.push(db);
+      return db;
+    },
+    async exec(sqlText) {
+      const client = new pg.Client({ connectionString: scratch.url });
+      await client.connect();
+      try {
+        await client.query(sqlText);
+      } finally {
+        await client.end();
+      }
+    },
   };
 }
 
@@ -68,13 +98,13 @@ export const DIALECTS: readonly (TestDialect & { available: boolean })[] = [
     name: 'sqlite',
     available: true,
     location: sqliteLocation,
-    open: async (options) => (await sqliteLocation())(options),
+    open: async (options) => (await sqliteLocation()).open(options),
   },
   {
     name: 'postgres',
     available: pgAdminUrl !== undefined,
     location: postgresLocation,
-    open: async (options) => (await postgresLocation())(options),
+    open: async (options) => (await postgresLocation()).open(options),
   },
 ];
 

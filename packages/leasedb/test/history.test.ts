@@ -1,0 +1,260 @@
+import { expect, it } from 'vitest';
+import { outcome } from './errors.js';
+import { describeEachDialect, manualClock, publicKey, storageIndex } from './setup.js';
+
+const HOUR = 3600;
+
+describeEachDialect('events', (dialect) => {
+  it('listEvents() filters by time range, account and kind, and pages by id', async () => {
+    const clock = manualClock(1_700_000_000);
+    const db = await dialect.open({ now: clock.now });
+    const alice = await db.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    clock.advance(100);
+    await db.appendEvent({ kind: 'quota-warning', accountId: alice.id, data: { percent: 80 } });
+    clock.advance(100);
+    await db.appendEvent({ kind: 'notice', actor: 'op', data: { text: 'maintenance' } });
+    await db.appendEvent({
+      kind: 'share-corrupt',
+      storageIndex: storageIndex(1),
+      shnum: 3,
+      at: 1_600_000_000,
+    });
+
+    const all = await db.listEvents();
+    expect(all.map((e) => e.kind)).toEqual([
+      'account-created',
+      'quota-warning',
+      'notice',
+      'share-corrupt',
+    ]);
+    expect(all[3]).toMatchObject({
+      at: 1_600_000_000,
+      storageIndex: storageIndex(1),
+      shnum: 3,
+      accountId: null,
+    });
+    expect((await db.listEvents({ since: 1_700_000_100 })).map((e) => e.kind)).toEqual([
+      'quota-warning',
+      'notice',
+    ]);
+    expect(
+      (await db.listEvents({ since: 1_700_000_000, until: 1_700_000_100 })).map((e) => e.kind),
+    ).toEqual(['account-created']);
+    expect((await db.listEvents({ accountId: alice.id })).map((e) => e.kind)).toEqual([
+      'account-created',
+      'quota-warning',
+    ]);
+    expect((await db.listEvents({ kinds: ['notice', 'share-corrupt'] })).length).toBe(2);
+    expect(await db.listEvents({ kinds: [] })).toEqual([]);
+    expect((await db.listEvents({ afterId: all[1]!.id })).map((e) => e.id)).toEqual([
+      all[2]!.id,
+      all[3]!.id,
+    ]);
+    expect((await db.listEvents({ order: 'desc', limit: 1 }))[0]!.id).toBe(all[3]!.id);
+    expect(all[1]!.data).toEqual({ percent: 80 });
+    expect(await db.pruneEvents(1_700_000_000)).toBe(1);
+    expect((await db.listEvents()).length).toBe(3);
+  });
+
+  it('appendEvent() refuses unknown kinds and malformed references', async () => {
+    const db = await dialect.open();
+    expect(await outcome(db.appendEvent({ kind: 'party' as 'notice' }))).toBe('TypeError');
+    expect(await outcome(db.appendEvent({ kind: 'notice', storageIndex: 'x' }))).toBe('TypeError');
+    expect(await outcome(db.appendEvent({ kind: 'notice', shnum: 999 }))).toBe('RangeError');
+    expect(await outcome(db.listEvents({ limit: 0 }))).toBe('RangeError');
+    expect(await db.listEvents()).toEqual([]);
+  });
+});
+
+describeEachDialect('usage history', (dialect) => {
+  it('snapshotUsage() keeps one sample per account and hour, overwritten within the hour', async () => {
+    const clock = manualClock(1_700_000_000 - (1_700_000_000 % HOUR));
+    const db = await dialect.open({ now: clock.now });
+    const alice = await db.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    const hour0 = clock.now();
+    await db.addComingShares({
+      storageIndex: storageIndex(1),
+      sharetype: 'immutable',
+      accountId: alice.id,
+      shares: [{ shnum: 0, usedBytes: 100 }],
+    });
+    expect(await db.snapshotUsage()).toBe(hour0);
+    clock.advance(30 * 60);
+    await db.addComingShares({
+      storageIndex: storageIndex(2),
+      sharetype: 'immutable',
+      accountId: alice.id,
+      shares: [{ shnum: 0, usedBytes: 50 }],
+    });
+    await db.snapshotUsage();
+    clock.advance(60 * 60);
+    await db.abortComing(storageIndex(1), 0);
+    expect(await db.snapshotUsage()).toBe(hour0 + HOUR);
+    expect(await db.getUsageHistory(alice.id)).toEqual([
+      { at: hour0, shares: 2, bytes: 150 },
+      { at: hour0 + HOUR, shares: 1, bytes: 50 },
+    ]);
+    expect(await db.getUsageHistory(alice.id, { from: hour0 + 1 })).toEqual([
+      { at: hour0 + HOUR, shares: 1, bytes: 50 },
+    ]);
+    expect(await db.getUsageHistory(alice.id, { to: hour0 + 1 })).toEqual([
+      { at: hour0, shares: 2, bytes: 150 },
+    ]);
+    expect(await db.getUsageHistory(0)).toEqual([
+      { at: hour0, shares: 0, bytes: 0 },
+      { at: hour0 + HOUR, shares: 0, bytes: 0 },
+    ]);
+    expect(await db.getServerUsageHistory()).toEqual([
+      { at: hour0, shares: 2, bytes: 150 },
+      { at: hour0 + HOUR, shares: 1, bytes: 50 },
+    ]);
+  });
+});
+
+describeEachDialect('crawler state', (dialect) => {
+  it('saveCrawlerState() persists the position so that a new connection resumes from it', async () => {
+    const clock = manualClock();
+    const { open } = await dialect.location();
+    const first = await open({ now: clock.now });
+    expect(await first.getCrawlerState('accounting')).toBeUndefined();
+    await first.saveCrawlerState({
+      name: 'accounting',
+      cycle: 3,
+      position: 'ab',
+      cycleStartedAt: 1_000,
+      counters: { examined: 12 },
+    });
+    await first.saveCrawlerState({
+      name: 'accounting',
+      cycle: 3,
+      position: 'ac',
+      cycleStartedAt: 1_000,
+      counters: { examined: 20 },
+    });
+    await first.close();
+    const second = await open({ now: clock.now });
+    expect(await second.getCrawlerState('accounting')).toEqual({
+      name: 'accounting',
+      cycle: 3,
+      position: 'ac',
+      cycleStartedAt: 1_000,
+      updatedAt: clock.now(),
+      counters: { examined: 20 },
+    });
+    expect(
+      await outcome(
+        second.saveCrawlerState({
+          name: 'Bad Name',
+          cycle: 0,
+          position: null,
+          cycleStartedAt: null,
+          counters: {},
+        }),
+      ),
+    ).toBe('TypeError');
+  });
+
+  it('recordCrawlerCycle() keeps the newest N cycles, newest first', async () => {
+    const db = await dialect.open();
+    for (let cycle = 1; cycle <= 13; cycle++) {
+      await db.recordCrawlerCycle('accounting', {
+        cycle,
+        startedAt: cycle * 100,
+        finishedAt: cycle * 100 + 50,
+        counters: { adopted: cycle },
+      });
+    }
+    const cycles = await db.listCrawlerCycles('accounting');
+    expect(cycles.map((c) => c.cycle)).toEqual([13, 12, 11, 10, 9, 8, 7, 6, 5, 4]);
+    expect(cycles[0]).toEqual({
+      cycle: 13,
+      startedAt: 1300,
+      finishedAt: 1350,
+      counters: { adopted: 13 },
+    });
+    await db.recordCrawlerCycle(
+      'accounting',
+      { cycle: 14, startedAt: 1, finishedAt: 2, counters: {} },
+      2,
+    );
+    expect((await db.listCrawlerCycles('accounting')).map((c) => c.cycle)).toEqual([14, 13]);
+    expect(await db.listCrawlerCycles('other')).toEqual([]);
+  });
+});
+
+describeEachDialect('transactions', (dialect) => {
+  it('transaction() commits all of its operations or none of them', async () => {
+    const db = await dialect.open();
+    const alice = await db.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.setAccountStatus(alice.id, 'frozen');
+        await tx.addComingShares({
+          storageIndex: storageIndex(1),
+          sharetype: 'immutable',
+          accountId: alice.id,
+          shares: [{ shnum: 0, usedBytes: 10 }],
+        });
+        await tx.markStable(storageIndex(1), 7, 10); // illegal: aborts the whole transaction
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    expect((await db.getAccount(alice.id))!.status).toBe('normal');
+    expect(await db.listShares(storageIndex(1))).toEqual([]);
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 0, bytes: 0 });
+
+    const stored = await db.transaction(async (tx) => {
+      await tx.addComingShares({
+        storageIndex: storageIndex(1),
+        sharetype: 'immutable',
+        accountId: alice.id,
+        shares: [{ shnum: 0, usedBytes: 10 }],
+      });
+      return await tx.markStable(storageIndex(1), 0, 10);
+    });
+    expect(stored.state).toBe('stable');
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: 10 });
+  });
+});
+
+describeEachDialect('usage repair', (dialect) => {
+  it('checkUsage() finds drifted totals and repairUsage() corrects them with an event each', async () => {
+    const location = await dialect.location();
+    const db = await location.open();
+    const alice = await db.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    await db.addComingShares({
+      storageIndex: storageIndex(1),
+      sharetype: 'immutable',
+      accountId: alice.id,
+      shares: [{ shnum: 0, usedBytes: 10 }],
+    });
+    expect(await db.checkUsage()).toEqual([]);
+    // Damage the counters behind the API's back, as a bug or a hand edit would.
+    await location.exec(`UPDATE account_usage SET bytes = 999 WHERE account_id = ${alice.id}`);
+    await location.exec('UPDATE server_usage SET shares = 7');
+    await location.exec('UPDATE leases SET used_space = 3');
+    const found = await db.checkUsage();
+    expect(found).toEqual([
+      {
+        scope: alice.id,
+        maintained: { shares: 1, bytes: 999 },
+        recomputed: { shares: 1, bytes: 10 },
+      },
+      {
+        scope: 'server',
+        maintained: { shares: 7, bytes: 10 },
+        recomputed: { shares: 1, bytes: 10 },
+      },
+    ]);
+    expect(await db.repairUsage({ actor: 'crawler' })).toEqual(found);
+    expect(await db.checkUsage()).toEqual([]);
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: 10 });
+    // The lease copies of the share size were repaired too: an expiry now releases 10 bytes.
+    await db.expireLeases(Number.MAX_SAFE_INTEGER);
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 0, bytes: 0 });
+    const corrections = await db.listEvents({ kinds: ['usage-corrected'] });
+    expect(corrections.map((e) => [e.accountId, e.actor])).toEqual([
+      [alice.id, 'crawler'],
+      [null, 'crawler'],
+    ]);
+  });
+});
