@@ -1,3 +1,4 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import type { MigrationResultSet } from 'kysely';
 import type { AccountPage, AccountQuery, CreateAccountInput, QuotaInput } from './accounts.js';
 import * as accounts from './accounts.js';
@@ -338,7 +339,11 @@ class SqlLeaseDb implements LeaseDb {
     return history.listCrawlerCycles(this.#ctx, name);
   }
 
-  #sqlite() {
+  /**
+   * Runs `fn` on the raw SQLite handle while holding kysely's connection, so no transaction of
+   * this process is open (its uncommitted pages would be copied) or starts until it is done.
+   */
+  async #exclusiveSqlite<T>(fn: (raw: BetterSqlite3.Database) => T | Promise<T>): Promise<T> {
     const connection = this.#connection;
     if (connection?.dialect !== 'sqlite') {
       throw new LeaseDbError(
@@ -346,15 +351,15 @@ class SqlLeaseDb implements LeaseDb {
         'file backups exist for SQLite only (use pg_dump for PostgreSQL)',
       );
     }
-    return connection.raw;
+    return await connection.db.connection().execute(async () => await fn(connection.raw));
   }
 
-  async backup(): Promise<Uint8Array> {
-    return this.#sqlite().serialize();
+  backup(): Promise<Uint8Array> {
+    return this.#exclusiveSqlite((raw) => raw.serialize());
   }
 
   async backupToFile(path: string): Promise<void> {
-    await this.#sqlite().backup(path);
+    await this.#exclusiveSqlite((raw) => raw.backup(path));
   }
 
   async close(): Promise<void> {
