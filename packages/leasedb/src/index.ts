@@ -27,6 +27,7 @@ export {
 export type { AddOrRenewInput, AddOrRenewResult, ExpiredLease } from './leases.js';
 export { leaseDbMigrations, migrateLeaseDb } from './migrations.js';
 export { DEFAULT_LEASE_POLICY, type LeasePolicy } from './policy.js';
+export { hashLeaseSecret } from './secrets.js';
 export type { AdoptShareInput, ComingShareInput, UnleasedQuery } from './shares.js';
 export {
   ACCOUNT_STATUSES,

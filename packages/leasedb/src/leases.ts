@@ -9,6 +9,7 @@ import {
 import { LeaseDbError } from './errors.js';
 import { appendEvent } from './events.js';
 import { toLease } from './rows.js';
+import { optionalSecretHash } from './secrets.js';
 import { assertLeaseDuration } from './shares.js';
 import { type Lease, STARTER_ACCOUNT_ID } from './types.js';
 import {
@@ -23,8 +24,9 @@ export interface AddOrRenewInput {
   /** One share; when omitted, every share of the storage index. */
   readonly shnum?: number;
   readonly accountId: number;
-  readonly renewSecretHash?: string | null;
-  readonly cancelSecretHash?: string | null;
+  /** The client's 32-byte lease secrets; stored only as BLAKE2b-256 hashes. */
+  readonly renewSecret?: Uint8Array | null;
+  readonly cancelSecret?: Uint8Array | null;
   /** Defaults to the policy's (the starter duration for the starter account). */
   readonly durationSeconds?: number;
 }
@@ -63,6 +65,8 @@ export async function addOrRenewLeases(
       ? ctx.policy.starterLeaseDurationSeconds
       : ctx.policy.leaseDurationSeconds);
   assertLeaseDuration(ctx, duration);
+  const renewSecretHash = optionalSecretHash(input.renewSecret);
+  const cancelSecretHash = optionalSecretHash(input.cancelSecret);
 
   await lockStorageIndex(ctx, input.storageIndex);
   await requireAccount(ctx, input.accountId);
@@ -112,8 +116,8 @@ export async function addOrRenewLeases(
           renewed_at: now,
           expires_at: expiresAt,
           used_space: share.used_space,
-          renew_secret_hash: input.renewSecretHash ?? null,
-          cancel_secret_hash: input.cancelSecretHash ?? null,
+          renew_secret_hash: renewSecretHash,
+          cancel_secret_hash: cancelSecretHash,
         })),
       )
       .execute();

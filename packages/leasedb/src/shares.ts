@@ -12,6 +12,7 @@ import {
 import { LeaseDbError } from './errors.js';
 import { appendEvent } from './events.js';
 import { toShare } from './rows.js';
+import { assertSecretHash, optionalSecretHash } from './secrets.js';
 import {
   type LeaseInput,
   SHARE_TYPES,
@@ -39,8 +40,9 @@ export interface ComingShareInput {
   readonly shares: readonly { readonly shnum: number; readonly usedBytes: number }[];
   /** The uploading account: it owns the shares and gets a lease on each at once. */
   readonly accountId: number;
-  readonly renewSecretHash?: string | null;
-  readonly cancelSecretHash?: string | null;
+  /** The client's 32-byte lease secrets; stored only as BLAKE2b-256 hashes. */
+  readonly renewSecret?: Uint8Array | null;
+  readonly cancelSecret?: Uint8Array | null;
   /** Lease duration; defaults to the policy's. */
   readonly leaseDurationSeconds?: number;
   /** Refuse with QUOTA_EXCEEDED if the account's hard quota would be passed (default true). */
@@ -157,6 +159,8 @@ export async function addComingShares(ctx: Ctx, input: ComingShareInput): Promis
   }
   const duration = input.leaseDurationSeconds ?? ctx.policy.leaseDurationSeconds;
   assertLeaseDuration(ctx, duration);
+  const renewSecretHash = optionalSecretHash(input.renewSecret);
+  const cancelSecretHash = optionalSecretHash(input.cancelSecret);
 
   await lockStorageIndex(ctx, input.storageIndex);
   const account = await requireAccount(ctx, input.accountId);
@@ -220,8 +224,8 @@ export async function addComingShares(ctx: Ctx, input: ComingShareInput): Promis
         renewed_at: now,
         expires_at: expiresAt,
         used_space: share.usedBytes,
-        renew_secret_hash: input.renewSecretHash ?? null,
-        cancel_secret_hash: input.cancelSecretHash ?? null,
+        renew_secret_hash: renewSecretHash,
+        cancel_secret_hash: cancelSecretHash,
       })),
     )
     .execute();
@@ -340,6 +344,8 @@ export async function adoptShare(ctx: Ctx, input: AdoptShareInput): Promise<Shar
     assertAccountId(lease.accountId);
     assertNonNegativeInteger('expiresAt', lease.expiresAt);
     if (lease.renewedAt !== undefined) assertNonNegativeInteger('renewedAt', lease.renewedAt);
+    assertSecretHash('renewSecretHash', lease.renewSecretHash);
+    assertSecretHash('cancelSecretHash', lease.cancelSecretHash);
     if (accounts.has(lease.accountId))
       throw new TypeError(`two leases for account ${lease.accountId}`);
     accounts.add(lease.accountId);

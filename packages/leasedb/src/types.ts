@@ -62,7 +62,7 @@ export interface Lease {
   readonly accountId: number;
   readonly renewedAt: number;
   readonly expiresAt: number;
-  /** Hashes of the Tahoe lease secrets, never the secrets themselves. */
+  /** BLAKE2b-256 (hex) of the Tahoe lease secrets, as v2 share files keep them; never the secrets. */
   readonly renewSecretHash: string | null;
   readonly cancelSecretHash: string | null;
 }
@@ -72,6 +72,10 @@ export interface LeaseInput {
   readonly accountId: number;
   readonly expiresAt: number;
   readonly renewedAt?: number;
+  /**
+   * Hashes as stored (BLAKE2b-256, hex), e.g. read from a Tahoe v2 share file; for a v1 file's
+   * plain secrets use `hashLeaseSecret` first.
+   */
   readonly renewSecretHash?: string | null;
   readonly cancelSecretHash?: string | null;
 }

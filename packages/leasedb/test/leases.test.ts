@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { hashLeaseSecret } from '../src/index.js';
 import { outcome } from './errors.js';
 import { describeEachDialect, manualClock, publicKey, storageIndex } from './setup.js';
 
@@ -33,13 +34,17 @@ describeEachDialect('leases', (dialect) => {
   it('addOrRenewLeases() without shnum adds a lease on every share of the index', async () => {
     const { db, bob, clock } = await setup();
     expect(
-      await db.addOrRenewLeases({ storageIndex: SI, accountId: bob.id, renewSecretHash: 'h1' }),
+      await db.addOrRenewLeases({
+        storageIndex: SI,
+        accountId: bob.id,
+        renewSecret: new Uint8Array(32).fill(1),
+      }),
     ).toEqual({ added: 3, renewed: 0 });
     const bobs = (await db.listLeases(SI)).filter((l) => l.accountId === bob.id);
     expect(bobs.map((l) => [l.shnum, l.expiresAt, l.renewSecretHash])).toEqual([
-      [0, clock.now() + 31 * DAY, 'h1'],
-      [1, clock.now() + 31 * DAY, 'h1'],
-      [2, clock.now() + 31 * DAY, 'h1'],
+      [0, clock.now() + 31 * DAY, hashLeaseSecret(new Uint8Array(32).fill(1))],
+      [1, clock.now() + 31 * DAY, hashLeaseSecret(new Uint8Array(32).fill(1))],
+      [2, clock.now() + 31 * DAY, hashLeaseSecret(new Uint8Array(32).fill(1))],
     ]);
     // Each leaseholder counts every share it leases, whole.
     expect(await db.getAccountUsage(bob.id)).toEqual({ shares: 3, bytes: 3000 });

@@ -1,9 +1,11 @@
 import { expect, it } from 'vitest';
-import type { LeaseDb } from '../src/index.js';
+import { hashLeaseSecret, type LeaseDb } from '../src/index.js';
 import { outcome } from './errors.js';
 import { describeEachDialect, manualClock, publicKey, storageIndex } from './setup.js';
 
 const SI = storageIndex(1);
+const RENEW = new Uint8Array(32).fill(7);
+const CANCEL = new Uint8Array(32).fill(9);
 const DAY = 86_400;
 
 /** Everything observable about one storage index, to show that a refused call changed nothing. */
@@ -34,8 +36,8 @@ describeEachDialect('share state machine', (dialect) => {
         { shnum: 0, usedBytes: 1000 },
         { shnum: 3, usedBytes: 1000 },
       ],
-      renewSecretHash: 'r'.repeat(64),
-      cancelSecretHash: 'c'.repeat(64),
+      renewSecret: RENEW,
+      cancelSecret: CANCEL,
     });
     expect(coming.map((s) => [s.shnum, s.state, s.usedBytes, s.ownerAccountId, s.prefix])).toEqual([
       [0, 'coming', 1000, alice.id, SI.slice(0, 2)],
@@ -49,8 +51,8 @@ describeEachDialect('share state machine', (dialect) => {
         accountId: alice.id,
         renewedAt: clock.now(),
         expiresAt: clock.now() + 31 * DAY,
-        renewSecretHash: 'r'.repeat(64),
-        cancelSecretHash: 'c'.repeat(64),
+        renewSecretHash: hashLeaseSecret(RENEW),
+        cancelSecretHash: hashLeaseSecret(CANCEL),
       },
       expect.objectContaining({ shnum: 3, accountId: alice.id }),
     ]);
@@ -140,13 +142,18 @@ describeEachDialect('share state machine', (dialect) => {
       usedBytes: 100,
       ownerAccountId: alice.id,
       leases: [
-        { accountId: 0, expiresAt: 1_700_100_000, renewedAt: 1_699_000_000, renewSecretHash: 'ab' },
+        {
+          accountId: 0,
+          expiresAt: 1_700_100_000,
+          renewedAt: 1_699_000_000,
+          renewSecretHash: 'ab'.repeat(32),
+        },
         { accountId: alice.id, expiresAt: 1_700_200_000 },
       ],
     });
     const leases = await db.listLeases(SI, 0);
     expect(leases.map((l) => [l.accountId, l.expiresAt, l.renewSecretHash])).toEqual([
-      [0, 1_700_100_000, 'ab'],
+      [0, 1_700_100_000, 'ab'.repeat(32)],
       [alice.id, 1_700_200_000, null],
     ]);
     expect((await db.getShare(SI, 0))?.leaseExpiresAt).toBe(1_700_200_000);
