@@ -1,6 +1,10 @@
 export { findBinary } from './find-binary.js';
 export { freePort } from './free-port.js';
-export { createScratchDatabase, type ScratchDatabase } from './postgres-database.js';
+export {
+  createScratchDatabase,
+  createScratchSchema,
+  type ScratchDatabase,
+} from './postgres-database.js';
 export { type PostgresServer, startPostgres } from './postgres-server.js';
 export { type S3Server, startS3 } from './s3-server.js';
 export {

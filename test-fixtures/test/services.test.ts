@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { createScratchDatabase, postgresUrl, s3Endpoint, tempDir } from '../src/index.js';
+import {
+  createScratchDatabase,
+  createScratchSchema,
+  postgresUrl,
+  s3Endpoint,
+  tempDir,
+} from '../src/index.js';
 
 const pgUrl = postgresUrl('test-fixtures: PostgreSQL harness');
 const s3 = s3Endpoint('test-fixtures: S3 harness');
@@ -34,6 +40,26 @@ describe.skipIf(!pgUrl)('PostgreSQL harness', () => {
     ]);
     await admin.end();
     expect(rowCount).toBe(0);
+  });
+});
+
+describe.skipIf(!pgUrl)('PostgreSQL scratch schemas', () => {
+  it('createScratchSchema() gives a URL whose unqualified tables live in the new schema', async () => {
+    const scratch = await createScratchSchema(pgUrl!);
+    const client = new pg.Client({ connectionString: scratch.url });
+    await client.connect();
+    await client.query('CREATE TABLE t (x int)');
+    const { rows } = await client.query<{ s: string }>(
+      "SELECT table_schema AS s FROM information_schema.tables WHERE table_name = 't'",
+    );
+    await client.end();
+    expect(rows.map((r) => r.s)).toEqual([scratch.name]);
+    await scratch.drop();
+    const admin = new pg.Client({ connectionString: pgUrl! });
+    await admin.connect();
+    const gone = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [scratch.name]);
+    await admin.end();
+    expect(gone.rowCount).toBe(0);
   });
 });
 

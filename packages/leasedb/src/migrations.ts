@@ -172,9 +172,17 @@ export async function migrateLeaseDb(
   db: Kysely<Schema>,
   dialect: Dialect,
 ): Promise<MigrationResultSet> {
+  // kysely looks for its bookkeeping tables in every schema unless told which one; a lease
+  // database living in a schema of its own (search_path) must not see another schema's.
+  const migrationTableSchema =
+    dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
+          ?.schema
+      : undefined;
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => leaseDbMigrations(dialect) },
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
   });
   return await migrator.migrateToLatest();
 }

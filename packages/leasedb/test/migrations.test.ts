@@ -32,6 +32,14 @@ describeEachDialect('migrations', (dialect) => {
     expect([alice.id, bob.id]).toEqual([2, 3]);
   });
 
+  it('two lease databases side by side (PostgreSQL: two schemas of one database) migrate independently', async () => {
+    const first = await (await dialect.location()).open();
+    const second = await (await dialect.location()).open();
+    await first.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    expect((await first.listAccounts()).total).toBe(3);
+    expect((await second.listAccounts()).total).toBe(2);
+  });
+
   it('migrate: false opens without touching the schema', async () => {
     const { open } = await dialect.location();
     const db = await open({ migrate: false });

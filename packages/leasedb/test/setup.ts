@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createScratchDatabase, postgresUrl, tempDir } from '@ostrom/test-fixtures';
+import { createScratchSchema, postgresUrl, tempDir } from '@ostrom/test-fixtures';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { describe, onTestFinished } from 'vitest';
@@ -65,7 +65,7 @@ async function sqliteLocation(): Promise<Location> {
 }
 
 async function postgresLocation(): Promise<Location> {
-  const scratch = await createScratchDatabase(pgAdminUrl!);
+  const scratch = await createScratchSchema(pgAdminUrl!);
   const opened: LeaseDb[] = [];
   onTestFinished(async () => {
     for (const db of opened) await db.close();
