@@ -42,9 +42,9 @@ export async function startPostgres(): Promise<PostgresServer> {
   const asRoot = userInfo().uid === 0;
   let prefix: string[] = [];
   if (asRoot) {
-    const { stdout } = await run('id', ['-u', 'postgres']);
-    const uid = Number(stdout.trim());
-    chownSync(dir, uid, uid);
+    const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+    const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+    chownSync(dir, uid, gid);
     prefix = ['runuser', '-u', 'postgres', '--'];
   }
   const exec = (binary: string, args: string[]) => {

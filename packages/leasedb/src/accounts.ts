@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { type Ctx, isUniqueViolation } from './context.js';
 import { LeaseDbError } from './errors.js';
 import { appendEvent } from './events.js';
@@ -49,6 +50,11 @@ export interface AccountPage {
   readonly accounts: AccountWithUsage[];
   /** Accounts matching the filters, across all pages. */
   readonly total: number;
+}
+
+/** Nicknames are searched in one folded form computed here, identical on both dialects. */
+function searchKey(text: string): string {
+  return text.normalize('NFKC').toLowerCase();
 }
 
 function assertStatus(status: unknown): asserts status is AccountStatus {
@@ -129,6 +135,7 @@ function insertAccount(
     .values({
       public_key: publicKey,
       nickname,
+      nickname_key: searchKey(nickname),
       status,
       hard_quota_bytes: quota.hardQuotaBytes,
       soft_quota_bytes: quota.softQuotaBytes,
@@ -190,8 +197,9 @@ export async function listAccounts(ctx: Ctx, query: AccountQuery = {}): Promise<
     .innerJoin('account_usage', 'account_usage.account_id', 'accounts.id');
   if (query.status !== undefined) base = base.where('accounts.status', '=', query.status);
   if (query.search) {
-    const pattern = `%${query.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    base = base.where((eb) => eb(eb.fn('lower', ['accounts.nickname']), 'like', pattern));
+    const pattern = `%${searchKey(query.search).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    // SQLite's LIKE has no default escape character; PostgreSQL's is the backslash. Say it.
+    base = base.where(sql<boolean>`accounts.nickname_key like ${pattern} escape '\\'`);
   }
   const rows = await base
     .selectAll('accounts')
@@ -273,7 +281,7 @@ export async function setAccountNickname(
   const before = await requireAccount(ctx, id);
   const row = await ctx.db
     .updateTable('accounts')
-    .set({ nickname })
+    .set({ nickname, nickname_key: searchKey(nickname) })
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow();

@@ -19,7 +19,11 @@ export interface Ctx {
  */
 export async function lockStorageIndex(ctx: Ctx, storageIndex: string): Promise<void> {
   if (ctx.dialect !== 'postgres') return;
-  await sql`select pg_advisory_xact_lock(hashtextextended(${storageIndex}, 0))`.execute(ctx.db);
+  // Advisory locks are per database, not per schema: the key includes the schema so that two
+  // lease databases in two schemas of one PostgreSQL database never wait for each other.
+  await sql`select pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || ${storageIndex}, 0))`.execute(
+    ctx.db,
+  );
 }
 
 /**
@@ -41,6 +45,23 @@ export async function lockAccountUsage(
       details: { accountId },
     });
   return row;
+}
+
+/**
+ * Locks several accounts' usage rows in ascending id order (PostgreSQL), so that transactions
+ * that touch overlapping sets of accounts cannot deadlock on them.
+ */
+export async function lockAccountsInOrder(ctx: Ctx, accountIds: Iterable<number>): Promise<void> {
+  if (ctx.dialect !== 'postgres') return;
+  const ids = [...new Set(accountIds)].sort((a, b) => a - b);
+  if (ids.length === 0) return;
+  await ctx.db
+    .selectFrom('account_usage')
+    .select('account_id')
+    .where('account_id', 'in', ids)
+    .orderBy('account_id')
+    .forUpdate()
+    .execute();
 }
 
 /** Adds to one account's usage totals. */
@@ -100,6 +121,12 @@ export function releasedUsage(
 export function isRetryableConflict(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === '40P01' || code === '40001';
+}
+
+/** Whether a driver error says another writer held the database too long (SQLite's lock). */
+export function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 /** Whether a driver error is a unique-key violation (either dialect). */

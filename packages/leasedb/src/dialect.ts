@@ -1,5 +1,14 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  type SqliteDatabase,
+  SqliteDialect,
+  SqliteDriver,
+} from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
 
@@ -15,6 +24,11 @@ export interface SqliteOptions {
    * `normal` survives a crash of the process but may lose the last commits on power loss.
    */
   readonly synchronous?: 'full' | 'normal';
+  /**
+   * How long a write waits for another process's write transaction on the same file before
+   * failing with BUSY (default 5000 ms). The wait blocks this process's event loop.
+   */
+  readonly busyTimeoutMs?: number;
 }
 
 export interface PostgresOptions {
@@ -58,12 +72,39 @@ function withStatementCache(raw: BetterSqlite3.Database): SqliteDatabase {
 
 /** Opens better-sqlite3 with the pragmas the lease database relies on. */
 export function openSqlite(options: SqliteOptions): BetterSqlite3.Database {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new RangeError('busyTimeoutMs must be a non-negative integer');
+  }
   const raw = new BetterSqlite3(options.path);
   raw.pragma('journal_mode = WAL');
   raw.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
   raw.pragma('foreign_keys = ON');
-  raw.pragma('busy_timeout = 5000');
+  raw.pragma(`busy_timeout = ${busyTimeoutMs}`);
   return raw;
+}
+
+/**
+ * Write transactions take SQLite's write lock at BEGIN. With kysely's plain (deferred) BEGIN, a
+ * transaction that read first and then writes fails at once with SQLITE_BUSY when another process
+ * (an `ostrom` CLI command beside the running server) wrote in between; taking the lock up front
+ * makes it wait its turn through busy_timeout instead.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #database: SqliteDatabase;
+  constructor(database: SqliteDatabase) {
+    super({ database });
+    this.#database = database;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.#database });
+  }
 }
 
 // pg returns int8 and numeric as strings because they may exceed 2^53. Sizes and times here
@@ -96,9 +137,7 @@ export function openPostgresPool(options: PostgresOptions): pg.Pool {
 export function connect(options: ConnectionOptions): Connection {
   if (options.dialect === 'sqlite') {
     const raw = openSqlite(options);
-    const db = new Kysely<Schema>({
-      dialect: new SqliteDialect({ database: withStatementCache(raw) }),
-    });
+    const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect(withStatementCache(raw)) });
     return { dialect: 'sqlite', db, raw };
   }
   if (options.dialect === 'postgres') {

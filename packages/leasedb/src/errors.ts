@@ -12,6 +12,11 @@ export const LEASE_DB_ERROR_CODES = [
   'SHARE_LEASED',
   /** The allocation would take the account past its hard quota. */
   'QUOTA_EXCEEDED',
+  /**
+   * Another writer kept the database locked (SQLite: another process, past busy_timeout) or
+   * PostgreSQL kept reporting deadlocks/serialisation failures after every retry. Safe to retry.
+   */
+  'BUSY',
   /** The operation exists only on another dialect (e.g. file backups on SQLite). */
   'UNSUPPORTED',
   /** Migrating the schema failed; `cause` holds the migration's error. */

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Ctx } from './context.js';
 import { toEvent } from './rows.js';
 import { type ActivityEvent, EVENT_KINDS, type EventKind } from './types.js';
@@ -53,6 +54,15 @@ export function validateEvent(input: EventInput): void {
 /** Appends to the activity log (in the caller's transaction, when there is one). */
 export async function appendEvent(ctx: Ctx, input: EventInput): Promise<void> {
   validateEvent(input);
+  if (ctx.dialect === 'postgres') {
+    // Ids come from a sequence at insert time but become visible at commit, so two writers could
+    // commit out of id order and a reader following the log by `afterId` would skip the later-
+    // committed, lower id for good. Holding this lock from the insert to the commit makes commit
+    // order equal id order. Events are written last in every transaction, so it is held briefly.
+    await sql`select pg_advisory_xact_lock(hashtextextended(current_schema() || '/events', 0))`.execute(
+      ctx.db,
+    );
+  }
   await ctx.db
     .insertInto('events')
     .values({
@@ -71,9 +81,17 @@ export async function listEvents(ctx: Ctx, query: EventQuery = {}): Promise<Acti
   const limit = query.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
     throw new RangeError('limit must be 1–10,000');
+  const order = query.order ?? 'asc';
+  if (order !== 'asc' && order !== 'desc') throw new TypeError('order must be asc or desc');
   let select = ctx.db.selectFrom('events').selectAll();
-  if (query.since !== undefined) select = select.where('at', '>=', query.since);
-  if (query.until !== undefined) select = select.where('at', '<', query.until);
+  if (query.since !== undefined) {
+    assertNonNegativeInteger('since', query.since);
+    select = select.where('at', '>=', query.since);
+  }
+  if (query.until !== undefined) {
+    assertNonNegativeInteger('until', query.until);
+    select = select.where('at', '<', query.until);
+  }
   if (query.accountId !== undefined) {
     assertAccountId(query.accountId);
     select = select.where('account_id', '=', query.accountId);
@@ -83,11 +101,11 @@ export async function listEvents(ctx: Ctx, query: EventQuery = {}): Promise<Acti
     if (query.kinds.length === 0) return [];
     select = select.where('kind', 'in', [...query.kinds]);
   }
-  if (query.afterId !== undefined) select = select.where('id', '>', query.afterId);
-  const rows = await select
-    .orderBy('id', query.order ?? 'asc')
-    .limit(limit)
-    .execute();
+  if (query.afterId !== undefined) {
+    assertNonNegativeInteger('afterId', query.afterId);
+    select = select.where('id', '>', query.afterId);
+  }
+  const rows = await select.orderBy('id', order).limit(limit).execute();
   return rows.map(toEvent);
 }
 

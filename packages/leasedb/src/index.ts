@@ -28,7 +28,7 @@ export type { AddOrRenewInput, AddOrRenewResult, ExpiredLease } from './leases.j
 export { leaseDbMigrations, migrateLeaseDb } from './migrations.js';
 export { DEFAULT_LEASE_POLICY, type LeasePolicy } from './policy.js';
 export { hashLeaseSecret } from './secrets.js';
-export type { AdoptShareInput, ComingShareInput, UnleasedQuery } from './shares.js';
+export type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
 export {
   ACCOUNT_STATUSES,
   type Account,

@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { MigrationResultSet } from 'kysely';
 import type { AccountPage, AccountQuery, CreateAccountInput, QuotaInput } from './accounts.js';
 import * as accounts from './accounts.js';
-import { type Ctx, isRetryableConflict } from './context.js';
+import { type Ctx, isBusy, isRetryableConflict } from './context.js';
 import { type Connection, type ConnectionOptions, connect, type Dialect } from './dialect.js';
 import { LeaseDbError } from './errors.js';
 import type { EventInput, EventQuery } from './events.js';
@@ -13,7 +13,7 @@ import type { AddOrRenewInput, AddOrRenewResult, ExpiredLease } from './leases.j
 import * as leases from './leases.js';
 import { migrateLeaseDb } from './migrations.js';
 import { type LeasePolicy, resolvePolicy } from './policy.js';
-import type { AdoptShareInput, ComingShareInput, UnleasedQuery } from './shares.js';
+import type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
 import * as shares from './shares.js';
 import type {
   Account,
@@ -58,7 +58,7 @@ export interface LeaseDbOperations {
 
   /** NONE → COMING for an allocation, leased to the uploader; checks the hard quota. */
   addComingShares(input: ComingShareInput): Promise<Share[]>;
-  /** COMING → STABLE once the upload is complete. */
+  /** COMING → STABLE once the upload is complete; the share may end smaller than allocated, never larger. */
   markStable(storageIndex: string, shnum: number, usedBytes: number): Promise<Share>;
   /** COMING → NONE: an aborted or timed-out upload. */
   abortComing(storageIndex: string, shnum: number): Promise<void>;
@@ -88,6 +88,8 @@ export interface LeaseDbOperations {
   listSharesByPrefix(prefix: string): Promise<Share[]>;
   /** STABLE shares with no lease, optionally only those past a grace period. */
   listUnleasedShares(query?: UnleasedQuery): Promise<Share[]>;
+  /** COMING shares, e.g. those untouched since before a time (uploads a crash left behind). */
+  listComingShares(query?: ComingQuery): Promise<Share[]>;
 
   /** Adds or renews the account's lease on every share of the index (or one); never shortens. */
   addOrRenewLeases(input: AddOrRenewInput): Promise<AddOrRenewResult>;
@@ -167,28 +169,31 @@ class SqlLeaseDb implements LeaseDb {
   }
 
   /** Runs a write in a transaction of its own, or in the caller's when already inside one. */
-  async #write<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+  #write<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+    return this.#transact(fn, undefined);
+  }
+
+  /** A read that must see one snapshot across several statements (repeatable read on PostgreSQL). */
+  #consistentRead<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+    return this.#transact(fn, this.#ctx.dialect === 'postgres' ? 'repeatable read' : undefined);
+  }
+
+  async #transact<T>(
+    fn: (ctx: Ctx) => Promise<T>,
+    isolation: 'repeatable read' | undefined,
+  ): Promise<T> {
     if (this.#ctx.db.isTransaction) return await fn(this.#ctx);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#ctx.db.transaction().execute((trx) => fn({ ...this.#ctx, db: trx }));
+        let builder = this.#ctx.db.transaction();
+        if (isolation) builder = builder.setIsolationLevel(isolation);
+        return await builder.execute((trx) => fn({ ...this.#ctx, db: trx }));
       } catch (error) {
-        if (attempt >= MAX_ATTEMPTS || !isRetryableConflict(error)) throw error;
-      }
-    }
-  }
-
-  /** A read that must see one snapshot across several statements. */
-  async #consistentRead<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
-    if (this.#ctx.db.isTransaction || this.#ctx.dialect === 'sqlite') return await this.#write(fn);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#ctx.db
-          .transaction()
-          .setIsolationLevel('repeatable read')
-          .execute((trx) => fn({ ...this.#ctx, db: trx }));
-      } catch (error) {
-        if (attempt >= MAX_ATTEMPTS || !isRetryableConflict(error)) throw error;
+        if (isRetryableConflict(error) && attempt < MAX_ATTEMPTS) continue;
+        if (isRetryableConflict(error) || isBusy(error)) {
+          throw new LeaseDbError('BUSY', 'the lease database is busy; try again', { cause: error });
+        }
+        throw error;
       }
     }
   }
@@ -279,6 +284,9 @@ class SqlLeaseDb implements LeaseDb {
   listUnleasedShares(query?: UnleasedQuery) {
     return shares.listUnleasedShares(this.#ctx, query);
   }
+  listComingShares(query?: ComingQuery) {
+    return shares.listComingShares(this.#ctx, query);
+  }
 
   addOrRenewLeases(input: AddOrRenewInput) {
     return this.#write((ctx) => leases.addOrRenewLeases(ctx, input));
@@ -307,13 +315,13 @@ class SqlLeaseDb implements LeaseDb {
   }
 
   appendEvent(input: EventInput) {
-    return events.appendEvent(this.#ctx, input);
+    return this.#write((ctx) => events.appendEvent(ctx, input));
   }
   listEvents(query?: EventQuery) {
     return events.listEvents(this.#ctx, query);
   }
   pruneEvents(before: number) {
-    return events.pruneEvents(this.#ctx, before);
+    return this.#write((ctx) => events.pruneEvents(ctx, before));
   }
 
   snapshotUsage(at?: number) {
@@ -376,9 +384,19 @@ class SqlLeaseDb implements LeaseDb {
  */
 export async function openLeaseDb(options: LeaseDbOptions): Promise<LeaseDb> {
   const policy = resolvePolicy(options.policy);
-  const now = options.now ?? systemNow;
-  if (typeof now !== 'function')
+  const clock = options.now ?? systemNow;
+  if (typeof clock !== 'function') {
     throw new TypeError('now must be a function returning Unix seconds');
+  }
+  // An injected clock is checked on every read: a fractional or negative time must not reach SQL.
+  const now = () => {
+    const at = clock();
+    if (!Number.isSafeInteger(at) || at < 0) {
+      throw new RangeError(`the clock returned ${at}, not Unix seconds`);
+    }
+    return at;
+  };
+
   const connection = connect(options);
   try {
     if (options.migrate ?? true) {

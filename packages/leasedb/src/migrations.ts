@@ -27,6 +27,7 @@ function initialSchema(dialect: Dialect): Migration {
         })
         .addColumn('public_key', 'text', (c) => c.unique())
         .addColumn('nickname', 'text', (c) => c.notNull())
+        .addColumn('nickname_key', 'text', (c) => c.notNull())
         .addColumn('status', 'text', (c) => c.notNull().defaultTo('normal'))
         .addColumn('hard_quota_bytes', 'bigint')
         .addColumn('soft_quota_bytes', 'bigint')
@@ -141,8 +142,22 @@ function initialSchema(dialect: Dialect): Migration {
       await db
         .insertInto('accounts')
         .values([
-          { id: 0, public_key: null, nickname: 'anonymous', status: 'normal', created_at: 0 },
-          { id: 1, public_key: null, nickname: 'starter', status: 'normal', created_at: 0 },
+          {
+            id: 0,
+            public_key: null,
+            nickname: 'anonymous',
+            nickname_key: 'anonymous',
+            status: 'normal',
+            created_at: 0,
+          },
+          {
+            id: 1,
+            public_key: null,
+            nickname: 'starter',
+            nickname_key: 'starter',
+            status: 'normal',
+            created_at: 0,
+          },
         ])
         .execute();
       await db

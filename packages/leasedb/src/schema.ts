@@ -6,6 +6,8 @@ export interface AccountsTable {
   id: Generated<number>;
   public_key: string | null;
   nickname: string;
+  /** The nickname folded (NFKC, lower case) in JavaScript, so search matches alike on both dialects. */
+  nickname_key: string;
   status: string;
   hard_quota_bytes: number | null;
   soft_quota_bytes: number | null;

@@ -5,6 +5,7 @@ import {
   addServerUsage,
   addUsageByAccount,
   type Ctx,
+  lockAccountsInOrder,
   lockAccountUsage,
   lockStorageIndex,
   releasedUsage,
@@ -258,7 +259,11 @@ async function resize(
   await addServerUsage(ctx, 0, delta);
 }
 
-/** COMING → STABLE: the upload is complete; `usedBytes` is what the share takes now. */
+/**
+ * COMING → STABLE: the upload is complete; `usedBytes` is what the share takes now. It may be
+ * less than was allocated but not more: the allocation is what the quota was checked against,
+ * and a quota is never passed after the fact. Allocate the stored size (container included).
+ */
 export async function markStable(
   ctx: Ctx,
   storageIndex: string,
@@ -267,6 +272,11 @@ export async function markStable(
 ): Promise<Share> {
   assertNonNegativeInteger('usedBytes', usedBytes);
   const row = await expectState(ctx, storageIndex, shnum, 'coming', 'stable');
+  if (usedBytes > row.used_space) {
+    throw new RangeError(
+      `share ${storageIndex}/${shnum} would end at ${usedBytes} bytes, more than the ${row.used_space} allocated`,
+    );
+  }
   await resize(ctx, storageIndex, shnum, row.used_space, usedBytes);
   const updated = await ctx.db
     .updateTable('shares')
@@ -305,6 +315,15 @@ export async function setUsedSpace(
   const delta = usedBytes - row.used_space;
   if (enforceQuotaFor !== undefined && delta > 0) {
     const account = await requireAccount(ctx, enforceQuotaFor);
+    // Lock the checked account with every leaseholder whose total the resize changes, all in
+    // one ascending order, so a concurrent rewrite cannot deadlock with this one.
+    const holders = await ctx.db
+      .selectFrom('leases')
+      .select('account_id')
+      .where('storage_index', '=', storageIndex)
+      .where('shnum', '=', shnum)
+      .execute();
+    await lockAccountsInOrder(ctx, [enforceQuotaFor, ...holders.map((h) => h.account_id)]);
     const usage = await lockAccountUsage(ctx, enforceQuotaFor);
     if (account.hardQuotaBytes !== null && usage.bytes + delta > account.hardQuotaBytes) {
       throw new LeaseDbError('QUOTA_EXCEEDED', `account ${account.id} would pass its hard quota`, {
@@ -564,6 +583,36 @@ export async function listUnleasedShares(ctx: Ctx, query: UnleasedQuery = {}): P
   // NULLs sort first on SQLite and last on PostgreSQL; coalesce gives both one order.
   const rows = await select
     .orderBy(sql`coalesce(lease_expires_at, 0)`)
+    .orderBy('storage_index')
+    .orderBy('shnum')
+    .limit(limit)
+    .execute();
+  return rows.map(toShare);
+}
+
+export interface ComingQuery {
+  /** Only shares whose row was last changed before this time. */
+  readonly updatedBefore?: number;
+  /** Default 1000. */
+  readonly limit?: number;
+}
+
+/**
+ * COMING shares, oldest first. Uploads that a crash interrupted leave COMING rows that hold quota
+ * and block a retried upload; the server lists those older than its upload timeout at start-up
+ * and aborts them.
+ */
+export async function listComingShares(ctx: Ctx, query: ComingQuery = {}): Promise<Share[]> {
+  const limit = query.limit ?? 1000;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
+    throw new RangeError('limit must be 1–100,000');
+  let select = ctx.db.selectFrom('shares').selectAll().where('state', '=', 'coming');
+  if (query.updatedBefore !== undefined) {
+    assertNonNegativeInteger('updatedBefore', query.updatedBefore);
+    select = select.where('updated_at', '<', query.updatedBefore);
+  }
+  const rows = await select
+    .orderBy('updated_at')
     .orderBy('storage_index')
     .orderBy('shnum')
     .limit(limit)

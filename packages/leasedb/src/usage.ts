@@ -131,6 +131,9 @@ export async function repairUsage(ctx: Ctx, actor: string | null): Promise<Usage
         .where('account_id', '=', mismatch.scope)
         .execute();
     }
+  }
+  // Events last: appending one holds the log's lock until commit (see appendEvent).
+  for (const mismatch of mismatches) {
     await appendEvent(ctx, {
       kind: 'usage-corrected',
       accountId: mismatch.scope === 'server' ? null : mismatch.scope,

@@ -212,8 +212,16 @@ describeEachDialect('accounts', (dialect) => {
 
     const search = await db.listAccounts({ search: 'USER-1', orderBy: 'nickname' });
     expect(search.accounts.map((a) => a.nickname)).toEqual(['user-10', 'user-11']);
-    // LIKE wildcards in the search text are taken literally.
+    // LIKE wildcards in the search text are taken literally...
     expect((await db.listAccounts({ search: 'user_0' })).total).toBe(0);
+    expect((await db.listAccounts({ search: 'user%' })).total).toBe(0);
+    // ...and still match themselves; non-ASCII letters fold alike on both dialects.
+    await db.createAccount({ publicKey: publicKey(50), nickname: 'Ärger_100%' });
+    expect((await db.listAccounts({ search: 'r_1' })).accounts.map((a) => a.nickname)).toEqual([
+      'Ärger_100%',
+    ]);
+    expect((await db.listAccounts({ search: '0%' })).total).toBe(1);
+    expect((await db.listAccounts({ search: 'ärg' })).total).toBe(1);
 
     await expect(db.listAccounts({ limit: 0 })).rejects.toThrow(RangeError);
     await expect(db.listAccounts({ orderBy: 'password' as 'id' })).rejects.toThrow(TypeError);

@@ -62,6 +62,11 @@ describeEachDialect('events', (dialect) => {
     expect(await outcome(db.appendEvent({ kind: 'notice', storageIndex: 'x' }))).toBe('TypeError');
     expect(await outcome(db.appendEvent({ kind: 'notice', shnum: 999 }))).toBe('RangeError');
     expect(await outcome(db.listEvents({ limit: 0 }))).toBe('RangeError');
+    expect(await outcome(db.listEvents({ since: 'abc' as unknown as number }))).toBe('TypeError');
+    expect(await outcome(db.listEvents({ until: 1.5 }))).toBe('TypeError');
+    expect(await outcome(db.listEvents({ afterId: Number.NaN }))).toBe('TypeError');
+    expect(await outcome(db.listEvents({ order: 'sideways' as 'asc' }))).toBe('TypeError');
+
     expect(await db.listEvents()).toEqual([]);
   });
 });

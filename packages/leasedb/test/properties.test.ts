@@ -118,6 +118,7 @@ class Model {
       case 'stable': {
         if (!expect(op.si, op.shnum, 'coming')) return 'INVALID_STATE_TRANSITION';
         const share = this.shares.get(key(op.si, op.shnum))!;
+        if (op.size > share.size) return 'RangeError'; // never larger than allocated
         share.state = 'stable';
         share.size = op.size;
         return 'resolved';

@@ -85,6 +85,46 @@ describeEachDialect('share state machine', (dialect) => {
     ]);
   });
 
+  it('markStable() refuses a share larger than its allocation: quota is never passed after the fact', async () => {
+    const { db, alice } = await setup();
+    await db.setAccountQuota(alice.id, { hardQuotaBytes: 1000, softQuotaBytes: null });
+    await db.addComingShares({
+      storageIndex: SI,
+      sharetype: 'immutable',
+      accountId: alice.id,
+      shares: [{ shnum: 0, usedBytes: 1000 }],
+    });
+    const before = await snapshot(db);
+    expect(await outcome(db.markStable(SI, 0, 50_000))).toBe('RangeError');
+    expect(await snapshot(db)).toEqual(before);
+    expect((await db.markStable(SI, 0, 1000)).state).toBe('stable');
+  });
+
+  it('listComingShares() finds uploads left behind, oldest first, so they can be aborted', async () => {
+    const { db, alice, clock } = await setup();
+    const upload = (seed: number) =>
+      db.addComingShares({
+        storageIndex: storageIndex(seed),
+        sharetype: 'immutable',
+        accountId: alice.id,
+        shares: [{ shnum: 0, usedBytes: 10 }],
+      });
+    await upload(10);
+    clock.advance(3600);
+    await upload(11);
+    await upload(12);
+    await db.markStable(storageIndex(12), 0, 10);
+    const stale = await db.listComingShares({ updatedBefore: clock.now() - 1800 });
+    expect(stale.map((s) => s.storageIndex)).toEqual([storageIndex(10)]);
+    expect((await db.listComingShares()).map((s) => s.storageIndex)).toEqual([
+      storageIndex(10),
+      storageIndex(11),
+    ]);
+    for (const share of stale) await db.abortComing(share.storageIndex, share.shnum);
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 2, bytes: 20 });
+    expect(await outcome(db.listComingShares({ updatedBefore: -1 }))).toBe('RangeError');
+  });
+
   it('abortComing() removes the COMING row and its lease and gives the bytes back', async () => {
     const { db, alice } = await setup();
     await db.addComingShares({
