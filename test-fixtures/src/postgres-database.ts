@@ -8,33 +8,33 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
+async function adminQuery(adminUrl: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+function scratchName(): string {
+  return `ostrom_${randomBytes(6).toString('hex')}`;
+}
+
 /**
  * Creates an empty database `ostrom_<random>` on the server at `adminUrl`. Tests get a database
  * each rather than sharing one, so they can run in parallel and never see each other's rows.
  */
 export async function createScratchDatabase(adminUrl: string): Promise<ScratchDatabase> {
-  const name = `ostrom_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
+  const name = scratchName();
+  await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     name,
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
+    drop: () => adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
 }
 
@@ -44,27 +44,13 @@ export async function createScratchDatabase(adminUrl: string): Promise<ScratchDa
  * against 150 ms for CREATE DATABASE), for suites that create one per test.
  */
 export async function createScratchSchema(adminUrl: string): Promise<ScratchDatabase> {
-  const name = `ostrom_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE SCHEMA ${name}`);
-  } finally {
-    await admin.end();
-  }
+  const name = scratchName();
+  await adminQuery(adminUrl, `CREATE SCHEMA ${name}`);
   const url = new URL(adminUrl);
   url.searchParams.set('options', `-c search_path=${name}`);
   return {
     url: url.toString(),
     name,
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
+    drop: () => adminQuery(adminUrl, `DROP SCHEMA IF EXISTS ${name} CASCADE`),
   };
 }

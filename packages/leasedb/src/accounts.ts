@@ -14,6 +14,7 @@ import {
   assertNickname,
   assertNonNegativeInteger,
   normalizePublicKey,
+  pageLimit,
 } from './validate.js';
 
 export interface CreateAccountInput {
@@ -179,10 +180,8 @@ const ORDER_COLUMNS = {
 
 /** A page of accounts with their usage; filtering, sorting and paging happen in the database. */
 export async function listAccounts(ctx: Ctx, query: AccountQuery = {}): Promise<AccountPage> {
-  const limit = query.limit ?? 100;
+  const limit = pageLimit(query.limit, 100, 10_000);
   const offset = query.offset ?? 0;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
-    throw new RangeError('limit must be 1–10,000');
   assertNonNegativeInteger('offset', offset);
   const orderBy = query.orderBy ?? 'id';
   if (!ACCOUNT_ORDERS.includes(orderBy))

@@ -7,6 +7,7 @@ import {
   assertNonNegativeInteger,
   assertShnum,
   assertStorageIndex,
+  pageLimit,
 } from './validate.js';
 
 export interface EventInput {
@@ -78,9 +79,7 @@ export async function appendEvent(ctx: Ctx, input: EventInput): Promise<void> {
 }
 
 export async function listEvents(ctx: Ctx, query: EventQuery = {}): Promise<ActivityEvent[]> {
-  const limit = query.limit ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
-    throw new RangeError('limit must be 1–10,000');
+  const limit = pageLimit(query.limit, 100, 10_000);
   const order = query.order ?? 'asc';
   if (order !== 'asc' && order !== 'desc') throw new TypeError('order must be asc or desc');
   let select = ctx.db.selectFrom('events').selectAll();

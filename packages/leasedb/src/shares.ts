@@ -27,6 +27,7 @@ import {
   assertPrefix,
   assertShnum,
   assertStorageIndex,
+  pageLimit,
   prefixOf,
 } from './validate.js';
 
@@ -556,9 +557,7 @@ export interface UnleasedQuery {
 
 /** STABLE shares with no lease left: the candidates for deletion, oldest expiry first. */
 export async function listUnleasedShares(ctx: Ctx, query: UnleasedQuery = {}): Promise<Share[]> {
-  const limit = query.limit ?? 1000;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
-    throw new RangeError('limit must be 1–100,000');
+  const limit = pageLimit(query.limit, 1000, 100_000);
   let select = ctx.db
     .selectFrom('shares')
     .selectAll()
@@ -603,9 +602,7 @@ export interface ComingQuery {
  * and aborts them.
  */
 export async function listComingShares(ctx: Ctx, query: ComingQuery = {}): Promise<Share[]> {
-  const limit = query.limit ?? 1000;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
-    throw new RangeError('limit must be 1–100,000');
+  const limit = pageLimit(query.limit, 1000, 100_000);
   let select = ctx.db.selectFrom('shares').selectAll().where('state', '=', 'coming');
   if (query.updatedBefore !== undefined) {
     assertNonNegativeInteger('updatedBefore', query.updatedBefore);

@@ -38,16 +38,21 @@ export async function getServerUsage(ctx: Ctx): Promise<Usage> {
     .executeTakeFirstOrThrow();
 }
 
-export async function recomputeUsage(ctx: Ctx): Promise<RecomputedUsage> {
-  // Sizes come from the shares table through the join, so a lease whose copy of used_space went
-  // wrong is caught here as well.
-  const perAccount = await ctx.db
+/** Every lease beside the share it is on. */
+function leasesWithShares(ctx: Ctx) {
+  return ctx.db
     .selectFrom('leases')
     .innerJoin('shares', (join) =>
       join
         .onRef('shares.storage_index', '=', 'leases.storage_index')
         .onRef('shares.shnum', '=', 'leases.shnum'),
-    )
+    );
+}
+
+export async function recomputeUsage(ctx: Ctx): Promise<RecomputedUsage> {
+  // Sizes come from the shares table through the join, so a lease whose copy of used_space went
+  // wrong is caught here as well.
+  const perAccount = await leasesWithShares(ctx)
     .select((eb) => [
       'leases.account_id',
       eb.fn.countAll<number>().as('shares'),
@@ -98,13 +103,7 @@ export async function checkUsage(ctx: Ctx): Promise<UsageMismatch[]> {
  * share sizes), records a `usage-corrected` event per correction and returns what differed.
  */
 export async function repairUsage(ctx: Ctx, actor: string | null): Promise<UsageMismatch[]> {
-  const staleCopies = await ctx.db
-    .selectFrom('leases')
-    .innerJoin('shares', (join) =>
-      join
-        .onRef('shares.storage_index', '=', 'leases.storage_index')
-        .onRef('shares.shnum', '=', 'leases.shnum'),
-    )
+  const staleCopies = await leasesWithShares(ctx)
     .select(['leases.storage_index', 'leases.shnum', 'shares.used_space'])
     .whereRef('leases.used_space', '!=', 'shares.used_space')
     .execute();

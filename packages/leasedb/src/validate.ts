@@ -81,3 +81,12 @@ export function assertNickname(value: unknown): asserts value is string {
     throw new TypeError('nickname must be 1–64 characters without control characters');
   }
 }
+
+/** Returns the page size to use: `limit` if given (1–`max`), else `fallback`. */
+export function pageLimit(limit: unknown, fallback: number, max: number): number {
+  if (limit === undefined) return fallback;
+  if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > max) {
+    throw new RangeError(`limit must be 1–${max}`);
+  }
+  return limit as number;
+}
