@@ -1,0 +1,5 @@
+export {
+  type BackendHarness,
+  type ConformanceOptions,
+  describeShareBackend,
+} from './describe-share-backend.js';

@@ -1,0 +1,26 @@
+export { openBlob, sealBlob } from './blob-crypto.js';
+export { addRange, coveredParts, missingRanges } from './byte-ranges.js';
+export { BACKEND_ERROR_CODES, BackendError, type BackendErrorCode } from './errors.js';
+export { createKeyedLock, type KeyedLock } from './keyed-lock.js';
+export { createMemoryBackend, type MemoryBackendOptions } from './memory-backend.js';
+export {
+  type BackendCapabilities,
+  type ByteRange,
+  type EmbeddedLease,
+  type MutableWrite,
+  type MutableWriteRequest,
+  SHARE_TYPES,
+  type ShareBackend,
+  type ShareInfo,
+  type ShareMeta,
+  type ShareType,
+  type UploadProgress,
+} from './types.js';
+export {
+  checkBlobName,
+  checkOffset,
+  checkPrefix,
+  checkShnum,
+  checkStorageIndex,
+} from './validate.js';
+export { checkMutableRequest, checkUploadChunk, checkUploadSize } from './write-checks.js';
