@@ -260,6 +260,10 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): ShareBa
       return blobs.delete(name);
     },
 
+    async availableSpace() {
+      return undefined;
+    },
+
     async close() {},
   };
 }

@@ -158,6 +158,9 @@ export interface ShareBackend {
   /** Deletes a blob; false if there was none. */
   deleteBlob(name: string): Promise<boolean>;
 
+  /** Bytes the store can still take, or undefined when it has no meaningful limit (S3, memory). */
+  availableSpace(): Promise<number | undefined>;
+
   /** Releases resources (file handles, sockets). */
   close(): Promise<void>;
 }

@@ -506,6 +506,11 @@ export function describeShareBackend(
     });
 
     describe('capabilities', () => {
+      it('availableSpace() is a non-negative integer or undefined (no limit)', async () => {
+        const space = await backend.availableSpace();
+        if (space !== undefined) expect(Number.isSafeInteger(space) && space >= 0).toBe(true);
+      });
+
       it('are plain data naming the backend', () => {
         const caps = backend.capabilities;
         expect(typeof caps.kind).toBe('string');
