@@ -14,4 +14,5 @@ export {
   s3Endpoint,
   servicesRequired,
 } from './services.js';
+export { copyTahoeFixture, copyTahoeFixtureTo, tahoeFixtureDir } from './tahoe-fixture.js';
 export { suiteTempDir, tempDir } from './temp-dir.js';

@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { errnoOf } from './fs-errors.js';
+
+// The few file operations whose order makes writes crash-safe: data reaches the disk before the
+// name that makes it visible, and the name before the call returns.
+
+/** fsync a file or directory by path (no-op when `enabled` is false). */
+export async function syncPath(path: string, enabled: boolean): Promise<void> {
+  if (!enabled) return;
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Renames `from` over `to` (creating `to`'s directory), then syncs the directory entry. */
+export async function publish(from: string, to: string, sync: boolean): Promise<void> {
+  await mkdir(dirname(to), { recursive: true });
+  await rename(from, to);
+  await syncPath(dirname(to), sync);
+}
+
+/**
+ * Writes `parts` to a temporary file beside nothing visible, syncs it, and renames it to `path`:
+ * readers see the old file or the whole new one, never a torn one.
+ */
+export async function writeFileAtomically(
+  path: string,
+  parts: readonly { offset: number; bytes: Uint8Array }[],
+  size: number,
+  tempDir: string,
+  sync: boolean,
+): Promise<void> {
+  await mkdir(tempDir, { recursive: true });
+  const temp = join(tempDir, `.tmp-${randomBytes(8).toString('hex')}`);
+  try {
+    const handle = await open(temp, 'wx');
+    try {
+      await handle.truncate(size);
+      for (const part of parts) await writeAll(handle, part.bytes, part.offset);
+      if (sync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await publish(temp, path, sync);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Writes every byte of `bytes` at `position` (fs writes may be partial). */
+export async function writeAll(
+  handle: {
+    write(
+      buffer: Uint8Array,
+      offset: number,
+      length: number,
+      position: number,
+    ): Promise<{ bytesWritten: number }>;
+  },
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await handle.write(
+      bytes,
+      written,
+      bytes.length - written,
+      position + written,
+    );
+    written += bytesWritten;
+  }
+}
+
+/** Removes `dir` and then its parent if they are empty, stopping at `stopAt`. */
+export async function pruneEmptyDirs(dir: string, stopAt: string): Promise<void> {
+  let current = dir;
+  while (current.startsWith(stopAt) && current !== stopAt) {
+    try {
+      await rmdir(current);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT') return;
+      throw error;
+    }
+    current = dirname(current);
+  }
+}

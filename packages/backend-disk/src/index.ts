@@ -1,0 +1,17 @@
+export {
+  bufferReader,
+  ContainerFormatError,
+  type ContainerLease,
+  type ContainerReader,
+  detectContainer,
+  fileReader,
+  immutableContainerLayout,
+  leaseSecretDigest,
+  mutableContainerLayout,
+  mutableMagic,
+  readContainer,
+  readImmutableContainer,
+  readMutableContainer,
+  type ShareContainer,
+} from './container/index.js';
+export { createDiskBackend, type DiskBackendOptions } from './disk-backend.js';

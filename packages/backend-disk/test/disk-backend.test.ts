@@ -1,0 +1,187 @@
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BackendError } from '@ostrom/backend';
+import { describeShareBackend } from '@ostrom/backend/conformance';
+import { copyTahoeFixture, suiteTempDir, tempDir } from '@ostrom/test-fixtures';
+import { expect, it } from 'vitest';
+import { bufferReader, createDiskBackend, readContainer } from '../src/index.js';
+
+interface ManifestShare {
+  storage_index: string;
+  shnum: number;
+  sharetype: 'immutable' | 'mutable';
+  container_version: number;
+  file_size: number;
+  data_length: number;
+  leases: { owner_num: number; expiration_time: number }[];
+}
+
+async function code(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return error instanceof BackendError ? error.code : (error as Error).name;
+  }
+  return 'resolved';
+}
+
+describeShareBackend(
+  'disk',
+  async () => {
+    const { dir, remove } = await suiteTempDir('backend-disk-');
+    return {
+      backend: await createDiskBackend({ root: dir }),
+      reopen: () => createDiskBackend({ root: dir }),
+      cleanup: remove,
+    };
+  },
+  { numRuns: 15 },
+);
+
+it('serves a storage directory written by Tahoe-LAFS 1.20 exactly as its manifest says', async () => {
+  const root = await copyTahoeFixture();
+  const manifest = JSON.parse(await readFile(join(root, 'manifest.json'), 'utf8')) as {
+    shares: ManifestShare[];
+  };
+  const backend = await createDiskBackend({ root });
+  const found: ManifestShare[] = [];
+  const prefixes = [...new Set(manifest.shares.map((s) => s.storage_index.slice(0, 2)))];
+  for (const prefix of prefixes) {
+    for (const storageIndex of await backend.listStorageIndexes(prefix)) {
+      for (const share of await backend.listShares(storageIndex)) {
+        const meta = (await backend.getShareMeta(storageIndex, share.shnum))!;
+        found.push({
+          storage_index: storageIndex,
+          shnum: share.shnum,
+          sharetype: share.sharetype,
+          container_version: Number(meta.container!.slice(-1)),
+          file_size: share.usedBytes,
+          data_length: share.sizeBytes,
+          leases: meta.leases.map((l) => ({ owner_num: l.ownerNum, expiration_time: l.expiresAt })),
+        });
+        expect(meta.leases.every((l) => l.secretsHashed)).toBe(true);
+        // Reads return the data region, byte for byte.
+        const raw = await readFile(join(root, 'shares', prefix, storageIndex, String(share.shnum)));
+        const dataOffset = share.sharetype === 'mutable' ? 468 : 12;
+        const read = await backend.readShare(storageIndex, share.shnum, 0, share.sizeBytes + 100);
+        expect(
+          Buffer.from(read).equals(raw.subarray(dataOffset, dataOffset + share.sizeBytes)),
+        ).toBe(true);
+      }
+    }
+  }
+  const key = (s: ManifestShare) => `${s.storage_index}/${s.shnum}`;
+  expect(found.sort((a, b) => key(a).localeCompare(key(b)))).toEqual(
+    [...manifest.shares].sort((a, b) => key(a).localeCompare(key(b))),
+  );
+  await backend.close();
+});
+
+it('shares it writes are Tahoe v2 containers with the leases given', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root });
+  const si = 'wjcilt4y6hqjsoerdpus3i3uuu';
+  const lease = {
+    ownerNum: 0,
+    renewSecret: new Uint8Array(32).fill(3),
+    cancelSecret: new Uint8Array(32).fill(4),
+    secretsHashed: false,
+    expiresAt: 1_800_000_000,
+  };
+  await backend.createUpload(si, 0, 5, { leases: [lease] });
+  await backend.writeUpload(si, 0, 0, new Uint8Array([1, 2, 3, 4, 5]));
+  await backend.writeMutable(si, 1, {
+    writeEnabler: new Uint8Array(32).fill(7),
+    writeEnablerNodeId: new Uint8Array(20).fill(8),
+    writes: [{ offset: 0, data: new Uint8Array([9, 9]) }],
+    leases: [{ ...lease, ownerNum: 1 }],
+  });
+  const immutable = await readContainer(
+    bufferReader(await readFile(join(root, 'shares/wj', si, '0'))),
+  );
+  expect([
+    immutable.kind,
+    immutable.version,
+    immutable.dataLength,
+    immutable.leases.length,
+  ]).toEqual(['immutable', 2, 5, 1]);
+  const mutable = await readContainer(
+    bufferReader(await readFile(join(root, 'shares/wj', si, '1'))),
+  );
+  expect([mutable.kind, mutable.version, mutable.dataLength, mutable.leases.length]).toEqual([
+    'mutable',
+    2,
+    2,
+    1,
+  ]);
+  // v2 stores the secrets hashed, never as given.
+  const stored = immutable.leases[0]!;
+  expect(Buffer.from(stored.renewSecret).equals(Buffer.from(lease.renewSecret))).toBe(false);
+  expect(stored.expiresAt).toBe(1_800_000_000);
+  const meta = await backend.getShareMeta(si, 0);
+  expect(meta?.leases[0]?.secretsHashed).toBe(true);
+  // Rewriting a mutable share keeps its leases and write enabler.
+  await backend.writeMutable(si, 1, {
+    writeEnabler: new Uint8Array(32).fill(7),
+    writes: [{ offset: 5, data: new Uint8Array([1]) }],
+  });
+  const again = await backend.getShareMeta(si, 1);
+  expect([again?.sizeBytes, again?.leases.length]).toEqual([6, 1]);
+  expect(again?.writeEnablerNodeId).toEqual(new Uint8Array(20).fill(8));
+});
+
+it('uploads in progress live under shares/incoming and are never listed; a restart discards them', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root });
+  const si = 'aaaabbbbccccddddeeeeffffgq';
+  await backend.createUpload(si, 2, 100);
+  await backend.writeUpload(si, 2, 0, new Uint8Array(50).fill(1));
+  expect(await readdir(join(root, 'shares/incoming/aa', si))).toEqual(['2']);
+  expect(await backend.listStorageIndexes('aa')).toEqual([]);
+  // A crash now: a new process over the same directory sees no share, and discards the leftover.
+  const restarted = await createDiskBackend({ root });
+  expect(await restarted.listShares(si)).toEqual([]);
+  expect(await restarted.discardUploads()).toBe(1);
+  await expect(stat(join(root, 'shares/incoming'))).rejects.toMatchObject({ code: 'ENOENT' });
+  // The interrupted upload can start over.
+  await restarted.createUpload(si, 2, 1);
+  expect((await restarted.writeUpload(si, 2, 0, new Uint8Array([7]))).complete).toBe(true);
+});
+
+it('a complete upload leaves no incoming directories behind', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root });
+  const si = 'aaaabbbbccccddddeeeeffffgq';
+  await backend.createUpload(si, 0, 3);
+  await backend.writeUpload(si, 0, 0, new Uint8Array([1, 2, 3]));
+  expect(await readdir(join(root, 'shares/incoming'))).toEqual([]);
+  expect(await readdir(join(root, 'shares'))).toEqual(['aa', 'incoming']);
+});
+
+it('a damaged share file is CORRUPT to read and left out of listings', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root });
+  const si = 'aaaabbbbccccddddeeeeffffgq';
+  await backend.createUpload(si, 0, 3);
+  await backend.writeUpload(si, 0, 0, new Uint8Array([1, 2, 3]));
+  await mkdir(join(root, 'shares/aa', si), { recursive: true });
+  await writeFile(join(root, 'shares/aa', si, '1'), Buffer.from('not a share container'));
+  expect((await backend.listShares(si)).map((s) => s.shnum)).toEqual([0]);
+  expect(await code(backend.readShare(si, 1, 0, 1))).toBe('CORRUPT');
+  expect(await code(backend.getShareMeta(si, 1))).toBe('CORRUPT');
+});
+
+it('files in a share directory that are not share numbers are ignored', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root });
+  const si = 'aaaabbbbccccddddeeeeffffgq';
+  await backend.createUpload(si, 0, 1);
+  await backend.writeUpload(si, 0, 0, new Uint8Array([1]));
+  for (const name of ['256', '007', 'notes.txt', '-1'])
+    await writeFile(join(root, 'shares/aa', si, name), 'x');
+  expect((await backend.listShares(si)).map((s) => s.shnum)).toEqual([0]);
+});
+
+it('createDiskBackend() refuses a missing root option', async () => {
+  await expect(createDiskBackend({ root: '' })).rejects.toThrow(TypeError);
+});

@@ -1,0 +1,39 @@
+import { chmod, cp, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from './temp-dir.js';
+
+/**
+ * The Tahoe-LAFS 1.20 storage directory in `../shared/fixtures` beside the repository (written by
+ * Tahoe itself, never by us), or `OSTROM_TAHOE_FIXTURE`. Tests must not write to it.
+ */
+export function tahoeFixtureDir(): string {
+  return (
+    process.env.OSTROM_TAHOE_FIXTURE ??
+    fileURLToPath(new URL('../../../shared/fixtures/tahoe-1.20-storage', import.meta.url))
+  );
+}
+
+/**
+ * Copies the Tahoe fixture to `to` and makes the copy writable (the shared folder is read-only,
+ * and `cp` keeps modes), so tests can write to it and clean it up.
+ */
+export async function copyTahoeFixtureTo(to: string): Promise<void> {
+  await cp(tahoeFixtureDir(), to, { recursive: true });
+  const makeWritable = async (dir: string): Promise<void> => {
+    await chmod(dir, 0o755);
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await makeWritable(path);
+      else await chmod(path, 0o644);
+    }
+  };
+  await makeWritable(to);
+}
+
+/** A writable copy of the Tahoe fixture in a temp dir removed when the current test finishes. */
+export async function copyTahoeFixture(): Promise<string> {
+  const dir = await tempDir('tahoe-fixture-');
+  await copyTahoeFixtureTo(dir);
+  return dir;
+}
