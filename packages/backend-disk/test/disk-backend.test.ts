@@ -4,7 +4,13 @@ import { BackendError } from '@ostrom/backend';
 import { describeShareBackend } from '@ostrom/backend/conformance';
 import { copyTahoeFixture, suiteTempDir, tempDir } from '@ostrom/test-fixtures';
 import { expect, it } from 'vitest';
-import { bufferReader, createDiskBackend, readContainer } from '../src/index.js';
+import {
+  bufferReader,
+  createDiskBackend,
+  immutableContainerLayout,
+  mutableContainerLayout,
+  readContainer,
+} from '../src/index.js';
 
 interface ManifestShare {
   storage_index: string;
@@ -184,4 +190,90 @@ it('files in a share directory that are not share numbers are ignored', async ()
 
 it('createDiskBackend() refuses a missing root option', async () => {
   await expect(createDiskBackend({ root: '' })).rejects.toThrow(TypeError);
+});
+
+it('reads v1 containers (plain lease secrets) and keeps a v1 mutable share v1 when rewriting it', async () => {
+  const root = await tempDir();
+  const si = 'aaaabbbbccccddddeeeeffffgq';
+  const dir = join(root, 'shares/aa', si);
+  await mkdir(dir, { recursive: true });
+  const lease = {
+    ownerNum: 1,
+    renewSecret: new Uint8Array(32).fill(0xaa),
+    cancelSecret: new Uint8Array(32).fill(0xbb),
+    expiresAt: 1_700_000_000,
+    nodeId: new Uint8Array(20).fill(5),
+  };
+  const data = new Uint8Array([10, 20, 30, 40]);
+  const immutable = immutableContainerLayout({
+    version: 1,
+    dataLength: data.length,
+    leases: [lease],
+  });
+  const immutableFile = new Uint8Array(immutable.fileSize);
+  immutableFile.set(immutable.header, 0);
+  immutableFile.set(data, immutable.dataOffset);
+  immutableFile.set(immutable.leaseRecords, immutable.leaseOffset);
+  await writeFile(join(dir, '0'), immutableFile);
+  const mutable = mutableContainerLayout({
+    version: 1,
+    writeEnablerNodeId: new Uint8Array(20).fill(5),
+    writeEnabler: new Uint8Array(32).fill(6),
+    dataLength: data.length,
+    leases: [lease],
+  });
+  const mutableFile = new Uint8Array(mutable.fileSize);
+  mutableFile.set(mutable.header, 0);
+  mutableFile.set(data, mutable.dataOffset);
+  mutableFile.set(mutable.extraLeaseBlock, mutable.extraLeaseOffset);
+  await writeFile(join(dir, '1'), mutableFile);
+
+  const backend = await createDiskBackend({ root });
+  expect((await backend.listShares(si)).map((s) => [s.shnum, s.sharetype, s.sizeBytes])).toEqual([
+    [0, 'immutable', 4],
+    [1, 'mutable', 4],
+  ]);
+  const meta = await backend.getShareMeta(si, 0);
+  expect(meta?.container).toBe('immutable-v1');
+  expect(meta?.leases).toEqual([
+    {
+      ownerNum: 1,
+      renewSecret: lease.renewSecret,
+      cancelSecret: lease.cancelSecret,
+      secretsHashed: false,
+      expiresAt: 1_700_000_000,
+    },
+  ]);
+  expect(await backend.readShare(si, 0, 1, 2)).toEqual(new Uint8Array([20, 30]));
+  await backend.writeMutable(si, 1, {
+    writeEnabler: new Uint8Array(32).fill(6),
+    writes: [{ offset: 4, data: new Uint8Array([50]) }],
+  });
+  const rewritten = await backend.getShareMeta(si, 1);
+  expect([rewritten?.container, rewritten?.sizeBytes, rewritten?.leases[0]?.secretsHashed]).toEqual(
+    ['mutable-v1', 5, false],
+  );
+  expect(rewritten?.leases[0]?.renewSecret).toEqual(lease.renewSecret);
+  expect(await backend.readShare(si, 1, 0, 10)).toEqual(new Uint8Array([10, 20, 30, 40, 50]));
+});
+
+it('a mutable share cannot be created with an owner-0 lease (Tahoe reads owner 0 as an empty slot)', async () => {
+  const backend = await createDiskBackend({ root: await tempDir() });
+  const lease = {
+    ownerNum: 0,
+    renewSecret: new Uint8Array(32),
+    cancelSecret: new Uint8Array(32),
+    secretsHashed: true,
+    expiresAt: 1,
+  };
+  expect(
+    await code(
+      backend.writeMutable('aaaabbbbccccddddeeeeffffgq', 0, {
+        writeEnabler: new Uint8Array(32),
+        writes: [],
+        leases: [lease],
+      }),
+    ),
+  ).toBe('RangeError');
+  expect(await backend.listShares('aaaabbbbccccddddeeeeffffgq')).toEqual([]);
 });
