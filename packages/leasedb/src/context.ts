@@ -87,11 +87,32 @@ export async function addUsageByAccount(
   ctx: Ctx,
   deltas: ReadonlyMap<number, { shares: number; bytes: number }>,
 ): Promise<void> {
-  for (const accountId of [...deltas.keys()].sort((a, b) => a - b)) {
-    const delta = deltas.get(accountId)!;
-    await addAccountUsage(ctx, accountId, delta.shares, delta.bytes);
+  const ids = [...deltas.keys()].sort((a, b) => a - b);
+  if (ids.length <= 1) {
+    for (const id of ids)
+      await addAccountUsage(ctx, id, deltas.get(id)!.shares, deltas.get(id)!.bytes);
+    return;
+  }
+  await lockAccountsInOrder(ctx, ids);
+  // One statement per chunk rather than one per account: an expiry can touch thousands of
+  // accounts, and a round trip each dominated its time on PostgreSQL. CASE keeps it portable
+  // (SQLite has no UPDATE ... FROM (VALUES ...) with column names); chunks stay far below either
+  // dialect's limit on bound parameters.
+  for (let start = 0; start < ids.length; start += USAGE_CHUNK) {
+    const chunk = ids.slice(start, start + USAGE_CHUNK);
+    const caseOf = (field: 'shares' | 'bytes') =>
+      sql`case account_id ${sql.join(
+        chunk.map((id) => sql`when ${id} then ${deltas.get(id)![field]}`),
+        sql` `,
+      )} else 0 end`;
+    await sql`
+      update account_usage
+      set shares = shares + ${caseOf('shares')}, bytes = bytes + ${caseOf('bytes')}
+      where account_id in (${sql.join(chunk)})`.execute(ctx.db);
   }
 }
+
+const USAGE_CHUNK = 500;
 
 /** Adds to the whole-server totals. */
 export async function addServerUsage(ctx: Ctx, shares: number, bytes: number): Promise<void> {

@@ -54,7 +54,15 @@ export function validateEvent(input: EventInput): void {
 
 /** Appends to the activity log (in the caller's transaction, when there is one). */
 export async function appendEvent(ctx: Ctx, input: EventInput): Promise<void> {
-  validateEvent(input);
+  await appendEvents(ctx, [input]);
+}
+
+const EVENTS_PER_INSERT = 500;
+
+/** Appends several events, in order, with one INSERT per 500. */
+export async function appendEvents(ctx: Ctx, inputs: readonly EventInput[]): Promise<void> {
+  for (const input of inputs) validateEvent(input);
+  if (inputs.length === 0) return;
   if (ctx.dialect === 'postgres') {
     // Ids come from a sequence at insert time but become visible at commit, so two writers could
     // commit out of id order and a reader following the log by `afterId` would skip the later-
@@ -64,18 +72,23 @@ export async function appendEvent(ctx: Ctx, input: EventInput): Promise<void> {
       ctx.db,
     );
   }
-  await ctx.db
-    .insertInto('events')
-    .values({
-      at: input.at ?? ctx.now(),
-      kind: input.kind,
-      account_id: input.accountId ?? null,
-      actor: input.actor ?? null,
-      storage_index: input.storageIndex ?? null,
-      shnum: input.shnum ?? null,
-      data: JSON.stringify(input.data ?? {}),
-    })
-    .execute();
+  const now = ctx.now();
+  for (let start = 0; start < inputs.length; start += EVENTS_PER_INSERT) {
+    await ctx.db
+      .insertInto('events')
+      .values(
+        inputs.slice(start, start + EVENTS_PER_INSERT).map((input) => ({
+          at: input.at ?? now,
+          kind: input.kind,
+          account_id: input.accountId ?? null,
+          actor: input.actor ?? null,
+          storage_index: input.storageIndex ?? null,
+          shnum: input.shnum ?? null,
+          data: JSON.stringify(input.data ?? {}),
+        })),
+      )
+      .execute();
+  }
 }
 
 export async function listEvents(ctx: Ctx, query: EventQuery = {}): Promise<ActivityEvent[]> {

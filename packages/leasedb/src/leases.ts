@@ -7,7 +7,7 @@ import {
   releasedUsage,
 } from './context.js';
 import { LeaseDbError } from './errors.js';
-import { appendEvent } from './events.js';
+import { appendEvents } from './events.js';
 import { toLease } from './rows.js';
 import { optionalSecretHash } from './secrets.js';
 import { assertLeaseDuration } from './shares.js';
@@ -160,14 +160,15 @@ export async function expireLeases(ctx: Ctx, before: number): Promise<ExpiredLea
     .execute();
   const deltas = releasedUsage(removed);
   await addUsageByAccount(ctx, deltas);
-  for (const [accountId, delta] of deltas) {
-    await appendEvent(ctx, {
-      kind: 'leases-expired',
+  await appendEvents(
+    ctx,
+    [...deltas].map(([accountId, delta]) => ({
+      kind: 'leases-expired' as const,
       accountId,
       actor: 'expiry',
       data: { leases: -delta.shares, bytes: -delta.bytes, before },
-    });
-  }
+    })),
+  );
   return removed.map((row) => ({
     storageIndex: row.storage_index,
     shnum: row.shnum,

@@ -208,6 +208,39 @@ describeEachDialect('leases', (dialect) => {
     expect((await db.listUnleasedShares()).some((s) => s.state !== 'stable')).toBe(false);
   });
 
+  it('expireLeases() across more accounts than one statement takes keeps every total right', async () => {
+    const clock = manualClock();
+    const db = await dialect.open({ now: clock.now });
+    const ids = await db.transaction(async (tx) => {
+      const created: number[] = [];
+      for (let i = 0; i < 1100; i++) {
+        created.push(
+          (await tx.createAccount({ publicKey: publicKey(1000 + i), nickname: `n${i}` })).id,
+        );
+      }
+      await tx.adoptShare({
+        storageIndex: SI,
+        shnum: 0,
+        sharetype: 'immutable',
+        usedBytes: 7,
+        leases: created.map((accountId, i) => ({
+          accountId,
+          expiresAt: clock.now() + (i % 2 ? 10 : 1000),
+        })),
+      });
+      return created;
+    });
+    const expired = await db.expireLeases(clock.now() + 100);
+    expect(expired.length).toBe(550);
+    for (const [i, id] of ids.entries()) {
+      expect(await db.getAccountUsage(id)).toEqual(
+        i % 2 ? { shares: 0, bytes: 0 } : { shares: 1, bytes: 7 },
+      );
+    }
+    expect((await db.listEvents({ kinds: ['leases-expired'], limit: 2000 })).length).toBe(550);
+    expect(await db.checkUsage()).toEqual([]);
+  });
+
   it('a renewal that races an expiry is not lost', async () => {
     const { db, alice, clock } = await setup();
     const t0 = clock.now();
