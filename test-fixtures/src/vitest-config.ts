@@ -9,9 +9,12 @@ const SETUP_FILES: Record<ServiceName, string> = {
   s3: fileURLToPath(new URL('./setup-s3.ts', import.meta.url)),
 };
 
-// Siblings are used from source in tests: the custom condition picks `src/index.ts`. The rest
-// are Vite's default server conditions; externalised dependencies keep Node's own resolution.
-const CONDITIONS = ['@ostrom/source', 'module', 'node', 'development|production'];
+// Siblings are used from source in tests: the custom condition picks `src/index.ts`. Then Node's
+// own conditions, without Vite's default `module` (and `module` main field): packages such as
+// the AWS SDK point `module` at bundler-only ESM with extensionless imports, which Node cannot
+// load once Vite externalises it, while their `node` build is what runs in production.
+const CONDITIONS = ['@ostrom/source', 'node', 'development|production'];
+const MAIN_FIELDS = ['main'];
 
 export interface OstromTestOptions {
   /** Real services this package's tests need; the harness starts each once per run. */
@@ -36,10 +39,12 @@ export function defineOstromTestConfig(
     ? join(reportDir, `${name.replace(/^@/, '').replace(/\//g, '__')}.json`)
     : undefined;
   return defineConfig({
-    resolve: { conditions: CONDITIONS },
-    ssr: { resolve: { conditions: CONDITIONS } },
+    resolve: { conditions: CONDITIONS, mainFields: MAIN_FIELDS },
+    ssr: { resolve: { conditions: CONDITIONS, mainFields: MAIN_FIELDS } },
     test: {
       name,
+      // The pinned AWS SDK (TOOLCHAIN.md) warns once per process that later releases need Node 22.
+      env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
       root: packageDir,
       include: ['test/**/*.test.ts'],
       globalSetup: (options.services ?? []).map((service) => SETUP_FILES[service]),

@@ -1,0 +1,1 @@
+export { createS3Backend, type S3BackendOptions, type S3Credentials } from './s3-backend.js';
