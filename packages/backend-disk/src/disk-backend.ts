@@ -1,4 +1,14 @@
-import { mkdir, open, readdir, readFile, rm, stat, statfs, unlink } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  statfs,
+  unlink,
+} from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import {
   addRange,
@@ -25,13 +35,16 @@ import {
   type UploadProgress,
 } from '@ostrom/backend';
 import {
+  CONTAINER_HEADER_PROBE_BYTES,
   ContainerFormatError,
+  type ContainerHeader,
   type ContainerLease,
   fileReader,
   immutableContainerLayout,
   leaseSecretDigest,
   MUTABLE_DATA_OFFSET,
   mutableContainerLayout,
+  parseContainerHeader,
   readContainer,
   type ShareContainer,
 } from './container/index.js';
@@ -62,7 +75,32 @@ export interface DiskBackendOptions {
 interface Upload {
   readonly sizeBytes: number;
   received: readonly ByteRange[];
+  /** Open from createUpload until completion or abort: one open per upload, not per chunk. */
+  readonly handle: FileHandle;
 }
+
+/** A complete immutable share kept open for reads (see `openImmutable`). */
+interface OpenShare {
+  readonly handle: FileHandle;
+  readonly header: ContainerHeader;
+  users: number;
+  evicted: boolean;
+}
+
+/** What a share file's header says, remembered with the stat that validates it. */
+interface CachedHeader {
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly header: ContainerHeader;
+}
+
+// Reads reuse open handles of immutable shares (they never change in place, only get deleted),
+// so a 1 MiB ranged read is one pread, as a raw reader holding the file open would do. Mutable
+// shares are replaced by rename and always opened afresh.
+const OPEN_SHARE_LIMIT = 64;
+// Listings validate a remembered header with one stat instead of opening and reading the file.
+const HEADER_CACHE_LIMIT = 200_000;
 
 const NO_NODE_ID = new Uint8Array(20);
 
@@ -87,10 +125,6 @@ function toEmbeddedLease(lease: ContainerLease, version: 1 | 2): EmbeddedLease {
   };
 }
 
-function dataRegion(container: ShareContainer): { offset: number; length: number } {
-  return { offset: container.dataOffset, length: container.dataLength };
-}
-
 /**
  * A share backend on a local file system in Tahoe-LAFS's own layout and share containers, so a
  * Tahoe storage directory can be served as it is and shares written here stay readable by Tahoe.
@@ -113,6 +147,8 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     maxShareBytes,
   });
   const uploads = new Map<string, Upload>();
+  const openShares = new Map<string, OpenShare>();
+  const headers = new Map<string, CachedHeader>();
   // Writers of one share (chunks of an upload, a mutable rewrite) take turns; reads do not wait.
   const lock = createKeyedLock();
   const keyOf = (storageIndex: string, shnum: number) => `${storageIndex}/${shnum}`;
@@ -121,14 +157,10 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
   async function withShare<T>(
     storageIndex: string,
     shnum: number,
-    fn: (
-      container: ShareContainer,
-      handle: import('node:fs/promises').FileHandle,
-      size: number,
-    ) => Promise<T>,
+    fn: (container: ShareContainer, handle: FileHandle, size: number) => Promise<T>,
   ): Promise<T | undefined> {
     const path = sharePath(layout, storageIndex, shnum);
-    let handle: import('node:fs/promises').FileHandle;
+    let handle: FileHandle;
     try {
       handle = await open(path, 'r');
     } catch (error) {
@@ -159,12 +191,9 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     }
   }
 
-  async function readRegion(
-    handle: import('node:fs/promises').FileHandle,
-    position: number,
-    length: number,
-  ) {
-    const buffer = new Uint8Array(length);
+  async function readRegion(handle: FileHandle, position: number, length: number) {
+    // Every byte returned is read from the file; no need to zero the buffer first.
+    const buffer = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
@@ -172,6 +201,123 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
       done += bytesRead;
     }
     return buffer.subarray(0, done);
+  }
+
+  function corrupt(storageIndex: string, shnum: number, error: ContainerFormatError): BackendError {
+    return new BackendError(
+      'CORRUPT',
+      `share ${storageIndex}/${shnum} is not a readable container`,
+      {
+        cause: error,
+        details: { storageIndex, shnum, problem: error.code },
+      },
+    );
+  }
+
+  async function readHeader(handle: FileHandle, size: number): Promise<ContainerHeader> {
+    const head = await readRegion(handle, 0, Math.min(size, CONTAINER_HEADER_PROBE_BYTES));
+    return parseContainerHeader(head, size);
+  }
+
+  /** The header of a share file, from the cache when a stat shows the file unchanged. */
+  async function headerOf(
+    storageIndex: string,
+    shnum: number,
+  ): Promise<{ header: ContainerHeader; size: number } | undefined> {
+    const path = sharePath(layout, storageIndex, shnum);
+    let stats: import('node:fs').Stats;
+    try {
+      stats = await stat(path);
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+    const cached = headers.get(path);
+    if (
+      cached &&
+      cached.ino === stats.ino &&
+      cached.size === stats.size &&
+      cached.mtimeMs === stats.mtimeMs
+    ) {
+      return { header: cached.header, size: stats.size };
+    }
+    const handle = await open(path, 'r');
+    try {
+      const header = await readHeader(handle, stats.size);
+      if (headers.size >= HEADER_CACHE_LIMIT) headers.delete(headers.keys().next().value!);
+      headers.set(path, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, header });
+      return { header, size: stats.size };
+    } catch (error) {
+      if (error instanceof ContainerFormatError) throw corrupt(storageIndex, shnum, error);
+      throw error;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  function release(entry: OpenShare): void {
+    entry.users -= 1;
+    if (entry.evicted && entry.users === 0) void entry.handle.close().catch(() => undefined);
+  }
+
+  /** Forgets a share's cached header and handle; the handle closes once no read uses it. */
+  function evict(path: string): Promise<void> {
+    headers.delete(path);
+    const entry = openShares.get(path);
+    if (!entry) return Promise.resolve();
+    openShares.delete(path);
+    entry.evicted = true;
+    return entry.users === 0 ? entry.handle.close().catch(() => undefined) : Promise.resolve();
+  }
+
+  /**
+   * A share opened for reading, with its header; the caller must `release` it. Immutable shares
+   * stay open for the next read (up to OPEN_SHARE_LIMIT, least recently used closed first).
+   */
+  async function openForRead(storageIndex: string, shnum: number): Promise<OpenShare | undefined> {
+    const path = sharePath(layout, storageIndex, shnum);
+    const cached = openShares.get(path);
+    if (cached) {
+      openShares.delete(path); // re-insert: Map order is the recency order
+      openShares.set(path, cached);
+      cached.users += 1;
+      return cached;
+    }
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+    let header: ContainerHeader;
+    try {
+      header = await readHeader(handle, (await handle.stat()).size);
+    } catch (error) {
+      await handle.close();
+      if (error instanceof ContainerFormatError) throw corrupt(storageIndex, shnum, error);
+      throw error;
+    }
+    const entry: OpenShare = { handle, header, users: 1, evicted: header.kind === 'mutable' };
+    if (header.kind === 'mutable') return entry; // closed by release
+    const raced = openShares.get(path);
+    if (raced) {
+      await handle.close();
+      raced.users += 1;
+      return raced;
+    }
+    openShares.set(path, entry);
+    for (const [key, other] of openShares) {
+      if (openShares.size <= OPEN_SHARE_LIMIT) break;
+      if (other.users === 0) void evict(key);
+    }
+    return entry;
+  }
+
+  async function closeUploads(): Promise<void> {
+    const open = [...uploads.values()];
+    uploads.clear();
+    await Promise.all(open.map((upload) => upload.handle.close().catch(() => undefined)));
   }
 
   async function shareExists(storageIndex: string, shnum: number): Promise<boolean> {
@@ -212,9 +358,16 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
         `share ${storageIndex}/${shnum} appeared during its upload`,
       );
     }
-    await syncPath(from, sync);
-    await publish(from, sharePath(layout, storageIndex, shnum), sync);
+    const upload = uploads.get(keyOf(storageIndex, shnum))!;
     uploads.delete(keyOf(storageIndex, shnum));
+    try {
+      if (sync) await upload.handle.sync();
+    } finally {
+      await upload.handle.close();
+    }
+    // If the rename fails the upload is over (the client gets the error and starts again);
+    // the leftover in incoming/ goes with the next discardUploads().
+    await publish(from, sharePath(layout, storageIndex, shnum), sync);
     await pruneEmptyDirs(incomingSetDir(layout, storageIndex), layout.incoming);
   }
 
@@ -256,7 +409,9 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
           } catch {
             continue; // not a share set (Tahoe keeps nothing else here, but be strict)
           }
-          if ((await listShareNumbers(name)).length > 0) indexes.push(name);
+          // An index directory is removed with its last share (deleteShare), so a listed name has
+          // shares; a crash between the two can leave an empty one, which lists no shares.
+          indexes.push(name);
         }
         return indexes;
       });
@@ -265,23 +420,28 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     async listShares(storageIndex) {
       checkStorageIndex(storageIndex);
       return fsStep('list shares', async () => {
-        const infos: ShareInfo[] = [];
-        for (const shnum of await listShareNumbers(storageIndex)) {
-          try {
-            const info = await withShare(storageIndex, shnum, async (container, _handle, size) => ({
-              shnum,
-              sharetype: container.kind,
-              sizeBytes: container.dataLength,
-              usedBytes: size,
-            }));
-            if (info) infos.push(info);
-          } catch (error) {
-            // A damaged container is not a share a client can use; the crawler reports it.
-            if (error instanceof BackendError && error.code === 'CORRUPT') continue;
-            throw error;
-          }
-        }
-        return infos;
+        const found = await Promise.all(
+          (await listShareNumbers(storageIndex)).map(
+            async (shnum): Promise<ShareInfo | undefined> => {
+              try {
+                const share = await headerOf(storageIndex, shnum);
+                return (
+                  share && {
+                    shnum,
+                    sharetype: share.header.kind,
+                    sizeBytes: share.header.dataLength,
+                    usedBytes: share.size,
+                  }
+                );
+              } catch (error) {
+                // A damaged container is not a share a client can use; the crawler reports it.
+                if (error instanceof BackendError && error.code === 'CORRUPT') return undefined;
+                throw error;
+              }
+            },
+          ),
+        );
+        return found.filter((info): info is ShareInfo => info !== undefined);
       });
     },
 
@@ -314,14 +474,18 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
       checkShnum(shnum);
       checkOffset('offset', offset);
       checkOffset('length', length);
-      const bytes = await fsStep('read a share', () =>
-        withShare(storageIndex, shnum, async (container, handle) => {
-          const data = dataRegion(container);
-          const begin = Math.min(offset, data.length);
-          const end = Math.min(offset + length, data.length);
-          return await readRegion(handle, data.offset + begin, end - begin);
-        }),
-      );
+      const bytes = await fsStep('read a share', async () => {
+        const share = await openForRead(storageIndex, shnum);
+        if (!share) return undefined;
+        try {
+          const { dataOffset, dataLength } = share.header;
+          const begin = Math.min(offset, dataLength);
+          const end = Math.min(offset + length, dataLength);
+          return await readRegion(share.handle, dataOffset + begin, end - begin);
+        } finally {
+          release(share);
+        }
+      });
       if (!bytes) throw new BackendError('NOT_FOUND', `no share ${storageIndex}/${shnum}`);
       return bytes;
     },
@@ -347,15 +511,16 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
           const path = incomingPath(layout, storageIndex, shnum);
           await mkdir(incomingSetDir(layout, storageIndex), { recursive: true });
           // 'w' truncates a leftover of an upload that a crash interrupted: uploads never survive.
-          const handle = await open(path, 'w');
+          const handle = await open(path, 'w+');
           try {
             await handle.truncate(container.fileSize);
             await writeAll(handle, container.header, 0);
             await writeAll(handle, container.leaseRecords, container.leaseOffset);
-          } finally {
+          } catch (error) {
             await handle.close();
+            throw error;
           }
-          uploads.set(key, { sizeBytes, received: [] });
+          uploads.set(key, { sizeBytes, received: [], handle });
         }),
       );
     },
@@ -378,25 +543,21 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
             throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
           }
           const chunk = checkUploadChunk(offset, data, upload.sizeBytes);
-          const handle = await open(incomingPath(layout, storageIndex, shnum), 'r+');
-          try {
-            for (const part of coveredParts(upload.received, chunk)) {
-              const before = await readRegion(handle, 12 + part.begin, part.end - part.begin);
-              const after = data.subarray(part.begin - offset, part.end - offset);
-              if (!Buffer.from(before).equals(Buffer.from(after))) {
-                throw new BackendError(
-                  'CONFLICT',
-                  `chunk of ${key} differs from bytes already written`,
-                  {
-                    details: { begin: part.begin, end: part.end },
-                  },
-                );
-              }
+          const { handle } = upload;
+          for (const part of coveredParts(upload.received, chunk)) {
+            const before = await readRegion(handle, 12 + part.begin, part.end - part.begin);
+            const after = data.subarray(part.begin - offset, part.end - offset);
+            if (!Buffer.from(before).equals(Buffer.from(after))) {
+              throw new BackendError(
+                'CONFLICT',
+                `chunk of ${key} differs from bytes already written`,
+                {
+                  details: { begin: part.begin, end: part.end },
+                },
+              );
             }
-            await writeAll(handle, data, 12 + offset);
-          } finally {
-            await handle.close();
           }
+          await writeAll(handle, data, 12 + offset);
           upload.received = addRange(upload.received, chunk);
           const state = progress(upload);
           if (state.complete) await completeUpload(storageIndex, shnum);
@@ -418,8 +579,10 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
       const key = keyOf(storageIndex, shnum);
       await lock.run(key, () =>
         fsStep('abort an upload', async () => {
-          if (!uploads.delete(key))
-            throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
+          const upload = uploads.get(key);
+          if (!upload) throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
+          uploads.delete(key);
+          await upload.handle.close();
           await rm(incomingPath(layout, storageIndex, shnum), { force: true });
           await pruneEmptyDirs(incomingSetDir(layout, storageIndex), layout.incoming);
         }),
@@ -441,7 +604,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
           }
         }
         const count = Math.max(leftovers, uploads.size);
-        uploads.clear();
+        await closeUploads();
         await rm(layout.incoming, { recursive: true, force: true });
         return count;
       });
@@ -501,6 +664,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
               ? existing.container.leases
               : (request.leases ?? []).map((lease) => toContainerLease(lease, nodeId)),
           });
+          headers.delete(sharePath(layout, storageIndex, shnum));
           await writeFileAtomically(
             sharePath(layout, storageIndex, shnum),
             [
@@ -522,6 +686,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
       checkShnum(shnum);
       return await lock.run(keyOf(storageIndex, shnum), () =>
         fsStep('delete a share', async () => {
+          await evict(sharePath(layout, storageIndex, shnum));
           try {
             await unlink(sharePath(layout, storageIndex, shnum));
           } catch (error) {
@@ -594,7 +759,9 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     },
 
     async close() {
-      uploads.clear();
+      await closeUploads();
+      await Promise.all([...openShares.keys()].map(evict));
+      headers.clear();
     },
   };
   return backend;

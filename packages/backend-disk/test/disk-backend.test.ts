@@ -277,3 +277,58 @@ it('a mutable share cannot be created with an owner-0 lease (Tahoe reads owner 0
   ).toBe('RangeError');
   expect(await backend.listShares('aaaabbbbccccddddeeeeffffgq')).toEqual([]);
 });
+
+it('listings follow a share file changed behind the backend (the header cache checks a stat)', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root });
+  const si = 'aaaabbbbccccddddeeeeffffgq';
+  const we = new Uint8Array(32).fill(1);
+  await backend.writeMutable(si, 0, {
+    writeEnabler: we,
+    writes: [{ offset: 0, data: new Uint8Array(10) }],
+  });
+  expect((await backend.listShares(si))[0]?.sizeBytes).toBe(10);
+  await backend.writeMutable(si, 0, {
+    writeEnabler: we,
+    writes: [{ offset: 0, data: new Uint8Array(30) }],
+  });
+  expect((await backend.listShares(si))[0]?.sizeBytes).toBe(30);
+  // Another program (a Tahoe server, an operator) replaces the file with a different container.
+  const other = immutableContainerLayout({ dataLength: 7, leases: [] });
+  const file = new Uint8Array(other.fileSize);
+  file.set(other.header, 0);
+  await writeFile(join(root, 'shares/aa', si, '0'), file);
+  expect((await backend.listShares(si)).map((s) => [s.sharetype, s.sizeBytes])).toEqual([
+    ['immutable', 7],
+  ]);
+});
+
+it('reads keep a bounded number of share files open, and none after close()', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root });
+  const openFiles = async () => (await readdir('/proc/self/fd')).length;
+  const before = await openFiles();
+  const sis = Array.from(
+    { length: 100 },
+    (_, i) =>
+      `a${'abcdefghijklmnopqrstuvwxyz234567'[i % 32]}${'bcdefghijklmnopqrstuvwxyz234567a'[Math.floor(i / 32)]}aaaaaaaaaaaaaaaaaaaaaaa`,
+  );
+  for (const si of sis) {
+    await backend.createUpload(si, 0, 4);
+    await backend.writeUpload(si, 0, 0, new Uint8Array([1, 2, 3, 4]));
+  }
+  // Uploads close their files when they complete (a little slack: the runner opens files too).
+  expect(await openFiles()).toBeLessThanOrEqual(before + 2);
+  for (const si of sis)
+    expect(await backend.readShare(si, 0, 1, 2)).toEqual(new Uint8Array([2, 3]));
+  const during = await openFiles();
+  expect(during - before).toBeGreaterThanOrEqual(60);
+  expect(during - before).toBeLessThanOrEqual(64 + 2);
+  // A deleted share's cached handle is dropped: the share number reads the new bytes.
+  await backend.deleteShare(sis[99]!, 0);
+  await backend.createUpload(sis[99]!, 0, 1);
+  await backend.writeUpload(sis[99]!, 0, 0, new Uint8Array([9]));
+  expect(await backend.readShare(sis[99]!, 0, 0, 4)).toEqual(new Uint8Array([9]));
+  await backend.close();
+  expect(await openFiles()).toBeLessThanOrEqual(before + 2);
+});

@@ -8,6 +8,11 @@ export {
 } from './detect.js';
 export { CONTAINER_ERROR_CODES, type ContainerErrorCode, ContainerFormatError } from './errors.js';
 export {
+  CONTAINER_HEADER_PROBE_BYTES,
+  type ContainerHeader,
+  parseContainerHeader,
+} from './header.js';
+export {
   encodeImmutableHeader,
   encodeImmutableLeases,
   IMMUTABLE_HEADER_BYTES,
