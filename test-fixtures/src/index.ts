@@ -14,5 +14,11 @@ export {
   s3Endpoint,
   servicesRequired,
 } from './services.js';
-export { copyTahoeFixture, copyTahoeFixtureTo, tahoeFixtureDir } from './tahoe-fixture.js';
+export {
+  copyTahoeFixture,
+  copyTahoeFixtureTo,
+  readTahoeManifest,
+  type TahoeManifestShare,
+  tahoeFixtureDir,
+} from './tahoe-fixture.js';
 export { suiteTempDir, tempDir } from './temp-dir.js';

@@ -1,4 +1,4 @@
-import { chmod, cp, readdir } from 'node:fs/promises';
+import { chmod, cp, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './temp-dir.js';
@@ -12,6 +12,25 @@ export function tahoeFixtureDir(): string {
     process.env.OSTROM_TAHOE_FIXTURE ??
     fileURLToPath(new URL('../../../shared/fixtures/tahoe-1.20-storage', import.meta.url))
   );
+}
+
+/** One share as the fixture's manifest.json records it (read by Tahoe-LAFS's own parsers). */
+export interface TahoeManifestShare {
+  storage_index: string;
+  shnum: number;
+  sharetype: 'immutable' | 'mutable';
+  container_version: number;
+  file_size: number;
+  data_length: number;
+  leases: { owner_num: number; expiration_time: number }[];
+}
+
+/** The manifest of the Tahoe fixture in `dir` (a copy, or the original), share by share. */
+export async function readTahoeManifest(dir = tahoeFixtureDir()): Promise<TahoeManifestShare[]> {
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
+    shares: TahoeManifestShare[];
+  };
+  return manifest.shares;
 }
 
 /**

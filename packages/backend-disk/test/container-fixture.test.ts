@@ -1,6 +1,11 @@
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { copyTahoeFixtureTo, suiteTempDir } from '@ostrom/test-fixtures';
+import {
+  copyTahoeFixtureTo,
+  readTahoeManifest,
+  suiteTempDir,
+  type TahoeManifestShare,
+} from '@ostrom/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   detectContainer,
@@ -24,16 +29,6 @@ import {
 // A storage directory written by Tahoe-LAFS 1.20 itself (see fixtures/README.md); its
 // manifest.json was produced by Tahoe's own share parsers and is the ground truth here.
 
-interface ManifestShare {
-  storage_index: string;
-  shnum: number;
-  sharetype: 'immutable' | 'mutable';
-  container_version: number;
-  file_size: number;
-  data_length: number;
-  leases: { owner_num: number; expiration_time: number }[];
-}
-
 interface FixtureShare {
   path: string;
   storageIndex: string;
@@ -42,7 +37,7 @@ interface FixtureShare {
 
 let root: string;
 let removeRoot: () => Promise<void>;
-let manifest: ManifestShare[];
+let manifest: TahoeManifestShare[];
 let shares: FixtureShare[];
 
 /** Every final share under shares/<pp>/<SI>/<shnum>, as Tahoe lays them out. */
@@ -103,11 +98,7 @@ function byShare(a: { storage_index: string; shnum: number }, b: typeof a): numb
 beforeAll(async () => {
   ({ dir: root, remove: removeRoot } = await suiteTempDir('ostrom-container-fixture-'));
   await copyTahoeFixtureTo(join(root, 'storage'));
-  manifest = (
-    JSON.parse(await readFile(join(root, 'storage', 'manifest.json'), 'utf8')) as {
-      shares: ManifestShare[];
-    }
-  ).shares;
+  manifest = await readTahoeManifest(join(root, 'storage'));
   shares = await listShares(join(root, 'storage'));
 });
 
@@ -117,7 +108,7 @@ afterAll(async () => {
 
 describe('the Tahoe-LAFS 1.20 fixture', () => {
   it('detectContainer() + read*Container() yield exactly the shares, sizes and leases of manifest.json', async () => {
-    const parsed: ManifestShare[] = [];
+    const parsed: TahoeManifestShare[] = [];
     for (const share of shares) {
       const { size, container } = await parseShare(share.path);
       parsed.push({

@@ -2,7 +2,13 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackendError } from '@ostrom/backend';
 import { describeShareBackend } from '@ostrom/backend/conformance';
-import { copyTahoeFixture, suiteTempDir, tempDir } from '@ostrom/test-fixtures';
+import {
+  copyTahoeFixture,
+  readTahoeManifest,
+  suiteTempDir,
+  type TahoeManifestShare,
+  tempDir,
+} from '@ostrom/test-fixtures';
 import { expect, it } from 'vitest';
 import {
   bufferReader,
@@ -11,16 +17,6 @@ import {
   mutableContainerLayout,
   readContainer,
 } from '../src/index.js';
-
-interface ManifestShare {
-  storage_index: string;
-  shnum: number;
-  sharetype: 'immutable' | 'mutable';
-  container_version: number;
-  file_size: number;
-  data_length: number;
-  leases: { owner_num: number; expiration_time: number }[];
-}
 
 async function code(promise: Promise<unknown>): Promise<string> {
   try {
@@ -46,11 +42,9 @@ describeShareBackend(
 
 it('serves a storage directory written by Tahoe-LAFS 1.20 exactly as its manifest says', async () => {
   const root = await copyTahoeFixture();
-  const manifest = JSON.parse(await readFile(join(root, 'manifest.json'), 'utf8')) as {
-    shares: ManifestShare[];
-  };
+  const manifest = { shares: await readTahoeManifest(root) };
   const backend = await createDiskBackend({ root });
-  const found: ManifestShare[] = [];
+  const found: TahoeManifestShare[] = [];
   const prefixes = [...new Set(manifest.shares.map((s) => s.storage_index.slice(0, 2)))];
   for (const prefix of prefixes) {
     for (const storageIndex of await backend.listStorageIndexes(prefix)) {
@@ -76,7 +70,7 @@ it('serves a storage directory written by Tahoe-LAFS 1.20 exactly as its manifes
       }
     }
   }
-  const key = (s: ManifestShare) => `${s.storage_index}/${s.shnum}`;
+  const key = (s: TahoeManifestShare) => `${s.storage_index}/${s.shnum}`;
   expect(found.sort((a, b) => key(a).localeCompare(key(b)))).toEqual(
     [...manifest.shares].sort((a, b) => key(a).localeCompare(key(b))),
   );
