@@ -233,8 +233,8 @@ async function main(): Promise<void> {
     );
     console.log('ratio = ostrom time ÷ raw time for the same bytes or listing (higher = slower)');
     console.log(
-      `raw write = one PutObject per whole share; ostrom stages each 1 MiB chunk as an object and composes the share at completion` +
-        ` (see README), so it moves every byte twice. Setup: ${SHARE_SETS.toLocaleString('en')} share sets created in ${created.seconds.toFixed(1)} s.`,
+      `raw write = one PutObject per whole share; ostrom streams in-order chunks from memory (one PutObject, or multipart above` +
+        ` the part size) after a HEAD that checks the share does not exist (see README). Setup: ${SHARE_SETS.toLocaleString('en')} share sets created in ${created.seconds.toFixed(1)} s.`,
     );
     await backend.close();
     await lister.close();

@@ -13,6 +13,8 @@
 export interface S3Layout {
   /** `shares/<pp>/` under the root: its common prefixes are the storage indexes. */
   sharePrefixDir(prefix: string): string;
+  /** `shares/` under the root: every share key (and multipart upload of one) starts with it. */
+  sharesRoot(): string;
   shareSetDir(storageIndex: string): string;
   shareKey(storageIndex: string, shnum: number): string;
   chunkKey(storageIndex: string, shnum: number, generation: number, index: number): string;
@@ -29,6 +31,7 @@ export function s3Layout(root: string): S3Layout {
   const pp = (storageIndex: string) => storageIndex.slice(0, 2);
   const layout: S3Layout = {
     sharePrefixDir: (prefix) => `${root}shares/${prefix}/`,
+    sharesRoot: () => `${root}shares/`,
     shareSetDir: (si) => `${root}shares/${pp(si)}/${si}/`,
     shareKey: (si, shnum) => `${root}shares/${pp(si)}/${si}/${shnum}`,
     chunkKey: (si, shnum, generation, index) =>

@@ -6,6 +6,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -39,13 +40,23 @@ export interface ObjectStore {
   /** The object, or its bytes [begin, end) clipped to its size; undefined if absent. */
   get(key: string, range?: { begin: number; end: number }): Promise<ObjectBody | undefined>;
   put(key: string, body: Uint8Array, metadata?: Record<string, string>): Promise<void>;
-  /** Composes an object from parts of at least 5 MiB (but the last), made on demand in order. */
-  putMultipart(
+  /** Starts a multipart upload of `key` (not idempotent: a retry may leave an unused one). */
+  createMultipart(key: string, metadata: Record<string, string>): Promise<string>;
+  /** Sends part `partNumber` (from 1; at least 5 MiB but the last); returns its ETag. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string>;
+  /**
+   * Completes a multipart upload. A retry after a completion whose answer was lost finds the upload
+   * gone: the object is accepted then if its `ostrom-upload` metadata is `token`.
+   */
+  completeMultipart(
     key: string,
-    partCount: number,
-    part: (index: number) => Promise<Uint8Array>,
-    metadata: Record<string, string>,
+    uploadId: string,
+    parts: ReadonlyArray<{ ETag: string; PartNumber: number }>,
+    token: string,
   ): Promise<void>;
+  abortMultipart(key: string, uploadId: string): Promise<void>;
+  /** Multipart uploads in progress under `prefix` (key and upload id), all pages. */
+  listMultipart(prefix: string): Promise<Array<{ key: string; uploadId: string }>>;
   delete(key: string): Promise<void>;
   deleteMany(keys: readonly string[]): Promise<void>;
   /** Pages of keys under `prefix` (with `delimiter`, also the common prefixes), in key order. */
@@ -131,60 +142,90 @@ export function createObjectStore(
       );
     },
 
-    async putMultipart(key, partCount, part, metadata) {
+    async createMultipart(key, metadata) {
       const created = await retry(`CreateMultipartUpload ${key}`, () =>
         client.send(
           new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata }),
         ),
       );
-      const uploadId = created.UploadId;
-      if (!uploadId) throw new BackendError('IO', `no upload id for ${key}`);
-      try {
-        const parts: { ETag: string; PartNumber: number }[] = [];
-        for (let index = 0; index < partCount; index++) {
-          const body = await part(index);
-          const out = await retry(`UploadPart ${key} #${index + 1}`, () =>
-            client.send(
-              new UploadPartCommand({
-                Bucket: bucket,
-                Key: key,
-                UploadId: uploadId,
-                PartNumber: index + 1,
-                Body: body,
-                ContentLength: body.length,
-              }),
-            ),
+      if (!created.UploadId) throw new BackendError('IO', `no upload id for ${key}`);
+      return created.UploadId;
+    },
+
+    async uploadPart(key, uploadId, partNumber, body) {
+      const out = await retry(`UploadPart ${key} #${partNumber}`, () =>
+        client.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: body.length,
+          }),
+        ),
+      );
+      return out.ETag ?? '';
+    },
+
+    async completeMultipart(key, uploadId, parts, token) {
+      await retry(`CompleteMultipartUpload ${key}`, async (attempt) => {
+        try {
+          await client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: bucket,
+              Key: key,
+              UploadId: uploadId,
+              MultipartUpload: { Parts: [...parts] },
+            }),
           );
-          parts.push({ ETag: out.ETag ?? '', PartNumber: index + 1 });
-        }
-        await retry(`CompleteMultipartUpload ${key}`, async (attempt) => {
-          try {
-            await client.send(
-              new CompleteMultipartUploadCommand({
-                Bucket: bucket,
-                Key: key,
-                UploadId: uploadId,
-                MultipartUpload: { Parts: parts },
-              }),
-            );
-          } catch (error) {
-            // A retry after a completion whose answer was lost finds the upload gone: the object
-            // is there if it carries this upload's token.
-            const name = (error as { name?: unknown }).name;
-            if (attempt > 1 && name === 'NoSuchUpload') {
-              const head = await store.head(key);
-              if (head && head.metadata['ostrom-upload'] === metadata['ostrom-upload']) return;
-            }
-            throw error;
+        } catch (error) {
+          const name = (error as { name?: unknown }).name;
+          if (attempt > 1 && name === 'NoSuchUpload') {
+            const head = await store.head(key);
+            if (head && head.metadata['ostrom-upload'] === token) return;
           }
-        });
-      } catch (error) {
-        await retry(`AbortMultipartUpload ${key}`, () =>
-          client.send(
+          throw error;
+        }
+      });
+    },
+
+    async abortMultipart(key, uploadId) {
+      await retry(`AbortMultipartUpload ${key}`, async () => {
+        try {
+          await client.send(
             new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+          );
+        } catch (error) {
+          // Already aborted or completed (a retry after a lost answer): nothing left to free.
+          if ((error as { name?: unknown }).name === 'NoSuchUpload') return;
+          throw error;
+        }
+      });
+    },
+
+    async listMultipart(prefix) {
+      const found: Array<{ key: string; uploadId: string }> = [];
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      for (;;) {
+        const out = await retry(`ListMultipartUploads ${prefix}`, () =>
+          client.send(
+            new ListMultipartUploadsCommand({
+              Bucket: bucket,
+              Prefix: prefix,
+              ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+              ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
+            }),
           ),
-        ).catch(() => undefined);
-        throw error;
+        );
+        for (const upload of out.Uploads ?? []) {
+          if (upload.Key && upload.UploadId)
+            found.push({ key: upload.Key, uploadId: upload.UploadId });
+        }
+        if (!out.IsTruncated || !out.NextKeyMarker) return found;
+        keyMarker = out.NextKeyMarker;
+        uploadIdMarker = out.NextUploadIdMarker;
       }
     },
 

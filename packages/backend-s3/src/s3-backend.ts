@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import {
   addRange,
@@ -89,13 +89,51 @@ interface Piece {
   readonly key: string;
 }
 
+/**
+ * Stream bytes [begin, end) from one append (an in-order chunk or an absorbed piece), split at
+ * part boundaries; once sent in a part, with their SHA-256 to compare retransmissions against.
+ */
+interface StreamRecord {
+  readonly begin: number;
+  readonly end: number;
+  readonly hash?: Buffer;
+}
+
+/**
+ * An immutable upload in progress. Bytes arriving in order form the stream [0, streamed): those
+ * before `flushed` were sent as parts of a multipart upload, the rest are in `buffer` (never more
+ * than one part). Bytes beyond the stream are staged objects under incoming/.
+ *
+ * Keeping the unsent part in memory loses nothing that was promised: an upload in progress never
+ * survives a restart anyway (Tahoe's own server deletes incoming/ at start-up; this backend says
+ * `uploadsSurviveRestart: false`; the client uploads again). Only completion is acknowledged as
+ * durable, and it returns only after S3 acknowledged the whole object (PUT or multipart
+ * completion); a multipart object is invisible until completed.
+ */
 interface Upload {
   readonly sizeBytes: number;
   readonly token: string;
   readonly leaseMetadata: string;
-  received: readonly ByteRange[];
-  /** Staged objects, disjoint, each holding the bytes [begin, end) of the share. */
+  streamed: number;
+  flushed: number;
+  /** Bytes [flushed, streamed); capacity min(partBytes, sizeBytes - flushed). */
+  buffer: Uint8Array | undefined;
+  /** Consecutive, covering [0, streamed); those before `flushed` hashed. */
+  records: StreamRecord[];
+  multipart:
+    | { readonly uploadId: string; parts: Array<{ ETag: string; PartNumber: number }> }
+    | undefined;
+  /** Staged objects, disjoint, each holding the bytes [begin, end) of the share; end > streamed. */
   pieces: readonly Piece[];
+  /** Whether anything was ever staged (else completion has nothing to delete under incoming/). */
+  staged: boolean;
+}
+
+/** The ranges an upload holds: the stream and the staged pieces. */
+function receivedOf(upload: Upload): ByteRange[] {
+  let received: ByteRange[] = upload.streamed > 0 ? [{ begin: 0, end: upload.streamed }] : [];
+  for (const piece of upload.pieces) received = addRange(received, piece);
+  return received;
 }
 
 const MIB = 1024 * 1024;
@@ -204,8 +242,9 @@ function newParts(received: readonly ByteRange[], chunk: ByteRange): ByteRange[]
 
 /**
  * A share backend on an S3-compatible object store. Complete shares are single objects (immutable)
- * or a manifest naming 512 KiB chunk objects (mutable); uploads are staged beside them and a share
- * appears with one final PUT. See the README for the layout and the crash-safety argument.
+ * or a manifest naming 512 KiB chunk objects (mutable); in-order upload chunks are buffered and
+ * streamed (one PUT, or a multipart upload part by part), out-of-order ones staged beside them;
+ * a share appears with one final PUT or multipart completion. See the README for the layout and the crash-safety argument.
  */
 export function createS3Backend(options: S3BackendOptions): ShareBackend {
   if (typeof options !== 'object' || options === null)
@@ -399,59 +438,187 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
     }
   }
 
+  function conflict(key: string, range: ByteRange, why = 'differs from bytes already written') {
+    return new BackendError('CONFLICT', `chunk of ${key} ${why}`, {
+      details: { begin: range.begin, end: range.end },
+    });
+  }
+
   /**
-   * Writes the complete share with one PUT (or one multipart completion): until that returns,
-   * the share key does not exist, so no partial share is ever visible.
+   * Checks that the chunk's bytes over `range` (inside the stream) equal the stream's: bytes still
+   * buffered are compared directly; bytes already sent in a part are compared through the SHA-256
+   * of each earlier append they belong to, which the chunk must then cover whole (a retransmission
+   * does: Tahoe resends the same chunk). A partial overlap of flushed bytes cannot be proven equal
+   * and is CONFLICT too, so nothing unverified is ever accepted.
    */
-  async function completeUpload(
-    storageIndex: string,
-    shnum: number,
+  function verifyStream(
     upload: Upload,
-    fresh: ReadonlyArray<{ range: ByteRange; data: Uint8Array }>,
+    key: string,
+    range: ByteRange,
+    offset: number,
+    data: Uint8Array,
+  ): void {
+    const bufferedBegin = Math.max(range.begin, upload.flushed);
+    if (bufferedBegin < range.end) {
+      const before = (upload.buffer ?? new Uint8Array(0)).subarray(
+        bufferedBegin - upload.flushed,
+        range.end - upload.flushed,
+      );
+      const after = data.subarray(bufferedBegin - offset, range.end - offset);
+      if (!Buffer.from(before).equals(Buffer.from(after))) throw conflict(key, range);
+    }
+    const flushedEnd = Math.min(range.end, upload.flushed);
+    if (range.begin >= flushedEnd) return;
+    const chunkEnd = offset + data.length;
+    for (const record of upload.records) {
+      if (record.end <= range.begin || record.begin >= flushedEnd) continue;
+      if (!record.hash || record.begin < offset || record.end > chunkEnd)
+        throw conflict(key, range, 'partly overlaps bytes already sent to the store');
+      const hash = createHash('sha256')
+        .update(data.subarray(record.begin - offset, record.end - offset))
+        .digest();
+      if (!hash.equals(record.hash)) throw conflict(key, range);
+    }
+  }
+
+  /** Sends the full buffer as the next part, starting the multipart upload on the first. */
+  async function flushPart(upload: Upload, key: string, metadata: Record<string, string>) {
+    const buffer = (upload.buffer ?? new Uint8Array(0)).subarray(
+      0,
+      upload.streamed - upload.flushed,
+    );
+    if (!upload.multipart) {
+      upload.multipart = { uploadId: await store.createMultipart(key, metadata), parts: [] };
+    }
+    const partNumber = upload.multipart.parts.length + 1;
+    const etag = await store.uploadPart(key, upload.multipart.uploadId, partNumber, buffer);
+    upload.multipart.parts.push({ ETag: etag, PartNumber: partNumber });
+    // The part's bytes leave memory: keep the SHA-256 of each append's share of them.
+    const partEnd = upload.flushed + buffer.length;
+    const hashOf = (begin: number, end: number) =>
+      createHash('sha256')
+        .update(buffer.subarray(begin - upload.flushed, end - upload.flushed))
+        .digest();
+    upload.records = upload.records.flatMap((record): StreamRecord[] => {
+      if (record.hash || record.end <= upload.flushed || record.begin >= partEnd) return [record];
+      if (record.end <= partEnd) return [{ ...record, hash: hashOf(record.begin, record.end) }];
+      return [
+        { begin: record.begin, end: partEnd, hash: hashOf(record.begin, partEnd) },
+        { begin: partEnd, end: record.end },
+      ];
+    });
+    upload.flushed = partEnd;
+    upload.buffer = undefined;
+  }
+
+  /**
+   * Appends share bytes [streamed, end) to the stream, taken from `source` at most one part at a
+   * time; a full part is sent as soon as more bytes follow it (the last part, or a share within
+   * one part, is kept for completion). Memory: one part per upload. If a part fails, the bytes
+   * appended so far stay buffered (and recorded) and the next write sends them again.
+   */
+  async function append(
+    upload: Upload,
+    key: string,
+    metadata: Record<string, string>,
+    end: number,
+    source: (range: ByteRange) => Uint8Array | Promise<Uint8Array>,
   ): Promise<void> {
-    const key = layout.shareKey(storageIndex, shnum);
-    const metadata: Record<string, string> = {
+    const begin = upload.streamed;
+    try {
+      while (upload.streamed < end) {
+        const capacity = Math.min(partBytes, upload.sizeBytes - upload.flushed);
+        if (upload.streamed - upload.flushed === capacity) {
+          await flushPart(upload, key, metadata);
+          continue;
+        }
+        const take = Math.min(end, upload.flushed + capacity) - upload.streamed;
+        const bytes = await source({ begin: upload.streamed, end: upload.streamed + take });
+        if (bytes.length !== take) throw new BackendError('IO', `short read for ${key}`);
+        // Unzeroed: only bytes [flushed, streamed) are ever read or sent.
+        upload.buffer ??= Buffer.allocUnsafe(capacity);
+        upload.buffer.set(bytes, upload.streamed - upload.flushed);
+        upload.streamed += take;
+        // Recorded per part, so that a part's flush finds its records' bytes in the buffer.
+        const last = upload.records.at(-1);
+        if (last && !last.hash && last.begin >= begin && last.end === upload.streamed - take) {
+          upload.records[upload.records.length - 1] = { begin: last.begin, end: upload.streamed };
+        } else {
+          upload.records.push({ begin: upload.streamed - take, end: upload.streamed });
+        }
+      }
+    } finally {
+      upload.pieces = upload.pieces.filter((p) => p.end > upload.streamed);
+    }
+  }
+
+  /** Moves staged pieces that the stream has reached into it (read back from incoming/). */
+  async function absorbPieces(upload: Upload, key: string, metadata: Record<string, string>) {
+    for (;;) {
+      const next = upload.pieces.find((p) => p.begin <= upload.streamed && p.end > upload.streamed);
+      if (!next) return;
+      await append(upload, key, metadata, next.end, (range) => readStaged(upload, range));
+    }
+  }
+
+  function uploadMetadata(upload: Upload): Record<string, string> {
+    return {
       [META_SHARETYPE]: 'immutable',
       [META_UPLOAD]: upload.token,
       ...(upload.leaseMetadata ? { [META_LEASES]: upload.leaseMetadata } : {}),
     };
-    const assemble = async (range: ByteRange) => {
-      const out = await readStaged(upload, range);
-      for (const part of fresh) {
-        const begin = Math.max(range.begin, part.range.begin);
-        const end = Math.min(range.end, part.range.end);
-        if (begin < end) {
-          out.set(
-            part.data.subarray(begin - part.range.begin, end - part.range.begin),
-            begin - range.begin,
-          );
-        }
-      }
-      return out;
-    };
-    try {
-      if (upload.sizeBytes <= partBytes) {
-        await store.put(key, await assemble({ begin: 0, end: upload.sizeBytes }), metadata);
-      } else {
-        const count = Math.ceil(upload.sizeBytes / partBytes);
-        await store.putMultipart(
-          key,
-          count,
-          (i) =>
-            assemble({
-              begin: i * partBytes,
-              end: Math.min(upload.sizeBytes, (i + 1) * partBytes),
-            }),
-          metadata,
+  }
+
+  /**
+   * Makes the whole stream the share: one PUT of the buffer for a share within one part, else
+   * the last part and CompleteMultipartUpload. Until that returns the share key does not exist
+   * (a multipart object is invisible until completed), so no partial share is ever visible.
+   */
+  async function finishStream(upload: Upload, key: string, metadata: Record<string, string>) {
+    if (!upload.multipart) {
+      try {
+        const bytes = (upload.buffer ?? new Uint8Array(0)).subarray(
+          0,
+          upload.streamed - upload.flushed,
         );
+        await store.put(key, bytes, metadata);
+      } catch (error) {
+        // The write may have landed although its answer was lost. The key did not exist before
+        // (createUpload checked, and this share's writers hold the lock), so removing it restores
+        // "nothing visible"; the upload keeps its buffer and the client can retry the chunk.
+        await store.delete(key).catch(() => undefined);
+        throw error;
       }
+      return;
+    }
+    if (upload.streamed > upload.flushed) await flushPart(upload, key, metadata);
+    const { uploadId, parts } = upload.multipart;
+    try {
+      await store.completeMultipart(key, uploadId, parts, upload.token);
     } catch (error) {
-      // The write may have landed although its answer was lost. The key did not exist before
-      // (createUpload checked, and this share's writers hold the lock), so removing it restores
-      // "nothing visible"; the upload stays in progress for the client to retry.
+      // As above, the completion may have landed: remove it. The parts are gone then, or may be,
+      // so abort the multipart upload and report the streamed bytes missing again; the client
+      // resends them (a Tahoe client abandons the share on an error anyway).
       await store.delete(key).catch(() => undefined);
+      await store.abortMultipart(key, uploadId).catch(() => undefined);
+      upload.multipart = undefined;
+      upload.streamed = 0;
+      upload.flushed = 0;
+      upload.buffer = undefined;
+      upload.records = [];
       throw error;
     }
+  }
+
+  /** Frees what an upload holds in the store: its multipart upload and its staged pieces. */
+  async function dropUpload(storageIndex: string, shnum: number, upload: Upload) {
+    if (upload.multipart) {
+      await store
+        .abortMultipart(layout.shareKey(storageIndex, shnum), upload.multipart.uploadId)
+        .catch(() => undefined);
+      upload.multipart = undefined;
+    }
+    if (upload.staged) await deleteUnder(layout.uploadDir(storageIndex, shnum, upload.token));
   }
 
   async function headShare(storageIndex: string, shnum: number) {
@@ -578,8 +745,13 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
           sizeBytes,
           token: randomBytes(8).toString('hex'),
           leaseMetadata,
-          received: [],
+          streamed: 0,
+          flushed: 0,
+          buffer: undefined,
+          records: [],
+          multipart: undefined,
           pieces: [],
+          staged: false,
         });
       });
     },
@@ -592,34 +764,67 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
         const upload = uploads.get(key);
         if (!upload) throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
         const chunk = checkUploadChunk(offset, data, upload.sizeBytes);
-        // Overlapping bytes must agree with what was staged: read those back and compare.
-        for (const part of coveredParts(upload.received, chunk)) {
-          const before = await readStaged(upload, part);
-          const after = data.subarray(part.begin - offset, part.end - offset);
-          if (!Buffer.from(before).equals(Buffer.from(after))) {
-            throw new BackendError(
-              'CONFLICT',
-              `chunk of ${key} differs from bytes already written`,
-              {
-                details: { begin: part.begin, end: part.end },
-              },
-            );
+        const shareKey = layout.shareKey(storageIndex, shnum);
+        const metadata = uploadMetadata(upload);
+        // Overlapping bytes must agree with what was received, before anything is written: in the
+        // stream, with the buffer or the hashes of flushed bytes; beyond it, with the staged
+        // pieces, read back.
+        for (const part of coveredParts(receivedOf(upload), chunk)) {
+          if (part.begin < upload.streamed) {
+            const inStream = { begin: part.begin, end: Math.min(part.end, upload.streamed) };
+            verifyStream(upload, key, inStream, offset, data);
+          }
+          if (part.end > upload.streamed) {
+            const range = { begin: Math.max(part.begin, upload.streamed), end: part.end };
+            const before = await readStaged(upload, range);
+            const after = data.subarray(range.begin - offset, range.end - offset);
+            if (!Buffer.from(before).equals(Buffer.from(after))) throw conflict(key, range);
           }
         }
-        const fresh = newParts(upload.received, chunk).map((range) => ({
+        const complete = async (): Promise<UploadProgress> => {
+          await finishStream(upload, shareKey, metadata);
+          uploads.delete(key);
+          await dropUpload(storageIndex, shnum, { ...upload, multipart: undefined });
+          return { complete: true, missing: [] };
+        };
+        if (chunk.begin <= upload.streamed) {
+          // In order (what Tahoe clients send): into the stream, in memory, parts sent as they fill.
+          if (chunk.end > upload.streamed) {
+            await append(upload, shareKey, metadata, chunk.end, (range) =>
+              data.subarray(range.begin - offset, range.end - offset),
+            );
+          }
+          await absorbPieces(upload, shareKey, metadata);
+          if (upload.streamed === upload.sizeBytes) return complete();
+          return { complete: false, missing: missingRanges(receivedOf(upload), upload.sizeBytes) };
+        }
+        const fresh = newParts(receivedOf(upload), chunk).map((range) => ({
           range,
           data: data.subarray(range.begin - offset, range.end - offset),
         }));
-        const received = addRange(upload.received, chunk);
-        const missing = missingRanges(received, upload.sizeBytes);
+        const missing = missingRanges(addRange(receivedOf(upload), chunk), upload.sizeBytes);
         if (missing.length === 0) {
-          await completeUpload(storageIndex, shnum, upload, fresh);
-          uploads.delete(key);
-          await deleteUnder(layout.uploadDir(storageIndex, shnum, upload.token));
-          return { complete: true, missing: [] };
+          // The last missing bytes, out of order: the rest of the share streams from the staged
+          // pieces and this chunk (not staged).
+          await append(upload, shareKey, metadata, upload.sizeBytes, async (range) => {
+            const out = await readStaged(upload, range);
+            for (const part of fresh) {
+              const begin = Math.max(range.begin, part.range.begin);
+              const end = Math.min(range.end, part.range.end);
+              if (begin < end) {
+                out.set(
+                  part.data.subarray(begin - part.range.begin, end - part.range.begin),
+                  begin - range.begin,
+                );
+              }
+            }
+            return out;
+          });
+          return complete();
         }
-        // Stage only bytes not staged before, so pieces stay disjoint; the in-memory state
-        // changes only once they are stored.
+        // Beyond the stream: stage only bytes not received before, so pieces stay disjoint; the
+        // in-memory state changes only once they are stored.
+        upload.staged = true;
         const pieces = await mapLimit(
           fresh,
           REQUEST_CONCURRENCY,
@@ -635,8 +840,7 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
             return { ...range, key: stagedKey };
           },
         );
-        upload.pieces = [...upload.pieces, ...pieces];
-        upload.received = received;
+        upload.pieces = [...upload.pieces, ...pieces].sort((a, b) => a.begin - b.begin);
         return { complete: false, missing };
       });
     },
@@ -646,7 +850,7 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
       checkShnum(shnum);
       const upload = uploads.get(keyOf(storageIndex, shnum));
       if (!upload) return undefined;
-      const missing = missingRanges(upload.received, upload.sizeBytes);
+      const missing = missingRanges(receivedOf(upload), upload.sizeBytes);
       return { complete: missing.length === 0, missing };
     },
 
@@ -658,14 +862,28 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
         const upload = uploads.get(key);
         if (!upload) throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
         uploads.delete(key);
-        await deleteUnder(layout.uploadDir(storageIndex, shnum, upload.token));
+        await dropUpload(storageIndex, shnum, upload);
       });
     },
 
     async discardUploads() {
       // Uploads of this process, and anything staged by an earlier one (a restart).
       const discarded = new Set(uploads.keys());
+      const mine = [...uploads.entries()];
       uploads.clear();
+      for (const [key, upload] of mine) {
+        const [storageIndex, shnum] = key.split('/');
+        await dropUpload(storageIndex as string, Number(shnum), { ...upload, staged: false });
+      }
+      // Multipart uploads an earlier process left unfinished (their share keys were never
+      // completed, so nothing of them is visible): free their parts.
+      // An in-order upload smaller than one part left nothing in the store to find or count.
+      const sharesRoot = layout.sharesRoot();
+      for (const { key, uploadId } of await store.listMultipart(sharesRoot)) {
+        const [, storageIndex, shnum] = key.slice(sharesRoot.length).split('/');
+        discarded.add(`${storageIndex}/${shnum}`);
+        await store.abortMultipart(key, uploadId).catch(() => undefined);
+      }
       const root = layout.incomingRoot();
       for await (const page of store.list(root)) {
         for (const { key } of page.keys) {
