@@ -27,6 +27,7 @@ import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, stat } from '
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EmbeddedLease, ShareBackend } from '@ostrom/backend';
+import { seededRandom } from '@ostrom/test-fixtures';
 import { createDiskBackend, immutableContainerLayout } from '../src/index.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -86,21 +87,9 @@ async function step<T>(message: string, fn: () => Promise<T> | T): Promise<T> {
   return result;
 }
 
-/** mulberry32: small, fast and good enough to pick storage indexes. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `count` distinct storage indexes, the i-th under prefix i mod 1024 (an even spread). */
 function storageIndexes(count: number, seed: number): string[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const seen = new Set<string>();
   for (let i = 0; seen.size < count; i++) {
     let si = PREFIXES[i % PREFIXES.length]!;
@@ -292,7 +281,7 @@ function printTable(title: string, figures: readonly Figure[]): void {
 
 /** Data of every share: one random 8 MiB buffer (ext4 neither compresses nor deduplicates). */
 function shareData(): Uint8Array {
-  const next = random(1);
+  const next = seededRandom(1);
   const data = new Uint8Array(SHARE_BYTES);
   const view = new DataView(data.buffer);
   for (let i = 0; i < SHARE_BYTES; i += 4) view.setUint32(i, next() * 2 ** 32);

@@ -1,21 +1,10 @@
 import { BackendError, type ShareBackend } from '@ostrom/backend';
+import { seededRandom } from '@ostrom/test-fixtures';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 import { allKeys, createBucket, endpoint, motoBackend, WE } from './helpers.js';
 
 const KEY = new Uint8Array(32).fill(0x42);
-
-/** A seeded generator for the workload (the proxy has its own). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomData(random: () => number, length: number): Uint8Array {
   return Uint8Array.from({ length }, () => Math.floor(random() * 256));
@@ -49,7 +38,7 @@ interface Tally {
  * both ways; failure means UNAVAILABLE and no partial share, ever.
  */
 async function workload(faulty: ShareBackend, direct: ShareBackend, seed: number): Promise<Tally> {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const tally: Tally = { succeeded: 0, failed: 0, completeAfterFailure: 0 };
   const si = 'ffaabbbbccccddddeeeeffffgq';
 
@@ -217,7 +206,7 @@ describe.skipIf(!endpoint)('fault injection through a proxy in front of the stor
         retries++;
       },
     });
-    const data = randomData(seeded(5), 10_000);
+    const data = randomData(seededRandom(5), 10_000);
     await faulty.createUpload('ttaabbbbccccddddeeeeffffgq', 0, data.length);
     await faulty.writeUpload('ttaabbbbccccddddeeeeffffgq', 0, 5000, data.subarray(5000));
     await faulty.writeUpload('ttaabbbbccccddddeeeeffffgq', 0, 0, data.subarray(0, 5000));

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { seededRandom } from '@ostrom/test-fixtures';
 
 // A small fault-injecting HTTP proxy for tests: it forwards requests to an upstream S3 server and
 // fails a fraction of them, chosen by a seeded generator so that a sequential run is repeatable.
@@ -25,18 +26,6 @@ export interface FaultProxy {
   readonly stats: { requests: number } & Record<Fault, number>;
   setFailRate(rate: number): void;
   close(): Promise<void>;
-}
-
-/** mulberry32: a tiny seeded PRNG. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -89,7 +78,7 @@ const INTERNAL_ERROR =
 
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const upstream = new URL(options.upstream);
-  const random = seeded(options.seed);
+  const random = seededRandom(options.seed);
   const faults = options.faults ?? FAULTS;
   let failRate = options.failRate;
   const stats = { requests: 0, error500: 0, resetBefore: 0, resetAfter: 0, delay: 0 };

@@ -18,7 +18,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createScratchDatabase, startPostgres } from '@ostrom/test-fixtures';
+import { createScratchDatabase, seededRandom, startPostgres } from '@ostrom/test-fixtures';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { DEFAULT_LEASE_POLICY, type Dialect, type LeaseDb, openLeaseDb } from '../src/index.js';
@@ -101,18 +101,6 @@ async function step<T>(message: string, fn: () => Promise<T>): Promise<T> {
 // Deterministic data: the kysely and raw databases of a scenario must hold the same rows and see
 // the same requests, so everything comes from a seeded generator.
 
-/** mulberry32: small, fast and good enough to pick storage indexes and sizes. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 /** A storage index's last base32 digit carries two padding bits, which must be zero. */
 const LAST_DIGIT = 'aeimquy4';
@@ -122,7 +110,7 @@ const LAST_DIGIT = 'aeimquy4';
  * in key order keeps the bulk load sequential (the order changes the load time, not the figures).
  */
 function storageIndexes(count: number, seed: number): string[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const seen = new Set<string>();
   while (seen.size < count) {
     let si = '';
@@ -134,7 +122,7 @@ function storageIndexes(count: number, seed: number): string[] {
 
 /** Fisher–Yates, seeded. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
@@ -1172,7 +1160,7 @@ async function loadRenew(loader: Loader, now: number): Promise<RenewData> {
   const holders = accounts.slice(0, RENEW_HOLDERS);
   const newcomer = accounts[RENEW_HOLDERS]!;
   const indexes = storageIndexes(RENEW_INDEXES, 1);
-  const next = random(2);
+  const next = seededRandom(2);
   const shares: Row[] = [];
   const leases: Row[] = [];
   // Leases renewed 20 days ago, 11 days left: a renewal now always extends them.
@@ -1196,7 +1184,7 @@ function renewRequests(
   data: RenewData,
   count: number,
 ): { storageIndex: string; accountId: number }[] {
-  const next = random(3);
+  const next = seededRandom(3);
   const freshOrder = shuffled(
     data.indexes.map((_, i) => i),
     4,
@@ -1277,7 +1265,7 @@ async function benchRenew(backend: Backend, sizes: Sizes): Promise<Figure> {
 
 function uploadBatches(accounts: readonly number[], batches: number): Upload[][] {
   const indexes = shuffled(storageIndexes(batches * UPLOADS_PER_BATCH, 5), 6);
-  const next = random(7);
+  const next = seededRandom(7);
   const out: Upload[][] = [];
   for (let b = 0; b < batches; b++) {
     const batch: Upload[] = [];
@@ -1305,7 +1293,7 @@ function uploadBatches(accounts: readonly number[], batches: number): Upload[][]
  */
 async function loadBatches(loader: Loader, now: number): Promise<number[]> {
   const accounts = await loader.createAccounts(10);
-  const next = random(13);
+  const next = seededRandom(13);
   const shares: Row[] = [];
   const leases: Row[] = [];
   storageIndexes(BATCH_PRELOAD, 14).forEach((si, i) => {
@@ -1383,7 +1371,7 @@ interface ExpiryData {
 async function loadExpiry(loader: Loader, now: number): Promise<ExpiryData> {
   const accounts = await loader.createAccounts(ACCOUNTS);
   const indexes = storageIndexes(EXPIRING_LEASES, 8);
-  const next = random(9);
+  const next = seededRandom(9);
   const shares: Row[] = [];
   const expiring: Row[] = [];
   const live: Row[] = [];
@@ -1472,7 +1460,7 @@ async function loadUsage(loader: Loader): Promise<number[]> {
   const now = nowSeconds();
   const accounts = await loader.createAccounts(ACCOUNTS);
   const indexes = storageIndexes(USAGE_SHARES, 10);
-  const next = random(11);
+  const next = seededRandom(11);
   const shares: Row[] = [];
   const leases: Row[] = [];
   indexes.forEach((si, i) => {
@@ -1507,7 +1495,7 @@ async function benchUsage(backend: Backend): Promise<Figure[]> {
     try {
       const server = await db.getServerUsage();
       if (server.shares !== USAGE_SHARES) throw new Error(`loaded ${server.shares} shares`);
-      const next = random(12);
+      const next = seededRandom(12);
       const ids = Array.from(
         { length: USAGE_WARMUP + USAGE_READS },
         () => accounts[Math.floor(next() * ACCOUNTS)]!,
