@@ -153,6 +153,15 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
   const lock = createKeyedLock();
   const keyOf = (storageIndex: string, shnum: number) => `${storageIndex}/${shnum}`;
 
+  async function openIfExists(path: string): Promise<FileHandle | undefined> {
+    try {
+      return await open(path, 'r');
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
   /** Opens and parses a complete share; undefined if absent; CORRUPT if unreadable. */
   async function withShare<T>(
     storageIndex: string,
@@ -160,13 +169,8 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     fn: (container: ShareContainer, handle: FileHandle, size: number) => Promise<T>,
   ): Promise<T | undefined> {
     const path = sharePath(layout, storageIndex, shnum);
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'r');
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT') return undefined;
-      throw error;
-    }
+    const handle = await openIfExists(path);
+    if (!handle) return undefined;
     try {
       const { size } = await handle.stat();
       let container: ShareContainer;
@@ -283,13 +287,8 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
       cached.users += 1;
       return cached;
     }
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'r');
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT') return undefined;
-      throw error;
-    }
+    const handle = await openIfExists(path);
+    if (!handle) return undefined;
     let header: ContainerHeader;
     try {
       header = await readHeader(handle, (await handle.stat()).size);
