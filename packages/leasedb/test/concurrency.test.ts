@@ -10,7 +10,6 @@ import { DIALECTS, manualClock, publicKey, storageIndex } from './setup.js';
 
 const postgres = DIALECTS.find((d) => d.name === 'postgres')!;
 const pgIt = it.skipIf(!postgres.available);
-const DAY = 86_400;
 
 /** A promise and the function that settles it, to hold a transaction open at a chosen point. */
 function gate(): { wait: Promise<void>; open: () => void } {
@@ -264,5 +263,4 @@ it('an injected clock that returns no Unix seconds is refused before any write',
   } finally {
     await db.close();
   }
-  void DAY;
 });
