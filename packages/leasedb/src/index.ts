@@ -24,7 +24,12 @@ export {
   type LeaseDbOptions,
   openLeaseDb,
 } from './lease-db.js';
-export type { AddOrRenewInput, AddOrRenewResult, ExpiredLease } from './leases.js';
+export type {
+  AddOrRenewInput,
+  AddOrRenewResult,
+  DroppedLease,
+  ExpiredLease,
+} from './leases.js';
 export { leaseDbMigrations, migrateLeaseDb } from './migrations.js';
 export { DEFAULT_LEASE_POLICY, type LeasePolicy } from './policy.js';
 export { hashLeaseSecret } from './secrets.js';

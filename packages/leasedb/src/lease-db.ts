@@ -9,7 +9,7 @@ import type { EventInput, EventQuery } from './events.js';
 import * as events from './events.js';
 import type { TimeRange } from './history.js';
 import * as history from './history.js';
-import type { AddOrRenewInput, AddOrRenewResult, ExpiredLease } from './leases.js';
+import type { AddOrRenewInput, AddOrRenewResult, DroppedLease, ExpiredLease } from './leases.js';
 import * as leases from './leases.js';
 import { migrateLeaseDb } from './migrations.js';
 import { type LeasePolicy, resolvePolicy } from './policy.js';
@@ -96,6 +96,14 @@ export interface LeaseDbOperations {
   listLeases(storageIndex: string, shnum?: number): Promise<Lease[]>;
   /** Deletes every lease expiring before `before` in one statement and returns them. */
   expireLeases(before: number): Promise<ExpiredLease[]>;
+  /** Removes up to `limit` of the account's leases; each share comes back with the leases left on it. */
+  dropAccountLeases(
+    accountId: number,
+    limit: number,
+    options?: ActorOption,
+  ): Promise<DroppedLease[]>;
+  /** Records a signed request's nonce; false when it was seen already (forgetting those seen before `forgetBefore`). */
+  claimNonce(nonce: string, forgetBefore: number): Promise<boolean>;
 
   /** The account's maintained totals: one indexed read. */
   getAccountUsage(accountId: number): Promise<Usage | undefined>;
@@ -296,6 +304,14 @@ class SqlLeaseDb implements LeaseDb {
   }
   expireLeases(before: number) {
     return this.#write((ctx) => leases.expireLeases(ctx, before));
+  }
+  dropAccountLeases(accountId: number, limit: number, options: ActorOption = {}) {
+    return this.#write((ctx) =>
+      leases.dropAccountLeases(ctx, accountId, limit, options.actor ?? null),
+    );
+  }
+  claimNonce(nonce: string, forgetBefore: number) {
+    return this.#write((ctx) => leases.claimNonce(ctx, nonce, forgetBefore));
   }
 
   getAccountUsage(accountId: number) {

@@ -176,3 +176,86 @@ export async function expireLeases(ctx: Ctx, before: number): Promise<ExpiredLea
     expiresAt: row.expires_at,
   }));
 }
+
+export interface DroppedLease {
+  readonly storageIndex: string;
+  readonly shnum: number;
+  /** Leases other accounts still hold on the share; 0 means it is now unleased. */
+  readonly remainingLeases: number;
+}
+
+/**
+ * Removes up to `limit` of an account's leases (a deleted account's, a few at a time) and takes
+ * them off its usage. Returns each share with the leases left on it, so the caller can delete the
+ * shares nobody else keeps. One `leases-dropped` event summarises the batch.
+ */
+export async function dropAccountLeases(
+  ctx: Ctx,
+  accountId: number,
+  limit: number,
+  actor: string | null,
+): Promise<DroppedLease[]> {
+  assertAccountId(accountId);
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be ≥ 1');
+  const batch = await ctx.db
+    .selectFrom('leases')
+    .select(['storage_index', 'shnum', 'account_id', 'used_space'])
+    .where('account_id', '=', accountId)
+    .orderBy('storage_index')
+    .orderBy('shnum')
+    .limit(limit)
+    .execute();
+  if (batch.length === 0) return [];
+  const dropped: DroppedLease[] = [];
+  for (const lease of batch) {
+    await lockStorageIndex(ctx, lease.storage_index);
+    await ctx.db
+      .deleteFrom('leases')
+      .where('storage_index', '=', lease.storage_index)
+      .where('shnum', '=', lease.shnum)
+      .where('account_id', '=', accountId)
+      .execute();
+    const left = await ctx.db
+      .selectFrom('leases')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('storage_index', '=', lease.storage_index)
+      .where('shnum', '=', lease.shnum)
+      .executeTakeFirstOrThrow();
+    dropped.push({
+      storageIndex: lease.storage_index,
+      shnum: lease.shnum,
+      remainingLeases: Number(left.n),
+    });
+  }
+  const deltas = releasedUsage(batch);
+  await addUsageByAccount(ctx, deltas);
+  const delta = deltas.get(accountId);
+  await appendEvents(ctx, [
+    {
+      kind: 'leases-dropped' as const,
+      accountId,
+      actor,
+      data: { leases: -(delta?.shares ?? 0), bytes: -(delta?.bytes ?? 0) },
+    },
+  ]);
+  return dropped;
+}
+
+/**
+ * Records the nonce of a signed account request; false if it was seen before (a replay).
+ * Nonces seen before `forgetBefore` are dropped first: requests that old are refused by their
+ * timestamp anyway, so the table stays as small as the acceptance window.
+ */
+export async function claimNonce(ctx: Ctx, nonce: string, forgetBefore: number): Promise<boolean> {
+  if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 256)
+    throw new TypeError('nonce must be a non-empty string of at most 256 characters');
+  assertNonNegativeInteger('forgetBefore', forgetBefore);
+  await ctx.db.deleteFrom('account_request_nonces').where('seen_at', '<', forgetBefore).execute();
+  const inserted = await ctx.db
+    .insertInto('account_request_nonces')
+    .values({ nonce, seen_at: ctx.now() })
+    .onConflict((oc) => oc.column('nonce').doNothing())
+    .returning('nonce')
+    .execute();
+  return inserted.length === 1;
+}

@@ -172,10 +172,28 @@ function initialSchema(dialect: Dialect): Migration {
   };
 }
 
+/** Nonces of signed account requests, kept for as long as a request could still be replayed. */
+const accountRequestNonces: Migration = {
+  // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('account_request_nonces')
+      .addColumn('nonce', 'text', (c) => c.primaryKey())
+      .addColumn('seen_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('account_request_nonces_seen_at')
+      .on('account_request_nonces')
+      .column('seen_at')
+      .execute();
+  },
+};
+
 /** The migrations of the lease database, in order, for one dialect. */
 export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial_schema': initialSchema(dialect),
+    '0002_account_request_nonces': accountRequestNonces,
   };
 }
 

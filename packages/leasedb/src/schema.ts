@@ -102,6 +102,11 @@ export interface CrawlerHistoryTable {
   counters: string;
 }
 
+export interface AccountRequestNoncesTable {
+  nonce: string;
+  seen_at: number;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   account_attributes: AccountAttributesTable;
@@ -114,4 +119,5 @@ export interface Schema {
   server_usage_history: ServerUsageHistoryTable;
   crawler_state: CrawlerStateTable;
   crawler_history: CrawlerHistoryTable;
+  account_request_nonces: AccountRequestNoncesTable;
 }

@@ -7,9 +7,10 @@ export type ShareType = (typeof SHARE_TYPES)[number];
 
 /**
  * Account statuses, Tahoe's `{write, read, save}` triple read first-match-wins: deleted
- * (save=false), disabled (read=false), frozen (write=false), else normal.
+ * (save=false), disabled (read=false), frozen (write=false), else normal. `pending` is an
+ * account requested by a client and waiting for an operator's approval: no read, no write.
  */
-export const ACCOUNT_STATUSES = ['normal', 'frozen', 'disabled', 'deleted'] as const;
+export const ACCOUNT_STATUSES = ['pending', 'normal', 'frozen', 'disabled', 'deleted'] as const;
 export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
 
 /** Account 0: every client that presents no account. */
@@ -91,6 +92,7 @@ export const EVENT_KINDS = [
   'share-vanished',
   'share-corrupt',
   'leases-expired',
+  'leases-dropped',
   'quota-warning',
   'usage-corrected',
   'backup-made',

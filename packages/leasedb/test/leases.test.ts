@@ -258,3 +258,51 @@ describeEachDialect('leases', (dialect) => {
     expect(await db.checkUsage()).toEqual([]);
   });
 });
+
+describeEachDialect('account deletion and request nonces', (dialect) => {
+  it('dropAccountLeases() removes a batch, releases the usage and reports leases left', async () => {
+    const clock = manualClock();
+    const db = await dialect.open({ now: clock.now });
+    const alice = await db.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    const bob = await db.createAccount({ publicKey: publicKey(2), nickname: 'bob' });
+    await db.addComingShares({
+      storageIndex: SI,
+      sharetype: 'immutable',
+      accountId: alice.id,
+      shares: [0, 1, 2].map((shnum) => ({ shnum, usedBytes: 1000 })),
+    });
+    for (const shnum of [0, 1, 2]) await db.markStable(SI, shnum, 1000);
+    await db.addOrRenewLeases({ storageIndex: SI, shnum: 1, accountId: bob.id });
+
+    const first = await db.dropAccountLeases(alice.id, 2, { actor: 'operator' });
+    expect(first).toEqual([
+      { storageIndex: SI, shnum: 0, remainingLeases: 0 },
+      { storageIndex: SI, shnum: 1, remainingLeases: 1 },
+    ]);
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: 1000 });
+    expect(await db.dropAccountLeases(alice.id, 2)).toEqual([
+      { storageIndex: SI, shnum: 2, remainingLeases: 0 },
+    ]);
+    expect(await db.dropAccountLeases(alice.id, 2)).toEqual([]);
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 0, bytes: 0 });
+    expect(await db.getAccountUsage(bob.id)).toEqual({ shares: 1, bytes: 1000 });
+    expect(await db.checkUsage()).toEqual([]);
+    const events = await db.listEvents({ kinds: ['leases-dropped'] });
+    expect(events.map((e) => [e.accountId, e.actor, e.data])).toEqual([
+      [alice.id, 'operator', { leases: 2, bytes: 2000 }],
+      [alice.id, null, { leases: 1, bytes: 1000 }],
+    ]);
+  });
+
+  it('claimNonce() accepts a nonce once and forgets those older than the window', async () => {
+    const clock = manualClock();
+    const db = await dialect.open({ now: clock.now });
+    const start = clock.now();
+    expect(await db.claimNonce('aa', start - 300)).toBe(true);
+    expect(await db.claimNonce('aa', start - 300)).toBe(false);
+    expect(await db.claimNonce('bb', start - 300)).toBe(true);
+    clock.advance(301);
+    // 'aa' was seen more than 300 s ago: forgotten, because a request that old is refused anyway.
+    expect(await db.claimNonce('aa', clock.now() - 300)).toBe(true);
+  });
+});
