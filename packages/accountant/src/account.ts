@@ -1,0 +1,677 @@
+import { BackendError, type EmbeddedLease, type ShareInfo } from '@ostrom/backend';
+import {
+  type Account as AccountRow,
+  hashLeaseSecret,
+  LeaseDbError,
+  type Share,
+} from '@ostrom/leasedb';
+import { type Core, guard, sameSecret, translate, type Upload, uploadKey } from './core.js';
+import { AccountantError } from './errors.js';
+import { predictMutableLength } from './mutable.js';
+import type {
+  AccountInfo,
+  AllocateRequest,
+  AllocateResult,
+  LeaseSecrets,
+  ReadTestWriteRequest,
+  ReadTestWriteResult,
+  ShareRead,
+  ShareType,
+  UploadWriteResult,
+} from './types.js';
+import {
+  checkAllocateRequest,
+  checkLeaseSecrets,
+  checkReadTestWrite,
+  checkShnum,
+  checkStorageIndex,
+  checkUploadSecret,
+} from './validate.js';
+
+/**
+ * One client's facet of the storage service (Tahoe's "Account implements RIStorageServer"):
+ * every storage operation goes through an account, which binds its owner into every lease and
+ * is checked against the account's status on every call. Obtain one from the Accountant.
+ * Operations follow Tahoe-LAFS's storage server exactly (`storage/server.py`, `immutable.py`,
+ * `mutable.py`, `http_server.py`); where they differ, a comment says why.
+ */
+export class Account {
+  readonly #core: Core;
+  readonly id: number;
+
+  /** @internal Use `Accountant.account(id)` or `Accountant.accountForSwissnum()`. */
+  constructor(core: Core, id: number) {
+    this.#core = core;
+    this.id = id;
+  }
+
+  /** The account's row as it is now (status, quotas, nickname). */
+  async row(): Promise<AccountRow> {
+    return await this.#core.loadAccount(this.id);
+  }
+
+  // ---------------------------------------------------------------------- immutable shares
+
+  /**
+   * Allocates shares of an immutable upload. `alreadyHave` lists every share held for the
+   * storage index (each gets this account's lease added or renewed); a requested share that is
+   * held or being uploaded by anyone is in neither list; the others are allocated while their
+   * size fits the room left (checked share by share, as Tahoe does). A hard quota that the
+   * allocation would pass refuses the whole request with QUOTA_EXCEEDED.
+   */
+  async allocate(storageIndex: string, request: AllocateRequest): Promise<AllocateResult> {
+    checkStorageIndex(storageIndex);
+    checkAllocateRequest(request);
+    const core = this.#core;
+    const account = await core.authorize(this.id, 'write');
+    const duration = await core.leaseDurationFor(this.id);
+    return await core.lock.run(storageIndex, async () => {
+      const held = (await guard(() => core.backend.listShares(storageIndex))).map((s) => s.shnum);
+      const rows = await guard(() => core.db.listShares(storageIndex));
+      await this.#adoptUnknown(storageIndex, held, rows);
+      const heldSet = new Set(held);
+      const rowSet = new Set(rows.map((row) => row.shnum));
+
+      await this.#renewHeld(storageIndex, held, request, duration);
+
+      const maxShare = core.backend.capabilities.maxShareBytes;
+      let room = request.allocatedSize <= maxShare ? await core.room() : 0;
+      const allocated: number[] = [];
+      for (const shnum of [...new Set(request.shareNumbers)].sort((a, b) => a - b)) {
+        // A row without a stored share is an upload (COMING) or a deletion (GOING) elsewhere.
+        if (heldSet.has(shnum) || rowSet.has(shnum)) continue;
+        if (core.uploads.has(uploadKey(storageIndex, shnum))) continue;
+        if (request.allocatedSize > room) continue;
+        room -= request.allocatedSize;
+        allocated.push(shnum);
+      }
+
+      if (allocated.length > 0) {
+        const before = await core.usageOf(this.id);
+        // The database first: a crash after this leaves COMING rows, which start-up removes;
+        // the other order could leave stored bytes that nobody is charged for.
+        await guard(() =>
+          core.db.addComingShares({
+            storageIndex,
+            sharetype: 'immutable',
+            accountId: this.id,
+            shares: allocated.map((shnum) => ({ shnum, usedBytes: request.allocatedSize })),
+            renewSecret: request.renewSecret,
+            cancelSecret: request.cancelSecret,
+            leaseDurationSeconds: duration,
+          }),
+        );
+        const leases = [embeddedLease(request, 0, core.now() + duration)];
+        const created: number[] = [];
+        try {
+          for (const shnum of allocated) {
+            await guard(() =>
+              core.backend.createUpload(storageIndex, shnum, request.allocatedSize, { leases }),
+            );
+            created.push(shnum);
+          }
+        } catch (error) {
+          for (const shnum of created) {
+            await core.backend.abortUpload(storageIndex, shnum).catch(() => undefined);
+          }
+          for (const shnum of allocated) {
+            await core.db.abortComing(storageIndex, shnum).catch(() => undefined);
+          }
+          throw error;
+        }
+        for (const shnum of allocated) {
+          core.uploads.set(uploadKey(storageIndex, shnum), {
+            storageIndex,
+            shnum,
+            accountId: this.id,
+            uploadSecret: Uint8Array.from(request.uploadSecret),
+            allocatedSize: request.allocatedSize,
+            lastActivityAt: core.now(),
+          });
+        }
+        await core.warnOnSoftQuota(account, before);
+      }
+      return { alreadyHave: held, allocated };
+    });
+  }
+
+  /**
+   * Writes a chunk of an upload. Chunks come in any order; overlapping bytes must be equal
+   * (CONFLICT otherwise, nothing written). The chunk that completes the share makes it durable
+   * and visible and records it as stored before this returns.
+   */
+  async writeUpload(
+    storageIndex: string,
+    shnum: number,
+    uploadSecret: Uint8Array,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<UploadWriteResult> {
+    checkStorageIndex(storageIndex);
+    checkShnum(shnum);
+    checkUploadSecret(uploadSecret);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be ≥ 0');
+    const core = this.#core;
+    await core.authorize(this.id, 'write');
+    const upload = this.#upload(storageIndex, shnum, uploadSecret);
+    if (offset + data.length > upload.allocatedSize) {
+      throw new AccountantError(
+        'OUT_OF_RANGE',
+        `bytes ${offset}–${offset + data.length} pass the allocated size ${upload.allocatedSize}`,
+        { details: { offset, length: data.length, allocatedSize: upload.allocatedSize } },
+      );
+    }
+    upload.lastActivityAt = core.now();
+    return await core.lock.run(storageIndex, async () => {
+      // The upload may have been aborted or timed out while this chunk waited for the lock.
+      if (core.uploads.get(uploadKey(storageIndex, shnum)) !== upload) {
+        throw new AccountantError('NOT_FOUND', `no upload of ${storageIndex}/${shnum}`);
+      }
+      const progress = await guard(() =>
+        core.backend.writeUpload(storageIndex, shnum, offset, data),
+      );
+      upload.lastActivityAt = core.now();
+      if (progress.complete) {
+        core.uploads.delete(uploadKey(storageIndex, shnum));
+        // The share is durable in the backend; if this fails the crawler adopts it.
+        await guard(() => core.db.markStable(storageIndex, shnum, upload.allocatedSize));
+      }
+      return { complete: progress.complete, required: progress.missing };
+    });
+  }
+
+  /**
+   * Abandons an upload (Tahoe: `PUT .../abort`). ALREADY_COMPLETE when the share is stored,
+   * NOT_FOUND when there is neither upload nor share, BAD_UPLOAD_SECRET for another's secret.
+   */
+  async abortUpload(storageIndex: string, shnum: number, uploadSecret: Uint8Array): Promise<void> {
+    checkStorageIndex(storageIndex);
+    checkShnum(shnum);
+    checkUploadSecret(uploadSecret);
+    const core = this.#core;
+    // Aborting frees space and takes nothing; a frozen account may still clean up after itself.
+    await core.authorize(this.id, 'read');
+    await core.lock.run(storageIndex, async () => {
+      const upload = core.uploads.get(uploadKey(storageIndex, shnum));
+      if (!upload) {
+        const stored = await guard(() => core.backend.getShareMeta(storageIndex, shnum));
+        if (stored?.sharetype === 'immutable') {
+          throw new AccountantError('ALREADY_COMPLETE', `${storageIndex}/${shnum} is complete`);
+        }
+        throw new AccountantError('NOT_FOUND', `no upload of ${storageIndex}/${shnum}`);
+      }
+      if (!sameSecret(upload.uploadSecret, uploadSecret)) {
+        throw new AccountantError('BAD_UPLOAD_SECRET', 'wrong upload secret');
+      }
+      await abandonUpload(core, upload);
+    });
+  }
+
+  // ---------------------------------------------------------------------- reads
+
+  /** Share numbers of the storage index's complete shares of one type; [] for an unknown index. */
+  async listShares(sharetype: ShareType, storageIndex: string): Promise<number[]> {
+    checkStorageIndex(storageIndex);
+    await this.#core.authorize(this.id, 'read');
+    return (await this.#shares(storageIndex, sharetype)).map((share) => share.shnum);
+  }
+
+  /**
+   * Reads `length` bytes from `offset` of a share (the whole share without a range), truncated
+   * at its end. NOT_FOUND when there is no share of that type.
+   */
+  async readShare(
+    sharetype: ShareType,
+    storageIndex: string,
+    shnum: number,
+    range?: { readonly offset: number; readonly length: number },
+  ): Promise<ShareRead> {
+    checkStorageIndex(storageIndex);
+    checkShnum(shnum);
+    if (range && (!Number.isSafeInteger(range.offset) || range.offset < 0)) {
+      throw new RangeError('offset must be ≥ 0');
+    }
+    if (range && (!Number.isSafeInteger(range.length) || range.length < 0)) {
+      throw new RangeError('length must be ≥ 0');
+    }
+    const core = this.#core;
+    await core.authorize(this.id, 'read');
+    const meta = await guard(() => core.backend.getShareMeta(storageIndex, shnum));
+    if (meta?.sharetype !== sharetype) {
+      throw new AccountantError('NOT_FOUND', `no ${sharetype} share ${storageIndex}/${shnum}`);
+    }
+    const offset = range?.offset ?? 0;
+    const length = Math.min(range?.length ?? meta.sizeBytes, Math.max(0, meta.sizeBytes - offset));
+    const data =
+      length === 0
+        ? new Uint8Array(0)
+        : await guard(() => core.backend.readShare(storageIndex, shnum, offset, length));
+    return { data, sizeBytes: meta.sizeBytes };
+  }
+
+  /**
+   * Records a client's report that a share is corrupt, as a `share-corrupt` event. Only for
+   * shares this server holds (Tahoe #3824): NOT_FOUND otherwise.
+   */
+  async adviseCorrupt(
+    sharetype: ShareType,
+    storageIndex: string,
+    shnum: number,
+    reason: string,
+  ): Promise<void> {
+    checkStorageIndex(storageIndex);
+    checkShnum(shnum);
+    if (typeof reason !== 'string') throw new TypeError('reason must be a string');
+    const core = this.#core;
+    await core.authorize(this.id, 'read');
+    const meta = await guard(() => core.backend.getShareMeta(storageIndex, shnum));
+    if (meta?.sharetype !== sharetype) {
+      throw new AccountantError('NOT_FOUND', `no ${sharetype} share ${storageIndex}/${shnum}`);
+    }
+    await guard(() =>
+      core.db.appendEvent({
+        kind: 'share-corrupt',
+        accountId: this.id,
+        storageIndex,
+        shnum,
+        data: { sharetype, reason, reportedBy: 'client' },
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------------- leases
+
+  /**
+   * Adds this account's lease to every share of the storage index, mutable and immutable, or
+   * renews it (never shortening it). NOT_FOUND when the server holds no share of the index.
+   */
+  async addOrRenewLease(storageIndex: string, secrets: LeaseSecrets): Promise<void> {
+    checkStorageIndex(storageIndex);
+    checkLeaseSecrets(secrets);
+    const core = this.#core;
+    await core.authorize(this.id, 'write');
+    const duration = await core.leaseDurationFor(this.id);
+    await core.lock.run(storageIndex, async () => {
+      const held = (await guard(() => core.backend.listShares(storageIndex))).map((s) => s.shnum);
+      if (held.length === 0) {
+        throw new AccountantError('NOT_FOUND', `no share of ${storageIndex} here`);
+      }
+      const rows = await guard(() => core.db.listShares(storageIndex));
+      await this.#adoptUnknown(storageIndex, held, rows);
+      const before = await core.usageOf(this.id);
+      await this.#renewHeld(storageIndex, held, secrets, duration);
+      await core.warnOnSoftQuota(await core.loadAccount(this.id), before);
+    });
+  }
+
+  // ---------------------------------------------------------------------- mutable shares
+
+  /**
+   * Tahoe's `slot_testv_and_readv_and_writev`: the write enabler is checked against every
+   * existing share before anything else (BAD_WRITE_ENABLER, nothing done); then every test
+   * (a missing share reads as empty); the read vector is evaluated on every existing share
+   * before any write; only if all tests passed are the writes applied (new length 0 deletes)
+   * and this account's lease renewed on every share that remains.
+   */
+  async readTestWrite(
+    storageIndex: string,
+    request: ReadTestWriteRequest,
+  ): Promise<ReadTestWriteResult> {
+    checkStorageIndex(storageIndex);
+    checkReadTestWrite(request);
+    const core = this.#core;
+    // Only reads (no test-write vectors) are what a frozen account may still do.
+    const writes = request.testWriteVectors.size > 0;
+    const account = await core.authorize(this.id, writes ? 'write' : 'read');
+    const duration = writes ? await core.leaseDurationFor(this.id) : 0;
+    return await core.lock.run(storageIndex, async () => {
+      const existing = await this.#shares(storageIndex, 'mutable');
+      const byShnum = new Map(existing.map((share) => [share.shnum, share]));
+      for (const share of existing) {
+        const meta = await guard(() => core.backend.getShareMeta(storageIndex, share.shnum));
+        if (!meta?.writeEnabler || !sameSecret(meta.writeEnabler, request.writeEnabler)) {
+          throw new AccountantError('BAD_WRITE_ENABLER', 'the write enabler does not match', {
+            details: { storageIndex, shnum: share.shnum },
+          });
+        }
+      }
+
+      let success = true;
+      for (const [shnum, vector] of request.testWriteVectors) {
+        const share = byShnum.get(shnum);
+        for (const test of vector.test) {
+          const actual = share
+            ? await this.#read(storageIndex, share, test.offset, test.size)
+            : empty;
+          if (!Buffer.from(actual).equals(Buffer.from(test.specimen))) success = false;
+        }
+      }
+
+      const data = new Map<number, Uint8Array[]>();
+      for (const share of existing) {
+        const reads: Uint8Array[] = [];
+        for (const read of request.readVector) {
+          reads.push(await this.#read(storageIndex, share, read.offset, read.size));
+        }
+        data.set(share.shnum, reads);
+      }
+      if (!success || !writes) return { success, data };
+
+      await this.#applyWrites(storageIndex, request, byShnum, account, duration);
+      return { success, data };
+    });
+  }
+
+  async #applyWrites(
+    storageIndex: string,
+    request: ReadTestWriteRequest,
+    existing: Map<number, ShareInfo>,
+    account: AccountRow,
+    duration: number,
+  ): Promise<void> {
+    const core = this.#core;
+    const rows = await guard(() => core.db.listShares(storageIndex));
+    await this.#adoptUnknown(storageIndex, [...existing.keys()], rows);
+    const rowOf = new Map(rows.map((row) => [row.shnum, row]));
+
+    // Check the hard quota for the whole request before writing anything, so a refusal
+    // leaves every share as it was. Growth is exact: lengths follow from the vectors.
+    let growth = 0;
+    const plans: { shnum: number; from: number; to: number }[] = [];
+    for (const [shnum, vector] of request.testWriteVectors) {
+      const from = existing.get(shnum)?.sizeBytes ?? 0;
+      const to =
+        vector.newLength === 0 ? 0 : predictMutableLength(from, vector.write, vector.newLength);
+      plans.push({ shnum, from, to });
+      growth += to - from;
+    }
+    const before = await core.usageOf(this.id);
+    if (
+      growth > 0 &&
+      account.hardQuotaBytes !== null &&
+      before.bytes + growth > account.hardQuotaBytes
+    ) {
+      throw new AccountantError(
+        'QUOTA_EXCEEDED',
+        `account ${account.id} would pass its hard quota`,
+        {
+          details: {
+            accountId: account.id,
+            usedBytes: before.bytes,
+            requestedBytes: growth,
+            hardQuotaBytes: account.hardQuotaBytes,
+          },
+        },
+      );
+    }
+    if (growth > 0 && growth > (await core.room())) {
+      throw new AccountantError('NO_SPACE', 'not enough space for the mutable write');
+    }
+
+    for (const { shnum, to } of plans) {
+      const vector = request.testWriteVectors.get(shnum);
+      if (!vector) continue;
+      const stored = existing.has(shnum);
+      if (vector.newLength === 0) {
+        if (stored) await deleteShare(core, storageIndex, shnum, rowOf.get(shnum), null);
+        continue;
+      }
+      if (stored) {
+        const length = await guard(() =>
+          core.backend.writeMutable(storageIndex, shnum, {
+            writeEnabler: request.writeEnabler,
+            writeEnablerNodeId: core.options.nodeId,
+            writes: vector.write,
+            newLength: vector.newLength,
+          }),
+        );
+        // After the write: a crash in between leaves stored bytes uncounted until the
+        // crawler's next pass, never counted bytes that are not stored.
+        await guard(() => core.db.setUsedSpace(storageIndex, shnum, length));
+        continue;
+      }
+      await this.#createMutable(storageIndex, shnum, request, vector, to, duration);
+    }
+
+    const remaining = await guard(() => core.backend.listShares(storageIndex));
+    await this.#renewHeld(
+      storageIndex,
+      remaining.map((share) => share.shnum),
+      request,
+      duration,
+    );
+    await core.warnOnSoftQuota(account, before);
+  }
+
+  async #createMutable(
+    storageIndex: string,
+    shnum: number,
+    request: ReadTestWriteRequest,
+    vector: ReadTestWriteRequest['testWriteVectors'] extends ReadonlyMap<number, infer V>
+      ? V
+      : never,
+    predicted: number,
+    duration: number,
+  ): Promise<void> {
+    const core = this.#core;
+    const stale = await guard(() => core.db.getShare(storageIndex, shnum));
+    if (stale?.state === 'stable') {
+      // The row outlived its share (removed behind our back); the crawler would drop it too.
+      await guard(() => core.db.removeVanished(storageIndex, shnum, { actor: 'server' }));
+    }
+    await guard(() =>
+      core.db.addComingShares({
+        storageIndex,
+        sharetype: 'mutable',
+        accountId: this.id,
+        shares: [{ shnum, usedBytes: predicted }],
+        renewSecret: request.renewSecret,
+        cancelSecret: request.cancelSecret,
+        leaseDurationSeconds: duration,
+      }),
+    );
+    let length: number;
+    try {
+      length = await guard(() =>
+        core.backend.writeMutable(storageIndex, shnum, {
+          writeEnabler: request.writeEnabler,
+          writeEnablerNodeId: core.options.nodeId,
+          writes: vector.write,
+          newLength: vector.newLength,
+          leases: [embeddedLease(request, 1, core.now() + duration)],
+        }),
+      );
+    } catch (error) {
+      await core.db.abortComing(storageIndex, shnum).catch(() => undefined);
+      throw error;
+    }
+    await guard(() => core.db.markStable(storageIndex, shnum, length));
+  }
+
+  // ---------------------------------------------------------------------- account
+
+  /** The account's status, usage, quotas and lease duration (`GET /accounting/v1/account`). */
+  async info(): Promise<AccountInfo> {
+    const core = this.#core;
+    const account = await core.loadAccount(this.id);
+    return {
+      accountId: account.id,
+      nickname: account.nickname,
+      status: account.status,
+      usage: await core.usageOf(this.id),
+      hardQuotaBytes: account.hardQuotaBytes,
+      softQuotaBytes: account.softQuotaBytes,
+      leaseDurationSeconds: await core.leaseDurationFor(this.id),
+    };
+  }
+
+  /**
+   * Sets the duration of the account's future leases, clamped to the server's policy; returns
+   * the duration granted. Existing leases keep their expiry until renewed.
+   */
+  async setLeaseDuration(seconds: number): Promise<number> {
+    if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+      throw new RangeError('a lease duration is a positive number of seconds');
+    }
+    const core = this.#core;
+    await core.authorize(this.id, 'write');
+    const granted = core.clampLeaseDuration(seconds);
+    await guard(() =>
+      core.db.setAccountAttribute(this.id, 'lease-duration-seconds', String(granted)),
+    );
+    return granted;
+  }
+
+  // ---------------------------------------------------------------------- helpers
+
+  /**
+   * Adds or renews this account's lease on each stored share named — not on shares still being
+   * uploaded, which Tahoe's `add_lease` does not see either (they live in `incoming/`).
+   */
+  async #renewHeld(
+    storageIndex: string,
+    held: readonly number[],
+    secrets: LeaseSecrets,
+    duration: number,
+  ): Promise<void> {
+    for (const shnum of held) {
+      try {
+        await this.#core.db.addOrRenewLeases({
+          storageIndex,
+          shnum,
+          accountId: this.id,
+          renewSecret: secrets.renewSecret,
+          cancelSecret: secrets.cancelSecret,
+          durationSeconds: duration,
+        });
+      } catch (error) {
+        // Being deleted (GOING) as we speak: there is nothing left to lease.
+        if (error instanceof LeaseDbError && error.code === 'SHARE_NOT_FOUND') continue;
+        throw translate(error);
+      }
+    }
+  }
+
+  #upload(storageIndex: string, shnum: number, uploadSecret: Uint8Array): Upload {
+    const upload = this.#core.uploads.get(uploadKey(storageIndex, shnum));
+    if (!upload) throw new AccountantError('NOT_FOUND', `no upload of ${storageIndex}/${shnum}`);
+    if (!sameSecret(upload.uploadSecret, uploadSecret)) {
+      throw new AccountantError('BAD_UPLOAD_SECRET', 'wrong upload secret');
+    }
+    return upload;
+  }
+
+  async #shares(storageIndex: string, sharetype: ShareType): Promise<ShareInfo[]> {
+    const shares = await guard(() => this.#core.backend.listShares(storageIndex));
+    return shares.filter((share) => share.sharetype === sharetype);
+  }
+
+  async #read(
+    storageIndex: string,
+    share: ShareInfo,
+    offset: number,
+    size: number,
+  ): Promise<Uint8Array> {
+    // Reads past the end are truncated, as Tahoe's; a read starting past it is empty.
+    const length = Math.min(size, Math.max(0, share.sizeBytes - offset));
+    if (length === 0) return empty;
+    return await guard(() =>
+      this.#core.backend.readShare(storageIndex, share.shnum, offset, length),
+    );
+  }
+
+  /**
+   * Shares stored but not yet in the database (written before the database existed, or by a
+   * crash between the two) are adopted now, unleased, so the caller's lease can cover them.
+   * The crawler does the same for shares nobody touches.
+   */
+  async #adoptUnknown(storageIndex: string, held: readonly number[], rows: readonly Share[]) {
+    const known = new Set(rows.map((row) => row.shnum));
+    const missing = held.filter((shnum) => !known.has(shnum));
+    if (missing.length === 0) return;
+    const infos = await guard(() => this.#core.backend.listShares(storageIndex));
+    for (const info of infos) {
+      if (!missing.includes(info.shnum)) continue;
+      try {
+        await this.#core.db.adoptShare({
+          storageIndex,
+          shnum: info.shnum,
+          sharetype: info.sharetype,
+          usedBytes: info.sizeBytes,
+          leases: [],
+        });
+        await this.#core.db.appendEvent({
+          kind: 'share-adopted',
+          actor: 'server',
+          storageIndex,
+          shnum: info.shnum,
+          data: { bytes: info.sizeBytes, sharetype: info.sharetype },
+        });
+      } catch (error) {
+        // Adopted meanwhile by the crawler or another server process: fine.
+        if (!(error instanceof LeaseDbError && error.code === 'INVALID_STATE_TRANSITION')) {
+          throw error;
+        }
+      }
+    }
+  }
+}
+
+const empty = new Uint8Array(0);
+
+/** The lease written into a new share container, so Tahoe itself could read the share. */
+function embeddedLease(secrets: LeaseSecrets, ownerNum: number, expiresAt: number): EmbeddedLease {
+  return {
+    ownerNum,
+    renewSecret: Buffer.from(hashLeaseSecret(secrets.renewSecret), 'hex'),
+    cancelSecret: Buffer.from(hashLeaseSecret(secrets.cancelSecret), 'hex'),
+    secretsHashed: true,
+    expiresAt,
+  };
+}
+
+/** Drops an upload in progress from the backend, the database and the registry. */
+export async function abandonUpload(core: Core, upload: Upload): Promise<void> {
+  const key = uploadKey(upload.storageIndex, upload.shnum);
+  if (core.uploads.get(key) !== upload) return;
+  core.uploads.delete(key);
+  try {
+    await core.backend.abortUpload(upload.storageIndex, upload.shnum);
+  } catch (error) {
+    if (!(error instanceof BackendError && error.code === 'NOT_FOUND')) throw error;
+  }
+  try {
+    await core.db.abortComing(upload.storageIndex, upload.shnum);
+  } catch (error) {
+    if (!(error instanceof LeaseDbError && error.code === 'INVALID_STATE_TRANSITION')) {
+      throw error;
+    }
+  }
+}
+
+/**
+ * Deletes a stored share: STABLE → GOING (with its leases) → backend delete → NONE. A failed
+ * delete returns the row to STABLE and rethrows. A share with no row is just deleted.
+ */
+export async function deleteShare(
+  core: Core,
+  storageIndex: string,
+  shnum: number,
+  row: Share | undefined,
+  actor: string | null,
+): Promise<void> {
+  if (row?.state === 'stable') {
+    await guard(() => core.db.markGoing(storageIndex, shnum, { dropLeases: true }));
+  }
+  try {
+    await guard(() => core.backend.deleteShare(storageIndex, shnum));
+  } catch (error) {
+    if (row?.state === 'stable') {
+      await core.db.returnToStable(storageIndex, shnum).catch(() => undefined);
+    }
+    throw error;
+  }
+  if (row?.state === 'stable' || row?.state === 'going') {
+    await guard(() => core.db.removeGoing(storageIndex, shnum, { actor }));
+  }
+}

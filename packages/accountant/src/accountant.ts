@@ -1,0 +1,416 @@
+import {
+  type Account as AccountRow,
+  type AccountStatus,
+  ANONYMOUS_ACCOUNT_ID,
+  LeaseDbError,
+  STARTER_ACCOUNT_ID,
+} from '@ostrom/leasedb';
+import { ProtocolError, type SignedAccountRequest, verifyAccountRequest } from '@ostrom/protocol';
+import { Account, abandonUpload, deleteShare } from './account.js';
+import { Core, guard, MAX_MUTABLE_SHARE_SIZE, translate } from './core.js';
+import { AccountantError } from './errors.js';
+import { type AccountantOptions, resolveOptions } from './options.js';
+import { accountIdForSwissnum, swissnumFor } from './swissnum.js';
+import type { VersionInfo } from './types.js';
+
+/** What a client's signed account request gets. */
+export type AccountRequestOutcome =
+  | { readonly status: 'active'; readonly account: AccountRow; readonly swissnum: string }
+  | { readonly status: 'pending'; readonly account: AccountRow; readonly retryAfterSeconds: number }
+  | { readonly status: 'refused'; readonly reason: string };
+
+/** What one step of the background work did. */
+export interface SweepResult {
+  /** Uploads aborted for being idle past the timeout. */
+  readonly uploadsTimedOut: number;
+  /** Leases of deleted accounts dropped, shares deleted because nobody else leased them. */
+  readonly leasesDropped: number;
+  readonly sharesDeleted: number;
+  /** Share deletions that failed (the shares stay, and are retried next time). */
+  readonly deleteFailures: number;
+}
+
+export interface OperatorOption {
+  /** Who did it, for the activity log (an operator's name, `cli`, `panel`...). */
+  readonly actor?: string | null;
+}
+
+const VERSION_CACHE_SECONDS = 5;
+const DELETED_AT = 'deleted-at';
+
+/**
+ * The storage service of a node: owns the policy, the lease database and the backend, and hands
+ * out Account facets through which every storage operation goes. Independent of HTTP.
+ */
+export class Accountant {
+  readonly #core: Core;
+  #version: { info: VersionInfo; at: number; refreshing: boolean } | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #sweeping: Promise<SweepResult> | undefined;
+
+  constructor(options: AccountantOptions) {
+    this.#core = new Core(resolveOptions(options));
+  }
+
+  get mode() {
+    return this.#core.options.mode;
+  }
+
+  get serverId(): string {
+    return this.#core.options.serverId;
+  }
+
+  /**
+   * Makes the database agree with the backend after a restart: uploads never survive one (as in
+   * Tahoe, `_clean_incomplete`), so every upload is discarded and every COMING row removed; a
+   * mutable share created just before a crash is kept if its bytes are there. Then starts the
+   * background sweep (every `intervalSeconds`, default 60; 0 for none, as in tests).
+   */
+  async start(options: { intervalSeconds?: number } = {}): Promise<void> {
+    const core = this.#core;
+    await guard(() => core.backend.discardUploads());
+    for (const row of await guard(() => core.db.listComingShares())) {
+      const stored =
+        row.sharetype === 'mutable'
+          ? await guard(() => core.backend.getShareMeta(row.storageIndex, row.shnum))
+          : undefined;
+      if (stored && stored.sizeBytes <= row.usedBytes) {
+        await guard(() => core.db.markStable(row.storageIndex, row.shnum, stored.sizeBytes));
+      } else {
+        await guard(() => core.db.abortComing(row.storageIndex, row.shnum));
+      }
+    }
+    const interval = options.intervalSeconds ?? 60;
+    if (interval > 0) {
+      this.#timer = setInterval(() => {
+        this.sweep().catch(() => undefined);
+      }, interval * 1000);
+      this.#timer.unref();
+    }
+  }
+
+  /** Stops the sweep and aborts every upload in progress, freeing its space and rows. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#sweeping?.catch(() => undefined);
+    for (const upload of [...this.#core.uploads.values()]) {
+      await this.#core.lock.run(upload.storageIndex, () => abandonUpload(this.#core, upload));
+    }
+  }
+
+  // ---------------------------------------------------------------------- facets
+
+  /** The facet of an account by id (whatever its status: each operation checks it). */
+  account(accountId: number): Account {
+    if (!Number.isSafeInteger(accountId) || accountId < 0) {
+      throw new RangeError('an account id is a non-negative integer');
+    }
+    return new Account(this.#core, accountId);
+  }
+
+  /** The anonymous account's facet: clients that present the node's ordinary NURL. */
+  anonymous(): Account {
+    return this.account(ANONYMOUS_ACCOUNT_ID);
+  }
+
+  /**
+   * The facet a request's swissnum names, or undefined when the swissnum is not one of this
+   * node's (the server answers 401). With accounting disabled only the anonymous one works.
+   */
+  accountForSwissnum(swissnum: string): Account | undefined {
+    if (typeof swissnum !== 'string' || swissnum.length === 0 || swissnum.length > 64) {
+      return undefined;
+    }
+    const accountId = accountIdForSwissnum(this.#core.options.serverSecret, swissnum);
+    if (accountId === undefined) return undefined;
+    if (this.#core.options.mode === 'disabled' && accountId !== ANONYMOUS_ACCOUNT_ID) {
+      return undefined;
+    }
+    if (accountId === STARTER_ACCOUNT_ID) return undefined;
+    return this.account(accountId);
+  }
+
+  /** The swissnum of an account's NURL (the anonymous account's is the node's ordinary one). */
+  swissnumFor(accountId: number): string {
+    return swissnumFor(this.#core.options.serverSecret, accountId);
+  }
+
+  // ---------------------------------------------------------------------- version
+
+  /**
+   * `GET /storage/v1/version`. Clients poll it every second as their liveness check with a 5 s
+   * deadline (TAHOE-INTEROP fact 3), so it answers from a cache refreshed in the background.
+   */
+  async version(): Promise<VersionInfo> {
+    const now = this.#core.now();
+    const cached = this.#version;
+    if (!cached) {
+      const info = await this.#measureVersion();
+      this.#version = { info, at: now, refreshing: false };
+      return info;
+    }
+    if (now - cached.at >= VERSION_CACHE_SECONDS && !cached.refreshing) {
+      cached.refreshing = true;
+      this.refreshVersion().catch(() => {
+        cached.refreshing = false;
+      });
+    }
+    return cached.info;
+  }
+
+  /** Measures the version figures now and caches them. */
+  async refreshVersion(): Promise<VersionInfo> {
+    const info = await this.#measureVersion();
+    this.#version = { info, at: this.#core.now(), refreshing: false };
+    return info;
+  }
+
+  async #measureVersion(): Promise<VersionInfo> {
+    const core = this.#core;
+    const room = await core.room();
+    return {
+      // Tahoe reports the available space here; a client sends no larger share (fact 14).
+      maximumImmutableShareSize: Math.min(room, core.backend.capabilities.maxShareBytes),
+      maximumMutableShareSize: MAX_MUTABLE_SHARE_SIZE,
+      availableSpace: room,
+      applicationVersion: core.options.applicationVersion,
+    };
+  }
+
+  // ---------------------------------------------------------------------- account requests
+
+  /**
+   * Handles a client's signed request for an account: the signature, this server's id, the
+   * timestamp (within the window) and the nonce (never seen) are checked, in that order, and
+   * refusals of that kind throw. Then a known key gets its account's state; an unknown key gets
+   * a new account, active at once with automatic approval, pending with manual approval.
+   */
+  async requestAccount(signed: SignedAccountRequest): Promise<AccountRequestOutcome> {
+    const core = this.#core;
+    const { options } = core;
+    if (options.mode === 'disabled') {
+      return { status: 'refused', reason: 'accounting is disabled on this server' };
+    }
+    let request: ReturnType<typeof verifyAccountRequest>;
+    try {
+      request = verifyAccountRequest(signed);
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        throw new AccountantError('INVALID_ACCOUNT_REQUEST', error.message, { cause: error });
+      }
+      throw error;
+    }
+    if (request.serverId !== options.serverId) {
+      throw new AccountantError('WRONG_SERVER', 'the request names another server', {
+        details: { serverId: request.serverId },
+      });
+    }
+    const now = core.now();
+    const window = options.accountRequestWindowSeconds;
+    if (Math.abs(now - request.timestamp) > window) {
+      throw new AccountantError(
+        'STALE_REQUEST',
+        `the request's timestamp is more than ${window} s from the server's clock`,
+        { details: { timestamp: request.timestamp, now } },
+      );
+    }
+    const nonce = Buffer.from(request.nonce).toString('hex');
+    if (!(await guard(() => core.db.claimNonce(nonce, now - 2 * window)))) {
+      throw new AccountantError('REPLAYED_REQUEST', 'this request was seen before');
+    }
+
+    let account = await guard(() => core.db.getAccountByPublicKey(request.publicKey));
+    if (!account) {
+      try {
+        account = await core.db.createAccount({
+          publicKey: request.publicKey,
+          nickname: request.nickname,
+          status: options.approval === 'automatic' ? 'normal' : 'pending',
+          hardQuotaBytes: options.defaultHardQuotaBytes,
+          softQuotaBytes: options.defaultSoftQuotaBytes,
+        });
+      } catch (error) {
+        // Two requests with one key raced; the other created the account.
+        if (!(error instanceof LeaseDbError && error.code === 'ACCOUNT_EXISTS')) {
+          throw translate(error);
+        }
+        account = await guard(() => core.db.getAccountByPublicKey(request.publicKey));
+        if (!account) throw error;
+      }
+    }
+    await core.touch(account.id);
+    switch (account.status) {
+      case 'normal':
+      case 'frozen':
+        return { status: 'active', account, swissnum: this.swissnumFor(account.id) };
+      case 'pending':
+        return { status: 'pending', account, retryAfterSeconds: options.pendingRetrySeconds };
+      case 'disabled':
+        return { status: 'refused', reason: 'this account is disabled' };
+      case 'deleted':
+        return { status: 'refused', reason: 'this account was deleted' };
+    }
+  }
+
+  // ---------------------------------------------------------------------- operator actions
+
+  /** Creates an account for a key ahead of its request (an allow-list entry), normal at once. */
+  async addAccount(
+    input: {
+      publicKey: Uint8Array | string;
+      nickname: string;
+      hardQuotaBytes?: number | null;
+      softQuotaBytes?: number | null;
+    },
+    options: OperatorOption = {},
+  ): Promise<AccountRow> {
+    const defaults = this.#core.options;
+    try {
+      return await this.#core.db.createAccount({
+        publicKey: input.publicKey,
+        nickname: input.nickname,
+        hardQuotaBytes:
+          input.hardQuotaBytes === undefined
+            ? defaults.defaultHardQuotaBytes
+            : input.hardQuotaBytes,
+        softQuotaBytes:
+          input.softQuotaBytes === undefined
+            ? defaults.defaultSoftQuotaBytes
+            : input.softQuotaBytes,
+        actor: options.actor ?? null,
+      });
+    } catch (error) {
+      if (error instanceof LeaseDbError && error.code === 'ACCOUNT_EXISTS') {
+        throw new AccountantError('INVALID_OPERATION', error.message, { cause: error });
+      }
+      throw translate(error);
+    }
+  }
+
+  /**
+   * Sets an account's status. `deleted` starts the grace period after which the deletion worker
+   * drops the account's leases and deletes the shares nobody else keeps; any other status
+   * before then cancels it. The anonymous and starter accounts cannot be deleted.
+   */
+  async setAccountStatus(
+    accountId: number,
+    status: AccountStatus,
+    options: OperatorOption = {},
+  ): Promise<AccountRow> {
+    const core = this.#core;
+    if (status === 'deleted' && accountId <= STARTER_ACCOUNT_ID) {
+      throw new AccountantError('INVALID_OPERATION', 'the built-in accounts cannot be deleted');
+    }
+    if (status === 'pending') {
+      throw new AccountantError('INVALID_OPERATION', 'only a request makes an account pending');
+    }
+    const before = await core.loadAccount(accountId);
+    const after = await guard(() =>
+      core.db.setAccountStatus(accountId, status, { actor: options.actor ?? null }),
+    );
+    if (status === 'deleted' && before.status !== 'deleted') {
+      await guard(() => core.db.setAccountAttribute(accountId, DELETED_AT, String(core.now())));
+    } else if (status !== 'deleted' && before.status === 'deleted') {
+      await guard(() => core.db.setAccountAttribute(accountId, DELETED_AT, null));
+    }
+    return after;
+  }
+
+  /** Approves a pending account (→ normal). INVALID_OPERATION if it is not pending. */
+  async approveAccount(accountId: number, options: OperatorOption = {}): Promise<AccountRow> {
+    const account = await this.#core.loadAccount(accountId);
+    if (account.status !== 'pending') {
+      throw new AccountantError('INVALID_OPERATION', `account ${accountId} is not pending`, {
+        details: { status: account.status },
+      });
+    }
+    return await this.setAccountStatus(accountId, 'normal', options);
+  }
+
+  /** Sets both quota limits (null = none). */
+  async setAccountQuota(
+    accountId: number,
+    quota: { hardBytes: number | null; softBytes: number | null },
+    options: OperatorOption = {},
+  ): Promise<AccountRow> {
+    return await guard(() =>
+      this.#core.db.setAccountQuota(
+        accountId,
+        { hardQuotaBytes: quota.hardBytes, softQuotaBytes: quota.softBytes },
+        { actor: options.actor ?? null },
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------------- background work
+
+  /**
+   * One step of the background work: aborts uploads idle past the timeout (Tahoe: 30 minutes)
+   * and runs one batch of the deletion worker. The timer calls it; tests call it with a clock.
+   */
+  async sweep(): Promise<SweepResult> {
+    if (this.#sweeping) return await this.#sweeping;
+    this.#sweeping = this.#sweep();
+    try {
+      return await this.#sweeping;
+    } finally {
+      this.#sweeping = undefined;
+    }
+  }
+
+  async #sweep(): Promise<SweepResult> {
+    const core = this.#core;
+    const cutoff = core.now() - core.options.uploadTimeoutSeconds;
+    let uploadsTimedOut = 0;
+    for (const upload of [...core.uploads.values()]) {
+      if (upload.lastActivityAt > cutoff) continue;
+      await core.lock.run(upload.storageIndex, async () => {
+        // A chunk may have arrived while this waited for the lock.
+        if (upload.lastActivityAt > cutoff) return;
+        await abandonUpload(core, upload);
+        uploadsTimedOut++;
+      });
+    }
+    return { uploadsTimedOut, ...(await this.#deleteBatch()) };
+  }
+
+  /** Drops one batch of leases of accounts deleted longer than the grace period ago. */
+  async #deleteBatch() {
+    const core = this.#core;
+    const result = { leasesDropped: 0, sharesDeleted: 0, deleteFailures: 0 };
+    const page = await guard(() =>
+      core.db.listAccounts({ status: 'deleted', orderBy: 'id', limit: 1000 }),
+    );
+    let budget = core.options.deletionBatchSize;
+    for (const account of page.accounts) {
+      if (budget <= 0) break;
+      const attributes = await guard(() => core.db.getAccountAttributes(account.id));
+      const deletedAt = Number(attributes[DELETED_AT] ?? 0);
+      if (core.now() < deletedAt + core.options.deletionGraceSeconds) continue;
+      if (account.usage.shares === 0) continue;
+      const dropped = await guard(() =>
+        core.db.dropAccountLeases(account.id, budget, { actor: 'server' }),
+      );
+      budget -= dropped.length;
+      result.leasesDropped += dropped.length;
+      for (const lease of dropped) {
+        if (lease.remainingLeases > 0) continue;
+        try {
+          await core.lock.run(lease.storageIndex, async () => {
+            const row = await guard(() => core.db.getShare(lease.storageIndex, lease.shnum));
+            if (row?.state !== 'stable') return;
+            const leases = await guard(() => core.db.listLeases(lease.storageIndex, lease.shnum));
+            if (leases.length > 0) return; // leased again meanwhile: keep it
+            await deleteShare(core, lease.storageIndex, lease.shnum, row, 'server');
+            result.sharesDeleted++;
+          });
+        } catch {
+          // The share stays STABLE and unleased; the crawler's deletion queue retries it.
+          result.deleteFailures++;
+        }
+      }
+    }
+    return result;
+  }
+}

@@ -1,0 +1,228 @@
+import { timingSafeEqual } from 'node:crypto';
+import { BackendError, createKeyedLock, type KeyedLock } from '@ostrom/backend';
+import {
+  type Account as AccountRow,
+  ANONYMOUS_ACCOUNT_ID,
+  LeaseDbError,
+  type Usage,
+} from '@ostrom/leasedb';
+import { AccountantError } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+
+/** An immutable upload in progress (Tahoe keeps these in memory too: none survive a restart). */
+export interface Upload {
+  readonly storageIndex: string;
+  readonly shnum: number;
+  readonly accountId: number;
+  readonly uploadSecret: Uint8Array;
+  readonly allocatedSize: number;
+  lastActivityAt: number;
+}
+
+export type Operation = 'read' | 'write';
+
+/** Tahoe's `{write, read, save}` triple by status (DESIGN.md, "Accounts and the storage API"). */
+const ALLOWED: Record<AccountRow['status'], readonly Operation[]> = {
+  pending: [],
+  normal: ['read', 'write'],
+  frozen: ['read'],
+  disabled: [],
+  deleted: [],
+};
+
+/** Tahoe's MAX_MUTABLE_SHARE_SIZE (`mutable/layout.py`), reported as is. */
+export const MAX_MUTABLE_SHARE_SIZE = 69_105_000_000_000_000;
+
+const LAST_SEEN_INTERVAL_SECONDS = 60;
+
+/** State shared by the Accountant and every Account facet. */
+export class Core {
+  readonly options: ResolvedOptions;
+  /** Serialises the writers of one storage index; different indexes run in parallel. */
+  readonly lock: KeyedLock = createKeyedLock();
+  readonly uploads = new Map<string, Upload>();
+  readonly #lastSeen = new Map<number, number>();
+
+  constructor(options: ResolvedOptions) {
+    this.options = options;
+  }
+
+  get db() {
+    return this.options.leaseDb;
+  }
+
+  get backend() {
+    return this.options.backend;
+  }
+
+  now(): number {
+    return this.options.now();
+  }
+
+  /** The account's current row: statuses change from the CLI while the server runs, so never cached. */
+  async loadAccount(accountId: number): Promise<AccountRow> {
+    const account = await guard(() => this.db.getAccount(accountId));
+    if (!account) {
+      throw new AccountantError('UNKNOWN_ACCOUNT', `account ${accountId} does not exist`, {
+        details: { accountId },
+      });
+    }
+    return account;
+  }
+
+  /** Loads the account and refuses the operation unless its status and the mode allow it. */
+  async authorize(accountId: number, operation: Operation): Promise<AccountRow> {
+    const account = await this.loadAccount(accountId);
+    if (!ALLOWED[account.status].includes(operation)) {
+      throw new AccountantError(
+        'FORBIDDEN',
+        `account ${account.id} (${account.nickname}) is ${account.status}: ${operation} refused`,
+        { details: { accountId: account.id, status: account.status, operation } },
+      );
+    }
+    if (
+      operation === 'write' &&
+      account.id === ANONYMOUS_ACCOUNT_ID &&
+      this.options.mode === 'required'
+    ) {
+      throw new AccountantError(
+        'FORBIDDEN',
+        'this server stores only for accounts; request one with your key',
+        { details: { accountId: account.id, status: account.status, operation, mode: 'required' } },
+      );
+    }
+    await this.touch(account.id);
+    return account;
+  }
+
+  /** Records when an account was last active, at most once a minute. */
+  async touch(accountId: number): Promise<void> {
+    const now = this.now();
+    const last = this.#lastSeen.get(accountId);
+    if (last !== undefined && now - last < LAST_SEEN_INTERVAL_SECONDS) return;
+    this.#lastSeen.set(accountId, now);
+    await guard(() => this.db.setAccountAttribute(accountId, 'last-seen', String(now)));
+  }
+
+  /** The lease duration an account's new and renewed leases get. */
+  async leaseDurationFor(accountId: number): Promise<number> {
+    const attributes = await guard(() => this.db.getAccountAttributes(accountId));
+    const asked = Number(attributes['lease-duration-seconds']);
+    return Number.isSafeInteger(asked) && asked > 0
+      ? this.clampLeaseDuration(asked)
+      : this.db.policy.leaseDurationSeconds;
+  }
+
+  clampLeaseDuration(seconds: number): number {
+    return Math.min(
+      Math.max(seconds, this.options.minLeaseDurationSeconds),
+      this.db.policy.maxLeaseDurationSeconds,
+    );
+  }
+
+  /** Bytes allocated to uploads in progress and not yet written (Tahoe: `allocated_size()`). */
+  allocatedInProgress(): number {
+    let total = 0;
+    for (const upload of this.uploads.values()) total += upload.allocatedSize;
+    return total;
+  }
+
+  /**
+   * Room for new data: the store's free space minus reserved space minus allocations in
+   * progress (Tahoe's rule), and under `capacityBytes` when set (the database's total already
+   * counts allocations in progress).
+   */
+  async room(): Promise<number> {
+    const available = await guard(() => this.backend.availableSpace());
+    let room =
+      available === undefined
+        ? Number.MAX_SAFE_INTEGER
+        : available - this.options.reservedBytes - this.allocatedInProgress();
+    if (this.options.capacityBytes !== undefined) {
+      const used = await guard(() => this.db.getServerUsage());
+      room = Math.min(room, this.options.capacityBytes - used.bytes);
+    }
+    return Math.max(0, room);
+  }
+
+  /** Appends `quota-warning` events when usage crossed 80% or 100% of the soft quota upward. */
+  async warnOnSoftQuota(account: AccountRow, before: Usage): Promise<void> {
+    const soft = account.softQuotaBytes;
+    if (soft === null || soft === 0) return;
+    const after = await guard(() => this.db.getAccountUsage(account.id));
+    if (!after) return;
+    for (const percent of [80, 100]) {
+      const threshold = (soft * percent) / 100;
+      if (before.bytes < threshold && after.bytes >= threshold) {
+        await guard(() =>
+          this.db.appendEvent({
+            kind: 'quota-warning',
+            accountId: account.id,
+            actor: 'server',
+            data: { percent, bytes: after.bytes, softQuotaBytes: soft },
+          }),
+        );
+      }
+    }
+  }
+
+  async usageOf(accountId: number): Promise<Usage> {
+    return (await guard(() => this.db.getAccountUsage(accountId))) ?? { shares: 0, bytes: 0 };
+  }
+}
+
+export function uploadKey(storageIndex: string, shnum: number): string {
+  return `${storageIndex}/${shnum}`;
+}
+
+export function sameSecret(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Runs a backend or database call and turns its operational failures into AccountantErrors, so
+ * callers see one error class. Misuse errors (TypeError/RangeError) pass through.
+ */
+export async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw translate(error);
+  }
+}
+
+export function translate(error: unknown): unknown {
+  if (error instanceof AccountantError) return error;
+  if (error instanceof BackendError) {
+    switch (error.code) {
+      case 'NOT_FOUND':
+        return new AccountantError('NOT_FOUND', error.message, { cause: error });
+      case 'CONFLICT':
+        return new AccountantError('CONFLICT', error.message, { cause: error });
+      case 'NO_SPACE':
+        return new AccountantError('NO_SPACE', error.message, { cause: error });
+      default:
+        return new AccountantError('UNAVAILABLE', `storage failed: ${error.message}`, {
+          cause: error,
+        });
+    }
+  }
+  if (error instanceof LeaseDbError) {
+    switch (error.code) {
+      case 'QUOTA_EXCEEDED':
+        return new AccountantError('QUOTA_EXCEEDED', error.message, {
+          cause: error,
+          details: error.details,
+        });
+      case 'UNKNOWN_ACCOUNT':
+        return new AccountantError('UNKNOWN_ACCOUNT', error.message, { cause: error });
+      case 'SHARE_NOT_FOUND':
+        return new AccountantError('NOT_FOUND', error.message, { cause: error });
+      default:
+        return new AccountantError('UNAVAILABLE', `lease database failed: ${error.message}`, {
+          cause: error,
+        });
+    }
+  }
+  return error;
+}

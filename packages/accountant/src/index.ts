@@ -1,0 +1,33 @@
+export { Account } from './account.js';
+export {
+  Accountant,
+  type AccountRequestOutcome,
+  type OperatorOption,
+  type SweepResult,
+} from './accountant.js';
+export { MAX_MUTABLE_SHARE_SIZE } from './core.js';
+export { buildDigest, type Digest, type DigestAccount, formatBytes } from './digest.js';
+export { ACCOUNTANT_ERROR_CODES, AccountantError, type AccountantErrorCode } from './errors.js';
+export { predictMutableLength } from './mutable.js';
+export {
+  ACCOUNTING_MODES,
+  type AccountantOptions,
+  type AccountingMode,
+  APPROVAL_MODES,
+  type ApprovalMode,
+} from './options.js';
+export type {
+  AccountInfo,
+  AllocateRequest,
+  AllocateResult,
+  LeaseSecrets,
+  ReadTestWriteRequest,
+  ReadTestWriteResult,
+  ReadVector,
+  ShareRead,
+  ShareTestWrite,
+  TestVector,
+  UploadWriteResult,
+  VersionInfo,
+  WriteVector,
+} from './types.js';

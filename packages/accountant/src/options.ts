@@ -1,0 +1,165 @@
+import type { ShareBackend } from '@ostrom/backend';
+import type { LeaseDb } from '@ostrom/leasedb';
+
+/**
+ * How accounts are used. `disabled`: every client is the anonymous account and account requests
+ * are refused. `enabled`: anonymous clients are served and labelled; clients may obtain accounts.
+ * `required`: only accounts may write; the anonymous account can only read.
+ */
+export const ACCOUNTING_MODES = ['disabled', 'enabled', 'required'] as const;
+export type AccountingMode = (typeof ACCOUNTING_MODES)[number];
+
+/** Whether a client's account request is granted at once or waits for an operator. */
+export const APPROVAL_MODES = ['automatic', 'manual'] as const;
+export type ApprovalMode = (typeof APPROVAL_MODES)[number];
+
+const MINUTE = 60;
+const DAY = 86_400;
+
+export interface AccountantOptions {
+  readonly leaseDb: LeaseDb;
+  readonly backend: ShareBackend;
+  /** At least 32 random bytes, kept in the node's private directory; swissnums derive from it. */
+  readonly serverSecret: Uint8Array;
+  /** This server's id, which signed account requests must name (so they cannot be replayed elsewhere). */
+  readonly serverId: string;
+  /** 20 bytes written into mutable containers as the write enabler's node id (Tahoe: the tub id). */
+  readonly nodeId?: Uint8Array;
+  readonly mode?: AccountingMode;
+  /** Default: automatic when mode is `enabled`, manual when `required`. */
+  readonly approval?: ApprovalMode;
+  /** Space kept free on the backend's store (Tahoe's `reserved_space`); default 0. */
+  readonly reservedBytes?: number;
+  /** A ceiling on what this node stores in total, for stores without one (S3); default none. */
+  readonly capacityBytes?: number;
+  /** Reported as `application-version`. */
+  readonly applicationVersion?: string;
+  /** Idle uploads are aborted after this long (Tahoe: 30 minutes). */
+  readonly uploadTimeoutSeconds?: number;
+  /** A deleted account's shares are removed this long after the deletion (default 7 days). */
+  readonly deletionGraceSeconds?: number;
+  /** How far a signed request's timestamp may be from this server's clock (default 5 minutes). */
+  readonly accountRequestWindowSeconds?: number;
+  /** Told to clients whose account waits for approval (default 1 hour). */
+  readonly pendingRetrySeconds?: number;
+  /** Quotas given to accounts created from requests; null = none. */
+  readonly defaultHardQuotaBytes?: number | null;
+  readonly defaultSoftQuotaBytes?: number | null;
+  /** Shortest lease duration a client may ask for (default 1 day); the longest is the leasedb policy's. */
+  readonly minLeaseDurationSeconds?: number;
+  /** Leases a deletion step drops at most (the paced worker's batch; default 100). */
+  readonly deletionBatchSize?: number;
+  /** Unix seconds; inject a clock in tests. */
+  readonly now?: () => number;
+}
+
+export type ResolvedOptions = Required<
+  Omit<AccountantOptions, 'capacityBytes' | 'defaultHardQuotaBytes' | 'defaultSoftQuotaBytes'>
+> & {
+  readonly capacityBytes: number | undefined;
+  readonly defaultHardQuotaBytes: number | null;
+  readonly defaultSoftQuotaBytes: number | null;
+};
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  const resolved = value ?? fallback;
+  if (!Number.isSafeInteger(resolved) || resolved < 0) {
+    throw new RangeError(`${name} must be a non-negative integer`);
+  }
+  return resolved;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const resolved = nonNegative(name, value, fallback);
+  if (resolved === 0) throw new RangeError(`${name} must be positive`);
+  return resolved;
+}
+
+function optionalBytes(name: string, value: number | null | undefined): number | null {
+  if (value == null) return null;
+  return nonNegative(name, value, 0);
+}
+
+/** Checks every option at once, so a misconfigured node fails at start-up, not at first use. */
+export function resolveOptions(options: AccountantOptions): ResolvedOptions {
+  if (!options.leaseDb) throw new TypeError('leaseDb is required');
+  if (!options.backend) throw new TypeError('backend is required');
+  if (!(options.serverSecret instanceof Uint8Array) || options.serverSecret.length < 32) {
+    throw new TypeError('serverSecret must be at least 32 bytes');
+  }
+  if (typeof options.serverId !== 'string' || options.serverId.length === 0) {
+    throw new TypeError('serverId must be a non-empty string');
+  }
+  const nodeId = options.nodeId ?? new Uint8Array(20);
+  if (!(nodeId instanceof Uint8Array) || nodeId.length !== 20) {
+    throw new TypeError('nodeId must be 20 bytes');
+  }
+  const mode = options.mode ?? 'enabled';
+  if (!ACCOUNTING_MODES.includes(mode)) {
+    throw new TypeError(`mode must be one of ${ACCOUNTING_MODES.join(', ')}`);
+  }
+  const approval = options.approval ?? (mode === 'required' ? 'manual' : 'automatic');
+  if (!APPROVAL_MODES.includes(approval)) {
+    throw new TypeError(`approval must be one of ${APPROVAL_MODES.join(', ')}`);
+  }
+  const defaultHardQuotaBytes = optionalBytes(
+    'defaultHardQuotaBytes',
+    options.defaultHardQuotaBytes,
+  );
+  const defaultSoftQuotaBytes = optionalBytes(
+    'defaultSoftQuotaBytes',
+    options.defaultSoftQuotaBytes,
+  );
+  if (
+    defaultHardQuotaBytes !== null &&
+    defaultSoftQuotaBytes !== null &&
+    defaultSoftQuotaBytes > defaultHardQuotaBytes
+  ) {
+    throw new RangeError('defaultSoftQuotaBytes must not exceed defaultHardQuotaBytes');
+  }
+  const maxLease = options.leaseDb.policy.maxLeaseDurationSeconds;
+  const minLeaseDurationSeconds = positive(
+    'minLeaseDurationSeconds',
+    options.minLeaseDurationSeconds,
+    Math.min(DAY, maxLease),
+  );
+  if (minLeaseDurationSeconds > maxLease) {
+    throw new RangeError('minLeaseDurationSeconds must not exceed the lease policy maximum');
+  }
+  return {
+    leaseDb: options.leaseDb,
+    backend: options.backend,
+    serverSecret: options.serverSecret,
+    serverId: options.serverId,
+    nodeId,
+    mode,
+    approval,
+    reservedBytes: nonNegative('reservedBytes', options.reservedBytes, 0),
+    capacityBytes:
+      options.capacityBytes === undefined
+        ? undefined
+        : positive('capacityBytes', options.capacityBytes, 1),
+    applicationVersion: options.applicationVersion ?? 'ostrom/0.1.0',
+    uploadTimeoutSeconds: positive(
+      'uploadTimeoutSeconds',
+      options.uploadTimeoutSeconds,
+      30 * MINUTE,
+    ),
+    deletionGraceSeconds: nonNegative(
+      'deletionGraceSeconds',
+      options.deletionGraceSeconds,
+      7 * DAY,
+    ),
+    accountRequestWindowSeconds: positive(
+      'accountRequestWindowSeconds',
+      options.accountRequestWindowSeconds,
+      5 * MINUTE,
+    ),
+    pendingRetrySeconds: positive('pendingRetrySeconds', options.pendingRetrySeconds, 60 * MINUTE),
+    defaultHardQuotaBytes,
+    defaultSoftQuotaBytes,
+    minLeaseDurationSeconds,
+    deletionBatchSize: positive('deletionBatchSize', options.deletionBatchSize, 100),
+    now: options.now ?? (() => Math.floor(Date.now() / 1000)),
+  };
+}

@@ -1,0 +1,311 @@
+import { randomBytes } from 'node:crypto';
+import { generateAccountKey, publicKeyFromPrivate, signAccountRequest } from '@ostrom/protocol';
+import { expect, it } from 'vitest';
+import { type Account, buildDigest, formatBytes } from '../src/index.js';
+import {
+  bytes,
+  describeMatrix,
+  makeWorld,
+  randomKey,
+  SERVER_ID,
+  secrets,
+  storageIndex,
+  type WorldOptions,
+} from './setup.js';
+
+const SI = storageIndex(1);
+
+function signedRequest(
+  now: number,
+  overrides: { serverId?: string; timestamp?: number; nickname?: string; key?: Uint8Array } = {},
+) {
+  const key = overrides.key ?? generateAccountKey().privateKey;
+  return signAccountRequest(
+    {
+      serverId: overrides.serverId ?? SERVER_ID,
+      publicKey: publicKeyFromPrivate(key),
+      nickname: overrides.nickname ?? 'carol',
+      timestamp: overrides.timestamp ?? now,
+      nonce: new Uint8Array(randomBytes(16)),
+    },
+    key,
+  );
+}
+
+describeMatrix('accounts', (matrix) => {
+  async function setup(options: WorldOptions = {}) {
+    const world = await makeWorld(matrix, options);
+    const alice = await world.accountant.addAccount({ publicKey: randomKey(), nickname: 'alice' });
+    return { ...world, alice: world.accountant.account(alice.id) };
+  }
+
+  async function storeOne(account: Account, si = SI) {
+    const s = secrets(`${account.id}:${si}`);
+    await account.allocate(si, { ...s, shareNumbers: [0], allocatedSize: 100 });
+    await account.writeUpload(si, 0, s.uploadSecret, 0, bytes(100));
+    return s;
+  }
+
+  it('a frozen account reads but cannot write; thawed it writes again', async () => {
+    const { accountant, alice } = await setup();
+    const s = await storeOne(alice);
+    await accountant.setAccountStatus(alice.id, 'frozen', { actor: 'operator' });
+    expect(await alice.listShares('immutable', SI)).toEqual([0]);
+    expect((await alice.readShare('immutable', SI, 0)).data.length).toBe(100);
+    await expect(
+      alice.allocate(storageIndex(2), { ...s, shareNumbers: [0], allocatedSize: 1 }),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN', details: { status: 'frozen' } });
+    await expect(alice.addOrRenewLease(SI, s)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await accountant.setAccountStatus(alice.id, 'normal');
+    await alice.addOrRenewLease(SI, s);
+  });
+
+  it('a disabled or pending account can neither read nor write', async () => {
+    const { accountant, alice } = await setup();
+    await storeOne(alice);
+    await accountant.setAccountStatus(alice.id, 'disabled');
+    await expect(alice.listShares('immutable', SI)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(alice.readShare('immutable', SI, 0)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(accountant.setAccountStatus(alice.id, 'pending')).rejects.toMatchObject({
+      code: 'INVALID_OPERATION',
+    });
+  });
+
+  it('swissnums: each account has its own, the anonymous one is bare, forgeries map to nothing', async () => {
+    const { accountant, alice } = await setup();
+    const anon = accountant.swissnumFor(0);
+    expect(anon).toMatch(/^[a-z2-7]{32}$/);
+    expect(accountant.accountForSwissnum(anon)?.id).toBe(0);
+    const own = accountant.swissnumFor(alice.id);
+    expect(own).toMatch(new RegExp(`^${alice.id}-[a-z2-7]{32}$`));
+    expect(accountant.accountForSwissnum(own)?.id).toBe(alice.id);
+    // Another account's number with alice's code, a truncated code, the starter account: nothing.
+    expect(
+      accountant.accountForSwissnum(own.replace(/^\d+/, String(alice.id + 1))),
+    ).toBeUndefined();
+    expect(accountant.accountForSwissnum(own.slice(0, -1))).toBeUndefined();
+    expect(accountant.accountForSwissnum(accountant.swissnumFor(1))).toBeUndefined();
+    expect(accountant.accountForSwissnum('')).toBeUndefined();
+  });
+
+  it('mode disabled: only the anonymous swissnum works and account requests are refused', async () => {
+    const { accountant, alice, clock } = await setup({ mode: 'disabled' });
+    expect(accountant.accountForSwissnum(accountant.swissnumFor(alice.id))).toBeUndefined();
+    expect(accountant.accountForSwissnum(accountant.swissnumFor(0))?.id).toBe(0);
+    expect(await accountant.requestAccount(signedRequest(clock.now()))).toMatchObject({
+      status: 'refused',
+    });
+  });
+
+  it('mode required: the anonymous account reads but cannot write', async () => {
+    const { accountant, alice } = await setup({ mode: 'required' });
+    await storeOne(alice);
+    const anonymous = accountant.anonymous();
+    expect(await anonymous.listShares('immutable', SI)).toEqual([0]);
+    await expect(
+      anonymous.allocate(storageIndex(3), { ...secrets(3), shareNumbers: [0], allocatedSize: 1 }),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN', details: { mode: 'required' } });
+  });
+
+  it('mode enabled: anonymous clients write and are labelled as the anonymous account', async () => {
+    const { accountant, db } = await setup();
+    await storeOne(accountant.anonymous());
+    expect(await db.getAccountUsage(0)).toEqual({ shares: 1, bytes: 100 });
+  });
+
+  it('requestAccount() with automatic approval creates an active account and answers its swissnum', async () => {
+    const { accountant, clock, db } = await setup();
+    const outcome = await accountant.requestAccount(signedRequest(clock.now()));
+    expect(outcome.status).toBe('active');
+    if (outcome.status !== 'active') return;
+    expect(outcome.account).toMatchObject({ nickname: 'carol', status: 'normal' });
+    expect(accountant.accountForSwissnum(outcome.swissnum)?.id).toBe(outcome.account.id);
+    const created = await db.listEvents({ kinds: ['account-created'] });
+    expect(created.map((e) => e.accountId)).toContain(outcome.account.id);
+  });
+
+  it('requestAccount() again with the same key returns the same account', async () => {
+    const { accountant, clock } = await setup();
+    const key = generateAccountKey().privateKey;
+    const first = await accountant.requestAccount(signedRequest(clock.now(), { key }));
+    const second = await accountant.requestAccount(signedRequest(clock.now(), { key }));
+    expect(first.status === 'active' && second.status === 'active').toBe(true);
+    if (first.status === 'active' && second.status === 'active') {
+      expect(second.account.id).toBe(first.account.id);
+      expect(second.swissnum).toBe(first.swissnum);
+    }
+  });
+
+  it('requestAccount() with manual approval is pending until approved', async () => {
+    const { accountant, clock } = await setup({ approval: 'manual', pendingRetrySeconds: 600 });
+    const key = generateAccountKey().privateKey;
+    const first = await accountant.requestAccount(signedRequest(clock.now(), { key }));
+    expect(first).toMatchObject({ status: 'pending', retryAfterSeconds: 600 });
+    if (first.status !== 'pending') return;
+    // A pending account's swissnum grants nothing yet.
+    await expect(
+      accountant.account(first.account.id).listShares('immutable', SI),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await accountant.approveAccount(first.account.id, { actor: 'operator' });
+    await expect(accountant.approveAccount(first.account.id)).rejects.toMatchObject({
+      code: 'INVALID_OPERATION',
+    });
+    expect((await accountant.requestAccount(signedRequest(clock.now(), { key }))).status).toBe(
+      'active',
+    );
+  });
+
+  it('requestAccount() refuses disabled and deleted accounts', async () => {
+    const { accountant, clock } = await setup();
+    const key = generateAccountKey().privateKey;
+    const first = await accountant.requestAccount(signedRequest(clock.now(), { key }));
+    if (first.status !== 'active') throw new Error('expected an active account');
+    await accountant.setAccountStatus(first.account.id, 'disabled');
+    expect(await accountant.requestAccount(signedRequest(clock.now(), { key }))).toMatchObject({
+      status: 'refused',
+    });
+  });
+
+  it('requestAccount() checks the signature, the server id, the time window and the nonce', async () => {
+    const { accountant, clock } = await setup();
+    const good = signedRequest(clock.now());
+    const forged = {
+      ...good,
+      signature: Uint8Array.from(good.signature, (b, i) => (i ? b : b ^ 1)),
+    };
+    await expect(accountant.requestAccount(forged)).rejects.toMatchObject({
+      code: 'INVALID_ACCOUNT_REQUEST',
+    });
+    await expect(
+      accountant.requestAccount(signedRequest(clock.now(), { serverId: 'v0-elsewhere' })),
+    ).rejects.toMatchObject({ code: 'WRONG_SERVER' });
+    await expect(
+      accountant.requestAccount(signedRequest(clock.now(), { timestamp: clock.now() - 301 })),
+    ).rejects.toMatchObject({ code: 'STALE_REQUEST' });
+    await expect(
+      accountant.requestAccount(signedRequest(clock.now(), { timestamp: clock.now() + 301 })),
+    ).rejects.toMatchObject({ code: 'STALE_REQUEST' });
+    await accountant.requestAccount(good);
+    await expect(accountant.requestAccount(good)).rejects.toMatchObject({
+      code: 'REPLAYED_REQUEST',
+    });
+  });
+
+  it('requestAccount() gives new accounts the default quotas', async () => {
+    const { accountant, clock } = await setup({
+      defaultHardQuotaBytes: 5000,
+      defaultSoftQuotaBytes: 4000,
+    });
+    const outcome = await accountant.requestAccount(signedRequest(clock.now()));
+    expect(outcome).toMatchObject({
+      account: { hardQuotaBytes: 5000, softQuotaBytes: 4000 },
+    });
+  });
+
+  it('a deleted account keeps its shares through the grace period, then the worker removes the unshared ones', async () => {
+    const { accountant, alice, clock, db, backend } = await setup({ deletionGraceSeconds: 3600 });
+    const bobRow = await accountant.addAccount({ publicKey: randomKey(), nickname: 'bob' });
+    const bob = accountant.account(bobRow.id);
+    await storeOne(alice, storageIndex(1));
+    await storeOne(alice, storageIndex(2));
+    await bob.addOrRenewLease(storageIndex(2), secrets('bob'));
+    await expect(accountant.setAccountStatus(0, 'deleted')).rejects.toMatchObject({
+      code: 'INVALID_OPERATION',
+    });
+    await accountant.setAccountStatus(alice.id, 'deleted', { actor: 'operator' });
+    await expect(alice.listShares('immutable', SI)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect(await accountant.sweep()).toMatchObject({ leasesDropped: 0, sharesDeleted: 0 });
+    clock.advance(3600);
+    expect(await accountant.sweep()).toMatchObject({ leasesDropped: 2, sharesDeleted: 1 });
+    expect(await backend.listShares(storageIndex(1))).toEqual([]);
+    expect((await backend.listShares(storageIndex(2))).length).toBe(1);
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 0, bytes: 0 });
+    expect(await db.getAccountUsage(bob.id)).toEqual({ shares: 1, bytes: 100 });
+    expect(await db.checkUsage()).toEqual([]);
+    const deleted = await db.listEvents({ kinds: ['share-deleted'] });
+    expect(deleted.map((e) => e.storageIndex)).toEqual([storageIndex(1)]);
+  });
+
+  it('undeleting within the grace period keeps everything', async () => {
+    const { accountant, alice, clock, db } = await setup({ deletionGraceSeconds: 3600 });
+    await storeOne(alice);
+    await accountant.setAccountStatus(alice.id, 'deleted');
+    await accountant.setAccountStatus(alice.id, 'normal');
+    clock.advance(7200);
+    expect(await accountant.sweep()).toMatchObject({ leasesDropped: 0 });
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: 100 });
+  });
+
+  it('the deletion worker is paced: one batch per sweep', async () => {
+    const { accountant, alice, clock, db } = await setup({
+      deletionGraceSeconds: 0,
+      deletionBatchSize: 2,
+    });
+    for (let i = 0; i < 5; i++) await storeOne(alice, storageIndex(i));
+    await accountant.setAccountStatus(alice.id, 'deleted');
+    clock.advance(1);
+    const steps: number[] = [];
+    for (let i = 0; i < 4; i++) steps.push((await accountant.sweep()).sharesDeleted);
+    expect(steps).toEqual([2, 2, 1, 0]);
+    expect(await db.getServerUsage()).toEqual({ shares: 0, bytes: 0 });
+  });
+
+  it('info() reports status, usage, quotas and lease duration', async () => {
+    const { accountant, alice } = await setup();
+    await storeOne(alice);
+    await accountant.setAccountQuota(alice.id, { hardBytes: 10_000, softBytes: 5000 });
+    expect(await alice.info()).toEqual({
+      accountId: alice.id,
+      nickname: 'alice',
+      status: 'normal',
+      usage: { shares: 1, bytes: 100 },
+      hardQuotaBytes: 10_000,
+      softQuotaBytes: 5000,
+      leaseDurationSeconds: 31 * 86_400,
+    });
+  });
+
+  it('version() reports the room and Tahoe constants, from a cache between refreshes', async () => {
+    const { accountant, alice, clock } = await setup({
+      availableBytes: 10_000,
+      reservedBytes: 1000,
+    });
+    const first = await accountant.version();
+    expect(first).toMatchObject({
+      availableSpace: 9000,
+      maximumImmutableShareSize: 9000,
+      maximumMutableShareSize: 69_105_000_000_000_000,
+    });
+    await alice.allocate(SI, { ...secrets('a'), shareNumbers: [0], allocatedSize: 500 });
+    expect((await accountant.version()).availableSpace).toBe(9000);
+    clock.advance(5);
+    expect((await accountant.refreshVersion()).availableSpace).toBe(8500);
+    expect((await accountant.version()).availableSpace).toBe(8500);
+  });
+
+  it('buildDigest() tells who uploaded what and who uses the most', async () => {
+    const { accountant, alice, clock, db } = await setup();
+    clock.advance(1);
+    const since = clock.now();
+    await storeOne(alice, storageIndex(1));
+    await storeOne(alice, storageIndex(2));
+    await accountant.setAccountStatus(alice.id, 'frozen', { actor: 'carol' });
+    const digest = await buildDigest(db, { since, until: clock.now() + 1 });
+    expect(digest.lines).toEqual([
+      'alice uploaded 200 B',
+      'carol froze alice',
+      'alice is using 200 B',
+    ]);
+    expect(digest.accounts).toEqual([
+      { accountId: alice.id, nickname: 'alice', uploadedBytes: 200, usageBytes: 200, shares: 2 },
+    ]);
+  });
+
+  it('formatBytes() speaks decimal units', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(62_000_000)).toBe('62 MB');
+    expect(formatBytes(3_500_000_000)).toBe('3.5 GB');
+    expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(1000)).toBe('1 kB');
+  });
+});
