@@ -3,7 +3,6 @@ import { type Account, buildDigest } from '../src/index.js';
 import { bytes, describeMatrix, makeWorld, randomKey, secrets, storageIndex } from './setup.js';
 
 const HOUR = 3600;
-const DAY = 24 * HOUR;
 
 /** Uploads one immutable share in 1000-byte chunks, as a Tahoe client would. */
 async function upload(account: Account, si: string, shnum: number, size: number, seed: string) {
