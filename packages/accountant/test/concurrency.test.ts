@@ -17,17 +17,21 @@ function deferred() {
 /** A backend whose mutable writes to one storage index wait until the test releases them. */
 function gatedBackend(inner: ShareBackend, gatedIndex: string) {
   const gate = deferred();
+  const entered = deferred();
   const calls: string[] = [];
   const backend: ShareBackend = Object.assign(Object.create(inner) as ShareBackend, {
     async writeMutable(si: string, shnum: number, request: MutableWriteRequest) {
       calls.push(`start ${si === gatedIndex ? 'A' : 'B'}`);
-      if (si === gatedIndex) await gate.promise;
+      if (si === gatedIndex) {
+        entered.release();
+        await gate.promise;
+      }
       const length = await inner.writeMutable(si, shnum, request);
       calls.push(`end ${si === gatedIndex ? 'A' : 'B'}`);
       return length;
     },
   });
-  return { backend, gate, calls };
+  return { backend, gate, entered, calls };
 }
 
 function write(
@@ -53,12 +57,13 @@ describeMatrix('concurrency', (matrix) => {
         return gated.backend;
       },
     });
-    const { backend: _b, gate, calls } = gated!;
+    const { gate, entered, calls } = gated!;
     const row = await world.accountant.addAccount({ publicKey: randomKey(), nickname: 'alice' });
     const alice = world.accountant.account(row.id);
 
     const firstA = alice.readTestWrite(A, write('w', bytes(10, 1)));
     const secondA = alice.readTestWrite(A, write('w', bytes(10, 2)));
+    await entered.promise;
     // B is not held up by A's writes waiting in the backend.
     await alice.readTestWrite(B, write('w', bytes(10, 3)));
     expect(calls).toEqual(['start A', 'start B', 'end B']);
