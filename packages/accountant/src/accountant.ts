@@ -62,19 +62,17 @@ export class Accountant {
 
   /**
    * Makes the database agree with the backend after a restart: uploads never survive one (as in
-   * Tahoe, `_clean_incomplete`), so every upload is discarded and every COMING row removed; a
-   * mutable share created just before a crash is kept if its bytes are there. Then starts the
-   * background sweep (every `intervalSeconds`, default 60; 0 for none, as in tests).
+   * Tahoe, `_clean_incomplete`), so every upload is discarded and its COMING row removed — unless
+   * the share's bytes all made it before the crash, in which case the row becomes STABLE and keeps
+   * its owner and lease. Then starts the background sweep (every `intervalSeconds`, default 60;
+   * 0 for none, as in tests).
    */
   async start(options: { intervalSeconds?: number } = {}): Promise<void> {
     const core = this.#core;
     await guard(() => core.backend.discardUploads());
     for (const row of await guard(() => core.db.listComingShares())) {
-      const stored =
-        row.sharetype === 'mutable'
-          ? await guard(() => core.backend.getShareMeta(row.storageIndex, row.shnum))
-          : undefined;
-      if (stored && stored.sizeBytes <= row.usedBytes) {
+      const stored = await guard(() => core.backend.getShareMeta(row.storageIndex, row.shnum));
+      if (stored?.sharetype === row.sharetype && stored.sizeBytes <= row.usedBytes) {
         await guard(() => core.db.markStable(row.storageIndex, row.shnum, stored.sizeBytes));
       } else {
         await guard(() => core.db.abortComing(row.storageIndex, row.shnum));

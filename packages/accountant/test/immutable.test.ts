@@ -232,6 +232,22 @@ describeMatrix('immutable uploads', (matrix) => {
     expect(await world.db.checkUsage()).toEqual([]);
   });
 
+  it('a restart after the last chunk was stored but before it was recorded keeps the share, owned', async () => {
+    const world = await setup();
+    const a = secrets('a');
+    await world.alice.allocate(SI, { ...a, shareNumbers: [0], allocatedSize: 10 });
+    // The backend completes the share; the process dies before the row becomes STABLE.
+    await world.backend.writeUpload(SI, 0, 0, bytes(10));
+    await world.restart();
+    expect(await world.db.getShare(SI, 0)).toMatchObject({
+      state: 'stable',
+      ownerAccountId: world.alice.id,
+      usedBytes: 10,
+    });
+    expect(await world.db.getAccountUsage(world.alice.id)).toEqual({ shares: 1, bytes: 10 });
+    expect(await world.db.checkUsage()).toEqual([]);
+  });
+
   it('stop() aborts every upload in progress', async () => {
     const { accountant, alice, db, backend } = await setup();
     await alice.allocate(SI, { ...secrets('a'), shareNumbers: [0, 1], allocatedSize: 10 });
