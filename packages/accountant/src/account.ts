@@ -87,7 +87,7 @@ export class Account {
       }
 
       if (allocated.length > 0) {
-        const before = await core.usageOf(this.id);
+        const before = await core.usageBeforeGrowth(account);
         // The database first: a crash after this leaves COMING rows, which start-up removes;
         // the other order could leave stored bytes that nobody is charged for.
         await guard(() =>
@@ -194,7 +194,7 @@ export class Account {
     await core.lock.run(storageIndex, async () => {
       const upload = core.uploads.get(uploadKey(storageIndex, shnum));
       if (!upload) {
-        const stored = await guard(() => core.backend.getShareMeta(storageIndex, shnum));
+        const stored = await guard(() => core.backend.statShare(storageIndex, shnum));
         if (stored?.sharetype === 'immutable') {
           throw new AccountantError('ALREADY_COMPLETE', `${storageIndex}/${shnum} is complete`);
         }
@@ -236,7 +236,7 @@ export class Account {
     }
     const core = this.#core;
     await core.authorize(this.id, 'read');
-    const meta = await guard(() => core.backend.getShareMeta(storageIndex, shnum));
+    const meta = await guard(() => core.backend.statShare(storageIndex, shnum));
     if (meta?.sharetype !== sharetype) {
       throw new AccountantError('NOT_FOUND', `no ${sharetype} share ${storageIndex}/${shnum}`);
     }
@@ -264,7 +264,7 @@ export class Account {
     if (typeof reason !== 'string') throw new TypeError('reason must be a string');
     const core = this.#core;
     await core.authorize(this.id, 'read');
-    const meta = await guard(() => core.backend.getShareMeta(storageIndex, shnum));
+    const meta = await guard(() => core.backend.statShare(storageIndex, shnum));
     if (meta?.sharetype !== sharetype) {
       throw new AccountantError('NOT_FOUND', `no ${sharetype} share ${storageIndex}/${shnum}`);
     }
@@ -289,7 +289,7 @@ export class Account {
     checkStorageIndex(storageIndex);
     checkLeaseSecrets(secrets);
     const core = this.#core;
-    await core.authorize(this.id, 'write');
+    const account = await core.authorize(this.id, 'write');
     const duration = await core.leaseDurationFor(this.id);
     await core.lock.run(storageIndex, async () => {
       const held = (await guard(() => core.backend.listShares(storageIndex))).map((s) => s.shnum);
@@ -298,9 +298,9 @@ export class Account {
       }
       const rows = await guard(() => core.db.listShares(storageIndex));
       await this.#adoptUnknown(storageIndex, held, rows);
-      const before = await core.usageOf(this.id);
+      const before = await core.usageBeforeGrowth(account);
       await this.#renewHeld(storageIndex, held, secrets, duration);
-      await core.warnOnSoftQuota(await core.loadAccount(this.id), before);
+      await core.warnOnSoftQuota(account, before);
     });
   }
 

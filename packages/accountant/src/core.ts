@@ -145,10 +145,15 @@ export class Core {
     return Math.max(0, room);
   }
 
+  /** The account's usage before an operation that may grow it; only read when a soft quota needs it. */
+  async usageBeforeGrowth(account: AccountRow): Promise<Usage | undefined> {
+    return account.softQuotaBytes ? await this.usageOf(account.id) : undefined;
+  }
+
   /** Appends `quota-warning` events when usage crossed 80% or 100% of the soft quota upward. */
-  async warnOnSoftQuota(account: AccountRow, before: Usage): Promise<void> {
+  async warnOnSoftQuota(account: AccountRow, before: Usage | undefined): Promise<void> {
     const soft = account.softQuotaBytes;
-    if (soft === null || soft === 0) return;
+    if (soft === null || soft === 0 || before === undefined) return;
     const after = await guard(() => this.db.getAccountUsage(account.id));
     if (!after) return;
     for (const percent of [80, 100]) {

@@ -1,6 +1,6 @@
 import type { MutableWriteRequest, ShareBackend } from '@ostrom/backend';
 import { expect, it } from 'vitest';
-import type { ReadTestWriteRequest } from '../src/index.js';
+import type { ReadTestWriteRequest, TestVector } from '../src/index.js';
 import { bytes, describeMatrix, makeWorld, randomKey, secrets, storageIndex } from './setup.js';
 
 const A = storageIndex('A');
@@ -37,9 +37,7 @@ function gatedBackend(inner: ShareBackend, gatedIndex: string) {
 function write(
   seed: string,
   data: Uint8Array,
-  test: ReadTestWriteRequest['testWriteVectors'] extends ReadonlyMap<number, infer V>
-    ? V['test']
-    : never = [],
+  test: readonly TestVector[] = [],
 ): ReadTestWriteRequest {
   return {
     ...secrets(seed),

@@ -444,6 +444,22 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
       });
     },
 
+    async statShare(storageIndex, shnum) {
+      checkStorageIndex(storageIndex);
+      checkShnum(shnum);
+      return fsStep('stat a share', async () => {
+        const share = await headerOf(storageIndex, shnum);
+        return (
+          share && {
+            shnum,
+            sharetype: share.header.kind,
+            sizeBytes: share.header.dataLength,
+            usedBytes: share.size,
+          }
+        );
+      });
+    },
+
     async getShareMeta(storageIndex, shnum) {
       checkStorageIndex(storageIndex);
       checkShnum(shnum);

@@ -669,6 +669,13 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
       return infos.filter((i): i is ShareInfo => i !== undefined).sort((a, b) => a.shnum - b.shnum);
     },
 
+    async statShare(storageIndex, shnum) {
+      checkStorageIndex(storageIndex);
+      checkShnum(shnum);
+      const head = await headShare(storageIndex, shnum);
+      return head && infoOf(head, storageIndex, shnum);
+    },
+
     async getShareMeta(storageIndex, shnum) {
       checkStorageIndex(storageIndex);
       checkShnum(shnum);

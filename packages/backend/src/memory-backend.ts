@@ -100,6 +100,13 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): ShareBa
         .map(([shnum, share]) => info(shnum, share));
     },
 
+    async statShare(storageIndex, shnum) {
+      checkStorageIndex(storageIndex);
+      checkShnum(shnum);
+      const share = getShare(storageIndex, shnum);
+      return share && info(shnum, share);
+    },
+
     async getShareMeta(storageIndex, shnum) {
       checkStorageIndex(storageIndex);
       checkShnum(shnum);

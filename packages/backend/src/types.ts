@@ -102,6 +102,11 @@ export interface ShareBackend {
   listStorageIndexes(prefix: string): Promise<string[]>;
   /** Complete shares of a storage index, by shnum; `[]` for an unknown index. */
   listShares(storageIndex: string): Promise<ShareInfo[]>;
+  /**
+   * One share's type and sizes, or undefined: what `listShares` says of it, for one share at the
+   * cost of a stat (disk) or a HEAD (S3). The accountant calls it before every read.
+   */
+  statShare(storageIndex: string, shnum: number): Promise<ShareInfo | undefined>;
   /** One share with its write enabler and embedded leases, or undefined. */
   getShareMeta(storageIndex: string, shnum: number): Promise<ShareMeta | undefined>;
   /**

@@ -266,6 +266,25 @@ export function describeShareBackend(
         ).toEqual([[1, 'mutable', 4]]);
         expect(await backend.listShares(OTHER_PREFIX)).toEqual([]);
       });
+
+      it('statShare() says what listShares() says of one share, and undefined for none', async () => {
+        await upload(backend, SI, 2, bytes(7));
+        await backend.writeMutable(SI_2, 1, {
+          writeEnabler: WE,
+          writes: [{ offset: 0, data: bytes(4) }],
+        });
+        const [immutable] = await backend.listShares(SI);
+        const [mutable] = await backend.listShares(SI_2);
+        expect(await backend.statShare(SI, 2)).toEqual(immutable);
+        expect(await backend.statShare(SI_2, 1)).toEqual(mutable);
+        expect(await backend.statShare(SI, 3)).toBeUndefined();
+        expect(await backend.statShare(OTHER_PREFIX, 0)).toBeUndefined();
+        await backend.writeMutable(SI_2, 1, {
+          writeEnabler: WE,
+          writes: [{ offset: 10, data: bytes(2) }],
+        });
+        expect((await backend.statShare(SI_2, 1))?.sizeBytes).toBe(12);
+      });
     });
 
     describe('mutable shares', () => {
@@ -484,6 +503,7 @@ export function describeShareBackend(
         for (const si of badIndexes) {
           expect(await code(backend.listShares(si))).toBe('INVALID_KEY');
           expect(await code(backend.getShareMeta(si, 0))).toBe('INVALID_KEY');
+          expect(await code(backend.statShare(si, 0))).toBe('INVALID_KEY');
           expect(await code(backend.readShare(si, 0, 0, 1))).toBe('INVALID_KEY');
           expect(await code(backend.createUpload(si, 0, 1))).toBe('INVALID_KEY');
           expect(await code(backend.writeMutable(si, 0, { writeEnabler: WE, writes: [] }))).toBe(
