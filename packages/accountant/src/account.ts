@@ -325,8 +325,20 @@ export class Account {
     const account = await core.authorize(this.id, writes ? 'write' : 'read');
     const duration = writes ? await core.leaseDurationFor(this.id) : 0;
     return await core.lock.run(storageIndex, async () => {
-      const existing = await this.#shares(storageIndex, 'mutable');
+      const all = await guard(() => core.backend.listShares(storageIndex));
+      const existing = all.filter((share) => share.sharetype === 'mutable');
       const byShnum = new Map(existing.map((share) => [share.shnum, share]));
+      // Tahoe cannot open an immutable container as a mutable slot and changes nothing.
+      const clash = all.find(
+        (share) => share.sharetype === 'immutable' && request.testWriteVectors.has(share.shnum),
+      );
+      if (clash) {
+        throw new AccountantError(
+          'CONFLICT',
+          `share ${storageIndex}/${clash.shnum} is immutable; it cannot be written as a mutable share`,
+          { details: { storageIndex, shnum: clash.shnum } },
+        );
+      }
       for (const share of existing) {
         const meta = await guard(() => core.backend.getShareMeta(storageIndex, share.shnum));
         if (!meta?.writeEnabler || !sameSecret(meta.writeEnabler, request.writeEnabler)) {
@@ -370,19 +382,20 @@ export class Account {
     duration: number,
   ): Promise<void> {
     const core = this.#core;
-    const rows = await guard(() => core.db.listShares(storageIndex));
-    await this.#adoptUnknown(storageIndex, [...existing.keys()], rows);
+    const known = await guard(() => core.db.listShares(storageIndex));
+    const adopted = await this.#adoptUnknown(storageIndex, [...existing.keys()], known);
+    const rows = adopted ? await guard(() => core.db.listShares(storageIndex)) : known;
     const rowOf = new Map(rows.map((row) => [row.shnum, row]));
 
     // Check the hard quota for the whole request before writing anything, so a refusal
     // leaves every share as it was. Growth is exact: lengths follow from the vectors.
     let growth = 0;
-    const plans: { shnum: number; from: number; to: number }[] = [];
+    const plans: { shnum: number; deletes: boolean; to: number }[] = [];
     for (const [shnum, vector] of request.testWriteVectors) {
       const from = existing.get(shnum)?.sizeBytes ?? 0;
-      const to =
-        vector.newLength === 0 ? 0 : predictMutableLength(from, vector.write, vector.newLength);
-      plans.push({ shnum, from, to });
+      const deletes = vector.newLength === 0;
+      const to = deletes ? 0 : predictMutableLength(from, vector.write, vector.newLength);
+      plans.push({ shnum, deletes, to });
       growth += to - from;
     }
     const before = await core.usageOf(this.id);
@@ -408,11 +421,11 @@ export class Account {
       throw new AccountantError('NO_SPACE', 'not enough space for the mutable write');
     }
 
-    for (const { shnum, to } of plans) {
+    for (const { shnum, deletes, to } of plans) {
       const vector = request.testWriteVectors.get(shnum);
       if (!vector) continue;
       const stored = existing.has(shnum);
-      if (vector.newLength === 0) {
+      if (deletes) {
         if (stored) await deleteShare(core, storageIndex, shnum, rowOf.get(shnum), null);
         continue;
       }
@@ -433,13 +446,10 @@ export class Account {
       await this.#createMutable(storageIndex, shnum, request, vector, to, duration);
     }
 
-    const remaining = await guard(() => core.backend.listShares(storageIndex));
-    await this.#renewHeld(
-      storageIndex,
-      remaining.map((share) => share.shnum),
-      request,
-      duration,
-    );
+    // Tahoe renews the writer's lease on the shares this request wrote that still exist
+    // (`_evaluate_write_vectors` → `remaining_shares`), not on the slot's other shares.
+    const remaining = plans.filter((plan) => !plan.deletes).map((plan) => plan.shnum);
+    await this.#renewHeld(storageIndex, remaining, request, duration);
     await core.warnOnSoftQuota(account, before);
   }
 
@@ -455,7 +465,8 @@ export class Account {
   ): Promise<void> {
     const core = this.#core;
     const stale = await guard(() => core.db.getShare(storageIndex, shnum));
-    if (stale?.state === 'stable') {
+    const stored = stale && (await guard(() => core.backend.statShare(storageIndex, shnum)));
+    if (stale?.state === 'stable' && !stored) {
       // The row outlived its share (removed behind our back); the crawler would drop it too.
       await guard(() => core.db.removeVanished(storageIndex, shnum, { actor: 'server' }));
     }
@@ -585,10 +596,14 @@ export class Account {
    * crash between the two) are adopted now, unleased, so the caller's lease can cover them.
    * The crawler does the same for shares nobody touches.
    */
-  async #adoptUnknown(storageIndex: string, held: readonly number[], rows: readonly Share[]) {
+  async #adoptUnknown(
+    storageIndex: string,
+    held: readonly number[],
+    rows: readonly Share[],
+  ): Promise<boolean> {
     const known = new Set(rows.map((row) => row.shnum));
     const missing = held.filter((shnum) => !known.has(shnum));
-    if (missing.length === 0) return;
+    if (missing.length === 0) return false;
     const infos = await guard(() => this.#core.backend.listShares(storageIndex));
     for (const info of infos) {
       if (!missing.includes(info.shnum)) continue;
@@ -614,6 +629,7 @@ export class Account {
         }
       }
     }
+    return true;
   }
 }
 
@@ -650,8 +666,10 @@ export async function abandonUpload(core: Core, upload: Upload): Promise<void> {
 }
 
 /**
- * Deletes a stored share: STABLE → GOING (with its leases) → backend delete → NONE. A failed
- * delete returns the row to STABLE and rethrows. A share with no row is just deleted.
+ * Deletes a stored share: STABLE → GOING (its leases dropped) → backend delete → NONE, all in one
+ * database transaction, so a failed backend delete rolls the row and every lease back as they
+ * were. A crash after the backend delete but before the commit leaves a STABLE row without its
+ * share, which the crawler removes as vanished. A share with no row is just deleted.
  */
 export async function deleteShare(
   core: Core,
@@ -660,18 +678,15 @@ export async function deleteShare(
   row: Share | undefined,
   actor: string | null,
 ): Promise<void> {
-  if (row?.state === 'stable') {
-    await guard(() => core.db.markGoing(storageIndex, shnum, { dropLeases: true }));
-  }
-  try {
+  if (!row) {
     await guard(() => core.backend.deleteShare(storageIndex, shnum));
-  } catch (error) {
-    if (row?.state === 'stable') {
-      await core.db.returnToStable(storageIndex, shnum).catch(() => undefined);
-    }
-    throw error;
+    return;
   }
-  if (row?.state === 'stable' || row?.state === 'going') {
-    await guard(() => core.db.removeGoing(storageIndex, shnum, { actor }));
-  }
+  await guard(() =>
+    core.db.transaction(async (tx) => {
+      if (row.state === 'stable') await tx.markGoing(storageIndex, shnum, { dropLeases: true });
+      await core.backend.deleteShare(storageIndex, shnum);
+      await tx.removeGoing(storageIndex, shnum, { actor });
+    }),
+  );
 }

@@ -184,6 +184,8 @@ export async function addComingShares(ctx: Ctx, input: ComingShareInput): Promis
   if (
     (input.enforceQuota ?? true) &&
     account.hardQuotaBytes !== null &&
+    // Adding nothing never passes a quota, even for an account already over it.
+    totalBytes > 0 &&
     usage.bytes + totalBytes > account.hardQuotaBytes
   ) {
     throw new LeaseDbError('QUOTA_EXCEEDED', `account ${account.id} would pass its hard quota`, {

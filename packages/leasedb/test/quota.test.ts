@@ -46,8 +46,37 @@ describeEachDialect('hard quota', (dialect) => {
       shares: [{ shnum: 0, usedBytes: 1 }],
       enforceQuota: false,
     });
-    // Once over its quota, an account can allocate nothing more, not even an empty share.
-    expect(await outcome(allocate(5, 0))).toBe('QUOTA_EXCEEDED');
+    // Once over its quota, an account can allocate no byte more.
+    expect(await outcome(allocate(5, 1))).toBe('QUOTA_EXCEEDED');
+  });
+
+  it('an allocation of zero bytes passes even for an account already over its quota', async () => {
+    const db = await dialect.open();
+    const alice = await db.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    await db.addComingShares({
+      storageIndex: storageIndex(1),
+      sharetype: 'mutable',
+      accountId: alice.id,
+      shares: [{ shnum: 0, usedBytes: 500 }],
+    });
+    await db.setAccountQuota(alice.id, { hardQuotaBytes: 100, softQuotaBytes: null });
+    const empty = await db.addComingShares({
+      storageIndex: storageIndex(2),
+      sharetype: 'mutable',
+      accountId: alice.id,
+      shares: [{ shnum: 0, usedBytes: 0 }],
+    });
+    expect(empty.map((s) => s.usedBytes)).toEqual([0]);
+    expect(
+      await outcome(
+        db.addComingShares({
+          storageIndex: storageIndex(3),
+          sharetype: 'mutable',
+          accountId: alice.id,
+          shares: [{ shnum: 0, usedBytes: 1 }],
+        }),
+      ),
+    ).toBe('QUOTA_EXCEEDED');
   });
 
   it('concurrent allocations never take an account past its hard quota', async () => {
