@@ -1,5 +1,6 @@
 export { findBinary } from './find-binary.js';
 export { freePort } from './free-port.js';
+export { type ManualClock, manualClock } from './manual-clock.js';
 export {
   createScratchDatabase,
   createScratchSchema,

@@ -223,6 +223,19 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     return parseContainerHeader(head, size);
   }
 
+  /** What `listShares` and `statShare` say of one share, from its (cached) header. */
+  async function statShare(storageIndex: string, shnum: number): Promise<ShareInfo | undefined> {
+    const share = await headerOf(storageIndex, shnum);
+    return (
+      share && {
+        shnum,
+        sharetype: share.header.kind,
+        sizeBytes: share.header.dataLength,
+        usedBytes: share.size,
+      }
+    );
+  }
+
   /** The header of a share file, from the cache when a stat shows the file unchanged. */
   async function headerOf(
     storageIndex: string,
@@ -423,15 +436,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
           (await listShareNumbers(storageIndex)).map(
             async (shnum): Promise<ShareInfo | undefined> => {
               try {
-                const share = await headerOf(storageIndex, shnum);
-                return (
-                  share && {
-                    shnum,
-                    sharetype: share.header.kind,
-                    sizeBytes: share.header.dataLength,
-                    usedBytes: share.size,
-                  }
-                );
+                return await statShare(storageIndex, shnum);
               } catch (error) {
                 // A damaged container is not a share a client can use; the crawler reports it.
                 if (error instanceof BackendError && error.code === 'CORRUPT') return undefined;
@@ -447,17 +452,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     async statShare(storageIndex, shnum) {
       checkStorageIndex(storageIndex);
       checkShnum(shnum);
-      return fsStep('stat a share', async () => {
-        const share = await headerOf(storageIndex, shnum);
-        return (
-          share && {
-            shnum,
-            sharetype: share.header.kind,
-            sizeBytes: share.header.dataLength,
-            usedBytes: share.size,
-          }
-        );
-      });
+      return fsStep('stat a share', () => statShare(storageIndex, shnum));
     },
 
     async getShareMeta(storageIndex, shnum) {

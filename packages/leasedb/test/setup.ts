@@ -5,25 +5,7 @@ import pg from 'pg';
 import { describe, onTestFinished } from 'vitest';
 import { type Dialect, type LeaseDb, type LeaseDbOptions, openLeaseDb } from '../src/index.js';
 
-/** A clock tests move by hand: no test ever waits for real time. */
-export interface ManualClock {
-  readonly now: () => number;
-  advance(seconds: number): void;
-  set(at: number): void;
-}
-
-export function manualClock(start = 1_700_000_000): ManualClock {
-  let current = start;
-  return {
-    now: () => current,
-    advance: (seconds) => {
-      current += seconds;
-    },
-    set: (at) => {
-      current = at;
-    },
-  };
-}
+export { type ManualClock, manualClock } from '@ostrom/test-fixtures';
 
 export type OpenOptions = Partial<Pick<LeaseDbOptions, 'now' | 'policy' | 'migrate'>>;
 
