@@ -16,6 +16,7 @@ export {
   APPROVAL_MODES,
   type ApprovalMode,
 } from './options.js';
+export { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 export type {
   AccountInfo,
   AllocateRequest,

@@ -1,0 +1,922 @@
+import { existsSync, realpathSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { homedir, hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ACCOUNTING_MODES,
+  type Accountant,
+  AccountantError,
+  APPROVAL_MODES,
+  swissnumFor,
+} from '@ostrom/accountant';
+import {
+  ACCOUNT_STATUSES,
+  type Account as AccountRow,
+  type AccountStatus,
+  type AccountWithUsage,
+  type LeaseDb,
+  LeaseDbError,
+} from '@ostrom/leasedb';
+import {
+  base32Decode,
+  base32Encode,
+  createStorageClient,
+  generateAccountKey,
+  ProtocolError,
+  parseNurl,
+  publicKeyFromPrivate,
+  StorageClientError,
+  signAccountRequest,
+} from '@ostrom/protocol';
+import Table from 'cli-table3';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import pino from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
+import { NodeError } from './errors.js';
+import { initNode, type LoadedNode, loadNode } from './node-dir.js';
+import {
+  createNodeAccountant,
+  nodeFurl,
+  nodeNurl,
+  openNodeBackend,
+  openNodeDatabase,
+  serversYaml,
+  startNode,
+} from './server.js';
+import { formatSize, parseDuration, parseSize } from './size.js';
+import { VERSION } from './version.js';
+
+/** Where a CLI run writes and what it may use from its surroundings (injected in tests). */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Whether stdout is a terminal (pretty logs by default). */
+  readonly isTTY?: boolean;
+  /** Waits between account-request retries (default a timer). */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Unix seconds (default the system clock). */
+  readonly now?: () => number;
+  /** `ostrom run` serves until this resolves (default: SIGTERM or SIGINT). */
+  readonly stopSignal?: () => Promise<string>;
+}
+
+/** Exit codes: 0 done, 1 failed, 2 bad arguments, 3 account request pending. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, pending: 3 } as const;
+
+/** A wrong argument found after parsing: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+function defaultStopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: string) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+// ---------------------------------------------------------------------------- argument parsers
+
+function intArg(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer ${min}–${max}`);
+    }
+    return n;
+  };
+}
+const accountIdArg = intArg(0, Number.MAX_SAFE_INTEGER);
+
+function sizeArg(value: string): string {
+  if (parseSize(value) === undefined) {
+    throw new InvalidArgumentError('expected a size such as 5GB, 512MiB or a number of bytes');
+  }
+  return value;
+}
+
+/** A quota: bytes, or `none`. Commander drops a null from a parser, so `none` stays a word here. */
+function quotaArg(value: string): number | 'none' {
+  if (value === 'none') return 'none';
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    throw new InvalidArgumentError('expected a size such as 5GB, 512MiB, or "none"');
+  }
+  return bytes;
+}
+
+function quotaValue(value: number | 'none'): number | null;
+function quotaValue(value: number | 'none' | undefined): number | null | undefined;
+function quotaValue(value: number | 'none' | undefined): number | null | undefined {
+  return value === 'none' ? null : value;
+}
+
+function durationArg(value: string): string {
+  if (parseDuration(value) === undefined) {
+    throw new InvalidArgumentError('expected a duration such as 31d, 12h or seconds');
+  }
+  return value;
+}
+
+/** A public key as 64 hex digits (the database's form) or 52 base32 characters. */
+function publicKeyArg(value: string): string {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return value.toLowerCase();
+  const bytes = base32Decode(value.toLowerCase());
+  if (bytes?.length === 32) return Buffer.from(bytes).toString('hex');
+  throw new InvalidArgumentError(
+    'expected an Ed25519 public key: 64 hex digits or 52 base32 characters',
+  );
+}
+
+/** `--since`: Unix seconds, an ISO date, or a duration ago (`24h`, `7d`). */
+function parseSince(value: string, now: number): number {
+  if (/^\d{9,}$/.test(value)) return Number(value);
+  const ago = parseDuration(value);
+  if (ago !== undefined && /[smhdwy]$/i.test(value)) return now - ago;
+  const ms = Date.parse(value);
+  if (!Number.isNaN(ms)) return Math.floor(ms / 1000);
+  throw new UsageError(
+    `--since: expected Unix seconds, an ISO date or a duration such as 24h, got "${value}"`,
+  );
+}
+
+// ---------------------------------------------------------------------------- output helpers
+
+function quotaText(bytes: number | null): string {
+  return bytes === null ? 'none' : formatSize(bytes);
+}
+
+function isoTime(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const row of rows) t.push(row.map(String));
+  return `${t.toString()}\n`;
+}
+
+function keyValues(rows: [string, string | number][]): string {
+  const t = new Table({ style: { head: [], border: [] } });
+  for (const [k, v] of rows) t.push({ [k]: String(v) });
+  return `${t.toString()}\n`;
+}
+
+function accountJson(account: AccountRow | AccountWithUsage) {
+  return account;
+}
+
+// ---------------------------------------------------------------------------- node access
+
+interface Operator {
+  readonly node: LoadedNode;
+  readonly db: LeaseDb;
+  readonly accountant: Accountant;
+}
+
+/**
+ * Opens the node's own database for an operator command. It works whether the server runs or
+ * not: SQLite write transactions take the file lock at BEGIN IMMEDIATE and wait for the
+ * server's (busy timeout); PostgreSQL serialises as usual. The backend is opened without a
+ * probe: operator commands only touch the database.
+ */
+async function withOperator<T>(dir: string, fn: (op: Operator) => Promise<T>): Promise<T> {
+  const node = await loadNode(dir);
+  const db = await openNodeDatabase(node);
+  try {
+    const backend = await openNodeBackend(node).catch(async (error) => {
+      await db.close();
+      throw error;
+    });
+    try {
+      return await fn({ node, db, accountant: createNodeAccountant(node, db, backend) });
+    } finally {
+      await backend.close();
+    }
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
+
+async function requireAccount(db: LeaseDb, id: number): Promise<AccountRow> {
+  const account = await db.getAccount(id);
+  if (!account) throw new NodeError('CONFIG_INVALID', `no account ${id}`);
+  return account;
+}
+
+function defaultNodeDir(env: NodeJS.ProcessEnv): string {
+  return env.OSTROM_DIR ?? join(homedir(), '.ostrom');
+}
+
+function defaultKeyFile(env: NodeJS.ProcessEnv): string {
+  const config = env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
+  return join(config, 'ostrom', 'account.key');
+}
+
+/** Reads the account key file, or creates it (0600, in a 0700 directory) with a new key. */
+async function accountKey(
+  file: string,
+): Promise<{ privateKey: Uint8Array; publicKey: Uint8Array; created: boolean }> {
+  let text: string | undefined;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (text !== undefined) {
+    const seed = base32Decode(text.trim());
+    if (seed?.length !== 32) {
+      throw new NodeError(
+        'NODE_DAMAGED',
+        `${file} is not an Ostrom account key (32 bytes of base32)`,
+      );
+    }
+    return { privateKey: seed, publicKey: publicKeyFromPrivate(seed), created: false };
+  }
+  const key = generateAccountKey();
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, `${base32Encode(key.privateKey)}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(file, 0o600);
+  return { ...key, created: true };
+}
+
+// ---------------------------------------------------------------------------- the program
+
+function buildProgram(io: CliIo, result: { code: number }): Command {
+  const env = io.env ?? process.env;
+  const now = io.now ?? (() => Math.floor(Date.now() / 1000));
+  const out = io.stdout;
+  const program = new Command('ostrom');
+  program
+    .description('An Ostrom storage node for Tahoe-LAFS grids, and its operator commands')
+    .version(VERSION)
+    .option('-d, --node-dir <DIR>', 'the node directory (default $OSTROM_DIR or ~/.ostrom)')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .configureHelp({ showGlobalOptions: true });
+  // Every subcommand shares the exit override and output, so tests see everything.
+  const command = (parent: Command, nameAndArgs: string, description: string) =>
+    parent
+      .command(nameAndArgs)
+      .description(description)
+      .exitOverride()
+      .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+
+  const nodeDir = (cmd: Command, positional?: string): string =>
+    resolve(
+      positional ?? cmd.optsWithGlobals<{ nodeDir?: string }>().nodeDir ?? defaultNodeDir(env),
+    );
+  const json = (cmd: Command) => cmd.opts<{ json?: boolean }>().json === true;
+  const print = (cmd: Command, value: unknown, human: () => string) =>
+    out(json(cmd) ? `${JSON.stringify(value, null, 2)}\n` : human());
+
+  // ------------------------------------------------------------------ init
+  command(program, 'init', 'create a node directory (config, TLS key, secrets) and print its NURL')
+    .argument('[DIR]', 'the node directory to create')
+    .option('--nickname <NAME>', 'shown to clients')
+    .option('--listen <ADDR>', 'listen address (default 127.0.0.1)')
+    .option('--port <N>', `storage port (default ${DEFAULT_PORT})`, intArg(1, 65535))
+    .option('--hostname <HOST>', 'public host name written into NURLs (default the listen address)')
+    .option('--reserved-space <SIZE>', 'space kept free on the disk', sizeArg)
+    .addOption(new Option('--backend <KIND>', 'where shares are kept').choices(BACKEND_KINDS))
+    .option('--storage-path <PATH>', 'disk backend directory (default storage/)')
+    .option('--s3-bucket <NAME>', 's3 backend: the bucket (must exist)')
+    .option('--s3-endpoint <URL>', 's3 backend: endpoint of an S3-compatible server (default AWS)')
+    .option('--s3-region <REGION>', 's3 backend: region (default us-east-1)')
+    .option('--s3-prefix <PREFIX>', 's3 backend: key prefix such as node-1/')
+    .option('--database <URL>', 'a postgres:// URL (default: SQLite leasedb.sqlite in the node)')
+    .addOption(new Option('--mode <MODE>', 'accounting mode').choices(ACCOUNTING_MODES))
+    .addOption(new Option('--approval <HOW>', 'account requests granted').choices(APPROVAL_MODES))
+    .option('--hard-quota <SIZE>', 'default hard quota of new accounts', sizeArg)
+    .option('--soft-quota <SIZE>', 'default soft quota of new accounts', sizeArg)
+    .option('--lease-duration <DURATION>', 'lease duration (default 31d)', durationArg)
+    .option('--json', 'machine-readable output')
+    .action(
+      async (
+        dirArg: string | undefined,
+        o: Record<string, string | number | undefined>,
+        cmd: Command,
+      ) => {
+        const backend = o.backend as ConfigValues['backend'];
+        const s3Given = [o.s3Bucket, o.s3Endpoint, o.s3Region, o.s3Prefix].some(
+          (v) => v !== undefined,
+        );
+        if (backend !== 's3' && s3Given) throw new UsageError('--s3-* options need --backend s3');
+        if (backend === 's3' && o.s3Bucket === undefined)
+          throw new UsageError('--backend s3 needs --s3-bucket');
+        if (backend === 's3' && o.storagePath !== undefined)
+          throw new UsageError('--storage-path is for --backend disk');
+        const str = (v: string | number | undefined) => (v === undefined ? undefined : String(v));
+        const values: ConfigValues = {
+          nickname: str(o.nickname),
+          listen: str(o.listen),
+          port: o.port as number | undefined,
+          publicHostname: str(o.hostname),
+          reservedSpace: str(o.reservedSpace),
+          backend,
+          diskPath: str(o.storagePath),
+          ...(backend === 's3'
+            ? {
+                s3: {
+                  bucket: String(o.s3Bucket),
+                  endpoint: str(o.s3Endpoint),
+                  region: str(o.s3Region),
+                  prefix: str(o.s3Prefix),
+                },
+              }
+            : {}),
+          databaseUrl: str(o.database),
+          mode: o.mode as ConfigValues['mode'],
+          approval: o.approval as ConfigValues['approval'],
+          defaultHardQuota: str(o.hardQuota),
+          defaultSoftQuota: str(o.softQuota),
+          leaseDuration: str(o.leaseDuration),
+        };
+        const node = await initNode(nodeDir(cmd, dirArg), values);
+        // The NURL needs only the secret and the certificate; no database is opened.
+        const { swissnumFor } = createSwissnums(node);
+        const nurl = nodeNurl(node, { swissnumFor }, 0);
+        const furl = nodeFurl(node, { swissnumFor });
+        print(
+          cmd,
+          {
+            dir: node.dir,
+            serverId: node.serverId,
+            nurl,
+            furl,
+            serversYaml: serversYaml(node, nurl, furl),
+          },
+          () =>
+            [
+              `Created the node ${node.dir}`,
+              `server id: ${node.serverId}`,
+              `NURL:      ${nurl}`,
+              `fURL:      ${furl}`,
+              '',
+              'A Tahoe-LAFS client uses this node with this block in its private/servers.yaml:',
+              '',
+              serversYaml(node, nurl, furl),
+              `Start it with: ostrom run ${node.dir}`,
+              '',
+            ].join('\n'),
+        );
+      },
+    );
+
+  // ------------------------------------------------------------------ run
+  command(program, 'run', 'serve the node until SIGTERM or SIGINT')
+    .argument('[DIR]', 'the node directory')
+    .option(
+      '--init',
+      'create the node directory first when it has none (the defaults: SQLite + disk)',
+    )
+    .option('--pretty', 'readable logs (default when stdout is a terminal)')
+    .option('--json-logs', 'one JSON object a line even on a terminal')
+    .action(
+      async (
+        dirArg: string | undefined,
+        o: { init?: boolean; pretty?: boolean; jsonLogs?: boolean },
+        cmd: Command,
+      ) => {
+        const dir = nodeDir(cmd, dirArg);
+        if (o.init && !existsSync(join(dir, 'ostrom.toml'))) {
+          const node = await initNode(dir, {});
+          io.stderr(`Created the node ${node.dir}\n`);
+        }
+        const pretty = o.pretty === true || (io.isTTY === true && o.jsonLogs !== true);
+        const prettify = pretty ? prettyFactory({ colorize: io.isTTY === true }) : undefined;
+        const logger = pino(
+          { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+          { write: (line: string) => out(prettify ? prettify(line) : line) },
+        );
+        const running = await startNode(dir, { logger });
+        io.stderr(`Serving. Anonymous NURL: ${running.nurl}\n`);
+        const signal = await (io.stopSignal ?? defaultStopSignal)();
+        logger.info({ signal }, 'shutting down');
+        await running.close();
+      },
+    );
+
+  // ------------------------------------------------------------------ accounts
+  const accounts = command(
+    program,
+    'accounts',
+    "manage the node's accounts (works whether it runs or not)",
+  );
+  const actor = 'cli';
+
+  command(accounts, 'list', 'list accounts with their usage')
+    .addOption(
+      new Option('--status <STATUS>', 'only accounts with this status').choices(ACCOUNT_STATUSES),
+    )
+    .option('--search <TEXT>', 'only accounts whose nickname contains this')
+    .option('--limit <N>', 'at most this many (default 1000)', intArg(1, 100_000))
+    .option('--json', 'machine-readable output')
+    .action(
+      async (o: { status?: AccountStatus; search?: string; limit?: number }, cmd: Command) => {
+        await withOperator(nodeDir(cmd), async ({ db }) => {
+          const page = await db.listAccounts({
+            ...(o.status ? { status: o.status } : {}),
+            ...(o.search ? { search: o.search } : {}),
+            limit: o.limit ?? 1000,
+          });
+          print(
+            cmd,
+            page.accounts.map(accountJson),
+            () =>
+              table(
+                [
+                  'id',
+                  'nickname',
+                  'status',
+                  'shares',
+                  'used',
+                  'hard quota',
+                  'soft quota',
+                  'public key',
+                ],
+                page.accounts.map((a) => [
+                  a.id,
+                  a.nickname,
+                  a.status,
+                  a.usage.shares,
+                  formatSize(a.usage.bytes),
+                  quotaText(a.hardQuotaBytes),
+                  quotaText(a.softQuotaBytes),
+                  a.publicKey ? `${a.publicKey.slice(0, 16)}…` : '-',
+                ]),
+              ) +
+              (page.total > page.accounts.length
+                ? `(${page.accounts.length} of ${page.total})\n`
+                : ''),
+          );
+        });
+      },
+    );
+
+  command(accounts, 'show', 'one account: status, quota, usage, NURL')
+    .argument('<ID>', 'account id', accountIdArg)
+    .option('--json', 'machine-readable output')
+    .action(async (id: number, _o: unknown, cmd: Command) => {
+      await withOperator(nodeDir(cmd), async ({ node, db, accountant }) => {
+        const account = await requireAccount(db, id);
+        const usage = (await db.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
+        const attributes = await db.getAccountAttributes(id);
+        const nurl = account.status === 'deleted' ? null : nodeNurl(node, accountant, id);
+        print(cmd, { ...account, usage, attributes, nurl }, () =>
+          keyValues([
+            ['id', account.id],
+            ['nickname', account.nickname],
+            ['status', account.status],
+            ['public key', account.publicKey ?? '-'],
+            ['created', isoTime(account.createdAt)],
+            ['shares', usage.shares],
+            ['used', formatSize(usage.bytes)],
+            ['hard quota', quotaText(account.hardQuotaBytes)],
+            ['soft quota', quotaText(account.softQuotaBytes)],
+            ...Object.entries(attributes).map(([k, v]): [string, string] => [k, v]),
+            ['NURL', nurl ?? '-'],
+          ]),
+        );
+      });
+    });
+
+  const statusCommand = (
+    name: string,
+    description: string,
+    change: (a: Accountant, id: number) => Promise<AccountRow>,
+  ) =>
+    command(accounts, name, description)
+      .argument('<ID>', 'account id', accountIdArg)
+      .option('--json', 'machine-readable output')
+      .action(async (id: number, _o: unknown, cmd: Command) => {
+        await withOperator(nodeDir(cmd), async ({ accountant }) => {
+          const account = await change(accountant, id);
+          print(
+            cmd,
+            account,
+            () => `account ${account.id} (${account.nickname}): ${account.status}\n`,
+          );
+        });
+      });
+  statusCommand('approve', 'approve a pending account', (a, id) => a.approveAccount(id, { actor }));
+  statusCommand('freeze', 'freeze an account: it may read, not write', (a, id) =>
+    a.setAccountStatus(id, 'frozen', { actor }),
+  );
+  statusCommand('thaw', 'return a frozen or disabled account to normal', (a, id) =>
+    a.setAccountStatus(id, 'normal', { actor }),
+  );
+  statusCommand('disable', 'disable an account: no reads, no writes', (a, id) =>
+    a.setAccountStatus(id, 'disabled', { actor }),
+  );
+  statusCommand('delete', 'delete an account: its shares go after the grace period', (a, id) =>
+    a.setAccountStatus(id, 'deleted', { actor }),
+  );
+
+  command(accounts, 'set-quota', 'set an account\'s quotas ("none" removes one)')
+    .argument('<ID>', 'account id', accountIdArg)
+    .option('--hard <SIZE>', 'allocations past this are refused', quotaArg)
+    .option('--soft <SIZE>', 'crossing 80% and 100% of this warns', quotaArg)
+    .option('--json', 'machine-readable output')
+    .action(
+      async (
+        id: number,
+        given: { hard?: number | 'none'; soft?: number | 'none' },
+        cmd: Command,
+      ) => {
+        if (given.hard === undefined && given.soft === undefined)
+          throw new UsageError('give --hard, --soft or both');
+        const o = { hard: quotaValue(given.hard), soft: quotaValue(given.soft) };
+        await withOperator(nodeDir(cmd), async ({ db, accountant }) => {
+          const current = await requireAccount(db, id);
+          const hardBytes = o.hard === undefined ? current.hardQuotaBytes : o.hard;
+          const softBytes = o.soft === undefined ? current.softQuotaBytes : o.soft;
+          if (hardBytes !== null && softBytes !== null && softBytes > hardBytes) {
+            throw new UsageError('the soft quota must not exceed the hard quota');
+          }
+          const account = await accountant.setAccountQuota(id, { hardBytes, softBytes }, { actor });
+          print(
+            cmd,
+            account,
+            () =>
+              `account ${account.id} (${account.nickname}): hard quota ${quotaText(account.hardQuotaBytes)}, soft quota ${quotaText(account.softQuotaBytes)}\n`,
+          );
+        });
+      },
+    );
+
+  command(accounts, 'add', 'pre-approve a public key: its account is active at once')
+    .requiredOption('--pubkey <KEY>', 'Ed25519 public key (64 hex digits)', publicKeyArg)
+    .requiredOption('--nickname <NAME>', 'a name for the account')
+    .option('--hard <SIZE>', 'hard quota (default the config default)', quotaArg)
+    .option('--soft <SIZE>', 'soft quota (default the config default)', quotaArg)
+    .option('--json', 'machine-readable output')
+    .action(
+      async (
+        given: { pubkey: string; nickname: string; hard?: number | 'none'; soft?: number | 'none' },
+        cmd: Command,
+      ) => {
+        const o = { ...given, hard: quotaValue(given.hard), soft: quotaValue(given.soft) };
+        await withOperator(nodeDir(cmd), async ({ node, accountant }) => {
+          const account = await accountant.addAccount(
+            {
+              publicKey: o.pubkey,
+              nickname: o.nickname,
+              ...(o.hard === undefined ? {} : { hardQuotaBytes: o.hard }),
+              ...(o.soft === undefined ? {} : { softQuotaBytes: o.soft }),
+            },
+            { actor },
+          );
+          const nurl = nodeNurl(node, accountant, account.id);
+          print(
+            cmd,
+            { ...account, nurl },
+            () => `account ${account.id} (${account.nickname}): ${account.status}\nNURL: ${nurl}\n`,
+          );
+        });
+      },
+    );
+
+  command(accounts, 'import', 'pre-approve keys from a file: "pubkey nickname" a line, # comments')
+    .argument('<FILE>', "the list (as Tahoe's planned storage-accounts.txt)")
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, _o: unknown, cmd: Command) => {
+      const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+        throw new UsageError(`cannot read ${file} (${error.code})`);
+      });
+      const entries: { line: number; publicKey: string; nickname: string }[] = [];
+      // Every line is checked before anything is added, so a typo adds nothing.
+      text.split(/\r?\n/).forEach((raw, index) => {
+        const content = raw.replace(/#.*$/, '').trim();
+        if (content === '') return;
+        const m = /^(\S+)\s+(.+)$/.exec(content);
+        let publicKey: string | undefined;
+        try {
+          publicKey = m ? publicKeyArg(m[1]!) : undefined;
+        } catch {
+          publicKey = undefined;
+        }
+        if (!m || publicKey === undefined) {
+          throw new UsageError(
+            `${file}, line ${index + 1}: expected "<64 hex digits of public key> <nickname>"`,
+          );
+        }
+        entries.push({ line: index + 1, publicKey, nickname: m[2]! });
+      });
+      await withOperator(nodeDir(cmd), async ({ db, accountant }) => {
+        const added: AccountRow[] = [];
+        const existing: AccountRow[] = [];
+        for (const entry of entries) {
+          const known = await db.getAccountByPublicKey(entry.publicKey);
+          if (known) {
+            existing.push(known);
+            continue;
+          }
+          added.push(
+            await accountant.addAccount(
+              { publicKey: entry.publicKey, nickname: entry.nickname },
+              { actor },
+            ),
+          );
+        }
+        print(cmd, { added, existing }, () =>
+          [
+            ...added.map((a) => `added account ${a.id} (${a.nickname})`),
+            ...existing.map((a) => `exists: account ${a.id} (${a.nickname}, ${a.status})`),
+            `${added.length} added, ${existing.length} already present`,
+            '',
+          ].join('\n'),
+        );
+      });
+    });
+
+  // ------------------------------------------------------------------ usage, nurl, events
+  command(program, 'usage', "the server's usage by account, or one account's")
+    .argument('[ID]', 'account id', accountIdArg)
+    .option('--json', 'machine-readable output')
+    .action(async (id: number | undefined, _o: unknown, cmd: Command) => {
+      await withOperator(nodeDir(cmd), async ({ db }) => {
+        if (id !== undefined) {
+          const account = await requireAccount(db, id);
+          const usage = (await db.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
+          print(
+            cmd,
+            {
+              accountId: id,
+              nickname: account.nickname,
+              status: account.status,
+              ...usage,
+              hardQuotaBytes: account.hardQuotaBytes,
+              softQuotaBytes: account.softQuotaBytes,
+            },
+            () =>
+              keyValues([
+                ['account', `${id} (${account.nickname})`],
+                ['status', account.status],
+                ['shares', usage.shares],
+                ['used', formatSize(usage.bytes)],
+                ['hard quota', quotaText(account.hardQuotaBytes)],
+                ['soft quota', quotaText(account.softQuotaBytes)],
+              ]),
+          );
+          return;
+        }
+        const server = await db.getServerUsage();
+        const page = await db.listAccounts({ orderBy: 'bytes', direction: 'desc', limit: 1000 });
+        print(
+          cmd,
+          {
+            server,
+            accounts: page.accounts.map((a) => ({
+              id: a.id,
+              nickname: a.nickname,
+              status: a.status,
+              ...a.usage,
+            })),
+          },
+          () =>
+            `server: ${server.shares} shares, ${formatSize(server.bytes)}\n` +
+            table(
+              ['id', 'nickname', 'status', 'shares', 'used', 'hard quota'],
+              page.accounts.map((a) => [
+                a.id,
+                a.nickname,
+                a.status,
+                a.usage.shares,
+                formatSize(a.usage.bytes),
+                quotaText(a.hardQuotaBytes),
+              ]),
+            ),
+        );
+      });
+    });
+
+  command(program, 'nurl', "print the anonymous NURL, or an account's")
+    .option('--account <ID>', 'the NURL of this account', accountIdArg)
+    .option('--json', 'machine-readable output (with the server id and fURL)')
+    .action(async (o: { account?: number }, cmd: Command) => {
+      await withOperator(nodeDir(cmd), async ({ node, db, accountant }) => {
+        const id = o.account ?? 0;
+        const account = await requireAccount(db, id);
+        if (id === 1 || account.status === 'deleted') {
+          throw new NodeError('CONFIG_INVALID', `account ${id} (${account.nickname}) has no NURL`);
+        }
+        const nurl = nodeNurl(node, accountant, id);
+        print(
+          cmd,
+          { accountId: id, nurl, serverId: node.serverId, furl: nodeFurl(node, accountant) },
+          () => `${nurl}\n`,
+        );
+      });
+    });
+
+  command(program, 'events', 'the activity log')
+    .option('--since <T>', 'Unix seconds, an ISO date, or a duration ago such as 24h')
+    .option('--account <ID>', 'only this account', accountIdArg)
+    .option('--limit <N>', 'at most this many, newest (default 100)', intArg(1, 10_000))
+    .option('--json', 'machine-readable output')
+    .action(async (o: { since?: string; account?: number; limit?: number }, cmd: Command) => {
+      const since = o.since === undefined ? undefined : parseSince(o.since, now());
+      await withOperator(nodeDir(cmd), async ({ db }) => {
+        const events = (
+          await db.listEvents({
+            ...(since === undefined ? {} : { since }),
+            ...(o.account === undefined ? {} : { accountId: o.account }),
+            order: 'desc',
+            limit: o.limit ?? 100,
+          })
+        ).reverse();
+        print(cmd, events, () =>
+          table(
+            ['time', 'kind', 'account', 'actor', 'details'],
+            events.map((e) => [
+              isoTime(e.at),
+              e.kind,
+              e.accountId ?? '-',
+              e.actor ?? '-',
+              [
+                e.storageIndex && `${e.storageIndex}${e.shnum === null ? '' : `/${e.shnum}`}`,
+                Object.keys(e.data).length ? JSON.stringify(e.data) : '',
+              ]
+                .filter(Boolean)
+                .join(' '),
+            ]),
+          ),
+        );
+      });
+    });
+
+  // ------------------------------------------------------------------ client side
+  const account = command(
+    program,
+    'account',
+    'client side: obtain and inspect your account on a server',
+  );
+
+  command(account, 'request', 'ask a server for an account; prints its NURL')
+    .argument('<NURL>', "the server's NURL (the anonymous one)")
+    .option(
+      '--key <FILE>',
+      'your Ed25519 key, created if missing (default ~/.config/ostrom/account.key)',
+    )
+    .option('--nickname <NAME>', 'how the operator sees you (default this host name)')
+    .option('--wait', 'while pending, wait and retry until approved or refused')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (
+        nurl: string,
+        o: { key?: string; nickname?: string; wait?: boolean },
+        cmd: Command,
+      ) => {
+        const keyFile = resolve(o.key ?? defaultKeyFile(env));
+        const key = await accountKey(keyFile);
+        if (key.created && !json(cmd)) io.stderr(`created the account key ${keyFile}\n`);
+        const nickname = (o.nickname ?? hostname()).slice(0, 64);
+        const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+        const client = createStorageClient({ nurl });
+        try {
+          for (;;) {
+            const signed = signAccountRequest(
+              {
+                // The server's id is its TLS key's pin, from the NURL (packages/protocol README).
+                serverId: parseNurl(nurl).spkiHash,
+                publicKey: key.publicKey,
+                nickname,
+                timestamp: now(),
+                nonce: crypto.getRandomValues(new Uint8Array(16)),
+              },
+              key.privateKey,
+            );
+            const answer = await client.accounting.requestAccount(signed);
+            const publicKey = Buffer.from(key.publicKey).toString('hex');
+            if (answer.status === 'active') {
+              print(cmd, { ...answer, publicKey }, () => `${answer.nurl}\n`);
+              return;
+            }
+            if (answer.status === 'refused') {
+              print(cmd, { ...answer, publicKey }, () => `refused: ${answer.reason}\n`);
+              result.code = EXIT.failed;
+              return;
+            }
+            const at = isoTime(now() + answer.retryAfterSeconds);
+            if (!o.wait) {
+              print(
+                cmd,
+                { ...answer, publicKey },
+                () =>
+                  `pending: retry after ${at} (${answer.retryAfterSeconds} s); your public key is ${publicKey}\n`,
+              );
+              result.code = EXIT.pending;
+              return;
+            }
+            io.stderr(`pending: waiting ${answer.retryAfterSeconds} s, until ${at}\n`);
+            await sleep(answer.retryAfterSeconds * 1000);
+          }
+        } finally {
+          client.close();
+        }
+      },
+    );
+
+  command(account, 'usage', "your account's usage, status and quota")
+    .argument('<NURL>', "your account's NURL")
+    .option('--json', 'machine-readable output')
+    .action(async (nurl: string, _o: unknown, cmd: Command) => {
+      const client = createStorageClient({ nurl });
+      try {
+        const info = await client.accounting.getAccount();
+        print(cmd, info, () =>
+          keyValues([
+            ['account', `${info.accountId} (${info.nickname})`],
+            ['status', info.status],
+            ['shares', info.shares],
+            ['used', formatSize(info.bytes)],
+            ['hard quota', quotaText(info.hardQuotaBytes)],
+            ['soft quota', quotaText(info.softQuotaBytes)],
+            ['lease duration', `${Math.round(info.leaseDurationSeconds / 86_400)} days`],
+          ]),
+        );
+      } finally {
+        client.close();
+      }
+    });
+
+  return program;
+}
+
+/** Swissnums without a database: the Accountant derives them from the secret alone. */
+/** Swissnums are a pure function of the server secret: no database needed to print a NURL. */
+function createSwissnums(node: LoadedNode): Pick<Accountant, 'swissnumFor'> {
+  return { swissnumFor: (id) => swissnumFor(node.serverSecret, id) };
+}
+
+function errorLine(error: unknown): { message: string; code: number } {
+  if (error instanceof UsageError) return { message: error.message, code: EXIT.usage };
+  if (
+    error instanceof NodeError ||
+    error instanceof AccountantError ||
+    error instanceof LeaseDbError ||
+    error instanceof StorageClientError ||
+    error instanceof ProtocolError
+  ) {
+    return { message: error.message, code: EXIT.failed };
+  }
+  if (error instanceof TypeError || error instanceof RangeError) {
+    return { message: error.message, code: EXIT.usage };
+  }
+  return {
+    message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    code: EXIT.failed,
+  };
+}
+
+/**
+ * Runs the `ostrom` command line (`argv` without node and the script) and resolves to its exit
+ * code: 0 done, 1 failed, 2 bad arguments, 3 account request pending. Output goes to `io`.
+ */
+export async function main(argv: readonly string[], io?: CliIo): Promise<number> {
+  const actualIo: CliIo = io ?? {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    isTTY: process.stdout.isTTY === true,
+  };
+  const result = { code: EXIT.ok as number };
+  const program = buildProgram(actualIo, result);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return result.code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander printed its message (or the help) already.
+      return error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+        ? EXIT.ok
+        : EXIT.usage;
+    }
+    const { message, code } = errorLine(error);
+    actualIo.stderr(`ostrom: ${message}\n`);
+    return code;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await main(process.argv.slice(2));
+}

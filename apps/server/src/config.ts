@@ -1,0 +1,444 @@
+import { isIP } from 'node:net';
+import {
+  ACCOUNTING_MODES,
+  type AccountingMode,
+  APPROVAL_MODES,
+  type ApprovalMode,
+} from '@ostrom/accountant';
+import { DEFAULT_LEASE_POLICY } from '@ostrom/leasedb';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { NodeError } from './errors.js';
+import { formatSize, parseDuration, parseSize } from './size.js';
+
+/** The config file's name inside a node directory. */
+export const CONFIG_FILE = 'ostrom.toml';
+
+/**
+ * The default storage port. Not Tahoe's 3456: that is the web gateway port of every Tahoe
+ * client, which often runs on the same machine as a storage node. A fixed port rather than a
+ * random one, because the port is part of the NURL every client is configured with.
+ */
+export const DEFAULT_PORT = 3457;
+
+export const BACKEND_KINDS = ['disk', 's3'] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+
+/** Where shares are kept: a Tahoe-compatible storage directory. */
+export interface DiskBackendConfig {
+  readonly kind: 'disk';
+  /** Relative paths are relative to the node directory. */
+  readonly path: string;
+}
+
+/** Where shares are kept: an S3-compatible bucket. Credentials never live in the config. */
+export interface S3BackendConfig {
+  readonly kind: 's3';
+  readonly bucket: string;
+  /** Undefined for AWS itself. */
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly prefix: string;
+  readonly forcePathStyle: boolean;
+}
+
+export type DatabaseConfig =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string };
+
+/** A validated `ostrom.toml`, with every default filled in. */
+export interface OstromConfig {
+  readonly node: { readonly nickname: string };
+  readonly storage: {
+    readonly listen: string;
+    readonly port: number;
+    /** The host written into NURLs. */
+    readonly publicHostname: string;
+    readonly reservedBytes: number;
+    readonly capacityBytes: number | undefined;
+  };
+  readonly backend: DiskBackendConfig | S3BackendConfig;
+  readonly database: DatabaseConfig;
+  readonly accounting: {
+    readonly mode: AccountingMode;
+    /** Undefined: automatic when mode is `enabled`, manual when `required`. */
+    readonly approval: ApprovalMode | undefined;
+    readonly defaultHardQuotaBytes: number | null;
+    readonly defaultSoftQuotaBytes: number | null;
+  };
+  readonly leases: { readonly durationSeconds: number; readonly maxDurationSeconds: number };
+}
+
+// ---------------------------------------------------------------------------- field checks
+
+/**
+ * A zod schema for one value: `parse` returns the value or undefined, and a refusal becomes
+ * an issue saying what was expected. The message is assembled (with the key and the value
+ * given) in `describeIssue`, so every error reads the same way.
+ */
+function field<T>(expected: string, parse: (value: unknown) => T | undefined) {
+  return z.unknown().transform((value, ctx): T => {
+    const parsed = value === undefined ? undefined : parse(value);
+    if (parsed === undefined) {
+      ctx.addIssue({ code: 'custom', message: expected, input: value });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+}
+
+const CONTROL_CHARS = /\p{Cc}/u;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+const text = (max: number) =>
+  field(`expected a string of 1–${max} characters without control characters`, (v) =>
+    typeof v === 'string' && v.length > 0 && [...v].length <= max && !CONTROL_CHARS.test(v)
+      ? v
+      : undefined,
+  );
+const host = field('expected an IP address or a host name', (v) =>
+  typeof v === 'string' && (isIP(v) !== 0 || HOSTNAME.test(v)) ? v : undefined,
+);
+const port = field('expected an integer 1–65535', (v) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : undefined,
+);
+const SIZE_EXPECTED = 'expected a size such as "5GB", "512MiB" or a number of bytes';
+const size = field(SIZE_EXPECTED, (v) =>
+  typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined,
+);
+const quota = field(`${SIZE_EXPECTED}, or "none"`, (v): number | null | undefined =>
+  v === 'none' ? null : typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined,
+);
+const duration = field('expected a duration such as "31d", "12h" or a number of seconds', (v) =>
+  typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined,
+);
+const path = field('expected a non-empty path', (v) =>
+  typeof v === 'string' && v.length > 0 && !v.includes('\0') ? v : undefined,
+);
+const bool = field('expected true or false', (v) => (typeof v === 'boolean' ? v : undefined));
+const oneOf = <T extends string>(values: readonly T[]) =>
+  field(`expected one of ${values.map((v) => `"${v}"`).join(', ')}`, (v) =>
+    values.includes(v as T) ? (v as T) : undefined,
+  );
+const postgresUrl = field('expected a postgres:// or postgresql:// URL', (v) =>
+  typeof v === 'string' && /^postgres(?:ql)?:\/\/./.test(v) ? v : undefined,
+);
+const httpUrl = field('expected an http:// or https:// URL', (v) =>
+  typeof v === 'string' && /^https?:\/\/[^\s]+$/.test(v) ? v : undefined,
+);
+// S3's rules for bucket names (the backend checks them again).
+const bucket = field('expected an S3 bucket name (3–63 of a-z 0-9 . -)', (v) =>
+  typeof v === 'string' && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v) ? v : undefined,
+);
+const prefix = field('expected "" or /-terminated segments such as "node-1/"', (v) =>
+  typeof v === 'string' && /^(?:[A-Za-z0-9._-]+\/)*$/.test(v) ? v : undefined,
+);
+
+const schema = z.strictObject({
+  node: z.strictObject({ nickname: text(64).optional() }).optional(),
+  storage: z
+    .strictObject({
+      listen: host.optional(),
+      port: port.optional(),
+      public_hostname: host.optional(),
+      reserved_space: size.optional(),
+      capacity: size.optional(),
+    })
+    .optional(),
+  backend: z
+    .strictObject({
+      kind: oneOf(BACKEND_KINDS).optional(),
+      path: path.optional(),
+      endpoint: httpUrl.optional(),
+      bucket: bucket.optional(),
+      region: text(64).optional(),
+      prefix: prefix.optional(),
+      force_path_style: bool.optional(),
+    })
+    .optional(),
+  database: z.strictObject({ path: path.optional(), url: postgresUrl.optional() }).optional(),
+  accounting: z
+    .strictObject({
+      mode: oneOf(ACCOUNTING_MODES).optional(),
+      approval: oneOf(APPROVAL_MODES).optional(),
+      default_hard_quota: quota.optional(),
+      default_soft_quota: quota.optional(),
+    })
+    .optional(),
+  leases: z
+    .strictObject({ duration: duration.optional(), max_duration: duration.optional() })
+    .optional(),
+});
+
+const CREDENTIAL_KEYS = new Set([
+  'access_key_id',
+  'secret_access_key',
+  'credentials',
+  'aws_access_key_id',
+  'aws_secret_access_key',
+]);
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Date) return 'a date';
+  if (value === undefined) return 'nothing';
+  return 'a table';
+}
+
+function where(section: string | undefined, key?: string): string {
+  if (section === undefined) return key === undefined ? '' : `${key}: `;
+  return key === undefined ? `[${section}] ` : `[${section}] ${key}: `;
+}
+
+function describeIssue(file: string, issue: z.core.$ZodIssue): string {
+  const [section, key] = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const unknown = issue.keys[0]!;
+    if (section === undefined) return `${file}: unknown section [${unknown}]`;
+    if (section === 'backend' && CREDENTIAL_KEYS.has(unknown)) {
+      return `${file}: [backend] ${unknown}: credentials do not belong in the config file; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or write private/s3-credentials`;
+    }
+    return `${file}: [${section}] unknown key "${unknown}"`;
+  }
+  if (key === undefined && issue.code === 'invalid_type') {
+    return `${file}: ${where(undefined, section === undefined ? undefined : `[${section}]`)}expected a table, got ${describeValue(issue.input)}`;
+  }
+  const got = 'input' in issue ? `, got ${describeValue(issue.input)}` : '';
+  return `${file}: ${where(section, key)}${issue.message}${got}`;
+}
+
+function invalid(file: string, section: string, key: string, message: string): never {
+  throw new NodeError('CONFIG_INVALID', `${file}: [${section}] ${key}: ${message}`);
+}
+
+/**
+ * Parses and validates the text of an `ostrom.toml`, filling in defaults. Unknown keys, wrong
+ * types and contradictions throw NodeError `CONFIG_INVALID` with one message naming the key.
+ */
+export function parseConfig(source: string, file: string = CONFIG_FILE): OstromConfig {
+  let raw: unknown;
+  try {
+    raw = parseToml(source);
+  } catch (error) {
+    if (error instanceof TomlError) {
+      const reason = error.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+      throw new NodeError(
+        'CONFIG_INVALID',
+        `${file}: line ${error.line}, column ${error.column}: ${reason}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  const result = schema.safeParse(raw, { reportInput: true });
+  if (!result.success) {
+    throw new NodeError('CONFIG_INVALID', describeIssue(file, result.error.issues[0]!), {
+      cause: result.error,
+    });
+  }
+  const c = result.data;
+
+  const listen = c.storage?.listen ?? '127.0.0.1';
+  const wildcard = listen === '0.0.0.0' || listen === '::';
+  if (wildcard && c.storage?.public_hostname === undefined) {
+    invalid(file, 'storage', 'public_hostname', `required when listening on ${listen}`);
+  }
+
+  const b = c.backend ?? {};
+  const kind = b.kind ?? 'disk';
+  let backend: DiskBackendConfig | S3BackendConfig;
+  if (kind === 'disk') {
+    for (const key of ['endpoint', 'bucket', 'region', 'prefix', 'force_path_style'] as const) {
+      if (b[key] !== undefined) invalid(file, 'backend', key, 'only for kind = "s3"');
+    }
+    backend = { kind, path: b.path ?? 'storage' };
+  } else {
+    if (b.path !== undefined) invalid(file, 'backend', 'path', 'only for kind = "disk"');
+    if (b.bucket === undefined) invalid(file, 'backend', 'bucket', 'required for kind = "s3"');
+    backend = {
+      kind,
+      bucket: b.bucket,
+      endpoint: b.endpoint,
+      region: b.region ?? 'us-east-1',
+      prefix: b.prefix ?? '',
+      forcePathStyle: b.force_path_style ?? b.endpoint !== undefined,
+    };
+  }
+
+  const d = c.database ?? {};
+  if (d.path !== undefined && d.url !== undefined) {
+    invalid(file, 'database', 'url', 'give either path (SQLite) or url (PostgreSQL), not both');
+  }
+  const database: DatabaseConfig =
+    d.url !== undefined
+      ? { kind: 'postgres', url: d.url }
+      : { kind: 'sqlite', path: d.path ?? 'leasedb.sqlite' };
+
+  const a = c.accounting ?? {};
+  const hard = a.default_hard_quota ?? null;
+  const soft = a.default_soft_quota ?? null;
+  if (hard !== null && soft !== null && soft > hard) {
+    invalid(file, 'accounting', 'default_soft_quota', 'must not exceed default_hard_quota');
+  }
+
+  const l = c.leases ?? {};
+  const maxDurationSeconds = l.max_duration ?? DEFAULT_LEASE_POLICY.maxLeaseDurationSeconds;
+  const durationSeconds = l.duration ?? DEFAULT_LEASE_POLICY.leaseDurationSeconds;
+  if (durationSeconds > maxDurationSeconds) {
+    invalid(file, 'leases', 'duration', 'must not exceed max_duration');
+  }
+  if (DEFAULT_LEASE_POLICY.starterLeaseDurationSeconds > maxDurationSeconds) {
+    invalid(file, 'leases', 'max_duration', 'must be at least 60d (the starter lease)');
+  }
+
+  return {
+    node: { nickname: c.node?.nickname ?? 'ostrom' },
+    storage: {
+      listen,
+      port: c.storage?.port ?? DEFAULT_PORT,
+      publicHostname: c.storage?.public_hostname ?? listen,
+      reservedBytes: c.storage?.reserved_space ?? 0,
+      capacityBytes: c.storage?.capacity,
+    },
+    backend,
+    database,
+    accounting: {
+      mode: a.mode ?? 'enabled',
+      approval: a.approval,
+      defaultHardQuotaBytes: hard,
+      defaultSoftQuotaBytes: soft,
+    },
+    leases: { durationSeconds, maxDurationSeconds },
+  };
+}
+
+// ---------------------------------------------------------------------------- rendering
+
+/** The values `ostrom init` may set; everything else is written with its default. */
+export interface ConfigValues {
+  readonly nickname?: string;
+  readonly listen?: string;
+  readonly port?: number;
+  readonly publicHostname?: string;
+  readonly reservedSpace?: string;
+  readonly backend?: BackendKind;
+  readonly diskPath?: string;
+  readonly s3?: {
+    readonly bucket: string;
+    readonly endpoint?: string;
+    readonly region?: string;
+    readonly prefix?: string;
+    readonly forcePathStyle?: boolean;
+  };
+  readonly databaseUrl?: string;
+  readonly mode?: AccountingMode;
+  readonly approval?: ApprovalMode;
+  readonly defaultHardQuota?: string;
+  readonly defaultSoftQuota?: string;
+  readonly leaseDuration?: string;
+}
+
+const str = (value: string) => JSON.stringify(value);
+
+/** `key = value` when set, else the commented default (so the file documents every option). */
+function line(key: string, value: string | undefined, fallback: string): string {
+  return value === undefined ? `# ${key} = ${fallback}` : `${key} = ${value}`;
+}
+
+function days(seconds: number): string {
+  return str(`${seconds / 86_400}d`);
+}
+
+/**
+ * The commented `ostrom.toml` with every option: those given in `values` set, the others
+ * commented out at their default. `parseConfig` of the result reflects `values`.
+ */
+export function renderConfig(values: ConfigValues = {}): string {
+  const s3 = values.backend === 's3' ? values.s3 : undefined;
+  if (values.backend === 's3' && !s3) throw new TypeError('an s3 backend needs s3.bucket');
+  const q = (v: string | undefined) => (v === undefined ? undefined : str(v));
+  return `# ostrom.toml: the configuration of an Ostrom storage node.
+# Every option is listed; a commented line shows its default. Relative paths are relative to
+# this node directory. Sizes: "5GB", "1.5TB" (powers of 1000), "512MiB" (powers of 1024), or
+# a number of bytes. Durations: "31d", "12h", "90m", or a number of seconds.
+
+[node]
+# Shown to clients in the server's announcement and on their welcome page.
+${line('nickname', q(values.nickname), str('ostrom'))}
+
+[storage]
+# The HTTPS storage API (Tahoe-LAFS's HTTP storage protocol and the accounting extension).
+${line('listen', q(values.listen), str('127.0.0.1'))}
+# Part of every NURL: changing it means reconfiguring every client.
+${line('port', values.port === undefined ? undefined : String(values.port), String(DEFAULT_PORT))}
+# The host clients connect to, written into NURLs (default: the listen address; required when
+# listening on 0.0.0.0 or ::).
+${line('public_hostname', q(values.publicHostname), str('127.0.0.1'))}
+# Space kept free on the disk (Tahoe's reserved_space).
+${line('reserved_space', q(values.reservedSpace), str('0'))}
+# A ceiling on what this node stores in total, for stores without one (S3); default none.
+# capacity = "1TB"
+
+[backend]
+# "disk": a Tahoe-compatible storage directory; "s3": an S3-compatible bucket.
+${line('kind', values.backend === undefined ? undefined : str(values.backend), str('disk'))}
+${
+  s3
+    ? `bucket = ${str(s3.bucket)}
+${line('endpoint', q(s3.endpoint), '"https://s3.example.net"   # default: AWS')}
+${line('region', q(s3.region), str('us-east-1'))}
+${line('prefix', q(s3.prefix), str(''))}
+${line(
+  'force_path_style',
+  s3.forcePathStyle === undefined ? undefined : String(s3.forcePathStyle),
+  'true   # default: true when an endpoint is given',
+)}
+# Credentials are never written here: they come from private/s3-credentials
+# (access_key_id = "...", secret_access_key = "...") or from the environment
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).`
+    : `${line('path', q(values.diskPath), str('storage'))}
+# For kind = "s3": bucket = "...", endpoint = "https://...", region = "us-east-1",
+# prefix = "node-1/", force_path_style = true. Credentials are never written here: they come
+# from private/s3-credentials or from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.`
+}
+
+[database]
+# The lease database: a SQLite file, or a PostgreSQL URL (several nodes may share one).
+${
+  values.databaseUrl === undefined
+    ? `# path = "leasedb.sqlite"
+# url = "postgres://user@db.example.net/ostrom"`
+    : `url = ${str(values.databaseUrl)}`
+}
+
+[accounting]
+# "disabled": everyone is anonymous; "enabled": anonymous clients are served and clients may
+# obtain accounts; "required": only accounts may write.
+${line('mode', q(values.mode), str('enabled'))}
+# "automatic": account requests are granted at once; "manual": they wait for
+# \`ostrom accounts approve\`. Default: automatic when mode is "enabled", manual when "required".
+${line('approval', q(values.approval), str('automatic'))}
+# Quotas given to accounts created from requests ("none" = no limit).
+${line('default_hard_quota', q(values.defaultHardQuota), str('none'))}
+${line('default_soft_quota', q(values.defaultSoftQuota), str('none'))}
+
+[leases]
+# How long a lease added or renewed by a client lasts (Tahoe: 31 days).
+${line('duration', q(values.leaseDuration), days(DEFAULT_LEASE_POLICY.leaseDurationSeconds))}
+# The longest lease a client may ask for through the accounting extension.
+${line('max_duration', undefined, days(DEFAULT_LEASE_POLICY.maxLeaseDurationSeconds))}
+`;
+}
+
+/** The commented `ostrom.toml` of a default node: every option at its default. */
+export function renderDefaultConfig(): string {
+  return renderConfig();
+}
+
+/** A one-line summary of sizes in a config, for logs. */
+export function describeQuota(bytes: number | null): string {
+  return bytes === null ? 'none' : formatSize(bytes);
+}

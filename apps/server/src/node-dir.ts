@@ -1,0 +1,242 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import {
+  base32Decode,
+  base32Encode,
+  createSelfSignedCertificate,
+  ProtocolError,
+  spkiHash,
+} from '@ostrom/protocol';
+import { parse as parseToml } from 'smol-toml';
+import {
+  CONFIG_FILE,
+  type ConfigValues,
+  type OstromConfig,
+  parseConfig,
+  renderConfig,
+} from './config.js';
+import { NodeError } from './errors.js';
+
+/** The files of a node's `private/` directory (mode 0700; each file 0600). */
+export const PRIVATE_FILES = {
+  tlsKey: 'private/tls.key',
+  tlsCert: 'private/tls.crt',
+  serverSecret: 'private/server-secret',
+  stateKey: 'private/state-key',
+  tubId: 'private/tub-id',
+  nodeKey: 'private/node.key',
+  s3Credentials: 'private/s3-credentials',
+} as const;
+
+/** Everything a node directory holds, read and checked. */
+export interface LoadedNode {
+  /** Absolute path of the node directory. */
+  readonly dir: string;
+  readonly config: OstromConfig;
+  readonly tls: { readonly keyPem: string; readonly certPem: string; readonly spkiHash: string };
+  /** Swissnums derive from it. */
+  readonly serverSecret: Uint8Array;
+  /** Seals state blobs (backups). */
+  readonly stateKey: Uint8Array;
+  /** 32 chars of base32: the tub id of the announced fURL (TAHOE-INTEROP fact 13). */
+  readonly tubId: string;
+  /** Its 20 bytes, written into mutable containers as Tahoe's node id. */
+  readonly tubIdBytes: Uint8Array;
+  /** `v0-` + base32 of the node's Ed25519 public key, as Tahoe's server ids. */
+  readonly serverId: string;
+  /** The server id without `v0-`: Tahoe derives `permutation-seed-base32` from the node key too. */
+  readonly permutationSeed: string;
+  readonly nodeKey: KeyObject;
+}
+
+/** The absolute path of `path` taken relative to the node directory. */
+export function nodePath(dir: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dir, path);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function serverIdOf(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' });
+  const raw = Buffer.from(jwk.x!, 'base64url');
+  return `v0-${base32Encode(raw)}`;
+}
+
+/**
+ * Creates a node directory: `ostrom.toml` (commented, every option), and `private/` (0700)
+ * with the TLS key and self-signed certificate, the server secret, the state key, the tub id
+ * and the node key (each 0600). The directory may exist but must not hold a node:
+ * NodeError `NODE_EXISTS` otherwise, and nothing is changed. The config is validated before
+ * anything is written.
+ */
+export async function initNode(dir: string, values: ConfigValues = {}): Promise<LoadedNode> {
+  const root = resolve(dir);
+  const configText = renderConfig(values);
+  parseConfig(configText); // a bad --port or --hostname fails before anything is written
+  for (const name of [CONFIG_FILE, 'private']) {
+    if (await exists(join(root, name))) {
+      throw new NodeError('NODE_EXISTS', `${join(root, name)} exists: ${root} is already a node`);
+    }
+  }
+  await mkdir(join(root, 'private'), { recursive: true, mode: 0o700 });
+  await chmod(join(root, 'private'), 0o700); // mkdir's mode is filtered by the umask
+  const cert = createSelfSignedCertificate();
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const secretFile = async (name: string, content: string) => {
+    // `wx`: a concurrent init of the same directory fails instead of mixing two identities.
+    await writeFile(join(root, name), content, { mode: 0o600, flag: 'wx' });
+    await chmod(join(root, name), 0o600);
+  };
+  await secretFile(PRIVATE_FILES.tlsKey, cert.keyPem);
+  await secretFile(PRIVATE_FILES.tlsCert, cert.certPem);
+  await secretFile(PRIVATE_FILES.serverSecret, `${base32Encode(randomBytes(32))}\n`);
+  await secretFile(PRIVATE_FILES.stateKey, `${base32Encode(randomBytes(32))}\n`);
+  await secretFile(PRIVATE_FILES.tubId, `${base32Encode(randomBytes(20))}\n`);
+  await secretFile(
+    PRIVATE_FILES.nodeKey,
+    privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  );
+  // Written last: its presence marks a complete node.
+  await writeFile(join(root, CONFIG_FILE), configText, { mode: 0o644, flag: 'wx' });
+  return await loadNode(root);
+}
+
+async function readText(root: string, name: string): Promise<string> {
+  try {
+    return await readFile(join(root, name), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new NodeError('NODE_DAMAGED', `${join(root, name)} is missing`, { cause: error });
+    }
+    throw new NodeError('NODE_DAMAGED', `cannot read ${join(root, name)} (${code})`, {
+      cause: error,
+    });
+  }
+}
+
+function damaged(root: string, name: string, what: string, cause?: unknown): never {
+  throw new NodeError('NODE_DAMAGED', `${join(root, name)} is damaged: ${what}`, { cause });
+}
+
+async function readBase32(root: string, name: string, bytes: number): Promise<Uint8Array> {
+  const decoded = base32Decode((await readText(root, name)).trim());
+  if (decoded?.length !== bytes) damaged(root, name, `expected ${bytes} bytes of base32`);
+  return decoded;
+}
+
+/**
+ * Reads and checks a node directory: the config (NodeError `CONFIG_INVALID`, naming the key),
+ * and every private file (`NODE_DAMAGED`, naming the file); `NODE_MISSING` when `dir` holds no
+ * node at all.
+ */
+export async function loadNode(dir: string): Promise<LoadedNode> {
+  const root = resolve(dir);
+  const configPath = join(root, CONFIG_FILE);
+  if (!(await exists(configPath))) {
+    const hint =
+      (await exists(root)) && (await readdir(root)).length > 0 ? '' : ' (run `ostrom init` first)';
+    throw new NodeError('NODE_MISSING', `${root} is not an Ostrom node: no ${CONFIG_FILE}${hint}`);
+  }
+  const config = parseConfig(await readFile(configPath, 'utf8'), configPath);
+
+  const keyPem = await readText(root, PRIVATE_FILES.tlsKey);
+  const certPem = await readText(root, PRIVATE_FILES.tlsCert);
+  let pin: string;
+  try {
+    pin = spkiHash(certPem);
+  } catch (cause) {
+    if (cause instanceof ProtocolError)
+      damaged(root, PRIVATE_FILES.tlsCert, 'not a certificate', cause);
+    throw cause;
+  }
+  let tlsKey: KeyObject;
+  try {
+    tlsKey = createPrivateKey(keyPem);
+  } catch (cause) {
+    damaged(root, PRIVATE_FILES.tlsKey, 'not a private key', cause);
+  }
+  // A key that does not match the certificate would fail every TLS handshake, far from the cause.
+  const keySpki = createPublicKey(tlsKey).export({ type: 'spki', format: 'der' });
+  const certSpki = createPublicKey(certPem).export({ type: 'spki', format: 'der' });
+  if (!keySpki.equals(certSpki)) {
+    damaged(root, PRIVATE_FILES.tlsKey, 'it does not match private/tls.crt');
+  }
+
+  const serverSecret = await readBase32(root, PRIVATE_FILES.serverSecret, 32);
+  const stateKey = await readBase32(root, PRIVATE_FILES.stateKey, 32);
+  const tubIdBytes = await readBase32(root, PRIVATE_FILES.tubId, 20);
+  let nodeKey: KeyObject;
+  try {
+    nodeKey = createPrivateKey(await readText(root, PRIVATE_FILES.nodeKey));
+  } catch (cause) {
+    if (cause instanceof NodeError) throw cause;
+    damaged(root, PRIVATE_FILES.nodeKey, 'not a private key', cause);
+  }
+  if (nodeKey.asymmetricKeyType !== 'ed25519') {
+    damaged(root, PRIVATE_FILES.nodeKey, 'not an Ed25519 key');
+  }
+  const serverId = serverIdOf(createPublicKey(nodeKey));
+  return {
+    dir: root,
+    config,
+    tls: { keyPem, certPem, spkiHash: pin },
+    serverSecret,
+    stateKey,
+    tubId: base32Encode(tubIdBytes),
+    tubIdBytes,
+    serverId,
+    permutationSeed: serverId.slice(3),
+    nodeKey,
+  };
+}
+
+/**
+ * S3 credentials: `private/s3-credentials` (TOML: `access_key_id`, `secret_access_key`) when
+ * present, because it belongs to this node; else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+ */
+export async function readS3Credentials(
+  node: LoadedNode,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  const file = join(node.dir, PRIVATE_FILES.s3Credentials);
+  if (await exists(file)) {
+    const text = await readFile(file, 'utf8');
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = parseToml(text);
+    } catch (cause) {
+      damaged(node.dir, PRIVATE_FILES.s3Credentials, 'not TOML', cause);
+    }
+    const { access_key_id: id, secret_access_key: secret, ...rest } = parsed;
+    if (typeof id !== 'string' || typeof secret !== 'string' || Object.keys(rest).length > 0) {
+      damaged(
+        node.dir,
+        PRIVATE_FILES.s3Credentials,
+        'expected exactly access_key_id = "..." and secret_access_key = "..."',
+      );
+    }
+    return { accessKeyId: id, secretAccessKey: secret };
+  }
+  const id = env.AWS_ACCESS_KEY_ID;
+  const secret = env.AWS_SECRET_ACCESS_KEY;
+  if (id && secret) return { accessKeyId: id, secretAccessKey: secret };
+  throw new NodeError(
+    'CONFIG_INVALID',
+    `[backend] kind = "s3" needs credentials: write ${file} or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+  );
+}

@@ -1,0 +1,343 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Accountant } from '@ostrom/accountant';
+import type { ShareBackend } from '@ostrom/backend';
+import { createDiskBackend } from '@ostrom/backend-disk';
+import { createS3Backend } from '@ostrom/backend-s3';
+import { type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
+import { formatFurl, formatNurl } from '@ostrom/protocol';
+import pino, { type Logger } from 'pino';
+import { NodeError } from './errors.js';
+import { createStorageApi } from './http/storage-api.js';
+import { type LoadedNode, loadNode, nodePath, readS3Credentials } from './node-dir.js';
+import { APPLICATION_VERSION } from './version.js';
+
+/** Options of {@link startNode}. */
+export interface StartOptions {
+  /** Where logs go (default: none). */
+  readonly logger?: Logger;
+  /** Overrides `[storage] port`; 0 picks a free port (tests). */
+  readonly port?: number;
+  /** How long `close()` waits for requests in flight before cutting them off (default 10 s). */
+  readonly drainTimeoutMs?: number;
+  /** Background sweep interval of the accountant, seconds (default 60; 0 for none). */
+  readonly sweepIntervalSeconds?: number;
+  /** For S3 credentials (default `process.env`). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** A running node. */
+export interface RunningNode {
+  readonly node: LoadedNode;
+  readonly accountant: Accountant;
+  /** The anonymous account's NURL: what ordinary Tahoe clients are configured with. */
+  readonly nurl: string;
+  /** The `anonymous-storage-FURL` of the announcement (never dialled; only its tub id counts). */
+  readonly furl: string;
+  /** `https://host:port`, for logs and tools. */
+  readonly url: string;
+  readonly port: number;
+  /** The NURL of an account (its own swissnum). */
+  nurlFor(accountId: number): string;
+  /** Stops accepting, drains requests in flight, aborts unfinished uploads, closes the stores. */
+  close(): Promise<void>;
+}
+
+/** A connection string without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function reason(error: unknown): string {
+  const seen = new Set<unknown>();
+  let e: unknown = error;
+  // Drivers wrap the interesting part (ECONNREFUSED, NoSuchBucket) a level or two down.
+  while (e instanceof Error && !seen.has(e)) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+    if (e.name && e.name !== 'Error' && !e.name.endsWith('Error') && e.name !== 'AggregateError')
+      return e.name;
+    if (e instanceof AggregateError && e.errors.length > 0) e = e.errors[0];
+    else if (e.cause !== undefined) e = e.cause;
+    else break;
+  }
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+}
+
+/** Opens the lease database the config names; NodeError `DATABASE_UNREACHABLE` naming it. */
+export async function openNodeDatabase(node: LoadedNode): Promise<LeaseDb> {
+  const { database, leases } = node.config;
+  const policy = {
+    leaseDurationSeconds: leases.durationSeconds,
+    maxLeaseDurationSeconds: leases.maxDurationSeconds,
+  };
+  if (database.kind === 'sqlite') {
+    const path = nodePath(node.dir, database.path);
+    try {
+      return await openLeaseDb({ dialect: 'sqlite', path, policy });
+    } catch (cause) {
+      throw new NodeError(
+        'DATABASE_UNREACHABLE',
+        `cannot open the database ${path} ([database] path): ${reason(cause)}`,
+        { cause },
+      );
+    }
+  }
+  try {
+    return await openLeaseDb({ dialect: 'postgres', connectionString: database.url, policy });
+  } catch (cause) {
+    throw new NodeError(
+      'DATABASE_UNREACHABLE',
+      `cannot reach the database ${redactUrl(database.url)} ([database] url): ${reason(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Opens the backend the config names. With `probe`, one cheap request checks an S3 bucket is
+ * reachable, so a wrong endpoint or bucket stops start-up (NodeError `BACKEND_UNREACHABLE`)
+ * instead of failing the first upload.
+ */
+export async function openNodeBackend(
+  node: LoadedNode,
+  options: { probe?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<ShareBackend> {
+  const config = node.config.backend;
+  if (config.kind === 'disk') {
+    const root = nodePath(node.dir, config.path);
+    try {
+      return await createDiskBackend({ root });
+    } catch (cause) {
+      throw new NodeError(
+        'BACKEND_UNREACHABLE',
+        `cannot use the storage directory ${root} ([backend] path): ${reason(cause)}`,
+        { cause },
+      );
+    }
+  }
+  const credentials = await readS3Credentials(node, options.env);
+  const where = `bucket ${config.bucket} at ${config.endpoint ?? 'AWS'}`;
+  const backend = createS3Backend({
+    bucket: config.bucket,
+    ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
+    region: config.region,
+    credentials,
+    forcePathStyle: config.forcePathStyle,
+    prefix: config.prefix,
+  });
+  if (options.probe) {
+    try {
+      await backend.listBlobs('ostrom-probe');
+    } catch (cause) {
+      await backend.close().catch(() => undefined);
+      throw new NodeError('BACKEND_UNREACHABLE', `cannot reach the ${where}: ${reason(cause)}`, {
+        cause,
+      });
+    }
+  }
+  return backend;
+}
+
+/** The Accountant of a node, built from its config and identity (not started). */
+export function createNodeAccountant(
+  node: LoadedNode,
+  leaseDb: LeaseDb,
+  backend: ShareBackend,
+): Accountant {
+  const { storage, accounting } = node.config;
+  return new Accountant({
+    leaseDb,
+    backend,
+    serverSecret: node.serverSecret,
+    // Signed account requests name the SPKI hash of our TLS key: the NURL's user part, which the
+    // client already holds and pins, so it needs no other introduction, and a request signed for
+    // us names a key no other server holds (packages/protocol README).
+    serverId: node.tls.spkiHash,
+    nodeId: node.tubIdBytes,
+    mode: accounting.mode,
+    ...(accounting.approval === undefined ? {} : { approval: accounting.approval }),
+    reservedBytes: storage.reservedBytes,
+    ...(storage.capacityBytes === undefined ? {} : { capacityBytes: storage.capacityBytes }),
+    applicationVersion: APPLICATION_VERSION,
+    defaultHardQuotaBytes: accounting.defaultHardQuotaBytes,
+    defaultSoftQuotaBytes: accounting.defaultSoftQuotaBytes,
+  });
+}
+
+/** The NURL of an account on this node, at `port` (the configured one by default). */
+export function nodeNurl(
+  node: LoadedNode,
+  accountant: Pick<Accountant, 'swissnumFor'>,
+  accountId: number,
+  port: number = node.config.storage.port,
+): string {
+  return formatNurl({
+    spkiHash: node.tls.spkiHash,
+    host: node.config.storage.publicHostname,
+    port,
+    swissnum: accountant.swissnumFor(accountId),
+  });
+}
+
+/** The `anonymous-storage-FURL`: a fixed, never-dialled fURL carrying the tub id (fact 13). */
+export function nodeFurl(node: LoadedNode, accountant: Pick<Accountant, 'swissnumFor'>): string {
+  return formatFurl({
+    tubId: node.tubId,
+    hints: ['tcp:127.0.0.1:1'],
+    swissnum: accountant.swissnumFor(0),
+  });
+}
+
+/** The block a Tahoe client puts in its `private/servers.yaml` to use this node. */
+export function serversYaml(node: LoadedNode, nurl: string, furl: string): string {
+  return `storage:
+  ${node.serverId}:
+    ann:
+      nickname: ${JSON.stringify(node.config.node.nickname)}
+      anonymous-storage-FURL: ${furl}
+      anonymous-storage-NURLs:
+        - ${nurl}
+      permutation-seed-base32: ${node.permutationSeed}
+`;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * Starts the node in `dir`: opens its database and backend (each failing with one clear
+ * NodeError naming the database or endpoint), builds the Accountant, serves the storage API
+ * over HTTPS (HTTP/1.1, no ALPN: TAHOE-INTEROP fact 1) and starts the accountant.
+ */
+export async function startNode(dir: string, options: StartOptions = {}): Promise<RunningNode> {
+  const logger = options.logger ?? pino({ enabled: false });
+  const node = await loadNode(dir);
+  const leaseDb = await openNodeDatabase(node);
+  let backend: ShareBackend | undefined;
+  let accountant: Accountant | undefined;
+  let server: Server | undefined;
+  try {
+    backend = await openNodeBackend(node, {
+      probe: true,
+      ...(options.env ? { env: options.env } : {}),
+    });
+    accountant = createNodeAccountant(node, leaseDb, backend);
+    const acct = accountant;
+    let port = options.port ?? node.config.storage.port;
+    const nurlFor = (accountId: number) => nodeNurl(node, acct, accountId, port);
+    const handler = createStorageApi({ accountant: acct, nurlFor, logger });
+
+    let inFlight = 0;
+    let drained: (() => void) | undefined;
+    const track = (_req: IncomingMessage, res: ServerResponse) => {
+      inFlight++;
+      res.once('close', () => {
+        inFlight--;
+        if (inFlight === 0) drained?.();
+      });
+    };
+    server = createServer(
+      {
+        key: node.tls.keyPem,
+        cert: node.tls.certPem,
+        // Tahoe's client pools connections and retries only idempotent requests on a dead one,
+        // so idle connections are kept long (fact 16); headers must arrive within a bounded time.
+        keepAliveTimeout: 60_000,
+        headersTimeout: 65_000,
+      },
+      (req, res) => {
+        track(req, res);
+        handler(req, res);
+      },
+    );
+    // The uploads are aborted by accountant.start() (clean restart) before any request arrives.
+    await acct.start({ intervalSeconds: options.sweepIntervalSeconds ?? 60 });
+    try {
+      port = await listen(server, port, node.config.storage.listen);
+    } catch (cause) {
+      throw new NodeError(
+        'LISTEN_FAILED',
+        `cannot listen on ${node.config.storage.listen}:${port} ([storage] listen, port): ${reason(cause)}`,
+        { cause },
+      );
+    }
+    const nurl = nurlFor(0);
+    const furl = nodeFurl(node, acct);
+    const host = node.config.storage.publicHostname;
+    const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    logger.info(
+      {
+        url,
+        nurl,
+        serverId: node.serverId,
+        backend: node.config.backend.kind,
+        database: node.config.database.kind,
+      },
+      'listening',
+    );
+
+    const srv = server;
+    const be = backend;
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        logger.info('stopping');
+        const stopped = new Promise<void>((resolve) => srv.close(() => resolve()));
+        srv.closeIdleConnections();
+        if (inFlight > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            new Promise<void>((resolve) => {
+              drained = resolve;
+            }),
+            new Promise<void>((resolve) => {
+              timer = setTimeout(resolve, options.drainTimeoutMs ?? 10_000);
+            }),
+          ]);
+          clearTimeout(timer);
+        }
+        srv.closeAllConnections();
+        await stopped;
+        await acct.stop();
+        await be.close();
+        await leaseDb.close();
+        logger.info('stopped');
+      })();
+      return closing;
+    };
+    return {
+      node,
+      accountant: acct,
+      nurl,
+      furl,
+      url,
+      port,
+      nurlFor,
+      close,
+    };
+  } catch (error) {
+    server?.close();
+    await accountant?.stop().catch(() => undefined);
+    await backend?.close().catch(() => undefined);
+    await leaseDb.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,215 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempDir } from '@ostrom/test-fixtures';
+import { describe, expect, it } from 'vitest';
+import { ostrom, ostromJson } from './helpers.js';
+
+const KEY_A = 'a'.repeat(64);
+const KEY_B = 'b'.repeat(64);
+const KEY_C = 'c'.repeat(64);
+
+interface AccountJson {
+  id: number;
+  nickname: string;
+  status: string;
+  hardQuotaBytes: number | null;
+  softQuotaBytes: number | null;
+  usage?: { shares: number; bytes: number };
+}
+
+async function initialised(): Promise<string> {
+  const dir = join(await tempDir(), 'node');
+  const result = await ostrom(['init', dir, '--port', '4123', '--nickname', 'test-node']);
+  expect(result.code).toBe(0);
+  return dir;
+}
+
+describe('ostrom init', () => {
+  it('prints the server id, NURL, fURL and a servers.yaml block', async () => {
+    const dir = join(await tempDir(), 'node');
+    const out = await ostromJson<{
+      serverId: string;
+      nurl: string;
+      furl: string;
+      serversYaml: string;
+    }>(['init', dir, '--port', '4123', '--hostname', 'storage.example.net']);
+    expect(out.nurl).toMatch(
+      /^pb:\/\/[A-Za-z0-9_-]{43}@storage\.example\.net:4123\/[a-z2-7]{32}#v=1$/,
+    );
+    expect(out.furl).toMatch(/^pb:\/\/[a-z2-7]{32}@tcp:127\.0\.0\.1:1\/[a-z2-7]{32}$/);
+    expect(out.serversYaml).toContain(`  ${out.serverId}:\n`);
+    expect(out.serversYaml).toContain(`anonymous-storage-FURL: ${out.furl}`);
+    expect(out.serversYaml).toContain(`- ${out.nurl}`);
+    expect(out.serversYaml).toContain(`permutation-seed-base32: ${out.serverId.slice(3)}`);
+    // The human form carries the same block.
+    const again = await ostrom(['init', dir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^ostrom: .*already a node\n$/);
+  });
+
+  it('bad arguments exit 2 with one line', async () => {
+    const dir = await tempDir();
+    for (const args of [
+      ['init', dir, '--port', 'abc'],
+      ['init', dir, '--backend', 'ftp'],
+      ['init', dir, '--s3-bucket', 'b'],
+      ['init', dir, '--backend', 's3'],
+      ['accounts', 'show', 'x', '-d', dir],
+      ['accounts', 'set-quota', '2', '--hard', 'lots', '-d', dir],
+      ['frobnicate'],
+    ]) {
+      const result = await ostrom(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr.split('\n')[0]).toMatch(/error|ostrom:/);
+    }
+  });
+
+  it('--help exits 0 and lists the commands', async () => {
+    const result = await ostrom(['--help']);
+    expect(result.code).toBe(0);
+    for (const name of ['init', 'run', 'accounts', 'usage', 'nurl', 'events', 'account']) {
+      expect(result.stdout).toContain(name);
+    }
+    expect((await ostrom(['accounts', 'set-quota', '--help'])).stdout).toContain('--hard');
+  });
+});
+
+describe('operator commands on an initialised node', () => {
+  it('accounts add, list, show, freeze, thaw, disable, delete, set-quota', async () => {
+    const dir = await initialised();
+    const d = ['-d', dir];
+    const added = await ostromJson<AccountJson & { nurl: string }>([
+      'accounts',
+      'add',
+      '--pubkey',
+      KEY_A,
+      '--nickname',
+      'alice',
+      ...d,
+    ]);
+    expect(added).toMatchObject({ id: 2, nickname: 'alice', status: 'normal' });
+    expect(added.nurl).toMatch(/\/2-[a-z2-7]{32}#v=1$/);
+
+    const list = await ostromJson<AccountJson[]>(['accounts', 'list', ...d]);
+    expect(list.map((a) => a.nickname)).toEqual(['anonymous', 'starter', 'alice']);
+    expect((await ostrom(['accounts', 'list', ...d])).stdout).toContain('alice');
+
+    for (const [command, status] of [
+      ['freeze', 'frozen'],
+      ['thaw', 'normal'],
+      ['disable', 'disabled'],
+      ['thaw', 'normal'],
+    ] as const) {
+      const result = await ostrom(['accounts', command, '2', ...d]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(`account 2 (alice): ${status}\n`);
+    }
+
+    const quota = await ostromJson<AccountJson>([
+      'accounts',
+      'set-quota',
+      '2',
+      '--hard',
+      '5GB',
+      '--soft',
+      '512MiB',
+      ...d,
+    ]);
+    expect(quota).toMatchObject({ hardQuotaBytes: 5e9, softQuotaBytes: 512 * 1024 ** 2 });
+    const softOnly = await ostromJson<AccountJson>([
+      'accounts',
+      'set-quota',
+      '2',
+      '--soft',
+      'none',
+      ...d,
+    ]);
+    expect(softOnly).toMatchObject({ hardQuotaBytes: 5e9, softQuotaBytes: null });
+    const tooHigh = await ostrom(['accounts', 'set-quota', '2', '--soft', '6GB', ...d]);
+    expect(tooHigh.code).toBe(2);
+
+    const shown = await ostromJson<AccountJson & { nurl: string }>(['accounts', 'show', '2', ...d]);
+    expect(shown).toMatchObject({ id: 2, status: 'normal', usage: { shares: 0, bytes: 0 } });
+    expect(shown.nurl).toBe(added.nurl);
+    expect((await ostrom(['accounts', 'show', '2', ...d])).stdout).toContain('5 GB');
+
+    expect((await ostrom(['accounts', 'delete', '2', ...d])).stdout).toBe(
+      'account 2 (alice): deleted\n',
+    );
+    const approve = await ostrom(['accounts', 'approve', '2', ...d]);
+    expect(approve.code).toBe(1);
+    expect(approve.stderr).toContain('not pending');
+    expect((await ostrom(['accounts', 'show', '99', ...d])).code).toBe(1);
+    expect((await ostrom(['accounts', 'delete', '0', ...d])).code).toBe(1);
+  });
+
+  it('accounts import adds each key once and reports the rest', async () => {
+    const dir = await initialised();
+    const file = join(dir, 'storage-accounts.txt');
+    await writeFile(file, `# allow-list\n${KEY_A} alice\n\n${KEY_B} bob smith  # the builder\n`);
+    const first = await ostromJson<{ added: AccountJson[]; existing: AccountJson[] }>([
+      'accounts',
+      'import',
+      file,
+      '-d',
+      dir,
+    ]);
+    expect(first.added.map((a) => a.nickname)).toEqual(['alice', 'bob smith']);
+    await writeFile(file, `${KEY_A} alice\n${KEY_C} carol\n`);
+    const second = await ostrom(['accounts', 'import', file, '-d', dir]);
+    expect(second.stdout).toContain('1 added, 1 already present');
+
+    await writeFile(file, `${KEY_A} alice\nnot-a-key dave\n`);
+    const bad = await ostrom(['accounts', 'import', file, '-d', dir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('line 2');
+  });
+
+  it('usage, nurl and events', async () => {
+    const dir = await initialised();
+    const d = ['-d', dir];
+    await ostrom(['accounts', 'add', '--pubkey', KEY_A, '--nickname', 'alice', ...d]);
+    await ostrom(['accounts', 'freeze', '2', ...d]);
+
+    const usage = await ostromJson<{
+      server: { shares: number; bytes: number };
+      accounts: unknown[];
+    }>(['usage', ...d]);
+    expect(usage.server).toEqual({ shares: 0, bytes: 0 });
+    expect(usage.accounts).toHaveLength(3);
+    expect(await ostromJson(['usage', '2', ...d])).toMatchObject({
+      accountId: 2,
+      status: 'frozen',
+      bytes: 0,
+    });
+    expect((await ostrom(['usage', ...d])).stdout).toContain('server: 0 shares, 0 B');
+
+    const nurl = await ostrom(['nurl', ...d]);
+    expect(nurl.stdout).toMatch(/^pb:\/\/[A-Za-z0-9_-]{43}@127\.0\.0\.1:4123\/[a-z2-7]{32}#v=1\n$/);
+    const alice = await ostromJson<{ nurl: string; serverId: string }>([
+      'nurl',
+      '--account',
+      '2',
+      ...d,
+    ]);
+    expect(alice.nurl).toMatch(/:4123\/2-[a-z2-7]{32}#v=1$/);
+    expect(alice.serverId).toMatch(/^v0-/);
+    expect((await ostrom(['nurl', '--account', '1', ...d])).code).toBe(1);
+
+    const events = await ostromJson<{ kind: string; actor: string | null }[]>(['events', ...d]);
+    expect(events.map((e) => e.kind)).toEqual(['account-created', 'account-status-changed']);
+    expect(events.every((e) => e.actor === 'cli')).toBe(true);
+    expect(await ostromJson(['events', '--limit', '1', ...d])).toHaveLength(1);
+    expect(await ostromJson(['events', '--since', '1h', ...d])).toHaveLength(2);
+    expect(await ostromJson(['events', '--since', '2999-01-01', ...d])).toHaveLength(0);
+    expect((await ostrom(['events', '--since', 'whenever', ...d])).code).toBe(2);
+    expect((await ostrom(['events', ...d])).stdout).toContain('account-status-changed');
+  });
+
+  it('a missing node is one clear error', async () => {
+    const dir = await tempDir();
+    const result = await ostrom(['accounts', 'list', '-d', join(dir, 'nope')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^ostrom: .*not an Ostrom node.*\n$/);
+  });
+});

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_PORT, parseConfig, renderConfig, renderDefaultConfig } from '../src/config.js';
+import { NodeError } from '../src/errors.js';
+
+function configError(text: string): NodeError {
+  try {
+    parseConfig(text);
+  } catch (error) {
+    expect(error).toBeInstanceOf(NodeError);
+    expect((error as NodeError).code).toBe('CONFIG_INVALID');
+    return error as NodeError;
+  }
+  throw new Error('expected a config error');
+}
+
+describe('parseConfig', () => {
+  it('fills every default for an empty file', () => {
+    expect(parseConfig('')).toEqual({
+      node: { nickname: 'ostrom' },
+      storage: {
+        listen: '127.0.0.1',
+        port: DEFAULT_PORT,
+        publicHostname: '127.0.0.1',
+        reservedBytes: 0,
+        capacityBytes: undefined,
+      },
+      backend: { kind: 'disk', path: 'storage' },
+      database: { kind: 'sqlite', path: 'leasedb.sqlite' },
+      accounting: {
+        mode: 'enabled',
+        approval: undefined,
+        defaultHardQuotaBytes: null,
+        defaultSoftQuotaBytes: null,
+      },
+      leases: { durationSeconds: 31 * 86_400, maxDurationSeconds: 5 * 365 * 86_400 },
+    });
+  });
+
+  it('renderDefaultConfig() parses to the defaults and lists every option', () => {
+    const text = renderDefaultConfig();
+    expect(parseConfig(text)).toEqual(parseConfig(''));
+    for (const key of [
+      'nickname',
+      'listen',
+      'port',
+      'public_hostname',
+      'reserved_space',
+      'capacity',
+      'kind',
+      'path',
+      'url',
+      'mode',
+      'approval',
+      'default_hard_quota',
+      'default_soft_quota',
+      'duration',
+      'max_duration',
+    ]) {
+      expect(text).toMatch(new RegExp(`^# ${key} = `, 'm'));
+    }
+  });
+
+  it('renderConfig(values) round-trips the values', () => {
+    const config = parseConfig(
+      renderConfig({
+        nickname: 'n1',
+        port: 4000,
+        publicHostname: 'storage.example.net',
+        reservedSpace: '5GB',
+        backend: 's3',
+        s3: { bucket: 'shares', endpoint: 'http://127.0.0.1:9000', prefix: 'node-1/' },
+        databaseUrl: 'postgres://u@db/ostrom',
+        mode: 'required',
+        approval: 'manual',
+        defaultHardQuota: '10GB',
+        defaultSoftQuota: '8GB',
+        leaseDuration: '60d',
+      }),
+    );
+    expect(config.node.nickname).toBe('n1');
+    expect(config.storage).toMatchObject({
+      port: 4000,
+      publicHostname: 'storage.example.net',
+      reservedBytes: 5e9,
+    });
+    expect(config.backend).toEqual({
+      kind: 's3',
+      bucket: 'shares',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'us-east-1',
+      prefix: 'node-1/',
+      forcePathStyle: true,
+    });
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u@db/ostrom' });
+    expect(config.accounting).toEqual({
+      mode: 'required',
+      approval: 'manual',
+      defaultHardQuotaBytes: 10e9,
+      defaultSoftQuotaBytes: 8e9,
+    });
+    expect(config.leases.durationSeconds).toBe(60 * 86_400);
+  });
+
+  it('reads sizes, quotas and durations', () => {
+    const config = parseConfig(`
+[storage]
+reserved_space = "512MiB"
+capacity = 1000
+[accounting]
+default_hard_quota = "1.5TB"
+default_soft_quota = "none"
+[leases]
+duration = "12h"
+`);
+    expect(config.storage.reservedBytes).toBe(512 * 1024 ** 2);
+    expect(config.storage.capacityBytes).toBe(1000);
+    expect(config.accounting.defaultHardQuotaBytes).toBe(1.5e12);
+    expect(config.accounting.defaultSoftQuotaBytes).toBeNull();
+    expect(config.leases.durationSeconds).toBe(43_200);
+  });
+
+  it.each([
+    [
+      '[storage]\nport = "abc"',
+      'ostrom.toml: [storage] port: expected an integer 1–65535, got "abc"',
+    ],
+    ['[storage]\nport = 70000', '[storage] port: expected an integer 1–65535, got 70000'],
+    ['[storage]\nprot = 1', '[storage] unknown key "prot"'],
+    ['[stroage]\nport = 1', 'unknown section [stroage]'],
+    ['[storage]\nreserved_space = "lots"', '[storage] reserved_space: expected a size'],
+    ['[storage]\nlisten = "a b"', '[storage] listen: expected an IP address or a host name'],
+    [
+      '[storage]\nlisten = "0.0.0.0"',
+      '[storage] public_hostname: required when listening on 0.0.0.0',
+    ],
+    ['[node]\nnickname = 5', '[node] nickname: expected a string'],
+    ['[backend]\nkind = "ftp"', '[backend] kind: expected one of "disk", "s3", got "ftp"'],
+    ['[backend]\nkind = "s3"', '[backend] bucket: required for kind = "s3"'],
+    ['[backend]\nbucket = "b-1"', '[backend] bucket: only for kind = "s3"'],
+    [
+      '[backend]\nkind = "s3"\nbucket = "b-1"\nsecret_access_key = "x"',
+      '[backend] secret_access_key: credentials do not belong',
+    ],
+    [
+      '[backend]\nkind = "s3"\nbucket = "b-1"\nforce_path_style = "yes"',
+      '[backend] force_path_style: expected true or false',
+    ],
+    [
+      '[database]\nurl = "mysql://x"',
+      '[database] url: expected a postgres:// or postgresql:// URL',
+    ],
+    ['[database]\npath = "a"\nurl = "postgres://x/y"', '[database] url: give either path'],
+    [
+      '[accounting]\nmode = "on"',
+      '[accounting] mode: expected one of "disabled", "enabled", "required"',
+    ],
+    [
+      '[accounting]\ndefault_hard_quota = "1GB"\ndefault_soft_quota = "2GB"',
+      '[accounting] default_soft_quota: must not exceed',
+    ],
+    ['[leases]\nduration = "10y"', '[leases] duration: must not exceed max_duration'],
+    ['[leases]\nduration = "soon"', '[leases] duration: expected a duration'],
+    ['storage = 5', '[storage]: expected a table, got 5'],
+    ['[storage\nport = 1', 'ostrom.toml: line 1'],
+  ])('%j → one message naming the key', (text, message) => {
+    const error = configError(text);
+    expect(error.message).toContain(message);
+    expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it('names the file it was given', () => {
+    expect(() => parseConfig('[x]', '/srv/node/ostrom.toml')).toThrow(
+      '/srv/node/ostrom.toml: unknown section [x]',
+    );
+  });
+});
