@@ -41,6 +41,29 @@ async function post(t: TestServer, request: SignedAccountRequest) {
 }
 
 describe('accounting extension and per-account NURLs', () => {
+  it('GET /server tells any member the server id to sign for and the policy', async () => {
+    const t = await startServer();
+    expect(await t.client().accounting.getServer()).toEqual({
+      serverId: SERVER_ID,
+      accountingMode: 'enabled',
+      approval: 'automatic',
+      requestWindowSeconds: 300,
+      leaseDurationSeconds: 31 * 86_400,
+      minLeaseDurationSeconds: 86_400,
+      maxLeaseDurationSeconds: 5 * 365 * 86_400,
+    });
+    // The signed request built from what it says is accepted.
+    const answer = await t.client().accounting.requestAccount(signed(t));
+    expect(answer.status).toBe('active');
+    // Only members of the grid: an unknown swissnum is 401, and secrets are refused (exact set).
+    const stranger = await t.client().raw({
+      method: 'GET',
+      path: '/accounting/v1/server',
+      headers: { authorization: 'Tahoe-LAFS bm90LWEtc3dpc3NudW0=' },
+    });
+    expect(stranger.status).toBe(401);
+  });
+
   it('POST /account gives an active account whose NURL is accounted to it', async () => {
     const t = await startServer();
     const answer = await t.client().accounting.requestAccount(signed(t));

@@ -9,7 +9,12 @@ import { ProtocolError, type SignedAccountRequest, verifyAccountRequest } from '
 import { Account, abandonUpload, deleteShare } from './account.js';
 import { Core, guard, MAX_MUTABLE_SHARE_SIZE, translate } from './core.js';
 import { AccountantError } from './errors.js';
-import { type AccountantOptions, resolveOptions } from './options.js';
+import {
+  type AccountantOptions,
+  type AccountingMode,
+  type ApprovalMode,
+  resolveOptions,
+} from './options.js';
 import { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 import type { VersionInfo } from './types.js';
 
@@ -28,6 +33,17 @@ export interface SweepResult {
   readonly sharesDeleted: number;
   /** Share deletions that failed (the shares stay, and are retried next time). */
   readonly deleteFailures: number;
+}
+
+/** The server's identity and accounting policy, as clients may read it. */
+export interface ServerPolicy {
+  readonly serverId: string;
+  readonly accountingMode: AccountingMode;
+  readonly approval: ApprovalMode;
+  readonly requestWindowSeconds: number;
+  readonly leaseDurationSeconds: number;
+  readonly minLeaseDurationSeconds: number;
+  readonly maxLeaseDurationSeconds: number;
 }
 
 export interface OperatorOption {
@@ -132,6 +148,21 @@ export class Accountant {
   /** The swissnum of an account's NURL (the anonymous account's is the node's ordinary one). */
   swissnumFor(accountId: number): string {
     return swissnumFor(this.#core.options.serverSecret, accountId);
+  }
+
+  /** Who this server is and how it grants accounts and leases (`GET /accounting/v1/server`). */
+  serverInfo(): ServerPolicy {
+    const { options } = this.#core;
+    const policy = options.leaseDb.policy;
+    return {
+      serverId: options.serverId,
+      accountingMode: options.mode,
+      approval: options.approval,
+      requestWindowSeconds: options.accountRequestWindowSeconds,
+      leaseDurationSeconds: policy.leaseDurationSeconds,
+      minLeaseDurationSeconds: options.minLeaseDurationSeconds,
+      maxLeaseDurationSeconds: policy.maxLeaseDurationSeconds,
+    };
   }
 
   // ---------------------------------------------------------------------- version

@@ -3,6 +3,7 @@ export {
   Accountant,
   type AccountRequestOutcome,
   type OperatorOption,
+  type ServerPolicy,
   type SweepResult,
 } from './accountant.js';
 export { MAX_MUTABLE_SHARE_SIZE } from './core.js';

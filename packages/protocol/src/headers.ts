@@ -34,6 +34,7 @@ export const ENDPOINT_SECRETS = {
   requestAccount: [],
   getAccount: [],
   setLeaseDuration: [],
+  getServer: [],
 } as const satisfies Record<string, readonly SecretKind[]>;
 
 /** Names of the routes in {@link ENDPOINT_SECRETS}. */

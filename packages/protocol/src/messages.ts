@@ -451,6 +451,8 @@ export const ACCOUNTING_PATHS = {
   account: '/accounting/v1/account',
   /** PUT to ask for a lease duration within the server's policy. */
   leaseDuration: '/accounting/v1/lease-duration',
+  /** GET the server's id and accounting policy (any swissnum of the server). */
+  server: '/accounting/v1/server',
 } as const;
 
 /** Statuses an account request can end in. */
@@ -629,4 +631,64 @@ export function encodeLeaseDurationResponse(response: LeaseDurationResponse): Ui
 export function decodeLeaseDurationResponse(body: Uint8Array): LeaseDurationResponse {
   const w = receive(leaseDurationResponseSchema, body, 'lease duration response');
   return { leaseDurationSeconds: w['lease-duration-seconds'] };
+}
+
+/** `GET /accounting/v1/server`: who the server is and how it grants accounts and leases. */
+export interface ServerInfo {
+  /** What a signed account request must name: the SPKI hash of the server's TLS key. */
+  serverId: string;
+  /** `disabled`, `enabled` or `required` (see the accountant's README). */
+  accountingMode: string;
+  /** `automatic` or `manual`: whether a new account is active at once or pending. */
+  approval: string;
+  /** How far a request's timestamp may be from the server's clock. */
+  requestWindowSeconds: number;
+  /** The lease duration a client gets unless it asks for another within the bounds below. */
+  leaseDurationSeconds: number;
+  minLeaseDurationSeconds: number;
+  maxLeaseDurationSeconds: number;
+}
+
+const serverInfoSchema = struct(
+  {
+    'server-id': z.string().min(1).max(256),
+    'accounting-mode': z.string(),
+    approval: z.string(),
+    'request-window-seconds': uint,
+    'lease-duration-seconds': uint,
+    'min-lease-duration-seconds': uint,
+    'max-lease-duration-seconds': uint,
+  },
+  false,
+);
+
+/** Encodes the answer to `GET /accounting/v1/server`. */
+export function encodeServerInfo(info: ServerInfo): Uint8Array {
+  return send(
+    serverInfoSchema,
+    {
+      'server-id': info.serverId,
+      'accounting-mode': info.accountingMode,
+      approval: info.approval,
+      'request-window-seconds': info.requestWindowSeconds,
+      'lease-duration-seconds': info.leaseDurationSeconds,
+      'min-lease-duration-seconds': info.minLeaseDurationSeconds,
+      'max-lease-duration-seconds': info.maxLeaseDurationSeconds,
+    },
+    'server info',
+  );
+}
+
+/** Decodes the answer to `GET /accounting/v1/server`. */
+export function decodeServerInfo(body: Uint8Array): ServerInfo {
+  const w = receive(serverInfoSchema, body, 'server info');
+  return {
+    serverId: w['server-id'],
+    accountingMode: w['accounting-mode'],
+    approval: w.approval,
+    requestWindowSeconds: w['request-window-seconds'],
+    leaseDurationSeconds: w['lease-duration-seconds'],
+    minLeaseDurationSeconds: w['min-lease-duration-seconds'],
+    maxLeaseDurationSeconds: w['max-lease-duration-seconds'],
+  };
 }

@@ -23,6 +23,7 @@ import {
   decodeAllocateResponse,
   decodeLeaseDurationResponse,
   decodeReadTestWriteResponse,
+  decodeServerInfo,
   decodeShareNumbers,
   decodeVersion,
   decodeWriteResponse,
@@ -33,6 +34,7 @@ import {
   encodeReadTestWriteRequest,
   type ReadTestWriteRequest,
   type ReadTestWriteResponse,
+  type ServerInfo,
   type Version,
 } from './messages.js';
 import { type ParsedNurl, parseNurl } from './nurl.js';
@@ -147,6 +149,8 @@ export interface AccountingClient {
   getAccount(): Promise<AccountInfo>;
   /** Asks for a lease duration; answers the duration granted after the server's clamping. */
   setLeaseDuration(seconds: number): Promise<number>;
+  /** `GET /accounting/v1/server`: the server's id and accounting policy. */
+  getServer(): Promise<ServerInfo>;
 }
 
 /** A typed client of one storage server over pinned HTTPS. */
@@ -574,6 +578,14 @@ export function createStorageClient(options: StorageClientOptions): StorageClien
         MAX_CBOR_RESPONSE_BYTES,
       );
       return cbor(response, decodeLeaseDurationResponse).leaseDurationSeconds;
+    },
+    async getServer() {
+      const response = await call(
+        { method: 'GET', path: ACCOUNTING_PATHS.server },
+        [200],
+        MAX_CBOR_RESPONSE_BYTES,
+      );
+      return cbor(response, decodeServerInfo);
     },
   };
 

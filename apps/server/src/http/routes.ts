@@ -42,6 +42,7 @@ export const ROUTES: readonly RouteSpec[] = [
   route('requestAccount', 'POST', '/accounting/v1/account', 'cbor', true),
   route('getAccount', 'GET', '/accounting/v1/account', 'none', true),
   route('setLeaseDuration', 'PUT', '/accounting/v1/lease-duration', 'cbor', true),
+  route('getServer', 'GET', '/accounting/v1/server', 'none', true),
 ];
 
 /** A matched route with its path parameters. */

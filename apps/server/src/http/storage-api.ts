@@ -14,6 +14,7 @@ import {
   encodeAllocateResponse,
   encodeLeaseDurationResponse,
   encodeReadTestWriteResponse,
+  encodeServerInfo,
   encodeShareNumbers,
   encodeVersion,
   encodeWriteResponse,
@@ -290,7 +291,13 @@ function accountingHandlers(options: StorageApiOptions) {
     sendCbor(res, 200, encodeLeaseDurationResponse({ leaseDurationSeconds: granted }));
   };
 
-  return { requestAccount, getAccount, setLeaseDuration };
+  // Any member of the grid (any valid swissnum) may read who the server is and its policy: a
+  // client learns here what its signed request must name and whether it will be approved.
+  const getServer: Handler = async ({ res }) => {
+    sendCbor(res, 200, encodeServerInfo(options.accountant.serverInfo()));
+  };
+
+  return { requestAccount, getAccount, setLeaseDuration, getServer };
 }
 
 // ------------------------------------------------------------------------- dispatch
