@@ -396,9 +396,12 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
           { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
           { write: (line: string) => out(prettify ? prettify(line) : line) },
         );
+        // Listen for the stop signal before starting: a SIGTERM that arrives while the node
+        // starts must stop it cleanly, not kill the process.
+        const stopSignal = (io.stopSignal ?? defaultStopSignal)();
         const running = await startNode(dir, { logger });
         io.stderr(`Serving. Anonymous NURL: ${running.nurl}\n`);
-        const signal = await (io.stopSignal ?? defaultStopSignal)();
+        const signal = await stopSignal;
         logger.info({ signal }, 'shutting down');
         await running.close();
       },

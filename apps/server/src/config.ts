@@ -67,7 +67,15 @@ export interface OstromConfig {
     readonly defaultSoftQuotaBytes: number | null;
   };
   readonly leases: { readonly durationSeconds: number; readonly maxDurationSeconds: number };
+  /** The admin API and `/metrics`: plain HTTP on {@link ADMIN_LISTEN} only. */
+  readonly admin: { readonly enabled: boolean; readonly port: number };
 }
+
+/**
+ * The only address the admin API listens on. It is plain HTTP guarded by a bearer token, so it
+ * must never be reachable from the network; remote operators use an SSH tunnel.
+ */
+export const ADMIN_LISTEN = '127.0.0.1';
 
 // ---------------------------------------------------------------------------- field checks
 
@@ -168,6 +176,9 @@ const schema = z.strictObject({
     .optional(),
   leases: z
     .strictObject({ duration: duration.optional(), max_duration: duration.optional() })
+    .optional(),
+  admin: z
+    .strictObject({ enabled: bool.optional(), port: port.optional(), listen: host.optional() })
     .optional(),
 });
 
@@ -294,11 +305,34 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
     invalid(file, 'leases', 'max_duration', 'must be at least 60d (the starter lease)');
   }
 
+  const storagePort = c.storage?.port ?? DEFAULT_PORT;
+  const ad = c.admin ?? {};
+  if (ad.listen !== undefined && ad.listen !== ADMIN_LISTEN) {
+    invalid(
+      file,
+      'admin',
+      'listen',
+      `the admin API listens on ${ADMIN_LISTEN} only (got ${JSON.stringify(ad.listen)}); reach it from elsewhere through an SSH tunnel`,
+    );
+  }
+  if (ad.port === undefined && storagePort === 65535) {
+    invalid(
+      file,
+      'admin',
+      'port',
+      'required when [storage] port is 65535 (the default is port + 1)',
+    );
+  }
+  const adminPort = ad.port ?? storagePort + 1;
+  if (adminPort === storagePort) {
+    invalid(file, 'admin', 'port', 'must differ from [storage] port');
+  }
+
   return {
     node: { nickname: c.node?.nickname ?? 'ostrom' },
     storage: {
       listen,
-      port: c.storage?.port ?? DEFAULT_PORT,
+      port: storagePort,
       publicHostname: c.storage?.public_hostname ?? listen,
       reservedBytes: c.storage?.reserved_space ?? 0,
       capacityBytes: c.storage?.capacity,
@@ -312,6 +346,7 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       defaultSoftQuotaBytes: soft,
     },
     leases: { durationSeconds, maxDurationSeconds },
+    admin: { enabled: ad.enabled ?? true, port: adminPort },
   };
 }
 
@@ -339,6 +374,10 @@ export interface ConfigValues {
   readonly defaultHardQuota?: string;
   readonly defaultSoftQuota?: string;
   readonly leaseDuration?: string;
+  /** `[admin] port` (default: the storage port + 1). */
+  readonly adminPort?: number;
+  /** `[admin] enabled` (default true). */
+  readonly adminEnabled?: boolean;
 }
 
 const str = (value: string) => JSON.stringify(value);
@@ -430,6 +469,18 @@ ${line('default_soft_quota', q(values.defaultSoftQuota), str('none'))}
 ${line('duration', q(values.leaseDuration), days(DEFAULT_LEASE_POLICY.leaseDurationSeconds))}
 # The longest lease a client may ask for through the accounting extension.
 ${line('max_duration', undefined, days(DEFAULT_LEASE_POLICY.maxLeaseDurationSeconds))}
+
+[admin]
+# The admin API (JSON, /admin/v1/...) and Prometheus /metrics, over plain HTTP on 127.0.0.1
+# only (any other listen address is refused). Every request needs the token in
+# private/admin-token: "Authorization: Bearer <token>".
+${line('enabled', values.adminEnabled === undefined ? undefined : String(values.adminEnabled), 'true')}
+# listen = "127.0.0.1"   # the only address allowed
+${line(
+  'port',
+  values.adminPort === undefined ? undefined : String(values.adminPort),
+  `${(values.port ?? DEFAULT_PORT) + 1}   # default: the storage port + 1`,
+)}
 `;
 }
 

@@ -1,4 +1,12 @@
 export {
+  ADMIN_ACTOR,
+  ADMIN_PREFIX,
+  type AdminApiOptions,
+  createAdminApi,
+} from './admin/api.js';
+export { ADMIN_ERROR_STATUS, AdminHttpError } from './admin/errors.js';
+export {
+  ADMIN_LISTEN,
   BACKEND_KINDS,
   type BackendKind,
   CONFIG_FILE,
@@ -13,6 +21,18 @@ export {
   type S3BackendConfig,
 } from './config.js';
 export { NODE_ERROR_CODES, NodeError, type NodeErrorCode } from './errors.js';
-export { initNode, type LoadedNode, loadNode, PRIVATE_FILES } from './node-dir.js';
+export {
+  createNodeMetrics,
+  METRICS_TOP_ACCOUNTS,
+  type NodeMetrics,
+  type NodeMetricsOptions,
+} from './metrics.js';
+export {
+  ensureAdminToken,
+  initNode,
+  type LoadedNode,
+  loadNode,
+  PRIVATE_FILES,
+} from './node-dir.js';
 export { type RunningNode, type StartOptions, serversYaml, startNode } from './server.js';
 export { formatSize, parseDuration, parseSize } from './size.js';

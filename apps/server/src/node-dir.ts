@@ -33,6 +33,7 @@ export const PRIVATE_FILES = {
   tubId: 'private/tub-id',
   nodeKey: 'private/node.key',
   s3Credentials: 'private/s3-credentials',
+  adminToken: 'private/admin-token',
 } as const;
 
 /** Everything a node directory holds, read and checked. */
@@ -110,6 +111,7 @@ export async function initNode(dir: string, values: ConfigValues = {}): Promise<
     PRIVATE_FILES.nodeKey,
     privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   );
+  await secretFile(PRIVATE_FILES.adminToken, newAdminToken());
   // Written last: its presence marks a complete node.
   await writeFile(join(root, CONFIG_FILE), configText, { mode: 0o644, flag: 'wx' });
   return await loadNode(root);
@@ -203,6 +205,42 @@ export async function loadNode(dir: string): Promise<LoadedNode> {
     permutationSeed: serverId.slice(3),
     nodeKey,
   };
+}
+
+/** A fresh admin token file's content: 32 random bytes as 64 hex digits and a newline. */
+function newAdminToken(): string {
+  return `${randomBytes(32).toString('hex')}\n`;
+}
+
+// Long enough that guessing is hopeless, whatever text encoding an operator chose for their own.
+const ADMIN_TOKEN = /^[A-Za-z0-9._~+/=-]{32,512}$/;
+
+/**
+ * The admin API's bearer token from `private/admin-token`, created (0600) when missing: nodes
+ * initialised before the admin API existed get one on their first start. Returns the token and
+ * the file's path; NodeError `NODE_DAMAGED` when the file holds no usable token.
+ */
+export async function ensureAdminToken(dir: string): Promise<{ token: string; path: string }> {
+  const root = resolve(dir);
+  const path = join(root, PRIVATE_FILES.adminToken);
+  try {
+    await writeFile(path, newAdminToken(), { mode: 0o600, flag: 'wx' });
+    await chmod(path, 0o600);
+  } catch (error) {
+    // `wx` fails on an existing file, which is the usual case: read it.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new NodeError(
+        'NODE_DAMAGED',
+        `cannot create ${path} (${(error as NodeJS.ErrnoException).code})`,
+        { cause: error },
+      );
+    }
+  }
+  const token = (await readText(root, PRIVATE_FILES.adminToken)).trim();
+  if (!ADMIN_TOKEN.test(token)) {
+    damaged(root, PRIVATE_FILES.adminToken, 'expected one token of 32–512 characters');
+  }
+  return { token, path };
 }
 
 /**

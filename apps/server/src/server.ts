@@ -1,4 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Accountant } from '@ostrom/accountant';
@@ -8,9 +13,18 @@ import { createS3Backend } from '@ostrom/backend-s3';
 import { type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
 import { formatFurl, formatNurl } from '@ostrom/protocol';
 import pino, { type Logger } from 'pino';
+import { createAdminApi } from './admin/api.js';
+import { ADMIN_LISTEN } from './config.js';
 import { NodeError } from './errors.js';
 import { createStorageApi } from './http/storage-api.js';
-import { type LoadedNode, loadNode, nodePath, readS3Credentials } from './node-dir.js';
+import { createNodeMetrics } from './metrics.js';
+import {
+  ensureAdminToken,
+  type LoadedNode,
+  loadNode,
+  nodePath,
+  readS3Credentials,
+} from './node-dir.js';
 import { APPLICATION_VERSION } from './version.js';
 
 /** Options of {@link startNode}. */
@@ -19,6 +33,11 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Overrides `[storage] port`; 0 picks a free port (tests). */
   readonly port?: number;
+  /**
+   * Overrides `[admin] port`; 0 picks a free port. When only `port` is overridden the admin API
+   * takes a free port too, so that tests starting many nodes never collide on port + 1.
+   */
+  readonly adminPort?: number;
   /** How long `close()` waits for requests in flight before cutting them off (default 10 s). */
   readonly drainTimeoutMs?: number;
   /** Background sweep interval of the accountant, seconds (default 60; 0 for none). */
@@ -38,6 +57,10 @@ export interface RunningNode {
   /** `https://host:port`, for logs and tools. */
   readonly url: string;
   readonly port: number;
+  /** `http://127.0.0.1:port` of the admin API and `/metrics`; undefined when `[admin] enabled = false`. */
+  readonly adminUrl: string | undefined;
+  /** The file holding the admin API's bearer token (`private/admin-token`). */
+  readonly adminTokenPath: string;
   /** The NURL of an account (its own swissnum). */
   nurlFor(accountId: number): string;
   /** Stops accepting, drains requests in flight, aborts unfinished uploads, closes the stores. */
@@ -210,7 +233,7 @@ export function serversYaml(node: LoadedNode, nurl: string, furl: string): strin
 `;
 }
 
-async function listen(server: Server, port: number, host: string): Promise<number> {
+async function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
@@ -234,7 +257,10 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
   let backend: ShareBackend | undefined;
   let accountant: Accountant | undefined;
   let server: Server | undefined;
+  let adminServer: HttpServer | undefined;
   try {
+    // Created on the first start of a node made before the admin API existed.
+    const adminToken = await ensureAdminToken(node.dir);
     backend = await openNodeBackend(node, {
       probe: true,
       ...(options.env ? { env: options.env } : {}),
@@ -243,7 +269,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     const acct = accountant;
     let port = options.port ?? node.config.storage.port;
     const nurlFor = (accountId: number) => nodeNurl(node, acct, accountId, port);
-    const handler = createStorageApi({ accountant: acct, nurlFor, logger });
+    const metrics = createNodeMetrics({ leaseDb });
+    const handler = metrics.instrument(createStorageApi({ accountant: acct, nurlFor, logger }));
 
     let inFlight = 0;
     let drained: (() => void) | undefined;
@@ -268,6 +295,13 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         handler(req, res);
       },
     );
+    // CONNECT (a proxy request) never reaches the request handler: without this, Node drops the
+    // socket with no answer; every request gets a status instead (fuzz.test.ts).
+    server.on('connect', (_req, socket) => {
+      socket.end(
+        'HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      );
+    });
     // The uploads are aborted by accountant.start() (clean restart) before any request arrives.
     await acct.start({ intervalSeconds: options.sweepIntervalSeconds ?? 60 });
     try {
@@ -283,9 +317,37 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     const furl = nodeFurl(node, acct);
     const host = node.config.storage.publicHostname;
     const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+    let adminUrl: string | undefined;
+    if (node.config.admin.enabled) {
+      const adminHandler = createAdminApi({
+        accountant: acct,
+        leaseDb,
+        token: adminToken.token,
+        nurlFor,
+        serverId: node.serverId,
+        furl,
+        metrics,
+        logger,
+      });
+      adminServer = createHttpServer(adminHandler);
+      const wanted = options.adminPort ?? (options.port === undefined ? node.config.admin.port : 0);
+      let adminPort: number;
+      try {
+        adminPort = await listen(adminServer, wanted, ADMIN_LISTEN);
+      } catch (cause) {
+        throw new NodeError(
+          'LISTEN_FAILED',
+          `cannot listen on ${ADMIN_LISTEN}:${wanted} ([admin] port): ${reason(cause)}`,
+          { cause },
+        );
+      }
+      adminUrl = `http://${ADMIN_LISTEN}:${adminPort}`;
+    }
     logger.info(
       {
         url,
+        adminUrl,
         nurl,
         serverId: node.serverId,
         backend: node.config.backend.kind,
@@ -295,12 +357,19 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     );
 
     const srv = server;
+    const admin = adminServer;
     const be = backend;
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
         logger.info('stopping');
         const stopped = new Promise<void>((resolve) => srv.close(() => resolve()));
+        // Admin requests are short: those in flight finish while the storage API drains, and
+        // whatever is left is cut off with it, before the database closes under them.
+        const adminStopped = new Promise<void>((resolve) =>
+          admin ? admin.close(() => resolve()) : resolve(),
+        );
+        admin?.closeIdleConnections();
         srv.closeIdleConnections();
         if (inFlight > 0) {
           let timer: NodeJS.Timeout | undefined;
@@ -315,7 +384,9 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
           clearTimeout(timer);
         }
         srv.closeAllConnections();
+        admin?.closeAllConnections();
         await stopped;
+        await adminStopped;
         await acct.stop();
         await be.close();
         await leaseDb.close();
@@ -330,11 +401,14 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       furl,
       url,
       port,
+      adminUrl,
+      adminTokenPath: adminToken.path,
       nurlFor,
       close,
     };
   } catch (error) {
     server?.close();
+    adminServer?.close();
     await accountant?.stop().catch(() => undefined);
     await backend?.close().catch(() => undefined);
     await leaseDb.close().catch(() => undefined);

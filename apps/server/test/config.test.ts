@@ -33,6 +33,7 @@ describe('parseConfig', () => {
         defaultSoftQuotaBytes: null,
       },
       leases: { durationSeconds: 31 * 86_400, maxDurationSeconds: 5 * 365 * 86_400 },
+      admin: { enabled: true, port: DEFAULT_PORT + 1 },
     });
   });
 

@@ -1,0 +1,66 @@
+import { AccountantError, type AccountantErrorCode } from '@ostrom/accountant';
+import { LeaseDbError, type LeaseDbErrorCode } from '@ostrom/leasedb';
+
+/** A refusal the admin API raises itself, with its status and a reason for the caller. */
+export class AdminHttpError extends Error {
+  override readonly name = 'AdminHttpError';
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/**
+ * The one table from Accountant and LeaseDb failures to admin API statuses. Unlike the storage
+ * table (src/http/status.ts) nothing here follows Tahoe: an operator's tool reads these, so a
+ * refusal of the action itself is 409 and a busy store 503 (retry).
+ */
+export const ADMIN_ERROR_STATUS = {
+  accountant: {
+    FORBIDDEN: 403,
+    QUOTA_EXCEEDED: 409,
+    NOT_FOUND: 404,
+    BAD_UPLOAD_SECRET: 400,
+    BAD_WRITE_ENABLER: 400,
+    CONFLICT: 409,
+    ALREADY_COMPLETE: 409,
+    OUT_OF_RANGE: 400,
+    NO_SPACE: 507,
+    INVALID_ACCOUNT_REQUEST: 400,
+    WRONG_SERVER: 400,
+    STALE_REQUEST: 400,
+    REPLAYED_REQUEST: 409,
+    // Approving an account that is not pending, deleting a built-in account, a key that has an
+    // account already: the request is well formed but conflicts with the account's state.
+    INVALID_OPERATION: 409,
+    UNKNOWN_ACCOUNT: 404,
+    UNAVAILABLE: 503,
+  } satisfies Record<AccountantErrorCode, number>,
+  leaseDb: {
+    INVALID_STATE_TRANSITION: 409,
+    UNKNOWN_ACCOUNT: 404,
+    ACCOUNT_EXISTS: 409,
+    SHARE_NOT_FOUND: 404,
+    SHARE_LEASED: 409,
+    QUOTA_EXCEEDED: 409,
+    BUSY: 503,
+    UNSUPPORTED: 501,
+    MIGRATION_FAILED: 500,
+    INVALID_BACKUP: 400,
+  } satisfies Record<LeaseDbErrorCode, number>,
+} as const;
+
+/** The status for a known failure, or undefined for an unexpected one (a 500). */
+export function adminStatusFor(error: unknown): number | undefined {
+  if (error instanceof AdminHttpError) return error.status;
+  if (error instanceof AccountantError) return ADMIN_ERROR_STATUS.accountant[error.code];
+  if (error instanceof LeaseDbError) return ADMIN_ERROR_STATUS.leaseDb[error.code];
+  // The lease database refuses misuse (a nickname too long, a bad key) with TypeError and
+  // RangeError before touching anything: with our own validation first, only input gets here.
+  if (error instanceof TypeError || error instanceof RangeError) return 400;
+  return undefined;
+}

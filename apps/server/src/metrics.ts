@@ -1,0 +1,217 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { ACCOUNT_STATUSES, type LeaseDb } from '@ostrom/leasedb';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { matchRoute } from './http/routes.js';
+
+/** How many accounts `ostrom_account_usage_*` reports (the largest by bytes). */
+export const METRICS_TOP_ACCOUNTS = 1000;
+
+/** The most COMING shares one scrape counts (the LeaseDb API lists them; it cannot count them). */
+export const METRICS_MAX_COMING = 10_000;
+
+/** A Node request handler. */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Options of {@link createNodeMetrics}. */
+export interface NodeMetricsOptions {
+  /** Where the scrape-time gauges come from. */
+  readonly leaseDb: LeaseDb;
+  /** Default {@link METRICS_TOP_ACCOUNTS}. */
+  readonly topAccounts?: number;
+  /** Whether to add prom-client's process metrics (default true). */
+  readonly processMetrics?: boolean;
+}
+
+/** A node's Prometheus metrics: its own registry, the storage-listener wrapper and the scrape. */
+export interface NodeMetrics {
+  readonly registry: Registry;
+  /** Wraps the storage API's handler to count requests, durations and bytes. */
+  instrument(handler: RequestHandler): RequestHandler;
+  /** Refreshes the gauges from the lease database and renders the registry (Prometheus text). */
+  scrape(): Promise<string>;
+}
+
+interface SocketCounts {
+  read: number;
+  written: number;
+}
+
+/**
+ * Creates the metrics of one node on a registry of its own (not prom-client's global one, so
+ * that several nodes in one process, as in tests, do not collide).
+ */
+export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
+  const { leaseDb } = options;
+  const topAccounts = options.topAccounts ?? METRICS_TOP_ACCOUNTS;
+  const registry = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: 'ostrom_http_requests_total',
+    help: 'Requests to the storage listener, by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'ostrom_http_request_duration_seconds',
+    help: 'Time from request to the end of the answer on the storage listener',
+    labelNames: ['route', 'method'] as const,
+    // Small requests take milliseconds; 1 MB PATCHes and large reads take up to seconds.
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const bytesIn = new Counter({
+    name: 'ostrom_http_bytes_received_total',
+    help: 'HTTP bytes (headers and bodies, after TLS) received by the storage listener',
+    registers: [registry],
+  });
+  const bytesOut = new Counter({
+    name: 'ostrom_http_bytes_sent_total',
+    help: 'HTTP bytes (headers and bodies, before TLS) sent by the storage listener',
+    registers: [registry],
+  });
+  const accountBytes = new Gauge({
+    name: 'ostrom_account_usage_bytes',
+    help: `Bytes leased by each account (the ${topAccounts} largest)`,
+    labelNames: ['account', 'nickname'] as const,
+    registers: [registry],
+  });
+  const accountShares = new Gauge({
+    name: 'ostrom_account_usage_shares',
+    help: `Shares leased by each account (the ${topAccounts} largest by bytes)`,
+    labelNames: ['account', 'nickname'] as const,
+    registers: [registry],
+  });
+  const serverBytes = new Gauge({
+    name: 'ostrom_server_usage_bytes',
+    help: 'Bytes of every share the node holds',
+    registers: [registry],
+  });
+  const serverShares = new Gauge({
+    name: 'ostrom_server_usage_shares',
+    help: 'Shares the node holds, in any state',
+    registers: [registry],
+  });
+  const shares = new Gauge({
+    name: 'ostrom_shares',
+    help: `Shares by state: coming (uploads in progress, counted up to ${METRICS_MAX_COMING}) and stable (the rest, including the few being deleted)`,
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const accounts = new Gauge({
+    name: 'ostrom_accounts',
+    help: 'Accounts by status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const quotaWarnings = new Counter({
+    name: 'ostrom_quota_warnings_total',
+    help: 'Soft-quota warnings in the activity log (80% and 100% crossings)',
+    registers: [registry],
+  });
+
+  // Bytes are read from the TLS socket's plaintext counters, as deltas per connection: adding a
+  // 'data' listener to the request would switch it to flowing mode under the storage handler.
+  const counted = new WeakMap<Socket, SocketCounts>();
+  const countSocket = (socket: Socket) => {
+    let seen = counted.get(socket);
+    if (seen === undefined) {
+      seen = { read: 0, written: 0 };
+      counted.set(socket, seen);
+      const last = seen;
+      socket.once('close', () => addDelta(socket, last));
+    }
+    addDelta(socket, seen);
+  };
+  const addDelta = (socket: Socket, seen: SocketCounts) => {
+    const read = socket.bytesRead;
+    const written = socket.bytesWritten;
+    if (read > seen.read) bytesIn.inc(read - seen.read);
+    if (written > seen.written) bytesOut.inc(written - seen.written);
+    seen.read = Math.max(seen.read, read);
+    seen.written = Math.max(seen.written, written);
+  };
+
+  const instrument = (handler: RequestHandler): RequestHandler => {
+    return (req, res) => {
+      const started = process.hrtime.bigint();
+      const method = req.method ?? '';
+      const routing = matchRoute(method, req.url ?? '');
+      // Route names only (never paths): storage indexes would make the label unbounded.
+      const route = routing.kind === 'match' ? routing.match.route.name : 'unmatched';
+      // Unknown methods are client-chosen strings: fold them so the label stays bounded.
+      const methodLabel = KNOWN_METHODS.has(method) ? method : 'other';
+      res.once('close', () => {
+        const status = res.writableFinished ? String(res.statusCode) : 'aborted';
+        requests.inc({ route, method: methodLabel, status });
+        duration.observe(
+          { route, method: methodLabel },
+          Number(process.hrtime.bigint() - started) / 1e9,
+        );
+        countSocket(req.socket);
+      });
+      handler(req, res);
+    };
+  };
+
+  let quotaCursor: number | undefined;
+  let refreshing: Promise<void> | undefined;
+  const refresh = async () => {
+    const top = await leaseDb.listAccounts({
+      orderBy: 'bytes',
+      direction: 'desc',
+      limit: topAccounts,
+    });
+    accountBytes.reset();
+    accountShares.reset();
+    for (const a of top.accounts) {
+      const labels = { account: String(a.id), nickname: a.nickname };
+      accountBytes.set(labels, a.usage.bytes);
+      accountShares.set(labels, a.usage.shares);
+    }
+    const server = await leaseDb.getServerUsage();
+    serverBytes.set(server.bytes);
+    serverShares.set(server.shares);
+    // The LeaseDb API has no count by state: COMING shares are listed (bounded), and the
+    // server total covers every state, so stable is the rest (GOING shares are transient).
+    const coming = (await leaseDb.listComingShares({ limit: METRICS_MAX_COMING })).length;
+    shares.set({ state: 'coming' }, coming);
+    shares.set({ state: 'stable' }, Math.max(0, server.shares - coming));
+    for (const status of ACCOUNT_STATUSES) {
+      // `total` is counted in the database; one row is fetched.
+      const page = await leaseDb.listAccounts({ status, limit: 1 });
+      accounts.set({ status }, page.total);
+    }
+    // Follows the log from where the last scrape stopped, so each scrape reads only new events.
+    for (;;) {
+      const events = await leaseDb.listEvents({
+        kinds: ['quota-warning'],
+        limit: 10_000,
+        ...(quotaCursor === undefined ? {} : { afterId: quotaCursor }),
+      });
+      if (events.length > 0) {
+        quotaWarnings.inc(events.length);
+        quotaCursor = events[events.length - 1]!.id;
+      } else if (quotaCursor === undefined) {
+        quotaCursor = 0;
+      }
+      if (events.length < 10_000) break;
+    }
+  };
+
+  return {
+    registry,
+    instrument,
+    async scrape() {
+      // Concurrent scrapes share one refresh, so the quota cursor is never read twice.
+      refreshing ??= refresh().finally(() => {
+        refreshing = undefined;
+      });
+      await refreshing;
+      return await registry.metrics();
+    },
+  };
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);

@@ -1,0 +1,591 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createStorageClient,
+  generateAccountKey,
+  parseNurl,
+  signAccountRequest,
+} from '@ostrom/protocol';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigValues } from '../src/config.js';
+import { initNode } from '../src/node-dir.js';
+import { type RunningNode, startNode } from '../src/server.js';
+import { secrets, storageIndex } from './http-setup.js';
+
+interface AdminNode {
+  readonly dir: string;
+  readonly running: RunningNode;
+  readonly token: string;
+  call(
+    method: string,
+    path: string,
+    init?: {
+      body?: unknown;
+      raw?: string;
+      headers?: Record<string, string>;
+      token?: string | null;
+    },
+    // biome-ignore lint/suspicious/noExplicitAny: answers are read loosely; each test checks its fields
+  ): Promise<{ status: number; headers: Headers; json: any }>;
+}
+
+async function startAdminNode(values: ConfigValues = {}): Promise<AdminNode> {
+  // Not tempDir(): it cleans up after one test, and these nodes serve a whole describe block.
+  const dir = await mkdtemp(join(tmpdir(), 'ostrom-admin-'));
+  await initNode(dir, values);
+  const running = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
+  const token = (await readFile(running.adminTokenPath, 'utf8')).trim();
+  return {
+    dir,
+    running,
+    token,
+    async call(method, path, init = {}) {
+      const headers: Record<string, string> = { ...init.headers };
+      const bearer = init.token === undefined ? token : init.token;
+      if (bearer !== null) headers.Authorization ??= `Bearer ${bearer}`;
+      let body: string | undefined = init.raw;
+      if (init.body !== undefined) {
+        body = JSON.stringify(init.body);
+        headers['Content-Type'] ??= 'application/json';
+      } else if (method !== 'GET' && init.raw === undefined) {
+        headers['Content-Type'] ??= 'application/json';
+      }
+      const res = await fetch(`${running.adminUrl}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+      });
+      const text = await res.text();
+      const isJson = res.headers.get('content-type')?.startsWith('application/json');
+      return { status: res.status, headers: res.headers, json: isJson ? JSON.parse(text) : text };
+    },
+  };
+}
+
+function newKey(): string {
+  return Buffer.from(generateAccountKey().publicKey).toString('hex');
+}
+
+/** Sends a signed account request through the storage API, as `ostrom account request` does. */
+async function requestAccount(nurl: string, nickname: string) {
+  const key = generateAccountKey();
+  const client = createStorageClient({ nurl });
+  try {
+    return await client.accounting.requestAccount(
+      signAccountRequest(
+        {
+          serverId: parseNurl(nurl).spkiHash,
+          publicKey: key.publicKey,
+          nickname,
+          timestamp: Math.floor(Date.now() / 1000),
+          nonce: new Uint8Array(randomBytes(16)),
+        },
+        key.privateKey,
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}
+
+describe('admin API: listener and token', () => {
+  let t: AdminNode;
+  beforeAll(async () => {
+    t = await startAdminNode();
+  });
+  afterAll(async () => {
+    await t?.running.close();
+    if (t) await rm(t.dir, { recursive: true, force: true });
+  });
+
+  it('listens on 127.0.0.1 (plain HTTP) and keeps its token in private/, 0600', async () => {
+    expect(t.running.adminUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(t.running.adminUrl).not.toBe(`http://127.0.0.1:${t.running.port}`);
+    expect(t.running.adminTokenPath).toBe(join(t.dir, 'private', 'admin-token'));
+    expect(t.token).toMatch(/^[0-9a-f]{64}$/);
+    expect((await stat(t.running.adminTokenPath)).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a missing, wrong or non-Bearer token with 401, on every path', async () => {
+    for (const [token, headers] of [
+      [null, {}],
+      ['0'.repeat(64), {}],
+      [`${t.token}x`, {}],
+      [t.token.slice(0, 63), {}],
+      [null, { Authorization: `Basic ${t.token}` }],
+      [null, { Authorization: `Bearer` }],
+    ] as const) {
+      for (const path of ['/admin/v1/health', '/admin/v1/accounts', '/metrics', '/nowhere']) {
+        const res = await t.call('GET', path, { token, headers });
+        expect(res.status, `${path} ${token} ${JSON.stringify(headers)}`).toBe(401);
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      }
+    }
+    const write = await t.call('POST', '/admin/v1/accounts/0/freeze', { token: null });
+    expect(write.status).toBe(401);
+    const ok = await t.call('GET', '/admin/v1/health');
+    expect(ok.status).toBe(200);
+    expect(ok.json).toMatchObject({ status: 'ok', database: 'ok', accountingMode: 'enabled' });
+    expect(ok.json.serverId).toBe(t.running.node.serverId);
+    expect(ok.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('is not served on the storage listener', async () => {
+    const client = createStorageClient({ nurl: t.running.nurl });
+    try {
+      for (const path of ['/admin/v1/health', '/metrics']) {
+        const res = await client.raw({
+          method: 'GET',
+          path,
+          headers: { Authorization: `Bearer ${t.token}` },
+        });
+        expect(res.status, path).toBe(404);
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers 404 for unknown paths, 405 with Allow for other methods, 400 for a GET body', async () => {
+    expect((await t.call('GET', '/admin/v1/nothing')).status).toBe(404);
+    expect((await t.call('GET', '/admin/v2/health')).status).toBe(404);
+    const wrong = await t.call('DELETE', '/admin/v1/accounts/0');
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET');
+    const post = await t.call('POST', '/admin/v1/accounts/0/quota', { body: { hardBytes: 1 } });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('PUT');
+    expect((await t.call('GET', '/admin/v1/health?x=1')).status).toBe(400);
+  });
+});
+
+describe('admin API: accounts', () => {
+  let t: AdminNode;
+  beforeAll(async () => {
+    t = await startAdminNode({ approval: 'manual' });
+  });
+  afterAll(async () => {
+    await t?.running.close();
+    if (t) await rm(t.dir, { recursive: true, force: true });
+  });
+
+  it('adds an account (201 with its NURL), refusing bad bodies with 400/409/413/415', async () => {
+    const publicKey = newKey();
+    const added = await t.call('POST', '/admin/v1/accounts', {
+      body: { publicKey, nickname: 'alice', hardBytes: '5GB', softBytes: 4_000_000_000 },
+    });
+    expect(added.status).toBe(201);
+    expect(added.json).toMatchObject({
+      nickname: 'alice',
+      status: 'normal',
+      publicKey,
+      hardQuotaBytes: 5_000_000_000,
+      softQuotaBytes: 4_000_000_000,
+    });
+    expect(added.json.nurl).toBe(t.running.nurlFor(added.json.id));
+
+    const again = await t.call('POST', '/admin/v1/accounts', {
+      body: { publicKey, nickname: 'alice again' },
+    });
+    expect(again.status).toBe(409);
+    expect(again.json.error).toMatch(/exists/);
+
+    const bad: [unknown, RegExp][] = [
+      [{ publicKey: 'abc', nickname: 'x' }, /publicKey/],
+      [{ publicKey: newKey() }, /nickname/],
+      [{ publicKey: newKey(), nickname: '' }, /nickname/],
+      [{ publicKey: newKey(), nickname: 'x'.repeat(65) }, /nickname/],
+      [{ publicKey: newKey(), nickname: 'x', hardBytes: 'lots' }, /hardBytes/],
+      [{ publicKey: newKey(), nickname: 'x', hardBytes: -1 }, /hardBytes/],
+      [{ publicKey: newKey(), nickname: 'x', hardBytes: 10, softBytes: 20 }, /soft/],
+      [{ publicKey: newKey(), nickname: 'x', admin: true }, /unknown field "admin"/],
+      [[1, 2], /./],
+      ['text', /./],
+    ];
+    for (const [body, reason] of bad) {
+      const res = await t.call('POST', '/admin/v1/accounts', { body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.json.error).toMatch(reason);
+    }
+    const notJson = await t.call('POST', '/admin/v1/accounts', {
+      raw: '{"publicKey":',
+      headers: { 'Content-Type': 'application/json; charset=utf-8' },
+    });
+    expect(notJson.status).toBe(400);
+    expect(notJson.json.error).toMatch(/JSON/);
+    const empty = await t.call('POST', '/admin/v1/accounts');
+    expect(empty.status).toBe(400);
+
+    // CSRF: what a form or a simple cross-site request can send is refused.
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']) {
+      const res = await t.call('POST', '/admin/v1/accounts', {
+        raw: JSON.stringify({ publicKey: newKey(), nickname: 'csrf' }),
+        headers: { 'Content-Type': type },
+      });
+      expect(res.status, type).toBe(415);
+    }
+    const untyped = await t.call('POST', '/admin/v1/accounts/2/freeze', { raw: '' });
+    expect(untyped.status).toBe(415);
+
+    const huge = await t.call('POST', '/admin/v1/accounts', {
+      raw: JSON.stringify({ publicKey: newKey(), nickname: 'x'.repeat(70_000) }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(huge.status).toBe(413);
+  });
+
+  it('lists accounts paged in the database, validating every parameter', async () => {
+    for (const name of ['bob', 'carol', 'dave']) {
+      const res = await t.call('POST', '/admin/v1/accounts', {
+        body: { publicKey: newKey(), nickname: name },
+      });
+      expect(res.status).toBe(201);
+    }
+    const all = await t.call('GET', '/admin/v1/accounts?orderBy=nickname&direction=asc');
+    expect(all.status).toBe(200);
+    const names = all.json.accounts.map((a: { nickname: string }) => a.nickname);
+    expect(names).toEqual([...names].sort());
+    expect(all.json.total).toBe(all.json.accounts.length);
+    expect(all.json.accounts[0].usage).toEqual({ shares: 0, bytes: 0 });
+
+    const page = await t.call('GET', '/admin/v1/accounts?orderBy=id&limit=2&offset=2');
+    expect(page.json).toMatchObject({ limit: 2, offset: 2, total: all.json.total });
+    expect(page.json.accounts.map((a: { id: number }) => a.id)).toEqual([2, 3]);
+
+    const search = await t.call('GET', '/admin/v1/accounts?search=CAR&status=normal');
+    expect(search.json.accounts.map((a: { nickname: string }) => a.nickname)).toEqual(['carol']);
+    expect(search.json.total).toBe(1);
+
+    for (const query of [
+      'status=sleeping',
+      'orderBy=password',
+      'direction=up',
+      'limit=0',
+      'limit=10001',
+      'limit=-1',
+      'limit=1.5',
+      'offset=x',
+      'search=',
+      'colour=red',
+      'limit=1&limit=2',
+    ]) {
+      const res = await t.call('GET', `/admin/v1/accounts?${query}`);
+      expect(res.status, query).toBe(400);
+      expect(typeof res.json.error).toBe('string');
+    }
+  });
+
+  it('shows one account with usage, attributes and NURL; 404 unknown, 400 malformed', async () => {
+    const shown = await t.call('GET', '/admin/v1/accounts/2');
+    expect(shown.status).toBe(200);
+    expect(shown.json).toMatchObject({
+      id: 2,
+      nickname: 'alice',
+      usage: { shares: 0, bytes: 0 },
+      attributes: {},
+      nurl: t.running.nurlFor(2),
+    });
+    expect((await t.call('GET', '/admin/v1/accounts/9999')).status).toBe(404);
+    for (const id of ['abc', '-1', '1.5', '%32', '99999999999999999999']) {
+      expect((await t.call('GET', `/admin/v1/accounts/${id}`)).status, id).toBe(400);
+    }
+  });
+
+  it('approves a pending account, recording the actor; a second approve is 409', async () => {
+    const answer = await requestAccount(t.running.nurl, 'eve');
+    expect(answer.status).toBe('pending');
+    const pending = await t.call('GET', '/admin/v1/accounts?status=pending');
+    expect(pending.json.total).toBe(1);
+    const id: number = pending.json.accounts[0].id;
+    const approved = await t.call('POST', `/admin/v1/accounts/${id}/approve`, {
+      headers: { 'X-Ostrom-Actor': 'panel:olivia' },
+    });
+    expect(approved.status).toBe(200);
+    expect(approved.json).toMatchObject({ id, status: 'normal' });
+    const twice = await t.call('POST', `/admin/v1/accounts/${id}/approve`);
+    expect(twice.status).toBe(409);
+    expect(twice.json.error).toMatch(/not pending/);
+
+    const events = await t.call(
+      'GET',
+      `/admin/v1/events?accountId=${id}&kinds=account-status-changed`,
+    );
+    expect(events.json.events.map((e: { actor: string }) => e.actor)).toEqual(['panel:olivia']);
+
+    const badActor = await t.call('POST', `/admin/v1/accounts/${id}/freeze`, {
+      headers: { 'X-Ostrom-Actor': 'x'.repeat(101) },
+    });
+    expect(badActor.status).toBe(400);
+    expect((await t.call('POST', '/admin/v1/accounts/9999/approve')).status).toBe(404);
+    expect((await t.call('POST', '/admin/v1/accounts/x/approve')).status).toBe(400);
+    const withBody = await t.call('POST', `/admin/v1/accounts/${id}/freeze`, {
+      body: { reason: 'spam' },
+    });
+    expect(withBody.status).toBe(400);
+  });
+
+  it('freeze makes the account unable to allocate over the storage protocol; thaw restores it', async () => {
+    const added = await t.call('POST', '/admin/v1/accounts', {
+      body: { publicKey: newKey(), nickname: 'frank' },
+    });
+    const id: number = added.json.id;
+    const client = createStorageClient({ nurl: added.json.nurl });
+    const allocate = (seed: string) =>
+      client.immutable.allocate(storageIndex(seed), {
+        ...secrets(seed),
+        shareNumbers: [0],
+        allocatedSize: 100,
+      });
+    try {
+      const frozen = await t.call('POST', `/admin/v1/accounts/${id}/freeze`);
+      expect(frozen.status).toBe(200);
+      expect(frozen.json.status).toBe('frozen');
+      await expect(allocate('admin-frozen')).rejects.toMatchObject({ status: 403 });
+
+      const thawed = await t.call('POST', `/admin/v1/accounts/${id}/thaw`, { body: {} });
+      expect(thawed.json.status).toBe('normal');
+      const result = await allocate('admin-thawed');
+      expect([...result.allocated]).toEqual([0]);
+
+      expect((await t.call('POST', `/admin/v1/accounts/${id}/disable`)).json.status).toBe(
+        'disabled',
+      );
+      await expect(allocate('admin-disabled')).rejects.toMatchObject({ status: 403 });
+      const deleted = await t.call('POST', `/admin/v1/accounts/${id}/delete`);
+      expect(deleted.json.status).toBe('deleted');
+      const shown = await t.call('GET', `/admin/v1/accounts/${id}`);
+      expect(shown.json.nurl).toBeNull();
+      expect(shown.json.attributes['deleted-at']).toMatch(/^\d+$/);
+      expect((await t.call('GET', `/admin/v1/nurl?account=${id}`)).status).toBe(409);
+    } finally {
+      client.close();
+    }
+    // The built-in accounts cannot be deleted.
+    const anonymous = await t.call('POST', '/admin/v1/accounts/0/delete');
+    expect(anonymous.status).toBe(409);
+  });
+
+  it('sets quotas (sizes, null for none, one side kept), refusing bad ones', async () => {
+    const set = await t.call('PUT', '/admin/v1/accounts/2/quota', {
+      body: { hardBytes: '1MiB', softBytes: 1000 },
+    });
+    expect(set.status).toBe(200);
+    expect(set.json).toMatchObject({ hardQuotaBytes: 1_048_576, softQuotaBytes: 1000 });
+    const soft = await t.call('PUT', '/admin/v1/accounts/2/quota', { body: { softBytes: null } });
+    expect(soft.json).toMatchObject({ hardQuotaBytes: 1_048_576, softQuotaBytes: null });
+    const none = await t.call('PUT', '/admin/v1/accounts/2/quota', { body: { hardBytes: 'none' } });
+    expect(none.json.hardQuotaBytes).toBeNull();
+
+    for (const body of [
+      {},
+      { hardBytes: 10, softBytes: 11 },
+      { hardBytes: 1.5 },
+      { hardBytes: true },
+      { hard: 10 },
+    ]) {
+      const res = await t.call('PUT', '/admin/v1/accounts/2/quota', { body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+    }
+    await t.call('PUT', '/admin/v1/accounts/2/quota', { body: { hardBytes: 100 } });
+    const tooSoft = await t.call('PUT', '/admin/v1/accounts/2/quota', { body: { softBytes: 200 } });
+    expect(tooSoft.status).toBe(400);
+    const unknown = await t.call('PUT', '/admin/v1/accounts/9999/quota', {
+      body: { hardBytes: 1 },
+    });
+    expect(unknown.status).toBe(404);
+    const typed = await t.call('PUT', '/admin/v1/accounts/2/quota', {
+      raw: '{"hardBytes":1}',
+      headers: { 'Content-Type': 'text/plain' },
+    });
+    expect(typed.status).toBe(415);
+  });
+});
+
+describe('admin API: usage, events, digest, nurl', () => {
+  let t: AdminNode;
+  beforeAll(async () => {
+    t = await startAdminNode();
+  });
+  afterAll(async () => {
+    await t?.running.close();
+    if (t) await rm(t.dir, { recursive: true, force: true });
+  });
+
+  it('reports usage for the server and each account, or one account', async () => {
+    const added = await t.call('POST', '/admin/v1/accounts', {
+      body: { publicKey: newKey(), nickname: 'gina' },
+    });
+    const client = createStorageClient({ nurl: added.json.nurl });
+    try {
+      const si = storageIndex('admin-usage');
+      const s = secrets('admin-usage');
+      await client.immutable.allocate(si, { ...s, shareNumbers: [0], allocatedSize: 300 });
+      await client.immutable.write(si, 0, {
+        uploadSecret: s.uploadSecret,
+        offset: 0,
+        data: new Uint8Array(300),
+      });
+    } finally {
+      client.close();
+    }
+    const usage = await t.call('GET', '/admin/v1/usage');
+    expect(usage.status).toBe(200);
+    expect(usage.json.server).toEqual({ shares: 1, bytes: 300 });
+    expect(usage.json.accounts[0]).toMatchObject({
+      id: added.json.id,
+      nickname: 'gina',
+      shares: 1,
+      bytes: 300,
+    });
+    const one = await t.call('GET', `/admin/v1/usage?account=${added.json.id}`);
+    expect(one.json).toMatchObject({ accountId: added.json.id, shares: 1, bytes: 300 });
+    expect((await t.call('GET', '/admin/v1/usage?account=9999')).status).toBe(404);
+    expect((await t.call('GET', '/admin/v1/usage?account=me')).status).toBe(400);
+    expect((await t.call('GET', '/admin/v1/usage?limit=0')).status).toBe(400);
+  });
+
+  it('lists events with filters and follows the log by afterId', async () => {
+    const all = await t.call('GET', '/admin/v1/events');
+    expect(all.status).toBe(200);
+    const kinds = all.json.events.map((e: { kind: string }) => e.kind);
+    expect(kinds).toContain('account-created');
+    expect(kinds).toContain('share-stored');
+    const stored = await t.call('GET', '/admin/v1/events?kinds=share-stored,quota-warning');
+    expect(stored.json.events.every((e: { kind: string }) => e.kind === 'share-stored')).toBe(true);
+    const lastId: number = all.json.lastId;
+    const after = await t.call('GET', `/admin/v1/events?afterId=${lastId}`);
+    expect(after.json).toEqual({ events: [], lastId: null });
+    const newest = await t.call('GET', '/admin/v1/events?order=desc&limit=1');
+    expect(newest.json.events[0].id).toBe(lastId);
+    const now = Math.floor(Date.now() / 1000);
+    const future = await t.call('GET', `/admin/v1/events?since=${now + 3600}`);
+    expect(future.json.events).toEqual([]);
+    const iso = await t.call('GET', '/admin/v1/events?since=2000-01-01T00:00:00Z&until=2000-01-02');
+    expect(iso.json.events).toEqual([]);
+    for (const query of [
+      'kinds=share-stored,nonsense',
+      'since=yesterday',
+      'until=-5',
+      'accountId=x',
+      'afterId=1e3',
+      'limit=100000',
+      'order=sideways',
+    ]) {
+      expect((await t.call('GET', `/admin/v1/events?${query}`)).status, query).toBe(400);
+    }
+  });
+
+  it('builds the digest of a period', async () => {
+    const digest = await t.call('GET', '/admin/v1/digest');
+    expect(digest.status).toBe(200);
+    expect(digest.json.until - digest.json.since).toBe(86_400);
+    expect(digest.json.lines.join('\n')).toMatch(/gina/);
+    expect(digest.json.accounts[0]).toMatchObject({ nickname: 'gina', usageBytes: 300 });
+    const old = await t.call('GET', '/admin/v1/digest?since=0&until=86400');
+    expect(old.json).toMatchObject({ since: 0, until: 86_400 });
+    expect((await t.call('GET', '/admin/v1/digest?since=100&until=50')).status).toBe(400);
+    expect((await t.call('GET', '/admin/v1/digest?since=soon')).status).toBe(400);
+  });
+
+  it('gives the anonymous NURL or an account’s, refusing the starter account', async () => {
+    const anonymous = await t.call('GET', '/admin/v1/nurl');
+    expect(anonymous.json).toEqual({
+      accountId: 0,
+      nurl: t.running.nurl,
+      serverId: t.running.node.serverId,
+      furl: t.running.furl,
+    });
+    const gina = await t.call('GET', '/admin/v1/nurl?account=2');
+    expect(gina.json.nurl).toBe(t.running.nurlFor(2));
+    expect((await t.call('GET', '/admin/v1/nurl?account=1')).status).toBe(409);
+    expect((await t.call('GET', '/admin/v1/nurl?account=404')).status).toBe(404);
+    expect((await t.call('GET', '/admin/v1/nurl?account=two')).status).toBe(400);
+  });
+});
+
+describe('admin API: arbitrary input', () => {
+  let t: AdminNode;
+  beforeAll(async () => {
+    t = await startAdminNode();
+  });
+  afterAll(async () => {
+    await t?.running.close();
+    if (t) await rm(t.dir, { recursive: true, force: true });
+  });
+
+  it('answers random paths, queries and bodies with a 2xx or 4xx, never a 5xx', async () => {
+    const segment = fc.oneof(
+      fc.constantFrom('admin', 'v1', 'accounts', 'usage', 'events', 'digest', 'nurl', 'health'),
+      fc.constantFrom('0', '1', '2', '99', 'approve', 'freeze', 'thaw', 'delete', 'quota'),
+      fc.string({ maxLength: 12 }).map(encodeURIComponent),
+    );
+    const path = fc.oneof(
+      fc.array(segment, { maxLength: 3 }).map((parts) => `/admin/v1/${parts.join('/')}`),
+      fc.array(segment, { maxLength: 5 }).map((parts) => `/${parts.join('/')}`),
+    );
+    const queryKey = fc.constantFrom(
+      'status',
+      'search',
+      'orderBy',
+      'direction',
+      'limit',
+      'offset',
+      'since',
+      'until',
+      'accountId',
+      'kinds',
+      'afterId',
+      'account',
+      'order',
+      'x',
+    );
+    const queryValue = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.integer().map(String),
+      fc.constantFrom('normal', 'bytes', 'desc', '1e309', '2024-13-45', 'share-stored,', '%'),
+    );
+    const query = fc
+      .array(fc.tuple(queryKey, queryValue), { maxLength: 4 })
+      .map((pairs) => new URLSearchParams(pairs).toString());
+    const body = fc.oneof(
+      fc.constant(undefined),
+      fc.json(),
+      fc.string({ maxLength: 50 }),
+      fc.record(
+        {
+          publicKey: fc.oneof(fc.string(), fc.constant('a'.repeat(64))),
+          nickname: fc.oneof(fc.string({ maxLength: 80 }), fc.integer()),
+          hardBytes: fc.oneof(fc.constant(null), fc.integer(), fc.double(), fc.string()),
+          softBytes: fc.oneof(fc.constant(null), fc.integer(), fc.string()),
+        },
+        { requiredKeys: [] },
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE'),
+        path,
+        query,
+        body,
+        async (method, p, q, b) => {
+          const raw =
+            b === undefined || method === 'GET'
+              ? undefined
+              : typeof b === 'string'
+                ? b
+                : JSON.stringify(b);
+          const res = await t.call(method, `${p}${q ? `?${q}` : ''}`, {
+            ...(raw === undefined ? {} : { raw }),
+            headers: method === 'GET' ? {} : { 'Content-Type': 'application/json' },
+          });
+          expect(res.status, `${method} ${p}?${q} ${raw}`).toBeLessThan(500);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect((await t.call('GET', '/admin/v1/health')).status).toBe(200);
+  });
+});
