@@ -89,17 +89,21 @@ export class Account {
       if (allocated.length > 0) {
         const before = await core.usageBeforeGrowth(account);
         // The database first: a crash after this leaves COMING rows, which start-up removes;
-        // the other order could leave stored bytes that nobody is charged for.
-        await guard(() =>
-          core.db.addComingShares({
-            storageIndex,
-            sharetype: 'immutable',
-            accountId: this.id,
-            shares: allocated.map((shnum) => ({ shnum, usedBytes: request.allocatedSize })),
-            renewSecret: request.renewSecret,
-            cancelSecret: request.cancelSecret,
-            leaseDurationSeconds: duration,
-          }),
+        // the other order could leave stored bytes that nobody is charged for. The database
+        // checks the quota under the account's row lock; the account lock keeps the check from
+        // landing between another process's mutable-growth check and the write it allowed.
+        await core.quotaExclusive(account, () =>
+          guard(() =>
+            core.db.addComingShares({
+              storageIndex,
+              sharetype: 'immutable',
+              accountId: this.id,
+              shares: allocated.map((shnum) => ({ shnum, usedBytes: request.allocatedSize })),
+              renewSecret: request.renewSecret,
+              cancelSecret: request.cancelSecret,
+              leaseDurationSeconds: duration,
+            }),
+          ),
         );
         const leases = [embeddedLease(request, 0, core.now() + duration)];
         const created: number[] = [];
@@ -398,53 +402,61 @@ export class Account {
       plans.push({ shnum, deletes, to });
       growth += to - from;
     }
-    const before = await core.usageOf(this.id);
-    if (
-      growth > 0 &&
-      account.hardQuotaBytes !== null &&
-      before.bytes + growth > account.hardQuotaBytes
-    ) {
-      throw new AccountantError(
-        'QUOTA_EXCEEDED',
-        `account ${account.id} would pass its hard quota`,
-        {
-          details: {
-            accountId: account.id,
-            usedBytes: before.bytes,
-            requestedBytes: growth,
-            hardQuotaBytes: account.hardQuotaBytes,
+    // The check reads the usage and the writes raise it only later (after the backend write, as
+    // the crash rule wants), so the two are held together under the account's lock, across
+    // processes: a second grower of the account (here or in another process sharing the
+    // database) checks only once the first one's growth is counted.
+    const write = async () => {
+      const before = await core.usageOf(this.id);
+      if (
+        growth > 0 &&
+        account.hardQuotaBytes !== null &&
+        before.bytes + growth > account.hardQuotaBytes
+      ) {
+        throw new AccountantError(
+          'QUOTA_EXCEEDED',
+          `account ${account.id} would pass its hard quota`,
+          {
+            details: {
+              accountId: account.id,
+              usedBytes: before.bytes,
+              requestedBytes: growth,
+              hardQuotaBytes: account.hardQuotaBytes,
+            },
           },
-        },
-      );
-    }
-    if (growth > 0 && growth > (await core.room())) {
-      throw new AccountantError('NO_SPACE', 'not enough space for the mutable write');
-    }
-
-    for (const { shnum, deletes, to } of plans) {
-      const vector = request.testWriteVectors.get(shnum);
-      if (!vector) continue;
-      const stored = existing.has(shnum);
-      if (deletes) {
-        if (stored) await deleteShare(core, storageIndex, shnum, rowOf.get(shnum), null);
-        continue;
-      }
-      if (stored) {
-        const length = await guard(() =>
-          core.backend.writeMutable(storageIndex, shnum, {
-            writeEnabler: request.writeEnabler,
-            writeEnablerNodeId: core.options.nodeId,
-            writes: vector.write,
-            newLength: vector.newLength,
-          }),
         );
-        // After the write: a crash in between leaves stored bytes uncounted until the
-        // crawler's next pass, never counted bytes that are not stored.
-        await guard(() => core.db.setUsedSpace(storageIndex, shnum, length));
-        continue;
       }
-      await this.#createMutable(storageIndex, shnum, request, vector, to, duration);
-    }
+      if (growth > 0 && growth > (await core.room())) {
+        throw new AccountantError('NO_SPACE', 'not enough space for the mutable write');
+      }
+
+      for (const { shnum, deletes, to } of plans) {
+        const vector = request.testWriteVectors.get(shnum);
+        if (!vector) continue;
+        const stored = existing.has(shnum);
+        if (deletes) {
+          if (stored) await deleteShare(core, storageIndex, shnum, rowOf.get(shnum), null);
+          continue;
+        }
+        if (stored) {
+          const length = await guard(() =>
+            core.backend.writeMutable(storageIndex, shnum, {
+              writeEnabler: request.writeEnabler,
+              writeEnablerNodeId: core.options.nodeId,
+              writes: vector.write,
+              newLength: vector.newLength,
+            }),
+          );
+          // After the write: a crash in between leaves stored bytes uncounted until the
+          // crawler's next pass, never counted bytes that are not stored.
+          await guard(() => core.db.setUsedSpace(storageIndex, shnum, length));
+          continue;
+        }
+        await this.#createMutable(storageIndex, shnum, request, vector, to, duration);
+      }
+      return before;
+    };
+    const before = growth > 0 ? await core.quotaExclusive(account, write) : await write();
 
     // Tahoe renews the writer's lease on the shares this request wrote that still exist
     // (`_evaluate_write_vectors` → `remaining_shares`), not on the slot's other shares.

@@ -38,8 +38,15 @@ const LAST_SEEN_INTERVAL_SECONDS = 60;
 /** State shared by the Accountant and every Account facet. */
 export class Core {
   readonly options: ResolvedOptions;
-  /** Serialises the writers of one storage index; different indexes run in parallel. */
-  readonly lock: KeyedLock = createKeyedLock();
+  /**
+   * Serialises the writers of one storage index, within this process and across processes
+   * ({@link Core.exclusive}); different indexes run in parallel.
+   */
+  readonly lock: KeyedLock = { run: (storageIndex, fn) => this.exclusive(storageIndex, fn) };
+  /** This process's writers of one storage index, queued in memory. */
+  readonly #localLock: KeyedLock = createKeyedLock();
+  /** This process's quota-checked growth of one account (keyed by account id). */
+  readonly #accountLock: KeyedLock = createKeyedLock();
   readonly uploads = new Map<string, Upload>();
   readonly #lastSeen = new Map<number, number>();
 
@@ -57,6 +64,38 @@ export class Core {
 
   now(): number {
     return this.options.now();
+  }
+
+  /**
+   * Runs `fn` as the only writer of the storage index, in this process and (PostgreSQL) in every
+   * process sharing the database. The in-process lock comes first, so a process holds at most
+   * one lock connection per index and its own writers queue in memory, not in PostgreSQL.
+   */
+  async exclusive<T>(storageIndex: string, fn: () => Promise<T>): Promise<T> {
+    const db = this.db;
+    if (!this.options.crossProcessLocks || typeof db.withStorageIndexLock !== 'function') {
+      return await this.#localLock.run(storageIndex, fn);
+    }
+    return await this.#localLock.run(storageIndex, () =>
+      underLock((inner) => db.withStorageIndexLock(storageIndex, inner), fn),
+    );
+  }
+
+  /**
+   * Runs a hard-quota check and the writes it allows as the only such growth of the account, in
+   * this process and across processes, so two writers cannot both pass a check the sum of their
+   * writes fails. Only accounts with a hard quota pay for it. Always taken inside
+   * {@link Core.exclusive} (index, then account: one order, no deadlock), never around it.
+   */
+  async quotaExclusive<T>(account: AccountRow, fn: () => Promise<T>): Promise<T> {
+    if (account.hardQuotaBytes === null) return await fn();
+    const db = this.db;
+    if (!this.options.crossProcessLocks || typeof db.withAccountLock !== 'function') {
+      return await this.#accountLock.run(String(account.id), fn);
+    }
+    return await this.#accountLock.run(String(account.id), () =>
+      underLock((inner) => db.withAccountLock(account.id, inner), fn),
+    );
   }
 
   /** The account's current row: statuses change from the CLI while the server runs, so never cached. */
@@ -173,6 +212,25 @@ export class Core {
 
   async usageOf(accountId: number): Promise<Usage> {
     return (await guard(() => this.db.getAccountUsage(accountId))) ?? { shares: 0, bytes: 0 };
+  }
+}
+
+/**
+ * Runs `fn` under a database lock: a failure to take the lock is translated (UNAVAILABLE), what
+ * `fn` throws passes through untouched, as it would without the lock.
+ */
+async function underLock<T>(
+  lock: (inner: () => Promise<T>) => Promise<T>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  let entered = false;
+  try {
+    return await lock(() => {
+      entered = true;
+      return fn();
+    });
+  } catch (error) {
+    throw entered ? error : translate(error);
   }
 }
 

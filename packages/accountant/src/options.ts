@@ -49,6 +49,13 @@ export interface AccountantOptions {
   readonly minLeaseDurationSeconds?: number;
   /** Leases a deletion step drops at most (the paced worker's batch; default 100). */
   readonly deletionBatchSize?: number;
+  /**
+   * Serialise each storage index's writers, and each quota-limited account's growth, across
+   * every process sharing the lease database (its `withStorageIndexLock`/`withAccountLock`:
+   * PostgreSQL advisory locks), not only within this one. Default true; a node that is sure to
+   * be the only process writing may turn it off to save the lock round trips.
+   */
+  readonly crossProcessLocks?: boolean;
   /** Unix seconds; inject a clock in tests. */
   readonly now?: () => number;
 }
@@ -93,6 +100,9 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
   const nodeId = options.nodeId ?? new Uint8Array(20);
   if (!(nodeId instanceof Uint8Array) || nodeId.length !== 20) {
     throw new TypeError('nodeId must be 20 bytes');
+  }
+  if (options.crossProcessLocks !== undefined && typeof options.crossProcessLocks !== 'boolean') {
+    throw new TypeError('crossProcessLocks must be a boolean');
   }
   const mode = options.mode ?? 'enabled';
   if (!ACCOUNTING_MODES.includes(mode)) {
@@ -160,6 +170,7 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
     defaultSoftQuotaBytes,
     minLeaseDurationSeconds,
     deletionBatchSize: positive('deletionBatchSize', options.deletionBatchSize, 100),
+    crossProcessLocks: options.crossProcessLocks ?? true,
     now: options.now ?? (() => Math.floor(Date.now() / 1000)),
   };
 }

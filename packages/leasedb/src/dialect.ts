@@ -36,6 +36,12 @@ export interface PostgresOptions {
   readonly connectionString: string;
   /** Connections in the pool (default 10). */
   readonly poolSize?: number;
+  /**
+   * Connections kept apart for the session advisory locks of `withStorageIndexLock` and
+   * `withAccountLock` (default 4): at most this many operations of this process hold such a lock
+   * at once; the others wait their turn. Opened on first use.
+   */
+  readonly lockPoolSize?: number;
 }
 
 export type ConnectionOptions = SqliteOptions | PostgresOptions;
@@ -47,7 +53,13 @@ export type Connection =
       readonly db: Kysely<Schema>;
       readonly raw: BetterSqlite3.Database;
     }
-  | { readonly dialect: 'postgres'; readonly db: Kysely<Schema>; readonly raw: pg.Pool };
+  | {
+      readonly dialect: 'postgres';
+      readonly db: Kysely<Schema>;
+      readonly raw: pg.Pool;
+      /** The pool of the session advisory locks, apart from the query pool `raw`. */
+      readonly lockPool: pg.Pool;
+    };
 
 // kysely's SQLite driver prepares each statement afresh; better-sqlite3's prepare costs more than
 // running a small statement, so statements are kept by SQL text. The set of texts is bounded by
@@ -120,10 +132,10 @@ function parseSafeNumber(text: string): number {
 }
 
 /** A pg pool whose int8/numeric columns come back as numbers. */
-export function openPostgresPool(options: PostgresOptions): pg.Pool {
+export function openPostgresPool(options: PostgresOptions, size = options.poolSize ?? 10): pg.Pool {
   return new pg.Pool({
     connectionString: options.connectionString,
-    max: options.poolSize ?? 10,
+    max: size,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID || oid === NUMERIC_OID
@@ -141,9 +153,15 @@ export function connect(options: ConnectionOptions): Connection {
     return { dialect: 'sqlite', db, raw };
   }
   if (options.dialect === 'postgres') {
+    const lockPoolSize = options.lockPoolSize ?? 4;
+    if (!Number.isSafeInteger(lockPoolSize) || lockPoolSize < 1) {
+      throw new RangeError('lockPoolSize must be a positive integer');
+    }
     const raw = openPostgresPool(options);
+    // pg pools connect lazily: a process that never locks (the CLI) opens no lock connection.
+    const lockPool = openPostgresPool(options, lockPoolSize);
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: raw }) });
-    return { dialect: 'postgres', db, raw };
+    return { dialect: 'postgres', db, raw, lockPool };
   }
   throw new TypeError(
     `unknown dialect ${JSON.stringify((options as { dialect: unknown }).dialect)}`,

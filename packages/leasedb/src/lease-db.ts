@@ -13,6 +13,7 @@ import type { AddOrRenewInput, AddOrRenewResult, DroppedLease, ExpiredLease } fr
 import * as leases from './leases.js';
 import { migrateLeaseDb } from './migrations.js';
 import { type LeasePolicy, resolvePolicy } from './policy.js';
+import { SessionLocks } from './session-locks.js';
 import type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
 import * as shares from './shares.js';
 import type {
@@ -28,6 +29,7 @@ import type {
 } from './types.js';
 import type { RecomputedUsage, UsageMismatch } from './usage.js';
 import * as usage from './usage.js';
+import { assertAccountId, assertStorageIndex } from './validate.js';
 
 /** Who did an operator action, for the activity log. */
 export interface ActorOption {
@@ -137,6 +139,22 @@ export interface LeaseDb extends LeaseDbOperations {
    * have no effects outside the database.
    */
   transaction<T>(fn: (tx: LeaseDbOperations) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` while holding this storage index's operation lock, which another process's
+   * `withStorageIndexLock` on the same index (and the same database and schema) waits for: a
+   * whole operation, database writes and backend calls together, runs alone across processes.
+   * On PostgreSQL a session advisory lock, released when `fn` settles (or its connection dies);
+   * `fn` may use this LeaseDb freely, including on the same index. On SQLite `fn` just runs: one
+   * process writes (the server), and it serialises its own writers. The lock is reentrant and
+   * does not exclude other callers in this process; pair it with an in-process lock.
+   */
+  withStorageIndexLock<T>(storageIndex: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * As `withStorageIndexLock`, for one account (its own key space): held around a quota check
+   * and the writes it allows, so another process cannot check the same usage meanwhile. Taken
+   * inside a storage-index lock it shares that lock's connection, so take it inside, never around.
+   */
+  withAccountLock<T>(accountId: number, fn: () => Promise<T>): Promise<T>;
   /** A consistent snapshot of the whole SQLite database, taken while it is in use. */
   backup(): Promise<Uint8Array>;
   /** The same snapshot written to a file by SQLite's online backup. */
@@ -162,10 +180,13 @@ function systemNow(): number {
 class SqlLeaseDb implements LeaseDb {
   readonly #ctx: Ctx;
   readonly #connection: Connection | undefined;
+  readonly #locks: SessionLocks | undefined;
 
   constructor(ctx: Ctx, connection: Connection | undefined) {
     this.#ctx = ctx;
     this.#connection = connection;
+    this.#locks =
+      connection?.dialect === 'postgres' ? new SessionLocks(connection.lockPool) : undefined;
   }
 
   get dialect(): Dialect {
@@ -363,6 +384,20 @@ class SqlLeaseDb implements LeaseDb {
     return history.listCrawlerCycles(this.#ctx, name);
   }
 
+  async withStorageIndexLock<T>(storageIndex: string, fn: () => Promise<T>): Promise<T> {
+    assertStorageIndex(storageIndex);
+    if (typeof fn !== 'function') throw new TypeError('fn must be a function');
+    if (!this.#locks) return await fn();
+    return await this.#locks.run(`/op/${storageIndex}`, fn);
+  }
+
+  async withAccountLock<T>(accountId: number, fn: () => Promise<T>): Promise<T> {
+    assertAccountId(accountId);
+    if (typeof fn !== 'function') throw new TypeError('fn must be a function');
+    if (!this.#locks) return await fn();
+    return await this.#locks.run(`/acct/${accountId}`, fn);
+  }
+
   /**
    * Runs `fn` on the raw SQLite handle while holding kysely's connection, so no transaction of
    * this process is open (its uncommitted pages would be copied) or starts until it is done.
@@ -389,6 +424,7 @@ class SqlLeaseDb implements LeaseDb {
   async close(): Promise<void> {
     // kysely's destroy ends the pg pool or closes the SQLite handle.
     await this.#connection?.db.destroy();
+    await this.#locks?.close();
   }
 }
 
@@ -426,6 +462,7 @@ export async function openLeaseDb(options: LeaseDbOptions): Promise<LeaseDb> {
     }
   } catch (error) {
     await connection.db.destroy();
+    if (connection.dialect === 'postgres') await connection.lockPool.end();
     throw error;
   }
   return new SqlLeaseDb(
