@@ -7,9 +7,6 @@ import { matchRoute } from './http/routes.js';
 /** How many accounts `ostrom_account_usage_*` reports (the largest by bytes). */
 export const METRICS_TOP_ACCOUNTS = 1000;
 
-/** The most COMING shares one scrape counts (the LeaseDb API lists them; it cannot count them). */
-export const METRICS_MAX_COMING = 10_000;
-
 /** A Node request handler. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -95,7 +92,7 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
   });
   const shares = new Gauge({
     name: 'ostrom_shares',
-    help: `Shares by state: coming (uploads in progress, counted up to ${METRICS_MAX_COMING}) and stable (the rest, including the few being deleted)`,
+    help: 'Shares by state: coming (uploads in progress), stable, going (being deleted)',
     labelNames: ['state'] as const,
     registers: [registry],
   });
@@ -173,11 +170,9 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
     const server = await leaseDb.getServerUsage();
     serverBytes.set(server.bytes);
     serverShares.set(server.shares);
-    // The LeaseDb API has no count by state: COMING shares are listed (bounded), and the
-    // server total covers every state, so stable is the rest (GOING shares are transient).
-    const coming = (await leaseDb.listComingShares({ limit: METRICS_MAX_COMING })).length;
-    shares.set({ state: 'coming' }, coming);
-    shares.set({ state: 'stable' }, Math.max(0, server.shares - coming));
+    for (const [state, counted] of Object.entries(await leaseDb.countSharesByState())) {
+      shares.set({ state }, counted.shares);
+    }
     for (const status of ACCOUNT_STATUSES) {
       // `total` is counted in the database; one row is fetched.
       const page = await leaseDb.listAccounts({ status, limit: 1 });

@@ -214,6 +214,7 @@ describe('/metrics on the admin listener', () => {
         expect(value(samples, 'ostrom_server_usage_bytes')).toBe(server.bytes);
         expect(value(samples, 'ostrom_shares', { state: 'coming' })).toBe(2);
         expect(value(samples, 'ostrom_shares', { state: 'stable' })).toBe(1);
+        expect(value(samples, 'ostrom_shares', { state: 'going' })).toBe(0);
         const page = await db.listAccounts({ limit: 10_000 });
         expect(samples.filter((s) => s.name === 'ostrom_account_usage_bytes').length).toBe(
           page.total,

@@ -24,6 +24,7 @@ import type {
   CrawlerState,
   Lease,
   Share,
+  ShareState,
   Usage,
   UsageSample,
 } from './types.js';
@@ -110,6 +111,8 @@ export interface LeaseDbOperations {
   /** The account's maintained totals: one indexed read. */
   getAccountUsage(accountId: number): Promise<Usage | undefined>;
   getServerUsage(): Promise<Usage>;
+  /** Shares and their bytes in each state (coming, stable, going), counted in the database. */
+  countSharesByState(): Promise<Record<ShareState, Usage>>;
   recomputeUsage(): Promise<RecomputedUsage>;
   /** Maintained totals that differ from a recount (empty when all agree). */
   checkUsage(): Promise<UsageMismatch[]>;
@@ -340,6 +343,9 @@ class SqlLeaseDb implements LeaseDb {
   }
   getServerUsage() {
     return usage.getServerUsage(this.#ctx);
+  }
+  countSharesByState() {
+    return usage.countSharesByState(this.#ctx);
   }
   recomputeUsage() {
     return this.#consistentRead((ctx) => usage.recomputeUsage(ctx));

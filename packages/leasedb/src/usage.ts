@@ -1,6 +1,6 @@
 import type { Ctx } from './context.js';
 import { appendEvent } from './events.js';
-import type { Usage } from './types.js';
+import { SHARE_STATES, type ShareState, type Usage } from './types.js';
 import { assertAccountId } from './validate.js';
 
 /** Totals recomputed from the share and lease tables, ignoring the maintained counters. */
@@ -36,6 +36,26 @@ export async function getServerUsage(ctx: Ctx): Promise<Usage> {
     .select(['shares', 'bytes'])
     .where('id', '=', 1)
     .executeTakeFirstOrThrow();
+}
+
+/** Shares and their bytes by state, counted in the database (one grouped query). */
+export async function countSharesByState(ctx: Ctx): Promise<Record<ShareState, Usage>> {
+  const rows = await ctx.db
+    .selectFrom('shares')
+    .select((eb) => [
+      'state',
+      eb.fn.countAll<number>().as('shares'),
+      eb.fn.coalesce(eb.fn.sum<number>('used_space'), eb.lit(0)).as('bytes'),
+    ])
+    .groupBy('state')
+    .execute();
+  const counts = Object.fromEntries(
+    SHARE_STATES.map((state) => [state, { shares: 0, bytes: 0 }]),
+  ) as Record<ShareState, Usage>;
+  for (const row of rows) {
+    counts[row.state as ShareState] = { shares: Number(row.shares), bytes: Number(row.bytes) };
+  }
+  return counts;
 }
 
 /** Every lease beside the share it is on. */

@@ -306,3 +306,29 @@ describeEachDialect('account deletion and request nonces', (dialect) => {
     expect(await db.claimNonce('aa', clock.now() - 300)).toBe(true);
   });
 });
+
+describeEachDialect('shares by state', (dialect) => {
+  it('countSharesByState() counts shares and bytes of each state in the database', async () => {
+    const db = await dialect.open();
+    const alice = await db.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    expect(await db.countSharesByState()).toEqual({
+      coming: { shares: 0, bytes: 0 },
+      stable: { shares: 0, bytes: 0 },
+      going: { shares: 0, bytes: 0 },
+    });
+    await db.addComingShares({
+      storageIndex: SI,
+      sharetype: 'immutable',
+      accountId: alice.id,
+      shares: [0, 1, 2].map((shnum) => ({ shnum, usedBytes: 100 })),
+    });
+    await db.markStable(SI, 0, 100);
+    await db.markStable(SI, 1, 90);
+    await db.markGoing(SI, 1, { dropLeases: true });
+    expect(await db.countSharesByState()).toEqual({
+      coming: { shares: 1, bytes: 100 },
+      stable: { shares: 1, bytes: 100 },
+      going: { shares: 1, bytes: 90 },
+    });
+  });
+});
