@@ -6,6 +6,19 @@ import {
   sign,
   X509Certificate,
 } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  AlgorithmIdentifier,
+  AttributeTypeAndValue,
+  AttributeValue,
+  Certificate,
+  Name,
+  RelativeDistinguishedName,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  Validity,
+  Version,
+} from '@peculiar/asn1-x509';
 import { base64urlnopad } from '@scure/base';
 import { ProtocolError } from './errors.js';
 
@@ -51,8 +64,10 @@ export function spkiHashOfKey(publicKey: KeyObject): string {
 
 /**
  * A fresh EC P-256 key and a self-signed certificate for it, as `openssl req -x509 -newkey ec`
- * makes (fact 2). Built with node:crypto and a few lines of DER: `@peculiar/x509` needs a
- * global `reflect-metadata` polyfill (through tsyringe), which a library must not install.
+ * makes (fact 2). node:crypto makes the key and the signature; `@peculiar/asn1-x509` encodes the
+ * X.509 structures synchronously (its `Time` picks UTCTime through 2049, GeneralizedTime after,
+ * RFC 5280 §4.1.2.5). Not `@peculiar/x509`: it needs a global `reflect-metadata` polyfill
+ * (through tsyringe), which a library must not install.
  */
 export function createSelfSignedCertificate(
   options: SelfSignedCertificateOptions = {},
@@ -67,66 +82,44 @@ export function createSelfSignedCertificate(
     throw new RangeError('validityDays must be a positive integer');
   }
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
   const serial = randomBytes(16);
   serial[0] = (serial[0]! & 0x7f) | 0x01; // positive and minimal, as RFC 5280 §4.1.2.2 asks
-  const name = seq(set(seq(OID_COMMON_NAME, tlv(0x0c, Buffer.from(commonName, 'utf8')))));
-  // A day of slack for peers whose clocks run behind.
-  const notBefore = new Date(now - 86_400_000);
-  const notAfter = new Date(now + validityDays * 86_400_000);
-  const tbs = seq(
-    tlv(0xa0, integer(Buffer.from([2]))), // v3
-    integer(serial),
-    ECDSA_WITH_SHA256,
-    name,
-    seq(time(notBefore), time(notAfter)),
-    name,
-    spki,
-  );
+  const name = new Name([
+    new RelativeDistinguishedName([
+      new AttributeTypeAndValue({
+        type: OID_COMMON_NAME,
+        value: new AttributeValue({ utf8String: commonName }),
+      }),
+    ]),
+  ]);
+  const signatureAlgorithm = new AlgorithmIdentifier({ algorithm: OID_ECDSA_WITH_SHA256 });
+  const tbsCertificate = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: new Uint8Array(serial).buffer, // a copy: randomBytes may share a pool
+    signature: signatureAlgorithm,
+    issuer: name,
+    // A day of slack for peers whose clocks run behind.
+    validity: new Validity({
+      notBefore: new Date(now - 86_400_000),
+      notAfter: new Date(now + validityDays * 86_400_000),
+    }),
+    subject: name,
+    subjectPublicKeyInfo: AsnConvert.parse(
+      publicKey.export({ type: 'spki', format: 'der' }),
+      SubjectPublicKeyInfo,
+    ),
+  });
+  const tbs = Buffer.from(AsnConvert.serialize(tbsCertificate));
   const signature = sign('sha256', tbs, privateKey); // DER ECDSA-Sig-Value
-  const der = seq(tbs, ECDSA_WITH_SHA256, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
-  const certPem = `-----BEGIN CERTIFICATE-----\n${der
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+  const certificate = new Certificate({
+    tbsCertificate,
+    signatureAlgorithm,
+    signatureValue: new Uint8Array(signature).buffer,
+  });
+  const certPem = new X509Certificate(Buffer.from(AsnConvert.serialize(certificate))).toString();
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   return { keyPem, certPem, spkiHash: spkiHashOfKey(publicKey) };
 }
 
-// --- minimal DER ----------------------------------------------------------------------------
-
-function tlv(tag: number, content: Buffer): Buffer {
-  const n = content.length;
-  let header: number[];
-  if (n < 0x80) header = [tag, n];
-  else {
-    const len: number[] = [];
-    for (let v = n; v > 0; v = Math.floor(v / 256)) len.unshift(v & 0xff);
-    header = [tag, 0x80 | len.length, ...len];
-  }
-  return Buffer.concat([Buffer.from(header), content]);
-}
-
-function seq(...items: Buffer[]): Buffer {
-  return tlv(0x30, Buffer.concat(items));
-}
-
-function set(...items: Buffer[]): Buffer {
-  return tlv(0x31, Buffer.concat(items));
-}
-
-function integer(bigEndian: Buffer): Buffer {
-  return tlv(0x02, bigEndian);
-}
-
-/** UTCTime through 2049, GeneralizedTime after (RFC 5280 §4.1.2.5). */
-function time(date: Date): Buffer {
-  const iso = date.toISOString().replace(/[-:T]/g, '').slice(0, 14); // YYYYMMDDHHMMSS
-  const year = date.getUTCFullYear();
-  return year < 2050
-    ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`, 'ascii'))
-    : tlv(0x18, Buffer.from(`${iso}Z`, 'ascii'));
-}
-
-const OID_COMMON_NAME = Buffer.from('0603550403', 'hex'); // 2.5.4.3
-const ECDSA_WITH_SHA256 = Buffer.from('300a06082a8648ce3d040302', 'hex'); // 1.2.840.10045.4.3.2
+const OID_COMMON_NAME = '2.5.4.3';
+const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate, spkiHash } from '../src/certificate.js';
 import { formatFurl, formatNurl, parseFurl, parseNurl, tubIdFromFurl } from '../src/nurl.js';
@@ -80,6 +80,56 @@ describe('certificates', () => {
   it('createSelfSignedCertificate gives GeneralizedTime after 2049', () => {
     const c = createSelfSignedCertificate({ now: Date.UTC(2049, 6, 1), validityDays: 365 });
     expect(new Date(new X509Certificate(c.certPem).validTo).getUTCFullYear()).toBe(2050);
+  });
+
+  it('createSelfSignedCertificate verifies with its own key and has exactly the asked validity', () => {
+    const DAY = 86_400_000;
+    for (const [now, validityDays] of [
+      [Date.UTC(2026, 0, 1, 12, 34, 56), 30],
+      [Date.UTC(2030, 5, 15, 1, 2, 3), 1],
+      [Date.UTC(2049, 6, 1), 365],
+    ] as const) {
+      const c = createSelfSignedCertificate({ now, validityDays });
+      const x = new X509Certificate(c.certPem);
+      expect(x.verify(x.publicKey)).toBe(true);
+      expect(x.verify(createPublicKey(c.keyPem))).toBe(true);
+      expect(x.checkPrivateKey(createPrivateKey(c.keyPem))).toBe(true);
+      expect(x.subject).toBe('CN=ostrom');
+      expect(x.issuer).toBe('CN=ostrom');
+      // One day of slack before `now`, `validityDays` after it.
+      expect(new Date(x.validFrom).getTime()).toBe(now - DAY);
+      expect(new Date(x.validTo).getTime()).toBe(now + validityDays * DAY);
+    }
+    // X.509 times have whole seconds: milliseconds are dropped, never rounded up.
+    const x = new X509Certificate(
+      createSelfSignedCertificate({ now: Date.UTC(2026, 0, 1, 0, 0, 0, 999), validityDays: 2 })
+        .certPem,
+    );
+    expect(new Date(x.validFrom).getTime()).toBe(Date.UTC(2025, 11, 31));
+    expect(new Date(x.validTo).getTime()).toBe(Date.UTC(2026, 0, 3));
+  });
+
+  it('createSelfSignedCertificate encodes UTCTime through 2049 and GeneralizedTime after', () => {
+    const raw = (now: number, validityDays: number) =>
+      Buffer.from(
+        new X509Certificate(createSelfSignedCertificate({ now, validityDays }).certPem).raw,
+      );
+    const utc = (s: string) => Buffer.concat([Buffer.from([0x17, s.length]), Buffer.from(s)]);
+    const gen = (s: string) => Buffer.concat([Buffer.from([0x18, s.length]), Buffer.from(s)]);
+    // notBefore 2049-06-30 (UTCTime), notAfter 2050-07-01 (GeneralizedTime, RFC 5280 §4.1.2.5).
+    const across = raw(Date.UTC(2049, 6, 1), 365);
+    expect(across.includes(utc('490630000000Z'))).toBe(true);
+    expect(across.includes(gen('20500701000000Z'))).toBe(true);
+    // The boundary: the last second of 2049 is UTCTime, the first of 2050 GeneralizedTime.
+    const last = raw(Date.UTC(2049, 11, 30, 23, 59, 59), 1);
+    expect(last.includes(utc('491229235959Z'))).toBe(true);
+    expect(last.includes(utc('491231235959Z'))).toBe(true);
+    const first = raw(Date.UTC(2049, 11, 31), 1);
+    expect(first.includes(utc('491230000000Z'))).toBe(true);
+    expect(first.includes(gen('20500101000000Z'))).toBe(true);
+    const early = raw(Date.UTC(2026, 0, 1), 30);
+    expect(early.includes(utc('251231000000Z'))).toBe(true);
+    expect(early.includes(utc('260131000000Z'))).toBe(true);
   });
 
   it('spkiHash(junk) is INVALID_CERTIFICATE', () => {
