@@ -102,6 +102,7 @@ export class Account {
               renewSecret: request.renewSecret,
               cancelSecret: request.cancelSecret,
               leaseDurationSeconds: duration,
+              uploadProcess: core.options.processId,
             }),
           ),
         );
@@ -157,7 +158,7 @@ export class Account {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be ≥ 0');
     const core = this.#core;
     await core.authorize(this.id, 'write');
-    const upload = this.#upload(storageIndex, shnum, uploadSecret);
+    const upload = await this.#upload(storageIndex, shnum, uploadSecret);
     if (offset + data.length > upload.allocatedSize) {
       throw new AccountantError(
         'OUT_OF_RANGE',
@@ -198,6 +199,7 @@ export class Account {
     await core.lock.run(storageIndex, async () => {
       const upload = core.uploads.get(uploadKey(storageIndex, shnum));
       if (!upload) {
+        await core.throwIfUploadElsewhere(storageIndex, shnum);
         const stored = await guard(() => core.backend.statShare(storageIndex, shnum));
         if (stored?.sharetype === 'immutable') {
           throw new AccountantError('ALREADY_COMPLETE', `${storageIndex}/${shnum} is complete`);
@@ -575,9 +577,12 @@ export class Account {
     }
   }
 
-  #upload(storageIndex: string, shnum: number, uploadSecret: Uint8Array): Upload {
+  async #upload(storageIndex: string, shnum: number, uploadSecret: Uint8Array): Promise<Upload> {
     const upload = this.#core.uploads.get(uploadKey(storageIndex, shnum));
-    if (!upload) throw new AccountantError('NOT_FOUND', `no upload of ${storageIndex}/${shnum}`);
+    if (!upload) {
+      await this.#core.throwIfUploadElsewhere(storageIndex, shnum);
+      throw new AccountantError('NOT_FOUND', `no upload of ${storageIndex}/${shnum}`);
+    }
     if (!sameSecret(upload.uploadSecret, uploadSecret)) {
       throw new AccountantError('BAD_UPLOAD_SECRET', 'wrong upload secret');
     }

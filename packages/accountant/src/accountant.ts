@@ -7,7 +7,7 @@ import {
 } from '@ostrom/leasedb';
 import { ProtocolError, type SignedAccountRequest, verifyAccountRequest } from '@ostrom/protocol';
 import { Account, abandonUpload, deleteShare } from './account.js';
-import { Core, guard, MAX_MUTABLE_SHARE_SIZE, translate } from './core.js';
+import { Core, guard, MAX_MUTABLE_SHARE_SIZE, translate, uploadKey } from './core.js';
 import { AccountantError } from './errors.js';
 import {
   type AccountantOptions,
@@ -28,6 +28,8 @@ export type AccountRequestOutcome =
 export interface SweepResult {
   /** Uploads aborted for being idle past the timeout. */
   readonly uploadsTimedOut: number;
+  /** COMING rows removed because the server process holding their upload died. */
+  readonly deadUploadsReclaimed: number;
   /** Leases of deleted accounts dropped, shares deleted because nobody else leased them. */
   readonly leasesDropped: number;
   readonly sharesDeleted: number;
@@ -63,6 +65,7 @@ export class Accountant {
   #version: { info: VersionInfo; at: number; refreshing: boolean } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #sweeping: Promise<SweepResult> | undefined;
+  #stopped = false;
 
   constructor(options: AccountantOptions) {
     this.#core = new Core(resolveOptions(options));
@@ -77,23 +80,20 @@ export class Accountant {
   }
 
   /**
-   * Makes the database agree with the backend after a restart: uploads never survive one (as in
-   * Tahoe, `_clean_incomplete`), so every upload is discarded and its COMING row removed — unless
-   * the share's bytes all made it before the crash, in which case the row becomes STABLE and keeps
-   * its owner and lease. Then starts the background sweep (every `intervalSeconds`, default 60;
-   * 0 for none, as in tests).
+   * Registers this process in the lease database and makes the database agree with the backend
+   * after a restart: uploads never survive one (as in Tahoe, `_clean_incomplete`). Alone, the
+   * process discards every upload in the store; beside live peers (server processes sharing the
+   * database) it leaves theirs alone and discards only those of processes that died. Each
+   * discarded upload's COMING row is removed — unless the share's bytes all made it before the
+   * crash, in which case the row becomes STABLE and keeps its owner and lease. Then starts the
+   * background sweep (every `intervalSeconds`, default 60; 0 for none, as in tests).
    */
   async start(options: { intervalSeconds?: number } = {}): Promise<void> {
     const core = this.#core;
-    await guard(() => core.backend.discardUploads());
-    for (const row of await guard(() => core.db.listComingShares())) {
-      const stored = await guard(() => core.backend.getShareMeta(row.storageIndex, row.shnum));
-      if (stored?.sharetype === row.sharetype && stored.sizeBytes <= row.usedBytes) {
-        await guard(() => core.db.markStable(row.storageIndex, row.shnum, stored.sizeBytes));
-      } else {
-        await guard(() => core.db.abortComing(row.storageIndex, row.shnum));
-      }
-    }
+    await guard(() => core.db.heartbeatProcess(core.options.processId, core.options.processUrl));
+    const peers = await core.livePeers();
+    if (peers.size === 0) await guard(() => core.backend.discardUploads());
+    await this.#reclaimDeadUploads(peers, { alone: peers.size === 0 });
     const interval = options.intervalSeconds ?? 60;
     if (interval > 0) {
       this.#timer = setInterval(() => {
@@ -103,14 +103,63 @@ export class Accountant {
     }
   }
 
-  /** Stops the sweep and aborts every upload in progress, freeing its space and rows. */
+  /**
+   * Stops the sweep, aborts every upload in progress (freeing its space and rows) and
+   * unregisters this process. Stopping again does nothing.
+   */
   async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#sweeping?.catch(() => undefined);
     for (const upload of [...this.#core.uploads.values()]) {
       await this.#core.lock.run(upload.storageIndex, () => abandonUpload(this.#core, upload));
     }
+    await guard(() => this.#core.db.removeProcess(this.#core.options.processId));
+  }
+
+  /**
+   * Removes the COMING rows of uploads that no live process holds: those of processes that died
+   * (a previous life of this one included); `alone`, every row not held here, the store's
+   * uploads being already discarded. Rows naming no process (written by others than an
+   * Accountant) are only removed `alone`. A dead peer's bytes were in its memory or staged where
+   * only it knew: what the backend can find of them is aborted, the rest waits for the next lone
+   * start-up's `discardUploads`. Then forgets the dead processes.
+   */
+  async #reclaimDeadUploads(
+    peers: ReadonlyMap<string, string | null>,
+    { alone }: { alone: boolean },
+  ): Promise<number> {
+    const core = this.#core;
+    let reclaimed = 0;
+    for (const row of await guard(() => core.db.listComingShares())) {
+      const owner = row.uploadProcess;
+      if (owner === null ? !alone : peers.has(owner)) continue;
+      const key = uploadKey(row.storageIndex, row.shnum);
+      if (core.uploads.has(key)) continue;
+      await core.lock.run(row.storageIndex, async () => {
+        // An allocation of this process holds the lock from its row until its upload exists.
+        if (core.uploads.has(key)) return;
+        const current = await guard(() => core.db.getShare(row.storageIndex, row.shnum));
+        if (current?.state !== 'coming' || current.uploadProcess !== owner) return;
+        if (!alone) {
+          await core.backend.abortUpload(row.storageIndex, row.shnum).catch(() => undefined);
+        }
+        const stored = await guard(() => core.backend.getShareMeta(row.storageIndex, row.shnum));
+        if (stored?.sharetype === row.sharetype && stored.sizeBytes <= row.usedBytes) {
+          await guard(() => core.db.markStable(row.storageIndex, row.shnum, stored.sizeBytes));
+        } else {
+          await guard(() => core.db.abortComing(row.storageIndex, row.shnum));
+        }
+        reclaimed++;
+      });
+    }
+    const since = core.now() - core.options.processTimeoutSeconds;
+    for (const process of await guard(() => core.db.listProcesses())) {
+      if (process.heartbeatAt < since) await guard(() => core.db.removeProcess(process.id));
+    }
+    return reclaimed;
   }
 
   // ---------------------------------------------------------------------- facets
@@ -390,6 +439,10 @@ export class Accountant {
 
   async #sweep(): Promise<SweepResult> {
     const core = this.#core;
+    await guard(() => core.db.heartbeatProcess(core.options.processId, core.options.processUrl));
+    const deadUploadsReclaimed = await this.#reclaimDeadUploads(await core.livePeers(), {
+      alone: false,
+    });
     const cutoff = core.now() - core.options.uploadTimeoutSeconds;
     let uploadsTimedOut = 0;
     for (const upload of [...core.uploads.values()]) {
@@ -401,7 +454,7 @@ export class Accountant {
         uploadsTimedOut++;
       });
     }
-    return { uploadsTimedOut, ...(await this.#deleteBatch()) };
+    return { uploadsTimedOut, deadUploadsReclaimed, ...(await this.#deleteBatch()) };
   }
 
   /** Drops one batch of leases of accounts deleted longer than the grace period ago. */

@@ -159,6 +159,36 @@ export class Core {
     );
   }
 
+  /**
+   * The other server processes sharing the database that are alive (heard from within the
+   * process timeout), by id, with the url they are reached at.
+   */
+  async livePeers(): Promise<Map<string, string | null>> {
+    const since = Math.max(0, this.now() - this.options.processTimeoutSeconds);
+    const processes = await guard(() => this.db.listProcesses({ aliveSince: since }));
+    return new Map(
+      processes.filter((p) => p.id !== this.options.processId).map((p) => [p.id, p.url]),
+    );
+  }
+
+  /**
+   * For an upload this process does not hold: UPLOAD_ELSEWHERE when a live peer that can be
+   * reached holds it (the caller forwards the request), else nothing (the caller answers as for
+   * no upload). One database read, only on this path.
+   */
+  async throwIfUploadElsewhere(storageIndex: string, shnum: number): Promise<void> {
+    const row = await guard(() => this.db.getShare(storageIndex, shnum));
+    const owner = row?.state === 'coming' ? row.uploadProcess : null;
+    if (owner === null || owner === this.options.processId) return;
+    const url = (await this.livePeers()).get(owner);
+    if (!url) return;
+    throw new AccountantError(
+      'UPLOAD_ELSEWHERE',
+      `the upload of ${storageIndex}/${shnum} is held by server process ${owner}`,
+      { details: { processId: owner, url } },
+    );
+  }
+
   /** Bytes allocated to uploads in progress and not yet written (Tahoe: `allocated_size()`). */
   allocatedInProgress(): number {
     let total = 0;

@@ -14,6 +14,11 @@ export const ACCOUNTANT_ERROR_CODES = [
   'CONFLICT',
   /** Abort of a share that is already complete (Tahoe: 405). */
   'ALREADY_COMPLETE',
+  /**
+   * The upload is held by another server process sharing the database (details: `processId`,
+   * `url`): the caller forwards the request there.
+   */
+  'UPLOAD_ELSEWHERE',
   /** A chunk reaches past the allocated size of its upload. */
   'OUT_OF_RANGE',
   /** The store has no room for the write. */

@@ -56,13 +56,36 @@ export interface AccountantOptions {
    * be the only process writing may turn it off to save the lock round trips.
    */
   readonly crossProcessLocks?: boolean;
+  /**
+   * This process's id among the server processes sharing the lease database (default `main`).
+   * Each upload in progress is recorded with the id of the process holding it, and a process
+   * restarting under the same id discards its previous life's uploads at once. Several
+   * processes on one database need distinct ids that stay the same across restarts (the
+   * reference server uses host name and port).
+   */
+  readonly processId?: string;
+  /**
+   * Where the other processes reach this one's storage API (`https://host:port`), so that a
+   * chunk of one of its uploads arriving elsewhere can be forwarded here; null (default) when
+   * this process is alone or cannot be reached.
+   */
+  readonly processUrl?: string | null;
+  /**
+   * A process not heard from for this long is dead: its uploads are discarded and their rows
+   * removed (default 180 s; the sweep, every minute by default, says this process is alive).
+   */
+  readonly processTimeoutSeconds?: number;
   /** Unix seconds; inject a clock in tests. */
   readonly now?: () => number;
 }
 
 export type ResolvedOptions = Required<
-  Omit<AccountantOptions, 'capacityBytes' | 'defaultHardQuotaBytes' | 'defaultSoftQuotaBytes'>
+  Omit<
+    AccountantOptions,
+    'capacityBytes' | 'defaultHardQuotaBytes' | 'defaultSoftQuotaBytes' | 'processUrl'
+  >
 > & {
+  readonly processUrl: string | null;
   readonly capacityBytes: number | undefined;
   readonly defaultHardQuotaBytes: number | null;
   readonly defaultSoftQuotaBytes: number | null;
@@ -103,6 +126,14 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
   }
   if (options.crossProcessLocks !== undefined && typeof options.crossProcessLocks !== 'boolean') {
     throw new TypeError('crossProcessLocks must be a boolean');
+  }
+  const processId = options.processId ?? 'main';
+  if (typeof processId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(processId)) {
+    throw new TypeError('processId must be 1–64 characters of A-Z, a-z, 0-9, ".", "_" and "-"');
+  }
+  const processUrl = options.processUrl ?? null;
+  if (processUrl !== null && !/^https:\/\/[^/]+\/?$/.test(processUrl)) {
+    throw new TypeError('processUrl must be https://host:port, or null');
   }
   const mode = options.mode ?? 'enabled';
   if (!ACCOUNTING_MODES.includes(mode)) {
@@ -171,6 +202,13 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
     minLeaseDurationSeconds,
     deletionBatchSize: positive('deletionBatchSize', options.deletionBatchSize, 100),
     crossProcessLocks: options.crossProcessLocks ?? true,
+    processId,
+    processUrl,
+    processTimeoutSeconds: positive(
+      'processTimeoutSeconds',
+      options.processTimeoutSeconds,
+      3 * MINUTE,
+    ),
     now: options.now ?? (() => Math.floor(Date.now() / 1000)),
   };
 }

@@ -99,7 +99,8 @@ async function twoProcesses(
   const clock = manualClock();
   const store = createMemoryBackend();
   const watched = new Map<Accountant, ReturnType<typeof watchLocks>>();
-  const open = async (backend: ShareBackend) => {
+  const processes: Array<{ leaseDb: LeaseDb; accountant: Accountant }> = [];
+  const open = async (backend: ShareBackend, own: Partial<AccountantOptions> = {}) => {
     const leaseDb = await openLeaseDb({
       dialect: 'postgres',
       connectionString: scratch.url,
@@ -110,18 +111,20 @@ async function twoProcesses(
       serverSecret: SERVER_SECRET,
       serverId: SERVER_ID,
       ...options,
+      ...own,
       leaseDb: watch.db,
       backend,
       now: clock.now,
     });
     await accountant.start({ intervalSeconds: 0 });
     watched.set(accountant, watch);
+    processes.push({ leaseDb, accountant });
     return { leaseDb, accountant };
   };
-  const a = await open(wrapA(store));
-  const b = await open(store);
+  const a = await open(wrapA(store), { processId: 'a', processUrl: 'https://a.internal:3457' });
+  const b = await open(store, { processId: 'b', processUrl: 'https://b.internal:3457' });
   onTestFinished(async () => {
-    for (const p of [a, b]) {
+    for (const p of processes) {
       await p.accountant.stop();
       await p.leaseDb.close();
     }
@@ -131,6 +134,9 @@ async function twoProcesses(
   return {
     a,
     b,
+    clock,
+    /** Starts one more process on the same database and store. */
+    open: (own: Partial<AccountantOptions>) => open(store, own),
     /**
      * Resolves once B asked its database for the lock (`/op/SI`, `/acct/ID`) while A holds it.
      * That B then waits in PostgreSQL is what packages/leasedb's session-locks tests show by
@@ -231,5 +237,103 @@ describe.skipIf(pgAdminUrl === undefined)('two processes on one database [postgr
     expect([await grow, await allocation]).toEqual(['resolved', 'QUOTA_EXCEEDED']);
     expect((await a.leaseDb.getAccountUsage(row.id))!.bytes).toBe(used + 80);
     expect(await a.leaseDb.checkUsage()).toEqual([]);
+  });
+
+  describe('uploads held by one process', () => {
+    const upload = { ...secrets('u'), shareNumbers: [0, 1], allocatedSize: 20 };
+
+    it("a chunk or an abort of A's upload reaching B is sent back naming A's url", async () => {
+      const { a, b } = await twoProcesses((store) => store);
+      await a.accountant.anonymous().allocate(P, upload);
+      for (const attempt of [
+        b.accountant.anonymous().writeUpload(P, 0, upload.uploadSecret, 0, bytes(10, 1)),
+        b.accountant.anonymous().abortUpload(P, 1, upload.uploadSecret),
+      ]) {
+        await expect(attempt).rejects.toMatchObject({
+          code: 'UPLOAD_ELSEWHERE',
+          details: { processId: 'a', url: 'https://a.internal:3457' },
+        });
+      }
+      // Nothing changed: A completes both shares.
+      const alice = a.accountant.anonymous();
+      expect((await alice.writeUpload(P, 0, upload.uploadSecret, 0, bytes(20, 1))).complete).toBe(
+        true,
+      );
+      await alice.abortUpload(P, 1, upload.uploadSecret);
+      expect(await b.accountant.anonymous().listShares('immutable', P)).toEqual([0]);
+      expect(await a.leaseDb.checkUsage()).toEqual([]);
+    });
+
+    it('an upload held by a process that cannot be reached is simply not found elsewhere', async () => {
+      const { b, open } = await twoProcesses((store) => store);
+      const c = await open({ processId: 'c', processUrl: null });
+      await c.accountant.anonymous().allocate(P, upload);
+      await expect(
+        b.accountant.anonymous().writeUpload(P, 0, upload.uploadSecret, 0, bytes(10, 1)),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it("a process starting beside a live one leaves the other's uploads alone", async () => {
+      const { a, open } = await twoProcesses((store) => store);
+      await a.accountant.anonymous().allocate(P, upload);
+      await a.accountant.anonymous().writeUpload(P, 0, upload.uploadSecret, 0, bytes(10, 1));
+      await open({ processId: 'c' });
+      const done = await a.accountant
+        .anonymous()
+        .writeUpload(P, 0, upload.uploadSecret, 10, bytes(10, 1));
+      expect(done.complete).toBe(true);
+      expect((await a.leaseDb.getShare(P, 0))?.state).toBe('stable');
+      expect((await a.leaseDb.getShare(P, 1))?.state).toBe('coming');
+    });
+
+    it("a dead process's uploads are reclaimed by a live one's sweep, and only after the timeout", async () => {
+      const { a, b, clock } = await twoProcesses((store) => store, { processTimeoutSeconds: 100 });
+      await a.accountant.anonymous().allocate(P, upload);
+      const before = (await b.leaseDb.getAccountUsage(0))!.bytes;
+      expect(before).toBe(40);
+      clock.advance(99);
+      expect((await b.accountant.sweep()).deadUploadsReclaimed).toBe(0);
+      clock.advance(2); // A has said nothing for 101 s
+      expect((await b.accountant.sweep()).deadUploadsReclaimed).toBe(2);
+      expect(await b.leaseDb.listShares(P)).toEqual([]);
+      expect((await b.leaseDb.getAccountUsage(0))!.bytes).toBe(0);
+      expect((await b.leaseDb.listProcesses()).map((p) => p.id)).toEqual(['b']);
+      await expect(
+        b.accountant.anonymous().writeUpload(P, 0, upload.uploadSecret, 0, bytes(10, 1)),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await b.leaseDb.checkUsage()).toEqual([]);
+    });
+
+    it("a process restarting under its id beside a live peer drops its previous life's uploads at once", async () => {
+      const { a, b, open } = await twoProcesses((store) => store);
+      await a.accountant.anonymous().allocate(P, upload);
+      await b.accountant.anonymous().allocate(Q, upload);
+      // A crashed (never stopped) and comes back under the same id while B is alive.
+      const again = await open({ processId: 'a', processUrl: 'https://a.internal:3457' });
+      expect((await again.leaseDb.listComingShares()).map((row) => row.storageIndex)).toEqual([
+        Q,
+        Q,
+      ]);
+      expect((await again.leaseDb.getServerUsage()).bytes).toBe(40);
+      expect(
+        (await b.accountant.anonymous().writeUpload(Q, 0, upload.uploadSecret, 0, bytes(20, 1)))
+          .complete,
+      ).toBe(true);
+    });
+
+    it('a process alone at start-up discards every upload and every COMING row', async () => {
+      const { a, b, open, clock } = await twoProcesses((store) => store, {
+        processTimeoutSeconds: 100,
+      });
+      await a.accountant.anonymous().allocate(P, upload);
+      await b.accountant.anonymous().allocate(Q, upload);
+      clock.advance(101); // both went silent: a new process is alone
+      const c = await open({ processId: 'c' });
+      expect(await c.leaseDb.listComingShares()).toEqual([]);
+      expect((await c.leaseDb.getServerUsage()).bytes).toBe(0);
+      await expect(
+        b.accountant.anonymous().writeUpload(Q, 0, upload.uploadSecret, 0, bytes(20, 1)),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
   });
 });

@@ -47,6 +47,7 @@ export {
   type EventKind,
   type Lease,
   type LeaseInput,
+  type ServerProcess,
   SHARE_STATES,
   SHARE_TYPES,
   type Share,

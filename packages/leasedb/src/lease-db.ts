@@ -13,6 +13,7 @@ import type { AddOrRenewInput, AddOrRenewResult, DroppedLease, ExpiredLease } fr
 import * as leases from './leases.js';
 import { migrateLeaseDb } from './migrations.js';
 import { type LeasePolicy, resolvePolicy } from './policy.js';
+import * as processes from './processes.js';
 import { SessionLocks } from './session-locks.js';
 import type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
 import * as shares from './shares.js';
@@ -23,6 +24,7 @@ import type {
   CrawlerCycle,
   CrawlerState,
   Lease,
+  ServerProcess,
   Share,
   ShareState,
   Usage,
@@ -132,6 +134,13 @@ export interface LeaseDbOperations {
   saveCrawlerState(state: Omit<CrawlerState, 'updatedAt'>): Promise<void>;
   recordCrawlerCycle(name: string, cycle: CrawlerCycle, keep?: number): Promise<void>;
   listCrawlerCycles(name: string): Promise<CrawlerCycle[]>;
+
+  /** Records that a server process is alive now, reachable at `url` (registers it the first time). */
+  heartbeatProcess(id: string, url: string | null): Promise<void>;
+  /** Forgets a server process (clean stop); false if it was not registered. */
+  removeProcess(id: string): Promise<boolean>;
+  /** Registered server processes, optionally only those heard from at or after `aliveSince`. */
+  listProcesses(query?: { aliveSince?: number }): Promise<ServerProcess[]>;
 }
 
 /** The lease database: operations, transactions, backup and lifecycle. */
@@ -388,6 +397,16 @@ class SqlLeaseDb implements LeaseDb {
   }
   listCrawlerCycles(name: string) {
     return history.listCrawlerCycles(this.#ctx, name);
+  }
+
+  heartbeatProcess(id: string, url: string | null) {
+    return this.#write((ctx) => processes.heartbeatProcess(ctx, id, url));
+  }
+  removeProcess(id: string) {
+    return this.#write((ctx) => processes.removeProcess(ctx, id));
+  }
+  listProcesses(query?: { aliveSince?: number }) {
+    return processes.listProcesses(this.#ctx, query);
   }
 
   async withStorageIndexLock<T>(storageIndex: string, fn: () => Promise<T>): Promise<T> {

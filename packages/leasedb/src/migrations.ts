@@ -189,11 +189,31 @@ const accountRequestNonces: Migration = {
   },
 };
 
+/**
+ * Server processes sharing the database, and which of them holds each upload in progress: an
+ * upload's chunks live in one process's memory, so a process that receives a chunk of another's
+ * upload forwards it there, and a process starting up discards only the uploads of dead ones.
+ */
+const serverProcesses: Migration = {
+  // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('server_processes')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('url', 'text')
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.alterTable('shares').addColumn('upload_process', 'text').execute();
+  },
+};
+
 /** The migrations of the lease database, in order, for one dialect. */
 export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial_schema': initialSchema(dialect),
     '0002_account_request_nonces': accountRequestNonces,
+    '0003_server_processes': serverProcesses,
   };
 }
 

@@ -37,6 +37,7 @@ export function toShare(row: Selectable<SharesTable>): Share {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     leaseExpiresAt: row.lease_expires_at,
+    uploadProcess: row.upload_process,
   };
 }
 

@@ -43,6 +43,8 @@ export interface SharesTable {
   created_at: number;
   updated_at: number;
   lease_expires_at: number | null;
+  /** The server process holding a COMING share's upload in memory (null once stored). */
+  upload_process: string | null;
 }
 
 export interface LeasesTable {
@@ -107,6 +109,13 @@ export interface AccountRequestNoncesTable {
   seen_at: number;
 }
 
+export interface ServerProcessesTable {
+  id: string;
+  url: string | null;
+  started_at: number;
+  heartbeat_at: number;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   account_attributes: AccountAttributesTable;
@@ -120,4 +129,5 @@ export interface Schema {
   crawler_state: CrawlerStateTable;
   crawler_history: CrawlerHistoryTable;
   account_request_nonces: AccountRequestNoncesTable;
+  server_processes: ServerProcessesTable;
 }

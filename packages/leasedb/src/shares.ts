@@ -12,6 +12,7 @@ import {
 } from './context.js';
 import { LeaseDbError } from './errors.js';
 import { appendEvent } from './events.js';
+import { assertProcessId } from './processes.js';
 import { toShare } from './rows.js';
 import { assertSecretHash, optionalSecretHash } from './secrets.js';
 import {
@@ -49,6 +50,8 @@ export interface ComingShareInput {
   readonly leaseDurationSeconds?: number;
   /** Refuse with QUOTA_EXCEEDED if the account's hard quota would be passed (default true). */
   readonly enforceQuota?: boolean;
+  /** The server process that holds the upload (see `heartbeatProcess`); default none. */
+  readonly uploadProcess?: string | null;
 }
 
 export interface AdoptShareInput {
@@ -163,6 +166,8 @@ export async function addComingShares(ctx: Ctx, input: ComingShareInput): Promis
   assertLeaseDuration(ctx, duration);
   const renewSecretHash = optionalSecretHash(input.renewSecret);
   const cancelSecretHash = optionalSecretHash(input.cancelSecret);
+  const uploadProcess = input.uploadProcess ?? null;
+  if (uploadProcess !== null) assertProcessId(uploadProcess);
 
   await lockStorageIndex(ctx, input.storageIndex);
   const account = await requireAccount(ctx, input.accountId);
@@ -214,6 +219,7 @@ export async function addComingShares(ctx: Ctx, input: ComingShareInput): Promis
         created_at: now,
         updated_at: now,
         lease_expires_at: expiresAt,
+        upload_process: uploadProcess,
       })),
     )
     .returningAll()
@@ -283,7 +289,7 @@ export async function markStable(
   await resize(ctx, storageIndex, shnum, row.used_space, usedBytes);
   const updated = await ctx.db
     .updateTable('shares')
-    .set({ state: 'stable', used_space: usedBytes, updated_at: ctx.now() })
+    .set({ state: 'stable', used_space: usedBytes, updated_at: ctx.now(), upload_process: null })
     .where('storage_index', '=', storageIndex)
     .where('shnum', '=', shnum)
     .returningAll()

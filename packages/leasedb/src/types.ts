@@ -55,6 +55,8 @@ export interface Share {
   readonly updatedAt: number;
   /** The latest expiry any lease on it ever had (a grace period for deletion counts from here). */
   readonly leaseExpiresAt: number | null;
+  /** While COMING: the id of the server process holding the upload, when it said. */
+  readonly uploadProcess: string | null;
 }
 
 export interface Lease {
@@ -117,6 +119,15 @@ export interface UsageSample {
   readonly at: number;
   readonly shares: number;
   readonly bytes: number;
+}
+
+/** A server process sharing the database, as it last reported itself. */
+export interface ServerProcess {
+  readonly id: string;
+  /** Where other processes reach its storage API (to forward chunks of its uploads), if anywhere. */
+  readonly url: string | null;
+  readonly startedAt: number;
+  readonly heartbeatAt: number;
 }
 
 export interface CrawlerState {
