@@ -13,7 +13,17 @@ import {
   storageIndexFromBytes,
 } from '@ostrom/protocol';
 import { describe, expect, it } from 'vitest';
-import { bytes, secrets, startServer, storageIndex, uploadShare } from './http-setup.js';
+import {
+  bytes,
+  leaseRequest,
+  NO_SHARE_YET,
+  secretHeaders,
+  secrets,
+  startServer,
+  storageIndex,
+  uploadShare,
+  writeMutable,
+} from './http-setup.js';
 
 const SECRET = 'X-Tahoe-Authorization';
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -100,14 +110,7 @@ describe('TAHOE-INTEROP facts', () => {
     const res = await client.raw({
       method: 'POST',
       path: `/storage/v1/immutable/${si}`,
-      headers: {
-        [SECRET]: formatSecretHeaders({
-          'lease-renew-secret': s.renewSecret,
-          'lease-cancel-secret': s.cancelSecret,
-          'upload-secret': s.uploadSecret,
-        }),
-        'Content-Type': 'application/cbor',
-      },
+      headers: { [SECRET]: secretHeaders(s, 'upload-secret'), 'Content-Type': 'application/cbor' },
       // {share-numbers: #6.258([0]), allocated-size: 1507}, as cbor2 writes it.
       body: Buffer.from(
         'a26d73686172652d6e756d62657273d90102810e6e616c6c6f63617465642d73697a651905e3'.replace(
@@ -137,25 +140,11 @@ describe('TAHOE-INTEROP facts', () => {
 
     // The RTW reply of the reference: {success: true, data: {0: [h'616263']}}.
     const msi = storageIndex('f5m');
-    const rtw = (data: Uint8Array) =>
-      client.mutable.readTestWrite(msi, {
-        ...s,
-        testWriteVectors: new Map([
-          [0, { test: [], write: [{ offset: 0, data }], newLength: null }],
-        ]),
-        readVector: [{ offset: 0, size: 3 }],
-      });
-    await rtw(Buffer.from('abc'));
+    await writeMutable(client, msi, s, Buffer.from('abc'), { read: [{ offset: 0, size: 3 }] });
     const raw = await client.raw({
       method: 'POST',
       path: `/storage/v1/mutable/${msi}/read-test-write`,
-      headers: {
-        [SECRET]: formatSecretHeaders({
-          'lease-renew-secret': s.renewSecret,
-          'lease-cancel-secret': s.cancelSecret,
-          'write-enabler': s.writeEnabler,
-        }),
-      },
+      headers: { [SECRET]: secretHeaders(s, 'write-enabler') },
       // {test-write-vectors: {}, read-vector: [{offset: 0, size: 3}]}
       body: Buffer.from(
         'a272746573742d77726974652d766563746f7273a06b726561642d766563746f7281a2666f6666736574006473697a6503',
@@ -180,13 +169,7 @@ describe('TAHOE-INTEROP facts', () => {
     const res = await client.raw({
       method: 'POST',
       path: `/storage/v1/immutable/${si}`,
-      headers: {
-        [SECRET]: formatSecretHeaders({
-          'lease-renew-secret': s.renewSecret,
-          'lease-cancel-secret': s.cancelSecret,
-          'upload-secret': s.uploadSecret,
-        }),
-      },
+      headers: { [SECRET]: secretHeaders(s, 'upload-secret') },
       body,
     });
     expect(res.status).toBe(200);
@@ -332,65 +315,22 @@ describe('TAHOE-INTEROP facts', () => {
     const si = 'y7y4imx7dqphbdgbeypx6i4mmi';
     const s = secrets('traceB');
     const v1 = bytes(3907, 1);
-    const created = await client.mutable.readTestWrite(si, {
-      ...s,
-      testWriteVectors: new Map([
-        [
-          0,
-          {
-            test: [{ offset: 0, size: 1, specimen: new Uint8Array(0) }],
-            write: [{ offset: 0, data: v1 }],
-            newLength: null,
-          },
-        ],
-      ]),
-      readVector: [{ offset: 0, size: 57 }],
-    });
+    const read = [{ offset: 0, size: 57 }];
+    const created = await writeMutable(client, si, s, v1, { test: [NO_SHARE_YET], read });
     expect(created).toEqual({ success: true, data: new Map() });
     expect(await client.mutable.listShares(si)).toEqual([0]);
     expect(await client.mutable.read(si, 0, { offset: 0, length: 4000 })).toEqual(v1);
     const v2 = bytes(4907, 2);
-    const overwrite = await client.mutable.readTestWrite(si, {
-      ...s,
-      testWriteVectors: new Map([
-        [
-          0,
-          {
-            test: [{ offset: 0, size: 57, specimen: v1.subarray(0, 57) }],
-            write: [{ offset: 0, data: v2 }],
-            newLength: null,
-          },
-        ],
-      ]),
-      readVector: [{ offset: 0, size: 57 }],
-    });
+    // Compare-and-swap on the first 57 bytes (the checkstring).
+    const test = [{ offset: 0, size: 57, specimen: v1.subarray(0, 57) }];
+    const overwrite = await writeMutable(client, si, s, v2, { test, read });
     expect(overwrite).toEqual({ success: true, data: new Map([[0, [v1.subarray(0, 57)]]]) });
     expect(await client.mutable.read(si, 0)).toEqual(v2);
     // The same compare-and-swap again fails (the checkstring changed) but is still a 200.
-    const stale = await client.mutable.readTestWrite(si, {
-      ...s,
-      testWriteVectors: new Map([
-        [
-          0,
-          {
-            test: [{ offset: 0, size: 57, specimen: v1.subarray(0, 57) }],
-            write: [{ offset: 0, data: v1 }],
-            newLength: null,
-          },
-        ],
-      ]),
-      readVector: [{ offset: 0, size: 57 }],
-    });
+    const stale = await writeMutable(client, si, s, v1, { test, read });
     expect(stale).toEqual({ success: false, data: new Map([[0, [v2.subarray(0, 57)]]]) });
     await expect(
-      client.mutable.readTestWrite(si, {
-        ...s,
-        writeEnabler: secrets('intruder').writeEnabler,
-        testWriteVectors: new Map([
-          [0, { test: [], write: [{ offset: 0, data: v1 }], newLength: null }],
-        ]),
-        readVector: [],
-      }),
+      writeMutable(client, si, { ...s, writeEnabler: secrets('intruder').writeEnabler }, v1),
     ).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 401 });
   });
 
@@ -400,19 +340,8 @@ describe('TAHOE-INTEROP facts', () => {
     const si = storageIndex('f12');
     await uploadShare(client, si, bytes(10));
     const s = secrets('f12');
-    const put = (index: string) =>
-      client.raw({
-        method: 'PUT',
-        path: `/storage/v1/lease/${index}`,
-        headers: {
-          [SECRET]: formatSecretHeaders({
-            'lease-renew-secret': s.renewSecret,
-            'lease-cancel-secret': s.cancelSecret,
-          }),
-        },
-      });
-    expect((await put(si)).status).toBe(204);
-    expect((await put(storageIndex('f12-none'))).status).toBe(404);
+    expect((await leaseRequest(client, si, s)).status).toBe(204);
+    expect((await leaseRequest(client, storageIndex('f12-none'), s)).status).toBe(404);
   });
 
   it('fact 13: secrets derived from the tub id; same derivation renews and rewrites, another tub id gets 401', async () => {
@@ -426,14 +355,7 @@ describe('TAHOE-INTEROP facts', () => {
     const lease = deriveLeaseSecrets({ clientLeaseSecret, storageIndex: si, tubId });
     const writeEnabler = deriveWriteEnabler({ writeKey, tubId });
     const rtw = (we: Uint8Array, data: Uint8Array) =>
-      client.mutable.readTestWrite(si, {
-        ...lease,
-        writeEnabler: we,
-        testWriteVectors: new Map([
-          [0, { test: [], write: [{ offset: 0, data }], newLength: null }],
-        ]),
-        readVector: [],
-      });
+      writeMutable(client, si, { ...lease, writeEnabler: we }, data);
     expect((await rtw(writeEnabler, bytes(100, 1))).success).toBe(true);
     // A second write by the same client re-derives the same write enabler.
     expect((await rtw(deriveWriteEnabler({ writeKey, tubId }), bytes(100, 2))).success).toBe(true);
@@ -469,13 +391,7 @@ describe('TAHOE-INTEROP facts', () => {
         allocatedSize: 100_001,
       }),
     ).toEqual({ alreadyHave: [], allocated: [] });
-    const rtw = await client.mutable.readTestWrite(storageIndex('f14m'), {
-      ...s,
-      testWriteVectors: new Map([
-        [0, { test: [], write: [{ offset: 0, data: bytes(1000) }], newLength: null }],
-      ]),
-      readVector: [],
-    });
+    const rtw = await writeMutable(client, storageIndex('f14m'), s, bytes(1000));
     expect(rtw.success).toBe(true);
     expect(
       await client.immutable.allocate(storageIndex('f14b'), {
@@ -581,25 +497,9 @@ describe('TAHOE-INTEROP facts', () => {
     let current: Uint8Array = new Uint8Array(0);
     for (let i = 1; i <= 3; i++) {
       const next = bytes(500 * i, i);
-      const r = await client.mutable.readTestWrite(si, {
-        ...s,
-        testWriteVectors: new Map([
-          [
-            0,
-            {
-              test: [
-                {
-                  offset: 0,
-                  size: current.length || 1,
-                  specimen: current.subarray(0, current.length),
-                },
-              ],
-              write: [{ offset: 0, data: next }],
-              newLength: null,
-            },
-          ],
-        ]),
-        readVector: [{ offset: 0, size: 57 }],
+      const r = await writeMutable(client, si, s, next, {
+        test: [{ offset: 0, size: current.length || 1, specimen: current }],
+        read: [{ offset: 0, size: 57 }],
       });
       expect(r.success).toBe(true);
       current = next;

@@ -10,8 +10,15 @@ import {
   createSelfSignedCertificate,
   createStorageClient,
   formatNurl,
+  formatSecretHeaders,
+  type LeaseSecrets,
+  type RawRequest,
+  type RawResponse,
+  type ReadTestWriteResponse,
+  type ReadVector,
   type StorageClient,
   storageIndexFromBytes,
+  type TestVector,
 } from '@ostrom/protocol';
 import {
   createScratchSchema,
@@ -187,6 +194,83 @@ export function bytes(length: number, seed = 1): Uint8Array {
 /** Standard base64 of bytes, for hand-written X-Tahoe-Authorization headers. */
 export function b64(value: Uint8Array): string {
   return Buffer.from(value).toString('base64');
+}
+
+/**
+ * X-Tahoe-Authorization values as a client sends them: both lease secrets, and with `extra` the
+ * upload secret (an allocation) or the write enabler (a read-test-write).
+ */
+export function secretHeaders(
+  s: LeaseSecrets & { readonly uploadSecret?: Uint8Array; readonly writeEnabler?: Uint8Array },
+  extra?: 'upload-secret' | 'write-enabler',
+): string[] {
+  const value = extra === 'upload-secret' ? s.uploadSecret : s.writeEnabler;
+  if (extra !== undefined && value === undefined) throw new TypeError(`no ${extra} given`);
+  return formatSecretHeaders({
+    'lease-renew-secret': s.renewSecret,
+    'lease-cancel-secret': s.cancelSecret,
+    ...(extra === undefined ? {} : { [extra]: value }),
+  });
+}
+
+/** What {@link leaseRequest} changes in the request it would send, for malformed variants. */
+export interface LeaseRequestOverrides {
+  /** The X-Tahoe-Authorization value(s) instead of the two lease secrets; null sends none. */
+  readonly secretHeaders?: string | string[] | null;
+  /** Further headers, or replacements (`authorization: null` sends no Authorization). */
+  readonly headers?: RawRequest['headers'];
+}
+
+/**
+ * `PUT /storage/v1/lease/:si` by hand, as a Tahoe client sends it: the renew and cancel secrets
+ * (as {@link secrets} or `deriveLeaseSecrets` give them) in X-Tahoe-Authorization headers, no
+ * body. Answers the raw response.
+ */
+export function leaseRequest(
+  client: StorageClient,
+  si: string,
+  lease: LeaseSecrets,
+  overrides: LeaseRequestOverrides = {},
+): Promise<RawResponse> {
+  const values =
+    overrides.secretHeaders === undefined ? secretHeaders(lease) : overrides.secretHeaders;
+  return client.raw({
+    method: 'PUT',
+    path: `/storage/v1/lease/${si}`,
+    headers: {
+      ...(values === null ? {} : { 'X-Tahoe-Authorization': values }),
+      ...overrides.headers,
+    },
+  });
+}
+
+/** The test vector that passes only while the share does not exist yet (creates it). */
+export const NO_SHARE_YET: TestVector = { offset: 0, size: 1, specimen: new Uint8Array(0) };
+
+/**
+ * One read-test-write through the client: writes `data` at offset 0 of one share (default 0)
+ * if every `test` vector matches (default none), and reads `read` (default nothing) from every
+ * share of the index.
+ */
+export async function writeMutable(
+  client: StorageClient,
+  si: string,
+  s: LeaseSecrets & { writeEnabler: Uint8Array },
+  data: Uint8Array,
+  options: { shnum?: number; test?: TestVector[]; read?: ReadVector[] } = {},
+): Promise<ReadTestWriteResponse> {
+  return await client.mutable.readTestWrite(si, {
+    renewSecret: s.renewSecret,
+    cancelSecret: s.cancelSecret,
+    writeEnabler: s.writeEnabler,
+    testWriteVectors: new Map([
+      [
+        options.shnum ?? 0,
+        { test: options.test ?? [], write: [{ offset: 0, data }], newLength: null },
+      ],
+    ]),
+    readVector: options.read ?? [],
+  });
 }
 
 /** Uploads one complete immutable share through the client. */

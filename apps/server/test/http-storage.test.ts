@@ -16,30 +16,31 @@ import {
   type StorageClient,
 } from '@ostrom/protocol';
 import { describe, expect, it } from 'vitest';
-import { b64, bytes, secrets, startServer, storageIndex, uploadShare } from './http-setup.js';
+import {
+  b64,
+  bytes,
+  leaseRequest,
+  NO_SHARE_YET,
+  secretHeaders,
+  secrets,
+  startServer,
+  storageIndex,
+  uploadShare,
+  writeMutable,
+} from './http-setup.js';
 
 const SECRET = 'X-Tahoe-Authorization';
 
 function allocateHeaders(seed: string | number) {
-  const s = secrets(seed);
   return {
-    [SECRET]: formatSecretHeaders({
-      'lease-renew-secret': s.renewSecret,
-      'lease-cancel-secret': s.cancelSecret,
-      'upload-secret': s.uploadSecret,
-    }),
+    [SECRET]: secretHeaders(secrets(seed), 'upload-secret'),
     'Content-Type': 'application/cbor',
   };
 }
 
 function rtwHeaders(seed: string | number) {
-  const s = secrets(seed);
   return {
-    [SECRET]: formatSecretHeaders({
-      'lease-renew-secret': s.renewSecret,
-      'lease-cancel-secret': s.cancelSecret,
-      'write-enabler': s.writeEnabler,
-    }),
+    [SECRET]: secretHeaders(secrets(seed), 'write-enabler'),
     'Content-Type': 'application/cbor',
   };
 }
@@ -50,7 +51,7 @@ const rtwCreate = (data: Uint8Array) =>
       [
         0,
         {
-          test: [{ offset: 0, size: 1, specimen: new Uint8Array(0) }],
+          test: [NO_SHARE_YET],
           write: [{ offset: 0, data }],
           newLength: null,
         },
@@ -127,19 +128,10 @@ describe('storage API endpoints: success paths', () => {
     const si = storageIndex('mut');
     const s = secrets('mut');
     const data = bytes(500);
-    const created = await client.mutable.readTestWrite(si, {
-      ...s,
-      testWriteVectors: new Map([
-        [
-          2,
-          {
-            test: [{ offset: 0, size: 1, specimen: new Uint8Array(0) }],
-            write: [{ offset: 0, data }],
-            newLength: null,
-          },
-        ],
-      ]),
-      readVector: [{ offset: 0, size: 10 }],
+    const created = await writeMutable(client, si, s, data, {
+      shnum: 2,
+      test: [NO_SHARE_YET],
+      read: [{ offset: 0, size: 10 }],
     });
     expect(created.success).toBe(true);
     expect(created.data.size).toBe(0);
@@ -150,16 +142,7 @@ describe('storage API endpoints: success paths', () => {
     );
     await client.mutable.adviseCorrupt(si, 2, 'bad signature');
     await client.addOrRenewLease(si, s);
-    const raw = await client.raw({
-      method: 'PUT',
-      path: `/storage/v1/lease/${si}`,
-      headers: {
-        [SECRET]: formatSecretHeaders({
-          'lease-renew-secret': s.renewSecret,
-          'lease-cancel-secret': s.cancelSecret,
-        }),
-      },
-    });
+    const raw = await leaseRequest(client, si, s);
     expect(raw.status).toBe(204);
     expect(raw.body.length).toBe(0);
   });
@@ -292,10 +275,7 @@ describe('storage API: Tahoe status codes for malformed input', () => {
     const cases: (string[] | string)[] = [
       [],
       // Missing the upload secret.
-      formatSecretHeaders({
-        'lease-renew-secret': s.renewSecret,
-        'lease-cancel-secret': s.cancelSecret,
-      }),
+      secretHeaders(s),
       // An extra write enabler.
       formatSecretHeaders({
         'lease-renew-secret': s.renewSecret,
@@ -342,6 +322,15 @@ describe('storage API: Tahoe status codes for malformed input', () => {
       headers: { [SECRET]: `upload-secret ${b64(s.uploadSecret)}` },
     });
     expect(extra.status).toBe(400);
+    // The lease route takes exactly the two lease secrets: none, one, or an extra one is a 400.
+    for (const variant of [
+      null,
+      [`lease-renew-secret ${b64(s.renewSecret)}`],
+      secretHeaders(s, 'upload-secret'),
+    ]) {
+      const res = await leaseRequest(client, si, s, { secretHeaders: variant });
+      expect(res.status, JSON.stringify(variant)).toBe(400);
+    }
   });
 
   it('400: CBOR bodies that are malformed or of the wrong shape', async () => {
@@ -628,17 +617,7 @@ describe('storage API: Tahoe status codes for malformed input', () => {
       });
       expect(corrupt.status).toBe(404);
     }
-    const s = secrets(si);
-    const lease = await client.raw({
-      method: 'PUT',
-      path: `/storage/v1/lease/${si}`,
-      headers: {
-        [SECRET]: formatSecretHeaders({
-          'lease-renew-secret': s.renewSecret,
-          'lease-cancel-secret': s.cancelSecret,
-        }),
-      },
-    });
+    const lease = await leaseRequest(client, si, secrets(si));
     expect(lease.status).toBe(404);
   });
 
