@@ -28,6 +28,9 @@ export const ADMIN_ERROR_STATUS = {
     BAD_WRITE_ENABLER: 400,
     CONFLICT: 409,
     ALREADY_COMPLETE: 409,
+    // An upload held by another process sharing the database: no admin route touches uploads,
+    // and were one to, the state conflicts with the request.
+    UPLOAD_ELSEWHERE: 409,
     OUT_OF_RANGE: 400,
     NO_SPACE: 507,
     INVALID_ACCOUNT_REQUEST: 400,
