@@ -33,6 +33,7 @@ import Table from 'cli-table3';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { prettyFactory } from 'pino-pretty';
+import { accountUsageReport, serverUsageReport, usageRow } from './admin/api.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
 import { NodeError } from './errors.js';
 import { initNode, type LoadedNode, loadNode } from './node-dir.js';
@@ -170,6 +171,19 @@ function keyValues(rows: [string, string | number][]): string {
 
 function accountJson(account: AccountRow | AccountWithUsage) {
   return account;
+}
+
+/** The columns `usage` and `accounts list` share, and their cells for one account. */
+const USAGE_HEAD = ['id', 'nickname', 'status', 'shares', 'used', 'hard quota'];
+function usageCells(row: ReturnType<typeof usageRow>): (string | number)[] {
+  return [
+    row.id,
+    row.nickname,
+    row.status,
+    row.shares,
+    formatSize(row.bytes),
+    quotaText(row.hardQuotaBytes),
+  ];
 }
 
 // ---------------------------------------------------------------------------- node access
@@ -435,23 +449,9 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
             page.accounts.map(accountJson),
             () =>
               table(
-                [
-                  'id',
-                  'nickname',
-                  'status',
-                  'shares',
-                  'used',
-                  'hard quota',
-                  'soft quota',
-                  'public key',
-                ],
+                [...USAGE_HEAD, 'soft quota', 'public key'],
                 page.accounts.map((a) => [
-                  a.id,
-                  a.nickname,
-                  a.status,
-                  a.usage.shares,
-                  formatSize(a.usage.bytes),
-                  quotaText(a.hardQuotaBytes),
+                  ...usageCells(usageRow(a)),
                   quotaText(a.softQuotaBytes),
                   a.publicKey ? `${a.publicKey.slice(0, 16)}…` : '-',
                 ]),
@@ -647,56 +647,26 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .action(async (id: number | undefined, _o: unknown, cmd: Command) => {
       await withOperator(nodeDir(cmd), async ({ db }) => {
         if (id !== undefined) {
-          const account = await requireAccount(db, id);
-          const usage = (await db.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
-          print(
-            cmd,
-            {
-              accountId: id,
-              nickname: account.nickname,
-              status: account.status,
-              ...usage,
-              hardQuotaBytes: account.hardQuotaBytes,
-              softQuotaBytes: account.softQuotaBytes,
-            },
-            () =>
-              keyValues([
-                ['account', `${id} (${account.nickname})`],
-                ['status', account.status],
-                ['shares', usage.shares],
-                ['used', formatSize(usage.bytes)],
-                ['hard quota', quotaText(account.hardQuotaBytes)],
-                ['soft quota', quotaText(account.softQuotaBytes)],
-              ]),
+          const report = await accountUsageReport(db, await requireAccount(db, id));
+          print(cmd, report, () =>
+            keyValues([
+              ['account', `${id} (${report.nickname})`],
+              ['status', report.status],
+              ['shares', report.shares],
+              ['used', formatSize(report.bytes)],
+              ['hard quota', quotaText(report.hardQuotaBytes)],
+              ['soft quota', quotaText(report.softQuotaBytes)],
+            ]),
           );
           return;
         }
-        const server = await db.getServerUsage();
-        const page = await db.listAccounts({ orderBy: 'bytes', direction: 'desc', limit: 1000 });
+        const report = await serverUsageReport(db, 1000);
         print(
           cmd,
-          {
-            server,
-            accounts: page.accounts.map((a) => ({
-              id: a.id,
-              nickname: a.nickname,
-              status: a.status,
-              ...a.usage,
-            })),
-          },
+          report,
           () =>
-            `server: ${server.shares} shares, ${formatSize(server.bytes)}\n` +
-            table(
-              ['id', 'nickname', 'status', 'shares', 'used', 'hard quota'],
-              page.accounts.map((a) => [
-                a.id,
-                a.nickname,
-                a.status,
-                a.usage.shares,
-                formatSize(a.usage.bytes),
-                quotaText(a.hardQuotaBytes),
-              ]),
-            ),
+            `server: ${report.server.shares} shares, ${formatSize(report.server.bytes)}\n` +
+            table(USAGE_HEAD, report.accounts.map(usageCells)),
         );
       });
     });

@@ -174,9 +174,21 @@ describe('operator commands on an initialised node', () => {
     const usage = await ostromJson<{
       server: { shares: number; bytes: number };
       accounts: unknown[];
+      totalAccounts: number;
     }>(['usage', ...d]);
     expect(usage.server).toEqual({ shares: 0, bytes: 0 });
     expect(usage.accounts).toHaveLength(3);
+    expect(usage.totalAccounts).toBe(3);
+    // The same rows as GET /admin/v1/usage.
+    expect(usage.accounts).toContainEqual({
+      id: 2,
+      nickname: 'alice',
+      status: 'frozen',
+      shares: 0,
+      bytes: 0,
+      hardQuotaBytes: null,
+      softQuotaBytes: null,
+    });
     expect(await ostromJson(['usage', '2', ...d])).toMatchObject({
       accountId: 2,
       status: 'frozen',

@@ -5,6 +5,7 @@ import {
   ACCOUNT_STATUSES,
   type Account,
   type AccountStatus,
+  type AccountWithUsage,
   EVENT_KINDS,
   type EventKind,
   type LeaseDb,
@@ -65,6 +66,43 @@ interface Route {
   readonly method: 'GET' | 'POST' | 'PUT';
   readonly path: RegExp;
   handle(ctx: Context): Promise<Answer>;
+}
+
+// ----------------------------------------------------------------------------- shared with the CLI
+
+/** One account's usage and quotas: `GET /admin/v1/usage?account=ID` and `ostrom usage ID`. */
+export async function accountUsageReport(leaseDb: LeaseDb, account: Account) {
+  const usage = (await leaseDb.getAccountUsage(account.id)) ?? { shares: 0, bytes: 0 };
+  return {
+    accountId: account.id,
+    nickname: account.nickname,
+    status: account.status,
+    ...usage,
+    hardQuotaBytes: account.hardQuotaBytes,
+    softQuotaBytes: account.softQuotaBytes,
+  };
+}
+
+/** An account's line in the server's usage report. */
+export function usageRow(a: AccountWithUsage) {
+  return {
+    id: a.id,
+    nickname: a.nickname,
+    status: a.status,
+    ...a.usage,
+    hardQuotaBytes: a.hardQuotaBytes,
+    softQuotaBytes: a.softQuotaBytes,
+  };
+}
+
+/**
+ * The server's usage and its `limit` largest accounts, with how many accounts there are:
+ * `GET /admin/v1/usage` and `ostrom usage`.
+ */
+export async function serverUsageReport(leaseDb: LeaseDb, limit: number) {
+  const server = await leaseDb.getServerUsage();
+  const page = await leaseDb.listAccounts({ orderBy: 'bytes', direction: 'desc', limit });
+  return { server, accounts: page.accounts.map(usageRow), totalAccounts: page.total };
 }
 
 // ----------------------------------------------------------------------------- validation
@@ -343,39 +381,9 @@ export function createAdminApi(
       handle: async (ctx) => {
         const q = parse(usageQuery, ctx.query, 'query parameter');
         if (q.account !== undefined) {
-          const account = await requireAccount(q.account);
-          const usage = (await leaseDb.getAccountUsage(q.account)) ?? { shares: 0, bytes: 0 };
-          return {
-            json: {
-              accountId: account.id,
-              nickname: account.nickname,
-              status: account.status,
-              ...usage,
-              hardQuotaBytes: account.hardQuotaBytes,
-              softQuotaBytes: account.softQuotaBytes,
-            },
-          };
+          return { json: await accountUsageReport(leaseDb, await requireAccount(q.account)) };
         }
-        const server = await leaseDb.getServerUsage();
-        const page = await leaseDb.listAccounts({
-          orderBy: 'bytes',
-          direction: 'desc',
-          limit: q.limit ?? 1000,
-        });
-        return {
-          json: {
-            server,
-            accounts: page.accounts.map((a) => ({
-              id: a.id,
-              nickname: a.nickname,
-              status: a.status,
-              ...a.usage,
-              hardQuotaBytes: a.hardQuotaBytes,
-              softQuotaBytes: a.softQuotaBytes,
-            })),
-            totalAccounts: page.total,
-          },
-        };
+        return { json: await serverUsageReport(leaseDb, q.limit ?? 1000) };
       },
     },
     {
