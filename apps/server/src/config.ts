@@ -69,6 +69,16 @@ export interface OstromConfig {
   readonly leases: { readonly durationSeconds: number; readonly maxDurationSeconds: number };
   /** The admin API and `/metrics`: plain HTTP on {@link ADMIN_LISTEN} only. */
   readonly admin: { readonly enabled: boolean; readonly port: number };
+  /** Several server processes sharing one database and one store. */
+  readonly cluster: {
+    /** This process's id among them; undefined: `<host name>-<port>`, chosen at start. */
+    readonly processId: string | undefined;
+    /** Where the others reach this process's storage API; undefined: from listen and port. */
+    readonly peerUrl: string | undefined;
+    readonly crossProcessLocks: boolean;
+    /** PostgreSQL connections holding the cross-process locks. */
+    readonly lockPoolSize: number;
+  };
 }
 
 /**
@@ -135,6 +145,15 @@ const postgresUrl = field('expected a postgres:// or postgresql:// URL', (v) =>
 const httpUrl = field('expected an http:// or https:// URL', (v) =>
   typeof v === 'string' && /^https?:\/\/[^\s]+$/.test(v) ? v : undefined,
 );
+const processId = field('expected 1–64 characters of A-Z, a-z, 0-9, ".", "_" and "-"', (v) =>
+  typeof v === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(v) ? v : undefined,
+);
+const httpsOrigin = field('expected https://host:port', (v) =>
+  typeof v === 'string' && /^https:\/\/[^/\s]+$/.test(v) && URL.canParse(v) ? v : undefined,
+);
+const lockPoolSize = field('expected an integer 1–100', (v) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 100 ? v : undefined,
+);
 // S3's rules for bucket names (the backend checks them again).
 const bucket = field('expected an S3 bucket name (3–63 of a-z 0-9 . -)', (v) =>
   typeof v === 'string' && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v) ? v : undefined,
@@ -179,6 +198,14 @@ const schema = z.strictObject({
     .optional(),
   admin: z
     .strictObject({ enabled: bool.optional(), port: port.optional(), listen: host.optional() })
+    .optional(),
+  cluster: z
+    .strictObject({
+      process_id: processId.optional(),
+      peer_url: httpsOrigin.optional(),
+      cross_process_locks: bool.optional(),
+      lock_pool_size: lockPoolSize.optional(),
+    })
     .optional(),
 });
 
@@ -347,6 +374,12 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
     },
     leases: { durationSeconds, maxDurationSeconds },
     admin: { enabled: ad.enabled ?? true, port: adminPort },
+    cluster: {
+      processId: c.cluster?.process_id,
+      peerUrl: c.cluster?.peer_url,
+      crossProcessLocks: c.cluster?.cross_process_locks ?? true,
+      lockPoolSize: c.cluster?.lock_pool_size ?? 4,
+    },
   };
 }
 
@@ -481,6 +514,19 @@ ${line(
   values.adminPort === undefined ? undefined : String(values.adminPort),
   `${(values.port ?? DEFAULT_PORT) + 1}   # default: the storage port + 1`,
 )}
+
+[cluster]
+# Several server processes may serve one node (behind a load balancer): each with a copy of this
+# node directory, all on one PostgreSQL database and one S3 bucket. Each needs an id of its own
+# that stays the same across restarts, and an address where the others reach it: a chunk of an
+# upload that another process holds is forwarded to it there.
+# process_id = "<host name>-<port>"   # default
+# peer_url = "https://<listen address>:<port>"   # default; 127.0.0.1 when listening on 0.0.0.0 or ::
+# Writers of one storage index, and quota-limited accounts, take turns across processes
+# (PostgreSQL advisory locks). Turn off only when this process is sure to be the only one.
+# cross_process_locks = true
+# PostgreSQL connections that hold those locks (apart from the query pool).
+# lock_pool_size = 4
 `;
 }
 

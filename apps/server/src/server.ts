@@ -6,6 +6,7 @@ import {
 } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { Accountant } from '@ostrom/accountant';
 import type { ShareBackend } from '@ostrom/backend';
 import { createDiskBackend } from '@ostrom/backend-disk';
@@ -16,6 +17,7 @@ import pino, { type Logger } from 'pino';
 import { createAdminApi } from './admin/api.js';
 import { ADMIN_LISTEN } from './config.js';
 import { NodeError } from './errors.js';
+import { createUploadForwarder, type UploadForwarder } from './http/forward.js';
 import { createStorageApi } from './http/storage-api.js';
 import { createNodeMetrics } from './metrics.js';
 import {
@@ -115,7 +117,12 @@ export async function openNodeDatabase(node: LoadedNode): Promise<LeaseDb> {
     }
   }
   try {
-    return await openLeaseDb({ dialect: 'postgres', connectionString: database.url, policy });
+    return await openLeaseDb({
+      dialect: 'postgres',
+      connectionString: database.url,
+      lockPoolSize: node.config.cluster.lockPoolSize,
+      policy,
+    });
   } catch (cause) {
     throw new NodeError(
       'DATABASE_UNREACHABLE',
@@ -170,14 +177,20 @@ export async function openNodeBackend(
   return backend;
 }
 
-/** The Accountant of a node, built from its config and identity (not started). */
+/**
+ * The Accountant of a node, built from its config and identity (not started). `process` is the
+ * serving process's place among those sharing the database (see {@link processIdentity}).
+ */
 export function createNodeAccountant(
   node: LoadedNode,
   leaseDb: LeaseDb,
   backend: ShareBackend,
+  process?: { readonly id: string; readonly url: string },
 ): Accountant {
-  const { storage, accounting } = node.config;
+  const { storage, accounting, cluster } = node.config;
   return new Accountant({
+    ...(process ? { processId: process.id, processUrl: process.url } : {}),
+    crossProcessLocks: cluster.crossProcessLocks,
     leaseDb,
     backend,
     serverSecret: node.serverSecret,
@@ -194,6 +207,26 @@ export function createNodeAccountant(
     defaultHardQuotaBytes: accounting.defaultHardQuotaBytes,
     defaultSoftQuotaBytes: accounting.defaultSoftQuotaBytes,
   });
+}
+
+/**
+ * This process's id and the address its peers forward to, from `[cluster]` or by default the
+ * host name and port (distinct for processes on one machine and across machines, and the same
+ * after a restart) and the listen address (loopback when listening on every address).
+ */
+export function processIdentity(
+  node: LoadedNode,
+  port: number,
+  hostName: string = hostname(),
+): { id: string; url: string } {
+  const { cluster, storage } = node.config;
+  const host =
+    storage.listen === '0.0.0.0' || storage.listen === '::' ? '127.0.0.1' : storage.listen;
+  const safeHost = hostName.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 58) || 'host';
+  return {
+    id: cluster.processId ?? `${safeHost}-${port}`,
+    url: cluster.peerUrl ?? `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+  };
 }
 
 /** The NURL of an account on this node, at `port` (the configured one by default). */
@@ -258,6 +291,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
   let accountant: Accountant | undefined;
   let server: Server | undefined;
   let adminServer: HttpServer | undefined;
+  let forwarder: UploadForwarder | undefined;
+  let ready: { resolve: () => void; reject: (error: unknown) => void } | undefined;
   try {
     // Created on the first start of a node made before the admin API existed.
     const adminToken = await ensureAdminToken(node.dir);
@@ -265,12 +300,15 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       probe: true,
       ...(options.env ? { env: options.env } : {}),
     });
-    accountant = createNodeAccountant(node, leaseDb, backend);
-    const acct = accountant;
     let port = options.port ?? node.config.storage.port;
-    const nurlFor = (accountId: number) => nodeNurl(node, acct, accountId, port);
     const metrics = createNodeMetrics({ leaseDb });
-    const handler = metrics.instrument(createStorageApi({ accountant: acct, nurlFor, logger }));
+    // Requests that arrive between listening and the accountant's start wait for it: the port
+    // (0 picks one) must be known to build the accountant, which registers where peers reach it.
+    let serve: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+    const started = new Promise<void>((resolve, reject) => {
+      ready = { resolve, reject };
+    });
+    started.catch(() => undefined);
 
     let inFlight = 0;
     let drained: (() => void) | undefined;
@@ -292,7 +330,12 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       },
       (req, res) => {
         track(req, res);
-        handler(req, res);
+        if (serve) serve(req, res);
+        else
+          started.then(
+            () => serve?.(req, res),
+            () => res.destroy(),
+          );
       },
     );
     // CONNECT (a proxy request) never reaches the request handler: without this, Node drops the
@@ -302,8 +345,6 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         'HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
       );
     });
-    // The uploads are aborted by accountant.start() (clean restart) before any request arrives.
-    await acct.start({ intervalSeconds: options.sweepIntervalSeconds ?? 60 });
     try {
       port = await listen(server, port, node.config.storage.listen);
     } catch (cause) {
@@ -313,6 +354,18 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         { cause },
       );
     }
+    const identity = processIdentity(node, port);
+    accountant = createNodeAccountant(node, leaseDb, backend, identity);
+    const acct = accountant;
+    const nurlFor = (accountId: number) => nodeNurl(node, acct, accountId, port);
+    forwarder = createUploadForwarder({ spkiHash: node.tls.spkiHash, processId: identity.id });
+    const handler = metrics.instrument(
+      createStorageApi({ accountant: acct, nurlFor, logger, forwarder }),
+    );
+    // Uploads a previous life left are discarded by start() before any request is served.
+    await acct.start({ intervalSeconds: options.sweepIntervalSeconds ?? 60 });
+    serve = handler;
+    ready?.resolve();
     const nurl = nurlFor(0);
     const furl = nodeFurl(node, acct);
     const host = node.config.storage.publicHostname;
@@ -388,6 +441,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         await stopped;
         await adminStopped;
         await acct.stop();
+        forwarder?.close();
         await be.close();
         await leaseDb.close();
         logger.info('stopped');
@@ -407,6 +461,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       close,
     };
   } catch (error) {
+    ready?.reject(error);
+    forwarder?.close();
     server?.close();
     adminServer?.close();
     await accountant?.stop().catch(() => undefined);

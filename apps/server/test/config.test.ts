@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PORT, parseConfig, renderConfig, renderDefaultConfig } from '../src/config.js';
 import { NodeError } from '../src/errors.js';
+import type { LoadedNode } from '../src/node-dir.js';
+import { processIdentity } from '../src/server.js';
 
 function configError(text: string): NodeError {
   try {
@@ -34,6 +36,24 @@ describe('parseConfig', () => {
       },
       leases: { durationSeconds: 31 * 86_400, maxDurationSeconds: 5 * 365 * 86_400 },
       admin: { enabled: true, port: DEFAULT_PORT + 1 },
+      cluster: {
+        processId: undefined,
+        peerUrl: undefined,
+        crossProcessLocks: true,
+        lockPoolSize: 4,
+      },
+    });
+  });
+
+  it('reads [cluster]', () => {
+    const config = parseConfig(
+      '[cluster]\nprocess_id = "node-a.1"\npeer_url = "https://10.0.0.5:3457"\ncross_process_locks = false\nlock_pool_size = 8',
+    );
+    expect(config.cluster).toEqual({
+      processId: 'node-a.1',
+      peerUrl: 'https://10.0.0.5:3457',
+      crossProcessLocks: false,
+      lockPoolSize: 8,
     });
   });
 
@@ -56,6 +76,10 @@ describe('parseConfig', () => {
       'default_soft_quota',
       'duration',
       'max_duration',
+      'process_id',
+      'peer_url',
+      'cross_process_locks',
+      'lock_pool_size',
     ]) {
       expect(text).toMatch(new RegExp(`^# ${key} = `, 'm'));
     }
@@ -162,6 +186,11 @@ duration = "12h"
     ['[leases]\nduration = "10y"', '[leases] duration: must not exceed max_duration'],
     ['[leases]\nduration = "soon"', '[leases] duration: expected a duration'],
     ['storage = 5', '[storage]: expected a table, got 5'],
+    ['[cluster]\nprocess_id = "a b"', '[cluster] process_id: expected 1–64 characters'],
+    ['[cluster]\npeer_url = "http://x:1"', '[cluster] peer_url: expected https://host:port'],
+    ['[cluster]\npeer_url = "https://x:1/path"', '[cluster] peer_url: expected https://host:port'],
+    ['[cluster]\nlock_pool_size = 0', '[cluster] lock_pool_size: expected an integer 1–100'],
+    ['[cluster]\ncross_process_locks = "yes"', '[cluster] cross_process_locks: expected true'],
     ['[storage\nport = 1', 'ostrom.toml: line 1'],
   ])('%j → one message naming the key', (text, message) => {
     const error = configError(text);
@@ -173,5 +202,34 @@ duration = "12h"
     expect(() => parseConfig('[x]', '/srv/node/ostrom.toml')).toThrow(
       '/srv/node/ostrom.toml: unknown section [x]',
     );
+  });
+});
+
+describe('processIdentity', () => {
+  const nodeWith = (text: string) => ({ config: parseConfig(text) }) as LoadedNode;
+
+  it('defaults to the host name and port, reached at the listen address', () => {
+    expect(
+      processIdentity(nodeWith('[storage]\nlisten = "10.1.2.3"'), 4000, 'box.example'),
+    ).toEqual({ id: 'box.example-4000', url: 'https://10.1.2.3:4000' });
+  });
+
+  it('uses loopback for a wildcard listen address and brackets IPv6', () => {
+    const wildcard = nodeWith('[storage]\nlisten = "0.0.0.0"\npublic_hostname = "x.example"');
+    expect(processIdentity(wildcard, 1, 'h').url).toBe('https://127.0.0.1:1');
+    expect(processIdentity(nodeWith('[storage]\nlisten = "::1"'), 2, 'h').url).toBe(
+      'https://[::1]:2',
+    );
+  });
+
+  it('makes any host name a valid process id, and [cluster] overrides both', () => {
+    expect(processIdentity(nodeWith(''), 5, 'weird host/name').id).toBe('weird-host-name-5');
+    expect(
+      processIdentity(
+        nodeWith('[cluster]\nprocess_id = "p1"\npeer_url = "https://10.0.0.9:9"'),
+        5,
+        'h',
+      ),
+    ).toEqual({ id: 'p1', url: 'https://10.0.0.9:9' });
   });
 });

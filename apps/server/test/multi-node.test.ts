@@ -56,6 +56,8 @@ async function outcome(request: Promise<unknown>): Promise<'ok' | number> {
 
 interface Cluster {
   readonly nodes: readonly [RunningNode, RunningNode];
+  /** Starts one more process of the same node (same directory, another port). */
+  startAnother(): Promise<RunningNode>;
   /** An inspection connection to the shared lease database. */
   readonly db: LeaseDb;
   /** An account, with a client on each node (its NURL on node 0 and on node 1). */
@@ -74,7 +76,6 @@ async function twoNodes(): Promise<Cluster> {
     'access_key_id = "test"\nsecret_access_key = "test"\n',
     { mode: 0o600 },
   );
-  // Both started before any traffic: start() discards unfinished uploads (see the report).
   const first = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
   const second = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
   const db = await openLeaseDb({ dialect: 'postgres', connectionString: schema.url });
@@ -88,6 +89,11 @@ async function twoNodes(): Promise<Cluster> {
   });
   return {
     nodes: [first, second],
+    async startAnother() {
+      const node = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
+      onTestFinished(() => node.close());
+      return node;
+    },
     db,
     async account(nickname, hardQuotaBytes) {
       const row = await first.accountant.addAccount({
@@ -137,7 +143,8 @@ describe.skipIf(!pg || !s3)('two nodes with one identity, database and bucket', 
     const owner = await cluster.account('owner');
     const renewers = await Promise.all(['r1', 'r2', 'r3'].map((n) => cluster.account(n)));
     const indexes = Array.from({ length: 6 }, (_, i) => storageIndex(`lease-${i}`));
-    const upload = async (via: StorageClient, si: string, shnum: number) => {
+    // Allocated through one node, written through the other: the chunk is forwarded.
+    const upload = async (via: StorageClient, other: StorageClient, si: string, shnum: number) => {
       const s = secrets(`${si}/${shnum}`);
       const { allocated } = await via.immutable.allocate(si, {
         ...s,
@@ -145,22 +152,23 @@ describe.skipIf(!pg || !s3)('two nodes with one identity, database and bucket', 
         allocatedSize: 64,
       });
       expect(allocated).toEqual([shnum]);
-      // The upload lives in the memory of the node that allocated it: chunks go there too.
-      await via.immutable.write(si, shnum, {
+      await other.immutable.write(si, shnum, {
         uploadSecret: s.uploadSecret,
         offset: 0,
         data: bytes(64, shnum),
       });
     };
     // Share 0 of each index exists first, so every renewal has something to lease.
-    await Promise.all(indexes.map((si, i) => upload(owner.via[i % 2]!, si, 0)));
+    await Promise.all(
+      indexes.map((si, i) => upload(owner.via[i % 2]!, owner.via[(i + 1) % 2]!, si, 0)),
+    );
 
     // Then, all at once: shares 1 and 2 of every index uploaded through alternate nodes, and
     // every renewer renewing every index twice, once through each node.
     await Promise.all([
       ...indexes.flatMap((si, i) => [
-        upload(owner.via[i % 2]!, si, 1),
-        upload(owner.via[(i + 1) % 2]!, si, 2),
+        upload(owner.via[i % 2]!, owner.via[(i + 1) % 2]!, si, 1),
+        upload(owner.via[(i + 1) % 2]!, owner.via[i % 2]!, si, 2),
       ]),
       ...renewers.flatMap((renewer) =>
         indexes.flatMap((si) =>
@@ -224,6 +232,90 @@ describe.skipIf(!pg || !s3)('two nodes with one identity, database and bucket', 
       // Both nodes read the winner's bytes from the shared bucket.
       for (const via of alice.via) expect(await via.mutable.read(si, 0)).toEqual(current);
     }
+    expect(await cluster.db.checkUsage()).toEqual([]);
+  });
+
+  it('an upload allocated through one node takes its chunks through either, in any order', async () => {
+    const cluster = await twoNodes();
+    const alice = await cluster.account('alice');
+    const si = storageIndex('spread');
+    const s = secrets('spread');
+    const data = bytes(10_000, 7);
+    await alice.via[0]!.immutable.allocate(si, {
+      ...s,
+      shareNumbers: [0, 1],
+      allocatedSize: 10_000,
+    });
+    // Overlapping chunks, out of order, alternating between the nodes; node 1 holds nothing.
+    const chunks = [
+      [6000, 10_000],
+      [0, 2500],
+      [2000, 6500],
+    ] as const;
+    const results = [];
+    for (const [k, [begin, end]] of chunks.entries()) {
+      results.push(
+        await alice.via[(k + 1) % 2]!.immutable.write(si, 0, {
+          uploadSecret: s.uploadSecret,
+          offset: begin,
+          data: data.subarray(begin, end),
+        }),
+      );
+    }
+    expect(results.map((r) => r.complete)).toEqual([false, false, true]);
+    expect(results[0]!.required).toEqual([{ begin: 0, end: 6000 }]);
+    // The holder's refusals come back as they are: another's upload secret is a 401.
+    expect(
+      await outcome(
+        alice.via[1]!.immutable.write(si, 1, {
+          uploadSecret: secrets('other').uploadSecret,
+          offset: 0,
+          data: bytes(10, 1),
+        }),
+      ),
+    ).toBe(401);
+    await alice.via[1]!.immutable.abort(si, 1, s.uploadSecret);
+    expect(await outcome(alice.via[1]!.immutable.abort(si, 1, s.uploadSecret))).toBe(404);
+    for (const via of alice.via) {
+      expect(await via.immutable.listShares(si)).toEqual([0]);
+      expect(await via.immutable.read(si, 0)).toEqual(data);
+    }
+    expect(await cluster.db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: 10_000 });
+    expect(await cluster.db.checkUsage()).toEqual([]);
+  });
+
+  it('a process starting beside a live one leaves its uploads alone; a stopped one takes its uploads along', async () => {
+    const cluster = await twoNodes();
+    const alice = await cluster.account('alice');
+    const si = storageIndex('restart');
+    const s = secrets('restart');
+    await alice.via[0]!.immutable.allocate(si, { ...s, shareNumbers: [0, 1], allocatedSize: 100 });
+    await alice.via[0]!.immutable.write(si, 0, {
+      uploadSecret: s.uploadSecret,
+      offset: 0,
+      data: bytes(50, 1),
+    });
+    const third = await cluster.startAnother();
+    const viaThird = createStorageClient({ nurl: third.nurlFor(alice.id) });
+    onTestFinished(() => viaThird.close());
+    const done = await viaThird.immutable.write(si, 0, {
+      uploadSecret: s.uploadSecret,
+      offset: 50,
+      data: bytes(50, 1).subarray(0, 50),
+    });
+    expect(done.complete).toBe(true);
+    // Node 0 stops cleanly: its other upload is aborted, so elsewhere it is simply gone.
+    await cluster.nodes[0].close();
+    expect(
+      await outcome(
+        alice.via[1]!.immutable.write(si, 1, {
+          uploadSecret: s.uploadSecret,
+          offset: 0,
+          data: bytes(10, 1),
+        }),
+      ),
+    ).toBe(404);
+    expect(await cluster.db.listComingShares()).toEqual([]);
     expect(await cluster.db.checkUsage()).toEqual([]);
   });
 });

@@ -41,6 +41,9 @@ export const ACCOUNTANT_ERROR_STATUS = {
   UNKNOWN_ACCOUNT: 404,
   // Backend or database failed or is busy; nothing was acknowledged, so the client may retry.
   UNAVAILABLE: 503,
+  // The upload is held by another server process and this one cannot forward to it (the
+  // forwarder answers for it otherwise): unavailable here for now, as above.
+  UPLOAD_ELSEWHERE: 503,
 } as const satisfies Record<AccountantErrorCode, number>;
 
 /**

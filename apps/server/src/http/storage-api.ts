@@ -24,6 +24,7 @@ import {
   parseSecretHeaders,
   planRead,
 } from '@ostrom/protocol';
+import type { UploadForwarder } from './forward.js';
 import {
   acceptsCbor,
   checkCborContentType,
@@ -50,6 +51,11 @@ export interface StorageApiOptions {
   /** The NURL of an account (its own swissnum), sent to a client whose account is active. */
   nurlFor(accountId: number): string;
   readonly logger?: StorageApiLogger;
+  /**
+   * Sends chunks and aborts of uploads held by another server process there (several processes
+   * sharing one database). Without it such a request is answered 503.
+   */
+  readonly forwarder?: UploadForwarder;
 }
 
 /**
@@ -72,6 +78,7 @@ interface RequestContext {
   readonly match: RouteMatch;
   readonly account: Account;
   readonly secrets: Record<string, Uint8Array>;
+  readonly forwarder: UploadForwarder | undefined;
   /** Reads the body with the route's cap (413 above it). */
   body(limit: number): Promise<Uint8Array>;
 }
@@ -118,7 +125,7 @@ const allocate: Handler = async ({ res, match, account, secrets, body }) => {
   sendCbor(res, 200, encodeAllocateResponse(result));
 };
 
-const write: Handler = async ({ req, res, match, account, secrets, body }) => {
+const write: Handler = async ({ req, res, match, account, secrets, body, forwarder }) => {
   // `write_share_data`: a missing or unparsable Content-Range, or another unit, is a 416.
   const header = firstHeader(req, 'content-range');
   if (header === undefined) throw new HttpError(416, 'PATCH needs a Content-Range');
@@ -135,13 +142,13 @@ const write: Handler = async ({ req, res, match, account, secrets, body }) => {
   if (data.length !== length) {
     throw new HttpError(400, 'the body length differs from the Content-Range');
   }
-  const result = await account.writeUpload(
-    match.storageIndex,
-    match.shnum,
-    secrets['upload-secret']!,
-    range.begin,
-    data,
-  );
+  const result = await account
+    .writeUpload(match.storageIndex, match.shnum, secrets['upload-secret']!, range.begin, data)
+    .catch(async (error: unknown) => {
+      if (await forwarder?.forward(error, req, res, data)) return undefined;
+      throw error;
+    });
+  if (result === undefined) return; // answered by the process holding the upload
   // 201 once complete, 200 before; both with `{required}`, which the client decodes (fact 10).
   sendCbor(
     res,
@@ -150,8 +157,13 @@ const write: Handler = async ({ req, res, match, account, secrets, body }) => {
   );
 };
 
-const abort: Handler = async ({ res, match, account, secrets }) => {
-  await account.abortUpload(match.storageIndex, match.shnum, secrets['upload-secret']!);
+const abort: Handler = async ({ req, res, match, account, secrets, forwarder }) => {
+  try {
+    await account.abortUpload(match.storageIndex, match.shnum, secrets['upload-secret']!);
+  } catch (error) {
+    if (await forwarder?.forward(error, req, res)) return;
+    throw error;
+  }
   send(res, 200, undefined);
 };
 
@@ -377,6 +389,7 @@ export function createStorageApi(
       match,
       account,
       secrets,
+      forwarder: options.forwarder,
       body: async (limit) => {
         const body = await readBody(req, limit);
         state.consumed = true;
