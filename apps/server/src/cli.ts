@@ -33,7 +33,17 @@ import Table from 'cli-table3';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { prettyFactory } from 'pino-pretty';
-import { accountUsageReport, serverUsageReport, usageRow } from './admin/api.js';
+import {
+  type AccountListEntry,
+  AccountListError,
+  accountUsageReport,
+  importAccounts,
+  PUBLIC_KEY_FORMS,
+  parseAccountList,
+  parsePublicKey,
+  serverUsageReport,
+  usageRow,
+} from './admin/api.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
 import { NodeError } from './errors.js';
 import { initNode, type LoadedNode, loadNode } from './node-dir.js';
@@ -127,12 +137,11 @@ function durationArg(value: string): string {
 
 /** A public key as 64 hex digits (the database's form) or 52 base32 characters. */
 function publicKeyArg(value: string): string {
-  if (/^[0-9a-fA-F]{64}$/.test(value)) return value.toLowerCase();
-  const bytes = base32Decode(value.toLowerCase());
-  if (bytes?.length === 32) return Buffer.from(bytes).toString('hex');
-  throw new InvalidArgumentError(
-    'expected an Ed25519 public key: 64 hex digits or 52 base32 characters',
-  );
+  const key = parsePublicKey(value);
+  if (key === undefined) {
+    throw new InvalidArgumentError(`expected an Ed25519 public key: ${PUBLIC_KEY_FORMS}`);
+  }
+  return key;
 }
 
 /** `--since`: Unix seconds, an ISO date, or a duration ago (`24h`, `7d`). */
@@ -594,41 +603,14 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
       const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
         throw new UsageError(`cannot read ${file} (${error.code})`);
       });
-      const entries: { line: number; publicKey: string; nickname: string }[] = [];
-      // Every line is checked before anything is added, so a typo adds nothing.
-      text.split(/\r?\n/).forEach((raw, index) => {
-        const content = raw.replace(/#.*$/, '').trim();
-        if (content === '') return;
-        const m = /^(\S+)\s+(.+)$/.exec(content);
-        let publicKey: string | undefined;
-        try {
-          publicKey = m ? publicKeyArg(m[1]!) : undefined;
-        } catch {
-          publicKey = undefined;
-        }
-        if (!m || publicKey === undefined) {
-          throw new UsageError(
-            `${file}, line ${index + 1}: expected "<64 hex digits of public key> <nickname>"`,
-          );
-        }
-        entries.push({ line: index + 1, publicKey, nickname: m[2]! });
-      });
+      let entries: AccountListEntry[];
+      try {
+        entries = parseAccountList(text, file);
+      } catch (error) {
+        throw error instanceof AccountListError ? new UsageError(error.message) : error;
+      }
       await withOperator(nodeDir(cmd), async ({ db, accountant }) => {
-        const added: AccountRow[] = [];
-        const existing: AccountRow[] = [];
-        for (const entry of entries) {
-          const known = await db.getAccountByPublicKey(entry.publicKey);
-          if (known) {
-            existing.push(known);
-            continue;
-          }
-          added.push(
-            await accountant.addAccount(
-              { publicKey: entry.publicKey, nickname: entry.nickname },
-              { actor },
-            ),
-          );
-        }
+        const { added, existing } = await importAccounts(accountant, db, entries, actor);
         print(cmd, { added, existing }, () =>
           [
             ...added.map((a) => `added account ${a.id} (${a.nickname})`),

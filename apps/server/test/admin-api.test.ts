@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  base32Encode,
   createStorageClient,
   generateAccountKey,
   parseNurl,
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigValues } from '../src/config.js';
 import { initNode } from '../src/node-dir.js';
 import { type RunningNode, startNode } from '../src/server.js';
+import { ostromJson } from './helpers.js';
 import { secrets, storageIndex } from './http-setup.js';
 
 interface AdminNode {
@@ -63,6 +65,28 @@ async function startAdminNode(values: ConfigValues = {}): Promise<AdminNode> {
       return { status: res.status, headers: res.headers, json: isJson ? JSON.parse(text) : text };
     },
   };
+}
+
+/**
+ * POSTs each body to `path`, expecting a 400 whose error matches its reason; then a body cut off
+ * mid-JSON, expecting a 400 about JSON.
+ */
+async function expectBadBodies(
+  t: AdminNode,
+  path: string,
+  bad: readonly (readonly [unknown, RegExp])[],
+) {
+  for (const [body, reason] of bad) {
+    const res = await t.call('POST', path, { body });
+    expect(res.status, JSON.stringify(body)).toBe(400);
+    expect(res.json.error, JSON.stringify(body)).toMatch(reason);
+  }
+  const notJson = await t.call('POST', path, {
+    raw: '{"publicKey":',
+    headers: { 'Content-Type': 'application/json; charset=utf-8' },
+  });
+  expect(notJson.status).toBe(400);
+  expect(notJson.json.error).toMatch(/JSON/);
 }
 
 function newKey(): string {
@@ -193,7 +217,7 @@ describe('admin API: accounts', () => {
     expect(again.status).toBe(409);
     expect(again.json.error).toMatch(/exists/);
 
-    const bad: [unknown, RegExp][] = [
+    await expectBadBodies(t, '/admin/v1/accounts', [
       [{ publicKey: 'abc', nickname: 'x' }, /publicKey/],
       [{ publicKey: newKey() }, /nickname/],
       [{ publicKey: newKey(), nickname: '' }, /nickname/],
@@ -204,18 +228,7 @@ describe('admin API: accounts', () => {
       [{ publicKey: newKey(), nickname: 'x', admin: true }, /unknown field "admin"/],
       [[1, 2], /./],
       ['text', /./],
-    ];
-    for (const [body, reason] of bad) {
-      const res = await t.call('POST', '/admin/v1/accounts', { body });
-      expect(res.status, JSON.stringify(body)).toBe(400);
-      expect(res.json.error).toMatch(reason);
-    }
-    const notJson = await t.call('POST', '/admin/v1/accounts', {
-      raw: '{"publicKey":',
-      headers: { 'Content-Type': 'application/json; charset=utf-8' },
-    });
-    expect(notJson.status).toBe(400);
-    expect(notJson.json.error).toMatch(/JSON/);
+    ]);
     const empty = await t.call('POST', '/admin/v1/accounts');
     expect(empty.status).toBe(400);
 
@@ -401,6 +414,184 @@ describe('admin API: accounts', () => {
       headers: { 'Content-Type': 'text/plain' },
     });
     expect(typed.status).toBe(415);
+  });
+
+  // POST /admin/v1/accounts/import, as `ostrom accounts import`.
+  const importList = (text: string, headers: Record<string, string> = {}) =>
+    t.call('POST', '/admin/v1/accounts/import', { body: { text }, headers });
+  const accountCount = async (): Promise<number> =>
+    (await t.call('GET', '/admin/v1/accounts?limit=1')).json.total;
+  const eventCount = async (): Promise<number> =>
+    (await t.call('GET', '/admin/v1/events?limit=10000')).json.events.length;
+
+  it('adds each new key as an active account with its NURL, reporting keys it already has', async () => {
+    const [alice, bob, carol] = [newKey(), newKey(), newKey()];
+    const bobBase32 = base32Encode(Buffer.from(bob, 'hex'));
+    const first = await importList(
+      `# allow-list\r\n${alice.toUpperCase()} alice\r\n\n  ${bobBase32}   bob smith  # the builder\n`,
+      { 'X-Ostrom-Actor': 'panel:olivia' },
+    );
+    expect(first.status).toBe(200);
+    expect(first.json.existing).toEqual([]);
+    expect(first.json.added).toHaveLength(2);
+    expect(first.json.added[0]).toMatchObject({
+      nickname: 'alice',
+      publicKey: alice,
+      status: 'normal',
+    });
+    expect(first.json.added[1]).toMatchObject({ nickname: 'bob smith', publicKey: bob });
+    for (const account of first.json.added) {
+      expect(account.nurl).toBe(t.running.nurlFor(account.id));
+    }
+    const created = await t.call(
+      'GET',
+      '/admin/v1/events?kinds=account-created&order=desc&limit=2',
+    );
+    expect(created.json.events.map((e: { actor: string }) => e.actor)).toEqual([
+      'panel:olivia',
+      'panel:olivia',
+    ]);
+
+    // The list grown by a line: only the new key is added; the others stay as they are.
+    const second = await importList(`${alice} alice renamed\n${bob} bob\n${carol} carol\n`);
+    expect(second.status).toBe(200);
+    expect(second.json.added.map((a: { nickname: string }) => a.nickname)).toEqual(['carol']);
+    expect(second.json.existing.map((a: { nickname: string }) => a.nickname)).toEqual([
+      'alice',
+      'bob smith',
+    ]);
+    // An empty list is a no-op.
+    expect((await importList('# nobody yet\n')).json).toEqual({ added: [], existing: [] });
+
+    // The CLI reads the same list the same way, on the same node while it runs.
+    const file = join(t.dir, 'storage-accounts.txt');
+    await writeFile(file, `${alice} alice\n${bobBase32} bob\n${carol} carol\n`);
+    const cli = await ostromJson<{ added: unknown[]; existing: { id: number }[] }>([
+      'accounts',
+      'import',
+      file,
+      '-d',
+      t.dir,
+    ]);
+    expect(cli.added).toEqual([]);
+    expect(cli.existing.map((a) => a.id)).toEqual([
+      first.json.added[0].id,
+      first.json.added[1].id,
+      second.json.added[0].id,
+    ]);
+  });
+
+  it('refuses a list with any bad line with 400 naming each line, and adds nothing', async () => {
+    const good = newKey();
+    const key = newKey();
+    const accounts = await accountCount();
+    const events = await eventCount();
+    const cases: [string, { line: number; problem: RegExp }[]][] = [
+      [
+        `${good} gina\njustonetoken\n`,
+        [{ line: 2, problem: /expected "<public key> <nickname>"/ }],
+      ],
+      [`${good} gina\n\nxyz harry\n`, [{ line: 3, problem: /public key must be 64 hex digits/ }]],
+      [
+        `${good} gina\n${'0'.repeat(63)} ivan\n`,
+        [{ line: 2, problem: /public key must be 64 hex digits or 52 base32/ }],
+      ],
+      [`${good} ${'j'.repeat(65)}\n`, [{ line: 1, problem: /nickname must be 1–64 characters/ }]],
+      [`${good} ja\u0001ne\n`, [{ line: 1, problem: /without control characters/ }]],
+      [
+        `${key} kim\n${good} gina\n${key.toUpperCase()} kim again # twice\n`,
+        [{ line: 3, problem: /^the same key as line 1$/ }],
+      ],
+      [
+        `bad\n${good} gina\n# fine\nworse line\n${good} gina\n`,
+        [
+          { line: 1, problem: /expected/ },
+          { line: 4, problem: /public key/ },
+          { line: 5, problem: /same key as line 2/ },
+        ],
+      ],
+    ];
+    for (const [text, lines] of cases) {
+      const res = await importList(text);
+      expect(res.status, text).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(res.json.lines, text).toHaveLength(lines.length);
+      lines.forEach(({ line, problem }, i) => {
+        expect(res.json.lines[i].line, text).toBe(line);
+        expect(res.json.lines[i].problem, text).toMatch(problem);
+        expect(res.json.error, text).toContain(`line ${line}: `);
+      });
+      expect(res.json.error, text).toMatch(/^text, line /);
+    }
+    // More bad lines than the message shows: `lines` has the first 100, `badLines` counts all.
+    const many = await importList(Array.from({ length: 8 }, (_, i) => `bad${i}`).join('\n'));
+    expect(many.json.error).toMatch(/line 5: .*; and 3 more bad lines$/);
+    expect(many.json.lines.map((l: { line: number }) => l.line)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(many.json.badLines).toBe(8);
+    const flood = await importList('x\n'.repeat(50_000));
+    expect(flood.status).toBe(400);
+    expect(flood.json.badLines).toBe(50_000);
+    expect(flood.json.lines).toHaveLength(100);
+    expect(flood.json.lines.at(-1)).toEqual({
+      line: 100,
+      problem: 'expected "<public key> <nickname>"',
+    });
+
+    expect(await accountCount()).toBe(accounts);
+    expect(await eventCount()).toBe(events);
+    const shown = await t.call('GET', '/admin/v1/accounts?search=gina');
+    expect(shown.json.total).toBe(0);
+  });
+
+  it('refuses a malformed body (400), a body past 1 MiB (413) and a non-JSON type (415)', async () => {
+    const accounts = await accountCount();
+    const key = newKey();
+    await expectBadBodies(t, '/admin/v1/accounts/import', [
+      [{}, /text/],
+      [{ text: 5 }, /text/],
+      [{ text: [`${key} lena`] }, /text/],
+      [{ text: `${key} lena`, quota: '5GB' }, /unknown field "quota"/],
+      ['text', /./],
+      [null, /./],
+    ]);
+    const query = await t.call('POST', '/admin/v1/accounts/import?dryRun=1', {
+      body: { text: `${key} lena` },
+    });
+    expect(query.status).toBe(400);
+    expect(query.json.error).toMatch(/dryRun/);
+
+    const huge = await t.call('POST', '/admin/v1/accounts/import', {
+      body: { text: `${key} lena\n#${'x'.repeat(1024 * 1024)}\n` },
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.json.error).toMatch(/at most 1048576 bytes/);
+    const typed = await t.call('POST', '/admin/v1/accounts/import', {
+      raw: JSON.stringify({ text: `${key} lena` }),
+      headers: { 'Content-Type': 'text/plain' },
+    });
+    expect(typed.status).toBe(415);
+    expect(await accountCount()).toBe(accounts);
+
+    // Past the 64 KiB of other bodies but within 1 MiB is fine.
+    const long = await importList(`# ${'x'.repeat(100_000)}\n${key} lena\n`);
+    expect(long.status).toBe(200);
+    expect(long.json.added.map((a: { nickname: string }) => a.nickname)).toEqual(['lena']);
+    expect((await t.call('GET', '/admin/v1/accounts/import')).status).toBe(400);
+    expect((await t.call('PUT', '/admin/v1/accounts/import', { body: {} })).status).toBe(405);
+  });
+
+  it('POST /admin/v1/accounts takes a key in base32 too, as `ostrom accounts add` does', async () => {
+    const key = newKey();
+    const added = await t.call('POST', '/admin/v1/accounts', {
+      body: { publicKey: base32Encode(Buffer.from(key, 'hex')), nickname: 'mona' },
+    });
+    expect(added.status).toBe(201);
+    expect(added.json.publicKey).toBe(key);
+    const bad = await t.call('POST', '/admin/v1/accounts', {
+      body: { publicKey: base32Encode(Buffer.from(key, 'hex')).slice(1), nickname: 'mona' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toBe('publicKey must be 64 hex digits or 52 base32 characters');
   });
 });
 

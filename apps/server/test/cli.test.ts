@@ -163,6 +163,15 @@ describe('operator commands on an initialised node', () => {
     const bad = await ostrom(['accounts', 'import', file, '-d', dir]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('line 2');
+
+    // A key listed twice is a mistake in the list: nothing is added, even the new key first.
+    const KEY_D = 'd'.repeat(64);
+    await writeFile(file, `${KEY_D} dave\n${KEY_B} bob\n${KEY_D} dave again\n`);
+    const twice = await ostrom(['accounts', 'import', file, '-d', dir]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toBe(`ostrom: ${file}, line 3: the same key as line 1\n`);
+    const list = await ostromJson<AccountJson[]>(['accounts', 'list', '-d', dir]);
+    expect(list.map((a) => a.nickname)).not.toContain('dave');
   });
 
   it('usage, nurl and events', async () => {

@@ -11,6 +11,7 @@ import {
   type LeaseDb,
   STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
+import { base32Decode } from '@ostrom/protocol';
 import { z } from 'zod';
 import type { NodeMetrics } from '../metrics.js';
 import { parseSize } from '../size.js';
@@ -26,6 +27,9 @@ export const ADMIN_ACTOR = 'admin-api';
 
 /** Largest JSON body accepted: the biggest real one (an account) is a few hundred bytes. */
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+
+/** Largest body of `POST /admin/v1/accounts/import`: some 10,000 lines of key and nickname. */
+export const MAX_ADMIN_IMPORT_BYTES = 1024 * 1024;
 
 /** The subset of a (pino) logger the admin API uses. */
 export interface AdminApiLogger {
@@ -57,7 +61,8 @@ interface Context {
   readonly params: readonly string[];
   readonly query: Record<string, string>;
   readonly actor: string;
-  body(): Promise<unknown>;
+  /** The JSON body, refused with 413 past `maxBytes` (default {@link MAX_ADMIN_BODY_BYTES}). */
+  body(maxBytes?: number): Promise<unknown>;
 }
 
 type Answer = { status?: number; json: unknown } | { status?: number; text: string; type: string };
@@ -69,6 +74,115 @@ interface Route {
 }
 
 // ----------------------------------------------------------------------------- shared with the CLI
+
+/**
+ * An Ed25519 public key given as 64 hex digits (the database's form) or 52 base32 characters,
+ * as lowercase hex; undefined when it is neither. `ostrom accounts add --pubkey`, the import
+ * list and `POST /admin/v1/accounts` all read keys with this.
+ */
+export function parsePublicKey(text: string): string | undefined {
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return text.toLowerCase();
+  const bytes = base32Decode(text.toLowerCase());
+  return bytes?.length === 32 ? Buffer.from(bytes).toString('hex') : undefined;
+}
+
+/** What {@link parsePublicKey} takes, for messages. */
+export const PUBLIC_KEY_FORMS = '64 hex digits or 52 base32 characters';
+
+/** Whether the lease database takes this nickname (its rule: 1–64 characters, no controls). */
+export function isNickname(text: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  return text.length >= 1 && text.length <= 64 && !/[\u0000-\u001f\u007f]/.test(text);
+}
+
+/** What {@link isNickname} takes, for messages. */
+export const NICKNAME_RULE = '1–64 characters without control characters';
+
+/** One entry of an account list: a key (lowercase hex) and a nickname, and its line. */
+export interface AccountListEntry {
+  readonly line: number;
+  readonly publicKey: string;
+  readonly nickname: string;
+}
+
+/** An account list with bad lines: each named with its number and what is wrong. */
+export class AccountListError extends Error {
+  override readonly name = 'AccountListError';
+  readonly problems: readonly { readonly line: number; readonly problem: string }[];
+
+  constructor(where: string, problems: { line: number; problem: string }[]) {
+    const shown = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.problem}`);
+    if (problems.length > 5) shown.push(`and ${problems.length - 5} more bad lines`);
+    super(`${where}, ${shown.join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+/**
+ * Reads an account list (an allow-list, as Tahoe's planned storage-accounts.txt): one
+ * `<public key> <nickname>` a line, the nickname the rest of the line, `#` starting a comment,
+ * blank lines skipped. Every line is checked before anything is added, so one typo adds nothing:
+ * a malformed line, a bad key or nickname, or a key listed twice throws an
+ * {@link AccountListError} naming every bad line, `where` naming the list (a file, a field).
+ * `ostrom accounts import` and `POST /admin/v1/accounts/import` both read lists with this.
+ */
+export function parseAccountList(text: string, where: string): AccountListEntry[] {
+  const entries: AccountListEntry[] = [];
+  const problems: { line: number; problem: string }[] = [];
+  const lineOfKey = new Map<string, number>();
+  for (const [index, raw] of text.split(/\r?\n/).entries()) {
+    const line = index + 1;
+    const content = raw.replace(/#.*$/, '').trim();
+    if (content === '') continue;
+    const read = readListLine(content, lineOfKey);
+    if (typeof read === 'string') {
+      problems.push({ line, problem: read });
+    } else {
+      lineOfKey.set(read.publicKey, line);
+      entries.push({ line, ...read });
+    }
+  }
+  if (problems.length > 0) throw new AccountListError(where, problems);
+  return entries;
+}
+
+/** One line of an account list without its comment: the entry, or what is wrong with it. */
+function readListLine(
+  content: string,
+  lineOfKey: ReadonlyMap<string, number>,
+): { publicKey: string; nickname: string } | string {
+  const m = /^(\S+)\s+(.+)$/.exec(content);
+  if (!m) return 'expected "<public key> <nickname>"';
+  const publicKey = parsePublicKey(m[1]!);
+  if (publicKey === undefined) return `the public key must be ${PUBLIC_KEY_FORMS}`;
+  const nickname = m[2]!;
+  if (!isNickname(nickname)) return `the nickname must be ${NICKNAME_RULE}`;
+  const first = lineOfKey.get(publicKey);
+  if (first !== undefined) return `the same key as line ${first}`;
+  return { publicKey, nickname };
+}
+
+/**
+ * Adds an active account (default quotas) for each entry whose key has none, in list order;
+ * keys with an account are left as they are and answered under `existing`. Importing the same
+ * list again is harmless, so a run cut short (a database failure) is finished by running it
+ * again.
+ */
+export async function importAccounts(
+  accountant: Accountant,
+  leaseDb: LeaseDb,
+  entries: readonly AccountListEntry[],
+  actor: string,
+): Promise<{ added: Account[]; existing: Account[] }> {
+  const added: Account[] = [];
+  const existing: Account[] = [];
+  for (const { publicKey, nickname } of entries) {
+    const known = await leaseDb.getAccountByPublicKey(publicKey);
+    if (known) existing.push(known);
+    else added.push(await accountant.addAccount({ publicKey, nickname }, { actor }));
+  }
+  return { added, existing };
+}
 
 /** One account's usage and quotas: `GET /admin/v1/usage?account=ID` and `ostrom usage ID`. */
 export async function accountUsageReport(leaseDb: LeaseDb, account: Account) {
@@ -157,11 +271,20 @@ const listQuery = z.strictObject({
 });
 
 const addBody = z.strictObject({
-  publicKey: z.string().regex(/^[0-9a-fA-F]{64}$/, 'publicKey must be 64 hex digits'),
-  nickname: z.string().min(1).max(64),
+  publicKey: z.string().transform((value, ctx) => {
+    const key = parsePublicKey(value);
+    if (key === undefined) {
+      ctx.addIssue({ code: 'custom', message: `publicKey must be ${PUBLIC_KEY_FORMS}` });
+      return z.NEVER;
+    }
+    return key;
+  }),
+  nickname: z.string().refine(isNickname, `nickname must be ${NICKNAME_RULE}`),
   hardBytes: quota.optional(),
   softBytes: quota.optional(),
 });
+
+const importBody = z.strictObject({ text: z.string() });
 
 const quotaBody = z
   .strictObject({ hardBytes: quota.optional(), softBytes: quota.optional() })
@@ -311,7 +434,7 @@ export function createAdminApi(
         }
         const account = await accountant.addAccount(
           {
-            publicKey: b.publicKey.toLowerCase(),
+            publicKey: b.publicKey,
             nickname: b.nickname,
             ...(b.hardBytes === undefined ? {} : { hardQuotaBytes: b.hardBytes }),
             ...(b.softBytes === undefined ? {} : { softQuotaBytes: b.softBytes }),
@@ -319,6 +442,33 @@ export function createAdminApi(
           { actor: ctx.actor },
         );
         return { status: 201, json: { ...account, nurl: nurlFor(account.id) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/admin\/v1\/accounts\/import$/,
+      handle: async (ctx) => {
+        parse(emptyQuery, ctx.query, 'query parameter');
+        const b = parse(importBody, await ctx.body(MAX_ADMIN_IMPORT_BYTES), 'field');
+        let entries: AccountListEntry[];
+        try {
+          entries = parseAccountList(b.text, 'text');
+        } catch (error) {
+          if (!(error instanceof AccountListError)) throw error;
+          throw new AdminHttpError(
+            400,
+            error.message,
+            {},
+            {
+              badLines: error.problems.length,
+              lines: error.problems.slice(0, 100),
+            },
+          );
+        }
+        const { added, existing } = await importAccounts(accountant, leaseDb, entries, ctx.actor);
+        return {
+          json: { added: added.map((a) => ({ ...a, nurl: nurlFor(a.id) })), existing },
+        };
       },
     },
     {
@@ -502,8 +652,8 @@ export function createAdminApi(
       params,
       query,
       actor: actorHeader ?? ADMIN_ACTOR,
-      body: async () => {
-        const body = await readJsonBody(req);
+      body: async (maxBytes = MAX_ADMIN_BODY_BYTES) => {
+        const body = await readJsonBody(req, maxBytes);
         state.consumed = true;
         return body;
       },
@@ -534,7 +684,8 @@ export function createAdminApi(
         error instanceof AdminHttpError ? { ...error.headers } : {};
       // Answered before the body was read: close rather than read bytes nobody wants.
       if (!state.consumed) headers.Connection = 'close';
-      sendJson(res, status, { error: message }, headers);
+      const details = error instanceof AdminHttpError ? error.details : {};
+      sendJson(res, status, { ...details, error: message }, headers);
     });
   };
 }
@@ -547,18 +698,15 @@ function hasBody(req: IncomingMessage): boolean {
   return length !== undefined && length !== '0';
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const tooLarge = () => new AdminHttpError(413, `this body may be at most ${maxBytes} bytes`);
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > MAX_ADMIN_BODY_BYTES) {
-    throw new AdminHttpError(413, `bodies are at most ${MAX_ADMIN_BODY_BYTES} bytes`);
-  }
+  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_ADMIN_BODY_BYTES) {
-      throw new AdminHttpError(413, `bodies are at most ${MAX_ADMIN_BODY_BYTES} bytes`);
-    }
+    if (size > maxBytes) throw tooLarge();
     chunks.push(chunk);
   }
   if (size === 0) return undefined;

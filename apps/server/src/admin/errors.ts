@@ -1,16 +1,27 @@
 import { AccountantError, type AccountantErrorCode } from '@ostrom/accountant';
 import { LeaseDbError, type LeaseDbErrorCode } from '@ostrom/leasedb';
 
-/** A refusal the admin API raises itself, with its status and a reason for the caller. */
+/**
+ * A refusal the admin API raises itself, with its status and a reason for the caller. The answer
+ * is `{"error": message, ...details}` with `headers`.
+ */
 export class AdminHttpError extends Error {
   override readonly name = 'AdminHttpError';
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
+  /** Further fields of the JSON answer beside `error` (such as the bad lines of an import). */
+  readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+  constructor(
+    status: number,
+    message: string,
+    headers: Record<string, string> = {},
+    details: Record<string, unknown> = {},
+  ) {
     super(message);
     this.status = status;
     this.headers = headers;
+    this.details = details;
   }
 }
 
