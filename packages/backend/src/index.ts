@@ -4,6 +4,17 @@ export { BACKEND_ERROR_CODES, BackendError, type BackendErrorCode } from './erro
 export { createKeyedLock, type KeyedLock } from './keyed-lock.js';
 export { createMemoryBackend, type MemoryBackendOptions } from './memory-backend.js';
 export {
+  decodeOwnerRecord,
+  deleteOwnerRecords,
+  encodeOwnerRecord,
+  type OwnerRecord,
+  ownerRecordName,
+  ownerRecordPrefix,
+  parseOwnerRecordName,
+  readOwnerRecord,
+  writeOwnerRecords,
+} from './owner-records.js';
+export {
   type BackendCapabilities,
   type ByteRange,
   type EmbeddedLease,
