@@ -109,6 +109,7 @@ export class Account {
         const leases = [embeddedLease(request, 0, core.now() + duration)];
         const created: number[] = [];
         try {
+          await core.writeOwnerRecords(storageIndex, allocated, account, 'immutable');
           for (const shnum of allocated) {
             await guard(() =>
               core.backend.createUpload(storageIndex, shnum, request.allocatedSize, { leases }),
@@ -119,6 +120,7 @@ export class Account {
           for (const shnum of created) {
             await core.backend.abortUpload(storageIndex, shnum).catch(() => undefined);
           }
+          await core.deleteOwnerRecords(storageIndex, allocated);
           for (const shnum of allocated) {
             await core.db.abortComing(storageIndex, shnum).catch(() => undefined);
           }
@@ -454,7 +456,7 @@ export class Account {
           await guard(() => core.db.setUsedSpace(storageIndex, shnum, length));
           continue;
         }
-        await this.#createMutable(storageIndex, shnum, request, vector, to, duration);
+        await this.#createMutable(storageIndex, shnum, request, vector, to, duration, account);
       }
       return before;
     };
@@ -476,6 +478,7 @@ export class Account {
       : never,
     predicted: number,
     duration: number,
+    account: AccountRow,
   ): Promise<void> {
     const core = this.#core;
     const stale = await guard(() => core.db.getShare(storageIndex, shnum));
@@ -493,10 +496,12 @@ export class Account {
         renewSecret: request.renewSecret,
         cancelSecret: request.cancelSecret,
         leaseDurationSeconds: duration,
+        uploadProcess: core.options.processId,
       }),
     );
     let length: number;
     try {
+      await core.writeOwnerRecords(storageIndex, [shnum], account, 'mutable');
       length = await guard(() =>
         core.backend.writeMutable(storageIndex, shnum, {
           writeEnabler: request.writeEnabler,
@@ -507,6 +512,7 @@ export class Account {
         }),
       );
     } catch (error) {
+      await core.deleteOwnerRecords(storageIndex, [shnum]);
       await core.db.abortComing(storageIndex, shnum).catch(() => undefined);
       throw error;
     }
@@ -673,6 +679,7 @@ export async function abandonUpload(core: Core, upload: Upload): Promise<void> {
   } catch (error) {
     if (!(error instanceof BackendError && error.code === 'NOT_FOUND')) throw error;
   }
+  await core.deleteOwnerRecords(upload.storageIndex, [upload.shnum]);
   try {
     await core.db.abortComing(upload.storageIndex, upload.shnum);
   } catch (error) {
@@ -697,6 +704,7 @@ export async function deleteShare(
 ): Promise<void> {
   if (!row) {
     await guard(() => core.backend.deleteShare(storageIndex, shnum));
+    await core.deleteOwnerRecords(storageIndex, [shnum]);
     return;
   }
   await guard(() =>
@@ -706,4 +714,5 @@ export async function deleteShare(
       await tx.removeGoing(storageIndex, shnum, { actor });
     }),
   );
+  await core.deleteOwnerRecords(storageIndex, [shnum]);
 }

@@ -1,5 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
-import { BackendError, createKeyedLock, type KeyedLock } from '@ostrom/backend';
+import {
+  BackendError,
+  createKeyedLock,
+  deleteOwnerRecords,
+  type KeyedLock,
+  writeOwnerRecords,
+} from '@ostrom/backend';
 import {
   type Account as AccountRow,
   ANONYMOUS_ACCOUNT_ID,
@@ -187,6 +193,36 @@ export class Core {
       `the upload of ${storageIndex}/${shnum} is held by server process ${owner}`,
       { details: { processId: owner, url } },
     );
+  }
+
+  /**
+   * Writes who owns these new shares beside them (with the state key, when given), so that a lost
+   * lease database can be rebuilt with their owners. Before the shares exist: an owner record
+   * without a share is harmless (the crawler removes it), a share without one loses its owner.
+   */
+  async writeOwnerRecords(
+    storageIndex: string,
+    shnums: readonly number[],
+    account: AccountRow,
+    sharetype: 'immutable' | 'mutable',
+  ): Promise<void> {
+    const key = this.options.stateKey;
+    if (!key || shnums.length === 0) return;
+    await guard(() =>
+      writeOwnerRecords(this.backend, key, storageIndex, shnums, {
+        accountId: account.id,
+        publicKey: account.publicKey,
+        nickname: account.nickname,
+        sharetype,
+        createdAt: this.now(),
+      }),
+    );
+  }
+
+  /** Removes owner records of shares that are gone or never came (best effort: see above). */
+  async deleteOwnerRecords(storageIndex: string, shnums: readonly number[]): Promise<void> {
+    if (!this.options.stateKey) return;
+    await deleteOwnerRecords(this.backend, storageIndex, shnums).catch(() => undefined);
   }
 
   /** Bytes allocated to uploads in progress and not yet written (Tahoe: `allocated_size()`). */

@@ -75,6 +75,12 @@ export interface AccountantOptions {
    * removed (default 180 s; the sweep, every minute by default, says this process is alive).
    */
   readonly processTimeoutSeconds?: number;
+  /**
+   * The node's 32-byte state key: with it, an owner record (account id, key and nickname) is
+   * written as a sealed blob beside each new share, so the crawler can rebuild ownership when the
+   * lease database is lost. Without it, none are written.
+   */
+  readonly stateKey?: Uint8Array | null;
   /** Unix seconds; inject a clock in tests. */
   readonly now?: () => number;
 }
@@ -82,9 +88,10 @@ export interface AccountantOptions {
 export type ResolvedOptions = Required<
   Omit<
     AccountantOptions,
-    'capacityBytes' | 'defaultHardQuotaBytes' | 'defaultSoftQuotaBytes' | 'processUrl'
+    'capacityBytes' | 'defaultHardQuotaBytes' | 'defaultSoftQuotaBytes' | 'processUrl' | 'stateKey'
   >
 > & {
+  readonly stateKey: Uint8Array | null;
   readonly processUrl: string | null;
   readonly capacityBytes: number | undefined;
   readonly defaultHardQuotaBytes: number | null;
@@ -134,6 +141,10 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
   const processUrl = options.processUrl ?? null;
   if (processUrl !== null && !/^https:\/\/[^/]+\/?$/.test(processUrl)) {
     throw new TypeError('processUrl must be https://host:port, or null');
+  }
+  const stateKey = options.stateKey ?? null;
+  if (stateKey !== null && !(stateKey instanceof Uint8Array && stateKey.length === 32)) {
+    throw new TypeError('stateKey must be 32 bytes');
   }
   const mode = options.mode ?? 'enabled';
   if (!ACCOUNTING_MODES.includes(mode)) {
@@ -204,6 +215,7 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
     crossProcessLocks: options.crossProcessLocks ?? true,
     processId,
     processUrl,
+    stateKey,
     processTimeoutSeconds: positive(
       'processTimeoutSeconds',
       options.processTimeoutSeconds,

@@ -47,6 +47,8 @@ export type WorldOptions = Partial<Omit<AccountantOptions, 'leaseDb' | 'backend'
 
 export const SERVER_ID = 'v0-test-server';
 export const SERVER_SECRET = new Uint8Array(32).fill(7);
+/** The node's state key: every world writes owner records with it. */
+export const STATE_KEY = new Uint8Array(32).fill(11);
 
 async function openDb(matrix: Matrix, now: () => number): Promise<LeaseDb> {
   if (matrix.dialect === 'sqlite') {
@@ -82,6 +84,7 @@ export async function makeWorld(matrix: Matrix, options: WorldOptions = {}): Pro
     const accountant = new Accountant({
       serverSecret: SERVER_SECRET,
       serverId: SERVER_ID,
+      stateKey: STATE_KEY,
       ...options,
       ...extra,
       leaseDb: db,
