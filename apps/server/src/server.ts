@@ -194,6 +194,8 @@ export function createNodeAccountant(
     leaseDb,
     backend,
     serverSecret: node.serverSecret,
+    // Owner records beside each share, so a lost database can be rebuilt with its owners.
+    stateKey: node.stateKey,
     // Signed account requests name the SPKI hash of our TLS key: the NURL's user part, which the
     // client already holds and pins, so it needs no other introduction, and a request signed for
     // us names a key no other server holds (packages/protocol README).
