@@ -17,6 +17,7 @@ import {
 } from './options.js';
 import { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 import type { VersionInfo } from './types.js';
+import { checkStorageIndex } from './validate.js';
 
 /** What a client's signed account request gets. */
 export type AccountRequestOutcome =
@@ -160,6 +161,16 @@ export class Accountant {
       if (process.heartbeatAt < since) await guard(() => core.db.removeProcess(process.id));
     }
     return reclaimed;
+  }
+
+  /**
+   * Runs `fn` as the only writer of a storage index, taking turns with this Accountant's own
+   * operations on it (and, on PostgreSQL, with every process sharing the database): for other
+   * writers in the same process, such as the crawler.
+   */
+  exclusive<T>(storageIndex: string, fn: () => Promise<T>): Promise<T> {
+    checkStorageIndex(storageIndex);
+    return this.#core.lock.run(storageIndex, fn);
   }
 
   // ---------------------------------------------------------------------- facets

@@ -75,6 +75,26 @@ describeMatrix('concurrency', (matrix) => {
     expect(await world.db.checkUsage()).toEqual([]);
   });
 
+  it("exclusive() holds off the service's writers of that index only, then lets them run", async () => {
+    const world = await makeWorld(matrix);
+    const row = await world.accountant.addAccount({ publicKey: randomKey(), nickname: 'alice' });
+    const alice = world.accountant.account(row.id);
+    const held = deferred();
+    const order: string[] = [];
+    const outside = world.accountant.exclusive(A, async () => {
+      order.push('exclusive start');
+      await held.promise;
+      order.push('exclusive end');
+    });
+    const writeA = alice.readTestWrite(A, write('w', bytes(10, 1))).then(() => order.push('A'));
+    await alice.readTestWrite(B, write('w', bytes(10, 2)));
+    order.push('B');
+    held.release();
+    await Promise.all([outside, writeA]);
+    expect(order).toEqual(['exclusive start', 'B', 'exclusive end', 'A']);
+    expect(() => world.accountant.exclusive('nope', async () => undefined)).toThrow(TypeError);
+  });
+
   it('two compare-and-swap writes on the same old contents: exactly one wins', async () => {
     const world = await makeWorld(matrix);
     const row = await world.accountant.addAccount({ publicKey: randomKey(), nickname: 'alice' });
