@@ -229,6 +229,15 @@ async function mapLimit<T, R>(
 }
 
 /** [chunk] minus the parts of it already received, in order. */
+/** Whether a listed name is a storage index filed under `prefix`. */
+function isStorageIndexOf(name: string, prefix: string): boolean {
+  try {
+    return checkStorageIndex(name).startsWith(prefix);
+  } catch {
+    return false; // something else wrote into the bucket
+  }
+}
+
 function newParts(received: readonly ByteRange[], chunk: ByteRange): ByteRange[] {
   const parts: ByteRange[] = [];
   let position = chunk.begin;
@@ -643,6 +652,26 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
         }
       }
       return found.sort();
+    },
+
+    async listShareSets(sharePrefix) {
+      checkPrefix(sharePrefix);
+      const dir = layout.sharePrefixDir(sharePrefix);
+      const sets = new Map<string, number[]>();
+      // One paged listing of the prefix: keys are `<SI>/<shnum>`, sorted by S3.
+      for await (const page of store.list(dir)) {
+        for (const { key } of page.keys) {
+          const [storageIndex, name, ...rest] = key.slice(dir.length).split('/');
+          const shnum = rest.length === 0 && name !== undefined ? parseShnum(name) : undefined;
+          if (shnum === undefined || !isStorageIndexOf(storageIndex!, sharePrefix)) continue;
+          const shnums = sets.get(storageIndex!) ?? [];
+          if (shnums.length === 0) sets.set(storageIndex!, shnums);
+          shnums.push(shnum);
+        }
+      }
+      return [...sets.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([storageIndex, shnums]) => ({ storageIndex, shnums: shnums.sort((a, b) => a - b) }));
     },
 
     async listShares(storageIndex) {

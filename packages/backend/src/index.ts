@@ -24,6 +24,7 @@ export {
   type ShareBackend,
   type ShareInfo,
   type ShareMeta,
+  type ShareSet,
   type ShareType,
   type UploadProgress,
 } from './types.js';

@@ -91,6 +91,17 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): ShareBa
         .sort();
     },
 
+    async listShareSets(prefix) {
+      checkPrefix(prefix);
+      return [...shareSets.entries()]
+        .filter(([storageIndex, set]) => storageIndex.startsWith(prefix) && set.size > 0)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([storageIndex, set]) => ({
+          storageIndex,
+          shnums: [...set.keys()].sort((a, b) => a - b),
+        }));
+    },
+
     async listShares(storageIndex) {
       checkStorageIndex(storageIndex);
       const set = shareSets.get(storageIndex);

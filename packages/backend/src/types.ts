@@ -1,6 +1,13 @@
 export const SHARE_TYPES = ['immutable', 'mutable'] as const;
 export type ShareType = (typeof SHARE_TYPES)[number];
 
+/** The share numbers a listing names under one storage index. */
+export interface ShareSet {
+  readonly storageIndex: string;
+  /** Ascending. */
+  readonly shnums: readonly number[];
+}
+
 /** A half-open byte range [begin, end). */
 export interface ByteRange {
   readonly begin: number;
@@ -100,6 +107,13 @@ export interface ShareBackend {
 
   /** Storage indexes with at least one complete share under a two-character prefix, sorted. */
   listStorageIndexes(prefix: string): Promise<string[]>;
+  /**
+   * Every share set under a two-character prefix with its share numbers, sorted by index, from
+   * names alone (directory or object listings: no stat, no read). The crawler's cheap pass over
+   * the store; `statShare` then tells a damaged share from a good one. Uploads in progress and
+   * anything not named like a share are left out.
+   */
+  listShareSets(prefix: string): Promise<ShareSet[]>;
   /** Complete shares of a storage index, by shnum; `[]` for an unknown index. */
   listShares(storageIndex: string): Promise<ShareInfo[]>;
   /**

@@ -26,6 +26,7 @@ export interface ConformanceOptions {
 const SI = 'aaaabbbbccccddddeeeeffffgq';
 const SI_2 = 'aaaazzzzccccddddeeeeffffga';
 const OTHER_PREFIX = 'zzaabbbbccccddddeeeeffffge';
+const UPLOADING = 'abaabbbbccccddddeeeeffffga';
 const WE = new Uint8Array(32).fill(0x5e);
 const NODE = new Uint8Array(20).fill(0x11);
 const KEY = new Uint8Array(32).fill(0x42);
@@ -246,6 +247,32 @@ export function describeShareBackend(
         expect(await backend.listStorageIndexes('aa')).toEqual([SI, SI_2]);
         expect(await backend.listStorageIndexes('zz')).toEqual([OTHER_PREFIX]);
         expect(await backend.listStorageIndexes('22')).toEqual([]);
+      });
+
+      it('listShareSets() names every share set under one prefix with its shares, not uploads in progress', async () => {
+        await upload(backend, SI_2, 7, bytes(1));
+        await upload(backend, SI, 12, bytes(2));
+        await upload(backend, SI, 3, bytes(1));
+        await backend.writeMutable(SI_2, 1, {
+          writeEnabler: WE,
+          writes: [{ offset: 0, data: bytes(2) }],
+        });
+        await upload(backend, OTHER_PREFIX, 0, bytes(1));
+        await backend.createUpload(SI, 5, 10); // in progress: not a share yet
+        await backend.createUpload(UPLOADING, 0, 10);
+        expect(await backend.listShareSets('aa')).toEqual([
+          { storageIndex: SI, shnums: [3, 12] },
+          { storageIndex: SI_2, shnums: [1, 7] },
+        ]);
+        expect(await backend.listShareSets('zz')).toEqual([
+          { storageIndex: OTHER_PREFIX, shnums: [0] },
+        ]);
+        expect(await backend.listShareSets('ab')).toEqual([]);
+        await backend.deleteShare(SI_2, 1);
+        await backend.deleteShare(SI_2, 7);
+        expect((await backend.listShareSets('aa')).map((set) => set.storageIndex)).toEqual([SI]);
+        expect(await code(backend.listShareSets('a'))).toBe('INVALID_KEY');
+        expect(await code(backend.listShareSets('../'))).toBe('INVALID_KEY');
       });
 
       it('listShares() lists every share of an index by shnum, and [] for an unknown index', async () => {

@@ -1,0 +1,282 @@
+import {
+  BackendError,
+  deleteOwnerRecords,
+  type EmbeddedLease,
+  type OwnerRecord,
+  readOwnerRecord,
+  type ShareInfo,
+} from '@ostrom/backend';
+import {
+  ANONYMOUS_ACCOUNT_ID,
+  hashLeaseSecret,
+  LeaseDbError,
+  type LeaseInput,
+  type Share,
+  STARTER_ACCOUNT_ID,
+} from '@ostrom/leasedb';
+import type { Counters } from './counters.js';
+import type { ResolvedCrawlerOptions } from './options.js';
+
+const ACTOR = 'crawler';
+
+/** Whether a server process is alive, asked at most once per prefix and only when needed. */
+export type LiveProcesses = () => Promise<ReadonlySet<string>>;
+
+/**
+ * Compares one prefix's share sets in the backend with the lease database's rows and settles
+ * every difference. The comparison reads names only (cheap); each storage index that differs is
+ * then looked at again under its lock, so a share being written right now is never mistaken for
+ * a stray one, and only what is still different is changed.
+ */
+export async function reconcilePrefix(
+  options: ResolvedCrawlerOptions,
+  prefix: string,
+  live: LiveProcesses,
+  counters: Counters,
+): Promise<void> {
+  const [sets, rows] = await Promise.all([
+    options.backend.listShareSets(prefix),
+    options.leaseDb.listSharesByPrefix(prefix),
+  ]);
+  const rowsByKey = new Map(rows.map((row) => [keyOf(row.storageIndex, row.shnum), row]));
+  const suspects = new Map<string, Set<number>>();
+  const suspect = (storageIndex: string, shnum: number) => {
+    const shnums = suspects.get(storageIndex) ?? new Set<number>();
+    suspects.set(storageIndex, shnums.add(shnum));
+  };
+
+  for (const { storageIndex, shnums } of sets) {
+    for (const shnum of shnums) {
+      counters.examined++;
+      const row = rowsByKey.get(keyOf(storageIndex, shnum));
+      rowsByKey.delete(keyOf(storageIndex, shnum));
+      if (row?.state === 'stable') counters.bytes += row.usedBytes;
+      else if (!row || !(await inProgress(row, live))) suspect(storageIndex, shnum);
+    }
+  }
+  // Rows whose share was not listed.
+  for (const row of rowsByKey.values()) {
+    if (!(await inProgress(row, live))) suspect(row.storageIndex, row.shnum);
+  }
+
+  for (const [storageIndex, shnums] of suspects) {
+    await options.exclusive(storageIndex, async () => {
+      for (const shnum of [...shnums].sort((a, b) => a - b)) {
+        await settleShare(options, storageIndex, shnum, live, counters);
+      }
+    });
+  }
+}
+
+/** A COMING row whose upload a live server process holds: not ours to touch. */
+async function inProgress(row: Share, live: LiveProcesses): Promise<boolean> {
+  if (row.state !== 'coming' || row.uploadProcess === null) return false;
+  return (await live()).has(row.uploadProcess);
+}
+
+/** Settles one share under its index's lock, from a fresh look at both sides. */
+async function settleShare(
+  options: ResolvedCrawlerOptions,
+  storageIndex: string,
+  shnum: number,
+  live: LiveProcesses,
+  counters: Counters,
+): Promise<void> {
+  const { leaseDb: db, backend } = options;
+  const row = await db.getShare(storageIndex, shnum);
+  if (row && (await inProgress(row, live))) return;
+  let stored: ShareInfo | undefined;
+  try {
+    stored = await backend.statShare(storageIndex, shnum);
+  } catch (error) {
+    if (!(error instanceof BackendError && error.code === 'CORRUPT')) throw error;
+    await reportCorrupt(options, storageIndex, shnum, row, error, counters);
+    return;
+  }
+
+  if (!stored) {
+    if (!row) return;
+    if (row.state === 'stable') {
+      await db.removeVanished(storageIndex, shnum, { actor: ACTOR });
+      counters.vanished++;
+    } else if (row.state === 'coming') {
+      // An upload whose process died: whatever the backend still has of it goes too.
+      await backend.abortUpload(storageIndex, shnum).catch(() => undefined);
+      await db.abortComing(storageIndex, shnum);
+      counters.deadUploads++;
+    } else {
+      await db.removeGoing(storageIndex, shnum, { actor: ACTOR }); // its delete got through
+      counters.deleted++;
+      return;
+    }
+    await forgetOwner(options, storageIndex, shnum);
+    return;
+  }
+
+  if (!row) {
+    await adopt(options, storageIndex, shnum, counters);
+  } else if (row.state === 'coming') {
+    // Every byte arrived before the process died: the share is kept, with its owner and lease.
+    if (stored.sharetype === row.sharetype && stored.sizeBytes <= row.usedBytes) {
+      await db.markStable(storageIndex, shnum, stored.sizeBytes);
+      counters.bytes += stored.sizeBytes;
+    } else {
+      await db.abortComing(storageIndex, shnum);
+      await adopt(options, storageIndex, shnum, counters);
+    }
+  } else if (row.state === 'going') {
+    // A deletion interrupted between its two steps: finish it.
+    await backend.deleteShare(storageIndex, shnum);
+    await db.removeGoing(storageIndex, shnum, { actor: ACTOR });
+    await forgetOwner(options, storageIndex, shnum);
+    counters.deleted++;
+  } else {
+    counters.bytes += row.usedBytes;
+  }
+}
+
+async function reportCorrupt(
+  options: ResolvedCrawlerOptions,
+  storageIndex: string,
+  shnum: number,
+  row: Share | undefined,
+  error: BackendError,
+  counters: Counters,
+): Promise<void> {
+  counters.corrupt++;
+  await options.leaseDb.appendEvent({
+    kind: 'share-corrupt',
+    actor: ACTOR,
+    accountId: row?.ownerAccountId ?? null,
+    storageIndex,
+    shnum,
+    data: { reason: error.message, known: row !== undefined },
+  });
+}
+
+/**
+ * NONE → STABLE for a share found in the backend: owned and leased by the account its owner
+ * record names (recreated from its key when the database lost it), else leased to the anonymous
+ * account as the leases embedded in its container say (Tahoe's own shares), else given a
+ * starter lease. One lease per account: several embedded leases become one, lasting until the
+ * latest of them expires (when Tahoe would have let the share go).
+ */
+async function adopt(
+  options: ResolvedCrawlerOptions,
+  storageIndex: string,
+  shnum: number,
+  counters: Counters,
+): Promise<void> {
+  const db = options.leaseDb;
+  let meta: Awaited<ReturnType<typeof options.backend.getShareMeta>>;
+  try {
+    meta = await options.backend.getShareMeta(storageIndex, shnum);
+  } catch (error) {
+    if (!(error instanceof BackendError && error.code === 'CORRUPT')) throw error;
+    await reportCorrupt(options, storageIndex, shnum, undefined, error, counters);
+    return;
+  }
+  if (!meta) return; // gone meanwhile
+  const latest = latestLease(meta.leases);
+  const record = await ownerRecord(options, storageIndex, shnum);
+  const owner = record ? await ownerAccount(options, record) : null;
+  let leases: LeaseInput[] | undefined;
+  if (owner !== null) {
+    leases = [
+      {
+        accountId: owner,
+        expiresAt: latest?.expiresAt ?? options.now() + db.policy.leaseDurationSeconds,
+        ...secretHashes(latest),
+      },
+    ];
+  } else if (latest) {
+    leases = [
+      { accountId: ANONYMOUS_ACCOUNT_ID, expiresAt: latest.expiresAt, ...secretHashes(latest) },
+    ];
+  }
+  await db.adoptShare({
+    storageIndex,
+    shnum,
+    sharetype: meta.sharetype,
+    usedBytes: meta.sizeBytes,
+    ownerAccountId: owner,
+    ...(leases ? { leases } : {}),
+  });
+  await db.appendEvent({
+    kind: 'share-adopted',
+    actor: ACTOR,
+    accountId: owner,
+    storageIndex,
+    shnum,
+    data: {
+      bytes: meta.sizeBytes,
+      sharetype: meta.sharetype,
+      leasedBy: owner !== null ? 'owner-record' : latest ? 'embedded-lease' : 'starter',
+    },
+  });
+  counters.adopted++;
+  counters.bytes += meta.sizeBytes;
+}
+
+function latestLease(leases: readonly EmbeddedLease[]): EmbeddedLease | undefined {
+  let latest: EmbeddedLease | undefined;
+  for (const lease of leases) if (!latest || lease.expiresAt > latest.expiresAt) latest = lease;
+  return latest;
+}
+
+function secretHashes(lease: EmbeddedLease | undefined) {
+  if (!lease) return {};
+  const hash = (secret: Uint8Array) =>
+    lease.secretsHashed ? Buffer.from(secret).toString('hex') : hashLeaseSecret(secret);
+  return { renewSecretHash: hash(lease.renewSecret), cancelSecretHash: hash(lease.cancelSecret) };
+}
+
+/** The share's owner record, if the state key is known and the record is readable. */
+async function ownerRecord(
+  options: ResolvedCrawlerOptions,
+  storageIndex: string,
+  shnum: number,
+): Promise<OwnerRecord | undefined> {
+  if (!options.stateKey) return undefined;
+  try {
+    return await readOwnerRecord(options.backend, options.stateKey, storageIndex, shnum);
+  } catch (error) {
+    // A damaged record is no worse than none: the embedded leases still count.
+    if (error instanceof BackendError && error.code === 'CORRUPT') return undefined;
+    throw error;
+  }
+}
+
+/** The account an owner record names: by key, recreated if the database lost it. */
+async function ownerAccount(options: ResolvedCrawlerOptions, record: OwnerRecord): Promise<number> {
+  const db = options.leaseDb;
+  if (record.publicKey === null) {
+    return record.accountId === STARTER_ACCOUNT_ID ? STARTER_ACCOUNT_ID : ANONYMOUS_ACCOUNT_ID;
+  }
+  const known = await db.getAccountByPublicKey(record.publicKey);
+  if (known) return known.id;
+  try {
+    const created = await db.createAccount({
+      publicKey: record.publicKey,
+      nickname: record.nickname,
+      actor: ACTOR,
+    });
+    return created.id;
+  } catch (error) {
+    // Recreated meanwhile by another crawler sharing the database.
+    if (!(error instanceof LeaseDbError && error.code === 'ACCOUNT_EXISTS')) throw error;
+    return (await db.getAccountByPublicKey(record.publicKey))!.id;
+  }
+}
+
+async function forgetOwner(
+  options: ResolvedCrawlerOptions,
+  storageIndex: string,
+  shnum: number,
+): Promise<void> {
+  if (options.stateKey) await deleteOwnerRecords(options.backend, storageIndex, [shnum]);
+}
+
+function keyOf(storageIndex: string, shnum: number): string {
+  return `${storageIndex}/${shnum}`;
+}
