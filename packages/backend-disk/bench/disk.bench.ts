@@ -12,13 +12,18 @@
  * 3. listing: 100,000 share sets (one share each) over the 1024 prefixes; per prefix
  *    `listStorageIndexes` then `listShares` of each, vs readdir of the prefix, readdir of each
  *    share-set directory and a stat of each share file (the least any lister must do).
+ * 4. write-back of 64 MiB shares with fsync (the server bench's share size): the raw ceilings,
+ *    1 MiB writes then one fsync vs the same with a background fdatasync every 8 MiB, beside the
+ *    backend with its defaults (fdatasync every 8 MiB, write-behind) and with each turned off;
+ *    the table row is the backend's defaults against the one-fsync ceiling.
  *
  * After the table, three breakdowns (write with fsync: false, read, listing) print what-if
  * variants written with raw fs calls: the backend's own fs calls replayed without its JS, and the
  * changes proposed for src/, so a ratio can be traced to the calls behind it.
  *
- * OSTROM_BENCH_SCALE (default 1) scales the share count and the number of share sets, for a
- * quick smoke run. Progress goes to stderr, the result table to stdout. The temp dir needs about
+ * OSTROM_BENCH_SCALE (default 1) scales the share counts and the number of share sets, for a
+ * quick smoke run; OSTROM_BENCH_ONLY picks sections (comma-separated: write, write-back,
+ * listing; `write` includes the reads and the write breakdown). Progress goes to stderr, the result table to stdout. The temp dir needs about
  * 600 MB and is removed at the end, on failure and on Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
@@ -36,6 +41,13 @@ import { createDiskBackend, immutableContainerLayout } from '../src/index.js';
 const SCALE = Number(process.env.OSTROM_BENCH_SCALE ?? '1');
 if (!(SCALE > 0)) throw new RangeError('OSTROM_BENCH_SCALE must be a positive number');
 const scaled = (n: number) => Math.max(1, Math.round(n * SCALE));
+/** OSTROM_BENCH_ONLY: a comma-separated subset of the sections (write, write-back, listing). */
+const SECTIONS = ['write', 'write-back', 'listing'];
+const ONLY = new Set((process.env.OSTROM_BENCH_ONLY ?? SECTIONS.join(',')).split(','));
+for (const section of ONLY) {
+  if (!SECTIONS.includes(section))
+    throw new RangeError(`OSTROM_BENCH_ONLY: unknown section ${section} (${SECTIONS.join(', ')})`);
+}
 
 const MiB = 1024 * 1024;
 /** Every write and read moves this much per call. */
@@ -418,6 +430,166 @@ async function writeBreakdown(dir: string, data: Uint8Array): Promise<string[]> 
     progress(`breakdown: ${writer.name}: ${format(perSecond, 0)} MB/s`);
   }
   return notes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1b. write-back of large shares: when the data reaches the disk
+
+/** Share size of the write-back figure: what the server bench uploads. */
+const LARGE_SHARE_BYTES = 64 * MiB;
+/** Shares each writer writes per round (3 rounds, the figure is the median round). */
+const LARGE_SHARES = scaled(4);
+/** The backend's default interval of background fdatasync, as the raw writer uses it too. */
+const FLUSH_EVERY_BYTES = 8 * MiB;
+
+/**
+ * The raw ceiling of a durable 64 MiB share: 1 MiB writes into a temp file, then fsync, close,
+ * rename into its share-set directory and fsync of the directory; with `flushEvery`, an
+ * fdatasync started after every that many bytes (never two at once) overlaps with the writes
+ * that follow, so the final fsync has little left. Returns the seconds of the final fsync.
+ */
+async function rawWriteLargeShare(root: string, si: string, data: Uint8Array, flushEvery: number) {
+  const temp = join(root, 'incoming', `${si}.0`);
+  const handle = await open(temp, 'w');
+  let finalSync = 0;
+  try {
+    let flushing: Promise<void> | undefined;
+    let unflushed = 0;
+    for (let offset = 0; offset < LARGE_SHARE_BYTES; offset += CHUNK_BYTES) {
+      const from = offset % data.length;
+      await writeFully(handle, data.subarray(from, from + CHUNK_BYTES), offset);
+      unflushed += CHUNK_BYTES;
+      if (flushEvery > 0 && unflushed >= flushEvery && !flushing) {
+        unflushed = 0;
+        flushing = handle.datasync().finally(() => {
+          flushing = undefined;
+        });
+      }
+    }
+    await flushing;
+    const start = process.hrtime.bigint();
+    await handle.sync();
+    finalSync = seconds(start);
+  } finally {
+    await handle.close();
+  }
+  const dir = shareDir(root, si);
+  await mkdir(dir, { recursive: true });
+  await rename(temp, join(dir, '0'));
+  await syncDir(dir);
+  return finalSync;
+}
+
+async function ostromWriteLargeShare(backend: ShareBackend, si: string, data: Uint8Array) {
+  await backend.createUpload(si, 0, LARGE_SHARE_BYTES, { leases: [LEASE] });
+  let complete = false;
+  for (let offset = 0; offset < LARGE_SHARE_BYTES; offset += CHUNK_BYTES) {
+    const from = offset % data.length;
+    ({ complete } = await backend.writeUpload(
+      si,
+      0,
+      offset,
+      data.subarray(from, from + CHUNK_BYTES),
+    ));
+  }
+  if (!complete) throw new Error(`upload of ${si} did not complete`);
+}
+
+/**
+ * Durable writes of 64 MiB shares, fsync on: the raw ceilings (one fsync at the end; fdatasync
+ * every 8 MiB in the background) and the backend with its defaults and with each write-back
+ * option turned off. Every writer writes LARGE_SHARES shares per round into a fresh root
+ * (removed after the round), in an order that rotates each round; the figure is the median of 3
+ * rounds. Returns the table figure (backend defaults vs the one-fsync ceiling) and the notes.
+ */
+async function benchWriteBack(
+  dir: string,
+  data: Uint8Array,
+): Promise<{ figure: Figure; notes: string[] }> {
+  type Writer = {
+    name: string;
+    start: (
+      root: string,
+    ) => Promise<{ write: (si: string) => Promise<number>; end: () => unknown }>;
+  };
+  const raw =
+    (flushEvery: number) =>
+    async (root: string): ReturnType<Writer['start']> => {
+      await mkdir(join(root, 'incoming'), { recursive: true });
+      return { write: (si) => rawWriteLargeShare(root, si, data, flushEvery), end: () => 0 };
+    };
+  const ostrom =
+    (options: { flushEveryBytes?: number; writeBehind?: boolean }) =>
+    async (root: string): ReturnType<Writer['start']> => {
+      const backend = await createDiskBackend({ root, ...options });
+      return {
+        write: async (si) => {
+          await ostromWriteLargeShare(backend, si, data);
+          return 0;
+        },
+        end: () => backend.close(),
+      };
+    };
+  const writers: Writer[] = [
+    { name: 'raw: 1 MiB writes, one fsync at the end', start: raw(0) },
+    {
+      name: 'raw: 1 MiB writes, fdatasync every 8 MiB, final fsync',
+      start: raw(FLUSH_EVERY_BYTES),
+    },
+    { name: 'backend, defaults (flush every 8 MiB, write-behind)', start: ostrom({}) },
+    { name: 'backend, flushEveryBytes: 0', start: ostrom({ flushEveryBytes: 0 }) },
+    { name: 'backend, writeBehind: false', start: ostrom({ writeBehind: false }) },
+    {
+      name: 'backend, flushEveryBytes: 0, writeBehind: false (as before)',
+      start: ostrom({ flushEveryBytes: 0, writeBehind: false }),
+    },
+  ];
+  const rounds = writers.map(() => [] as number[]);
+  const finalSyncs = writers.map(() => [] as number[]);
+  let seed = 200;
+  const warm = await raw(FLUSH_EVERY_BYTES)(join(dir, 'write-back-warmup'));
+  await warm.write(storageIndexes(1, seed++)[0]!);
+  await rm(join(dir, 'write-back-warmup'), { recursive: true, force: true });
+  for (let round = 0; round < 3; round++) {
+    for (let k = 0; k < writers.length; k++) {
+      const w = (k + round) % writers.length;
+      const root = join(dir, `write-back-${seed}`);
+      const indexes = storageIndexes(LARGE_SHARES, seed++);
+      const writer = await writers[w]!.start(root);
+      syncAll();
+      const start = process.hrtime.bigint();
+      for (const si of indexes) finalSyncs[w]!.push(await writer.write(si));
+      rounds[w]!.push(seconds(start));
+      await writer.end();
+      await rm(root, { recursive: true, force: true });
+    }
+  }
+  const bytes = LARGE_SHARES * LARGE_SHARE_BYTES;
+  const rate = (w: number) => bytes / MB / median(rounds[w]!);
+  const notes = [
+    `write-back of ${LARGE_SHARES} × ${LARGE_SHARE_BYTES / MiB} MiB shares, fsync on (MB/s: median [min–max] of 3 rounds; raw: final fsync ms, median):`,
+  ];
+  const width = Math.max(...writers.map((w) => w.name.length));
+  writers.forEach((writer, w) => {
+    const all = rounds[w]!.map((s) => bytes / MB / s);
+    const spread = `[${format(Math.min(...all), 0)}–${format(Math.max(...all), 0)}]`;
+    const sync = w < 2 ? `  final fsync ${format(median(finalSyncs[w]!) * 1000, 1)} ms` : '';
+    notes.push(
+      `  ${writer.name.padEnd(width)}  ${format(rate(w), 0).padStart(6)} ${spread.padStart(13)}${sync}`,
+    );
+    progress(`write-back: ${writer.name}: ${format(rate(w), 0)} MB/s ${spread}${sync}`);
+  });
+  return {
+    figure: {
+      name: `immutable write, fsync: true (${LARGE_SHARES} × ${LARGE_SHARE_BYTES / MiB} MiB shares, vs one fsync)`,
+      ostrom: rate(2),
+      raw: rate(0),
+      unit: 'MB/s',
+      higherIsBetter: true,
+      decimals: 0,
+    },
+    notes,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -813,7 +985,7 @@ async function benchListing(dir: string): Promise<{ figure: Figure; notes: strin
 
 // ---------------------------------------------------------------------------------------------
 
-const NOTES = [
+const NOTES_WRITE = [
   `write: ${SHARES} immutable shares of ${SHARE_BYTES / MiB} MiB (${TOTAL_BYTES / MiB} MiB), each createUpload (with one allocation`,
   `  lease) then ${SHARE_BYTES / CHUNK_BYTES} × writeUpload of 1 MiB in order; the backend fsyncs the finished file, renames it from`,
   '  shares/incoming into shares/<pp>/<SI>/ and fsyncs that directory. Raw: the same bytes in 1 MiB',
@@ -823,6 +995,9 @@ const NOTES = [
   `read: every share in 1 MiB readShare calls (each opens the file, parses header and leases, reads,`,
   '  closes) vs one open per share and FileHandle.read of the same 1 MiB ranges into fresh buffers;',
   `  page cache warm on both (the shares were just written, then read once by each path).`,
+];
+
+const NOTES_LISTING = [
   `listing: ${format(LISTING_SETS, 0)} share sets with one v2 immutable share each, written directly with`,
   '  immutableContainerLayout; per prefix, listStorageIndexes(prefix) then listShares(si) for each,',
   '  vs readdir of the prefix, readdir of each share-set directory and a stat of each share file;',
@@ -858,28 +1033,44 @@ async function main(): Promise<void> {
   try {
     const data = shareData();
     const figures: Figure[] = [];
-    process.stderr.write('\nimmutable writes\n');
-    const durable = await benchWrite(join(dir, 'write-fsync'), data, true);
-    figures.push(durable.figure);
-    await rm(durable.ostromRoot, { recursive: true, force: true });
-    const fast = await benchWrite(join(dir, 'write-nofsync'), data, false);
-    figures.push(fast.figure);
-    syncAll();
-    process.stderr.write('\nimmutable reads\n');
-    const read = await benchRead(fast.ostromRoot, fast.indexes, data);
-    figures.push(read.figure);
-    await rm(fast.ostromRoot, { recursive: true, force: true });
-    process.stderr.write('\nwrite breakdown\n');
-    const writeNotes = await writeBreakdown(dir, data);
-    process.stderr.write('\nlisting\n');
-    const listing = await benchListing(dir);
-    figures.push(listing.figure);
+    const notes: string[][] = [];
+    if (ONLY.has('write')) {
+      process.stderr.write('\nimmutable writes\n');
+      const durable = await benchWrite(join(dir, 'write-fsync'), data, true);
+      figures.push(durable.figure);
+      await rm(durable.ostromRoot, { recursive: true, force: true });
+      const fast = await benchWrite(join(dir, 'write-nofsync'), data, false);
+      figures.push(fast.figure);
+      syncAll();
+      process.stderr.write('\nimmutable reads\n');
+      const read = await benchRead(fast.ostromRoot, fast.indexes, data);
+      figures.push(read.figure);
+      await rm(fast.ostromRoot, { recursive: true, force: true });
+      process.stderr.write('\nwrite breakdown\n');
+      notes.push(await writeBreakdown(dir, data), read.notes);
+    }
+    if (ONLY.has('write-back')) {
+      process.stderr.write('\nwrite-back of 64 MiB shares\n');
+      const writeBack = await benchWriteBack(dir, data);
+      figures.push(writeBack.figure);
+      notes.push(writeBack.notes);
+    }
+    if (ONLY.has('listing')) {
+      process.stderr.write('\nlisting\n');
+      const listing = await benchListing(dir);
+      figures.push(listing.figure);
+      notes.push(listing.notes);
+    }
     printTable(`Disk backend vs raw node:fs (temp dir in ${tmpdir()})`, figures);
     console.log('\nWhat each figure measures:');
-    for (const note of NOTES) console.log(`  ${note}`);
-    for (const notes of [writeNotes, read.notes, listing.notes]) {
+    const described = [
+      ...(ONLY.has('write') ? NOTES_WRITE : []),
+      ...(ONLY.has('listing') ? NOTES_LISTING : []),
+    ];
+    for (const note of described) console.log(`  ${note}`);
+    for (const block of notes) {
       console.log('');
-      for (const note of notes) console.log(note);
+      for (const note of block) console.log(note);
     }
   } finally {
     await step('removing the temp dir', removeTempDir);

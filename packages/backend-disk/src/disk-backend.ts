@@ -31,6 +31,7 @@ import {
   type ShareBackend,
   type ShareInfo,
   type ShareMeta,
+  type ShareSet,
   sealBlob,
   type UploadProgress,
 } from '@ostrom/backend';
@@ -70,13 +71,58 @@ export interface DiskBackendOptions {
    * gives up crash safety; it exists for benchmarks that measure the rest.
    */
   readonly fsync?: boolean;
+  /**
+   * Start writing an upload's data back to disk while it is still arriving: an `fdatasync` in
+   * the background after every this many bytes of chunks (default 8 MiB; 0: none), at most one
+   * at a time per upload, so the sync that completes the share has little left to do. A failed
+   * background sync fails the upload: its share is never published. Ignored with `fsync: false`.
+   */
+  readonly flushEveryBytes?: number;
+  /**
+   * Let a chunk's write run on while `writeUpload` returns (default true): it overlaps with the
+   * next chunk's arrival, and the next call on the upload waits for it. The backend then holds
+   * `data` until that call, so callers must not change it in the meantime. A failed write fails
+   * the upload (every later chunk of it gets the error; the share is never published). The chunk
+   * that completes a share is always written, synced and published before the call returns.
+   */
+  readonly writeBehind?: boolean;
+  /** Tests only: wraps the file of each upload, e.g. to make a background sync fail. */
+  readonly wrapUploadFile?: (file: UploadFile) => UploadFile;
+}
+
+/** The calls the backend makes on an upload's incoming file (a `FileHandle` is one). */
+export interface UploadFile {
+  write(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesWritten: number }>;
+  read(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+  truncate(length: number): Promise<void>;
+  datasync(): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
 }
 
 interface Upload {
   readonly sizeBytes: number;
   received: readonly ByteRange[];
   /** Open from createUpload until completion or abort: one open per upload, not per chunk. */
-  readonly handle: FileHandle;
+  readonly handle: UploadFile;
+  /** The last chunk's write while it runs on (write-behind); never rejects (see `failure`). */
+  writing: Promise<void> | undefined;
+  /** The background fdatasync in flight, at most one; never rejects (see `failure`). */
+  flushing: Promise<void> | undefined;
+  /** Bytes written since the last background fdatasync started. */
+  unflushed: number;
+  /** The first error of a write or sync that ran on in the background: the upload is lost. */
+  failure: { readonly error: unknown } | undefined;
 }
 
 /** A complete immutable share kept open for reads (see `openImmutable`). */
@@ -136,6 +182,10 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
   const maxShareBytes = options.maxShareBytes ?? 2 ** 40;
   checkOffset('maxShareBytes', maxShareBytes);
   const sync = options.fsync ?? true;
+  const flushEveryBytes = options.flushEveryBytes ?? 8 * 2 ** 20;
+  checkOffset('flushEveryBytes', flushEveryBytes);
+  const writeBehind = options.writeBehind ?? true;
+  const wrapUploadFile = options.wrapUploadFile ?? ((file: UploadFile) => file);
   const layout = diskLayout(resolve(options.root));
   await fsStep('create the storage directory', () => mkdir(layout.shares, { recursive: true }));
 
@@ -195,7 +245,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     }
   }
 
-  async function readRegion(handle: FileHandle, position: number, length: number) {
+  async function readRegion(handle: Pick<UploadFile, 'read'>, position: number, length: number) {
     // Every byte returned is read from the file; no need to zero the buffer first.
     const buffer = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
     let done = 0;
@@ -326,10 +376,46 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     return entry;
   }
 
+  /** Records the first failure of background work on an upload (it cannot complete any more). */
+  function background(upload: Upload, work: Promise<unknown>): Promise<void> {
+    return work.then(
+      () => undefined,
+      (error: unknown) => {
+        upload.failure ??= { error };
+      },
+    );
+  }
+
+  /** A chunk's bytes are written: count them, and start a background fdatasync when due. */
+  function startFlush(upload: Upload, bytes: number): void {
+    if (!sync || flushEveryBytes === 0 || upload.failure) return;
+    upload.unflushed += bytes;
+    if (upload.unflushed < flushEveryBytes || upload.flushing) return;
+    upload.unflushed = 0;
+    const flushing = background(upload, upload.handle.datasync()).finally(() => {
+      if (upload.flushing === flushing) upload.flushing = undefined;
+    });
+    upload.flushing = flushing;
+  }
+
+  /** Waits for the upload's background work; throws its failure, if any. */
+  async function settle(upload: Upload): Promise<void> {
+    await upload.writing;
+    await upload.flushing;
+    if (upload.failure) throw upload.failure.error;
+  }
+
+  /** Closes an upload's file once its background work is over (abort, discard, close). */
+  async function closeUpload(upload: Upload): Promise<void> {
+    await upload.writing;
+    await upload.flushing;
+    await upload.handle.close().catch(() => undefined);
+  }
+
   async function closeUploads(): Promise<void> {
     const open = [...uploads.values()];
     uploads.clear();
-    await Promise.all(open.map((upload) => upload.handle.close().catch(() => undefined)));
+    await Promise.all(open.map(closeUpload));
   }
 
   async function shareExists(storageIndex: string, shnum: number): Promise<boolean> {
@@ -361,8 +447,13 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     return { complete: missing.length === 0, missing };
   }
 
-  /** Moves a complete upload into place: data synced, then renamed, then the directory synced. */
-  async function completeUpload(storageIndex: string, shnum: number): Promise<void> {
+  /**
+   * Moves a complete upload into place: data synced, then renamed, then the directory synced.
+   * A background write or sync that failed stops it here (the upload stays, failed, until it is
+   * aborted or discarded): the share is never published.
+   */
+  async function completeUpload(upload: Upload, storageIndex: string, shnum: number) {
+    await settle(upload);
     const from = incomingPath(layout, storageIndex, shnum);
     if (await shareExists(storageIndex, shnum)) {
       throw new BackendError(
@@ -370,7 +461,6 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
         `share ${storageIndex}/${shnum} appeared during its upload`,
       );
     }
-    const upload = uploads.get(keyOf(storageIndex, shnum))!;
     uploads.delete(keyOf(storageIndex, shnum));
     try {
       if (sync) await upload.handle.sync();
@@ -426,6 +516,31 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
           indexes.push(name);
         }
         return indexes;
+      });
+    },
+
+    async listShareSets(prefix) {
+      checkPrefix(prefix);
+      return fsStep('list share sets', async () => {
+        let names: string[];
+        try {
+          names = await readdir(join(layout.shares, prefix));
+        } catch (error) {
+          if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return [];
+          throw error;
+        }
+        // Names only: a readdir per share set, no stat or read of a share file.
+        const sets: ShareSet[] = [];
+        for (const storageIndex of names.sort()) {
+          try {
+            checkStorageIndex(storageIndex);
+          } catch {
+            continue;
+          }
+          const shnums = await listShareNumbers(storageIndex);
+          if (shnums.length > 0) sets.push({ storageIndex, shnums });
+        }
+        return sets;
       });
     },
 
@@ -521,7 +636,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
           const path = incomingPath(layout, storageIndex, shnum);
           await mkdir(incomingSetDir(layout, storageIndex), { recursive: true });
           // 'w' truncates a leftover of an upload that a crash interrupted: uploads never survive.
-          const handle = await open(path, 'w+');
+          const handle = wrapUploadFile(await open(path, 'w+'));
           try {
             await handle.truncate(container.fileSize);
             await writeAll(handle, container.header, 0);
@@ -530,7 +645,15 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
             await handle.close();
             throw error;
           }
-          uploads.set(key, { sizeBytes, received: [], handle });
+          uploads.set(key, {
+            sizeBytes,
+            received: [],
+            handle,
+            writing: undefined,
+            flushing: undefined,
+            unflushed: 0,
+            failure: undefined,
+          });
         }),
       );
     },
@@ -553,11 +676,15 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
             throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
           }
           const chunk = checkUploadChunk(offset, data, upload.sizeBytes);
+          // The previous chunk's write first: its bytes are compared below, its error is ours.
+          await upload.writing;
+          upload.writing = undefined;
+          if (upload.failure) throw upload.failure.error;
           const { handle } = upload;
           for (const part of coveredParts(upload.received, chunk)) {
             const before = await readRegion(handle, 12 + part.begin, part.end - part.begin);
             const after = data.subarray(part.begin - offset, part.end - offset);
-            if (!Buffer.from(before).equals(Buffer.from(after))) {
+            if (Buffer.compare(before, after) !== 0) {
               throw new BackendError(
                 'CONFLICT',
                 `chunk of ${key} differs from bytes already written`,
@@ -567,11 +694,24 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
               );
             }
           }
-          await writeAll(handle, data, 12 + offset);
-          upload.received = addRange(upload.received, chunk);
-          const state = progress(upload);
-          if (state.complete) await completeUpload(storageIndex, shnum);
-          return state;
+          const received = addRange(upload.received, chunk);
+          const missing = missingRanges(received, upload.sizeBytes);
+          if (missing.length === 0) {
+            await writeAll(handle, data, 12 + offset);
+            upload.received = received;
+            await completeUpload(upload, storageIndex, shnum);
+            return { complete: true, missing };
+          }
+          const write = writeAll(handle, data, 12 + offset).then(() =>
+            startFlush(upload, data.length),
+          );
+          // With write-behind the chunk is acknowledged before its bytes reach the page cache:
+          // that loses nothing, as an upload does not survive a crash anyway, and a failed write
+          // fails the whole upload (the next call on it, or its completion, throws the error).
+          if (writeBehind) upload.writing = background(upload, write);
+          else await write;
+          upload.received = received;
+          return { complete: false, missing };
         }),
       );
     },
@@ -592,7 +732,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
           const upload = uploads.get(key);
           if (!upload) throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
           uploads.delete(key);
-          await upload.handle.close();
+          await closeUpload(upload);
           await rm(incomingPath(layout, storageIndex, shnum), { force: true });
           await pruneEmptyDirs(incomingSetDir(layout, storageIndex), layout.incoming);
         }),

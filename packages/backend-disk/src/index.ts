@@ -14,4 +14,4 @@ export {
   readMutableContainer,
   type ShareContainer,
 } from './container/index.js';
-export { createDiskBackend, type DiskBackendOptions } from './disk-backend.js';
+export { createDiskBackend, type DiskBackendOptions, type UploadFile } from './disk-backend.js';

@@ -5,6 +5,7 @@ import { describeShareBackend } from '@ostrom/backend/conformance';
 import {
   copyTahoeFixture,
   readTahoeManifest,
+  seededRandom,
   suiteTempDir,
   type TahoeManifestShare,
   tempDir,
@@ -16,6 +17,7 @@ import {
   immutableContainerLayout,
   mutableContainerLayout,
   readContainer,
+  type UploadFile,
 } from '../src/index.js';
 
 async function code(promise: Promise<unknown>): Promise<string> {
@@ -325,4 +327,301 @@ it('reads keep a bounded number of share files open, and none after close()', as
   expect(await backend.readShare(sis[99]!, 0, 0, 4)).toEqual(new Uint8Array([9]));
   await backend.close();
   expect(await openFiles()).toBeLessThanOrEqual(before + 2);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Write-back during uploads: background fdatasync and write-behind, driven through the file of
+// each upload (wrapUploadFile), so each test decides when a write or a sync finishes or fails.
+
+function deferred() {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+function fsError(code: string): Error {
+  return Object.assign(new Error(`${code} (injected)`), { code });
+}
+
+/** An upload file that logs its writes and syncs and lets a test hook datasync and write. */
+function hookedFile(
+  file: UploadFile,
+  log: string[],
+  hooks: {
+    datasync?: (real: () => Promise<void>) => Promise<void>;
+    write?: (
+      position: number,
+      real: () => Promise<{ bytesWritten: number }>,
+    ) => Promise<{
+      bytesWritten: number;
+    }>;
+  } = {},
+): UploadFile {
+  return {
+    write(buffer, offset, length, position) {
+      const real = () => file.write(buffer, offset, length, position);
+      return hooks.write ? hooks.write(position, real) : real();
+    },
+    read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
+    truncate: (length) => file.truncate(length),
+    datasync() {
+      log.push('datasync');
+      const real = () => file.datasync();
+      return hooks.datasync ? hooks.datasync(real) : real();
+    },
+    sync() {
+      log.push('sync');
+      return file.sync();
+    },
+    close: () => file.close(),
+  };
+}
+
+function randomBytes(length: number, seed: number): Uint8Array {
+  const next = seededRandom(seed);
+  return Uint8Array.from({ length }, () => Math.floor(next() * 256));
+}
+
+const WB_SI = 'aaaabbbbccccddddeeeeffffgq';
+
+it('a failed background fdatasync fails the upload by its completion: the share is never published', async () => {
+  const root = await tempDir();
+  const log: string[] = [];
+  const flush = deferred();
+  let datasync = (real: () => Promise<void>) => flush.promise.then(real);
+  const backend = await createDiskBackend({
+    root,
+    flushEveryBytes: 100,
+    wrapUploadFile: (file) =>
+      hookedFile(file, log, {
+        datasync: (real) => datasync(real),
+        // The flush fails once the last chunk is being written: only completion can notice.
+        write: (position, real) => {
+          if (position === 12 + 300) flush.reject(fsError('EIO'));
+          return real();
+        },
+      }),
+  });
+  const data = randomBytes(400, 1);
+  await backend.createUpload(WB_SI, 0, 400);
+  await backend.writeUpload(WB_SI, 0, 0, data.subarray(0, 100)); // 100 bytes: a flush is due
+  await backend.writeUpload(WB_SI, 0, 100, data.subarray(100, 200));
+  await backend.writeUpload(WB_SI, 0, 200, data.subarray(200, 300));
+  // The first flush still runs: no second one starts beside it.
+  expect(log).toEqual(['datasync']);
+  expect(await code(backend.writeUpload(WB_SI, 0, 300, data.subarray(300)))).toBe('IO');
+  expect(log).toEqual(['datasync']); // no final sync, hence no rename
+  expect(await backend.listStorageIndexes('aa')).toEqual([]);
+  expect(await backend.listShares(WB_SI)).toEqual([]);
+  expect(await backend.statShare(WB_SI, 0)).toBeUndefined();
+  expect(await code(backend.readShare(WB_SI, 0, 0, 10))).toBe('NOT_FOUND');
+  expect(await readdir(join(root, 'shares'))).toEqual(['incoming']);
+  // The upload stays failed: sending the last chunk again gets the error again, never a share.
+  expect(await code(backend.writeUpload(WB_SI, 0, 300, data.subarray(300)))).toBe('IO');
+  expect(await backend.listShares(WB_SI)).toEqual([]);
+  await backend.abortUpload(WB_SI, 0);
+  expect(await readdir(join(root, 'shares/incoming'))).toEqual([]);
+  // A new upload of the share works (its flushes now succeed).
+  datasync = (real) => real();
+  await backend.createUpload(WB_SI, 0, 400);
+  for (let offset = 0; offset < 400; offset += 100)
+    await backend.writeUpload(WB_SI, 0, offset, data.subarray(offset, offset + 100));
+  expect(await backend.readShare(WB_SI, 0, 0, 400)).toEqual(data);
+  await backend.close();
+});
+
+it('a background fdatasync that fails early fails the next chunk too', async () => {
+  const root = await tempDir();
+  const log: string[] = [];
+  const backend = await createDiskBackend({
+    root,
+    flushEveryBytes: 10,
+    writeBehind: false,
+    wrapUploadFile: (file) =>
+      hookedFile(file, log, { datasync: () => Promise.reject(fsError('EIO')) }),
+  });
+  await backend.createUpload(WB_SI, 0, 30);
+  await backend.writeUpload(WB_SI, 0, 0, new Uint8Array(10).fill(1)); // starts the flush
+  expect(await code(backend.writeUpload(WB_SI, 0, 10, new Uint8Array(10).fill(2)))).toBe('IO');
+  expect(await code(backend.writeUpload(WB_SI, 0, 10, new Uint8Array(20).fill(2)))).toBe('IO');
+  expect(log).toEqual(['datasync']);
+  expect(await backend.listShares(WB_SI)).toEqual([]);
+  await backend.close();
+});
+
+it('chunks out of order with background flushes between them make a byte-identical share', async () => {
+  const root = await tempDir();
+  const log: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let held: (() => void)[] = [];
+  let holding = true;
+  const backend = await createDiskBackend({
+    root,
+    flushEveryBytes: 1000,
+    wrapUploadFile: (file) =>
+      hookedFile(file, log, {
+        // Each flush lasts until after the next chunk: chunks arrive while flushes run. (A
+        // held flush skips the real fdatasync, whose duration would decide how many there are.)
+        datasync: async (real) => {
+          inFlight += 1;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          try {
+            if (holding) await new Promise<void>((resolve) => held.push(resolve));
+            else await real();
+          } finally {
+            inFlight -= 1;
+          }
+        },
+      }),
+  });
+  const release = () => {
+    const waiting = held;
+    held = [];
+    for (const resolve of waiting) resolve();
+  };
+  const size = 20_000;
+  const data = randomBytes(size, 2);
+  const chunks: [number, number][] = [];
+  for (let begin = 0; begin < size; begin += 1500)
+    chunks.push([begin, Math.min(begin + 1500, size)]);
+  const next = seededRandom(3);
+  for (let i = chunks.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [chunks[i], chunks[j]] = [chunks[j]!, chunks[i]!];
+  }
+  // Overlapping resends of bytes already sent (equal, so accepted), before the last chunk.
+  const last = chunks.pop()!;
+  chunks.push([100, 2900], [size - 2000, size - 700], [5000, 5000 + 1500]);
+  await backend.createUpload(WB_SI, 0, size);
+  for (const [begin, end] of chunks) {
+    const state = await backend.writeUpload(WB_SI, 0, begin, data.subarray(begin, end));
+    expect(state.complete).toBe(false);
+    release();
+  }
+  holding = false;
+  const finishing = backend.writeUpload(WB_SI, 0, last[0], data.subarray(last[0], last[1]));
+  release();
+  expect(await finishing).toEqual({ complete: true, missing: [] });
+  expect(log.filter((call) => call === 'datasync').length).toBeGreaterThanOrEqual(5);
+  expect(maxInFlight).toBe(1);
+  expect(log.at(-1)).toBe('sync'); // the final fsync comes after every flush
+  expect(await backend.readShare(WB_SI, 0, 0, size)).toEqual(data);
+  expect(await readdir(join(root, 'shares/incoming'))).toEqual([]);
+  expect(await readdir(join(root, 'shares/aa', WB_SI))).toEqual(['0']);
+  await backend.close();
+});
+
+it('write-behind: the next chunk waits for the previous write, so overlapping bytes compare right', async () => {
+  const root = await tempDir();
+  const gate = deferred();
+  let gated = 0;
+  const backend = await createDiskBackend({
+    root,
+    wrapUploadFile: (file) =>
+      hookedFile(file, [], {
+        // Chunk writes (data starts at 12) wait for the gate; the container header does not.
+        write: (position, real) => {
+          if (position < 12) return real();
+          gated += 1;
+          return gate.promise.then(real);
+        },
+      }),
+  });
+  const data = randomBytes(300, 4);
+  await backend.createUpload(WB_SI, 0, 300);
+  // Returns while its write waits for the gate.
+  expect(await backend.writeUpload(WB_SI, 0, 0, data.subarray(0, 200))).toEqual({
+    complete: false,
+    missing: [{ begin: 200, end: 300 }],
+  });
+  expect(gated).toBe(1);
+  // Equal bytes over the pending ones: compared against the file once the write is done.
+  const overlapping = backend.writeUpload(WB_SI, 0, 100, data.subarray(100, 250));
+  gate.resolve();
+  expect((await overlapping).missing).toEqual([{ begin: 250, end: 300 }]);
+  const wrong = data.slice(240, 300);
+  wrong[0]! ^= 1;
+  expect(await code(backend.writeUpload(WB_SI, 0, 240, wrong))).toBe('CONFLICT');
+  expect((await backend.writeUpload(WB_SI, 0, 250, data.subarray(250))).complete).toBe(true);
+  expect(await backend.readShare(WB_SI, 0, 0, 300)).toEqual(data);
+  await backend.close();
+});
+
+it('write-behind: a failed chunk write fails the upload (NO_SPACE), which is never published', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({
+    root,
+    wrapUploadFile: (file) =>
+      hookedFile(file, [], {
+        write: (position, real) =>
+          position === 12 + 100 ? Promise.reject(fsError('ENOSPC')) : real(),
+      }),
+  });
+  await backend.createUpload(WB_SI, 0, 300);
+  await backend.writeUpload(WB_SI, 0, 0, new Uint8Array(100).fill(1));
+  await backend.writeUpload(WB_SI, 0, 100, new Uint8Array(100).fill(2)); // fails behind
+  expect(await code(backend.writeUpload(WB_SI, 0, 200, new Uint8Array(100).fill(3)))).toBe(
+    'NO_SPACE',
+  );
+  expect(await code(backend.writeUpload(WB_SI, 0, 200, new Uint8Array(100).fill(3)))).toBe(
+    'NO_SPACE',
+  );
+  expect(await backend.listShares(WB_SI)).toEqual([]);
+  await backend.abortUpload(WB_SI, 0);
+  expect(await readdir(join(root, 'shares/incoming'))).toEqual([]);
+  await backend.close();
+});
+
+it('without write-behind a failed chunk write fails that call only; with fsync: false nothing syncs', async () => {
+  const root = await tempDir();
+  let fail = true;
+  const log: string[] = [];
+  const backend = await createDiskBackend({
+    root,
+    writeBehind: false,
+    flushEveryBytes: 0,
+    wrapUploadFile: (file) =>
+      hookedFile(file, log, {
+        write: (position, real) => {
+          if (position !== 12 + 100 || !fail) return real();
+          fail = false;
+          return Promise.reject(fsError('ENOSPC'));
+        },
+      }),
+  });
+  await backend.createUpload(WB_SI, 0, 200);
+  await backend.writeUpload(WB_SI, 0, 0, new Uint8Array(100).fill(1));
+  expect(await code(backend.writeUpload(WB_SI, 0, 100, new Uint8Array(100).fill(2)))).toBe(
+    'NO_SPACE',
+  );
+  expect((await backend.getUpload(WB_SI, 0))?.missing).toEqual([{ begin: 100, end: 200 }]);
+  expect((await backend.writeUpload(WB_SI, 0, 100, new Uint8Array(100).fill(2))).complete).toBe(
+    true,
+  );
+  expect(log).toEqual(['sync']); // flushEveryBytes: 0 leaves only the final sync
+  await backend.close();
+
+  const unsynced: string[] = [];
+  const fast = await createDiskBackend({
+    root: await tempDir(),
+    fsync: false,
+    flushEveryBytes: 1,
+    wrapUploadFile: (file) => hookedFile(file, unsynced),
+  });
+  await fast.createUpload(WB_SI, 0, 20);
+  await fast.writeUpload(WB_SI, 0, 0, new Uint8Array(10));
+  await fast.writeUpload(WB_SI, 0, 10, new Uint8Array(10));
+  expect(unsynced).toEqual([]);
+  await fast.close();
+});
+
+it('createDiskBackend() refuses a negative or fractional flushEveryBytes', async () => {
+  const root = await tempDir();
+  await expect(createDiskBackend({ root, flushEveryBytes: -1 })).rejects.toThrow(RangeError);
+  await expect(createDiskBackend({ root, flushEveryBytes: 0.5 })).rejects.toThrow(RangeError);
 });
