@@ -1,3 +1,22 @@
+export {
+  BACKUP_BLOB_PREFIX,
+  BACKUP_ERROR_CODES,
+  BackupError,
+  type BackupErrorCode,
+  type BackupInfo,
+  type BackupReport,
+  backupName,
+  DEFAULT_BACKUPS_KEPT,
+  listBackups,
+  type MakeBackupOptions,
+  makeBackup,
+  parseBackupName,
+  type RestoreOptions,
+  type RestoreReport,
+  readBackup,
+  restoreBackup,
+  restoreLatestBackup,
+} from './backup.js';
 export { COUNTER_NAMES, type CounterName, type Counters } from './counters.js';
 export {
   AccountingCrawler,
