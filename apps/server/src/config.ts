@@ -79,6 +79,21 @@ export interface OstromConfig {
     /** PostgreSQL connections holding the cross-process locks. */
     readonly lockPoolSize: number;
   };
+  /** The accounting crawler and the lease database's backups. */
+  readonly crawler: {
+    /** Crawl in the background (the start-up reconciliation of a lost database runs anyway). */
+    readonly enabled: boolean;
+    /** Share of wall time the background crawl may use. */
+    readonly allowedFraction: number;
+    /** A background cycle takes at least this long. */
+    readonly minCycleSeconds: number;
+    /** Delete shares left without a lease after the grace period (false: report them only). */
+    readonly deleteUnleased: boolean;
+    readonly deletionGraceSeconds: number;
+    /** Seconds between backups of a SQLite database (0: none, not even at shutdown). */
+    readonly backupIntervalSeconds: number;
+    readonly backupsKept: number;
+  };
 }
 
 /**
@@ -130,6 +145,21 @@ const quota = field(`${SIZE_EXPECTED}, or "none"`, (v): number | null | undefine
 );
 const duration = field('expected a duration such as "31d", "12h" or a number of seconds', (v) =>
   typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined,
+);
+const durationOrZero = field(
+  'expected a duration such as "14d", "1h", a number of seconds, or 0',
+  (v) =>
+    v === 0 || v === '0'
+      ? 0
+      : typeof v === 'string' || typeof v === 'number'
+        ? parseDuration(v)
+        : undefined,
+);
+const fraction = field('expected a number greater than 0 and at most 1', (v) =>
+  typeof v === 'number' && v > 0 && v <= 1 ? v : undefined,
+);
+const backupsKept = field('expected an integer 1–1000', (v) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 1000 ? v : undefined,
 );
 const path = field('expected a non-empty path', (v) =>
   typeof v === 'string' && v.length > 0 && !v.includes('\0') ? v : undefined,
@@ -205,6 +235,17 @@ const schema = z.strictObject({
       peer_url: httpsOrigin.optional(),
       cross_process_locks: bool.optional(),
       lock_pool_size: lockPoolSize.optional(),
+    })
+    .optional(),
+  crawler: z
+    .strictObject({
+      enabled: bool.optional(),
+      allowed_fraction: fraction.optional(),
+      min_cycle: durationOrZero.optional(),
+      delete_unleased: bool.optional(),
+      deletion_grace: durationOrZero.optional(),
+      backup_interval: durationOrZero.optional(),
+      backups_kept: backupsKept.optional(),
     })
     .optional(),
 });
@@ -355,6 +396,21 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
     invalid(file, 'admin', 'port', 'must differ from [storage] port');
   }
 
+  const cr = c.crawler ?? {};
+  if (database.kind === 'postgres') {
+    // Backups are SQLite snapshots; a setting that would never take effect is a mistake to report.
+    for (const key of ['backup_interval', 'backups_kept'] as const) {
+      if (cr[key] !== undefined && !(key === 'backup_interval' && cr[key] === 0)) {
+        invalid(
+          file,
+          'crawler',
+          key,
+          'backups are made of a SQLite database only; back up PostgreSQL with pg_dump',
+        );
+      }
+    }
+  }
+
   return {
     node: { nickname: c.node?.nickname ?? 'ostrom' },
     storage: {
@@ -379,6 +435,15 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       peerUrl: c.cluster?.peer_url,
       crossProcessLocks: c.cluster?.cross_process_locks ?? true,
       lockPoolSize: c.cluster?.lock_pool_size ?? 4,
+    },
+    crawler: {
+      enabled: cr.enabled ?? true,
+      allowedFraction: cr.allowed_fraction ?? 0.1,
+      minCycleSeconds: cr.min_cycle ?? 3600,
+      deleteUnleased: cr.delete_unleased ?? true,
+      deletionGraceSeconds: cr.deletion_grace ?? 14 * 86_400,
+      backupIntervalSeconds: database.kind === 'sqlite' ? (cr.backup_interval ?? 3600) : 0,
+      backupsKept: cr.backups_kept ?? 24,
     },
   };
 }
@@ -411,6 +476,8 @@ export interface ConfigValues {
   readonly adminPort?: number;
   /** `[admin] enabled` (default true). */
   readonly adminEnabled?: boolean;
+  /** `[crawler] enabled` (default true). */
+  readonly crawlerEnabled?: boolean;
 }
 
 const str = (value: string) => JSON.stringify(value);
@@ -527,6 +594,23 @@ ${line(
 # cross_process_locks = true
 # PostgreSQL connections that hold those locks (apart from the query pool).
 # lock_pool_size = 4
+
+[crawler]
+# The accounting crawler walks the store in the background, a prefix at a time: it adopts shares
+# the database does not know, forgets those that vanished, expires leases and deletes shares
+# left without one. With several processes on one database, enable it on one of them only.
+${line('enabled', values.crawlerEnabled === undefined ? undefined : String(values.crawlerEnabled), 'true')}
+# Share of wall time the crawl may use (Tahoe's crawlers: 10%), and the shortest cycle.
+# allowed_fraction = 0.1
+# min_cycle = "1h"
+# Delete shares left without a lease, this long after their last lease expired (false: only
+# report them, in \`ostrom crawler status\`).
+# delete_unleased = true
+# deletion_grace = "14d"
+# Backups of a SQLite lease database, sealed with private/state-key, kept in the backend beside
+# the shares (and one at each clean shutdown; 0: none). PostgreSQL is backed up with pg_dump.
+# backup_interval = "1h"
+# backups_kept = 24
 `;
 }
 

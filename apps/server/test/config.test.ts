@@ -42,7 +42,39 @@ describe('parseConfig', () => {
         crossProcessLocks: true,
         lockPoolSize: 4,
       },
+      crawler: {
+        enabled: true,
+        allowedFraction: 0.1,
+        minCycleSeconds: 3600,
+        deleteUnleased: true,
+        deletionGraceSeconds: 14 * 86_400,
+        backupIntervalSeconds: 3600,
+        backupsKept: 24,
+      },
     });
+  });
+
+  it('reads [crawler]', () => {
+    const config = parseConfig(
+      '[crawler]\nenabled = false\nallowed_fraction = 0.5\nmin_cycle = "6h"\ndelete_unleased = false\ndeletion_grace = 0\nbackup_interval = "30m"\nbackups_kept = 48',
+    );
+    expect(config.crawler).toEqual({
+      enabled: false,
+      allowedFraction: 0.5,
+      minCycleSeconds: 6 * 3600,
+      deleteUnleased: false,
+      deletionGraceSeconds: 0,
+      backupIntervalSeconds: 1800,
+      backupsKept: 48,
+    });
+    expect(parseConfig('[crawler]\nbackup_interval = "0"').crawler.backupIntervalSeconds).toBe(0);
+    // No backups of PostgreSQL (pg_dump's job): off, and 0 may say so.
+    const pg = 'url = "postgres://u@db/ostrom"';
+    expect(parseConfig(`[database]\n${pg}`).crawler.backupIntervalSeconds).toBe(0);
+    expect(
+      parseConfig(`[database]\n${pg}\n[crawler]\nbackup_interval = 0`).crawler
+        .backupIntervalSeconds,
+    ).toBe(0);
   });
 
   it('reads [cluster]', () => {
@@ -80,6 +112,13 @@ describe('parseConfig', () => {
       'peer_url',
       'cross_process_locks',
       'lock_pool_size',
+      'enabled',
+      'allowed_fraction',
+      'min_cycle',
+      'delete_unleased',
+      'deletion_grace',
+      'backup_interval',
+      'backups_kept',
     ]) {
       expect(text).toMatch(new RegExp(`^# ${key} = `, 'm'));
     }
@@ -192,6 +231,30 @@ duration = "12h"
     ['[cluster]\nlock_pool_size = 0', '[cluster] lock_pool_size: expected an integer 1–100'],
     ['[cluster]\ncross_process_locks = "yes"', '[cluster] cross_process_locks: expected true'],
     ['[storage\nport = 1', 'ostrom.toml: line 1'],
+    ['[crawler]\nenabled = "yes"', '[crawler] enabled: expected true or false, got "yes"'],
+    [
+      '[crawler]\nallowed_fraction = 0',
+      '[crawler] allowed_fraction: expected a number greater than 0',
+    ],
+    [
+      '[crawler]\nallowed_fraction = 1.5',
+      '[crawler] allowed_fraction: expected a number greater than 0',
+    ],
+    ['[crawler]\nmin_cycle = "soon"', '[crawler] min_cycle: expected a duration'],
+    ['[crawler]\ndeletion_grace = -1', '[crawler] deletion_grace: expected a duration'],
+    ['[crawler]\ndelete_unleased = 1', '[crawler] delete_unleased: expected true or false'],
+    ['[crawler]\nbackup_interval = "hourly"', '[crawler] backup_interval: expected a duration'],
+    ['[crawler]\nbackups_kept = 0', '[crawler] backups_kept: expected an integer 1–1000, got 0'],
+    ['[crawler]\nbackups_kept = 2.5', '[crawler] backups_kept: expected an integer 1–1000'],
+    ['[crawler]\nbackup = "1h"', '[crawler] unknown key "backup"'],
+    [
+      '[database]\nurl = "postgres://u@db/x"\n[crawler]\nbackups_kept = 5',
+      '[crawler] backups_kept: backups are made of a SQLite database only; back up PostgreSQL with pg_dump',
+    ],
+    [
+      '[database]\nurl = "postgres://u@db/x"\n[crawler]\nbackup_interval = "1h"',
+      '[crawler] backup_interval: backups are made of a SQLite database only',
+    ],
   ])('%j → one message naming the key', (text, message) => {
     const error = configError(text);
     expect(error.message).toContain(message);
