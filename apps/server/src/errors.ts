@@ -5,6 +5,10 @@ export const NODE_ERROR_CODES = [
   'NODE_MISSING',
   'NODE_DAMAGED',
   'DATABASE_UNREACHABLE',
+  /** The SQLite database is missing while the store holds backups of it: it was lost. */
+  'DATABASE_LOST',
+  /** The command needs the node stopped (`ostrom.pid` names a live process). */
+  'NODE_RUNNING',
   'BACKEND_UNREACHABLE',
   'LISTEN_FAILED',
 ] as const;

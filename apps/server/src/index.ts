@@ -28,11 +28,26 @@ export {
   type NodeMetricsOptions,
 } from './metrics.js';
 export {
+  createNodeCrawler,
+  type DatabaseFileState,
+  type NodeCrawler,
+  type NodeCrawlerOptions,
+  type NodeCrawlerStatus,
+} from './node-crawler.js';
+export {
   ensureAdminToken,
   initNode,
   type LoadedNode,
   loadNode,
   PRIVATE_FILES,
 } from './node-dir.js';
-export { type RunningNode, type StartOptions, serversYaml, startNode } from './server.js';
+export { PID_FILE } from './pid-file.js';
+export { RECOVERY_REASONS, type RecoveryReason } from './recovery.js';
+export {
+  type RunningNode,
+  type StartOptions,
+  type StartupRecovery,
+  serversYaml,
+  startNode,
+} from './server.js';
 export { formatSize, parseDuration, parseSize } from './size.js';

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { readCrawlerStatus } from '@ostrom/crawler';
 import { ACCOUNT_STATUSES, type LeaseDb } from '@ostrom/leasedb';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { matchRoute } from './http/routes.js';
@@ -102,6 +103,39 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
     labelNames: ['status'] as const,
     registers: [registry],
   });
+  // The crawler's saved state and last cycle: two small reads per scrape.
+  const crawlerCycle = new Gauge({
+    name: 'ostrom_crawler_cycle',
+    help: 'The crawler cycle in progress (or next), counted from 1',
+    registers: [registry],
+  });
+  const crawlerProgress = new Gauge({
+    name: 'ostrom_crawler_cycle_progress_ratio',
+    help: 'Share of the 1024 prefixes the cycle in progress has done',
+    registers: [registry],
+  });
+  const crawlerCounters = new Gauge({
+    name: 'ostrom_crawler_cycle_count',
+    help: 'Counters of the cycle in progress (examined, adopted, vanished, expired, deleted, corrupt, ...)',
+    labelNames: ['counter'] as const,
+    registers: [registry],
+  });
+  const lastCycleFinished = new Gauge({
+    name: 'ostrom_crawler_last_cycle_finished_timestamp_seconds',
+    help: 'When the last full crawler cycle finished (absent before the first)',
+    registers: [registry],
+  });
+  const lastCycleDuration = new Gauge({
+    name: 'ostrom_crawler_last_cycle_duration_seconds',
+    help: 'How long the last full crawler cycle took',
+    registers: [registry],
+  });
+  const lastCycleCounters = new Gauge({
+    name: 'ostrom_crawler_last_cycle_count',
+    help: 'Counters of the last full crawler cycle',
+    labelNames: ['counter'] as const,
+    registers: [registry],
+  });
   const quotaWarnings = new Counter({
     name: 'ostrom_quota_warnings_total',
     help: 'Soft-quota warnings in the activity log (80% and 100% crossings)',
@@ -177,6 +211,23 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
       // `total` is counted in the database; one row is fetched.
       const page = await leaseDb.listAccounts({ status, limit: 1 });
       accounts.set({ status }, page.total);
+    }
+    const crawler = await readCrawlerStatus(leaseDb);
+    crawlerCycle.set(crawler.cycle);
+    crawlerProgress.set(crawler.prefixesDone / crawler.prefixesTotal);
+    for (const [counter, value] of Object.entries(crawler.counters)) {
+      crawlerCounters.set({ counter }, value);
+    }
+    const last = crawler.history[0];
+    lastCycleFinished.reset();
+    lastCycleDuration.reset();
+    lastCycleCounters.reset();
+    if (last) {
+      lastCycleFinished.set(last.finishedAt);
+      lastCycleDuration.set(last.finishedAt - last.startedAt);
+      for (const [counter, value] of Object.entries(last.counters)) {
+        lastCycleCounters.set({ counter }, value);
+      }
     }
     // Follows the log from where the last scrape stopped, so each scrape reads only new events.
     for (;;) {

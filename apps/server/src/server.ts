@@ -11,6 +11,7 @@ import { Accountant } from '@ostrom/accountant';
 import type { ShareBackend } from '@ostrom/backend';
 import { createDiskBackend } from '@ostrom/backend-disk';
 import { createS3Backend } from '@ostrom/backend-s3';
+import type { CrawlerProgress, CycleReport, PacingClock } from '@ostrom/crawler';
 import { type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
 import { formatFurl, formatNurl } from '@ostrom/protocol';
 import pino, { type Logger } from 'pino';
@@ -20,6 +21,7 @@ import { NodeError } from './errors.js';
 import { createUploadForwarder, type UploadForwarder } from './http/forward.js';
 import { createStorageApi } from './http/storage-api.js';
 import { createNodeMetrics } from './metrics.js';
+import { createNodeCrawler, type NodeCrawler } from './node-crawler.js';
 import {
   ensureAdminToken,
   type LoadedNode,
@@ -27,6 +29,16 @@ import {
   nodePath,
   readS3Credentials,
 } from './node-dir.js';
+import { removePidFile, writePidFile } from './pid-file.js';
+import {
+  describeRestore,
+  everReconciled,
+  type FileRecovery,
+  finishRecovery,
+  type RecoveryReason,
+  reconcileNow,
+  recoverSqliteFile,
+} from './recovery.js';
 import { APPLICATION_VERSION } from './version.js';
 
 /** Options of {@link startNode}. */
@@ -46,6 +58,19 @@ export interface StartOptions {
   readonly sweepIntervalSeconds?: number;
   /** For S3 credentials (default `process.env`). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Unix seconds for the database, the accountant, the crawler and backups (tests). */
+  readonly now?: () => number;
+  /** Pacing of the background crawl (tests: no real sleeps). */
+  readonly crawlerClock?: PacingClock;
+  /** Runs the periodic backup every `ms` until the returned function is called (tests). */
+  readonly every?: (fn: () => Promise<void>, ms: number) => () => void;
+}
+
+/** What the node did to its database before serving (SQLite): see `recovery.ts`. */
+export interface StartupRecovery extends Omit<FileRecovery, 'reason'> {
+  readonly reason: RecoveryReason;
+  /** The full reconciliation with the store that ran before any request was served. */
+  readonly cycle: CycleReport;
 }
 
 /** A running node. */
@@ -63,9 +88,16 @@ export interface RunningNode {
   readonly adminUrl: string | undefined;
   /** The file holding the admin API's bearer token (`private/admin-token`). */
   readonly adminTokenPath: string;
+  /** The background crawler and the database's backups. */
+  readonly crawler: NodeCrawler;
+  /** Set when the node recovered or reconciled its database before serving. */
+  readonly recovery: StartupRecovery | undefined;
   /** The NURL of an account (its own swissnum). */
   nurlFor(accountId: number): string;
-  /** Stops accepting, drains requests in flight, aborts unfinished uploads, closes the stores. */
+  /**
+   * Stops accepting, drains requests in flight, stops the crawler, aborts unfinished uploads,
+   * backs up the database (SQLite), closes the stores.
+   */
   close(): Promise<void>;
 }
 
@@ -98,16 +130,20 @@ function reason(error: unknown): string {
 }
 
 /** Opens the lease database the config names; NodeError `DATABASE_UNREACHABLE` naming it. */
-export async function openNodeDatabase(node: LoadedNode): Promise<LeaseDb> {
+export async function openNodeDatabase(
+  node: LoadedNode,
+  options: { now?: () => number } = {},
+): Promise<LeaseDb> {
   const { database, leases } = node.config;
   const policy = {
     leaseDurationSeconds: leases.durationSeconds,
     maxLeaseDurationSeconds: leases.maxDurationSeconds,
   };
+  const now = options.now ? { now: options.now } : {};
   if (database.kind === 'sqlite') {
     const path = nodePath(node.dir, database.path);
     try {
-      return await openLeaseDb({ dialect: 'sqlite', path, policy });
+      return await openLeaseDb({ dialect: 'sqlite', path, policy, ...now });
     } catch (cause) {
       throw new NodeError(
         'DATABASE_UNREACHABLE',
@@ -122,6 +158,7 @@ export async function openNodeDatabase(node: LoadedNode): Promise<LeaseDb> {
       connectionString: database.url,
       lockPoolSize: node.config.cluster.lockPoolSize,
       policy,
+      ...now,
     });
   } catch (cause) {
     throw new NodeError(
@@ -186,9 +223,11 @@ export function createNodeAccountant(
   leaseDb: LeaseDb,
   backend: ShareBackend,
   process?: { readonly id: string; readonly url: string },
+  now?: () => number,
 ): Accountant {
   const { storage, accounting, cluster } = node.config;
   return new Accountant({
+    ...(now ? { now } : {}),
     ...(process ? { processId: process.id, processUrl: process.url } : {}),
     crossProcessLocks: cluster.crossProcessLocks,
     leaseDb,
@@ -280,17 +319,125 @@ async function listen(server: Server | HttpServer, port: number, host: string): 
   return (server.address() as AddressInfo).port;
 }
 
+/** Progress of a reconciliation as log lines: one per tenth of the prefixes. */
+function progressLogger(
+  logger: Logger,
+  reason: RecoveryReason,
+): (progress: CrawlerProgress) => void {
+  let logged = 0;
+  return (progress) => {
+    const tenth = Math.floor((progress.prefixesDone * 10) / progress.prefixesTotal);
+    if (tenth <= logged) return;
+    logged = tenth;
+    const { examined, adopted, vanished, deadUploads, corrupt } = progress.counters;
+    logger.info(
+      {
+        reason,
+        percent: tenth * 10,
+        prefixesDone: progress.prefixesDone,
+        prefixesTotal: progress.prefixesTotal,
+        examined,
+        adopted,
+        vanished,
+        deadUploads,
+        corrupt,
+      },
+      'reconciling the database with the store',
+    );
+  };
+}
+
 /**
- * Starts the node in `dir`: opens its database and backend (each failing with one clear
- * NodeError naming the database or endpoint), builds the Accountant, serves the storage API
- * over HTTPS (HTTP/1.1, no ALPN: TAHOE-INTEROP fact 1) and starts the accountant.
+ * A SQLite node's database before it serves: a missing or damaged file is replaced by the newest
+ * usable backup (or an empty database), the damaged one moved aside; then, if that happened, a
+ * recovery was interrupted, or the database was never reconciled (a new node, one adopting a
+ * Tahoe directory), one full reconciliation with the store runs. PostgreSQL: nothing here (one
+ * database shared by several processes cannot be told lost from new; `ostrom db rebuild`).
+ */
+async function prepareDatabase(
+  node: LoadedNode,
+  backend: ShareBackend,
+  logger: Logger,
+  now: () => number,
+  injectedNow: (() => number) | undefined,
+): Promise<{ leaseDb: LeaseDb; recovery: StartupRecovery | undefined }> {
+  const { database } = node.config;
+  if (database.kind !== 'sqlite') {
+    return {
+      leaseDb: await openNodeDatabase(node, injectedNow ? { now: injectedNow } : {}),
+      recovery: undefined,
+    };
+  }
+  const path = nodePath(node.dir, database.path);
+  const file = await recoverSqliteFile(path, backend, node.stateKey, now());
+  if (file?.reason === 'damaged') {
+    logger.error(
+      { database: path, damage: file.damage, movedAside: file.movedAside },
+      'the database is damaged: moved it aside',
+    );
+  } else if (file?.reason === 'missing') {
+    // No database and no backup of one: a new node (or one that never made a backup).
+    const fresh = !file.restored && file.skipped.length === 0 && file.movedAside.length === 0;
+    logger[fresh ? 'info' : 'warn'](
+      { database: path, movedAside: file.movedAside },
+      fresh ? 'no database yet' : 'the database is missing',
+    );
+  } else if (file?.reason === 'interrupted') {
+    logger.warn({ database: path }, 'finishing an interrupted recovery of the database');
+  }
+  if (file && file.reason !== 'interrupted') {
+    const level = file.skipped.length > 0 ? 'warn' : 'info';
+    logger[level](
+      { database: path, restored: file.restored?.name ?? null, skipped: file.skipped },
+      describeRestore(file),
+    );
+  }
+  const leaseDb = await openNodeDatabase(node, injectedNow ? { now: injectedNow } : {});
+  try {
+    const reason: RecoveryReason | undefined =
+      file?.reason ?? ((await everReconciled(leaseDb)) ? undefined : 'never-reconciled');
+    if (reason === undefined) return { leaseDb, recovery: undefined };
+    logger.info({ reason }, 'reconciling the database with the store before serving');
+    const cycle = await reconcileNow({
+      node,
+      leaseDb,
+      backend,
+      ...(injectedNow ? { now: injectedNow } : {}),
+      onProgress: progressLogger(logger, reason),
+    });
+    await finishRecovery(path);
+    logger.info({ reason, counters: cycle.counters }, 'the database agrees with the store');
+    return {
+      leaseDb,
+      recovery: {
+        reason,
+        movedAside: file?.movedAside ?? [],
+        restored: file?.restored,
+        skipped: file?.skipped ?? [],
+        ...(file?.damage === undefined ? {} : { damage: file.damage }),
+        cycle,
+      },
+    };
+  } catch (error) {
+    await leaseDb.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Starts the node in `dir`: opens its backend and database (each failing with one clear
+ * NodeError naming the database or endpoint), recovers a lost SQLite database (see
+ * `prepareDatabase`), builds the Accountant, serves the storage API over HTTPS (HTTP/1.1, no
+ * ALPN: TAHOE-INTEROP fact 1), starts the accountant, then the crawler and the backups.
  */
 export async function startNode(dir: string, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? pino({ enabled: false });
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
   const node = await loadNode(dir);
-  const leaseDb = await openNodeDatabase(node);
+  let leaseDb: LeaseDb | undefined;
   let backend: ShareBackend | undefined;
   let accountant: Accountant | undefined;
+  let nodeCrawler: NodeCrawler | undefined;
   let server: Server | undefined;
   let adminServer: HttpServer | undefined;
   let forwarder: UploadForwarder | undefined;
@@ -302,8 +449,13 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       probe: true,
       ...(options.env ? { env: options.env } : {}),
     });
+    // Before the port is opened: clients of a node that is still reconciling find it closed
+    // (and go to other servers) rather than open and silent.
+    const prepared = await prepareDatabase(node, backend, logger, now, options.now);
+    const db = prepared.leaseDb;
+    leaseDb = db;
     let port = options.port ?? node.config.storage.port;
-    const metrics = createNodeMetrics({ leaseDb });
+    const metrics = createNodeMetrics({ leaseDb: db });
     // Requests that arrive between listening and the accountant's start wait for it: the port
     // (0 picks one) must be known to build the accountant, which registers where peers reach it.
     let serve: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -357,7 +509,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       );
     }
     const identity = processIdentity(node, port);
-    accountant = createNodeAccountant(node, leaseDb, backend, identity);
+    accountant = createNodeAccountant(node, db, backend, identity, options.now);
     const acct = accountant;
     const nurlFor = (accountId: number) => nodeNurl(node, acct, accountId, port);
     forwarder = createUploadForwarder({ spkiHash: node.tls.spkiHash, processId: identity.id });
@@ -366,6 +518,18 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     );
     // Uploads a previous life left are discarded by start() before any request is served.
     await acct.start({ intervalSeconds: options.sweepIntervalSeconds ?? 60 });
+    nodeCrawler = createNodeCrawler({
+      node,
+      leaseDb: db,
+      backend,
+      exclusive: (storageIndex, fn) => acct.exclusive(storageIndex, fn),
+      logger,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.crawlerClock ? { clock: options.crawlerClock } : {}),
+      ...(options.every ? { every: options.every } : {}),
+    });
+    const crawler = nodeCrawler;
+    crawler.start();
     serve = handler;
     ready?.resolve();
     const nurl = nurlFor(0);
@@ -377,13 +541,15 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     if (node.config.admin.enabled) {
       const adminHandler = createAdminApi({
         accountant: acct,
-        leaseDb,
+        leaseDb: db,
         token: adminToken.token,
         nurlFor,
         serverId: node.serverId,
         furl,
         metrics,
         logger,
+        crawler,
+        ...(options.now ? { now: options.now } : {}),
       });
       adminServer = createHttpServer(adminHandler);
       const wanted = options.adminPort ?? (options.port === undefined ? node.config.admin.port : 0);
@@ -399,6 +565,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       }
       adminUrl = `http://${ADMIN_LISTEN}:${adminPort}`;
     }
+    await writePidFile(node.dir);
     logger.info(
       {
         url,
@@ -407,6 +574,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         serverId: node.serverId,
         backend: node.config.backend.kind,
         database: node.config.database.kind,
+        crawler: node.config.crawler.enabled,
+        backups: crawler.backupsEnabled,
       },
       'listening',
     );
@@ -442,10 +611,20 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         admin?.closeAllConnections();
         await stopped;
         await adminStopped;
+        await crawler.stop();
         await acct.stop();
+        // After the accountant: the last backup holds no upload in progress.
+        if (crawler.backupsEnabled) {
+          await crawler
+            .backup('shutdown')
+            .catch((error: unknown) =>
+              logger.error({ err: error }, 'the backup at shutdown failed'),
+            );
+        }
         forwarder?.close();
         await be.close();
-        await leaseDb.close();
+        await db.close();
+        await removePidFile(node.dir).catch(() => undefined);
         logger.info('stopped');
       })();
       return closing;
@@ -459,6 +638,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       port,
       adminUrl,
       adminTokenPath: adminToken.path,
+      crawler,
+      recovery: prepared.recovery,
       nurlFor,
       close,
     };
@@ -467,9 +648,10 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     forwarder?.close();
     server?.close();
     adminServer?.close();
+    await nodeCrawler?.stop().catch(() => undefined);
     await accountant?.stop().catch(() => undefined);
     await backend?.close().catch(() => undefined);
-    await leaseDb.close().catch(() => undefined);
+    await leaseDb?.close().catch(() => undefined);
     throw error;
   }
 }

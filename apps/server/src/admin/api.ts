@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Accountant, buildDigest } from '@ostrom/accountant';
+import { readCrawlerStatus } from '@ostrom/crawler';
 import {
   ACCOUNT_ORDERS,
   ACCOUNT_STATUSES,
@@ -50,6 +51,11 @@ export interface AdminApiOptions {
   readonly furl: string;
   /** Served as `/metrics` when given. */
   readonly metrics?: NodeMetrics;
+  /**
+   * The running crawler, for `GET /admin/v1/crawler`; without it the route reports the saved
+   * state alone, as `ostrom crawler status` does.
+   */
+  readonly crawler?: { status(): Promise<object> };
   readonly logger?: AdminApiLogger;
   /** Unix seconds (default the system clock). */
   readonly now?: () => number;
@@ -573,6 +579,17 @@ export function createAdminApi(
             serverId: options.serverId,
             furl: options.furl,
           },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/admin\/v1\/crawler$/,
+      handle: async (ctx) => {
+        parse(emptyQuery, ctx.query, 'query parameter');
+        const crawler = options.crawler;
+        return {
+          json: crawler ? await crawler.status() : await readCrawlerStatus(leaseDb, { now: now() }),
         };
       },
     },

@@ -1,0 +1,332 @@
+import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { ShareBackend } from '@ostrom/backend';
+import {
+  AccountingCrawler,
+  BackupError,
+  type BackupInfo,
+  type CrawlerProgress,
+  type CycleReport,
+  restoreBackup,
+  restoreLatestBackup,
+} from '@ostrom/crawler';
+import type { LeaseDb } from '@ostrom/leasedb';
+import BetterSqlite3 from 'better-sqlite3';
+import type { OstromConfig } from './config.js';
+import { NodeError } from './errors.js';
+import type { LoadedNode } from './node-dir.js';
+
+// Recovering a lost SQLite lease database (DESIGN.md, "Crawler"; issue 6). At start-up, a
+// database file that is missing or damaged is replaced by the newest backup that opens (or by an
+// empty database), and one full reconciliation with the store runs before any request is
+// served: shares newer than the backup are adopted with the owner records kept beside them, and
+// rows of shares deleted since are removed. A damaged file is moved aside, never deleted. A
+// marker file beside the database says a recovery is under way, so that a crash in the middle
+// of one makes the next start finish it.
+
+/** What a look at a SQLite database file found. */
+export type DatabaseCondition =
+  | { readonly state: 'missing' }
+  | { readonly state: 'damaged'; readonly reason: string }
+  | { readonly state: 'sound' };
+
+/** Why the node reconciled before serving. */
+export const RECOVERY_REASONS = [
+  /** The database file was missing. */
+  'missing',
+  /** The database file could not be opened or failed SQLite's check; it was moved aside. */
+  'damaged',
+  /** A recovery, restore or rebuild was interrupted, or a restore awaits its reconciliation. */
+  'interrupted',
+  /** The database was never reconciled with the store (e.g. a node adopting a Tahoe directory). */
+  'never-reconciled',
+] as const;
+export type RecoveryReason = (typeof RECOVERY_REASONS)[number];
+
+/** What was done to the database file before it was opened. */
+export interface FileRecovery {
+  readonly reason: Exclude<RecoveryReason, 'never-reconciled'>;
+  /** Why the file was judged damaged. */
+  readonly damage?: string;
+  /** Where the files that were in the way went (the database and its -wal and -shm). */
+  readonly movedAside: readonly string[];
+  /** The backup restored; undefined: the node starts from an empty database. */
+  readonly restored: BackupInfo | undefined;
+  /** Backups passed over because they did not open, newest first. */
+  readonly skipped: readonly { readonly name: string; readonly reason: string }[];
+}
+
+// Errors that say the file itself is bad; anything else (permissions, a lock held by another
+// process, a full disk) is a reason to stop, not to replace the database.
+const DAMAGE = /^SQLITE_(CORRUPT|NOTADB)/;
+
+/**
+ * Looks at a SQLite lease database without changing it: missing, damaged (it does not open as a
+ * database, fails SQLite's `quick_check`, or holds no lease database), or sound. `quick_check`
+ * rather than `integrity_check`: it finds damaged pages and records in time linear in the file,
+ * without checking every index against its table, which on a large database takes minutes at
+ * every start. NodeError `DATABASE_UNREACHABLE` when the file cannot be read at all.
+ */
+export function inspectSqliteDatabase(path: string): DatabaseCondition {
+  try {
+    if (!statSync(path).isFile()) {
+      throw new NodeError('DATABASE_UNREACHABLE', `the database ${path} is not a file`);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
+    if (error instanceof NodeError) throw error;
+    throw new NodeError(
+      'DATABASE_UNREACHABLE',
+      `cannot read the database ${path} (${(error as NodeJS.ErrnoException).code})`,
+      { cause: error },
+    );
+  }
+  let db: BetterSqlite3.Database | undefined;
+  try {
+    db = new BetterSqlite3(path, { fileMustExist: true });
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') {
+      return { state: 'damaged', reason: `SQLite's quick_check says: ${String(check)}` };
+    }
+    const migrations = db
+      .prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'")
+      .get();
+    if (migrations === undefined) {
+      return { state: 'damaged', reason: 'it holds no lease database (no kysely_migration table)' };
+    }
+    return { state: 'sound' };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && DAMAGE.test(code)) {
+      return { state: 'damaged', reason: `${(error as Error).message} (${code})` };
+    }
+    throw new NodeError(
+      'DATABASE_UNREACHABLE',
+      `cannot open the database ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  } finally {
+    db?.close();
+  }
+}
+
+/** The marker beside a database that says a recovery of it is under way. */
+export function recoveryMarkerPath(path: string): string {
+  return `${path}.recovering`;
+}
+
+export async function recoveryPending(path: string): Promise<boolean> {
+  try {
+    await stat(recoveryMarkerPath(path));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function writeMarker(path: string, reason: string, at: number): Promise<void> {
+  await writeFile(recoveryMarkerPath(path), `${JSON.stringify({ reason, at })}\n`);
+  syncDir(dirname(path));
+}
+
+/** Removes the marker once the reconciliation it asked for has finished. */
+export async function finishRecovery(path: string): Promise<void> {
+  await rm(recoveryMarkerPath(path), { force: true });
+  syncDir(dirname(path));
+}
+
+/** Why the marker was written, for logs; undefined when there is none. */
+export async function readRecoveryMarker(path: string): Promise<string | undefined> {
+  try {
+    const parsed = JSON.parse(await readFile(recoveryMarkerPath(path), 'utf8')) as {
+      reason?: unknown;
+    };
+    return typeof parsed.reason === 'string' ? parsed.reason : 'unknown';
+  } catch {
+    return undefined;
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Renames the database file and its `-wal` and `-shm` (those that exist) to
+ * `<path>.<label>-<at>[-n]` (with the same suffixes, so SQLite opens the copy with its log), and
+ * returns the new names. Nothing is ever deleted.
+ */
+export async function moveAside(path: string, label: string, at: number): Promise<string[]> {
+  const present: string[] = [];
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (await exists(path + suffix)) present.push(suffix);
+  }
+  if (present.length === 0) return [];
+  let base = `${path}.${label}-${at}`;
+  for (let n = 2; (await exists(base)) || (await exists(`${base}-wal`)); n++) {
+    base = `${path}.${label}-${at}-${n}`;
+  }
+  const moved: string[] = [];
+  for (const suffix of present) {
+    await rename(path + suffix, base + suffix);
+    moved.push(base + suffix);
+  }
+  syncDir(dirname(path));
+  return moved;
+}
+
+/**
+ * Puts a backup in the place of the database at `path`: the backup (`from`, or the newest that
+ * opens) is first restored beside it and checked, so that nothing changes when none is usable;
+ * then the recovery marker is written, whatever is at `path` is moved aside (`label`), and the
+ * backup renamed into place. With no usable backup and no `from`, `path` is left free, for an
+ * empty database (unless `requireBackup`). The marker stays until {@link finishRecovery}.
+ */
+export async function replaceDatabase(
+  path: string,
+  backend: ShareBackend,
+  stateKey: Uint8Array,
+  options: {
+    label: string;
+    reason: string;
+    at: number;
+    from?: string;
+    /** Change nothing and throw BackupError `NOT_FOUND` when no backup is usable. */
+    requireBackup?: boolean;
+  },
+): Promise<{
+  restored: BackupInfo | undefined;
+  skipped: FileRecovery['skipped'];
+  movedAside: string[];
+}> {
+  const staging = `${path}.restoring`;
+  await rm(staging, { force: true });
+  let restored: BackupInfo | undefined;
+  let skipped: FileRecovery['skipped'] = [];
+  try {
+    if (options.from !== undefined) {
+      restored = await restoreBackup({ backend, stateKey, path: staging, name: options.from });
+    } else {
+      ({ restored, skipped } = await restoreLatestBackup({ backend, stateKey, path: staging }));
+    }
+    if (!restored && options.requireBackup) {
+      throw new BackupError(
+        'NOT_FOUND',
+        skipped.length === 0
+          ? 'the store holds no backup of the lease database'
+          : `no usable backup: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
+      );
+    }
+    await writeMarker(path, options.reason, options.at);
+    const movedAside = await moveAside(path, options.label, options.at);
+    if (restored) {
+      await rename(staging, path);
+      syncDir(dirname(path));
+    }
+    return { restored, skipped, movedAside };
+  } finally {
+    await rm(staging, { force: true });
+  }
+}
+
+/**
+ * Before the database is opened at start-up: a missing or damaged file is replaced by the newest
+ * usable backup (or left for an empty database), the damaged one moved aside; a recovery that
+ * was under way is reported as interrupted. Undefined when the file is sound and no recovery
+ * was pending. The caller reconciles, then calls {@link finishRecovery}.
+ */
+export async function recoverSqliteFile(
+  path: string,
+  backend: ShareBackend,
+  stateKey: Uint8Array,
+  at: number,
+): Promise<FileRecovery | undefined> {
+  const condition = inspectSqliteDatabase(path);
+  if (condition.state === 'sound') {
+    if (!(await recoveryPending(path))) return undefined;
+    return { reason: 'interrupted', movedAside: [], restored: undefined, skipped: [] };
+  }
+  const reason = condition.state;
+  // A -wal left without its database belongs to that database: moved aside too ("orphaned"),
+  // never replayed into a new one.
+  const replaced = await replaceDatabase(path, backend, stateKey, {
+    label: reason === 'damaged' ? 'damaged' : 'orphaned',
+    reason,
+    at,
+  });
+  return {
+    reason,
+    ...(condition.state === 'damaged' ? { damage: condition.reason } : {}),
+    ...replaced,
+  };
+}
+
+/** The crawler's settings from `[crawler]`. */
+export function crawlerSettings(config: OstromConfig['crawler']) {
+  return {
+    allowedFraction: config.allowedFraction,
+    minCycleSeconds: config.minCycleSeconds,
+    deleteUnleased: config.deleteUnleased,
+    deletionGraceSeconds: config.deletionGraceSeconds,
+  };
+}
+
+/** Whether a full reconciliation has ever finished on this database. */
+export async function everReconciled(leaseDb: LeaseDb): Promise<boolean> {
+  return (await leaseDb.listCrawlerCycles('accounting')).length > 0;
+}
+
+/**
+ * One full reconciliation of the database with the store, as fast as it goes. It deletes
+ * nothing: leases renewed after the backup it may start from are not in it, so shares that look
+ * unleased are only counted (`unleased`); the background crawl deletes them after the grace
+ * period as usual.
+ */
+export async function reconcileNow(options: {
+  readonly node: LoadedNode;
+  readonly leaseDb: LeaseDb;
+  readonly backend: ShareBackend;
+  readonly now?: () => number;
+  readonly exclusive?: <T>(storageIndex: string, fn: () => Promise<T>) => Promise<T>;
+  readonly onProgress?: (progress: CrawlerProgress) => void;
+}): Promise<CycleReport> {
+  const crawler = new AccountingCrawler({
+    leaseDb: options.leaseDb,
+    backend: options.backend,
+    stateKey: options.node.stateKey,
+    ...crawlerSettings(options.node.config.crawler),
+    deleteUnleased: false,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.exclusive ? { exclusive: options.exclusive } : {}),
+  });
+  return await crawler.runOnce(options.onProgress ? { onProgress: options.onProgress } : {});
+}
+
+/** A one-line summary of a restore, for logs and the CLI. */
+export function describeRestore(recovery: {
+  restored: BackupInfo | undefined;
+  skipped: FileRecovery['skipped'];
+}): string {
+  const passed =
+    recovery.skipped.length === 0
+      ? ''
+      : ` (passed over ${recovery.skipped.length} unusable: ${recovery.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})`;
+  return recovery.restored
+    ? `restored the backup ${recovery.restored.name} of ${new Date(recovery.restored.createdAt * 1000).toISOString()}${passed}`
+    : `no usable backup: starting from an empty database${passed}`;
+}
