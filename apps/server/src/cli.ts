@@ -1,7 +1,7 @@
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ACCOUNTING_MODES,
@@ -10,6 +10,18 @@ import {
   APPROVAL_MODES,
   swissnumFor,
 } from '@ostrom/accountant';
+import type { ShareBackend } from '@ostrom/backend';
+import {
+  BACKUP_BLOB_PREFIX,
+  BackupError,
+  type CrawlerProgress,
+  type CrawlerStatus,
+  type CycleReport,
+  listBackups,
+  makeBackup,
+  parseBackupName,
+  readCrawlerStatus,
+} from '@ostrom/crawler';
 import {
   ACCOUNT_STATUSES,
   type Account as AccountRow,
@@ -29,6 +41,7 @@ import {
   StorageClientError,
   signAccountRequest,
 } from '@ostrom/protocol';
+import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
@@ -46,7 +59,9 @@ import {
 } from './admin/api.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
 import { NodeError } from './errors.js';
-import { initNode, type LoadedNode, loadNode } from './node-dir.js';
+import { initNode, type LoadedNode, loadNode, nodePath } from './node-dir.js';
+import { assertNotRunning } from './pid-file.js';
+import { describeRestore, finishRecovery, reconcileNow, replaceDatabase } from './recovery.js';
 import {
   createNodeAccountant,
   nodeFurl,
@@ -72,6 +87,11 @@ export interface CliIo {
   readonly now?: () => number;
   /** `ostrom run` serves until this resolves (default: SIGTERM or SIGINT). */
   readonly stopSignal?: () => Promise<string>;
+  /**
+   * A terminal where `ostrom db rebuild` draws its progress bar (default stderr when it is a
+   * terminal); without one, progress is printed to stderr a line per tenth.
+   */
+  readonly progressStream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
 /** Exit codes: 0 done, 1 failed, 2 bad arguments, 3 account request pending. */
@@ -200,31 +220,224 @@ function usageCells(row: ReturnType<typeof usageRow>): (string | number)[] {
 interface Operator {
   readonly node: LoadedNode;
   readonly db: LeaseDb;
+  readonly backend: ShareBackend;
   readonly accountant: Accountant;
+}
+
+/**
+ * A SQLite database that is missing while the store holds backups of it was lost, not never
+ * made: creating an empty one here would hide the loss from the next start (which restores the
+ * newest backup), so operator commands refuse instead.
+ */
+async function refuseLostDatabase(node: LoadedNode, backend: ShareBackend): Promise<void> {
+  const { database } = node.config;
+  if (database.kind !== 'sqlite') return;
+  const path = nodePath(node.dir, database.path);
+  if (existsSync(path)) return;
+  const backups = await listBackups(backend);
+  if (backups.length === 0) return;
+  throw new NodeError(
+    'DATABASE_LOST',
+    `the database ${path} is missing and the store holds ${backups.length} backup${backups.length === 1 ? '' : 's'} of it: start the node (it restores the newest and reconciles it with the store) or run \`ostrom db rebuild\``,
+  );
 }
 
 /**
  * Opens the node's own database for an operator command. It works whether the server runs or
  * not: SQLite write transactions take the file lock at BEGIN IMMEDIATE and wait for the
  * server's (busy timeout); PostgreSQL serialises as usual. The backend is opened without a
- * probe: operator commands only touch the database.
+ * probe: operator commands touch it only for backups.
  */
 async function withOperator<T>(dir: string, fn: (op: Operator) => Promise<T>): Promise<T> {
   const node = await loadNode(dir);
-  const db = await openNodeDatabase(node);
+  const backend = await openNodeBackend(node);
   try {
-    const backend = await openNodeBackend(node).catch(async (error) => {
-      await db.close();
-      throw error;
-    });
+    await refuseLostDatabase(node, backend);
+    const db = await openNodeDatabase(node);
     try {
-      return await fn({ node, db, accountant: createNodeAccountant(node, db, backend) });
+      return await fn({ node, db, backend, accountant: createNodeAccountant(node, db, backend) });
     } finally {
-      await backend.close();
+      await db.close().catch(() => undefined);
     }
   } finally {
-    await db.close().catch(() => undefined);
+    await backend.close().catch(() => undefined);
   }
+}
+
+/** The node and its backend, without the database (backups, restore, rebuild). */
+async function withBackend<T>(
+  dir: string,
+  fn: (node: LoadedNode, backend: ShareBackend) => Promise<T>,
+  options: { probe?: boolean } = {},
+): Promise<T> {
+  const node = await loadNode(dir);
+  const backend = await openNodeBackend(node, options);
+  try {
+    return await fn(node, backend);
+  } finally {
+    await backend.close().catch(() => undefined);
+  }
+}
+
+/** The SQLite file of a node, or NodeError for PostgreSQL naming what does the job there. */
+function sqlitePathOf(node: LoadedNode, what: string): string {
+  const { database } = node.config;
+  if (database.kind !== 'sqlite') {
+    throw new NodeError(
+      'CONFIG_INVALID',
+      `${what} is for a SQLite lease database; this node's is on PostgreSQL ([database] url): use pg_dump and pg_restore, and \`ostrom db rebuild\` to reconcile it with the store`,
+    );
+  }
+  return nodePath(node.dir, database.path);
+}
+
+/** `--from`: a backup's blob name, or its file name without `leasedb/`. */
+function backupArg(value: string): string {
+  const name = value.startsWith(BACKUP_BLOB_PREFIX) ? value : `${BACKUP_BLOB_PREFIX}${value}`;
+  if (parseBackupName(name) === undefined) {
+    throw new InvalidArgumentError(
+      'expected a backup name such as backup-001800000000.sqlite.gz (see `ostrom db backups`)',
+    );
+  }
+  return name;
+}
+
+/** Seconds for people: `45 s`, `12 min`, `3 h 10 min`, `2 d 4 h`. */
+function formatSeconds(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86_400)} d ${Math.round((s % 86_400) / 3600)} h`;
+}
+
+const COUNTER_LABELS: readonly [keyof CrawlerStatus['counters'], string][] = [
+  ['examined', 'shares examined'],
+  ['adopted', 'adopted'],
+  ['vanished', 'vanished'],
+  ['deadUploads', 'dead uploads removed'],
+  ['expired', 'leases expired'],
+  ['deleted', 'deleted'],
+  ['deleteFailures', 'failed deletions'],
+  ['unleased', 'unleased (not deleted)'],
+  ['corrupt', 'corrupt'],
+  ['usageCorrected', 'usage totals corrected'],
+];
+
+function counterRows(counters: CrawlerStatus['counters']): [string, string | number][] {
+  return [
+    ...COUNTER_LABELS.map(([key, label]): [string, number] => [label, counters[key]]),
+    ['bytes examined', formatSize(counters.bytes)],
+  ];
+}
+
+/** `ostrom crawler status` for people. */
+function crawlerStatusText(status: CrawlerStatus): string {
+  const progress =
+    status.cycleStartedAt === null
+      ? `cycle ${status.cycle}: not started`
+      : `cycle ${status.cycle}: ${status.percent}% (${status.prefixesDone}/${status.prefixesTotal} prefixes), started ${isoTime(status.cycleStartedAt)}${status.etaSeconds === null ? '' : `, about ${formatSeconds(status.etaSeconds)} left`}`;
+  const history =
+    status.history.length === 0
+      ? 'no cycle has finished yet\n'
+      : `last cycles:\n${table(
+          [
+            'cycle',
+            'finished',
+            'took',
+            'examined',
+            'adopted',
+            'vanished',
+            'expired',
+            'deleted',
+            'corrupt',
+          ],
+          status.history.map((c) => [
+            c.cycle,
+            isoTime(c.finishedAt),
+            formatSeconds(c.finishedAt - c.startedAt),
+            c.counters.examined,
+            c.counters.adopted,
+            c.counters.vanished,
+            c.counters.expired,
+            c.counters.deleted,
+            c.counters.corrupt,
+          ]),
+        )}`;
+  return `${progress}\n${status.cycleStartedAt === null ? '' : keyValues(counterRows(status.counters))}${history}`;
+}
+
+/**
+ * Shows a reconciliation's progress: a bar (cli-progress) on a terminal, else a line per tenth
+ * of the prefixes on stderr.
+ */
+function reconcileProgress(io: CliIo): {
+  onProgress: (progress: CrawlerProgress) => void;
+  done: () => void;
+} {
+  const stream = io.progressStream;
+  if (stream?.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format:
+          'reconciling [{bar}] {percentage}% | {value}/{total} prefixes | ETA {eta_formatted} | {examined} shares, {adopted} adopted',
+        hideCursor: false,
+        etaBuffer: 64,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      onProgress: (p) => {
+        const payload = { examined: p.counters.examined, adopted: p.counters.adopted };
+        if (!started) {
+          bar.start(p.prefixesTotal, p.prefixesDone, payload);
+          started = true;
+        } else bar.update(p.prefixesDone, payload);
+      },
+      done: () => {
+        if (started) bar.stop();
+      },
+    };
+  }
+  let logged = 0;
+  return {
+    onProgress: (p) => {
+      const tenth = Math.floor((p.prefixesDone * 10) / p.prefixesTotal);
+      if (tenth <= logged) return;
+      logged = tenth;
+      io.stderr(
+        `reconciling: ${tenth * 10}% (${p.prefixesDone}/${p.prefixesTotal} prefixes), ${p.counters.examined} shares examined, ${p.counters.adopted} adopted\n`,
+      );
+    },
+    done: () => undefined,
+  };
+}
+
+function cycleSummary(cycle: CycleReport): string {
+  const c = cycle.counters;
+  return `reconciled with the store in ${formatSeconds(cycle.finishedAt - cycle.startedAt)}: ${c.examined} shares (${formatSize(c.bytes)}), ${c.adopted} adopted, ${c.vanished} vanished, ${c.deadUploads} dead uploads removed, ${c.corrupt} corrupt, ${c.expired} leases expired, ${c.unleased} unleased\n`;
+}
+
+/**
+ * `--adopt PATH`: the Tahoe-LAFS storage directory (the one holding `shares/`, which is what the
+ * disk backend's root is), or its `shares/` directory itself.
+ */
+function tahoeStorageRoot(path: string): string {
+  const given = resolve(path);
+  const isDir = (p: string) => {
+    try {
+      return statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  if (isDir(join(given, 'shares'))) return given;
+  if (basename(given) === 'shares' && isDir(given)) return dirname(given);
+  throw new UsageError(
+    `--adopt: ${given} is not a Tahoe-LAFS storage directory (no shares/ in it): give the node's storage/ directory or its shares/`,
+  );
 }
 
 async function requireAccount(db: LeaseDb, id: number): Promise<AccountRow> {
@@ -310,6 +523,10 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .option('--reserved-space <SIZE>', 'space kept free on the disk', sizeArg)
     .addOption(new Option('--backend <KIND>', 'where shares are kept').choices(BACKEND_KINDS))
     .option('--storage-path <PATH>', 'disk backend directory (default storage/)')
+    .option(
+      '--adopt <PATH>',
+      'serve an existing Tahoe-LAFS storage directory (its storage/ or shares/) in place: the first start adopts every share with its leases',
+    )
     .option('--s3-bucket <NAME>', 's3 backend: the bucket (must exist)')
     .option('--s3-endpoint <URL>', 's3 backend: endpoint of an S3-compatible server (default AWS)')
     .option('--s3-region <REGION>', 's3 backend: region (default us-east-1)')
@@ -336,6 +553,11 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
           throw new UsageError('--backend s3 needs --s3-bucket');
         if (backend === 's3' && o.storagePath !== undefined)
           throw new UsageError('--storage-path is for --backend disk');
+        if (o.adopt !== undefined && backend === 's3')
+          throw new UsageError('--adopt is for the disk backend (a Tahoe-LAFS storage directory)');
+        if (o.adopt !== undefined && o.storagePath !== undefined)
+          throw new UsageError('give --adopt or --storage-path, not both');
+        const adopt = o.adopt === undefined ? undefined : tahoeStorageRoot(String(o.adopt));
         const str = (v: string | number | undefined) => (v === undefined ? undefined : String(v));
         const values: ConfigValues = {
           nickname: str(o.nickname),
@@ -344,7 +566,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
           publicHostname: str(o.hostname),
           reservedSpace: str(o.reservedSpace),
           backend,
-          diskPath: str(o.storagePath),
+          diskPath: adopt ?? str(o.storagePath),
           ...(backend === 's3'
             ? {
                 s3: {
@@ -375,6 +597,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
             nurl,
             furl,
             serversYaml: serversYaml(node, nurl, furl),
+            ...(adopt === undefined ? {} : { adopted: adopt }),
           },
           () =>
             [
@@ -386,6 +609,12 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
               'A Tahoe-LAFS client uses this node with this block in its private/servers.yaml:',
               '',
               serversYaml(node, nurl, furl),
+              ...(adopt === undefined
+                ? []
+                : [
+                    `Its shares are those of the Tahoe-LAFS storage directory ${adopt}: the first start adopts`,
+                    'every share with the leases in it before it serves (stop the Tahoe server first).',
+                  ]),
               `Start it with: ostrom run ${node.dir}`,
               '',
             ].join('\n'),
@@ -708,6 +937,158 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
       });
     });
 
+  // ------------------------------------------------------------------ crawler
+  const crawler = command(program, 'crawler', 'the accounting crawler');
+
+  command(
+    crawler,
+    'status',
+    'cycle, progress, ETA, counters and the last cycles (node running or not)',
+  )
+    .option('--json', 'machine-readable output')
+    .action(async (_o: unknown, cmd: Command) => {
+      await withOperator(nodeDir(cmd), async ({ db }) => {
+        const status = await readCrawlerStatus(db, { now: now() });
+        print(cmd, status, () => crawlerStatusText(status));
+      });
+    });
+
+  // ------------------------------------------------------------------ db
+  const database = command(
+    program,
+    'db',
+    'the lease database: backups (SQLite), restore, rebuild from the store',
+  );
+
+  command(
+    database,
+    'backup',
+    'back the database up into the backend now (works while the node runs)',
+  )
+    .option('--json', 'machine-readable output')
+    .action(async (_o: unknown, cmd: Command) => {
+      await withOperator(nodeDir(cmd), async ({ node, db, backend }) => {
+        const report = await makeBackup({
+          leaseDb: db,
+          backend,
+          stateKey: node.stateKey,
+          keep: node.config.crawler.backupsKept,
+          actor,
+          now,
+        });
+        print(
+          cmd,
+          report,
+          () =>
+            `backed up the database to ${report.name} (${formatSize(report.databaseBytes)}, ${formatSize(report.compressedBytes)} compressed)${report.pruned.length > 0 ? `; removed ${report.pruned.length} older` : ''}\n`,
+        );
+      });
+    });
+
+  command(database, 'backups', 'list the backups kept in the backend, newest first')
+    .option('--json', 'machine-readable output')
+    .action(async (_o: unknown, cmd: Command) => {
+      await withBackend(nodeDir(cmd), async (_node, backend) => {
+        const backups = await listBackups(backend);
+        print(cmd, backups, () =>
+          backups.length === 0
+            ? 'no backups\n'
+            : table(
+                ['name', 'taken'],
+                backups.map((b) => [b.name.slice(BACKUP_BLOB_PREFIX.length), isoTime(b.createdAt)]),
+              ),
+        );
+      });
+    });
+
+  command(
+    database,
+    'restore',
+    'replace the database by a backup (node stopped); the node reconciles it at its next start',
+  )
+    .option('--from <NAME>', 'this backup (default: the newest that opens)', backupArg)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { from?: string }, cmd: Command) => {
+      const dir = nodeDir(cmd);
+      await withBackend(dir, async (node, backend) => {
+        const path = sqlitePathOf(node, 'db restore');
+        await assertNotRunning(node.dir, 'restoring its database');
+        const result = await replaceDatabase(path, backend, node.stateKey, {
+          label: 'replaced',
+          reason: 'restore',
+          at: now(),
+          requireBackup: true,
+          ...(o.from === undefined ? {} : { from: o.from }),
+        });
+        print(cmd, result, () =>
+          [
+            describeRestore(result),
+            ...result.movedAside.map((p) => `the previous database was kept as ${p}`),
+            'the node reconciles it with the store when it next starts',
+            '',
+          ].join('\n'),
+        );
+      });
+    });
+
+  command(
+    database,
+    'rebuild',
+    'replace the database by the newest backup (or an empty one), then reconcile it with the store (node stopped)',
+  )
+    .option('--json', 'machine-readable output')
+    .action(async (_o: unknown, cmd: Command) => {
+      const dir = nodeDir(cmd);
+      await withBackend(
+        dir,
+        async (node, backend) => {
+          await assertNotRunning(node.dir, 'rebuilding its database');
+          const sqlite = node.config.database.kind === 'sqlite';
+          const path = sqlite ? sqlitePathOf(node, 'db rebuild') : undefined;
+          // PostgreSQL: no file to restore (pg_restore's job); the database is reconciled as it is.
+          const replaced = path
+            ? await replaceDatabase(path, backend, node.stateKey, {
+                label: 'replaced',
+                reason: 'rebuild',
+                at: now(),
+              })
+            : undefined;
+          if (replaced && !json(cmd)) {
+            io.stderr(`${describeRestore(replaced)}\n`);
+            for (const p of replaced.movedAside)
+              io.stderr(`the previous database was kept as ${p}\n`);
+          }
+          const db = await openNodeDatabase(node);
+          let cycle: CycleReport;
+          const progress = reconcileProgress(io);
+          try {
+            cycle = await reconcileNow({
+              node,
+              leaseDb: db,
+              backend,
+              now,
+              onProgress: progress.onProgress,
+            });
+          } finally {
+            progress.done();
+            await db.close().catch(() => undefined);
+          }
+          if (path) await finishRecovery(path);
+          print(
+            cmd,
+            {
+              restored: replaced?.restored ?? null,
+              skipped: replaced?.skipped ?? [],
+              movedAside: replaced?.movedAside ?? [],
+              cycle,
+            },
+            () => cycleSummary(cycle),
+          );
+        },
+        { probe: true },
+      );
+    });
+
   // ------------------------------------------------------------------ client side
   const account = command(
     program,
@@ -816,6 +1197,7 @@ function errorLine(error: unknown): { message: string; code: number } {
   if (error instanceof UsageError) return { message: error.message, code: EXIT.usage };
   if (
     error instanceof NodeError ||
+    error instanceof BackupError ||
     error instanceof AccountantError ||
     error instanceof LeaseDbError ||
     error instanceof StorageClientError ||
@@ -841,6 +1223,7 @@ export async function main(argv: readonly string[], io?: CliIo): Promise<number>
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     isTTY: process.stdout.isTTY === true,
+    ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}),
   };
   const result = { code: EXIT.ok as number };
   const program = buildProgram(actualIo, result);

@@ -67,10 +67,23 @@ describe('ostrom init', () => {
   it('--help exits 0 and lists the commands', async () => {
     const result = await ostrom(['--help']);
     expect(result.code).toBe(0);
-    for (const name of ['init', 'run', 'accounts', 'usage', 'nurl', 'events', 'account']) {
+    for (const name of [
+      'init',
+      'run',
+      'accounts',
+      'usage',
+      'nurl',
+      'events',
+      'account',
+      'crawler',
+      'db',
+    ]) {
       expect(result.stdout).toContain(name);
     }
     expect((await ostrom(['accounts', 'set-quota', '--help'])).stdout).toContain('--hard');
+    const db = (await ostrom(['db', '--help'])).stdout;
+    for (const name of ['backup', 'backups', 'restore', 'rebuild']) expect(db).toContain(name);
+    expect((await ostrom(['init', '--help'])).stdout).toContain('--adopt');
   });
 });
 

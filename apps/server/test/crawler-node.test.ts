@@ -1,0 +1,225 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { listBackups, PREFIXES } from '@ostrom/crawler';
+import { ANONYMOUS_ACCOUNT_ID } from '@ostrom/leasedb';
+import { expect, it } from 'vitest';
+import type { RunningNode } from '../src/server.js';
+import { ostrom, ostromJson } from './helpers.js';
+import { bytes, storageIndex } from './http-setup.js';
+import {
+  addAccount,
+  createTestNode,
+  describeFlavours,
+  messages,
+  SLOW,
+  upload,
+} from './node-harness.js';
+
+// The crawler inside a running node: the start-up reconciliation, the background crawl and its
+// reports (admin API, /metrics, `ostrom crawler status`), the periodic and shutdown backups, and
+// what the node does when its SQLite database is deleted under it or found damaged at start-up.
+
+const KEY_A = 'a1'.repeat(32);
+
+async function admin(running: RunningNode, path: string): Promise<Response> {
+  const token = (await readFile(running.adminTokenPath, 'utf8')).trim();
+  return await fetch(`${running.adminUrl}${path}`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+}
+
+interface CrawlerJson {
+  cycle: number;
+  prefixesDone: number;
+  prefixesTotal: number;
+  percent: number;
+  etaSeconds: number | null;
+  counters: Record<string, number>;
+  history: { cycle: number; counters: Record<string, number> }[];
+  background?: { enabled: boolean; running: boolean; lastError: string | null };
+  backups?: { intervalSeconds: number; kept: number; last: { name: string } | null } | null;
+  databaseFile?: string | null;
+}
+
+describeFlavours('the crawler in a node', (flavour) => {
+  it(
+    'a new node reconciles before it serves, then crawls in the background; the admin API, /metrics and `ostrom crawler status` report it',
+    async () => {
+      const node = await createTestNode(flavour);
+      const running = await node.start();
+      // No database yet: one full cycle over the (empty) store ran before the port opened.
+      expect(running.recovery).toMatchObject({ reason: 'missing', restored: undefined });
+      expect(running.recovery?.cycle).toMatchObject({ cycle: 1, counters: { examined: 0 } });
+      await node.pacing.rested; // the background crawl has done its first cycle
+      await upload(node.client(running.nurl), running, storageIndex('one'), 0, bytes(1000));
+
+      const response = await admin(running, '/admin/v1/crawler');
+      expect(response.status).toBe(200);
+      const status = (await response.json()) as CrawlerJson;
+      expect(status).toMatchObject({
+        cycle: 3,
+        prefixesDone: 0,
+        prefixesTotal: 1024,
+        background: { enabled: true, running: true, lastError: null },
+        backups: { intervalSeconds: 3600, kept: 24, last: null },
+        databaseFile: 'ok',
+      });
+      expect(status.history.map((c) => c.cycle)).toEqual([2, 1]);
+
+      const metrics = await (await admin(running, '/metrics')).text();
+      expect(metrics).toMatch(/^ostrom_crawler_cycle 3$/m);
+      expect(metrics).toMatch(/^ostrom_crawler_last_cycle_count\{counter="examined"\} 0$/m);
+      expect(metrics).toMatch(/^ostrom_crawler_last_cycle_finished_timestamp_seconds \d+$/m);
+
+      // The CLI reads the same saved state, whether the node runs or not.
+      const cli = await ostromJson<CrawlerJson>(['crawler', 'status', '-d', node.dir]);
+      expect(cli).toEqual({
+        ...status,
+        background: undefined,
+        backups: undefined,
+        databaseFile: undefined,
+      } satisfies CrawlerJson);
+      const human = await ostrom(['crawler', 'status', '-d', node.dir]);
+      expect(human.stdout).toContain('cycle 3: not started');
+      expect(human.stdout).toContain('last cycles:');
+
+      // Stopping backs the database up (and the backup timer was set).
+      expect(node.timer.scheduled).toBe(1);
+      await running.close();
+      expect(node.timer.scheduled).toBe(0);
+      const backend = await node.openBackend();
+      expect(await listBackups(backend)).toHaveLength(1);
+      const db = await node.openDb();
+      expect(await db.listEvents({ kinds: ['backup-made'] })).toMatchObject([
+        { actor: 'shutdown' },
+      ]);
+      expect((await ostromJson<CrawlerJson>(['crawler', 'status', '-d', node.dir])).cycle).toBe(3);
+    },
+    SLOW,
+  );
+
+  it(
+    'a database deleted while the node runs: the node goes on with the open one, backs it up, and the next start restores it',
+    async () => {
+      // The background crawl is off: the start-up recovery runs all the same.
+      const node = await createTestNode(flavour, { crawlerEnabled: false });
+      const running = await node.start();
+      const alice = await addAccount(node, running, KEY_A, 'alice');
+      const [a, b, c] = [storageIndex('del-a'), storageIndex('del-b'), storageIndex('del-c')];
+      await upload(node.client(alice.nurl), running, a, 0, bytes(3000, 1));
+      await upload(node.client(running.nurl), running, b, 0, bytes(2000, 2));
+
+      await rm(node.dbPath);
+      // Still serving, on the database it has open.
+      await upload(node.client(alice.nurl), running, c, 1, bytes(1000, 3));
+      await node.timer.fire(); // the hourly backup
+      expect(messages(node.logged, 50).join('\n')).toContain('deleted while the node runs');
+      const status = (await (await admin(running, '/admin/v1/crawler')).json()) as CrawlerJson;
+      expect(status.databaseFile).toBe('missing');
+      expect(status.backups?.last?.name).toMatch(/^leasedb\/backup-\d{12}\.sqlite\.gz$/);
+
+      // An operator command must not create an empty database in its place.
+      const refused = await ostrom(['usage', '-d', node.dir]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^ostrom: the database .* is missing and the store holds 1 backup of it/,
+      );
+
+      node.clock.advance(10);
+      await running.close(); // a second backup, at shutdown
+      const again = await node.start();
+      expect(again.recovery).toMatchObject({ reason: 'missing', skipped: [] });
+      expect(again.recovery?.restored?.createdAt).toBe(node.clock.now());
+      expect(again.recovery?.cycle.counters).toMatchObject({
+        examined: 3,
+        adopted: 0,
+        vanished: 0,
+      });
+
+      const db = await node.openDb();
+      expect((await db.getShare(a, 0))?.ownerAccountId).toBe(alice.id);
+      expect((await db.getShare(b, 0))?.ownerAccountId).toBe(ANONYMOUS_ACCOUNT_ID);
+      expect((await db.getShare(c, 1))?.ownerAccountId).toBe(alice.id);
+      expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 2, bytes: 4000 });
+      expect(await db.checkUsage()).toEqual([]);
+      expect(await node.client(again.nurl).immutable.read(c, 1)).toEqual(bytes(1000, 3));
+      expect(messages(node.logged, 30)).toContain('the database agrees with the store');
+    },
+    SLOW,
+  );
+
+  it(
+    'a damaged database file is moved aside, the newest backup restored and reconciled before serving',
+    async () => {
+      const node = await createTestNode(flavour, { crawlerEnabled: false });
+      let running = await node.start();
+      const alice = await addAccount(node, running, KEY_A, 'alice');
+      const si = storageIndex('damaged');
+      await upload(node.client(alice.nurl), running, si, 0, bytes(5000, 4));
+      await running.close();
+
+      // 1. Not a database at all (the header overwritten): SQLite refuses to open it.
+      const original = await readFile(node.dbPath);
+      const garbled = Buffer.from(original);
+      garbled.write('this is not SQLite', 0, 'latin1');
+      await writeFile(node.dbPath, garbled);
+      node.clock.advance(60);
+      running = await node.start();
+      expect(running.recovery).toMatchObject({ reason: 'damaged', skipped: [] });
+      expect(running.recovery?.damage).toContain('SQLITE_NOTADB');
+      const [aside] = running.recovery!.movedAside;
+      expect(aside).toBe(`${node.dbPath}.damaged-${node.clock.now()}`);
+      expect(await readFile(aside!)).toEqual(garbled); // kept as it was, never deleted
+      expect(running.recovery?.restored).toBeDefined();
+      expect(messages(node.logged, 50)).toContain('the database is damaged: moved it aside');
+      let db = await node.openDb();
+      expect((await db.getShare(si, 0))?.ownerAccountId).toBe(alice.id);
+      await db.close();
+      await running.close();
+
+      // 2. Pages damaged: it opens, but fails SQLite's quick_check.
+      const sound = await readFile(node.dbPath);
+      const damaged = Buffer.from(sound);
+      damaged.fill(0xa5, 4096, Math.min(damaged.length, 4 * 4096));
+      await writeFile(node.dbPath, damaged);
+      node.clock.advance(60);
+      running = await node.start();
+      expect(running.recovery?.reason).toBe('damaged');
+      expect(running.recovery?.movedAside).toEqual([`${node.dbPath}.damaged-${node.clock.now()}`]);
+      db = await node.openDb();
+      expect((await db.getShare(si, 0))?.ownerAccountId).toBe(alice.id);
+      expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: 5000 });
+      expect(await node.client(running.nurl).immutable.read(si, 0)).toEqual(bytes(5000, 4));
+    },
+    SLOW,
+  );
+});
+
+it('`ostrom crawler status` shows a cycle in progress: percent, ETA and counters', async () => {
+  const node = await createTestNode('disk', { crawlerEnabled: false });
+  const running = await node.start();
+  await running.close();
+  const db = await node.openDb();
+  // Half the prefixes done in ten minutes: ten minutes to go.
+  await db.saveCrawlerState({
+    name: 'accounting',
+    cycle: 2,
+    position: PREFIXES[511]!,
+    cycleStartedAt: node.clock.now() - 600,
+    counters: { examined: 40, adopted: 3, bytes: 123_000 },
+  });
+  const io = { now: node.clock.now };
+  const status = await ostromJson<CrawlerJson>(['crawler', 'status', '-d', node.dir], io);
+  expect(status).toMatchObject({
+    cycle: 2,
+    prefixesDone: 512,
+    percent: 50,
+    etaSeconds: 600,
+    counters: { examined: 40, adopted: 3, bytes: 123_000, deleted: 0 },
+  });
+  expect(status.history).toHaveLength(1);
+  const human = (await ostrom(['crawler', 'status', '-d', node.dir], io)).stdout;
+  expect(human).toContain('cycle 2: 50% (512/1024 prefixes), started ');
+  expect(human).toContain('about 10 min left');
+  expect(human).toMatch(/│ shares examined +│ 40 +│/);
+  expect(human).toMatch(/│ bytes examined +│ 123 KB +│/);
+});
