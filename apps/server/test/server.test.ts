@@ -127,7 +127,11 @@ describe.skipIf(!pg || !s3)('startNode on PostgreSQL + S3', () => {
 describe('ostrom run (a child process)', () => {
   it('logs "listening", and exits 0 after SIGTERM', async () => {
     const dir = await tempDir();
-    await initNode(dir, { port: await freePort() });
+    // Both ports checked free: the admin API's default, port + 1, may be anyone's.
+    const port = await freePort();
+    let adminPort = await freePort();
+    while (adminPort === port) adminPort = await freePort();
+    await initNode(dir, { port, adminPort });
     const child = spawn(
       process.execPath,
       ['--conditions=@ostrom/source', '--import', 'tsx', 'src/cli.ts', 'run', dir, '--json-logs'],
