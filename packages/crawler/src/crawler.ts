@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CrawlerCycle, CrawlerState, LeaseDb } from '@ostrom/leasedb';
 import { type Counters, countersFrom, emptyCounters } from './counters.js';
 import { drainDeletionQueue } from './deletion.js';
@@ -236,6 +237,9 @@ export class AccountingCrawler {
         counters: { ...counters },
       });
       if (!(await run.rest())) return undefined;
+      // Let requests in between prefixes even when the store and the database answer without
+      // real I/O (memory backend, SQLite): a cycle must never hold the event loop.
+      await yieldToEventLoop();
     }
 
     await drainDeletionQueue(o, counters, run.rest);

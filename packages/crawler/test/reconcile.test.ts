@@ -1,0 +1,199 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BackendError, ownerRecordName, type ShareBackend } from '@ostrom/backend';
+import { ANONYMOUS_ACCOUNT_ID, hashLeaseSecret, STARTER_ACCOUNT_ID } from '@ostrom/leasedb';
+import { expect, it } from 'vitest';
+import {
+  bytes,
+  describeMatrix,
+  makeWorld,
+  randomKey,
+  secrets,
+  storageIndex,
+  storeOutOfBand,
+  upload,
+} from './setup.js';
+
+const SI = storageIndex('one');
+const DAY = 86_400;
+
+describeMatrix('reconciliation', (matrix) => {
+  it('a share added behind our back is adopted STABLE with a starter lease, once', async () => {
+    const world = await makeWorld(matrix);
+    await storeOutOfBand(world.backend, SI, 3, bytes(500));
+    const report = await world.crawler().runOnce();
+    expect(report.counters).toMatchObject({ examined: 1, adopted: 1, bytes: 500 });
+    expect(await world.db.getShare(SI, 3)).toMatchObject({
+      state: 'stable',
+      usedBytes: 500,
+      sharetype: 'immutable',
+      ownerAccountId: null,
+    });
+    const [lease] = await world.db.listLeases(SI, 3);
+    expect(lease).toMatchObject({
+      accountId: STARTER_ACCOUNT_ID,
+      expiresAt: world.clock.now() + world.db.policy.starterLeaseDurationSeconds,
+    });
+    const events = await world.db.listEvents({ kinds: ['share-adopted'] });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ actor: 'crawler', storageIndex: SI, shnum: 3 });
+    // A second cycle finds nothing to do.
+    const again = await world.crawler().runOnce();
+    expect(again.counters).toMatchObject({ examined: 1, adopted: 0, bytes: 500 });
+    expect(await world.db.checkUsage()).toEqual([]);
+  });
+
+  it('leases embedded in a found share lease it to the anonymous account until the latest', async () => {
+    const world = await makeWorld(matrix);
+    const lease = (seed: string, expiresAt: number) => ({
+      ownerNum: 0,
+      renewSecret: secrets(seed).renewSecret,
+      cancelSecret: secrets(seed).cancelSecret,
+      secretsHashed: false,
+      expiresAt,
+    });
+    const now = world.clock.now();
+    await storeOutOfBand(world.backend, SI, 0, bytes(100), {
+      leases: [lease('a', now + 10 * DAY), lease('b', now + 20 * DAY)],
+    });
+    await world.crawler().runOnce();
+    const leases = await world.db.listLeases(SI, 0);
+    if (!world.backend.capabilities.embedsLeases) {
+      expect(leases.map((l) => l.accountId)).toEqual([STARTER_ACCOUNT_ID]);
+      return;
+    }
+    expect(leases).toEqual([
+      expect.objectContaining({
+        accountId: ANONYMOUS_ACCOUNT_ID,
+        expiresAt: now + 20 * DAY,
+        renewSecretHash: hashLeaseSecret(secrets('b').renewSecret),
+        cancelSecretHash: hashLeaseSecret(secrets('b').cancelSecret),
+      }),
+    ]);
+  });
+
+  it('an owner record gives a found share back to its account, recreated from its key if lost', async () => {
+    const world = await makeWorld(matrix);
+    const key = randomKey();
+    const alice = await world.accountant.addAccount({ publicKey: key, nickname: 'alice' });
+    await upload(world, alice.id, SI, 1, bytes(300));
+    // The database forgets both the share and the account (as a restore of an older backup would).
+    await world.db.transaction(async (tx) => {
+      await tx.markGoing(SI, 1, { dropLeases: true });
+      await tx.removeGoing(SI, 1);
+    });
+    const fresh = await makeWorld(matrix);
+    // A new, empty database over the same store.
+    const crawler = fresh.crawler({ leaseDb: fresh.db, backend: world.backend });
+    await crawler.runOnce();
+    const share = await fresh.db.getShare(SI, 1);
+    const owner = await fresh.db.getAccountByPublicKey(key);
+    expect(owner).toMatchObject({ nickname: 'alice', status: 'normal' });
+    expect(share).toMatchObject({ state: 'stable', ownerAccountId: owner!.id, usedBytes: 300 });
+    expect((await fresh.db.listLeases(SI, 1)).map((l) => l.accountId)).toEqual([owner!.id]);
+    expect(await fresh.db.getAccountUsage(owner!.id)).toEqual({ shares: 1, bytes: 300 });
+    // And in the original database the share comes back to the same account by key.
+    await world.crawler().runOnce();
+    expect((await world.db.getShare(SI, 1))?.ownerAccountId).toBe(alice.id);
+  });
+
+  it('a STABLE share deleted behind our back is removed, reported and uncounted', async () => {
+    const world = await makeWorld(matrix);
+    await upload(world, ANONYMOUS_ACCOUNT_ID, SI, 0, bytes(400));
+    await upload(world, ANONYMOUS_ACCOUNT_ID, storageIndex('other'), 0, bytes(100));
+    await world.backend.deleteShare(SI, 0);
+    const report = await world.crawler().runOnce();
+    expect(report.counters).toMatchObject({ vanished: 1, examined: 1, bytes: 100 });
+    expect(await world.db.getShare(SI, 0)).toBeUndefined();
+    expect(await world.db.getAccountUsage(ANONYMOUS_ACCOUNT_ID)).toEqual({ shares: 1, bytes: 100 });
+    expect(await world.db.listEvents({ kinds: ['share-vanished'] })).toEqual([
+      expect.objectContaining({ storageIndex: SI, shnum: 0, actor: 'crawler' }),
+    ]);
+    expect(await world.backend.listBlobs(ownerRecordName(SI, 0))).toEqual([]);
+  });
+
+  it("a dead process's upload is removed; a live process's upload is never touched", async () => {
+    const world = await makeWorld(matrix);
+    const s = secrets('live');
+    await world.accountant.anonymous().allocate(SI, { ...s, shareNumbers: [0], allocatedSize: 50 });
+    await world.accountant.anonymous().writeUpload(SI, 0, s.uploadSecret, 0, bytes(20));
+    const dead = storageIndex('dead');
+    await world.db.addComingShares({
+      storageIndex: dead,
+      sharetype: 'immutable',
+      accountId: 0,
+      shares: [{ shnum: 2, usedBytes: 70 }],
+      uploadProcess: 'gone-1',
+    });
+    const report = await world.crawler().runOnce();
+    expect(report.counters.deadUploads).toBe(1);
+    expect(await world.db.getShare(dead, 2)).toBeUndefined();
+    expect((await world.db.getShare(SI, 0))?.state).toBe('coming');
+    // The upload carries on and completes.
+    const done = await world.accountant
+      .anonymous()
+      .writeUpload(SI, 0, s.uploadSecret, 20, bytes(30));
+    expect(done.complete).toBe(true);
+    expect(await world.db.checkUsage()).toEqual([]);
+  });
+
+  it('an upload whose bytes all arrived before its process died is kept', async () => {
+    const world = await makeWorld(matrix);
+    await world.db.addComingShares({
+      storageIndex: SI,
+      sharetype: 'immutable',
+      accountId: 0,
+      shares: [{ shnum: 1, usedBytes: 80 }],
+      uploadProcess: 'gone-1',
+    });
+    await storeOutOfBand(world.backend, SI, 1, bytes(80));
+    const report = await world.crawler().runOnce();
+    expect(report.counters).toMatchObject({ deadUploads: 0, adopted: 0, bytes: 80 });
+    expect(await world.db.getShare(SI, 1)).toMatchObject({ state: 'stable', ownerAccountId: 0 });
+    expect((await world.db.listLeases(SI, 1)).map((l) => l.accountId)).toEqual([0]);
+  });
+
+  it('an unreadable share is recorded as corrupt and not adopted', async () => {
+    const world = await makeWorld(matrix, {
+      backendFactory: (inner) =>
+        Object.assign(Object.create(inner) as ShareBackend, {
+          async statShare(si: string, shnum: number) {
+            if (si === SI) throw new BackendError('CORRUPT', 'bad container magic');
+            return inner.statShare(si, shnum);
+          },
+        }),
+    });
+    await storeOutOfBand(world.backend, SI, 0, bytes(10));
+    const report = await world.crawler().runOnce();
+    expect(report.counters).toMatchObject({ corrupt: 1, adopted: 0 });
+    expect(await world.db.getShare(SI, 0)).toBeUndefined();
+    expect(await world.db.listEvents({ kinds: ['share-corrupt'] })).toEqual([
+      expect.objectContaining({ storageIndex: SI, shnum: 0, actor: 'crawler' }),
+    ]);
+  });
+
+  it.runIf(matrix.backend === 'disk')(
+    'a share file overwritten with garbage is corrupt, not adopted',
+    async () => {
+      const world = await makeWorld(matrix);
+      await storeOutOfBand(world.backend, SI, 0, bytes(10));
+      await writeFile(
+        join(world.root!, 'shares', SI.slice(0, 2), SI, '0'),
+        'not a Tahoe container',
+      );
+      const report = await world.crawler().runOnce();
+      expect(report.counters).toMatchObject({ corrupt: 1, adopted: 0, examined: 1 });
+      expect(await world.db.getShare(SI, 0)).toBeUndefined();
+    },
+  );
+
+  it('a corrupt owner record is ignored: the embedded leases or a starter lease still count', async () => {
+    const world = await makeWorld(matrix);
+    await storeOutOfBand(world.backend, SI, 0, bytes(10));
+    await world.backend.putBlob(ownerRecordName(SI, 0), bytes(10), new Uint8Array(32));
+    await world.crawler().runOnce();
+    expect((await world.db.listLeases(SI, 0)).map((l) => l.accountId)).toEqual([
+      STARTER_ACCOUNT_ID,
+    ]);
+  });
+});
