@@ -148,6 +148,8 @@ export interface ShareBackend {
    * Writes a chunk of an upload, in any order. Bytes overlapping earlier chunks must be equal
    * (else CONFLICT, nothing written); a chunk past the allocated size is a RangeError. When the
    * last missing byte arrives the share is made durable and visible atomically before this returns.
+   * A backend may keep `data` until its next call on the upload (the disk backend's write-behind):
+   * callers hand over a buffer they will not change.
    */
   writeUpload(
     storageIndex: string,
