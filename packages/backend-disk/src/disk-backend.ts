@@ -491,52 +491,45 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     return names;
   }
 
+  /**
+   * The storage indexes filed under a prefix directory, sorted. An index directory is removed
+   * with its last share (deleteShare), so a listed name has shares; a crash between the two can
+   * leave an empty one, which lists no shares.
+   */
+  async function indexesUnder(prefix: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(layout.shares, prefix));
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return [];
+      throw error;
+    }
+    // Tahoe keeps nothing else here, but be strict: anything not named like an index is skipped.
+    return names
+      .filter((name) => {
+        try {
+          return checkStorageIndex(name) === name;
+        } catch {
+          return false;
+        }
+      })
+      .sort();
+  }
+
   const backend: ShareBackend = {
     capabilities,
 
     async listStorageIndexes(prefix) {
       checkPrefix(prefix);
-      return fsStep('list a prefix directory', async () => {
-        let names: string[];
-        try {
-          names = await readdir(join(layout.shares, prefix));
-        } catch (error) {
-          if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return [];
-          throw error;
-        }
-        const indexes: string[] = [];
-        for (const name of names.sort()) {
-          try {
-            checkStorageIndex(name);
-          } catch {
-            continue; // not a share set (Tahoe keeps nothing else here, but be strict)
-          }
-          // An index directory is removed with its last share (deleteShare), so a listed name has
-          // shares; a crash between the two can leave an empty one, which lists no shares.
-          indexes.push(name);
-        }
-        return indexes;
-      });
+      return fsStep('list a prefix directory', () => indexesUnder(prefix));
     },
 
     async listShareSets(prefix) {
       checkPrefix(prefix);
       return fsStep('list share sets', async () => {
-        let names: string[];
-        try {
-          names = await readdir(join(layout.shares, prefix));
-        } catch (error) {
-          if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return [];
-          throw error;
-        }
         // Names only: a readdir per share set, no stat or read of a share file.
         const sets: ShareSet[] = [];
-        for (const storageIndex of names.sort()) {
-          try {
-            checkStorageIndex(storageIndex);
-          } catch {
-            continue;
-          }
+        for (const storageIndex of await indexesUnder(prefix)) {
           const shnums = await listShareNumbers(storageIndex);
           if (shnums.length > 0) sets.push({ storageIndex, shnums });
         }
