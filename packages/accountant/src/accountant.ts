@@ -92,9 +92,10 @@ export class Accountant {
   async start(options: { intervalSeconds?: number } = {}): Promise<void> {
     const core = this.#core;
     await guard(() => core.db.heartbeatProcess(core.options.processId, core.options.processUrl));
-    const peers = await core.livePeers();
-    if (peers.size === 0) await guard(() => core.backend.discardUploads());
-    await this.#reclaimDeadUploads(peers, { alone: peers.size === 0 });
+    const peers = await core.peers();
+    const alone = peers.live.size === 0;
+    if (alone) await guard(() => core.backend.discardUploads());
+    await this.#reclaimDeadUploads(peers, { alone });
     const interval = options.intervalSeconds ?? 60;
     if (interval > 0) {
       this.#timer = setInterval(() => {
@@ -129,14 +130,14 @@ export class Accountant {
    * start-up's `discardUploads`. Then forgets the dead processes.
    */
   async #reclaimDeadUploads(
-    peers: ReadonlyMap<string, string | null>,
+    peers: Awaited<ReturnType<Core['peers']>>,
     { alone }: { alone: boolean },
   ): Promise<number> {
     const core = this.#core;
     let reclaimed = 0;
     for (const row of await guard(() => core.db.listComingShares())) {
       const owner = row.uploadProcess;
-      if (owner === null ? !alone : peers.has(owner)) continue;
+      if (owner === null ? !alone : peers.live.has(owner)) continue;
       const key = uploadKey(row.storageIndex, row.shnum);
       if (core.uploads.has(key)) continue;
       await core.lock.run(row.storageIndex, async () => {
@@ -156,10 +157,7 @@ export class Accountant {
         reclaimed++;
       });
     }
-    const since = core.now() - core.options.processTimeoutSeconds;
-    for (const process of await guard(() => core.db.listProcesses())) {
-      if (process.heartbeatAt < since) await guard(() => core.db.removeProcess(process.id));
-    }
+    for (const id of peers.dead) await guard(() => core.db.removeProcess(id));
     return reclaimed;
   }
 
@@ -451,7 +449,7 @@ export class Accountant {
   async #sweep(): Promise<SweepResult> {
     const core = this.#core;
     await guard(() => core.db.heartbeatProcess(core.options.processId, core.options.processUrl));
-    const deadUploadsReclaimed = await this.#reclaimDeadUploads(await core.livePeers(), {
+    const deadUploadsReclaimed = await this.#reclaimDeadUploads(await core.peers(), {
       alone: false,
     });
     const cutoff = core.now() - core.options.uploadTimeoutSeconds;

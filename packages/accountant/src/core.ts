@@ -166,15 +166,19 @@ export class Core {
   }
 
   /**
-   * The other server processes sharing the database that are alive (heard from within the
-   * process timeout), by id, with the url they are reached at.
+   * The other server processes sharing the database, from one read: those alive (heard from
+   * within the process timeout) by id with the url they are reached at, and the ids of the dead.
    */
-  async livePeers(): Promise<Map<string, string | null>> {
-    const since = Math.max(0, this.now() - this.options.processTimeoutSeconds);
-    const processes = await guard(() => this.db.listProcesses({ aliveSince: since }));
-    return new Map(
-      processes.filter((p) => p.id !== this.options.processId).map((p) => [p.id, p.url]),
-    );
+  async peers(): Promise<{ live: Map<string, string | null>; dead: string[] }> {
+    const since = this.now() - this.options.processTimeoutSeconds;
+    const live = new Map<string, string | null>();
+    const dead: string[] = [];
+    for (const p of await guard(() => this.db.listProcesses())) {
+      if (p.id === this.options.processId) continue;
+      if (p.heartbeatAt >= since) live.set(p.id, p.url);
+      else dead.push(p.id);
+    }
+    return { live, dead };
   }
 
   /**
@@ -186,7 +190,7 @@ export class Core {
     const row = await guard(() => this.db.getShare(storageIndex, shnum));
     const owner = row?.state === 'coming' ? row.uploadProcess : null;
     if (owner === null || owner === this.options.processId) return;
-    const url = (await this.livePeers()).get(owner);
+    const url = (await this.peers()).live.get(owner);
     if (!url) return;
     throw new AccountantError(
       'UPLOAD_ELSEWHERE',
@@ -198,7 +202,8 @@ export class Core {
   /**
    * Writes who owns these new shares beside them (with the state key, when given), so that a lost
    * lease database can be rebuilt with their owners. Before the shares exist: an owner record
-   * without a share is harmless (the crawler removes it), a share without one loses its owner.
+   * without a share is harmless (the next upload of that share overwrites it), a share without
+   * one loses its owner.
    */
   async writeOwnerRecords(
     storageIndex: string,
