@@ -31,7 +31,6 @@ import {
   type ShareBackend,
   type ShareInfo,
   type ShareMeta,
-  type ShareSet,
   sealBlob,
   type UploadProgress,
 } from '@ostrom/backend';
@@ -49,7 +48,14 @@ import {
   readContainer,
   type ShareContainer,
 } from './container/index.js';
-import { pruneEmptyDirs, publish, syncPath, writeAll, writeFileAtomically } from './durable-fs.js';
+import {
+  inDirectory,
+  pruneEmptyDirs,
+  publish,
+  syncPath,
+  writeAll,
+  writeFileAtomically,
+} from './durable-fs.js';
 import { errnoOf, fsStep } from './fs-errors.js';
 import {
   blobPath,
@@ -147,6 +153,9 @@ interface CachedHeader {
 const OPEN_SHARE_LIMIT = 64;
 // Listings validate a remembered header with one stat instead of opening and reading the file.
 const HEADER_CACHE_LIMIT = 200_000;
+
+/** Share-set directories read at once when listing a prefix (libuv's pool has 4 threads). */
+const LISTING_CONCURRENCY = 8;
 
 const NO_NODE_ID = new Uint8Array(20);
 
@@ -527,13 +536,23 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     async listShareSets(prefix) {
       checkPrefix(prefix);
       return fsStep('list share sets', async () => {
-        // Names only: a readdir per share set, no stat or read of a share file.
-        const sets: ShareSet[] = [];
-        for (const storageIndex of await indexesUnder(prefix)) {
-          const shnums = await listShareNumbers(storageIndex);
-          if (shnums.length > 0) sets.push({ storageIndex, shnums });
-        }
-        return sets;
+        // Names only: a readdir per share set, no stat or read of a share file. Several are in
+        // flight at once, so a crawl is not bound by one directory read's latency at a time.
+        const indexes = await indexesUnder(prefix);
+        const shnums: number[][] = new Array(indexes.length);
+        let next = 0;
+        const reader = async () => {
+          while (next < indexes.length) {
+            const at = next++;
+            shnums[at] = await listShareNumbers(indexes[at]!);
+          }
+        };
+        await Promise.all(
+          Array.from({ length: Math.min(LISTING_CONCURRENCY, indexes.length) }, reader),
+        );
+        return indexes
+          .map((storageIndex, at) => ({ storageIndex, shnums: shnums[at]! }))
+          .filter((set) => set.shnums.length > 0);
       });
     },
 
@@ -627,9 +646,10 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
             ),
           });
           const path = incomingPath(layout, storageIndex, shnum);
-          await mkdir(incomingSetDir(layout, storageIndex), { recursive: true });
           // 'w' truncates a leftover of an upload that a crash interrupted: uploads never survive.
-          const handle = wrapUploadFile(await open(path, 'w+'));
+          const handle = wrapUploadFile(
+            await inDirectory(incomingSetDir(layout, storageIndex), () => open(path, 'w+')),
+          );
           try {
             await handle.truncate(container.fileSize);
             await writeAll(handle, container.header, 0);

@@ -17,10 +17,25 @@ export async function syncPath(path: string, enabled: boolean): Promise<void> {
   }
 }
 
+/**
+ * Makes `dir`, then runs `fn`, which creates an entry in it. Emptied share directories are
+ * pruned (as Tahoe does), so another share of the same index may remove `dir` between the two
+ * steps: on ENOENT the directory is made again and `fn` retried.
+ */
+export async function inDirectory<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    await mkdir(dir, { recursive: true });
+    try {
+      return await fn();
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT' || attempt === 5) throw error;
+    }
+  }
+}
+
 /** Renames `from` over `to` (creating `to`'s directory), then syncs the directory entry. */
 export async function publish(from: string, to: string, sync: boolean): Promise<void> {
-  await mkdir(dirname(to), { recursive: true });
-  await rename(from, to);
+  await inDirectory(dirname(to), () => rename(from, to));
   await syncPath(dirname(to), sync);
 }
 

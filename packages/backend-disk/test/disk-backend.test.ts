@@ -1,5 +1,6 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { BackendError } from '@ostrom/backend';
 import { describeShareBackend } from '@ostrom/backend/conformance';
 import {
@@ -11,6 +12,7 @@ import {
   tempDir,
 } from '@ostrom/test-fixtures';
 import { expect, it } from 'vitest';
+import { inDirectory } from '../src/durable-fs.js';
 import {
   bufferReader,
   createDiskBackend,
@@ -624,4 +626,46 @@ it('createDiskBackend() refuses a negative or fractional flushEveryBytes', async
   const root = await tempDir();
   await expect(createDiskBackend({ root, flushEveryBytes: -1 })).rejects.toThrow(RangeError);
   await expect(createDiskBackend({ root, flushEveryBytes: 0.5 })).rejects.toThrow(RangeError);
+});
+
+it('inDirectory makes its directory again when a prune removes it before the entry is made', async () => {
+  const dir = join(await tempDir(), 'aa', 'set');
+  let attempts = 0;
+  await inDirectory(dir, async () => {
+    attempts++;
+    if (attempts === 1) await rm(join(dir, '..'), { recursive: true }); // the neighbour's prune
+    await writeFile(join(dir, '0'), 'share');
+  });
+  expect(attempts).toBe(2);
+  expect(await readdir(dir)).toEqual(['0']);
+});
+
+// Completing, aborting or deleting one share prunes its emptied directory; another share of the
+// same index may be creating or publishing into that directory at that very moment.
+it('shares of one index started, finished, aborted and deleted side by side never fail', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root, fsync: false });
+  const base32 = (n: number) =>
+    [...n.toString(32)]
+      .map((d) => 'abcdefghijklmnopqrstuvwxyz234567'[Number.parseInt(d, 32)])
+      .join('');
+  const indexes = Array.from({ length: 300 }, (_, i) => `aa${base32(i).padStart(23, 'a')}a`);
+  await Promise.all(
+    indexes.map(async (si) => {
+      await Promise.all(
+        [0, 1, 2, 3].map(async (shnum) => {
+          // Staggered by a few turns of the event loop, so starts overlap other shares' ends.
+          for (let turn = 0; turn < shnum * 2; turn++) await setImmediatePromise();
+          await backend.createUpload(si, shnum, 1);
+          if (shnum === 3) return backend.abortUpload(si, shnum);
+          await backend.writeUpload(si, shnum, 0, new Uint8Array([shnum]));
+          if (shnum === 2) await backend.deleteShare(si, shnum);
+        }),
+      );
+    }),
+  );
+  for (const si of indexes) {
+    expect((await backend.listShares(si)).map((s) => s.shnum)).toEqual([0, 1]);
+  }
+  expect(await readdir(join(root, 'shares/incoming'))).toEqual([]);
 });
