@@ -14,10 +14,24 @@ import {
   type Share,
   STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
+import { AdoptionWriter } from './adoptions.js';
 import type { Counters } from './counters.js';
 import type { ResolvedCrawlerOptions } from './options.js';
 
 const ACTOR = 'crawler';
+
+/**
+ * Storage indexes settled at once within a prefix. Their reads (stat, header, owner record)
+ * overlap, and their adoptions meet in one transaction (see AdoptionWriter).
+ */
+const CONCURRENCY = 16;
+
+/** What settling a prefix's shares needs besides the options. */
+interface Settling {
+  readonly live: LiveProcesses;
+  readonly counters: Counters;
+  readonly adoptions: AdoptionWriter;
+}
 
 /** Whether a server process is alive, asked at most once per prefix and only when needed. */
 export type LiveProcesses = () => Promise<ReadonlySet<string>>;
@@ -59,13 +73,28 @@ export async function reconcilePrefix(
     if (!(await inProgress(row, live))) suspect(row.storageIndex, row.shnum);
   }
 
-  for (const [storageIndex, shnums] of suspects) {
-    await options.exclusive(storageIndex, async () => {
-      for (const shnum of [...shnums].sort((a, b) => a - b)) {
-        await settleShare(options, storageIndex, shnum, live, counters);
-      }
-    });
-  }
+  const settling: Settling = { live, counters, adoptions: new AdoptionWriter(options.leaseDb) };
+  await forEachConcurrently([...suspects], CONCURRENCY, ([storageIndex, shnums]) =>
+    // The shares of one index are distinct rows and files: they are settled side by side.
+    options.exclusive(storageIndex, async () => {
+      await Promise.all(
+        [...shnums].map((shnum) => settleShare(options, storageIndex, shnum, settling)),
+      );
+    }),
+  );
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; the first failure is thrown. */
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** A COMING row whose upload a live server process holds: not ours to touch. */
@@ -79,12 +108,16 @@ async function settleShare(
   options: ResolvedCrawlerOptions,
   storageIndex: string,
   shnum: number,
-  live: LiveProcesses,
-  counters: Counters,
+  settling: Settling,
 ): Promise<void> {
   const { leaseDb: db, backend } = options;
+  const { live, counters } = settling;
   const row = await db.getShare(storageIndex, shnum);
-  if (row && (await inProgress(row, live))) return;
+  if (!row) {
+    await adopt(options, storageIndex, shnum, settling); // reads the header: no stat needed
+    return;
+  }
+  if (await inProgress(row, live)) return;
   let stored: ShareInfo | undefined;
   try {
     stored = await backend.statShare(storageIndex, shnum);
@@ -95,7 +128,6 @@ async function settleShare(
   }
 
   if (!stored) {
-    if (!row) return;
     if (row.state === 'stable') {
       await db.removeVanished(storageIndex, shnum, { actor: ACTOR });
       counters.vanished++;
@@ -113,16 +145,14 @@ async function settleShare(
     return;
   }
 
-  if (!row) {
-    await adopt(options, storageIndex, shnum, counters);
-  } else if (row.state === 'coming') {
+  if (row.state === 'coming') {
     // Every byte arrived before the process died: the share is kept, with its owner and lease.
     if (stored.sharetype === row.sharetype && stored.sizeBytes <= row.usedBytes) {
       await db.markStable(storageIndex, shnum, stored.sizeBytes);
       counters.bytes += stored.sizeBytes;
     } else {
       await db.abortComing(storageIndex, shnum);
-      await adopt(options, storageIndex, shnum, counters);
+      await adopt(options, storageIndex, shnum, settling);
     }
   } else if (row.state === 'going') {
     // A deletion interrupted between its two steps: finish it.
@@ -165,20 +195,22 @@ async function adopt(
   options: ResolvedCrawlerOptions,
   storageIndex: string,
   shnum: number,
-  counters: Counters,
+  { counters, adoptions }: Settling,
 ): Promise<void> {
   const db = options.leaseDb;
-  let meta: Awaited<ReturnType<typeof options.backend.getShareMeta>>;
-  try {
-    meta = await options.backend.getShareMeta(storageIndex, shnum);
-  } catch (error) {
-    if (!(error instanceof BackendError && error.code === 'CORRUPT')) throw error;
-    await reportCorrupt(options, storageIndex, shnum, undefined, error, counters);
+  const [meta, record] = await Promise.all([
+    options.backend.getShareMeta(storageIndex, shnum).catch((error: unknown) => {
+      if (error instanceof BackendError && error.code === 'CORRUPT') return error;
+      throw error;
+    }),
+    ownerRecord(options, storageIndex, shnum),
+  ]);
+  if (meta instanceof BackendError) {
+    await reportCorrupt(options, storageIndex, shnum, undefined, meta, counters);
     return;
   }
-  if (!meta) return; // gone meanwhile
+  if (!meta) return; // not there (any more)
   const latest = latestLease(meta.leases);
-  const record = await ownerRecord(options, storageIndex, shnum);
   const owner = record ? await ownerAccount(options, record) : null;
   let leases: LeaseInput[] | undefined;
   if (owner !== null) {
@@ -194,15 +226,15 @@ async function adopt(
       { accountId: ANONYMOUS_ACCOUNT_ID, expiresAt: latest.expiresAt, ...secretHashes(latest) },
     ];
   }
-  await db.adoptShare({
+  const share = {
     storageIndex,
     shnum,
     sharetype: meta.sharetype,
     usedBytes: meta.sizeBytes,
     ownerAccountId: owner,
     ...(leases ? { leases } : {}),
-  });
-  await db.appendEvent({
+  };
+  await adoptions.adopt(share, {
     kind: 'share-adopted',
     actor: ACTOR,
     accountId: owner,

@@ -156,10 +156,15 @@ describeMatrix('reconciliation', (matrix) => {
   it('an unreadable share is recorded as corrupt and not adopted', async () => {
     const world = await makeWorld(matrix, {
       backendFactory: (inner) =>
+        // A share the store cannot parse fails every read of its header.
         Object.assign(Object.create(inner) as ShareBackend, {
           async statShare(si: string, shnum: number) {
             if (si === SI) throw new BackendError('CORRUPT', 'bad container magic');
             return inner.statShare(si, shnum);
+          },
+          async getShareMeta(si: string, shnum: number) {
+            if (si === SI) throw new BackendError('CORRUPT', 'bad container magic');
+            return inner.getShareMeta(si, shnum);
           },
         }),
     });
