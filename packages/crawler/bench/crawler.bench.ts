@@ -1,85 +1,86 @@
-// One unpaced crawler cycle and one rebuild from an empty database over shares on the disk
-// backend, beside a bare recursive listing of the same tree (the floor any crawl stands on).
-//   pnpm --filter @ostrom/crawler bench      (OSTROM_BENCH_SHARES, default 100000; 4 per set)
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createDiskBackend } from '@ostrom/backend-disk';
-import { openLeaseDb } from '@ostrom/leasedb';
-import { base32 } from '@scure/base';
-import { AccountingCrawler } from '../src/index.js';
+/**
+ * @ostrom/crawler benchmark (issue 6; not part of the tests). Per backend, in one run: shares are
+ * generated (4 per share set, 64 bytes each), then timed:
+ *   1. the baseline, the floor any crawl stands on: on disk a bare recursive readdir of the
+ *      shares tree; on S3 a bare paged ListObjectsV2 (1,000 keys a page) of the whole bucket,
+ *      with the raw @aws-sdk/client-s3 client;
+ *   2. one rebuild from no database: runOnce on an empty SQLite lease database (every share
+ *      adopted; the crawler has a 32-byte state key as on a node, so each adoption also looks
+ *      for an owner record);
+ *   3. one unpaced full cycle with the database in agreement.
+ * Each time is printed with its ratio to that backend's own baseline. Target (issue 6): a full
+ * disk cycle over 1,000,000 shares within 2x of the bare listing.
+ *
+ *   pnpm --filter @ostrom/crawler bench
+ *   OSTROM_BENCH_BACKEND       disk | s3 | both (default both)
+ *   OSTROM_BENCH_DISK_SHARES   default 1,000,000 (OSTROM_BENCH_SHARES is read as an older name)
+ *   OSTROM_BENCH_S3_SHARES     default 100,000
+ *   OSTROM_TEST_S3_ENDPOINT    an S3 server to use instead of starting moto_server
+ *
+ * Disk: the disk backend writes one share; its file is then copied to every other share's path
+ * (shares/<pp>/<SI>/<shnum>), 64 writers at a time, no fsync: the same bytes and layout as the
+ * backend's own uploads, several times faster. S3: moto_server is started as the tests start it
+ * (@ostrom/test-fixtures) and every share is uploaded through the S3 backend's own
+ * createUpload + writeUpload (a HEAD and a PUT each), 32 at a time. Progress is printed every
+ * 100,000 shares made on disk, every 10,000 on S3, and every 256 prefixes crawled. Temp dirs and
+ * moto are removed at the end, on failure and on SIGINT/SIGTERM.
+ */
+import { cpus, loadavg, totalmem } from 'node:os';
+import { benchDisk } from './disk.js';
+import { benchS3 } from './s3.js';
+import { CleanUp, fmt, PER_SET } from './support.js';
 
-const SHARES = Number(process.env.OSTROM_BENCH_SHARES ?? 100_000);
-const PER_SET = 4;
-const SHARE = new Uint8Array(64).fill(7);
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-function storageIndex(i: number): string {
-  const bytes = new Uint8Array(16);
-  new DataView(bytes.buffer).setUint32(0, Math.imul(i + 1, 2654435761) >>> 0);
-  new DataView(bytes.buffer).setUint32(12, i);
-  return base32.encode(bytes).toLowerCase().replace(/=+$/, '');
+function count(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a count ≥ 1`);
+  return value;
 }
 
-async function bareListing(dir: string): Promise<number> {
-  let files = 0;
-  for (const prefix of await readdir(dir)) {
-    if (prefix === 'incoming') continue;
-    for (const si of await readdir(join(dir, prefix))) {
-      files += (await readdir(join(dir, prefix, si))).length;
+const backends = process.env.OSTROM_BENCH_BACKEND ?? 'both';
+if (!['disk', 's3', 'both'].includes(backends)) {
+  throw new Error('OSTROM_BENCH_BACKEND must be disk, s3 or both');
+}
+const diskShares = count('OSTROM_BENCH_DISK_SHARES', count('OSTROM_BENCH_SHARES', 1_000_000));
+const s3Shares = count('OSTROM_BENCH_S3_SHARES', 100_000);
+const runDisk = backends !== 's3';
+const runS3 = backends !== 'disk';
+
+const cpu = cpus();
+const load = loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ');
+console.log(
+  `@ostrom/crawler benchmark — Node ${process.version} ${process.platform} ${process.arch}, ` +
+    `${cpu.length} cpus (${cpu[0]?.model.trim() ?? 'unknown model'}), ` +
+    `${(totalmem() / 2 ** 30).toFixed(1)} GiB, load average ${load}`,
+);
+const counts = [
+  runDisk && `disk: ${fmt(diskShares)} shares`,
+  runS3 && `s3: ${fmt(s3Shares)} shares`,
+].filter(Boolean);
+console.log(`${counts.join('; ')} (${PER_SET} a share set)`);
+
+const cleanUp = new CleanUp();
+const started = performance.now();
+try {
+  // Each backend's temp dir (and moto) goes as soon as that backend is done.
+  for (const [run, bench, shares] of [
+    [runDisk, benchDisk, diskShares],
+    [runS3, benchS3, s3Shares],
+  ] as const) {
+    if (!run) continue;
+    try {
+      await bench(shares, cleanUp);
+    } finally {
+      await cleanUp.run();
     }
   }
-  return files;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const result = await fn();
-  return [result, (performance.now() - start) / 1000];
-}
-
-const root = await mkdtemp(join(tmpdir(), 'crawler-bench-'));
-try {
-  const backend = await createDiskBackend({ root, fsync: false });
-  const [, made] = await timed(async () => {
-    const sets = Math.ceil(SHARES / PER_SET);
-    const work: Promise<void>[] = [];
-    for (let i = 0; i < sets; i++) {
-      const si = storageIndex(i);
-      for (let shnum = 0; shnum < PER_SET; shnum++) {
-        work.push(
-          backend
-            .createUpload(si, shnum, SHARE.length)
-            .then(() => backend.writeUpload(si, shnum, 0, SHARE))
-            .then(() => undefined),
-        );
-      }
-      if (work.length >= 256) await Promise.all(work.splice(0));
-    }
-    await Promise.all(work);
-  });
-  console.log(
-    `made ${SHARES} shares in ${Math.ceil(SHARES / PER_SET)} sets in ${made.toFixed(1)} s`,
-  );
-
-  const [listed, bare] = await timed(() => bareListing(join(root, 'shares')));
-  const leaseDb = await openLeaseDb({
-    dialect: 'sqlite',
-    path: join(root, 'leasedb.sqlite'),
-    synchronous: 'normal',
-  });
-  const crawler = new AccountingCrawler({ leaseDb, backend });
-  const [rebuild, rebuildSeconds] = await timed(() => crawler.runOnce());
-  const [cycle, cycleSeconds] = await timed(() => crawler.runOnce());
-  await leaseDb.close();
-  await backend.close();
-
-  const row = (what: string, seconds: number) =>
-    `${what.padEnd(42)} ${seconds.toFixed(2).padStart(8)} s  ${(seconds / bare).toFixed(2)}x`;
-  console.log(row(`bare recursive listing (${listed} files)`, bare));
-  console.log(row(`full cycle, database in agreement (${cycle.counters.examined})`, cycleSeconds));
-  console.log(
-    row(`rebuild from no database (${rebuild.counters.adopted} adopted)`, rebuildSeconds),
-  );
+  console.log(`total run time ${((performance.now() - started) / 1000).toFixed(1)} s`);
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
 } finally {
-  await rm(root, { recursive: true, force: true });
+  await cleanUp.run();
 }
