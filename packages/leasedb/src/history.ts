@@ -79,7 +79,7 @@ export async function getServerUsageHistory(
   return await query.orderBy('at').execute();
 }
 
-function assertCrawlerName(name: unknown): asserts name is string {
+export function assertCrawlerName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || !/^[a-z][a-z0-9-]{0,63}$/.test(name)) {
     throw new TypeError('crawler name must be 1–64 characters of a-z, 0-9 and -');
   }

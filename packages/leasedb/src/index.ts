@@ -7,6 +7,7 @@ export {
   type QuotaInput,
 } from './accounts.js';
 export { restoreSqliteBackup } from './backup.js';
+export { MAX_CLAIM_TTL_SECONDS } from './claims.js';
 export {
   type ConnectionOptions,
   DIALECTS,
@@ -32,6 +33,8 @@ export type {
 } from './leases.js';
 export { leaseDbMigrations, migrateLeaseDb } from './migrations.js';
 export { DEFAULT_LEASE_POLICY, type LeasePolicy } from './policy.js';
+export { assertProcessId } from './processes.js';
+export type { RestoreInput } from './restores.js';
 export { hashLeaseSecret } from './secrets.js';
 export type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
 export {
@@ -41,8 +44,10 @@ export {
   type AccountWithUsage,
   type ActivityEvent,
   ANONYMOUS_ACCOUNT_ID,
+  type CrawlerClaim,
   type CrawlerCycle,
   type CrawlerState,
+  type DatabaseRestore,
   EVENT_KINDS,
   type EventKind,
   type Lease,

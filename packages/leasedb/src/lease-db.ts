@@ -2,6 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { MigrationResultSet } from 'kysely';
 import type { AccountPage, AccountQuery, CreateAccountInput, QuotaInput } from './accounts.js';
 import * as accounts from './accounts.js';
+import * as claims from './claims.js';
 import { type Ctx, isBusy, isRetryableConflict } from './context.js';
 import { type Connection, type ConnectionOptions, connect, type Dialect } from './dialect.js';
 import { LeaseDbError } from './errors.js';
@@ -14,6 +15,8 @@ import * as leases from './leases.js';
 import { migrateLeaseDb } from './migrations.js';
 import { type LeasePolicy, resolvePolicy } from './policy.js';
 import * as processes from './processes.js';
+import type { RestoreInput } from './restores.js';
+import * as restores from './restores.js';
 import { SessionLocks } from './session-locks.js';
 import type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
 import * as shares from './shares.js';
@@ -21,8 +24,10 @@ import type {
   Account,
   AccountStatus,
   ActivityEvent,
+  CrawlerClaim,
   CrawlerCycle,
   CrawlerState,
+  DatabaseRestore,
   Lease,
   ServerProcess,
   Share,
@@ -134,6 +139,25 @@ export interface LeaseDbOperations {
   saveCrawlerState(state: Omit<CrawlerState, 'updatedAt'>): Promise<void>;
   recordCrawlerCycle(name: string, cycle: CrawlerCycle, keep?: number): Promise<void>;
   listCrawlerCycles(name: string): Promise<CrawlerCycle[]>;
+  /**
+   * Takes or renews the claim on crawler `name` for process `holder` until now + `ttlSeconds`
+   * (at most a day), in one compare-and-set statement: true when `holder` holds it afterwards
+   * (it was free, its own, or expired), false while another holder's claim runs.
+   */
+  claimCrawler(name: string, holder: string, ttlSeconds: number): Promise<boolean>;
+  /** Gives up `holder`'s claim on crawler `name`; false if it did not hold it. */
+  releaseCrawler(name: string, holder: string): Promise<boolean>;
+  /** The claim on crawler `name` as stored (possibly expired), or undefined when there is none. */
+  getCrawlerClaim(name: string): Promise<CrawlerClaim | undefined>;
+
+  /**
+   * Records that the database was just restored from a backup (or started empty in place of a
+   * lost one): leases renewed since are unknown, so the crawler holds deletion for its grace
+   * period from then. Drops every crawler claim (they are the backup's) and logs the restore.
+   */
+  recordRestore(input: RestoreInput): Promise<DatabaseRestore>;
+  /** The latest restore, or undefined when the database was never restored. */
+  getLastRestore(): Promise<DatabaseRestore | undefined>;
 
   /** Records that a server process is alive now, reachable at `url` (registers it the first time). */
   heartbeatProcess(id: string, url: string | null): Promise<void>;
@@ -397,6 +421,22 @@ class SqlLeaseDb implements LeaseDb {
   }
   listCrawlerCycles(name: string) {
     return history.listCrawlerCycles(this.#ctx, name);
+  }
+  claimCrawler(name: string, holder: string, ttlSeconds: number) {
+    return this.#write((ctx) => claims.claimCrawler(ctx, name, holder, ttlSeconds));
+  }
+  releaseCrawler(name: string, holder: string) {
+    return this.#write((ctx) => claims.releaseCrawler(ctx, name, holder));
+  }
+  getCrawlerClaim(name: string) {
+    return claims.getCrawlerClaim(this.#ctx, name);
+  }
+
+  recordRestore(input: RestoreInput) {
+    return this.#write((ctx) => restores.recordRestore(ctx, input));
+  }
+  getLastRestore() {
+    return restores.getLastRestore(this.#ctx);
   }
 
   heartbeatProcess(id: string, url: string | null) {

@@ -208,12 +208,58 @@ const serverProcesses: Migration = {
   },
 };
 
+/**
+ * One crawler per database: several server processes may share one, and each would otherwise
+ * run its own. A process crawls while it holds its crawler's claim, which it renews as it goes
+ * and which lapses at `expires_at` when it stops renewing (a crashed process).
+ */
+const crawlerClaims: Migration = {
+  // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('crawler_claims')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('holder', 'text', (c) => c.notNull())
+      .addColumn('claimed_at', 'bigint', (c) => c.notNull())
+      .addColumn('renewed_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
+/**
+ * When the database was restored from a backup (or started empty in place of a lost one): the
+ * leases renewed after that backup are unknown, so the crawler holds deletion for a while after.
+ */
+function restores(dialect: Dialect): Migration {
+  return {
+    // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('restores')
+        .addColumn('id', identity(dialect), (c) => {
+          const pk = c.primaryKey();
+          return dialect === 'sqlite' ? pk.autoIncrement() : pk;
+        })
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('backup', 'text')
+        .addColumn('backup_created_at', 'bigint')
+        .addColumn('actor', 'text')
+        .execute();
+      await db.schema.createIndex('restores_at').on('restores').column('at').execute();
+    },
+  };
+}
+
 /** The migrations of the lease database, in order, for one dialect. */
 export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial_schema': initialSchema(dialect),
     '0002_account_request_nonces': accountRequestNonces,
     '0003_server_processes': serverProcesses,
+    '0004_crawler_claims': crawlerClaims,
+    '0005_restores': restores(dialect),
   };
 }
 

@@ -116,6 +116,27 @@ export interface ServerProcessesTable {
   heartbeat_at: number;
 }
 
+/** Which process runs a crawler, until when: one crawler per database, elected by claim. */
+export interface CrawlerClaimsTable {
+  name: string;
+  holder: string;
+  /** When this holder took the claim (kept across its renewals). */
+  claimed_at: number;
+  renewed_at: number;
+  expires_at: number;
+}
+
+/** Each time the database was restored or rebuilt (its leases since the backup unknown). */
+export interface RestoresTable {
+  id: Generated<number>;
+  at: number;
+  reason: string;
+  /** The backup restored; null: the database started empty. */
+  backup: string | null;
+  backup_created_at: number | null;
+  actor: string | null;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   account_attributes: AccountAttributesTable;
@@ -130,4 +151,6 @@ export interface Schema {
   crawler_history: CrawlerHistoryTable;
   account_request_nonces: AccountRequestNoncesTable;
   server_processes: ServerProcessesTable;
+  crawler_claims: CrawlerClaimsTable;
+  restores: RestoresTable;
 }

@@ -98,6 +98,7 @@ export const EVENT_KINDS = [
   'quota-warning',
   'usage-corrected',
   'backup-made',
+  'database-restored',
   'notice',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
@@ -145,4 +146,29 @@ export interface CrawlerCycle {
   readonly startedAt: number;
   readonly finishedAt: number;
   readonly counters: Readonly<Record<string, number>>;
+}
+
+/** Which process runs a crawler (one per database), as the claim says. */
+export interface CrawlerClaim {
+  readonly name: string;
+  /** The process id of the holder. */
+  readonly holder: string;
+  /** When the holder took the claim (renewals keep it). */
+  readonly claimedAt: number;
+  readonly renewedAt: number;
+  /** The claim lapses at this time unless renewed: any process may take it then. */
+  readonly expiresAt: number;
+}
+
+/** A restore of the database from a backup, or its start from empty in place of a lost one. */
+export interface DatabaseRestore {
+  /** Unix seconds: when the restored database was put in place. */
+  readonly at: number;
+  /** Why, e.g. `restore`, `rebuild`, `missing`, `damaged`. */
+  readonly reason: string;
+  /** The backup restored (its blob name); null: the database started empty. */
+  readonly backup: string | null;
+  /** When that backup was taken. */
+  readonly backupCreatedAt: number | null;
+  readonly actor: string | null;
 }

@@ -1,6 +1,8 @@
+import { Migrator, sql } from 'kysely';
 import { expect, it } from 'vitest';
-import { ANONYMOUS_ACCOUNT_ID, STARTER_ACCOUNT_ID } from '../src/index.js';
-import { describeEachDialect, publicKey } from './setup.js';
+import { connect } from '../src/dialect.js';
+import { ANONYMOUS_ACCOUNT_ID, leaseDbMigrations, STARTER_ACCOUNT_ID } from '../src/index.js';
+import { describeEachDialect, manualClock, publicKey } from './setup.js';
 
 describeEachDialect('migrations', (dialect) => {
   it('an empty database migrates to latest with the anonymous and starter accounts', async () => {
@@ -44,5 +46,47 @@ describeEachDialect('migrations', (dialect) => {
     const { open } = await dialect.location();
     const db = await open({ migrate: false });
     await expect(db.getAccount(0)).rejects.toThrow();
+  });
+
+  it('a database made by an earlier version (0003) migrates to crawler claims and restores, keeping its rows', async () => {
+    const location = await dialect.location();
+    const connection = connect(location.connection);
+    try {
+      const schema =
+        dialect.name === 'postgres'
+          ? (
+              await sql<{ schema: string }>`select current_schema() as schema`.execute(
+                connection.db,
+              )
+            ).rows[0]?.schema
+          : undefined;
+      const all = leaseDbMigrations(dialect.name);
+      const older = Object.fromEntries(Object.entries(all).filter(([name]) => name < '0004'));
+      const result = await new Migrator({
+        db: connection.db,
+        provider: { getMigrations: async () => older },
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      }).migrateToLatest();
+      expect(result.error).toBeUndefined();
+      expect(result.results?.map((r) => r.migrationName)).toEqual([
+        '0001_initial_schema',
+        '0002_account_request_nonces',
+        '0003_server_processes',
+      ]);
+    } finally {
+      await connection.db.destroy();
+      if (connection.dialect === 'postgres') await connection.lockPool.end();
+    }
+    await location.exec(
+      "insert into crawler_state (name, cycle, position, cycle_started_at, updated_at, counters) values ('accounting', 4, 'ab', 100, 100, '{}')",
+    );
+    const clock = manualClock(1_000);
+    const db = await location.open({ now: clock.now });
+    expect(await db.getCrawlerState('accounting')).toMatchObject({ cycle: 4, position: 'ab' });
+    expect(await db.claimCrawler('accounting', 'node-a', 60)).toBe(true);
+    expect(await db.recordRestore({ reason: 'restore', backup: null })).toMatchObject({
+      at: 1_000,
+    });
+    expect(await db.getLastRestore()).toMatchObject({ reason: 'restore' });
   });
 });

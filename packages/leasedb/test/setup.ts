@@ -3,7 +3,13 @@ import { createScratchSchema, postgresUrl, tempDir } from '@ostrom/test-fixtures
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { describe, onTestFinished } from 'vitest';
-import { type Dialect, type LeaseDb, type LeaseDbOptions, openLeaseDb } from '../src/index.js';
+import {
+  type ConnectionOptions,
+  type Dialect,
+  type LeaseDb,
+  type LeaseDbOptions,
+  openLeaseDb,
+} from '../src/index.js';
 
 export { type ManualClock, manualClock } from '@ostrom/test-fixtures';
 
@@ -11,6 +17,8 @@ export type OpenOptions = Partial<Pick<LeaseDbOptions, 'now' | 'policy' | 'migra
 
 /** A fresh database location: open connections to it, or go behind the API with raw SQL. */
 export interface Location {
+  /** Where it is, to connect by other means (an older schema's migrations). */
+  readonly connection: ConnectionOptions;
   open(options?: OpenOptions): Promise<LeaseDb>;
   /** Runs SQL through the raw driver (to simulate damage the API would never cause). */
   exec(sqlText: string): Promise<void>;
@@ -30,6 +38,7 @@ const pgAdminUrl = postgresUrl('@ostrom/leasedb on PostgreSQL');
 async function sqliteLocation(): Promise<Location> {
   const path = join(await tempDir('leasedb-'), 'leasedb.sqlite');
   return {
+    connection: { dialect: 'sqlite', path },
     async open(options: OpenOptions = {}) {
       const db = await openLeaseDb({ dialect: 'sqlite', path, ...options });
       onTestFinished(() => db.close());
@@ -54,6 +63,7 @@ async function postgresLocation(): Promise<Location> {
     await scratch.drop();
   });
   return {
+    connection: { dialect: 'postgres', connectionString: scratch.url },
     async open(options: OpenOptions = {}) {
       const db = await openLeaseDb({
         dialect: 'postgres',
