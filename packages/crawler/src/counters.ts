@@ -16,7 +16,7 @@ export const COUNTER_NAMES = [
   'deleted',
   /** Deletions that failed (the share stays STABLE; retried next cycle). */
   'deleteFailures',
-  /** Unleased shares past their grace period left alone because deletion is off. */
+  /** Unleased shares past their grace period left alone: deletion off, or held after a restore. */
   'unleased',
   /** Shares that could not be read. */
   'corrupt',

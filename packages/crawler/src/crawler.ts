@@ -1,9 +1,10 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CrawlerCycle, CrawlerState, LeaseDb } from '@ostrom/leasedb';
 import { type Counters, countersFrom, emptyCounters } from './counters.js';
-import { drainDeletionQueue } from './deletion.js';
+import { type DeletionHold, deletionHold, drainDeletionQueue } from './deletion.js';
 import {
   type CrawlerOptions,
+  DEFAULT_DELETION_GRACE_SECONDS,
   type PacingClock,
   type ResolvedCrawlerOptions,
   resolveCrawlerOptions,
@@ -29,6 +30,36 @@ export interface CrawlerStatus {
   readonly counters: Counters;
   /** Finished cycles, newest first. */
   readonly history: readonly (CrawlerCycle & { readonly counters: Counters })[];
+  /**
+   * Which process crawls (one per database, see {@link AccountingCrawler}): the holder of the
+   * claim and until when it runs unless renewed; `live` false once it has lapsed (its holder
+   * stopped renewing it). Null when no process holds it.
+   */
+  readonly claim: {
+    readonly holder: string;
+    readonly claimedAt: number;
+    readonly expiresAt: number;
+    readonly live: boolean;
+  } | null;
+  /** Deletion held after a restore of the database: until when, and why; null when not held. */
+  readonly deletionHold: DeletionHold | null;
+}
+
+/** `runOnce()` found the crawler's claim held by another live process. */
+export class CrawlerClaimedError extends Error {
+  override readonly name = 'CrawlerClaimedError';
+  /** The process holding the claim. */
+  readonly holder: string;
+  /** Unix seconds: when its claim lapses unless renewed. */
+  readonly expiresAt: number;
+
+  constructor(crawler: string, holder: string, expiresAt: number, lost = false) {
+    super(
+      `${lost ? 'lost the claim on' : 'cannot run'} the ${crawler} crawler: process ${holder} ${lost ? 'took it' : 'holds it'} (until ${new Date(expiresAt * 1000).toISOString()} unless it renews it; it does while it crawls); one process crawls a database at a time`,
+    );
+    this.holder = holder;
+    this.expiresAt = expiresAt;
+  }
 }
 
 /** A finished cycle. */
@@ -47,16 +78,22 @@ export interface CrawlerProgress {
   readonly counters: Counters;
 }
 
-/** The crawler's status from its saved state: works in any process sharing the database. */
+/**
+ * The crawler's status from its saved state: works in any process sharing the database. The
+ * deletion hold is computed with `deletionGraceSeconds` (default 14 days, as the crawler's).
+ */
 export async function readCrawlerStatus(
   leaseDb: LeaseDb,
-  options: { name?: string; now?: number } = {},
+  options: { name?: string; now?: number; deletionGraceSeconds?: number } = {},
 ): Promise<CrawlerStatus> {
   const name = options.name ?? 'accounting';
   const now = options.now ?? Math.floor(Date.now() / 1000);
-  const [state, history] = await Promise.all([
+  const grace = options.deletionGraceSeconds ?? DEFAULT_DELETION_GRACE_SECONDS;
+  const [state, history, claim, hold] = await Promise.all([
     leaseDb.getCrawlerState(name),
     leaseDb.listCrawlerCycles(name),
+    leaseDb.getCrawlerClaim(name),
+    deletionHold(leaseDb, grace, now),
   ]);
   const prefixesDone = state?.cycleStartedAt == null ? 0 : nextPrefixIndex(state.position);
   const total = PREFIXES.length;
@@ -73,34 +110,56 @@ export async function readCrawlerStatus(
       prefixesDone === 0 ? null : Math.round((elapsed * (total - prefixesDone)) / prefixesDone),
     counters: countersFrom(state?.counters ?? {}),
     history: history.map((cycle) => ({ ...cycle, counters: countersFrom(cycle.counters) })),
+    claim: claim
+      ? {
+          holder: claim.holder,
+          claimedAt: claim.claimedAt,
+          expiresAt: claim.expiresAt,
+          live: claim.expiresAt > now,
+        }
+      : null,
+    deletionHold: hold,
   };
 }
 
 /**
  * Paces background work: after each `sliceMs` of work it rests long enough that work takes
- * `allowedFraction` of the time (Tahoe's crawlers: 10%).
+ * `allowedFraction` of the time (Tahoe's crawlers: 10%). The rest is taken through `wait`, which
+ * keeps the crawler's claim while it lasts; false when the claim was lost or `signal` says stop.
  */
 class Pacer {
   readonly #clock: PacingClock;
   readonly #options: ResolvedCrawlerOptions;
+  readonly #wait: (ms: number) => Promise<boolean>;
   #busySince: number;
 
-  constructor(options: ResolvedCrawlerOptions) {
+  constructor(options: ResolvedCrawlerOptions, wait: (ms: number) => Promise<boolean>) {
     this.#options = options;
     this.#clock = options.clock;
+    this.#wait = wait;
     this.#busySince = this.#clock.monotonicMs();
   }
 
-  /** Rests if a slice is used up; false once `signal` says stop. */
+  /** Rests if a slice is used up; false once `signal` says stop or the claim is lost. */
   async rest(signal: AbortSignal): Promise<boolean> {
     const busy = this.#clock.monotonicMs() - this.#busySince;
     if (busy >= this.#options.sliceMs) {
       const f = this.#options.allowedFraction;
-      await this.#clock.sleep((busy * (1 - f)) / f, signal);
+      const kept = await this.#wait((busy * (1 - f)) / f);
       this.#busySince = this.#clock.monotonicMs();
+      if (!kept) return false;
     }
     return !signal.aborted;
   }
+}
+
+/** How a cycle runs: in the background (paced, stoppable) or at once (`runOnce`). */
+interface CycleRun {
+  readonly restart: boolean;
+  readonly signal: AbortSignal;
+  /** Between prefixes and deletion batches; false: stop here (stopped, or the claim lost). */
+  readonly rest: () => Promise<boolean>;
+  readonly onProgress?: (progress: CrawlerProgress) => void;
 }
 
 /**
@@ -109,9 +168,17 @@ class Pacer {
  * deletion queue and checks the usage totals against a recount. Its position and counters are
  * saved after every prefix, so after a crash or restart it continues from the next prefix.
  *
+ * One crawler runs per database: server processes sharing one elect it by a claim in the
+ * database (`LeaseDb.claimCrawler`), taken under `processId`, lasting `claimTtlSeconds` unless
+ * renewed. The background crawl works only while it holds the claim, renewing it with every
+ * prefix it saves (in the same transaction: a process that lost it saves nothing), every
+ * deletion batch and while it waits between cycles; without it, it waits and asks again every
+ * third of the time-to-live. So when the holder stops (`stop()` gives the claim up) or dies (its
+ * claim lapses), another process takes over from the saved position.
+ *
  * @example
- * const crawler = new AccountingCrawler({ leaseDb, backend, exclusive: (si, fn) => accountant.exclusive(si, fn) });
- * crawler.start();               // paced, in the background, cycle after cycle
+ * const crawler = new AccountingCrawler({ leaseDb, backend, exclusive: (si, fn) => accountant.exclusive(si, fn), processId });
+ * crawler.start();               // paced, in the background, cycle after cycle, while elected
  * await crawler.stop();
  * await crawler.runOnce();       // or one whole cycle as fast as possible (CLI, rebuilds)
  */
@@ -120,13 +187,25 @@ export class AccountingCrawler {
   #abort: AbortController | undefined;
   #loop: Promise<void> | undefined;
   #lastError: unknown;
+  #holding = false;
 
   constructor(options: CrawlerOptions) {
     this.#options = resolveCrawlerOptions(options);
   }
 
+  /** The id under which this crawler claims the database. */
+  get processId(): string {
+    return this.#options.processId;
+  }
+
+  /** Whether the background crawl is on (crawling, or waiting for its turn). */
   get running(): boolean {
     return this.#loop !== undefined;
+  }
+
+  /** Whether this crawler held the claim when it last asked (it crawls only then). */
+  get holding(): boolean {
+    return this.#holding;
   }
 
   /** The last error a background cycle stopped on (it retries after `retrySeconds`). */
@@ -138,6 +217,7 @@ export class AccountingCrawler {
     return readCrawlerStatus(this.#options.leaseDb, {
       name: this.#options.name,
       now: this.#options.now(),
+      deletionGraceSeconds: this.#options.deletionGraceSeconds,
     });
   }
 
@@ -149,47 +229,114 @@ export class AccountingCrawler {
     this.#loop = this.#background(abort.signal);
   }
 
-  /** Stops the background crawl after the prefix in hand (its position is saved). */
+  /**
+   * Stops the background crawl after the prefix in hand (its position is saved) and gives the
+   * claim up, so that another process takes over at once rather than when it lapses.
+   */
   async stop(): Promise<void> {
+    if (!this.#loop) return;
     this.#abort?.abort();
     await this.#loop;
     this.#loop = undefined;
     this.#abort = undefined;
+    this.#holding = false;
+    // Failing to give it up costs only time: the claim lapses by itself.
+    await this.#release().catch(() => undefined);
   }
 
   /**
    * One whole cycle, unpaced, from the first prefix (a cycle in progress starts over): for tests,
-   * the CLI and rebuilds. Not while the background crawl runs.
+   * the CLI and rebuilds. Not while the background crawl runs. It takes the claim for the cycle
+   * and gives it up after; CrawlerClaimedError, naming the holder, when another live process
+   * holds it (or takes it meanwhile, having found this one silent past the time-to-live).
    */
   async runOnce(
     options: { onProgress?: (progress: CrawlerProgress) => void } = {},
   ): Promise<CycleReport> {
     if (this.#loop) throw new Error('the crawler is running in the background; stop it first');
-    const report = await this.#cycle({
-      restart: true,
-      signal: new AbortController().signal,
-      rest: async () => true,
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-    return report!;
+    if (!(await this.#claim())) throw await this.#claimedError(false);
+    try {
+      const report = await this.#cycle({
+        restart: true,
+        signal: new AbortController().signal,
+        // Each prefix's save renews the claim, and each deletion batch (see #cycle).
+        rest: async () => true,
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+      if (!report) throw await this.#claimedError(true);
+      return report;
+    } finally {
+      await this.#release().catch(() => undefined);
+    }
+  }
+
+  /** Every third of the time-to-live, in ms: how often a held claim is renewed while waiting. */
+  get #renewMs(): number {
+    return Math.floor((this.#options.claimTtlSeconds * 1000) / 3);
+  }
+
+  /** Takes or renews the claim; whether this crawler holds it now. */
+  async #claim(): Promise<boolean> {
+    const o = this.#options;
+    this.#holding = await o.leaseDb.claimCrawler(o.name, o.processId, o.claimTtlSeconds);
+    return this.#holding;
+  }
+
+  async #release(): Promise<void> {
+    const o = this.#options;
+    await o.leaseDb.releaseCrawler(o.name, o.processId);
+  }
+
+  async #claimedError(lost: boolean): Promise<Error> {
+    const o = this.#options;
+    const claim = await o.leaseDb.getCrawlerClaim(o.name);
+    if (!claim || claim.holder === o.processId) {
+      // Given up between the two reads: rare, and worth no more than a retry.
+      return new Error(`the ${o.name} crawler's claim changed hands while it was taken; try again`);
+    }
+    return new CrawlerClaimedError(o.name, claim.holder, claim.expiresAt, lost);
+  }
+
+  /**
+   * Waits `ms` while keeping the claim: in steps of at most a third of its time-to-live, each
+   * followed by a renewal. False when stopped or when the claim was lost (another process found
+   * this one silent past the time-to-live and took over).
+   */
+  async #hold(ms: number, signal: AbortSignal): Promise<boolean> {
+    const { clock } = this.#options;
+    let left = ms;
+    while (left > 0) {
+      const step = Math.min(left, this.#renewMs);
+      await clock.sleep(step, signal);
+      if (signal.aborted) return false;
+      left -= step;
+      if (!(await this.#claim())) return false;
+    }
+    return !signal.aborted;
   }
 
   async #background(signal: AbortSignal): Promise<void> {
     const { clock } = this.#options;
     while (!signal.aborted) {
-      const startedMs = clock.monotonicMs();
       try {
-        const pacer = new Pacer(this.#options);
+        if (!(await this.#claim())) {
+          // Another process crawls: ask again when its claim could have lapsed.
+          await clock.sleep(this.#renewMs, signal);
+          continue;
+        }
+        const startedMs = clock.monotonicMs();
+        const pacer = new Pacer(this.#options, (ms) => this.#hold(ms, signal));
         const report = await this.#cycle({
           restart: false,
           signal,
           rest: () => pacer.rest(signal),
         });
         this.#lastError = undefined;
-        if (!report) return; // stopped
+        // Stopped (the loop ends), or the claim lost (the loop waits for it again).
+        if (!report) continue;
         const minMs = this.#options.minCycleSeconds * 1000;
         const spent = clock.monotonicMs() - startedMs;
-        if (spent < minMs) await clock.sleep(minMs - spent, signal);
+        if (spent < minMs) await this.#hold(minMs - spent, signal);
       } catch (error) {
         this.#lastError = error;
         await clock.sleep(this.#options.retrySeconds * 1000, signal);
@@ -197,13 +344,25 @@ export class AccountingCrawler {
     }
   }
 
-  /** Runs (the rest of) a cycle; undefined when `signal` stopped it first. */
-  async #cycle(run: {
-    restart: boolean;
-    signal: AbortSignal;
-    rest: () => Promise<boolean>;
-    onProgress?: (progress: CrawlerProgress) => void;
-  }): Promise<CycleReport | undefined> {
+  /**
+   * Saves the crawler's state if it still holds the claim, renewing it, in one transaction: a
+   * crawler that lost the claim must not move the position of the one that took it. False when
+   * the claim was lost.
+   */
+  async #save(state: Omit<CrawlerState, 'updatedAt'>, finished?: CycleReport): Promise<boolean> {
+    const o = this.#options;
+    const kept = await o.leaseDb.transaction(async (tx) => {
+      if (!(await tx.claimCrawler(o.name, o.processId, o.claimTtlSeconds))) return false;
+      if (finished) await tx.recordCrawlerCycle(o.name, finished, o.historyLength);
+      await tx.saveCrawlerState(state);
+      return true;
+    });
+    this.#holding = kept;
+    return kept;
+  }
+
+  /** Runs (the rest of) a cycle; undefined when `signal` stopped it or the claim was lost. */
+  async #cycle(run: CycleRun): Promise<CycleReport | undefined> {
     const o = this.#options;
     const db = o.leaseDb;
     let state: Omit<CrawlerState, 'updatedAt'> = (await db.getCrawlerState(o.name)) ?? {
@@ -221,7 +380,7 @@ export class AccountingCrawler {
       Object.assign(counters, emptyCounters());
       counters.expired = (await db.expireLeases(cycleStartedAt)).length;
       state = { ...state, position: null, cycleStartedAt, counters: { ...counters } };
-      await db.saveCrawlerState(state);
+      if (!(await this.#save(state))) return undefined;
     }
 
     for (let index = nextPrefixIndex(state.position); index < PREFIXES.length; index++) {
@@ -229,7 +388,7 @@ export class AccountingCrawler {
       const prefix = PREFIXES[index]!;
       await reconcilePrefix(o, prefix, liveProcesses(o), counters);
       state = { ...state, position: prefix, counters: { ...counters } };
-      await db.saveCrawlerState(state);
+      if (!(await this.#save(state))) return undefined;
       run.onProgress?.({
         cycle: state.cycle,
         prefixesDone: index + 1,
@@ -242,8 +401,12 @@ export class AccountingCrawler {
       await yieldToEventLoop();
     }
 
-    await drainDeletionQueue(o, counters, run.rest);
-    if (run.signal.aborted) return undefined;
+    let kept = true;
+    await drainDeletionQueue(o, counters, async () => {
+      kept = (await this.#claim()) && (await run.rest());
+      return kept;
+    });
+    if (run.signal.aborted || !kept) return undefined;
     // The totals are kept in the same transactions as the writes; a difference is a bug, but
     // one that must not outlive a cycle.
     const mismatches = await db.checkUsage();
@@ -256,14 +419,14 @@ export class AccountingCrawler {
       finishedAt: o.now(),
       counters: { ...counters },
     };
-    await db.recordCrawlerCycle(o.name, report, o.historyLength);
-    await db.saveCrawlerState({
+    const next = {
       name: o.name,
       cycle: state.cycle + 1,
       position: null,
       cycleStartedAt: null,
       counters: {},
-    });
+    };
+    if (!(await this.#save(next, report))) return undefined;
     return report;
   }
 }

@@ -1,15 +1,46 @@
 import { deleteOwnerRecords } from '@ostrom/backend';
+import { type LeaseDb, LeaseDbError } from '@ostrom/leasedb';
 import type { Counters } from './counters.js';
 import type { ResolvedCrawlerOptions } from './options.js';
 
 /** With deletion off, how many candidates are counted at most. */
 const REPORT_LIMIT = 100_000;
 
+/** Deletion held after a restore of the database: until when, and which restore. */
+export interface DeletionHold {
+  /** Unix seconds: no share is deleted before this time (restore time + deletion grace). */
+  readonly until: number;
+  readonly restoredAt: number;
+  /** Why the database was restored (`restore`, `rebuild`, `missing`, `damaged`...). */
+  readonly reason: string;
+  /** The backup restored; null: the database started empty. */
+  readonly backup: string | null;
+}
+
+/**
+ * Whether deletion is held at `now`: for `deletionGraceSeconds` after the latest restore of the
+ * database (`LeaseDb.recordRestore`), since a restored database does not know the leases renewed
+ * after its backup (nor, started empty, any lease), and a share it shows unleased may have been
+ * renewed. The grace gives their clients the time to renew them again. Null when not held.
+ */
+export async function deletionHold(
+  leaseDb: LeaseDb,
+  deletionGraceSeconds: number,
+  now: number,
+): Promise<DeletionHold | null> {
+  const restore = await leaseDb.getLastRestore();
+  if (!restore) return null;
+  const until = restore.at + deletionGraceSeconds;
+  if (until <= now) return null;
+  return { until, restoredAt: restore.at, reason: restore.reason, backup: restore.backup };
+}
+
 /**
  * The deletion queue: STABLE shares without a lease whose last lease expired more than the grace
  * period ago go STABLE → GOING → (backend delete) → NONE, a batch at a time with `rest()`
- * between batches. A failed delete returns the share to STABLE; it is tried again next cycle.
- * With deletion off the candidates are only counted (up to 100,000).
+ * between batches (false: stop). A failed delete returns the share to STABLE; it is tried again
+ * next cycle. With deletion off, or held after a restore (see {@link deletionHold}), the
+ * candidates are only counted (up to 100,000).
  */
 export async function drainDeletionQueue(
   options: ResolvedCrawlerOptions,
@@ -17,8 +48,9 @@ export async function drainDeletionQueue(
   rest: () => Promise<boolean>,
 ): Promise<void> {
   const { leaseDb: db, backend } = options;
-  const cutoff = options.now() - options.deletionGraceSeconds;
-  if (!options.deleteUnleased) {
+  const now = options.now();
+  const cutoff = now - options.deletionGraceSeconds;
+  if (!options.deleteUnleased || (await deletionHold(db, options.deletionGraceSeconds, now))) {
     counters.unleased = (
       await db.listUnleasedShares({ leaseExpiredBefore: cutoff, limit: REPORT_LIMIT })
     ).length;
@@ -26,10 +58,11 @@ export async function drainDeletionQueue(
   }
   const skipped = new Set<string>(); // failed or no longer candidates: not again this cycle
   for (;;) {
-    const page = await db.listUnleasedShares({
-      leaseExpiredBefore: cutoff,
-      limit: options.deletionBatchSize + skipped.size,
-    });
+    // Each page skips those passed over this cycle; once they are too many to skip in one read
+    // (a store refusing every delete), the rest waits for the next cycle.
+    const limit = options.deletionBatchSize + skipped.size;
+    if (limit > REPORT_LIMIT) return;
+    const page = await db.listUnleasedShares({ leaseExpiredBefore: cutoff, limit });
     const batch = page
       .filter((share) => !skipped.has(`${share.storageIndex}/${share.shnum}`))
       .slice(0, options.deletionBatchSize);
@@ -43,7 +76,17 @@ export async function drainDeletionQueue(
           skipped.add(key);
           return;
         }
-        await db.markGoing(storageIndex, shnum);
+        try {
+          await db.markGoing(storageIndex, shnum);
+        } catch (error) {
+          // Leased or gone in between (a writer that does not take this lock): not a candidate.
+          const lost =
+            error instanceof LeaseDbError &&
+            (error.code === 'SHARE_LEASED' || error.code === 'INVALID_STATE_TRANSITION');
+          if (!lost) throw error;
+          skipped.add(key);
+          return;
+        }
         try {
           await backend.deleteShare(storageIndex, shnum);
         } catch {

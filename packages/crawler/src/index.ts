@@ -20,10 +20,16 @@ export {
 export { COUNTER_NAMES, type CounterName, type Counters } from './counters.js';
 export {
   AccountingCrawler,
+  CrawlerClaimedError,
   type CrawlerProgress,
   type CrawlerStatus,
   type CycleReport,
   readCrawlerStatus,
 } from './crawler.js';
-export type { CrawlerOptions, PacingClock } from './options.js';
+export { type DeletionHold, deletionHold } from './deletion.js';
+export {
+  type CrawlerOptions,
+  DEFAULT_DELETION_GRACE_SECONDS,
+  type PacingClock,
+} from './options.js';
 export { PREFIXES } from './prefixes.js';

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { ShareBackend } from '@ostrom/backend';
-import type { LeaseDb } from '@ostrom/leasedb';
+import { assertProcessId, type LeaseDb, MAX_CLAIM_TTL_SECONDS } from '@ostrom/leasedb';
 
 /** Time for pacing: a monotonic clock in milliseconds and a sleep that `signal` cuts short. */
 export interface PacingClock {
@@ -18,8 +20,21 @@ export interface CrawlerOptions {
   readonly exclusive?: <T>(storageIndex: string, fn: () => Promise<T>) => Promise<T>;
   /** The node's state key, to read the owner records beside the shares; none: not read. */
   readonly stateKey?: Uint8Array | null;
-  /** Name of the crawler's saved state and history (default `accounting`). */
+  /** Name of the crawler's saved state, history and claim (default `accounting`). */
   readonly name?: string;
+  /**
+   * This process's id among those sharing the database (a server passes its `[cluster]` process
+   * id): the crawler crawls only while it holds its claim in the database under this id, so one
+   * process crawls at a time. Default: an id made up for this crawler (host, pid, random).
+   */
+  readonly processId?: string;
+  /**
+   * How long the claim lasts unless renewed (default 300 s). The crawler renews it with every
+   * prefix saved and every deletion batch, and every third of it while it waits; a process that
+   * stops renewing (crashed, hung) loses it this long after its last renewal. It must exceed the
+   * longest prefix and the clock skew between the processes.
+   */
+  readonly claimTtlSeconds?: number;
   /** Delete STABLE shares left without a lease (default true); false reports them only. */
   readonly deleteUnleased?: boolean;
   /** How long after its last lease expired an unleased share is deleted (default 14 days). */
@@ -50,6 +65,9 @@ export type ResolvedCrawlerOptions = Required<Omit<CrawlerOptions, 'stateKey'>> 
 
 const DAY = 86_400;
 
+/** How long after its last lease expired an unleased share is deleted, by default. */
+export const DEFAULT_DELETION_GRACE_SECONDS = 14 * DAY;
+
 function integer(name: string, value: number | undefined, fallback: number, min: number): number {
   const resolved = value ?? fallback;
   if (!Number.isSafeInteger(resolved) || resolved < min) {
@@ -73,6 +91,15 @@ const systemClock: PacingClock = {
     }),
 };
 
+/** A process id for a crawler not given one: unique to it, readable in a status. */
+function madeUpProcessId(): string {
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 40) || 'host';
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
 /** Checks every option at once, so a misconfigured node fails at start-up. */
 export function resolveCrawlerOptions(options: CrawlerOptions): ResolvedCrawlerOptions {
   if (!options?.leaseDb) throw new TypeError('leaseDb is required');
@@ -92,6 +119,19 @@ export function resolveCrawlerOptions(options: CrawlerOptions): ResolvedCrawlerO
   if (options.deleteUnleased !== undefined && typeof options.deleteUnleased !== 'boolean') {
     throw new TypeError('deleteUnleased must be a boolean');
   }
+  if (options.processId !== undefined) {
+    try {
+      assertProcessId(options.processId);
+    } catch {
+      throw new TypeError(
+        'processId must be 1–64 characters of A-Z, a-z, 0-9, ".", "_" and "-" (a [cluster] process id)',
+      );
+    }
+  }
+  const claimTtlSeconds = integer('claimTtlSeconds', options.claimTtlSeconds, 300, 3);
+  if (claimTtlSeconds > MAX_CLAIM_TTL_SECONDS) {
+    throw new RangeError(`claimTtlSeconds must be at most ${MAX_CLAIM_TTL_SECONDS}`);
+  }
   const leaseDb = options.leaseDb;
   return {
     leaseDb,
@@ -100,11 +140,13 @@ export function resolveCrawlerOptions(options: CrawlerOptions): ResolvedCrawlerO
       options.exclusive ?? ((storageIndex, fn) => leaseDb.withStorageIndexLock(storageIndex, fn)),
     stateKey,
     name,
+    processId: options.processId ?? madeUpProcessId(),
+    claimTtlSeconds,
     deleteUnleased: options.deleteUnleased ?? true,
     deletionGraceSeconds: integer(
       'deletionGraceSeconds',
       options.deletionGraceSeconds,
-      14 * DAY,
+      DEFAULT_DELETION_GRACE_SECONDS,
       0,
     ),
     deletionBatchSize: integer('deletionBatchSize', options.deletionBatchSize, 100, 1),

@@ -53,6 +53,50 @@ export function fakePacing(): FakePacing {
   };
 }
 
+/**
+ * Pacing whose sleeps last until the test ends them: each is recorded, `asleep()` resolves once
+ * the crawler sleeps (at once if it does), `wake()` ends the sleep in progress. Monotonic time
+ * stands still, so the background crawl never rests between prefixes, only between cycles and
+ * while it waits for its turn.
+ */
+export interface SteppedPacing extends PacingClock {
+  readonly sleeps: number[];
+  asleep(): Promise<void>;
+  wake(): void;
+}
+
+export function steppedPacing(): SteppedPacing {
+  const sleeps: number[] = [];
+  let current: (() => void) | undefined;
+  let waiters: (() => void)[] = [];
+  return {
+    sleeps,
+    monotonicMs: () => 0,
+    sleep: (ms, signal) =>
+      new Promise<void>((resolve) => {
+        sleeps.push(ms);
+        if (signal.aborted) return resolve();
+        const done = () => {
+          if (current === done) current = undefined;
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        current = done;
+        signal.addEventListener('abort', done, { once: true });
+        const woken = waiters;
+        waiters = [];
+        for (const waiter of woken) waiter();
+      }),
+    asleep: () =>
+      current
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            waiters.push(resolve);
+          }),
+    wake: () => current?.(),
+  };
+}
+
 export interface World {
   readonly matrix: Matrix;
   readonly clock: ManualClock;
@@ -67,6 +111,12 @@ export interface World {
   readonly root: string | undefined;
   /** The SQLite file (SQLite cells only). */
   readonly sqlitePath: string | undefined;
+  /**
+   * The database as another process sees it: on PostgreSQL a connection pool of its own; on
+   * SQLite the same connection (two connections of one process wait for each other's write
+   * lock by blocking its event loop; two processes serialise at BEGIN IMMEDIATE instead).
+   */
+  anotherConnection(): Promise<LeaseDb>;
 }
 
 export async function makeWorld(
@@ -77,6 +127,7 @@ export async function makeWorld(
   const pacing = fakePacing();
   let db: LeaseDb;
   let sqlitePath: string | undefined;
+  let postgresUrl: string | undefined;
   if (matrix.dialect === 'sqlite') {
     sqlitePath = join(await tempDir('crawler-db-'), 'leasedb.sqlite');
     db = await openLeaseDb({
@@ -88,6 +139,7 @@ export async function makeWorld(
   } else {
     const scratch = await createScratchSchema(pgAdminUrl!);
     onTestFinished(() => scratch.drop());
+    postgresUrl = scratch.url;
     db = await openLeaseDb({ dialect: 'postgres', connectionString: scratch.url, now: clock.now });
   }
   const root = matrix.backend === 'disk' ? await tempDir('crawler-disk-') : undefined;
@@ -105,9 +157,11 @@ export async function makeWorld(
   });
   await accountant.start({ intervalSeconds: 0 });
   const crawlers: AccountingCrawler[] = [];
+  const others: LeaseDb[] = [];
   onTestFinished(async () => {
     for (const crawler of crawlers) await crawler.stop();
     await accountant.stop();
+    for (const other of others) await other.close();
     await db.close();
     await inner.close();
   });
@@ -120,6 +174,16 @@ export async function makeWorld(
     accountant,
     root,
     sqlitePath,
+    async anotherConnection() {
+      if (postgresUrl === undefined) return db;
+      const other = await openLeaseDb({
+        dialect: 'postgres',
+        connectionString: postgresUrl,
+        now: clock.now,
+      });
+      others.push(other);
+      return other;
+    },
     crawler(overrides = {}) {
       const crawler = new AccountingCrawler({
         leaseDb: db,
