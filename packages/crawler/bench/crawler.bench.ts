@@ -24,6 +24,10 @@
  * createUpload + writeUpload (a HEAD and a PUT each), 32 at a time. Progress is printed every
  * 100,000 shares made on disk, every 10,000 on S3, and every 256 prefixes crawled. Temp dirs and
  * moto are removed at the end, on failure and on SIGINT/SIGTERM.
+ *
+ * moto scans and sorts the whole bucket on every ListObjectsV2 request (and walks to the
+ * continuation token): its S3 figures show the crawler's request pattern (a listing per prefix,
+ * a HEAD and an owner-record GET per adopted share), not what S3 itself would take.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { benchDisk } from './disk.js';
