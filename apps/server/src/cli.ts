@@ -10,10 +10,11 @@ import {
   APPROVAL_MODES,
   swissnumFor,
 } from '@ostrom/accountant';
-import type { ShareBackend } from '@ostrom/backend';
+import { BackendError, type ShareBackend } from '@ostrom/backend';
 import {
   BACKUP_BLOB_PREFIX,
   BackupError,
+  CrawlerClaimedError,
   type CrawlerProgress,
   type CrawlerStatus,
   type CycleReport,
@@ -61,7 +62,14 @@ import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
 import { NodeError } from './errors.js';
 import { initNode, type LoadedNode, loadNode, nodePath } from './node-dir.js';
 import { assertNotRunning } from './pid-file.js';
-import { describeRestore, finishRecovery, reconcileNow, replaceDatabase } from './recovery.js';
+import {
+  describeRestore,
+  dropClaimOfBackup,
+  finishRecovery,
+  reconcileNow,
+  recordRestore,
+  replaceDatabase,
+} from './recovery.js';
 import {
   createNodeAccountant,
   nodeFurl,
@@ -248,9 +256,13 @@ async function refuseLostDatabase(node: LoadedNode, backend: ShareBackend): Prom
  * server's (busy timeout); PostgreSQL serialises as usual. The backend is opened without a
  * probe: operator commands touch it only for backups.
  */
-async function withOperator<T>(dir: string, fn: (op: Operator) => Promise<T>): Promise<T> {
+async function withOperator<T>(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  fn: (op: Operator) => Promise<T>,
+): Promise<T> {
   const node = await loadNode(dir);
-  const backend = await openNodeBackend(node);
+  const backend = await openNodeBackend(node, { env });
   try {
     await refuseLostDatabase(node, backend);
     const db = await openNodeDatabase(node);
@@ -264,14 +276,18 @@ async function withOperator<T>(dir: string, fn: (op: Operator) => Promise<T>): P
   }
 }
 
-/** The node and its backend, without the database (backups, restore, rebuild). */
+/**
+ * The node and its backend, without the database (backups, restore, rebuild). `probe`: one
+ * request first, so an unreachable store is one line naming it (NodeError BACKEND_UNREACHABLE).
+ */
 async function withBackend<T>(
   dir: string,
+  env: NodeJS.ProcessEnv,
   fn: (node: LoadedNode, backend: ShareBackend) => Promise<T>,
   options: { probe?: boolean } = {},
 ): Promise<T> {
   const node = await loadNode(dir);
-  const backend = await openNodeBackend(node, options);
+  const backend = await openNodeBackend(node, { ...options, env });
   try {
     return await fn(node, backend);
   } finally {
@@ -302,13 +318,16 @@ function backupArg(value: string): string {
   return name;
 }
 
-/** Seconds for people: `45 s`, `12 min`, `3 h 10 min`, `2 d 4 h`. */
-function formatSeconds(seconds: number): string {
+/** Seconds for people: `45 s`, `12 min`, `3 h 10 min`, `2 d 4 h` (rounded to the unit shown). */
+export function formatSeconds(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.round(s / 60)} min`;
-  if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86_400)} d ${Math.round((s % 86_400) / 3600)} h`;
+  // Rounded before it is split, so that 59 min 50 s is "1 h 0 min", never "60 min".
+  const minutes = Math.round(s / 60);
+  if (minutes < 60) return `${minutes} min`;
+  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  const hours = Math.round(s / 3600);
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
 const COUNTER_LABELS: readonly [keyof CrawlerStatus['counters'], string][] = [
@@ -364,7 +383,22 @@ function crawlerStatusText(status: CrawlerStatus): string {
             c.counters.corrupt,
           ]),
         )}`;
-  return `${progress}\n${status.cycleStartedAt === null ? '' : keyValues(counterRows(status.counters))}${history}`;
+  return `${progress}\n${claimText(status)}${holdText(status)}${status.cycleStartedAt === null ? '' : keyValues(counterRows(status.counters))}${history}`;
+}
+
+/** Which process crawls (one per database), as the claim says. */
+function claimText({ claim }: CrawlerStatus): string {
+  if (claim === null) return 'crawler: no process holds the claim (none is crawling)\n';
+  return claim.live
+    ? `crawler: process ${claim.holder} crawls (since ${isoTime(claim.claimedAt)}; its claim runs until ${isoTime(claim.expiresAt)} and is renewed while it crawls)\n`
+    : `crawler: process ${claim.holder} stopped renewing its claim, which lapsed at ${isoTime(claim.expiresAt)}; the next process to look takes over\n`;
+}
+
+/** Whether deletion is held after a restore of the database. */
+function holdText({ deletionHold: hold }: CrawlerStatus): string {
+  if (hold === null) return '';
+  const from = hold.backup === null ? 'with no backup' : `from ${hold.backup}`;
+  return `deletion held until ${isoTime(hold.until)}: the database was restored ${from} at ${isoTime(hold.restoredAt)} (${hold.reason}), leases renewed since its backup are unknown; unleased shares are only counted until then\n`;
 }
 
 /**
@@ -676,7 +710,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .option('--json', 'machine-readable output')
     .action(
       async (o: { status?: AccountStatus; search?: string; limit?: number }, cmd: Command) => {
-        await withOperator(nodeDir(cmd), async ({ db }) => {
+        await withOperator(nodeDir(cmd), env, async ({ db }) => {
           const page = await db.listAccounts({
             ...(o.status ? { status: o.status } : {}),
             ...(o.search ? { search: o.search } : {}),
@@ -706,7 +740,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .argument('<ID>', 'account id', accountIdArg)
     .option('--json', 'machine-readable output')
     .action(async (id: number, _o: unknown, cmd: Command) => {
-      await withOperator(nodeDir(cmd), async ({ node, db, accountant }) => {
+      await withOperator(nodeDir(cmd), env, async ({ node, db, accountant }) => {
         const account = await requireAccount(db, id);
         const usage = (await db.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
         const attributes = await db.getAccountAttributes(id);
@@ -738,7 +772,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
       .argument('<ID>', 'account id', accountIdArg)
       .option('--json', 'machine-readable output')
       .action(async (id: number, _o: unknown, cmd: Command) => {
-        await withOperator(nodeDir(cmd), async ({ accountant }) => {
+        await withOperator(nodeDir(cmd), env, async ({ accountant }) => {
           const account = await change(accountant, id);
           print(
             cmd,
@@ -775,7 +809,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
         if (given.hard === undefined && given.soft === undefined)
           throw new UsageError('give --hard, --soft or both');
         const o = { hard: quotaValue(given.hard), soft: quotaValue(given.soft) };
-        await withOperator(nodeDir(cmd), async ({ db, accountant }) => {
+        await withOperator(nodeDir(cmd), env, async ({ db, accountant }) => {
           const current = await requireAccount(db, id);
           const hardBytes = o.hard === undefined ? current.hardQuotaBytes : o.hard;
           const softBytes = o.soft === undefined ? current.softQuotaBytes : o.soft;
@@ -805,7 +839,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
         cmd: Command,
       ) => {
         const o = { ...given, hard: quotaValue(given.hard), soft: quotaValue(given.soft) };
-        await withOperator(nodeDir(cmd), async ({ node, accountant }) => {
+        await withOperator(nodeDir(cmd), env, async ({ node, accountant }) => {
           const account = await accountant.addAccount(
             {
               publicKey: o.pubkey,
@@ -838,7 +872,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
       } catch (error) {
         throw error instanceof AccountListError ? new UsageError(error.message) : error;
       }
-      await withOperator(nodeDir(cmd), async ({ db, accountant }) => {
+      await withOperator(nodeDir(cmd), env, async ({ db, accountant }) => {
         const { added, existing } = await importAccounts(accountant, db, entries, actor);
         print(cmd, { added, existing }, () =>
           [
@@ -856,7 +890,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .argument('[ID]', 'account id', accountIdArg)
     .option('--json', 'machine-readable output')
     .action(async (id: number | undefined, _o: unknown, cmd: Command) => {
-      await withOperator(nodeDir(cmd), async ({ db }) => {
+      await withOperator(nodeDir(cmd), env, async ({ db }) => {
         if (id !== undefined) {
           const report = await accountUsageReport(db, await requireAccount(db, id));
           print(cmd, report, () =>
@@ -886,7 +920,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .option('--account <ID>', 'the NURL of this account', accountIdArg)
     .option('--json', 'machine-readable output (with the server id and fURL)')
     .action(async (o: { account?: number }, cmd: Command) => {
-      await withOperator(nodeDir(cmd), async ({ node, db, accountant }) => {
+      await withOperator(nodeDir(cmd), env, async ({ node, db, accountant }) => {
         const id = o.account ?? 0;
         const account = await requireAccount(db, id);
         if (id === 1 || account.status === 'deleted') {
@@ -908,7 +942,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .option('--json', 'machine-readable output')
     .action(async (o: { since?: string; account?: number; limit?: number }, cmd: Command) => {
       const since = o.since === undefined ? undefined : parseSince(o.since, now());
-      await withOperator(nodeDir(cmd), async ({ db }) => {
+      await withOperator(nodeDir(cmd), env, async ({ db }) => {
         const events = (
           await db.listEvents({
             ...(since === undefined ? {} : { since }),
@@ -947,8 +981,11 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
   )
     .option('--json', 'machine-readable output')
     .action(async (_o: unknown, cmd: Command) => {
-      await withOperator(nodeDir(cmd), async ({ db }) => {
-        const status = await readCrawlerStatus(db, { now: now() });
+      await withOperator(nodeDir(cmd), env, async ({ node, db }) => {
+        const status = await readCrawlerStatus(db, {
+          now: now(),
+          deletionGraceSeconds: node.config.crawler.deletionGraceSeconds,
+        });
         print(cmd, status, () => crawlerStatusText(status));
       });
     });
@@ -967,7 +1004,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
   )
     .option('--json', 'machine-readable output')
     .action(async (_o: unknown, cmd: Command) => {
-      await withOperator(nodeDir(cmd), async ({ node, db, backend }) => {
+      await withOperator(nodeDir(cmd), env, async ({ node, db, backend }) => {
         const report = await makeBackup({
           leaseDb: db,
           backend,
@@ -988,17 +1025,25 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
   command(database, 'backups', 'list the backups kept in the backend, newest first')
     .option('--json', 'machine-readable output')
     .action(async (_o: unknown, cmd: Command) => {
-      await withBackend(nodeDir(cmd), async (_node, backend) => {
-        const backups = await listBackups(backend);
-        print(cmd, backups, () =>
-          backups.length === 0
-            ? 'no backups\n'
-            : table(
-                ['name', 'taken'],
-                backups.map((b) => [b.name.slice(BACKUP_BLOB_PREFIX.length), isoTime(b.createdAt)]),
-              ),
-        );
-      });
+      await withBackend(
+        nodeDir(cmd),
+        env,
+        async (_node, backend) => {
+          const backups = await listBackups(backend);
+          print(cmd, backups, () =>
+            backups.length === 0
+              ? 'no backups\n'
+              : table(
+                  ['name', 'taken'],
+                  backups.map((b) => [
+                    b.name.slice(BACKUP_BLOB_PREFIX.length),
+                    isoTime(b.createdAt),
+                  ]),
+                ),
+          );
+        },
+        { probe: true },
+      );
     });
 
   command(
@@ -1010,25 +1055,42 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .option('--json', 'machine-readable output')
     .action(async (o: { from?: string }, cmd: Command) => {
       const dir = nodeDir(cmd);
-      await withBackend(dir, async (node, backend) => {
-        const path = sqlitePathOf(node, 'db restore');
-        await assertNotRunning(node.dir, 'restoring its database');
-        const result = await replaceDatabase(path, backend, node.stateKey, {
-          label: 'replaced',
-          reason: 'restore',
-          at: now(),
-          requireBackup: true,
-          ...(o.from === undefined ? {} : { from: o.from }),
-        });
-        print(cmd, result, () =>
-          [
-            describeRestore(result),
-            ...result.movedAside.map((p) => `the previous database was kept as ${p}`),
-            'the node reconciles it with the store when it next starts',
-            '',
-          ].join('\n'),
-        );
-      });
+      await withBackend(
+        dir,
+        env,
+        async (node, backend) => {
+          const path = sqlitePathOf(node, 'db restore');
+          await assertNotRunning(node.dir, 'restoring its database');
+          const at = now();
+          const replaced = await replaceDatabase(path, backend, node.stateKey, {
+            label: 'replaced',
+            reason: 'restore',
+            at,
+            requireBackup: true,
+            ...(o.from === undefined ? {} : { from: o.from }),
+          });
+          // Deletion is held from now (and again from the reconciliation at the next start,
+          // which the marker left by replaceDatabase asks for).
+          const db = await openNodeDatabase(node, { now });
+          try {
+            await recordRestore(db, { reason: 'restore', backup: replaced.restored, at, actor });
+          } finally {
+            await db.close().catch(() => undefined);
+          }
+          const deletionHeldUntil = at + node.config.crawler.deletionGraceSeconds;
+          const result = { ...replaced, deletionHeldUntil };
+          print(cmd, result, () =>
+            [
+              describeRestore(result),
+              ...result.movedAside.map((p) => `the previous database was kept as ${p}`),
+              'the node reconciles it with the store when it next starts',
+              `deletion of unleased shares is held until ${isoTime(deletionHeldUntil)} at least, the deletion grace counted again from the reconciliation at the next start: leases renewed after the backup are unknown`,
+              '',
+            ].join('\n'),
+          );
+        },
+        { probe: true },
+      );
     });
 
   command(
@@ -1041,11 +1103,13 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
       const dir = nodeDir(cmd);
       await withBackend(
         dir,
+        env,
         async (node, backend) => {
           await assertNotRunning(node.dir, 'rebuilding its database');
           const sqlite = node.config.database.kind === 'sqlite';
           const path = sqlite ? sqlitePathOf(node, 'db rebuild') : undefined;
-          // PostgreSQL: no file to restore (pg_restore's job); the database is reconciled as it is.
+          // PostgreSQL: no file to restore (pg_restore's job); the database is reconciled as it
+          // is, under the crawler's claim: refused, naming the process, while another crawls it.
           const replaced = path
             ? await replaceDatabase(path, backend, node.stateKey, {
                 label: 'replaced',
@@ -1058,22 +1122,37 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
             for (const p of replaced.movedAside)
               io.stderr(`the previous database was kept as ${p}\n`);
           }
-          const db = await openNodeDatabase(node);
+          const db = await openNodeDatabase(node, { now });
           let cycle: CycleReport;
+          let deletionHeld = false;
           const progress = reconcileProgress(io);
           try {
+            if (replaced?.restored) await dropClaimOfBackup(db);
             cycle = await reconcileNow({
               node,
               leaseDb: db,
               backend,
+              processId: cliProcessId(),
               now,
               onProgress: progress.onProgress,
             });
+            if (replaced) {
+              deletionHeld = await recordRestore(db, {
+                reason: 'rebuild',
+                backup: replaced.restored,
+                at: now(),
+                actor,
+                cycle,
+              });
+            }
           } finally {
             progress.done();
             await db.close().catch(() => undefined);
           }
           if (path) await finishRecovery(path);
+          const deletionHeldUntil = deletionHeld
+            ? now() + node.config.crawler.deletionGraceSeconds
+            : null;
           print(
             cmd,
             {
@@ -1081,8 +1160,10 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
               skipped: replaced?.skipped ?? [],
               movedAside: replaced?.movedAside ?? [],
               cycle,
+              deletionHeldUntil,
             },
-            () => cycleSummary(cycle),
+            () =>
+              `${cycleSummary(cycle)}${deletionHeldUntil === null ? '' : `deletion of unleased shares is held until ${isoTime(deletionHeldUntil)} (the deletion grace): leases renewed after the backup are unknown\n`}`,
           );
         },
         { probe: true },
@@ -1193,17 +1274,35 @@ function createSwissnums(node: LoadedNode): Pick<Accountant, 'swissnumFor'> {
   return { swissnumFor: (id) => swissnumFor(node.serverSecret, id) };
 }
 
+/**
+ * The id under which a CLI command claims the crawler (`db rebuild`): distinct from every server
+ * process's, and shown to an operator who finds the claim taken.
+ */
+function cliProcessId(): string {
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 40) || 'host';
+  return `ostrom-cli-${host}-${process.pid}`.slice(0, 64);
+}
+
 function errorLine(error: unknown): { message: string; code: number } {
   if (error instanceof UsageError) return { message: error.message, code: EXIT.usage };
   if (
     error instanceof NodeError ||
     error instanceof BackupError ||
+    error instanceof CrawlerClaimedError ||
     error instanceof AccountantError ||
     error instanceof LeaseDbError ||
     error instanceof StorageClientError ||
     error instanceof ProtocolError
   ) {
     return { message: error.message, code: EXIT.failed };
+  }
+  if (error instanceof BackendError) {
+    // The store's own error says what went wrong (a refused request, a refused connection).
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return { message: `the store: ${error.message}${cause}`, code: EXIT.failed };
   }
   if (error instanceof TypeError || error instanceof RangeError) {
     return { message: error.message, code: EXIT.usage };

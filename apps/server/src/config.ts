@@ -81,7 +81,10 @@ export interface OstromConfig {
   };
   /** The accounting crawler and the lease database's backups. */
   readonly crawler: {
-    /** Crawl in the background (the start-up reconciliation of a lost database runs anyway). */
+    /**
+     * Crawl in the background (the start-up reconciliation of a lost database runs anyway); of
+     * the processes sharing a database, the one holding the crawler's claim crawls.
+     */
     readonly enabled: boolean;
     /** Share of wall time the background crawl may use. */
     readonly allowedFraction: number;
@@ -598,13 +601,15 @@ ${line(
 [crawler]
 # The accounting crawler walks the store in the background, a prefix at a time: it adopts shares
 # the database does not know, forgets those that vanished, expires leases and deletes shares
-# left without one. With several processes on one database, enable it on one of them only.
+# left without one. Processes sharing one database elect the one that crawls (a claim in the
+# database under [cluster] process_id); when it stops or dies another takes over where it was.
 ${line('enabled', values.crawlerEnabled === undefined ? undefined : String(values.crawlerEnabled), 'true')}
 # Share of wall time the crawl may use (Tahoe's crawlers: 10%), and the shortest cycle.
 # allowed_fraction = 0.1
 # min_cycle = "1h"
 # Delete shares left without a lease, this long after their last lease expired (false: only
-# report them, in \`ostrom crawler status\`).
+# report them, in \`ostrom crawler status\`). After the database is restored or rebuilt, none is
+# deleted for this long either: the leases renewed after its backup are unknown.
 # delete_unleased = true
 # deletion_grace = "14d"
 # Backups of a SQLite lease database, sealed with private/state-key, kept in the backend beside

@@ -27,7 +27,12 @@ export type DatabaseFileState = 'ok' | 'missing' | 'replaced';
 export interface NodeCrawlerStatus extends CrawlerStatus {
   readonly background: {
     readonly enabled: boolean;
+    /** The background crawl is on: crawling, or waiting for its turn. */
     readonly running: boolean;
+    /** This process's id, under which it claims the crawler (`claim.holder` when it crawls). */
+    readonly processId: string;
+    /** Whether this process held the claim when it last asked: it crawls only then. */
+    readonly holding: boolean;
     /** The error the last background cycle stopped on (it is retried), or null. */
     readonly lastError: string | null;
   };
@@ -49,6 +54,11 @@ export interface NodeCrawlerOptions {
   readonly backend: ShareBackend;
   /** The Accountant's `exclusive`, so the crawler and the storage service take turns. */
   readonly exclusive: <T>(storageIndex: string, fn: () => Promise<T>) => Promise<T>;
+  /**
+   * This process's `[cluster]` id: processes sharing the database elect the one that crawls by
+   * a claim under it (default: one made up by the crawler).
+   */
+  readonly processId?: string;
   readonly logger?: NodeCrawlerLogger;
   /** Unix seconds (inject a clock in tests). */
   readonly now?: () => number;
@@ -102,6 +112,7 @@ export function createNodeCrawler(options: NodeCrawlerOptions): NodeCrawler {
     backend,
     exclusive: options.exclusive,
     stateKey: node.stateKey,
+    ...(options.processId === undefined ? {} : { processId: options.processId }),
     ...crawlerSettings(config),
     ...(options.now ? { now: options.now } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
@@ -163,9 +174,13 @@ export function createNodeCrawler(options: NodeCrawlerOptions): NodeCrawler {
   const scheduled = async () => {
     const file = databaseFile();
     if (file !== 'ok' && file !== reportedFile) {
+      // At the next start a missing file is replaced by the newest backup; a replaced one is
+      // sound, and used as it is: the backup is restored only if the operator asks for it.
       logger?.error(
         { database: sqlitePath, file },
-        `the database file was ${file === 'missing' ? 'deleted' : 'replaced'} while the node runs: the node goes on with the database it has open and backs it up now; restart it to restore that backup`,
+        file === 'missing'
+          ? 'the database file was deleted while the node runs: the node goes on with the database it has open and backs it up now; restart it to restore that backup'
+          : `the database file was replaced while the node runs: the node goes on with the database it has open and backs it up now; at its next start it will use the file now at ${sqlitePath} instead, unless you put that backup back first (stop the node, then \`ostrom db restore\`)`,
       );
     }
     reportedFile = file ?? 'ok';
@@ -203,6 +218,8 @@ export function createNodeCrawler(options: NodeCrawlerOptions): NodeCrawler {
         background: {
           enabled: config.enabled,
           running: crawler.running,
+          processId: crawler.processId,
+          holding: crawler.holding,
           lastError: error === undefined ? null : message(error),
         },
         backups: backupsEnabled

@@ -23,7 +23,9 @@ import type { LoadedNode } from './node-dir.js';
 // served: shares newer than the backup are adopted with the owner records kept beside them, and
 // rows of shares deleted since are removed. A damaged file is moved aside, never deleted. A
 // marker file beside the database says a recovery is under way, so that a crash in the middle
-// of one makes the next start finish it.
+// of one makes the next start finish it. Once reconciled, the restore is recorded in the
+// database, and the crawler holds deletion for its grace period: leases renewed after the
+// backup are not in it.
 
 /** What a look at a SQLite database file found. */
 export type DatabaseCondition =
@@ -55,6 +57,8 @@ export interface FileRecovery {
   readonly restored: BackupInfo | undefined;
   /** Backups passed over because they did not open, newest first. */
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];
+  /** `interrupted`: what the marker says of the recovery, restore or rebuild left unfinished. */
+  readonly marker?: RecoveryMarker;
 }
 
 // Errors that say the file itself is bad; anything else (permissions, a lock held by another
@@ -84,7 +88,10 @@ export function inspectSqliteDatabase(path: string): DatabaseCondition {
   }
   let db: BetterSqlite3.Database | undefined;
   try {
-    db = new BetterSqlite3(path, { fileMustExist: true });
+    // Read-only: the last read-write connection to close checkpoints the write-ahead log into
+    // the file and deletes it, which would change a damaged database that is to be moved aside
+    // as it was (and lose its log). A read-only one reads the log without replaying it.
+    db = new BetterSqlite3(path, { fileMustExist: true, readonly: true });
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') {
       return { state: 'damaged', reason: `SQLite's quick_check says: ${String(check)}` };
@@ -125,9 +132,29 @@ export async function recoveryPending(path: string): Promise<boolean> {
   }
 }
 
-async function writeMarker(path: string, reason: string, at: number): Promise<void> {
-  await writeFile(recoveryMarkerPath(path), `${JSON.stringify({ reason, at })}\n`);
+/** What the marker beside a database says: why the recovery began, and the backup it put in place. */
+export interface RecoveryMarker {
+  readonly reason: string;
+  /** The backup restored, when the marker says (markers of older versions do not). */
+  readonly backup: BackupInfo | null;
+}
+
+async function writeMarker(
+  path: string,
+  reason: string,
+  at: number,
+  backup: BackupInfo | null,
+): Promise<void> {
+  await writeFile(recoveryMarkerPath(path), `${JSON.stringify({ reason, at, backup })}\n`);
   syncDir(dirname(path));
+}
+
+/**
+ * Writes the marker before a reconciliation that is not a restore (a database never reconciled),
+ * so that a crash before {@link finishRecovery} makes the next start reconcile again.
+ */
+export async function beginRecovery(path: string, reason: string, at: number): Promise<void> {
+  await writeMarker(path, reason, at, null);
 }
 
 /** Removes the marker once the reconciliation it asked for has finished. */
@@ -136,16 +163,31 @@ export async function finishRecovery(path: string): Promise<void> {
   syncDir(dirname(path));
 }
 
-/** Why the marker was written, for logs; undefined when there is none. */
-export async function readRecoveryMarker(path: string): Promise<string | undefined> {
+/** What the marker says, for logs and the restore's record; undefined when there is none. */
+export async function readRecoveryMarker(path: string): Promise<RecoveryMarker | undefined> {
+  let text: string;
   try {
-    const parsed = JSON.parse(await readFile(recoveryMarkerPath(path), 'utf8')) as {
-      reason?: unknown;
-    };
-    return typeof parsed.reason === 'string' ? parsed.reason : 'unknown';
+    text = await readFile(recoveryMarkerPath(path), 'utf8');
   } catch {
     return undefined;
   }
+  let parsed: { reason?: unknown; backup?: { name?: unknown; createdAt?: unknown } | null };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch {
+    // Torn or garbled: a recovery is still under way, for a reason no longer known.
+    return { reason: 'unknown', backup: null };
+  }
+  const reason =
+    typeof parsed.reason === 'string' && /^[a-z][a-z0-9-]{0,31}$/.test(parsed.reason)
+      ? parsed.reason
+      : 'unknown';
+  const b = parsed.backup;
+  const backup =
+    b && typeof b.name === 'string' && typeof b.createdAt === 'number'
+      ? { name: b.name, createdAt: b.createdAt }
+      : null;
+  return { reason, backup };
 }
 
 function syncDir(dir: string): void {
@@ -232,7 +274,7 @@ export async function replaceDatabase(
           : `no usable backup: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
       );
     }
-    await writeMarker(path, options.reason, options.at);
+    await writeMarker(path, options.reason, options.at, restored ?? null);
     const movedAside = await moveAside(path, options.label, options.at);
     if (restored) {
       await rename(staging, path);
@@ -258,8 +300,9 @@ export async function recoverSqliteFile(
 ): Promise<FileRecovery | undefined> {
   const condition = inspectSqliteDatabase(path);
   if (condition.state === 'sound') {
-    if (!(await recoveryPending(path))) return undefined;
-    return { reason: 'interrupted', movedAside: [], restored: undefined, skipped: [] };
+    const marker = await readRecoveryMarker(path);
+    if (!marker) return undefined;
+    return { reason: 'interrupted', movedAside: [], restored: undefined, skipped: [], marker };
   }
   const reason = condition.state;
   // A -wal left without its database belongs to that database: moved aside too ("orphaned"),
@@ -292,15 +335,20 @@ export async function everReconciled(leaseDb: LeaseDb): Promise<boolean> {
 }
 
 /**
- * One full reconciliation of the database with the store, as fast as it goes. It deletes
- * nothing: leases renewed after the backup it may start from are not in it, so shares that look
- * unleased are only counted (`unleased`); the background crawl deletes them after the grace
- * period as usual.
+ * One full reconciliation of the database with the store, as fast as it goes, under the
+ * crawler's claim for `processId` (CrawlerClaimedError when another live process holds it). It
+ * deletes nothing: leases renewed after the backup it may start from are not in it, so shares
+ * that look unleased are only counted (`unleased`). The background crawl would delete them at its
+ * first cycle (their grace counts from the expiry the database shows, long past), so the caller
+ * records the restore ({@link recordRestore}) and the crawler holds deletion for the grace period
+ * from then.
  */
 export async function reconcileNow(options: {
   readonly node: LoadedNode;
   readonly leaseDb: LeaseDb;
   readonly backend: ShareBackend;
+  /** Who reconciles, among the processes sharing the database (default: made up). */
+  readonly processId?: string;
   readonly now?: () => number;
   readonly exclusive?: <T>(storageIndex: string, fn: () => Promise<T>) => Promise<T>;
   readonly onProgress?: (progress: CrawlerProgress) => void;
@@ -311,10 +359,50 @@ export async function reconcileNow(options: {
     stateKey: options.node.stateKey,
     ...crawlerSettings(options.node.config.crawler),
     deleteUnleased: false,
+    ...(options.processId ? { processId: options.processId } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.exclusive ? { exclusive: options.exclusive } : {}),
   });
   return await crawler.runOnce(options.onProgress ? { onProgress: options.onProgress } : {});
+}
+
+/**
+ * Gives up the crawler claim a database put back from a backup holds: it is the claim of the
+ * process that crawled when the backup was taken, and would keep the reconciliation of the
+ * restored database waiting (or refused) for up to its time-to-live after a crash.
+ */
+export async function dropClaimOfBackup(leaseDb: LeaseDb): Promise<void> {
+  const claim = await leaseDb.getCrawlerClaim('accounting');
+  if (claim) await leaseDb.releaseCrawler('accounting', claim.holder);
+}
+
+/**
+ * Records in the database that it was restored (from `backup`, or started empty) or otherwise
+ * rebuilt from the store at `at`: the crawler then holds deletion for its grace period, since the
+ * leases renewed after the backup (any lease, without one) are unknown to it. A reconciliation
+ * that found no share at all needs no hold (a share stored later comes with its lease), and
+ * records nothing: false.
+ */
+export async function recordRestore(
+  leaseDb: LeaseDb,
+  restore: {
+    readonly reason: string;
+    readonly backup: BackupInfo | null | undefined;
+    readonly at: number;
+    readonly actor: string;
+    /** The reconciliation that followed, if one did. */
+    readonly cycle?: CycleReport;
+  },
+): Promise<boolean> {
+  if (restore.cycle && restore.cycle.counters.examined === 0) return false;
+  await leaseDb.recordRestore({
+    reason: restore.reason,
+    backup: restore.backup?.name ?? null,
+    backupCreatedAt: restore.backup?.createdAt ?? null,
+    actor: restore.actor,
+    at: restore.at,
+  });
+  return true;
 }
 
 /** A one-line summary of a restore, for logs and the CLI. */

@@ -31,12 +31,15 @@ import {
 } from './node-dir.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import {
+  beginRecovery,
   describeRestore,
+  dropClaimOfBackup,
   everReconciled,
   type FileRecovery,
   finishRecovery,
   type RecoveryReason,
   reconcileNow,
+  recordRestore,
   recoverSqliteFile,
 } from './recovery.js';
 import { APPLICATION_VERSION } from './version.js';
@@ -71,6 +74,11 @@ export interface StartupRecovery extends Omit<FileRecovery, 'reason'> {
   readonly reason: RecoveryReason;
   /** The full reconciliation with the store that ran before any request was served. */
   readonly cycle: CycleReport;
+  /**
+   * Whether the restore was recorded, holding deletion for the grace period (not when the store
+   * held no share: no lease can have been lost then).
+   */
+  readonly deletionHeld: boolean;
 }
 
 /** A running node. */
@@ -351,8 +359,12 @@ function progressLogger(
  * A SQLite node's database before it serves: a missing or damaged file is replaced by the newest
  * usable backup (or an empty database), the damaged one moved aside; then, if that happened, a
  * recovery was interrupted, or the database was never reconciled (a new node, one adopting a
- * Tahoe directory), one full reconciliation with the store runs. PostgreSQL: nothing here (one
- * database shared by several processes cannot be told lost from new; `ostrom db rebuild`).
+ * Tahoe directory), one full reconciliation with the store runs, and the restore is recorded in
+ * the database so that the crawler holds deletion for its grace period (the leases renewed since
+ * the backup, or any lease without one, are unknown; nothing is held when the store is empty).
+ * PostgreSQL: nothing here (one database shared by several processes cannot be told lost from
+ * new; `ostrom db rebuild`). `processId` is the one this start-up reconciles under: the same at
+ * every start, so that the claim of a start that crashed is its own.
  */
 async function prepareDatabase(
   node: LoadedNode,
@@ -360,6 +372,7 @@ async function prepareDatabase(
   logger: Logger,
   now: () => number,
   injectedNow: (() => number) | undefined,
+  processId: string,
 ): Promise<{ leaseDb: LeaseDb; recovery: StartupRecovery | undefined }> {
   const { database } = node.config;
   if (database.kind !== 'sqlite') {
@@ -383,7 +396,10 @@ async function prepareDatabase(
       fresh ? 'no database yet' : 'the database is missing',
     );
   } else if (file?.reason === 'interrupted') {
-    logger.warn({ database: path }, 'finishing an interrupted recovery of the database');
+    logger.warn(
+      { database: path, interrupted: file.marker?.reason, backup: file.marker?.backup?.name },
+      `finishing an interrupted ${file.marker?.reason === 'restore' || file.marker?.reason === 'rebuild' ? `${file.marker.reason} (\`ostrom db ${file.marker.reason}\`)` : 'recovery'} of the database`,
+    );
   }
   if (file && file.reason !== 'interrupted') {
     const level = file.skipped.length > 0 ? 'warn' : 'info';
@@ -397,16 +413,35 @@ async function prepareDatabase(
     const reason: RecoveryReason | undefined =
       file?.reason ?? ((await everReconciled(leaseDb)) ? undefined : 'never-reconciled');
     if (reason === undefined) return { leaseDb, recovery: undefined };
+    // A crash before the end makes the next start reconcile again (and hold deletion).
+    if (!file) await beginRecovery(path, reason, now());
+    const backup = file?.restored ?? file?.marker?.backup ?? null;
+    if (backup) await dropClaimOfBackup(leaseDb);
     logger.info({ reason }, 'reconciling the database with the store before serving');
     const cycle = await reconcileNow({
       node,
       leaseDb,
       backend,
+      processId,
       ...(injectedNow ? { now: injectedNow } : {}),
       onProgress: progressLogger(logger, reason),
     });
+    const deletionHeld = await recordRestore(leaseDb, {
+      reason: reason === 'interrupted' ? (file?.marker?.reason ?? reason) : reason,
+      backup,
+      at: now(),
+      actor: 'node',
+      cycle,
+    });
     await finishRecovery(path);
     logger.info({ reason, counters: cycle.counters }, 'the database agrees with the store');
+    if (deletionHeld) {
+      const until = now() + node.config.crawler.deletionGraceSeconds;
+      logger.warn(
+        { reason, deletionHeldUntil: until },
+        `deletion of unleased shares is held until ${new Date(until * 1000).toISOString()}: the leases renewed after ${backup ? `the backup ${backup.name}` : 'the database was lost'} are unknown, and their clients have the deletion grace to renew them again`,
+      );
+    }
     return {
       leaseDb,
       recovery: {
@@ -415,7 +450,9 @@ async function prepareDatabase(
         restored: file?.restored,
         skipped: file?.skipped ?? [],
         ...(file?.damage === undefined ? {} : { damage: file.damage }),
+        ...(file?.marker === undefined ? {} : { marker: file.marker }),
         cycle,
+        deletionHeld,
       },
     };
   } catch (error) {
@@ -451,7 +488,10 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     });
     // Before the port is opened: clients of a node that is still reconciling find it closed
     // (and go to other servers) rather than open and silent.
-    const prepared = await prepareDatabase(node, backend, logger, now, options.now);
+    // Reconciling before serving, this process claims the crawler as it will once it listens;
+    // its id is that of the configured port (the port chosen at listen may differ).
+    const startupId = processIdentity(node, options.port ?? node.config.storage.port).id;
+    const prepared = await prepareDatabase(node, backend, logger, now, options.now, startupId);
     const db = prepared.leaseDb;
     leaseDb = db;
     let port = options.port ?? node.config.storage.port;
@@ -523,6 +563,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       leaseDb: db,
       backend,
       exclusive: (storageIndex, fn) => acct.exclusive(storageIndex, fn),
+      processId: identity.id,
       logger,
       ...(options.now ? { now: options.now } : {}),
       ...(options.crawlerClock ? { clock: options.crawlerClock } : {}),

@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { listBackups, PREFIXES } from '@ostrom/crawler';
 import { ANONYMOUS_ACCOUNT_ID } from '@ostrom/leasedb';
 import { expect, it } from 'vitest';
@@ -35,7 +35,15 @@ interface CrawlerJson {
   etaSeconds: number | null;
   counters: Record<string, number>;
   history: { cycle: number; counters: Record<string, number> }[];
-  background?: { enabled: boolean; running: boolean; lastError: string | null };
+  background?: {
+    enabled: boolean;
+    running: boolean;
+    holding: boolean;
+    processId: string;
+    lastError: string | null;
+  };
+  claim: { holder: string; claimedAt: number; expiresAt: number; live: boolean } | null;
+  deletionHold: { until: number; restoredAt: number; reason: string; backup: string | null } | null;
   backups?: { intervalSeconds: number; kept: number; last: { name: string } | null } | null;
   databaseFile?: string | null;
 }
@@ -49,6 +57,8 @@ describeFlavours('the crawler in a node', (flavour) => {
       // No database yet: one full cycle over the (empty) store ran before the port opened.
       expect(running.recovery).toMatchObject({ reason: 'missing', restored: undefined });
       expect(running.recovery?.cycle).toMatchObject({ cycle: 1, counters: { examined: 0 } });
+      // An empty store: no lease can have been lost, so deletion is not held.
+      expect(running.recovery?.deletionHeld).toBe(false);
       await node.pacing.rested; // the background crawl has done its first cycle
       await upload(node.client(running.nurl), running, storageIndex('one'), 0, bytes(1000));
 
@@ -59,9 +69,18 @@ describeFlavours('the crawler in a node', (flavour) => {
         cycle: 3,
         prefixesDone: 0,
         prefixesTotal: 1024,
-        background: { enabled: true, running: true, lastError: null },
+        background: { enabled: true, running: true, holding: true, lastError: null },
         backups: { intervalSeconds: 3600, kept: 24, last: null },
         databaseFile: 'ok',
+        deletionHold: null,
+      });
+      // This process holds the crawler's claim, under its [cluster] id (host name and port).
+      expect(status.background?.processId).toMatch(new RegExp(`-${running.port}$`));
+      expect(status.claim).toEqual({
+        holder: status.background?.processId,
+        claimedAt: node.clock.now(),
+        expiresAt: node.clock.now() + 300,
+        live: true,
       });
       expect(status.history.map((c) => c.cycle)).toEqual([2, 1]);
 
@@ -71,7 +90,9 @@ describeFlavours('the crawler in a node', (flavour) => {
       expect(metrics).toMatch(/^ostrom_crawler_last_cycle_finished_timestamp_seconds \d+$/m);
 
       // The CLI reads the same saved state, whether the node runs or not.
-      const cli = await ostromJson<CrawlerJson>(['crawler', 'status', '-d', node.dir]);
+      const cli = await ostromJson<CrawlerJson>(['crawler', 'status', '-d', node.dir], {
+        now: node.clock.now,
+      });
       expect(cli).toEqual({
         ...status,
         background: undefined,
@@ -134,6 +155,18 @@ describeFlavours('the crawler in a node', (flavour) => {
         adopted: 0,
         vanished: 0,
       });
+      // Leases renewed after that backup would be unknown: deletion is held for the grace.
+      expect(again.recovery?.deletionHeld).toBe(true);
+      const held = (await again.crawler.status()).deletionHold;
+      expect(held).toEqual({
+        until: node.clock.now() + 14 * 86_400,
+        restoredAt: node.clock.now(),
+        reason: 'missing',
+        backup: again.recovery?.restored?.name,
+      });
+      expect(messages(node.logged, 40).join('\n')).toContain(
+        'deletion of unleased shares is held until',
+      );
 
       const db = await node.openDb();
       expect((await db.getShare(a, 0))?.ownerAccountId).toBe(alice.id);
@@ -184,7 +217,12 @@ describeFlavours('the crawler in a node', (flavour) => {
       node.clock.advance(60);
       running = await node.start();
       expect(running.recovery?.reason).toBe('damaged');
-      expect(running.recovery?.movedAside).toEqual([`${node.dbPath}.damaged-${node.clock.now()}`]);
+      // With its -wal and -shm (a read-only look at a database in WAL mode leaves them).
+      const base = `${node.dbPath}.damaged-${node.clock.now()}`;
+      expect(running.recovery?.movedAside[0]).toBe(base);
+      for (const moved of running.recovery!.movedAside) {
+        expect([base, `${base}-wal`, `${base}-shm`]).toContain(moved);
+      }
       db = await node.openDb();
       expect((await db.getShare(si, 0))?.ownerAccountId).toBe(alice.id);
       expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: 5000 });
@@ -192,6 +230,51 @@ describeFlavours('the crawler in a node', (flavour) => {
     },
     SLOW,
   );
+});
+
+it('a backup taken while the node crawled holds its claim: restored, that stale claim does not stop the next start', async () => {
+  const node = await createTestNode('disk');
+  const running = await node.start();
+  await node.pacing.rested;
+  const holder = (await running.crawler.status()).claim?.holder;
+  expect(holder).toBeDefined();
+  await node.timer.fire(); // a backup, with the claim in it
+  node.clock.advance(10);
+  await running.close();
+  // As if the node had crashed then: no shutdown backup (which is made after the claim is
+  // given up), and no database.
+  const backend = await node.openBackend();
+  const [shutdown] = await listBackups(backend);
+  await backend.deleteBlob(shutdown!.name);
+  for (const suffix of ['', '-wal', '-shm']) await rm(node.dbPath + suffix, { force: true });
+  // Within the claim's five minutes, under another port (another process id).
+  const again = await node.start();
+  expect(again.recovery).toMatchObject({ reason: 'missing' });
+  expect(again.recovery?.restored).toBeDefined();
+  await node.pacing.rested;
+  const status = await again.crawler.status();
+  expect(status.claim?.holder).toBe(status.background?.processId);
+  expect(status.claim?.holder).not.toBe(holder);
+});
+
+it('a database file replaced while the node runs: the log says the next start uses the new file, not the backup', async () => {
+  const node = await createTestNode('disk', { crawlerEnabled: false });
+  const running = await node.start();
+  await upload(node.client(running.nurl), running, storageIndex('replaced'), 0, bytes(100));
+  // Another file put in its place (an operator copying a database over it).
+  await copyFile(node.dbPath, `${node.dbPath}.copy`);
+  await rename(`${node.dbPath}.copy`, node.dbPath);
+  await node.timer.fire();
+  const logged = messages(node.logged, 50).join('\n');
+  expect(logged).toContain('the database file was replaced while the node runs');
+  expect(logged).toContain(`at its next start it will use the file now at ${node.dbPath} instead`);
+  expect(logged).not.toContain('restart it to restore that backup');
+  const status = (await (await admin(running, '/admin/v1/crawler')).json()) as CrawlerJson;
+  expect(status.databaseFile).toBe('replaced');
+  await running.close();
+  // As said: the file in place is sound, so the next start takes it as it is.
+  const again = await node.start();
+  expect(again.recovery).toBeUndefined();
 });
 
 it('`ostrom crawler status` shows a cycle in progress: percent, ETA and counters', async () => {
@@ -222,4 +305,44 @@ it('`ostrom crawler status` shows a cycle in progress: percent, ETA and counters
   expect(human).toContain('about 10 min left');
   expect(human).toMatch(/│ shares examined +│ 40 +│/);
   expect(human).toMatch(/│ bytes examined +│ 123 KB +│/);
+  // The node stopped, and gave the crawler's claim up; the store was empty at its first start.
+  expect(human).toContain('crawler: no process holds the claim (none is crawling)\n');
+  expect(human).not.toContain('deletion held');
+
+  // Another process crawls; then it stops renewing.
+  await db.claimCrawler('accounting', 'node-b.example-3457', 300);
+  const until = new Date((node.clock.now() + 300) * 1000).toISOString().replace('.000Z', 'Z');
+  expect((await ostrom(['crawler', 'status', '-d', node.dir], io)).stdout).toContain(
+    `crawler: process node-b.example-3457 crawls (since ${new Date(node.clock.now() * 1000).toISOString().replace('.000Z', 'Z')}; its claim runs until ${until} and is renewed while it crawls)`,
+  );
+  node.clock.advance(300);
+  expect((await ostrom(['crawler', 'status', '-d', node.dir], io)).stdout).toContain(
+    `crawler: process node-b.example-3457 stopped renewing its claim, which lapsed at ${until}; the next process to look takes over`,
+  );
+
+  // A restore holds deletion for the node's grace.
+  await db.recordRestore({ reason: 'restore', backup: 'leasedb/backup-001797000000.sqlite.gz' });
+  const restoredAt = node.clock.now();
+  const shown = await ostromJson<CrawlerJson>(['crawler', 'status', '-d', node.dir], io);
+  expect(shown.deletionHold).toEqual({
+    until: restoredAt + 14 * 86_400,
+    restoredAt,
+    reason: 'restore',
+    backup: 'leasedb/backup-001797000000.sqlite.gz',
+  });
+  expect((await ostrom(['crawler', 'status', '-d', node.dir], io)).stdout).toContain(
+    `deletion held until ${new Date((restoredAt + 14 * 86_400) * 1000).toISOString().replace('.000Z', 'Z')}: the database was restored from leasedb/backup-001797000000.sqlite.gz`,
+  );
+
+  // An ETA just short of an hour reads as one, not as "60 min".
+  await db.saveCrawlerState({
+    name: 'accounting',
+    cycle: 2,
+    position: PREFIXES[511]!,
+    cycleStartedAt: node.clock.now() - 3590,
+    counters: {},
+  });
+  expect((await ostrom(['crawler', 'status', '-d', node.dir], io)).stdout).toContain(
+    'about 1 h 0 min left',
+  );
 });

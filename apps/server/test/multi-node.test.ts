@@ -12,6 +12,7 @@ import { createScratchSchema, postgresUrl, s3Endpoint, tempDir } from '@ostrom/t
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { initNode } from '../src/node-dir.js';
 import { type RunningNode, startNode } from '../src/server.js';
+import { steppedPacing } from './node-harness.js';
 
 // Outgrowing one machine (issue 5): one node directory, so one identity (TLS key, server secret,
 // swissnums), started twice on two ports as two load-balanced processes would be, both on one
@@ -317,5 +318,34 @@ describe.skipIf(!pg || !s3)('two nodes with one identity, database and bucket', 
     ).toBe(404);
     expect(await cluster.db.listComingShares()).toEqual([]);
     expect(await cluster.db.checkUsage()).toEqual([]);
+  });
+
+  it('of the processes sharing the database one crawls; when it stops, another takes over', async () => {
+    const cluster = await twoNodes();
+    // Two processes of their own, their crawls paced by the test.
+    const [pace0, pace1] = [steppedPacing(), steppedPacing()];
+    const dir = cluster.nodes[0].node.dir;
+    for (const node of cluster.nodes) await node.close();
+    const first = await startNode(dir, { port: 0, sweepIntervalSeconds: 0, crawlerClock: pace0 });
+    onTestFinished(() => first.close());
+    await pace0.asleep(); // it took the claim, crawled a cycle, and waits for the next
+    const second = await startNode(dir, { port: 0, sweepIntervalSeconds: 0, crawlerClock: pace1 });
+    onTestFinished(() => second.close());
+    await pace1.asleep(); // it found the claim taken, and waits to ask again
+
+    const [s0, s1] = [await first.crawler.status(), await second.crawler.status()];
+    expect(s0.background).toMatchObject({ running: true, holding: true });
+    expect(s1.background).toMatchObject({ running: true, holding: false });
+    expect(s1.claim).toMatchObject({ holder: s0.background.processId, live: true });
+    expect(pace1.sleeps).toEqual([100_000]); // a third of the claim's time-to-live
+    expect(s1.history.map((c) => c.cycle)).toEqual([1]);
+
+    await first.close(); // gives the claim up
+    pace1.wake();
+    await pace1.asleep(); // it took over, crawled the next cycle, and waits
+    const taken = await second.crawler.status();
+    expect(taken.background.holding).toBe(true);
+    expect(taken.claim?.holder).toBe(taken.background.processId);
+    expect(taken.history.map((c) => c.cycle)).toEqual([2, 1]);
   });
 });

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { backupName, listBackups } from '@ostrom/crawler';
-import { ANONYMOUS_ACCOUNT_ID, type LeaseDb } from '@ostrom/leasedb';
+import { ANONYMOUS_ACCOUNT_ID, type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
 import { createScratchSchema, postgresUrl, tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { initNode } from '../src/node-dir.js';
@@ -14,6 +14,7 @@ import {
   configure,
   createTestNode,
   describeFlavours,
+  S3,
   SLOW,
   type TestNode,
   upload,
@@ -247,6 +248,85 @@ describe('db restore, backup and backups', () => {
     expect(existsSync(`${node.dbPath}.recovering`)).toBe(false);
   });
 
+  it(
+    'after `db restore`, deletion is held for the grace: an expired unleased share stays until the hold ends, then goes',
+    async () => {
+      const DAY = 86_400;
+      const node = await createTestNode('disk');
+      await configure(node.dir, 'backup_interval', '0');
+      await configure(node.dir, 'deletion_grace', '"7d"');
+      const io = { now: node.clock.now };
+      let running = await node.start();
+      await node.pacing.rested;
+      const si = storageIndex('held');
+      await upload(node.client(running.nurl), running, si, 0, bytes(700)); // leased for 31 days
+      const backup = await ostromJson<{ name: string }>(['db', 'backup', '-d', node.dir], io);
+      await running.close();
+
+      // 40 days on, the lease expired 9 days ago, beyond the grace: but a renewal made after the
+      // backup would not be in it.
+      node.clock.advance(40 * DAY);
+      const restored = await ostrom(['db', 'restore', '-d', node.dir], io);
+      expect(restored.code, restored.stderr).toBe(0);
+      const until = new Date((node.clock.now() + 7 * DAY) * 1000).toISOString();
+      expect(restored.stdout).toContain(
+        `deletion of unleased shares is held until ${until.replace('.000Z', 'Z')} at least`,
+      );
+
+      running = await node.start();
+      expect(running.recovery).toMatchObject({
+        reason: 'interrupted',
+        marker: { reason: 'restore', backup: { name: backup.name } },
+        deletionHeld: true,
+      });
+      await node.pacing.rested; // one background cycle
+      const status = await running.crawler.status();
+      expect(status.history[0]?.counters).toMatchObject({ unleased: 1, deleted: 0 });
+      expect(status.deletionHold).toEqual({
+        until: node.clock.now() + 7 * DAY,
+        restoredAt: node.clock.now(),
+        reason: 'restore',
+        backup: backup.name,
+      });
+      expect(await node.client(running.nurl).immutable.read(si, 0)).toEqual(bytes(700));
+      const cli = await ostrom(['crawler', 'status', '-d', node.dir], io);
+      expect(cli.stdout).toContain(`deletion held until ${until.replace('.000Z', 'Z')}`);
+      await running.close();
+
+      // The hold ends: the next cycle deletes it.
+      node.clock.advance(7 * DAY);
+      running = await node.start();
+      expect(running.recovery).toBeUndefined();
+      await node.pacing.rested;
+      expect((await running.crawler.status()).history[0]?.counters).toMatchObject({ deleted: 1 });
+      const db = await node.openDb();
+      expect(await db.getShare(si, 0)).toBeUndefined();
+      expect(
+        (await db.listEvents({ kinds: ['database-restored'] })).map((e) => [e.actor, e.data]),
+      ).toEqual([
+        ['cli', { reason: 'restore', backup: backup.name, backupCreatedAt: expect.any(Number) }],
+        ['node', { reason: 'restore', backup: backup.name, backupCreatedAt: expect.any(Number) }],
+      ]);
+    },
+    SLOW,
+  );
+
+  it.skipIf(!S3)(
+    '`db backups` and `db restore` on an unreachable bucket: one line naming it',
+    async () => {
+      const dir = join(await tempDir('missing-bucket-'), 'node');
+      await initNode(dir, { backend: 's3', s3: { bucket: 'no-such-bucket-here', endpoint: S3! } });
+      const env = { AWS_ACCESS_KEY_ID: 't', AWS_SECRET_ACCESS_KEY: 't' };
+      for (const command of ['backups', 'restore']) {
+        const result = await ostrom(['db', command, '-d', dir], { env });
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(
+          new RegExp(`^ostrom: cannot reach the bucket no-such-bucket-here at ${S3}: .*\n$`),
+        );
+      }
+    },
+  );
+
   it('restore with no backup in the store changes nothing', async () => {
     const node = await nodeWithoutAutomaticBackups('disk');
     const running = await node.start();
@@ -300,6 +380,16 @@ describe('db restore, backup and backups', () => {
         movedAside: [],
         cycle: { counters: { examined: 0 } },
       });
+      // Another process crawls the database (a node on another machine): refused, naming it.
+      const other = await openLeaseDb({ dialect: 'postgres', connectionString: schema.url });
+      onTestFinished(() => other.close());
+      expect(await other.claimCrawler('accounting', 'node-b.example-3457', 300)).toBe(true);
+      const refused = await ostrom(['db', 'rebuild', '-d', dir]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^ostrom: cannot run the accounting crawler: process node-b\.example-3457 holds it \(until \S+Z unless it renews it; it does while it crawls\); one process crawls a database at a time\n$/,
+      );
+      await other.releaseCrawler('accounting', 'node-b.example-3457');
       // No reconciliation at start-up on PostgreSQL: one database, several processes.
       const running = await startNode(dir, { port: 0 });
       onTestFinished(() => running.close());
