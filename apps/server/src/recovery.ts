@@ -123,15 +123,6 @@ export function recoveryMarkerPath(path: string): string {
   return `${path}.recovering`;
 }
 
-export async function recoveryPending(path: string): Promise<boolean> {
-  try {
-    await stat(recoveryMarkerPath(path));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** What the marker beside a database says: why the recovery began, and the backup it put in place. */
 export interface RecoveryMarker {
   readonly reason: string;
