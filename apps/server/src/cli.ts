@@ -63,6 +63,7 @@ import { NodeError } from './errors.js';
 import { initNode, type LoadedNode, loadNode, nodePath } from './node-dir.js';
 import { assertNotRunning } from './pid-file.js';
 import {
+  deletionHoldFor,
   describeRestore,
   dropClaimOfBackup,
   finishRecovery,
@@ -1077,14 +1078,14 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
           } finally {
             await db.close().catch(() => undefined);
           }
-          const deletionHeldUntil = at + node.config.crawler.deletionGraceSeconds;
+          const deletionHeldUntil = at + deletionHoldFor(node.config);
           const result = { ...replaced, deletionHeldUntil };
           print(cmd, result, () =>
             [
               describeRestore(result),
               ...result.movedAside.map((p) => `the previous database was kept as ${p}`),
               'the node reconciles it with the store when it next starts',
-              `deletion of unleased shares is held until ${isoTime(deletionHeldUntil)} at least, the deletion grace counted again from the reconciliation at the next start: leases renewed after the backup are unknown`,
+              `deletion of unleased shares is held until ${isoTime(deletionHeldUntil)} at least (a lease duration and the deletion grace, counted again from the reconciliation at the next start): leases renewed after the backup are unknown`,
               '',
             ].join('\n'),
           );
@@ -1150,9 +1151,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
             await db.close().catch(() => undefined);
           }
           if (path) await finishRecovery(path);
-          const deletionHeldUntil = deletionHeld
-            ? now() + node.config.crawler.deletionGraceSeconds
-            : null;
+          const deletionHeldUntil = deletionHeld ? now() + deletionHoldFor(node.config) : null;
           print(
             cmd,
             {
@@ -1163,7 +1162,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
               deletionHeldUntil,
             },
             () =>
-              `${cycleSummary(cycle)}${deletionHeldUntil === null ? '' : `deletion of unleased shares is held until ${isoTime(deletionHeldUntil)} (the deletion grace): leases renewed after the backup are unknown\n`}`,
+              `${cycleSummary(cycle)}${deletionHeldUntil === null ? '' : `deletion of unleased shares is held until ${isoTime(deletionHeldUntil)} (a lease duration and the deletion grace): leases renewed after the backup are unknown\n`}`,
           );
         },
         { probe: true },

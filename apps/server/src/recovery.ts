@@ -8,6 +8,7 @@ import {
   type BackupInfo,
   type CrawlerProgress,
   type CycleReport,
+  deletionHoldSeconds,
   restoreBackup,
   restoreLatestBackup,
 } from '@ostrom/crawler';
@@ -24,8 +25,8 @@ import type { LoadedNode } from './node-dir.js';
 // rows of shares deleted since are removed. A damaged file is moved aside, never deleted. A
 // marker file beside the database says a recovery is under way, so that a crash in the middle
 // of one makes the next start finish it. Once reconciled, the restore is recorded in the
-// database, and the crawler holds deletion for its grace period: leases renewed after the
-// backup are not in it.
+// database, and the crawler holds deletion for a lease duration and its grace period: leases
+// renewed after the backup are not in it.
 
 /** What a look at a SQLite database file found. */
 export type DatabaseCondition =
@@ -320,6 +321,11 @@ export function crawlerSettings(config: OstromConfig['crawler']) {
   };
 }
 
+/** How long after a restore the node's crawler deletes nothing (see `deletionHoldSeconds`). */
+export function deletionHoldFor(config: Pick<OstromConfig, 'leases' | 'crawler'>): number {
+  return deletionHoldSeconds(config.leases.durationSeconds, config.crawler.deletionGraceSeconds);
+}
+
 /** Whether a full reconciliation has ever finished on this database. */
 export async function everReconciled(leaseDb: LeaseDb): Promise<boolean> {
   return (await leaseDb.listCrawlerCycles('accounting')).length > 0;
@@ -331,8 +337,8 @@ export async function everReconciled(leaseDb: LeaseDb): Promise<boolean> {
  * deletes nothing: leases renewed after the backup it may start from are not in it, so shares
  * that look unleased are only counted (`unleased`). The background crawl would delete them at its
  * first cycle (their grace counts from the expiry the database shows, long past), so the caller
- * records the restore ({@link recordRestore}) and the crawler holds deletion for the grace period
- * from then.
+ * records the restore ({@link recordRestore}) and the crawler holds deletion from then (see
+ * {@link deletionHoldFor}).
  */
 export async function reconcileNow(options: {
   readonly node: LoadedNode;

@@ -32,6 +32,7 @@ import {
 import { removePidFile, writePidFile } from './pid-file.js';
 import {
   beginRecovery,
+  deletionHoldFor,
   describeRestore,
   dropClaimOfBackup,
   everReconciled,
@@ -436,10 +437,10 @@ async function prepareDatabase(
     await finishRecovery(path);
     logger.info({ reason, counters: cycle.counters }, 'the database agrees with the store');
     if (deletionHeld) {
-      const until = now() + node.config.crawler.deletionGraceSeconds;
+      const until = now() + deletionHoldFor(node.config);
       logger.warn(
         { reason, deletionHeldUntil: until },
-        `deletion of unleased shares is held until ${new Date(until * 1000).toISOString()}: the leases renewed after ${backup ? `the backup ${backup.name}` : 'the database was lost'} are unknown, and their clients have the deletion grace to renew them again`,
+        `deletion of unleased shares is held until ${new Date(until * 1000).toISOString()}: the leases renewed after ${backup ? `the backup ${backup.name}` : 'the database was lost'} are unknown, and their clients have a lease duration and the deletion grace to renew them again`,
       );
     }
     return {

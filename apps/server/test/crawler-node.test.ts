@@ -155,11 +155,11 @@ describeFlavours('the crawler in a node', (flavour) => {
         adopted: 0,
         vanished: 0,
       });
-      // Leases renewed after that backup would be unknown: deletion is held for the grace.
+      // Leases renewed after that backup would be unknown: deletion is held for a lease and the grace.
       expect(again.recovery?.deletionHeld).toBe(true);
       const held = (await again.crawler.status()).deletionHold;
       expect(held).toEqual({
-        until: node.clock.now() + 14 * 86_400,
+        until: node.clock.now() + (31 + 14) * 86_400,
         restoredAt: node.clock.now(),
         reason: 'missing',
         backup: again.recovery?.restored?.name,
@@ -320,18 +320,18 @@ it('`ostrom crawler status` shows a cycle in progress: percent, ETA and counters
     `crawler: process node-b.example-3457 stopped renewing its claim, which lapsed at ${until}; the next process to look takes over`,
   );
 
-  // A restore holds deletion for the node's grace.
+  // A restore holds deletion for a lease duration and the node's grace.
   await db.recordRestore({ reason: 'restore', backup: 'leasedb/backup-001797000000.sqlite.gz' });
   const restoredAt = node.clock.now();
   const shown = await ostromJson<CrawlerJson>(['crawler', 'status', '-d', node.dir], io);
   expect(shown.deletionHold).toEqual({
-    until: restoredAt + 14 * 86_400,
+    until: restoredAt + (31 + 14) * 86_400,
     restoredAt,
     reason: 'restore',
     backup: 'leasedb/backup-001797000000.sqlite.gz',
   });
   expect((await ostrom(['crawler', 'status', '-d', node.dir], io)).stdout).toContain(
-    `deletion held until ${new Date((restoredAt + 14 * 86_400) * 1000).toISOString().replace('.000Z', 'Z')}: the database was restored from leasedb/backup-001797000000.sqlite.gz`,
+    `deletion held until ${new Date((restoredAt + (31 + 14) * 86_400) * 1000).toISOString().replace('.000Z', 'Z')}: the database was restored from leasedb/backup-001797000000.sqlite.gz`,
   );
 
   // An ETA just short of an hour reads as one, not as "60 min".

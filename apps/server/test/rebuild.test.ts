@@ -249,7 +249,7 @@ describe('db restore, backup and backups', () => {
   });
 
   it(
-    'after `db restore`, deletion is held for the grace: an expired unleased share stays until the hold ends, then goes',
+    'after `db restore`, deletion is held for a lease duration and the grace: an expired unleased share stays until the hold ends, then goes',
     async () => {
       const DAY = 86_400;
       const node = await createTestNode('disk');
@@ -268,7 +268,7 @@ describe('db restore, backup and backups', () => {
       node.clock.advance(40 * DAY);
       const restored = await ostrom(['db', 'restore', '-d', node.dir], io);
       expect(restored.code, restored.stderr).toBe(0);
-      const until = new Date((node.clock.now() + 7 * DAY) * 1000).toISOString();
+      const until = new Date((node.clock.now() + 31 * DAY + 7 * DAY) * 1000).toISOString();
       expect(restored.stdout).toContain(
         `deletion of unleased shares is held until ${until.replace('.000Z', 'Z')} at least`,
       );
@@ -283,7 +283,7 @@ describe('db restore, backup and backups', () => {
       const status = await running.crawler.status();
       expect(status.history[0]?.counters).toMatchObject({ unleased: 1, deleted: 0 });
       expect(status.deletionHold).toEqual({
-        until: node.clock.now() + 7 * DAY,
+        until: node.clock.now() + 31 * DAY + 7 * DAY, // a lease duration and the grace
         restoredAt: node.clock.now(),
         reason: 'restore',
         backup: backup.name,
@@ -294,7 +294,7 @@ describe('db restore, backup and backups', () => {
       await running.close();
 
       // The hold ends: the next cycle deletes it.
-      node.clock.advance(7 * DAY);
+      node.clock.advance(31 * DAY + 7 * DAY);
       running = await node.start();
       expect(running.recovery).toBeUndefined();
       await node.pacing.rested;

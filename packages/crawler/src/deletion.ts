@@ -8,7 +8,7 @@ const REPORT_LIMIT = 100_000;
 
 /** Deletion held after a restore of the database: until when, and which restore. */
 export interface DeletionHold {
-  /** Unix seconds: no share is deleted before this time (restore time + deletion grace). */
+  /** Unix seconds: no share is deleted before this time (see {@link deletionHoldSeconds}). */
   readonly until: number;
   readonly restoredAt: number;
   /** Why the database was restored (`restore`, `rebuild`, `missing`, `damaged`...). */
@@ -18,10 +18,19 @@ export interface DeletionHold {
 }
 
 /**
- * Whether deletion is held at `now`: for `deletionGraceSeconds` after the latest restore of the
- * database (`LeaseDb.recordRestore`), since a restored database does not know the leases renewed
- * after its backup (nor, started empty, any lease), and a share it shows unleased may have been
- * renewed. The grace gives their clients the time to renew them again. Null when not held.
+ * How long deletion is held after a restore: a lease renewed just before the database was lost
+ * runs for a whole lease duration, and its share then has the deletion grace like any other;
+ * holding for less would delete shares their clients had renewed.
+ */
+export function deletionHoldSeconds(leaseDurationSeconds: number, deletionGraceSeconds: number) {
+  return leaseDurationSeconds + deletionGraceSeconds;
+}
+
+/**
+ * Whether deletion is held at `now`, after the latest restore of the database
+ * (`LeaseDb.recordRestore`): a restored database does not know the leases renewed after its
+ * backup (nor, started empty, any lease), so a share it shows unleased may have been renewed.
+ * Null when not held.
  */
 export async function deletionHold(
   leaseDb: LeaseDb,
@@ -30,7 +39,8 @@ export async function deletionHold(
 ): Promise<DeletionHold | null> {
   const restore = await leaseDb.getLastRestore();
   if (!restore) return null;
-  const until = restore.at + deletionGraceSeconds;
+  const until =
+    restore.at + deletionHoldSeconds(leaseDb.policy.leaseDurationSeconds, deletionGraceSeconds);
   if (until <= now) return null;
   return { until, restoredAt: restore.at, reason: restore.reason, backup: restore.backup };
 }

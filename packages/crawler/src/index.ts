@@ -26,7 +26,7 @@ export {
   type CycleReport,
   readCrawlerStatus,
 } from './crawler.js';
-export { type DeletionHold, deletionHold } from './deletion.js';
+export { type DeletionHold, deletionHold, deletionHoldSeconds } from './deletion.js';
 export {
   type CrawlerOptions,
   DEFAULT_DELETION_GRACE_SECONDS,

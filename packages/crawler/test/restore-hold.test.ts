@@ -4,10 +4,11 @@ import { deletionHold, readCrawlerStatus } from '../src/index.js';
 import { bytes, describeMatrix, makeWorld, storageIndex, upload, type World } from './setup.js';
 
 // Deletion after a restore of the lease database: leases renewed after the backup are unknown to
-// the restored database (and to one started empty, every lease), so for the deletion grace after
-// the restore the crawler only reports the shares it would delete.
+// the restored database (and to one started empty, every lease), so for a lease duration and the
+// deletion grace after the restore the crawler only reports the shares it would delete.
 
 const DAY = 86_400;
+const LEASE = 31 * DAY; // the lease database's default lease duration
 const BACKUP = 'leasedb/backup-001799990000.sqlite.gz';
 
 /** Two shares whose anonymous 31-day leases the first cycle 32 days later expires. */
@@ -20,7 +21,7 @@ async function expiredShares(world: World): Promise<[string, string]> {
 }
 
 describeMatrix('deletion held after a restore', (matrix) => {
-  it('an unleased expired share is not deleted before the restore time + grace, and is after', async () => {
+  it('an unleased expired share is not deleted before the restore time + lease duration + grace, and is after', async () => {
     const world = await makeWorld(matrix);
     const [a, b] = await expiredShares(world);
     const crawler = world.crawler({ deletionGraceSeconds: 7 * DAY });
@@ -29,15 +30,16 @@ describeMatrix('deletion held after a restore', (matrix) => {
     const restoredAt = world.clock.now();
     await world.db.recordRestore({ reason: 'restore', backup: BACKUP, backupCreatedAt: 1 });
 
-    // The leases expired 7.5 days ago, past the grace; the restore was 6.5 days ago.
-    world.clock.advance(6.5 * DAY);
+    // A lease renewed just before the loss would run 31 days from the restore, then have its
+    // grace: half a day short of that, nothing goes.
+    world.clock.advance(LEASE + 6.5 * DAY);
     const held = await crawler.runOnce();
     expect(held.counters).toMatchObject({ deleted: 0, unleased: 2 });
     expect((await world.db.getShare(a, 0))?.state).toBe('stable');
     expect(await world.backend.listShares(a)).toHaveLength(1);
     const status = await crawler.status();
     expect(status.deletionHold).toEqual({
-      until: restoredAt + 7 * DAY,
+      until: restoredAt + LEASE + 7 * DAY,
       restoredAt,
       reason: 'restore',
       backup: BACKUP,
@@ -60,6 +62,7 @@ describeMatrix('deletion held after a restore', (matrix) => {
     await world.db.recordRestore({ reason: 'missing', backup: null });
     expect((await crawler.runOnce()).counters).toMatchObject({ expired: 2, unleased: 2 });
     // Its client comes back within the hold and renews one of them.
+    world.clock.advance(LEASE);
     await world.accountant.anonymous().addOrRenewLease(a, {
       renewSecret: new Uint8Array(32).fill(1),
       cancelSecret: new Uint8Array(32).fill(2),
@@ -78,11 +81,11 @@ describeMatrix('deletion held after a restore', (matrix) => {
     expect(
       (await readCrawlerStatus(world.db, { now: at + DAY, deletionGraceSeconds: 2 * DAY }))
         .deletionHold,
-    ).toEqual({ until: at + 2 * DAY, restoredAt: at, reason: 'rebuild', backup: null });
+    ).toEqual({ until: at + LEASE + 2 * DAY, restoredAt: at, reason: 'rebuild', backup: null });
     // The default grace is the crawler's: 14 days.
     expect((await readCrawlerStatus(world.db, { now: at })).deletionHold?.until).toBe(
-      at + 14 * DAY,
+      at + LEASE + 14 * DAY,
     );
-    expect(await deletionHold(world.db, 0, at)).toBeNull();
+    expect(await deletionHold(world.db, 0, at + LEASE)).toBeNull();
   });
 });
