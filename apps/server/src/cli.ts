@@ -1099,8 +1099,12 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     'rebuild',
     'replace the database by the newest backup (or an empty one), then reconcile it with the store (node stopped)',
   )
+    .option(
+      '--restored',
+      'PostgreSQL: the database was restored with pg_restore; hold deletion as after any restore',
+    )
     .option('--json', 'machine-readable output')
-    .action(async (_o: unknown, cmd: Command) => {
+    .action(async (o: { restored?: boolean }, cmd: Command) => {
       const dir = nodeDir(cmd);
       await withBackend(
         dir,
@@ -1108,6 +1112,11 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
         async (node, backend) => {
           await assertNotRunning(node.dir, 'rebuilding its database');
           const sqlite = node.config.database.kind === 'sqlite';
+          if (sqlite && o.restored) {
+            throw new UsageError(
+              '--restored is for PostgreSQL databases restored with pg_restore; on SQLite, `db rebuild` restores the newest backup itself',
+            );
+          }
           const path = sqlite ? sqlitePathOf(node, 'db rebuild') : undefined;
           // PostgreSQL: no file to restore (pg_restore's job); the database is reconciled as it
           // is, under the crawler's claim: refused, naming the process, while another crawls it.
@@ -1137,10 +1146,10 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
               now,
               onProgress: progress.onProgress,
             });
-            if (replaced) {
+            if (replaced || o.restored) {
               deletionHeld = await recordRestore(db, {
-                reason: 'rebuild',
-                backup: replaced.restored,
+                reason: replaced ? 'rebuild' : 'pg-restore',
+                backup: replaced?.restored,
                 at: now(),
                 actor,
                 cycle,

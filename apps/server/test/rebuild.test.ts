@@ -5,8 +5,8 @@ import { backupName, listBackups } from '@ostrom/crawler';
 import { ANONYMOUS_ACCOUNT_ID, type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
 import { createScratchSchema, postgresUrl, tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { initNode } from '../src/node-dir.js';
-import { startNode } from '../src/server.js';
+import { initNode, loadNode } from '../src/node-dir.js';
+import { openNodeBackend, startNode } from '../src/server.js';
 import { ostrom, ostromJson } from './helpers.js';
 import { bytes, storageIndex } from './http-setup.js';
 import {
@@ -390,6 +390,23 @@ describe('db restore, backup and backups', () => {
         /^ostrom: cannot run the accounting crawler: process node-b\.example-3457 holds it \(until \S+Z unless it renews it; it does while it crawls\); one process crawls a database at a time\n$/,
       );
       await other.releaseCrawler('accounting', 'node-b.example-3457');
+
+      // After a pg_restore, `--restored` holds deletion as any restore does (once a share is
+      // there: an empty store has no lease to lose).
+      const backend = await openNodeBackend(await loadNode(dir));
+      await backend.createUpload(storageIndex('pg-restored'), 0, 3);
+      await backend.writeUpload(storageIndex('pg-restored'), 0, 0, bytes(3));
+      await backend.close();
+      const restored = await ostromJson<RebuildJson & { deletionHeldUntil: number | null }>([
+        'db',
+        'rebuild',
+        '--restored',
+        '-d',
+        dir,
+      ]);
+      expect(restored).toMatchObject({ restored: null, cycle: { counters: { adopted: 1 } } });
+      expect(restored.deletionHeldUntil).toBeGreaterThan(Date.now() / 1000 + 44 * 86_400);
+      expect(await other.getLastRestore()).toMatchObject({ reason: 'pg-restore', backup: null });
       // No reconciliation at start-up on PostgreSQL: one database, several processes.
       const running = await startNode(dir, { port: 0 });
       onTestFinished(() => running.close());
@@ -397,6 +414,15 @@ describe('db restore, backup and backups', () => {
       expect(running.crawler.backupsEnabled).toBe(false);
     },
   );
+
+  it('`db rebuild --restored` is refused on SQLite, where rebuild restores a backup itself', async () => {
+    const node = await createTestNode('disk');
+    const result = await ostrom(['db', 'rebuild', '--restored', '-d', node.dir]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^ostrom: --restored is for PostgreSQL databases restored with pg_restore/,
+    );
+  });
 
   it('bad [crawler] values stop the CLI and the node with one message naming the key', async () => {
     const node = await createTestNode('disk');
