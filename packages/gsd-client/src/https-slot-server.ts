@@ -1,0 +1,67 @@
+import { createStorageClient, parseNurl, StorageClientError } from '@ostrom/protocol';
+import { SLOT_HEADER_BYTES } from './slot.js';
+import type { SlotServer } from './slot-server.js';
+
+/** Options of {@link connectSlotServer}. */
+export interface ConnectSlotServerOptions {
+  /** Time for one request (default 10 000 ms: a directory poll should not hang on one server). */
+  timeoutMs?: number;
+}
+
+const SHNUM = 0;
+
+/**
+ * A {@link SlotServer} over Tahoe's HTTP storage protocol, through a pinned
+ * `createStorageClient`. The NURL is parsed at once (ProtocolError `INVALID_NURL`); nothing
+ * is sent until the first call.
+ */
+export function connectSlotServer(
+  nurl: string,
+  options: ConnectSlotServerOptions = {},
+): SlotServer {
+  const parsed = parseNurl(nurl);
+  const serverId = new Uint8Array(Buffer.from(parsed.spkiHash, 'base64url'));
+  const client = createStorageClient({ nurl: parsed, timeoutMs: options.timeoutMs ?? 10_000 });
+  return {
+    nurl,
+    serverId,
+    async read(storageIndex) {
+      try {
+        return await client.mutable.read(storageIndex, SHNUM);
+      } catch (err) {
+        // No share: Tahoe answers 404 (TAHOE-INTEROP fact 17).
+        if (err instanceof StorageClientError && err.status === 404) return undefined;
+        throw err;
+      }
+    },
+    async testAndWrite(storageIndex, expectedHeader, data, secrets) {
+      const response = await client.mutable.readTestWrite(storageIndex, {
+        ...secrets,
+        testWriteVectors: new Map([
+          [
+            SHNUM,
+            {
+              test: [{ offset: 0, size: SLOT_HEADER_BYTES, specimen: expectedHeader }],
+              write: [{ offset: 0, data }],
+              newLength: data.length,
+            },
+          ],
+        ]),
+        readVector: [],
+      });
+      return response.success;
+    },
+    async renewLease(storageIndex, renewSecret, cancelSecret) {
+      await client.addOrRenewLease(storageIndex, { renewSecret, cancelSecret });
+    },
+    async reachable() {
+      try {
+        await client.getVersion();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,68 @@
+export {
+  type AnnouncementBody,
+  type BodyOf,
+  type DirectoryBody,
+  type DirectoryEntry,
+  DOCUMENT_KINDS,
+  type DocumentKind,
+  MAX_DIRECTORY_ENTRIES,
+  MAX_NURLS,
+} from './bodies.js';
+export {
+  createWriteCap,
+  parseReadCap,
+  parseWriteCap,
+  READCAP_PREFIX,
+  type ReadCap,
+  readCapOf,
+  WRITECAP_PREFIX,
+  type WriteCap,
+  writeCapFromSeed,
+} from './caps.js';
+export {
+  deriveReadKey,
+  deriveSlotSecrets,
+  deriveStorageIndex,
+  type SlotSecrets,
+} from './derive.js';
+export {
+  DOCUMENT_VERSION,
+  type GsdDocument,
+  openDocument,
+  type SealingKeys,
+  sealDocument,
+} from './document.js';
+export {
+  DOCUMENT_REASONS,
+  type DocumentReason,
+  GSD_ERROR_CODES,
+  GsdError,
+  type GsdErrorCode,
+} from './errors.js';
+export { type ConnectSlotServerOptions, connectSlotServer } from './https-slot-server.js';
+export { formatIntroduction, type Introduction, parseIntroduction } from './introduction.js';
+export {
+  type MemoryShare,
+  type MemorySlotServer,
+  type MemorySlotServerOptions,
+  memorySlotServer,
+} from './memory-slot-server.js';
+export {
+  type PublishOptions,
+  type PublishResult,
+  publishDocument,
+  type ReadOptions,
+  type ReadResult,
+  readDocument,
+  renewDocumentLeases,
+  type ServerProblem,
+  updateDocument,
+} from './publish.js';
+export {
+  decodeSlotData,
+  encodeSlotData,
+  SLOT_HEADER_BYTES,
+  SLOT_MAGIC,
+  slotHeaderOf,
+} from './slot.js';
+export type { SlotServer } from './slot-server.js';
