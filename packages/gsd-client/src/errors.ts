@@ -16,6 +16,8 @@ export const GSD_ERROR_CODES = [
   'NOT_FOUND',
   /** A body (directory or announcement) that does not have its kind's shape. */
   'BAD_BODY',
+  /** A client state file that cannot be read back (not JSON, or not a state). */
+  'BAD_STATE',
 ] as const;
 
 export type GsdErrorCode = (typeof GSD_ERROR_CODES)[number];

@@ -1,3 +1,4 @@
+export { publishAnnouncement } from './announcement.js';
 export {
   type AnnouncementBody,
   type BodyOf,
@@ -26,6 +27,11 @@ export {
   type SlotSecrets,
 } from './derive.js';
 export {
+  type DirectoryChangeResult,
+  DirectoryWriter,
+  type DirectoryWriterOptions,
+} from './directory-writer.js';
+export {
   DOCUMENT_VERSION,
   type GsdDocument,
   openDocument,
@@ -39,6 +45,17 @@ export {
   GsdError,
   type GsdErrorCode,
 } from './errors.js';
+export {
+  diffServers,
+  type GridChange,
+  type GridServer,
+  GsdClient,
+  type GsdClientEvents,
+  type GsdClientOptions,
+  type GsdProblem,
+  type GsdTimers,
+  isEmptyChange,
+} from './gsd-client.js';
 export { type ConnectSlotServerOptions, connectSlotServer } from './https-slot-server.js';
 export { formatIntroduction, type Introduction, parseIntroduction } from './introduction.js';
 export {
@@ -58,6 +75,7 @@ export {
   type ServerProblem,
   updateDocument,
 } from './publish.js';
+export { type ServersYamlOptions, serversYaml } from './servers-yaml.js';
 export {
   decodeSlotData,
   encodeSlotData,

@@ -179,13 +179,17 @@ export async function readDocument<K extends DocumentKind>(
  * from the newest valid copy (`undefined` if none), and writes seqnum = newest + 1 to each
  * server that answered, with a test vector on the header that server had: a server written by
  * someone else in between is a conflict and keeps the other write. Never throws for a server's
- * failure; GsdError `BAD_CAP`/`BAD_BODY` for a bad writecap or body.
+ * failure; GsdError `BAD_CAP`/`BAD_BODY` for a bad writecap or body; whatever `update` throws
+ * is thrown before anything is written.
  */
 export async function updateDocument<K extends DocumentKind>(
   servers: readonly SlotServer[],
   writecap: string,
   kind: K,
-  update: (current: GsdDocument<BodyOf[K]> | undefined) => BodyOf[K],
+  update: (
+    current: GsdDocument<BodyOf[K]> | undefined,
+    context: { answered: readonly string[] },
+  ) => BodyOf[K],
   options: PublishOptions = {},
 ): Promise<PublishResult> {
   const cap = parseWriteCap(writecap);
@@ -194,7 +198,7 @@ export async function updateDocument<K extends DocumentKind>(
   const best = newest(copies);
   const current = best?.document as GsdDocument<BodyOf[K]> | undefined;
   const seqnum = (current?.seqnum ?? 0) + 1;
-  const body = update(current);
+  const body = update(current, { answered: copies.map((c) => c.server.nurl) });
   const timestamp = (options.now ?? systemNow)();
   const keys = { seed: cap.seed, verifyingKey: verifyingKeyOf(cap.seed), readKey: readcap.readKey };
   const data = encodeSlotData(seqnum, sealDocument(keys, kind, seqnum, timestamp, body));

@@ -1,0 +1,418 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import {
+  type AnnouncementBody,
+  announcementBodySchema,
+  describeIssue,
+  petnameSchema,
+} from './bodies.js';
+import { GsdError, type GsdErrorCode } from './errors.js';
+import { connectSlotServer } from './https-slot-server.js';
+import { type Introduction, parseIntroduction } from './introduction.js';
+import { readDocument, type ServerProblem } from './publish.js';
+import type { SlotServer } from './slot-server.js';
+
+/** One storage server of the grid, as the directory and its announcement describe it. */
+export interface GridServer {
+  /** The operator's name for it in the directory. */
+  petname: string;
+  /** The readcap of its announcement. */
+  readcap: string;
+  /** The seqnum of the announcement in use. */
+  seqnum: number;
+  announcement: AnnouncementBody;
+  /** Whether one of its NURLs answered during the last poll. */
+  reachable: boolean;
+}
+
+/** What one poll changed; a change of reachability is an update. */
+export interface GridChange {
+  added: GridServer[];
+  removed: GridServer[];
+  updated: { before: GridServer; after: GridServer }[];
+}
+
+/** Something wrong that a poll skipped over: a server down, a forged or replayed document, … */
+export interface GsdProblem {
+  nurl?: string;
+  /** The readcap of the document concerned (the directory's or an announcement's). */
+  readcap?: string;
+  code: GsdErrorCode;
+  problem: string;
+}
+
+/** The events of a {@link GsdClient}. */
+export interface GsdClientEvents {
+  change: [GridChange];
+  problem: [GsdProblem];
+}
+
+/** Timer functions, injectable so tests drive polls by hand. */
+export interface GsdTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Options of {@link GsdClient}. */
+export interface GsdClientOptions {
+  /** `<directory readcap>,<nurl>[,<nurl>...]`. */
+  introduction: string;
+  /** Where the last good state is kept (JSON); without one nothing persists. */
+  statePath?: string;
+  /** Seconds between polls once started (default 300). */
+  pollSeconds?: number;
+  /** The clock, Unix seconds (default: the system clock). */
+  now?: () => number;
+  /** How a NURL becomes a {@link SlotServer} (default {@link connectSlotServer}). */
+  connect?: (nurl: string) => SlotServer;
+  timers?: GsdTimers;
+}
+
+const STATE_VERSION = 1;
+
+const gridServerSchema = z.object({
+  petname: petnameSchema,
+  readcap: z.string(),
+  seqnum: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  announcement: announcementBodySchema,
+  reachable: z.boolean(),
+});
+
+const stateSchema = z.object({
+  version: z.literal(STATE_VERSION),
+  directory: z.string(),
+  directorySeqnum: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  /** Highest seqnum seen per announcement readcap, kept after removal (re-adding can't roll back). */
+  seqnums: z.record(z.string(), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)),
+  refreshedAt: z.number().int().nullable(),
+  servers: z.array(gridServerSchema),
+});
+
+type State = z.infer<typeof stateSchema>;
+
+const systemTimers: GsdTimers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** A canonical text of a server, to tell whether it changed. */
+function fingerprint(server: GridServer): string {
+  const a = server.announcement;
+  return JSON.stringify([
+    server.petname,
+    server.readcap,
+    server.seqnum,
+    server.reachable,
+    [a.nickname, a.serverId, a.nurls, a.anonymousStorageFurl, a.permutationSeed],
+    [a.availableSpace, a.version],
+  ]);
+}
+
+/** The changes from `before` to `after`, servers named by their announcement readcap. */
+export function diffServers(
+  before: readonly GridServer[],
+  after: readonly GridServer[],
+): GridChange {
+  const old = new Map(before.map((s) => [s.readcap, s]));
+  const now = new Map(after.map((s) => [s.readcap, s]));
+  const change: GridChange = { added: [], removed: [], updated: [] };
+  for (const server of after) {
+    const previous = old.get(server.readcap);
+    if (previous === undefined) change.added.push(server);
+    else if (fingerprint(previous) !== fingerprint(server)) {
+      change.updated.push({ before: previous, after: server });
+    }
+  }
+  for (const server of before) if (!now.has(server.readcap)) change.removed.push(server);
+  return change;
+}
+
+/** Whether a change has anything in it. */
+export function isEmptyChange(change: GridChange): boolean {
+  return change.added.length + change.removed.length + change.updated.length === 0;
+}
+
+/**
+ * A client of a grid service directory: reads the directory and every announcement through any
+ * storage server it can reach, refuses rollbacks (per document, across restarts through the state
+ * file), skips servers that are down, reports and ignores documents that fail verification, and
+ * keeps the last good list of storage servers. Emits `change` after a poll that changed the list
+ * and `problem` for each thing skipped.
+ */
+export class GsdClient extends EventEmitter<GsdClientEvents> {
+  readonly #introduction: Introduction;
+  readonly #statePath: string | undefined;
+  readonly #pollMs: number;
+  readonly #now: () => number;
+  readonly #connect: (nurl: string) => SlotServer;
+  readonly #timers: GsdTimers;
+  readonly #connections = new Map<string, SlotServer>();
+  #servers: GridServer[] = [];
+  #directorySeqnum = 0;
+  #seqnums = new Map<string, number>();
+  #refreshedAt: number | null = null;
+  #running: Promise<GridChange> | undefined;
+  #timer: unknown;
+  #started = false;
+
+  constructor(options: GsdClientOptions) {
+    super();
+    this.#introduction = parseIntroduction(options.introduction);
+    const pollSeconds = options.pollSeconds ?? 300;
+    if (!(pollSeconds > 0) || !Number.isFinite(pollSeconds)) {
+      throw new RangeError('pollSeconds must be > 0');
+    }
+    this.#pollMs = pollSeconds * 1000;
+    this.#statePath = options.statePath;
+    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.#connect = options.connect ?? ((nurl) => connectSlotServer(nurl));
+    this.#timers = options.timers ?? systemTimers;
+  }
+
+  /** The storage servers as of the last good poll (or the loaded state). */
+  get servers(): readonly GridServer[] {
+    return this.#servers;
+  }
+
+  /** The directory's readcap. */
+  get directory(): string {
+    return this.#introduction.readcap;
+  }
+
+  /** The directory seqnum last accepted: lower ones are refused. */
+  get directorySeqnum(): number {
+    return this.#directorySeqnum;
+  }
+
+  /** When the last poll finished (Unix seconds), if ever. */
+  get refreshedAt(): number | null {
+    return this.#refreshedAt;
+  }
+
+  /**
+   * Reads the state file, if there is one and it is for this directory; needs no server. GsdError
+   * `BAD_STATE` if the file exists but is not a state.
+   */
+  async load(): Promise<void> {
+    if (this.#statePath === undefined) return;
+    let text: string;
+    try {
+      text = await readFile(this.#statePath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    let state: State;
+    try {
+      const parsed = stateSchema.safeParse(JSON.parse(text));
+      if (!parsed.success) throw new Error(describeIssue(parsed.error));
+      state = parsed.data;
+    } catch (cause) {
+      throw new GsdError(
+        'BAD_STATE',
+        `${this.#statePath} is not a GSD client state: ${message(cause)}`,
+        {
+          cause,
+        },
+      );
+    }
+    // A state for another directory (the client joined another grid) is not ours to use.
+    if (state.directory !== this.#introduction.readcap) return;
+    this.#directorySeqnum = state.directorySeqnum;
+    this.#seqnums = new Map(Object.entries(state.seqnums));
+    this.#refreshedAt = state.refreshedAt;
+    this.#servers = state.servers.map((s) => ({ ...s }));
+  }
+
+  /**
+   * One poll: the directory, then every announcement it lists, then reachability; persists the
+   * state (atomically) and emits `change` if the list changed. A poll already running is joined,
+   * never overlapped.
+   */
+  refresh(): Promise<GridChange> {
+    this.#running ??= this.#poll().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** Polls now, then every `pollSeconds` after each poll ends. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const tick = async () => {
+      this.#timer = undefined;
+      try {
+        await this.refresh();
+      } catch (err) {
+        this.emit('problem', { code: 'BAD_STATE', problem: `poll failed: ${message(err)}` });
+      }
+      if (this.#started) this.#timer = this.#timers.setTimeout(() => void tick(), this.#pollMs);
+    };
+    void tick();
+  }
+
+  /** Stops polling, waits for a poll in progress, closes connections. */
+  async stop(): Promise<void> {
+    this.#started = false;
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    try {
+      await this.#running;
+    } catch {
+      // Reported by whoever awaited it.
+    }
+    for (const connection of this.#connections.values()) connection.close();
+    this.#connections.clear();
+  }
+
+  #server(nurl: string): SlotServer | undefined {
+    let server = this.#connections.get(nurl);
+    if (server === undefined) {
+      try {
+        server = this.#connect(nurl);
+      } catch (err) {
+        this.#problem({ nurl, code: 'UNREACHABLE', problem: message(err) });
+        return undefined;
+      }
+      this.#connections.set(nurl, server);
+    }
+    return server;
+  }
+
+  #problem(problem: GsdProblem): void {
+    this.emit('problem', problem);
+  }
+
+  #report(problems: readonly ServerProblem[], readcap: string, includeUnreachable: boolean): void {
+    for (const p of problems) {
+      if (p.code === 'UNREACHABLE' && !includeUnreachable) continue;
+      this.#problem({ nurl: p.nurl, readcap, code: p.code, problem: p.problem });
+    }
+  }
+
+  async #poll(): Promise<GridChange> {
+    const directory = this.#introduction.readcap;
+    // Every server known can serve the directory: the introduction's and every announced one.
+    const sources = [
+      ...new Set([
+        ...this.#introduction.nurls,
+        ...this.#servers.flatMap((s) => s.announcement.nurls),
+      ]),
+    ];
+    const servers = sources.flatMap((nurl) => this.#server(nurl) ?? []);
+    const read = await readDocument(servers, directory, 'directory', {
+      atLeast: this.#directorySeqnum,
+    });
+    this.#report(read.problems, directory, true);
+    const answered = new Set(read.answered);
+
+    let next: GridServer[];
+    if (read.document === undefined) {
+      if (read.answered.length > 0 && !read.problems.some((p) => p.code !== 'UNREACHABLE')) {
+        this.#problem({
+          readcap: directory,
+          code: 'NOT_FOUND',
+          problem: 'no server holds the directory',
+        });
+      }
+      // Nothing better than what we had: keep it, with fresh reachability.
+      next = this.#servers.map((s) => ({ ...s }));
+    } else {
+      this.#directorySeqnum = read.document.seqnum;
+      const previous = new Map(this.#servers.map((s) => [s.readcap, s]));
+      const entries = read.document.body.announcements;
+      const found = await Promise.all(
+        entries.map((entry) =>
+          readDocument(servers, entry.readcap, 'announcement', {
+            atLeast: this.#seqnums.get(entry.readcap) ?? 0,
+          }),
+        ),
+      );
+      next = [];
+      for (const [i, entry] of entries.entries()) {
+        const result = found[i]!;
+        // Down servers already showed in the directory read; one report per server is enough.
+        this.#report(result.problems, entry.readcap, false);
+        const document = result.document;
+        if (document !== undefined) {
+          this.#seqnums.set(entry.readcap, document.seqnum);
+          next.push({
+            petname: entry.petname,
+            readcap: entry.readcap,
+            seqnum: document.seqnum,
+            announcement: document.body,
+            reachable: false,
+          });
+          continue;
+        }
+        const kept = previous.get(entry.readcap);
+        this.#problem({
+          readcap: entry.readcap,
+          code: 'NOT_FOUND',
+          problem:
+            kept === undefined
+              ? `no valid announcement for "${entry.petname}"; not listed until one is found`
+              : `no valid announcement for "${entry.petname}"; keeping seqnum ${kept.seqnum}`,
+        });
+        if (kept !== undefined) next.push({ ...kept, petname: entry.petname });
+      }
+    }
+
+    // Reachable: one of its NURLs answered the directory read, or (NURLs not asked yet) answers now.
+    await Promise.all(
+      next.map(async (server) => {
+        const nurls = server.announcement.nurls;
+        if (nurls.some((n) => answered.has(n))) {
+          server.reachable = true;
+          return;
+        }
+        const unasked = nurls.filter((n) => !sources.includes(n));
+        const answers = await Promise.all(
+          unasked.map((n) => this.#server(n)?.reachable() ?? Promise.resolve(false)),
+        );
+        server.reachable = answers.some(Boolean);
+      }),
+    );
+
+    const change = diffServers(this.#servers, next);
+    this.#servers = next;
+    this.#refreshedAt = this.#now();
+    await this.#save();
+    if (!isEmptyChange(change)) this.emit('change', change);
+    return change;
+  }
+
+  async #save(): Promise<void> {
+    if (this.#statePath === undefined) return;
+    const state: State = {
+      version: STATE_VERSION,
+      directory: this.#introduction.readcap,
+      directorySeqnum: this.#directorySeqnum,
+      seqnums: Object.fromEntries(this.#seqnums),
+      refreshedAt: this.#refreshedAt,
+      servers: this.#servers,
+    };
+    // Temp file + rename: a crash leaves the old state or the new one, never half of one.
+    await mkdir(dirname(this.#statePath), { recursive: true });
+    const temp = `${this.#statePath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      const file = await open(temp, 'wx', 0o600);
+      try {
+        await file.writeFile(`${JSON.stringify(state, null, 2)}\n`);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, this.#statePath);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  }
+}
