@@ -23,6 +23,7 @@ import {
   parseBackupName,
   readCrawlerStatus,
 } from '@ostrom/crawler';
+import { GsdError, type SlotServer } from '@ostrom/gsd-client';
 import {
   ACCOUNT_STATUSES,
   type Account as AccountRow,
@@ -58,8 +59,9 @@ import {
   serverUsageReport,
   usageRow,
 } from './admin/api.js';
+import { type GsdCliContext, registerGsdCommands } from './cli-gsd.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
-import { NodeError } from './errors.js';
+import { NodeError, UsageError } from './errors.js';
 import { initNode, type LoadedNode, loadNode, nodePath } from './node-dir.js';
 import { assertNotRunning } from './pid-file.js';
 import {
@@ -101,13 +103,12 @@ export interface CliIo {
    * terminal); without one, progress is printed to stderr a line per tenth.
    */
   readonly progressStream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** How the gsd and grid commands reach a storage server (default HTTPS, 10 s a request). */
+  readonly connectSlotServer?: (nurl: string) => SlotServer;
 }
 
 /** Exit codes: 0 done, 1 failed, 2 bad arguments, 3 account request pending. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, pending: 3 } as const;
-
-/** A wrong argument found after parsing: printed as one line, exit code 2. */
-class UsageError extends Error {}
 
 function defaultStopSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -1178,6 +1179,21 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
       );
     });
 
+  // ------------------------------------------------------------------ grid service directory
+  const gsdContext: GsdCliContext = {
+    stdout: out,
+    stderr: io.stderr,
+    env,
+    now,
+    command,
+    nodeDir: (cmd) => nodeDir(cmd),
+    json,
+    print,
+    result,
+    ...(io.connectSlotServer ? { connect: io.connectSlotServer } : {}),
+  };
+  registerGsdCommands(program, gsdContext);
+
   // ------------------------------------------------------------------ client side
   const account = command(
     program,
@@ -1306,6 +1322,12 @@ function errorLine(error: unknown): { message: string; code: number } {
     error instanceof ProtocolError
   ) {
     return { message: error.message, code: EXIT.failed };
+  }
+  if (error instanceof GsdError) {
+    // A cap or introduction text given wrong is a bad argument; the rest are failures (a
+    // server down, a directory missing, a conflict with another writer).
+    const usage = error.code === 'BAD_CAP' || error.code === 'BAD_INTRODUCTION';
+    return { message: error.message, code: usage ? EXIT.usage : EXIT.failed };
   }
   if (error instanceof BackendError) {
     // The store's own error says what went wrong (a refused request, a refused connection).

@@ -5,6 +5,7 @@ import {
   APPROVAL_MODES,
   type ApprovalMode,
 } from '@ostrom/accountant';
+import { GsdError, parseIntroduction } from '@ostrom/gsd-client';
 import { DEFAULT_LEASE_POLICY } from '@ostrom/leasedb';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
@@ -96,6 +97,23 @@ export interface OstromConfig {
     /** Seconds between backups of a SQLite database (0: none, not even at shutdown). */
     readonly backupIntervalSeconds: number;
     readonly backupsKept: number;
+  };
+  /** The grid service directory (issue 7): this node's own announcement. */
+  readonly gsd: {
+    /**
+     * The grid's introduction text (`<directory readcap>,<nurl>[,<nurl>...]`); undefined: the
+     * node takes no part (it still stores the slots other nodes write to it).
+     */
+    readonly introduction: string | undefined;
+    /** With an introduction: publish this node's announcement and keep it up to date. */
+    readonly announce: boolean;
+    /** The announcement is written again this often (renewing its leases) even when unchanged. */
+    readonly republishIntervalSeconds: number;
+    /**
+     * How often the node re-reads the directory, measures its available space, publishes when
+     * something changed, and retries what failed.
+     */
+    readonly checkIntervalSeconds: number;
   };
 }
 
@@ -195,6 +213,17 @@ const prefix = field('expected "" or /-terminated segments such as "node-1/"', (
   typeof v === 'string' && /^(?:[A-Za-z0-9._-]+\/)*$/.test(v) ? v : undefined,
 );
 
+/** An introduction text; what is wrong with one is said in `parseConfig`. */
+const introduction = field(
+  'expected an introduction text "<directory readcap>,<nurl>[,<nurl>...]" (as `ostrom gsd introduction-text` prints it)',
+  (v) => (typeof v === 'string' ? v.trim() : undefined),
+);
+const gsdInterval = (min: number, what: string) =>
+  field(`expected a duration of at least ${what}, such as "24h" or a number of seconds`, (v) => {
+    const seconds = typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined;
+    return seconds !== undefined && seconds >= min ? seconds : undefined;
+  });
+
 const schema = z.strictObject({
   node: z.strictObject({ nickname: text(64).optional() }).optional(),
   storage: z
@@ -251,6 +280,14 @@ const schema = z.strictObject({
       backups_kept: backupsKept.optional(),
     })
     .optional(),
+  gsd: z
+    .strictObject({
+      introduction: introduction.optional(),
+      announce: bool.optional(),
+      republish_interval: gsdInterval(3600, '1 hour').optional(),
+      check_interval: gsdInterval(10, '10 seconds').optional(),
+    })
+    .optional(),
 });
 
 const CREDENTIAL_KEYS = new Set([
@@ -290,6 +327,17 @@ function describeIssue(file: string, issue: z.core.$ZodIssue): string {
   }
   const got = 'input' in issue ? `, got ${describeValue(issue.input)}` : '';
   return `${file}: ${where(section, key)}${issue.message}${got}`;
+}
+
+/** `[gsd] republish_interval`'s default: a day (leases last 31 days by default). */
+export const DEFAULT_GSD_REPUBLISH_SECONDS = 86_400;
+/** `[gsd] check_interval`'s default. */
+export const DEFAULT_GSD_CHECK_SECONDS = 600;
+
+function formatDuration(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  return `${seconds} s`;
 }
 
 function invalid(file: string, section: string, key: string, message: string): never {
@@ -414,6 +462,41 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
     }
   }
 
+  const g = c.gsd ?? {};
+  if (g.introduction !== undefined) {
+    try {
+      parseIntroduction(g.introduction);
+    } catch (error) {
+      if (!(error instanceof GsdError)) throw error;
+      const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+      invalid(
+        file,
+        'gsd',
+        'introduction',
+        `not an introduction text "<directory readcap>,<nurl>[,<nurl>...]": ${error.message}${cause}`,
+      );
+    }
+  }
+  // The slots' leases are renewed by republishing: they must not lapse in between (other
+  // servers are assumed to grant leases about as long as this one). The defaults follow a
+  // short lease duration; a value given that would let them lapse is refused.
+  const republishIntervalSeconds =
+    g.republish_interval ??
+    Math.min(DEFAULT_GSD_REPUBLISH_SECONDS, Math.floor(durationSeconds / 2));
+  if (g.republish_interval !== undefined && republishIntervalSeconds * 2 > durationSeconds) {
+    invalid(
+      file,
+      'gsd',
+      'republish_interval',
+      `must be at most half of [leases] duration (${formatDuration(durationSeconds)}), so the leases of the announcement and the directory are renewed before they expire`,
+    );
+  }
+  const checkIntervalSeconds =
+    g.check_interval ?? Math.min(DEFAULT_GSD_CHECK_SECONDS, republishIntervalSeconds);
+  if (checkIntervalSeconds > republishIntervalSeconds) {
+    invalid(file, 'gsd', 'check_interval', 'must not exceed republish_interval');
+  }
+
   return {
     node: { nickname: c.node?.nickname ?? 'ostrom' },
     storage: {
@@ -448,6 +531,12 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       backupIntervalSeconds: database.kind === 'sqlite' ? (cr.backup_interval ?? 3600) : 0,
       backupsKept: cr.backups_kept ?? 24,
     },
+    gsd: {
+      introduction: g.introduction,
+      announce: g.announce ?? true,
+      republishIntervalSeconds,
+      checkIntervalSeconds,
+    },
   };
 }
 
@@ -481,6 +570,8 @@ export interface ConfigValues {
   readonly adminEnabled?: boolean;
   /** `[crawler] enabled` (default true). */
   readonly crawlerEnabled?: boolean;
+  /** `[gsd] introduction` (default none). */
+  readonly gsdIntroduction?: string;
 }
 
 const str = (value: string) => JSON.stringify(value);
@@ -616,6 +707,25 @@ ${line('enabled', values.crawlerEnabled === undefined ? undefined : String(value
 # the shares (and one at each clean shutdown; 0: none). PostgreSQL is backed up with pg_dump.
 # backup_interval = "1h"
 # backups_kept = 24
+
+[gsd]
+# The grid service directory: the grid's list of storage servers, kept on the servers
+# themselves (see \`ostrom gsd --help\`). With the grid's introduction text (what
+# \`ostrom gsd introduction-text\` prints on the node holding the directory), this node publishes
+# its own announcement (nickname, server id, NURL, fURL, permutation seed, available space,
+# version) to itself, the introduction's servers and every server in the directory, and keeps it
+# up to date. Hand \`ostrom gsd announcement\` to the directory's operator to be listed.
+${line('introduction', q(values.gsdIntroduction), '"gsd:r1:...,pb://...#v=1"   # default: none')}
+# Publish this node's announcement (false: only read the directory, e.g. on the node of an
+# operator who lists other servers but does not want this one listed).
+# announce = true
+# The announcement is written again this often even when nothing changed, which renews its
+# leases on every server; a node holding the directory's writecap renews the directory's leases
+# as often. At most half of [leases] duration.
+# republish_interval = "24h"
+# How often the node reads the directory again, measures its available space (a change of 10%
+# or more is published), and retries a publication that failed.
+# check_interval = "10m"
 `;
 }
 

@@ -27,3 +27,11 @@ export class NodeError extends Error {
     this.code = code;
   }
 }
+
+/** A wrong argument found after parsing (CLI): printed as one line, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

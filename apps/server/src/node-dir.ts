@@ -5,7 +5,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   base32Decode,
@@ -34,6 +34,10 @@ export const PRIVATE_FILES = {
   nodeKey: 'private/node.key',
   s3Credentials: 'private/s3-credentials',
   adminToken: 'private/admin-token',
+  /** The writecap of this node's own announcement in the grid service directory (made on first need). */
+  gsdAnnouncement: 'private/gsd-announcement.writecap',
+  /** The writecap of the grid service directory, on the node of its operator (`ostrom gsd create`). */
+  gsdDirectory: 'private/gsd-directory.writecap',
 } as const;
 
 /** Everything a node directory holds, read and checked. */
@@ -277,4 +281,72 @@ export async function readS3Credentials(
     'CONFIG_INVALID',
     `[backend] kind = "s3" needs credentials: write ${file} or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
   );
+}
+
+/** A private file holding one line (a cap): undefined when it does not exist. */
+export async function readPrivateLine(dir: string, name: string): Promise<string | undefined> {
+  const root = resolve(dir);
+  try {
+    return (await readFile(join(root, name), 'utf8')).trim();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new NodeError('NODE_DAMAGED', `cannot read ${join(root, name)} (${code})`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Writes a private file of one line (0600, in the 0700 `private/`). Without `replace` it must
+ * not exist (NodeError `NODE_EXISTS`, nothing changed); with it, an existing file is not
+ * deleted but moved aside as `<name>.replaced-<unix seconds>` (a lost writecap can never be
+ * made again), which is returned.
+ */
+export async function writePrivateLine(
+  dir: string,
+  name: string,
+  line: string,
+  options: { replace?: boolean; now?: number } = {},
+): Promise<{ path: string; movedAside: string | undefined }> {
+  const root = resolve(dir);
+  const path = join(root, name);
+  let movedAside: string | undefined;
+  if (options.replace && (await exists(path))) {
+    movedAside = `${path}.replaced-${options.now ?? Math.floor(Date.now() / 1000)}`;
+    await rename(path, movedAside);
+  }
+  try {
+    await writeFile(path, `${line}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new NodeError('NODE_EXISTS', `${path} exists`, { cause: error });
+    }
+    throw error;
+  }
+  await chmod(path, 0o600);
+  return { path, movedAside };
+}
+
+/**
+ * The one line in a private file, created (0600) with `create()` when missing. Two processes
+ * racing to create it agree: the loser reads the winner's.
+ */
+export async function ensurePrivateLine(
+  dir: string,
+  name: string,
+  create: () => string,
+): Promise<{ line: string; created: boolean }> {
+  const existing = await readPrivateLine(dir, name);
+  if (existing !== undefined) return { line: existing, created: false };
+  try {
+    const line = create();
+    await writePrivateLine(dir, name, line);
+    return { line, created: true };
+  } catch (error) {
+    if (error instanceof NodeError && error.code === 'NODE_EXISTS') {
+      return { line: (await readPrivateLine(dir, name)) ?? '', created: false };
+    }
+    throw error;
+  }
 }

@@ -29,6 +29,7 @@ import {
   nodePath,
   readS3Credentials,
 } from './node-dir.js';
+import { createNodeGsd, type NodeGsd } from './node-gsd.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import {
   beginRecovery,
@@ -99,6 +100,8 @@ export interface RunningNode {
   readonly adminTokenPath: string;
   /** The background crawler and the database's backups. */
   readonly crawler: NodeCrawler;
+  /** The grid service directory: this node's announcement, the directory's leases (`[gsd]`). */
+  readonly gsd: NodeGsd;
   /** Set when the node recovered or reconciled its database before serving. */
   readonly recovery: StartupRecovery | undefined;
   /** The NURL of an account (its own swissnum). */
@@ -316,6 +319,12 @@ export function serversYaml(node: LoadedNode, nurl: string, furl: string): strin
 `;
 }
 
+function defaultEvery(fn: () => Promise<void>, ms: number): () => void {
+  const timer = setInterval(() => void fn(), ms);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 async function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);
@@ -476,6 +485,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
   let backend: ShareBackend | undefined;
   let accountant: Accountant | undefined;
   let nodeCrawler: NodeCrawler | undefined;
+  let nodeGsd: NodeGsd | undefined;
   let server: Server | undefined;
   let adminServer: HttpServer | undefined;
   let forwarder: UploadForwarder | undefined;
@@ -578,6 +588,16 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     const furl = nodeFurl(node, acct);
     const host = node.config.storage.publicHostname;
     const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const gsd = createNodeGsd({
+      node,
+      nurl,
+      furl,
+      availableSpace: async () => (await acct.refreshVersion()).availableSpace,
+      logger,
+      now,
+      every: options.every ?? defaultEvery,
+    });
+    nodeGsd = gsd;
 
     let adminUrl: string | undefined;
     if (node.config.admin.enabled) {
@@ -591,6 +611,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         metrics,
         logger,
         crawler,
+        gsd,
         ...(options.now ? { now: options.now } : {}),
       });
       adminServer = createHttpServer(adminHandler);
@@ -608,6 +629,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       adminUrl = `http://${ADMIN_LISTEN}:${adminPort}`;
     }
     await writePidFile(node.dir);
+    // Once the node serves: the first check publishes to this node itself, over HTTPS.
+    gsd.start();
     logger.info(
       {
         url,
@@ -629,6 +652,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     const close = () => {
       closing ??= (async () => {
         logger.info('stopping');
+        // First: a check in progress may be writing to this node's own storage API.
+        await gsd.stop();
         const stopped = new Promise<void>((resolve) => srv.close(() => resolve()));
         // Admin requests are short: those in flight finish while the storage API drains, and
         // whatever is left is cut off with it, before the database closes under them.
@@ -681,6 +706,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       adminUrl,
       adminTokenPath: adminToken.path,
       crawler,
+      gsd,
       recovery: prepared.recovery,
       nurlFor,
       close,
@@ -690,6 +716,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     forwarder?.close();
     server?.close();
     adminServer?.close();
+    await nodeGsd?.stop().catch(() => undefined);
     await nodeCrawler?.stop().catch(() => undefined);
     await accountant?.stop().catch(() => undefined);
     await backend?.close().catch(() => undefined);

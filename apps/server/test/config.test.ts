@@ -51,6 +51,12 @@ describe('parseConfig', () => {
         backupIntervalSeconds: 3600,
         backupsKept: 24,
       },
+      gsd: {
+        introduction: undefined,
+        announce: true,
+        republishIntervalSeconds: 86_400,
+        checkIntervalSeconds: 600,
+      },
     });
   });
 
@@ -119,6 +125,10 @@ describe('parseConfig', () => {
       'deletion_grace',
       'backup_interval',
       'backups_kept',
+      'introduction',
+      'announce',
+      'republish_interval',
+      'check_interval',
     ]) {
       expect(text).toMatch(new RegExp(`^# ${key} = `, 'm'));
     }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '@ostrom/test-fixtures';
@@ -24,9 +25,16 @@ describe('initNode(dir)', () => {
     const dir = join(await tempDir(), 'node');
     const node = await initNode(dir, { nickname: 'n1', port: 4000 });
     expect(await mode(join(dir, 'private'))).toBe(0o700);
-    for (const file of Object.values(PRIVATE_FILES).filter((f) => !f.endsWith('s3-credentials'))) {
+    // The S3 credentials are the operator's to write; the grid service directory's writecaps
+    // are made on first need (gsd-files.test.ts).
+    const later = ['s3-credentials', '.writecap'];
+    for (const file of Object.values(PRIVATE_FILES).filter(
+      (f) => !later.some((l) => f.endsWith(l)),
+    )) {
       expect(await mode(join(dir, file))).toBe(0o600);
     }
+    expect(existsSync(join(dir, PRIVATE_FILES.gsdAnnouncement))).toBe(false);
+    expect(existsSync(join(dir, PRIVATE_FILES.gsdDirectory))).toBe(false);
     expect(node.config.node.nickname).toBe('n1');
     expect(node.config.storage.port).toBe(4000);
     expect(node.tubId).toMatch(/^[a-z2-7]{32}$/);

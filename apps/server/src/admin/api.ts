@@ -56,6 +56,8 @@ export interface AdminApiOptions {
    * state alone, as `ostrom crawler status` does.
    */
   readonly crawler?: { status(): Promise<object> };
+  /** The grid service directory of the running node, for `GET /admin/v1/gsd`. */
+  readonly gsd?: { status(): object };
   readonly logger?: AdminApiLogger;
   /** Unix seconds (default the system clock). */
   readonly now?: () => number;
@@ -591,6 +593,16 @@ export function createAdminApi(
         return {
           json: crawler ? await crawler.status() : await readCrawlerStatus(leaseDb, { now: now() }),
         };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/admin\/v1\/gsd$/,
+      handle: async (ctx) => {
+        parse(emptyQuery, ctx.query, 'query parameter');
+        if (!options.gsd)
+          throw new AdminHttpError(404, 'the grid service directory is not available');
+        return { json: options.gsd.status() };
       },
     },
     {

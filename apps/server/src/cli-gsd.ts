@@ -1,0 +1,546 @@
+import { swissnumFor } from '@ostrom/accountant';
+import {
+  type AnnouncementBody,
+  createWriteCap,
+  formatIntroduction,
+  GsdError,
+  parseIntroduction,
+  parseReadCap,
+  parseWriteCap,
+  READCAP_PREFIX,
+  readDocument,
+  updateDocument,
+  WRITECAP_PREFIX,
+} from '@ostrom/gsd-client';
+import Table from 'cli-table3';
+import { type Command, InvalidArgumentError } from 'commander';
+import { NodeError } from './errors.js';
+import { announcementWritecap, directoryWritecap, SlotServerPool } from './gsd.js';
+import { type GridView, readGrid } from './gsd-grid.js';
+import { type LoadedNode, loadNode, PRIVATE_FILES, writePrivateLine } from './node-dir.js';
+import { nodeNurl } from './server.js';
+import { formatSize } from './size.js';
+
+// `ostrom gsd ...`: the operator's commands for the grid service directory, run on a node's
+// directory (the node must be running to be written to: the directory and the announcements
+// live in the storage servers' slots, this node's among them).
+
+/** What cli.ts hands the gsd and grid commands. */
+export interface GsdCliContext {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  /** Unix seconds. */
+  readonly now: () => number;
+  /** Adds a subcommand sharing the program's exit override and output. */
+  command(parent: Command, nameAndArgs: string, description: string): Command;
+  /** The node directory a command works on (`-d`, $OSTROM_DIR, ~/.ostrom). */
+  nodeDir(cmd: Command): string;
+  json(cmd: Command): boolean;
+  /** JSON with `--json`, else `human()`. */
+  print(cmd: Command, value: unknown, human: () => string): void;
+  /** The exit code of the run (set to 1 for a partial failure that still printed a result). */
+  readonly result: { code: number };
+  /** How servers are reached (tests may substitute); default HTTPS with a 10 s timeout. */
+  readonly connect?: ConstructorParameters<typeof SlotServerPool>[0];
+}
+
+// ---------------------------------------------------------------------------- argument parsers
+
+/** A readcap argument: one clear line (exit 2) if it is not one. */
+export function readcapArg(value: string): string {
+  try {
+    parseReadCap(value);
+    return value;
+  } catch (error) {
+    throw new InvalidArgumentError(gsdMessage(error));
+  }
+}
+
+/** A petname: 1–64 printable characters without surrounding spaces. */
+export function petnameArg(value: string): string {
+  if (
+    value.length === 0 ||
+    [...value].length > 64 ||
+    /\p{Cc}/u.test(value) ||
+    value.trim() !== value
+  ) {
+    throw new InvalidArgumentError(
+      'expected a petname of 1–64 printable characters, without leading or trailing spaces',
+    );
+  }
+  return value;
+}
+
+/** `remove-announcement`'s argument: a readcap (checked) or a petname. */
+function readcapOrPetnameArg(value: string): { readcap: string } | { petname: string } {
+  if (value.startsWith(READCAP_PREFIX)) return { readcap: readcapArg(value) };
+  if (value.startsWith(WRITECAP_PREFIX)) {
+    throw new InvalidArgumentError(
+      'this is a writecap: give the announcement’s readcap (gsd:r1:…) or its petname, and keep writecaps secret',
+    );
+  }
+  return { petname: petnameArg(value) };
+}
+
+/** An introduction text argument. */
+export function introductionArg(value: string): string {
+  try {
+    parseIntroduction(value.trim());
+    return value.trim();
+  } catch (error) {
+    throw new InvalidArgumentError(gsdMessage(error));
+  }
+}
+
+function gsdMessage(error: unknown): string {
+  if (error instanceof GsdError) {
+    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+    return `${error.message}${error.code === 'BAD_INTRODUCTION' ? cause : ''}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+// ---------------------------------------------------------------------------- output helpers
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const row of rows) t.push(row.map(String));
+  return `${t.toString()}\n`;
+}
+
+function isoTime(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/** A cap shortened for tables: its prefix and the first characters. */
+export function shortCap(cap: string): string {
+  return `${cap.slice(0, 7 + 10)}…`;
+}
+
+function writeSummary(
+  what: string,
+  result: {
+    seqnum: number;
+    written: string[];
+    conflicts: string[];
+    failed: { nurl: string; reason: string }[];
+  },
+): string {
+  const total = result.written.length + result.conflicts.length + result.failed.length;
+  const lines = [
+    `${what} (seqnum ${result.seqnum}) written to ${result.written.length} of ${total} server(s)`,
+  ];
+  for (const nurl of result.conflicts) {
+    lines.push(
+      `  ${nurl}: another writer changed it meanwhile; left as it is (run the command again)`,
+    );
+  }
+  for (const f of result.failed) lines.push(`  ${f.nurl}: not written: ${f.reason}`);
+  return `${lines.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------------------- this node
+
+/** This node's anonymous NURL as its config says (the CLI opens no database for it). */
+export function selfNurl(node: LoadedNode): string {
+  return nodeNurl(node, { swissnumFor: (id) => swissnumFor(node.serverSecret, id) }, 0);
+}
+
+async function requireDirectoryWritecap(node: LoadedNode): Promise<string> {
+  const writecap = await directoryWritecap(node);
+  if (writecap === undefined) {
+    throw new NodeError(
+      'CONFIG_INVALID',
+      `this node holds no grid service directory (no ${PRIVATE_FILES.gsdDirectory}): create one with \`ostrom gsd create\`, on the node of the directory's operator`,
+    );
+  }
+  return writecap;
+}
+
+/** The directory's readcap: the one this node writes, else the one of `[gsd] introduction`. */
+function directoryReadcap(node: LoadedNode, writecap: string | undefined): string {
+  if (writecap !== undefined) return parseWriteCap(writecap).readcap;
+  const introduction = node.config.gsd.introduction;
+  if (introduction !== undefined) return parseIntroduction(introduction).readcap;
+  throw new NodeError(
+    'CONFIG_INVALID',
+    `this node knows no grid service directory: it holds none (\`ostrom gsd create\`) and its ostrom.toml sets no [gsd] introduction`,
+  );
+}
+
+/** Where to look for the directory first: this node, then the introduction's servers. */
+function startNurls(node: LoadedNode): string[] {
+  const introduction = node.config.gsd.introduction;
+  return [selfNurl(node), ...(introduction ? parseIntroduction(introduction).nurls : [])];
+}
+
+/** Fails with one line when the directory is nowhere to be read. */
+function requireDirectory(
+  view: GridView,
+  self: string,
+): asserts view is GridView & { directory: NonNullable<GridView['directory']> } {
+  if (view.directory !== undefined) return;
+  const down = view.problems.filter((p) => p.code === 'UNREACHABLE');
+  const selfDown = down.some((p) => p.nurl === self);
+  throw new GsdError(
+    down.length > 0 &&
+      down.length === view.problems.length &&
+      view.problems.length === view.nurls.length
+      ? 'UNREACHABLE'
+      : 'NOT_FOUND',
+    selfDown
+      ? `this node does not answer at ${self}: is it running (\`ostrom run\`)? No other server gave the directory either`
+      : `no server reached holds the directory (${view.nurls.length} asked${view.problems.length > 0 ? `; ${view.problems.map((p) => `${p.nurl}: ${p.problem}`).join('; ')}` : ''})`,
+  );
+}
+
+/** The servers the directory is written to: every server it lists, and this node. */
+function directoryServers(view: GridView, self: string, extra: readonly string[] = []): string[] {
+  const nurls = [self];
+  for (const entry of view.entries) nurls.push(...(entry.announcement?.body.nurls ?? []));
+  nurls.push(...extra);
+  return nurls;
+}
+
+interface ShownServer {
+  petname: string;
+  readcap: string;
+  seqnum: number | null;
+  publishedAt: number | null;
+  announcement: AnnouncementBody | null;
+  reachable: boolean | null;
+  problem: string | null;
+}
+
+// ---------------------------------------------------------------------------- the commands
+
+export function registerGsdCommands(program: Command, ctx: GsdCliContext): void {
+  const { command, nodeDir, print, now } = ctx;
+  const withPool = async <T>(fn: (pool: SlotServerPool) => Promise<T>): Promise<T> => {
+    const pool = new SlotServerPool(ctx.connect);
+    try {
+      return await fn(pool);
+    } finally {
+      pool.close();
+    }
+  };
+
+  const gsd = command(
+    program,
+    'gsd',
+    "the grid service directory: the grid's list of storage servers, kept on the servers",
+  );
+
+  command(
+    gsd,
+    'create',
+    'create the directory (its writecap is kept in private/), publish it empty to this node, print its introduction text',
+  )
+    .option(
+      '--force',
+      'make a new directory even though this node holds one (the old writecap is kept aside)',
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (o: { force?: boolean }, cmd: Command) => {
+      const node = await loadNode(nodeDir(cmd));
+      const existing = await directoryWritecap(node);
+      if (existing !== undefined && !o.force) {
+        throw new NodeError(
+          'NODE_EXISTS',
+          `this node already holds a directory (${PRIVATE_FILES.gsdDirectory}, readcap ${parseWriteCap(existing).readcap}): \`ostrom gsd show\` lists it; --force makes a new one, and clients and nodes must then be given its new introduction text`,
+        );
+      }
+      const self = selfNurl(node);
+      const writecap = createWriteCap();
+      const { readcap } = parseWriteCap(writecap);
+      const result = await withPool((pool) =>
+        updateDocument([pool.server(self)], writecap, 'directory', () => ({ announcements: [] }), {
+          now,
+        }),
+      );
+      if (!result.written.includes(self)) {
+        const why = result.failed[0]?.reason ?? 'it refused the write';
+        throw new GsdError(
+          'UNREACHABLE',
+          `this node did not take the directory at ${self} (${why}): is it running (\`ostrom run\`)? Nothing was kept`,
+        );
+      }
+      const saved = await writePrivateLine(node.dir, PRIVATE_FILES.gsdDirectory, writecap, {
+        replace: o.force === true,
+        now: now(),
+      });
+      const introduction = formatIntroduction(readcap, [self]);
+      print(
+        cmd,
+        { writecap, readcap, introduction, file: saved.path, movedAside: saved.movedAside ?? null },
+        () =>
+          [
+            `Created the grid service directory. Its writecap, kept in ${saved.path} (0600):`,
+            '',
+            `  ${writecap}`,
+            '',
+            'Whoever holds it can rewrite the directory: keep a copy somewhere safe, and give it to nobody.',
+            ...(saved.movedAside ? [`The previous writecap was kept as ${saved.movedAside}.`] : []),
+            '',
+            'The introduction text, for clients (`ostrom grid join`) and for [gsd] introduction in',
+            "each storage node's ostrom.toml:",
+            '',
+            `  ${introduction}`,
+            '',
+            'Then list each node: `ostrom gsd add-announcement READCAP` with the readcap that',
+            '`ostrom gsd announcement` prints on that node.',
+            '',
+          ].join('\n'),
+      );
+    });
+
+  command(
+    gsd,
+    'introduction-text',
+    "print the directory's introduction text: its readcap and this node's NURL",
+  )
+    .option('--json', 'machine-readable output')
+    .action(async (_o: unknown, cmd: Command) => {
+      const node = await loadNode(nodeDir(cmd));
+      const readcap = directoryReadcap(node, await directoryWritecap(node));
+      const nurls = [selfNurl(node)];
+      const introduction = formatIntroduction(readcap, nurls);
+      print(cmd, { introduction, readcap, nurls }, () => `${introduction}\n`);
+    });
+
+  command(
+    gsd,
+    'announcement',
+    "print the readcap of this node's announcement, for the directory's operator (`ostrom gsd add-announcement`)",
+  )
+    .option('--json', 'machine-readable output')
+    .action(async (_o: unknown, cmd: Command) => {
+      const node = await loadNode(nodeDir(cmd));
+      const { readcap, created } = await announcementWritecap(node);
+      // Whether it is published: this node and the introduction's servers are where it goes.
+      const read = await withPool((pool) =>
+        readDocument(pool.servers(startNurls(node)), readcap, 'announcement'),
+      );
+      const published = read.document !== undefined;
+      if (created && !ctx.json(cmd)) {
+        ctx.stderr(`created ${PRIVATE_FILES.gsdAnnouncement}: this node's announcement slot\n`);
+      }
+      if (!published && !ctx.json(cmd)) {
+        ctx.stderr(
+          node.config.gsd.introduction === undefined
+            ? 'not published yet: set [gsd] introduction in ostrom.toml and restart the node, which then publishes it\n'
+            : 'not published yet: the running node publishes it (restart it if it was started before [gsd] introduction was set)\n',
+        );
+      }
+      print(
+        cmd,
+        {
+          readcap,
+          created,
+          published,
+          seqnum: read.document?.seqnum ?? null,
+          announcement: read.document?.body ?? null,
+        },
+        () => `${readcap}\n`,
+      );
+    });
+
+  command(gsd, 'add-announcement', 'list a storage node in the directory')
+    .argument(
+      '<READCAP>',
+      "the node's announcement readcap (`ostrom gsd announcement` on that node)",
+      readcapArg,
+    )
+    .option('--petname <NAME>', "the operator's name for it (default its nickname)", petnameArg)
+    .option('--json', 'machine-readable output')
+    .action(async (readcap: string, o: { petname?: string }, cmd: Command) => {
+      const node = await loadNode(nodeDir(cmd));
+      const writecap = await requireDirectoryWritecap(node);
+      const dirReadcap = parseWriteCap(writecap).readcap;
+      const self = selfNurl(node);
+      await withPool(async (pool) => {
+        const view = await readGrid(pool, dirReadcap, startNurls(node));
+        requireDirectory(view, self);
+        const listed = view.entries.find((e) => e.readcap === readcap);
+        if (listed) {
+          throw new NodeError(
+            'NODE_EXISTS',
+            `this announcement is listed already, as "${listed.petname}"`,
+          );
+        }
+        // The announcement must be readable: it says where to write the directory, and a
+        // readcap copied wrong (but with a valid checksum: another node's) shows up here.
+        const read = await readDocument(pool.servers(view.nurls), readcap, 'announcement');
+        if (!read.document) {
+          throw new GsdError(
+            'NOT_FOUND',
+            `no server reached holds this announcement (${view.nurls.length} asked): start that node with [gsd] introduction set (it publishes its announcement to this node), then try again`,
+          );
+        }
+        const announcement = read.document.body;
+        const petname = o.petname ?? petnameOf(announcement.nickname);
+        const taken = view.entries.find((e) => e.petname === petname);
+        if (taken) {
+          throw new NodeError(
+            'NODE_EXISTS',
+            `the petname "${petname}" is taken (by ${shortCap(taken.readcap)}): give another with --petname`,
+          );
+        }
+        const servers = pool.servers(directoryServers(view, self, announcement.nurls));
+        let conflict = false;
+        const result = await updateDocument(
+          servers,
+          writecap,
+          'directory',
+          (current) => {
+            const entries = current?.body.announcements ?? [];
+            if (entries.some((e) => e.readcap === readcap || e.petname === petname))
+              conflict = true;
+            return { announcements: conflict ? entries : [...entries, { readcap, petname }] };
+          },
+          { now },
+        );
+        if (conflict) {
+          throw new GsdError(
+            'CONFLICT',
+            'the directory changed meanwhile and lists it already, or the petname: run `ostrom gsd show`',
+          );
+        }
+        if (result.written.length === 0) {
+          throw new GsdError(
+            'UNREACHABLE',
+            `the directory was written to no server: ${result.failed.map((f) => `${f.nurl}: ${f.reason}`).join('; ') || 'every write conflicted'}`,
+          );
+        }
+        if (result.failed.length + result.conflicts.length > 0) ctx.result.code = 1;
+        print(
+          cmd,
+          { petname, readcap, announcement, ...result },
+          () =>
+            `listed "${petname}" (${announcement.nickname}, ${announcement.serverId})\n${writeSummary('the directory', result)}`,
+        );
+      });
+    });
+
+  command(gsd, 'remove-announcement', 'remove a storage node from the directory')
+    .argument('<READCAP|NAME>', 'its announcement readcap or its petname', readcapOrPetnameArg)
+    .option('--json', 'machine-readable output')
+    .action(async (which: { readcap: string } | { petname: string }, _o: unknown, cmd: Command) => {
+      const node = await loadNode(nodeDir(cmd));
+      const writecap = await requireDirectoryWritecap(node);
+      const dirReadcap = parseWriteCap(writecap).readcap;
+      const self = selfNurl(node);
+      const matches = (e: { readcap: string; petname: string }) =>
+        'readcap' in which ? e.readcap === which.readcap : e.petname === which.petname;
+      const named = 'readcap' in which ? shortCap(which.readcap) : `"${which.petname}"`;
+      await withPool(async (pool) => {
+        const view = await readGrid(pool, dirReadcap, startNurls(node));
+        requireDirectory(view, self);
+        const entry = view.entries.find(matches);
+        if (!entry) throw new GsdError('NOT_FOUND', `the directory lists no announcement ${named}`);
+        // Written to the removed server too, so that it does not keep serving the old list.
+        const servers = pool.servers(directoryServers(view, self));
+        let missing = false;
+        const result = await updateDocument(
+          servers,
+          writecap,
+          'directory',
+          (current) => {
+            const entries = current?.body.announcements ?? [];
+            missing = !entries.some(matches);
+            return { announcements: entries.filter((e) => !matches(e)) };
+          },
+          { now },
+        );
+        if (missing)
+          throw new GsdError(
+            'CONFLICT',
+            `the directory changed meanwhile and no longer lists ${named}`,
+          );
+        if (result.written.length === 0) {
+          throw new GsdError(
+            'UNREACHABLE',
+            `the directory was written to no server: ${result.failed.map((f) => `${f.nurl}: ${f.reason}`).join('; ') || 'every write conflicted'}`,
+          );
+        }
+        if (result.failed.length + result.conflicts.length > 0) ctx.result.code = 1;
+        print(
+          cmd,
+          { petname: entry.petname, readcap: entry.readcap, ...result },
+          () => `removed "${entry.petname}"\n${writeSummary('the directory', result)}`,
+        );
+      });
+    });
+
+  command(gsd, 'show', 'the directory, each announcement, and whether its servers answer')
+    .option('--json', 'machine-readable output')
+    .action(async (_o: unknown, cmd: Command) => {
+      const node = await loadNode(nodeDir(cmd));
+      const writecap = await directoryWritecap(node);
+      const readcap = directoryReadcap(node, writecap);
+      const self = selfNurl(node);
+      await withPool(async (pool) => {
+        const view = await readGrid(pool, readcap, startNurls(node));
+        requireDirectory(view, self);
+        const servers: ShownServer[] = await Promise.all(
+          view.entries.map(async (e) => {
+            const body = e.announcement?.body;
+            const answers = body
+              ? await Promise.all(body.nurls.map((n) => pool.server(n).reachable()))
+              : [];
+            return {
+              petname: e.petname,
+              readcap: e.readcap,
+              seqnum: e.announcement?.seqnum ?? null,
+              publishedAt: e.announcement?.timestamp ?? null,
+              announcement: body ?? null,
+              reachable: body ? answers.some(Boolean) : null,
+              problem: e.problem ?? null,
+            };
+          }),
+        );
+        const directory = view.directory;
+        print(
+          cmd,
+          {
+            readcap,
+            writer: writecap !== undefined,
+            seqnum: directory.seqnum,
+            updatedAt: directory.timestamp,
+            from: view.from,
+            servers,
+            problems: view.problems,
+          },
+          () =>
+            [
+              `directory ${readcap}`,
+              `seqnum ${directory.seqnum}, written ${isoTime(directory.timestamp)}, read from ${view.from}${writecap ? ' (this node holds its writecap)' : ''}`,
+              servers.length === 0
+                ? 'it lists no announcement yet (`ostrom gsd add-announcement`)\n'
+                : table(
+                    ['petname', 'nickname', 'server id', 'NURL', 'available', 'seqnum', 'answers'],
+                    servers.map((s) => [
+                      s.petname,
+                      s.announcement?.nickname ?? '-',
+                      s.announcement ? `${s.announcement.serverId.slice(0, 13)}…` : '-',
+                      s.announcement?.nurls[0] ?? `(${s.problem})`,
+                      s.announcement ? formatSize(s.announcement.availableSpace) : '-',
+                      s.seqnum ?? '-',
+                      s.reachable === null ? '-' : s.reachable ? 'yes' : 'NO',
+                    ]),
+                  ),
+              ...view.problems.map((p) => `problem: ${p.nurl}: ${p.problem}\n`),
+            ]
+              .join('\n')
+              .replace(/\n\n$/, '\n'),
+        );
+      });
+    });
+}
+
+/** A nickname as a petname: trimmed, cut to 64 characters, control characters dropped. */
+function petnameOf(nickname: string): string {
+  const name = [...nickname.replace(/\p{Cc}/gu, '').trim()].slice(0, 64).join('').trim();
+  return name === '' ? 'server' : name;
+}

@@ -1,0 +1,405 @@
+import {
+  type AnnouncementBody,
+  type GsdDocument,
+  type PublishResult,
+  parseIntroduction,
+  parseWriteCap,
+  publishDocument,
+  readDocument,
+  renewDocumentLeases,
+  type SlotServer,
+  updateDocument,
+} from '@ostrom/gsd-client';
+import {
+  announcementBody,
+  announcementChange,
+  announcementWritecap,
+  directoryWritecap,
+  SlotServerPool,
+} from './gsd.js';
+import { type GridView, readGrid } from './gsd-grid.js';
+import type { LoadedNode } from './node-dir.js';
+
+// The grid service directory in a running node: with `[gsd] introduction`, the node publishes
+// its own announcement to itself, the introduction's servers and every server the directory
+// lists, and keeps it up to date; holding the directory's writecap (`ostrom gsd create` ran
+// here), it renews the directory's leases and gives a copy to a listed server that lacks it.
+// One check at start, then one every `check_interval` (the node's timer, injected in tests);
+// every failure is logged, shown in `GET /admin/v1/gsd`, and retried at the next check.
+
+/** The subset of a (pino) logger used here. */
+export interface NodeGsdLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface NodeGsdOptions {
+  readonly node: LoadedNode;
+  /** The node's anonymous NURL as it serves (its port may differ from the config's in tests). */
+  readonly nurl: string;
+  readonly furl: string;
+  /** The space the node can still take (the version's `available-space`). */
+  availableSpace(): Promise<number>;
+  readonly logger?: NodeGsdLogger;
+  /** Unix seconds. */
+  readonly now: () => number;
+  /** Runs `fn` every `ms` until the returned function is called (the node's timer). */
+  readonly every: (fn: () => Promise<void>, ms: number) => () => void;
+  /** How servers are reached (default HTTPS, 10 s a request). */
+  readonly connect?: (nurl: string) => SlotServer;
+}
+
+/** One server's copy of a document, as the last check saw it. */
+export interface ServerCopy {
+  readonly nurl: string;
+  /** `current`: the newest; `stale`: an older one; `missing`: none; `refused`: failed verification. */
+  readonly state: 'current' | 'stale' | 'missing' | 'refused' | 'unreachable';
+  readonly seqnum: number | null;
+  readonly problem: string | null;
+}
+
+/** What `GET /admin/v1/gsd` shows. */
+export interface NodeGsdStatus {
+  /** Whether the node takes part: `[gsd] introduction` is set or it holds the directory's writecap. */
+  readonly enabled: boolean;
+  readonly introduction: string | null;
+  readonly checkIntervalSeconds: number;
+  readonly republishIntervalSeconds: number;
+  /** Checks done since the start. */
+  readonly checks: number;
+  readonly lastCheckAt: number | null;
+  /** What the last check failed on as a whole (each server's trouble is under its copy). */
+  readonly lastError: string | null;
+  readonly directory: {
+    readonly readcap: string;
+    readonly seqnum: number | null;
+    readonly updatedAt: number | null;
+    readonly from: string | null;
+    /** Announcements it lists. */
+    readonly listed: number;
+    /** Whether it lists this node's announcement (null: this node announces nothing). */
+    readonly listsThisNode: boolean | null;
+    readonly problems: readonly string[];
+  } | null;
+  readonly announcement: {
+    readonly readcap: string;
+    readonly seqnum: number | null;
+    readonly publishedAt: number | null;
+    readonly body: AnnouncementBody | null;
+    /** Why it was last published (e.g. `NURLs changed`, `republish interval`). */
+    readonly lastReason: string | null;
+    readonly lastPublishedAt: number | null;
+    readonly servers: readonly ServerCopy[];
+  } | null;
+  /** When this node holds the directory's writecap. */
+  readonly directoryWriter: {
+    readonly readcap: string;
+    readonly leasesRenewedAt: number | null;
+    readonly renewed: readonly string[];
+    readonly failed: readonly { nurl: string; reason: string }[];
+    /** Servers the directory was copied to because they lacked its newest version. */
+    readonly copiedTo: readonly string[];
+  } | null;
+}
+
+/** The grid service directory service of a running node. */
+export interface NodeGsd {
+  /** The first check now (not awaited), then one every `check_interval`. */
+  start(): void;
+  /** Stops the timer and waits for a check in progress. */
+  stop(): Promise<void>;
+  /** One check now, after any in progress; never rejects (failures are in the status). */
+  check(): Promise<void>;
+  status(): NodeGsdStatus;
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Each server's copy of a document, read one server at a time. */
+async function copiesOf(
+  servers: readonly SlotServer[],
+  readcap: string,
+  kind: 'directory' | 'announcement',
+): Promise<{ newest: GsdDocument<unknown> | undefined; copies: ServerCopy[] }> {
+  const reads = await Promise.all(
+    servers.map(async (server) => ({
+      server,
+      read: await readDocument([server], readcap, kind),
+    })),
+  );
+  let newest: GsdDocument<unknown> | undefined;
+  for (const { read } of reads) {
+    if (read.document && (!newest || read.document.seqnum > newest.seqnum)) newest = read.document;
+  }
+  const copies = reads.map(({ server, read }): ServerCopy => {
+    const problem = read.problems[0];
+    if (read.document) {
+      return {
+        nurl: server.nurl,
+        state: read.document.seqnum === newest?.seqnum ? 'current' : 'stale',
+        seqnum: read.document.seqnum,
+        problem: null,
+      };
+    }
+    if (problem) {
+      return {
+        nurl: server.nurl,
+        state: problem.code === 'UNREACHABLE' ? 'unreachable' : 'refused',
+        seqnum: null,
+        problem: problem.problem,
+      };
+    }
+    return { nurl: server.nurl, state: 'missing', seqnum: null, problem: null };
+  });
+  return { newest, copies };
+}
+
+/** Servers that answered but lack the newest copy (an unreachable one is retried later). */
+function lacking(copies: readonly ServerCopy[]): ServerCopy[] {
+  return copies.filter(
+    (c) => c.state === 'stale' || c.state === 'missing' || c.state === 'refused',
+  );
+}
+
+export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
+  const { node, logger, now } = options;
+  const config = node.config.gsd;
+  const introduction =
+    config.introduction === undefined ? undefined : parseIntroduction(config.introduction);
+  const pool = new SlotServerPool(options.connect);
+  let cancel: (() => void) | undefined;
+  let running: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  let stopped = false;
+  let leasesRenewedAt: number | undefined;
+  let warnedOtherDirectory = false;
+  let status: NodeGsdStatus = {
+    enabled: introduction !== undefined,
+    introduction: config.introduction ?? null,
+    checkIntervalSeconds: config.checkIntervalSeconds,
+    republishIntervalSeconds: config.republishIntervalSeconds,
+    checks: 0,
+    lastCheckAt: null,
+    lastError: null,
+    directory: null,
+    announcement: null,
+    directoryWriter: null,
+  };
+  let lastPublication: { reason: string; at: number } | undefined;
+
+  /** This node's announcement: published when it changed, is due, or a server lacks it. */
+  async function announce(view: GridView | undefined): Promise<NodeGsdStatus['announcement']> {
+    if (!introduction || !config.announce) return null;
+    const { writecap, readcap, created } = await announcementWritecap(node);
+    if (created) logger?.info({ readcap }, 'made the slot of this node’s announcement');
+    const servers = pool.servers([options.nurl, ...introduction.nurls, ...(view?.nurls ?? [])]);
+    const body = announcementBody(node, {
+      nurls: [options.nurl],
+      furl: options.furl,
+      availableSpace: await options.availableSpace(),
+    });
+    const before = await copiesOf(servers, readcap, 'announcement');
+    const previous = before.newest as GsdDocument<AnnouncementBody> | undefined;
+    const missing = lacking(before.copies);
+    const reason =
+      announcementChange(previous?.body, body) ??
+      (previous && now() - previous.timestamp >= config.republishIntervalSeconds
+        ? 'republish interval'
+        : undefined) ??
+      (missing.length > 0 ? `${missing.length} server(s) lack it` : undefined);
+    let copies = before.copies;
+    let published: GsdDocument<AnnouncementBody> | undefined = previous;
+    if (reason !== undefined) {
+      const result = await publishDocument(servers, writecap, 'announcement', body, { now });
+      lastPublication = { reason, at: now() };
+      logWrite('published this node’s announcement', reason, result);
+      if (result.written.length > 0) {
+        published = { kind: 'announcement', seqnum: result.seqnum, timestamp: now(), body };
+      }
+      copies = copies.map((c) =>
+        result.written.includes(c.nurl)
+          ? { nurl: c.nurl, state: 'current', seqnum: result.seqnum, problem: null }
+          : c,
+      );
+    }
+    return {
+      readcap,
+      seqnum: published?.seqnum ?? null,
+      publishedAt: published?.timestamp ?? null,
+      body: published?.body ?? null,
+      lastReason: lastPublication?.reason ?? null,
+      lastPublishedAt: lastPublication?.at ?? null,
+      servers: copies,
+    };
+  }
+
+  /** The directory's leases on every server it lists and this node; a copy where one lacks it. */
+  async function keepDirectory(
+    writecap: string,
+    view: GridView,
+    viewReadcap: string,
+  ): Promise<NodeGsdStatus['directoryWriter']> {
+    const { readcap } = parseWriteCap(writecap);
+    const own = viewReadcap === readcap ? view : await readGrid(pool, readcap, [options.nurl]);
+    const nurls = [options.nurl];
+    for (const entry of own.entries) nurls.push(...(entry.announcement?.body.nurls ?? []));
+    const servers = pool.servers(nurls);
+    const previous = status.directoryWriter;
+    let renewed = previous?.renewed ?? [];
+    let failed = previous?.failed ?? [];
+    let copiedTo: string[] = [];
+    const { newest, copies } = await copiesOf(servers, readcap, 'directory');
+    const lack = lacking(copies);
+    if (newest && lack.length > 0) {
+      // Same body, next seqnum, tested against each server's header: an operator's command
+      // writing meanwhile wins, and this is retried at the next check.
+      const result = await updateDocument(
+        servers,
+        writecap,
+        'directory',
+        (current) => current?.body ?? (newest.body as { announcements: [] }),
+        { now },
+      );
+      copiedTo = lack.map((c) => c.nurl).filter((n) => result.written.includes(n));
+      logWrite(
+        'copied the directory to servers that lacked it',
+        `${lack.length} server(s) lack it`,
+        result,
+      );
+    }
+    if (
+      leasesRenewedAt === undefined ||
+      now() - leasesRenewedAt >= config.republishIntervalSeconds
+    ) {
+      const result = await renewDocumentLeases(servers, writecap);
+      renewed = result.renewed;
+      failed = result.failed;
+      if (result.renewed.length > 0) leasesRenewedAt = now();
+      (result.failed.length > 0 ? logger?.warn : logger?.info)?.call(
+        logger,
+        { renewed: result.renewed.length, failed: result.failed },
+        'renewed the leases of the grid service directory',
+      );
+    }
+    return { readcap, leasesRenewedAt: leasesRenewedAt ?? null, renewed, failed, copiedTo };
+  }
+
+  function logWrite(what: string, reason: string, result: PublishResult): void {
+    const level = result.failed.length + result.conflicts.length > 0 ? 'warn' : 'info';
+    logger?.[level](
+      {
+        reason,
+        seqnum: result.seqnum,
+        written: result.written.length,
+        conflicts: result.conflicts,
+        failed: result.failed,
+      },
+      what,
+    );
+  }
+
+  async function run(): Promise<void> {
+    let lastError: string | null = null;
+    let directory = status.directory;
+    let announcement = status.announcement;
+    let directoryWriter = status.directoryWriter;
+    let enabled = introduction !== undefined;
+    try {
+      const writecap = await directoryWritecap(node);
+      enabled ||= writecap !== undefined;
+      if (!enabled) return;
+      const readcap = introduction?.readcap ?? parseWriteCap(writecap!).readcap;
+      if (
+        writecap &&
+        introduction &&
+        parseWriteCap(writecap).readcap !== readcap &&
+        !warnedOtherDirectory
+      ) {
+        warnedOtherDirectory = true;
+        logger?.warn(
+          { introduction: readcap, held: parseWriteCap(writecap).readcap },
+          'this node holds the writecap of another directory than the one of [gsd] introduction',
+        );
+      }
+      const view = await readGrid(pool, readcap, [options.nurl, ...(introduction?.nurls ?? [])]);
+      if (!view.directory) {
+        lastError = `no server reached holds the directory (${view.nurls.length} asked)`;
+        logger?.warn({ problems: view.problems }, `grid service directory: ${lastError}`);
+      }
+      try {
+        announcement = await announce(view.directory ? view : undefined);
+      } catch (error) {
+        lastError = `announcement: ${message(error)}`;
+        logger?.error({ err: error }, 'could not publish this node’s announcement');
+      }
+      directory = {
+        readcap,
+        seqnum: view.directory?.seqnum ?? null,
+        updatedAt: view.directory?.timestamp ?? null,
+        from: view.from ?? null,
+        listed: view.entries.length,
+        listsThisNode: announcement
+          ? view.entries.some((e) => e.readcap === announcement!.readcap)
+          : null,
+        problems: view.problems.map((p) => `${p.nurl}: ${p.problem}`),
+      };
+      if (writecap) {
+        try {
+          directoryWriter = await keepDirectory(writecap, view, readcap);
+        } catch (error) {
+          lastError = `directory: ${message(error)}`;
+          logger?.error({ err: error }, 'could not keep the grid service directory');
+        }
+      } else directoryWriter = null;
+    } catch (error) {
+      lastError = message(error);
+      logger?.error({ err: error }, 'grid service directory: the check failed');
+    } finally {
+      status = {
+        ...status,
+        enabled,
+        checks: status.checks + 1,
+        lastCheckAt: now(),
+        lastError,
+        directory,
+        announcement,
+        directoryWriter,
+      };
+    }
+  }
+
+  function check(): Promise<void> {
+    if (stopped) return Promise.resolve();
+    if (queued) return queued;
+    if (!running) {
+      running = run().finally(() => {
+        running = undefined;
+      });
+      return running;
+    }
+    queued = running.then(() => {
+      queued = undefined;
+      return check();
+    });
+    return queued;
+  }
+
+  return {
+    start() {
+      if (cancel || stopped) return;
+      void check();
+      cancel = options.every(() => check(), config.checkIntervalSeconds * 1000);
+    },
+    async stop() {
+      stopped = true;
+      cancel?.();
+      cancel = undefined;
+      await queued;
+      await running;
+      pool.close();
+    },
+    check,
+    status: () => status,
+  };
+}

@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import { freePort, tempDir } from '@ostrom/test-fixtures';
+import { type ConfigValues, initNode } from '../src/index.js';
+import type { RunningNode, StartOptions } from '../src/server.js';
+import { ostrom } from './helpers.js';
+import { configure, createTestNode, type TestNode } from './node-harness.js';
+
+// Several whole nodes on loopback for the grid service directory suites: each a node directory
+// initialised on a free port of its own (so the NURL the CLI computes from the config is the one
+// the node serves: `startNode` is given that same port), on disk and SQLite, the crawler off,
+// with the harness's clock and manual timer (the node's periodic GSD check runs when the test
+// fires it, never on a real timer).
+
+export interface GridNode {
+  readonly name: string;
+  readonly dir: string;
+  readonly port: number;
+  readonly test: TestNode;
+  /** The last start's running node (undefined before the first start). */
+  running: RunningNode | undefined;
+  /** Starts (or restarts) the node on its port. */
+  start(options?: Partial<StartOptions>): Promise<RunningNode>;
+  /** Stops it (its port refuses connections until the next start). */
+  stop(): Promise<void>;
+  /** `ostrom ARGS -d DIR` in this process. */
+  cli(args: string[]): ReturnType<typeof ostrom>;
+  /** Sets a `[gsd]` (or other) key that the rendered config has commented out. */
+  configure(key: string, value: string): Promise<void>;
+}
+
+export async function gridNodes(count: number, values: ConfigValues = {}): Promise<GridNode[]> {
+  const root = await tempDir('gsd-grid-');
+  const nodes: GridNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `node-${String.fromCharCode(97 + i)}`;
+    const dir = join(root, name);
+    const port = await freePort();
+    await initNode(dir, { nickname: name, port, crawlerEnabled: false, ...values });
+    const test = await createTestNode('disk', {}, { dir, init: false });
+    const node: GridNode = {
+      name,
+      dir,
+      port,
+      test,
+      running: undefined,
+      async start(options = {}) {
+        node.running = await test.start({ port, ...options });
+        return node.running;
+      },
+      async stop() {
+        await node.running?.close();
+      },
+      cli: (args) => ostrom([...args, '-d', dir]),
+      configure: (key, value) => configure(dir, key, value),
+    };
+    nodes.push(node);
+  }
+  return nodes;
+}
