@@ -6,6 +6,7 @@ import { z } from 'zod';
 import {
   type AnnouncementBody,
   announcementBodySchema,
+  type DirectoryEntry,
   describeIssue,
   petnameSchema,
 } from './bodies.js';
@@ -312,7 +313,9 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     this.#report(read.problems, directory, true);
     const answered = new Set(read.answered);
 
-    let next: GridServer[];
+    // Without a directory this poll (none reachable, or only rollbacks), the last good list
+    // stands, and its announcements are still refreshed.
+    let entries: readonly DirectoryEntry[];
     if (read.document === undefined) {
       if (read.answered.length > 0 && !read.problems.some((p) => p.code !== 'UNREACHABLE')) {
         this.#problem({
@@ -321,37 +324,39 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
           problem: 'no server holds the directory',
         });
       }
-      // Nothing better than what we had: keep it, with fresh reachability.
-      next = this.#servers.map((s) => ({ ...s }));
+      entries = this.#servers.map((s) => ({ readcap: s.readcap, petname: s.petname }));
     } else {
       this.#directorySeqnum = read.document.seqnum;
-      const previous = new Map(this.#servers.map((s) => [s.readcap, s]));
-      const entries = read.document.body.announcements;
-      const found = await Promise.all(
-        entries.map((entry) =>
-          readDocument(servers, entry.readcap, 'announcement', {
-            atLeast: this.#seqnums.get(entry.readcap) ?? 0,
-          }),
-        ),
-      );
-      next = [];
-      for (const [i, entry] of entries.entries()) {
-        const result = found[i]!;
-        // Down servers already showed in the directory read; one report per server is enough.
-        this.#report(result.problems, entry.readcap, false);
-        const document = result.document;
-        if (document !== undefined) {
-          this.#seqnums.set(entry.readcap, document.seqnum);
-          next.push({
-            petname: entry.petname,
-            readcap: entry.readcap,
-            seqnum: document.seqnum,
-            announcement: document.body,
-            reachable: false,
-          });
-          continue;
-        }
-        const kept = previous.get(entry.readcap);
+      entries = read.document.body.announcements;
+    }
+    const previous = new Map(this.#servers.map((s) => [s.readcap, s]));
+    const found = await Promise.all(
+      entries.map((entry) =>
+        readDocument(servers, entry.readcap, 'announcement', {
+          atLeast: this.#seqnums.get(entry.readcap) ?? 0,
+        }),
+      ),
+    );
+    const next: GridServer[] = [];
+    for (const [i, entry] of entries.entries()) {
+      const result = found[i]!;
+      // Down servers already showed in the directory read; one report per server is enough.
+      this.#report(result.problems, entry.readcap, false);
+      const document = result.document;
+      if (document !== undefined) {
+        this.#seqnums.set(entry.readcap, document.seqnum);
+        next.push({
+          petname: entry.petname,
+          readcap: entry.readcap,
+          seqnum: document.seqnum,
+          announcement: document.body,
+          reachable: false,
+        });
+        continue;
+      }
+      const kept = previous.get(entry.readcap);
+      // With no server answering, the one problem is reachability, reported already.
+      if (result.answered.length > 0)
         this.#problem({
           readcap: entry.readcap,
           code: 'NOT_FOUND',
@@ -360,8 +365,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
               ? `no valid announcement for "${entry.petname}"; not listed until one is found`
               : `no valid announcement for "${entry.petname}"; keeping seqnum ${kept.seqnum}`,
         });
-        if (kept !== undefined) next.push({ ...kept, petname: entry.petname });
-      }
+      if (kept !== undefined) next.push({ ...kept, petname: entry.petname });
     }
 
     // Reachable: one of its NURLs answered the directory read, or (NURLs not asked yet) answers now.
