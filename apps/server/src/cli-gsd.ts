@@ -2,6 +2,7 @@ import { swissnumFor } from '@ostrom/accountant';
 import {
   type AnnouncementBody,
   createWriteCap,
+  DirectoryWriter,
   formatIntroduction,
   GsdError,
   parseIntroduction,
@@ -346,13 +347,17 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
       );
     });
 
-  command(gsd, 'add-announcement', 'list a storage node in the directory')
+  command(gsd, 'add-announcement', 'list a storage node in the directory (again: rename it)')
     .argument(
       '<READCAP>',
       "the node's announcement readcap (`ostrom gsd announcement` on that node)",
       readcapArg,
     )
-    .option('--petname <NAME>', "the operator's name for it (default its nickname)", petnameArg)
+    .option(
+      '--petname <NAME>',
+      "the operator's name for it (default: its nickname, if free)",
+      petnameArg,
+    )
     .option('--json', 'machine-readable output')
     .action(async (readcap: string, o: { petname?: string }, cmd: Command) => {
       const node = await loadNode(nodeDir(cmd));
@@ -363,10 +368,10 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
         const view = await readGrid(pool, dirReadcap, startNurls(node));
         requireDirectory(view, self);
         const listed = view.entries.find((e) => e.readcap === readcap);
-        if (listed) {
+        if (listed && (o.petname === undefined || o.petname === listed.petname)) {
           throw new NodeError(
             'NODE_EXISTS',
-            `this announcement is listed already, as "${listed.petname}"`,
+            `this announcement is listed already, as "${listed.petname}" (--petname renames it)`,
           );
         }
         // The announcement must be readable: it says where to write the directory, and a
@@ -379,46 +384,19 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
           );
         }
         const announcement = read.document.body;
-        const petname = o.petname ?? petnameOf(announcement.nickname);
-        const taken = view.entries.find((e) => e.petname === petname);
-        if (taken) {
-          throw new NodeError(
-            'NODE_EXISTS',
-            `the petname "${petname}" is taken (by ${shortCap(taken.readcap)}): give another with --petname`,
-          );
-        }
         const servers = pool.servers(directoryServers(view, self, announcement.nurls));
-        let conflict = false;
-        const result = await updateDocument(
-          servers,
-          writecap,
-          'directory',
-          (current) => {
-            const entries = current?.body.announcements ?? [];
-            if (entries.some((e) => e.readcap === readcap || e.petname === petname))
-              conflict = true;
-            return { announcements: conflict ? entries : [...entries, { readcap, petname }] };
-          },
-          { now },
-        );
-        if (conflict) {
-          throw new GsdError(
-            'CONFLICT',
-            'the directory changed meanwhile and lists it already, or the petname: run `ostrom gsd show`',
-          );
-        }
-        if (result.written.length === 0) {
-          throw new GsdError(
-            'UNREACHABLE',
-            `the directory was written to no server: ${result.failed.map((f) => `${f.nurl}: ${f.reason}`).join('; ') || 'every write conflicted'}`,
-          );
-        }
+        const result = await new DirectoryWriter(writecap, () => servers, {
+          now,
+        }).addAnnouncement(readcap, o.petname);
+        const petname =
+          result.body.announcements.find((e) => e.readcap === readcap)?.petname ?? '?';
         if (result.failed.length + result.conflicts.length > 0) ctx.result.code = 1;
+        const { body: _body, ...outcome } = result;
         print(
           cmd,
-          { petname, readcap, announcement, ...result },
+          { petname, readcap, announcement, renamedFrom: listed?.petname ?? null, ...outcome },
           () =>
-            `listed "${petname}" (${announcement.nickname}, ${announcement.serverId})\n${writeSummary('the directory', result)}`,
+            `${listed ? `renamed "${listed.petname}" to` : 'listed'} "${petname}" (${announcement.nickname}, ${announcement.serverId})\n${writeSummary('the directory', result)}`,
         );
       });
     });
@@ -441,33 +419,14 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
         if (!entry) throw new GsdError('NOT_FOUND', `the directory lists no announcement ${named}`);
         // Written to the removed server too, so that it does not keep serving the old list.
         const servers = pool.servers(directoryServers(view, self));
-        let missing = false;
-        const result = await updateDocument(
-          servers,
-          writecap,
-          'directory',
-          (current) => {
-            const entries = current?.body.announcements ?? [];
-            missing = !entries.some(matches);
-            return { announcements: entries.filter((e) => !matches(e)) };
-          },
-          { now },
-        );
-        if (missing)
-          throw new GsdError(
-            'CONFLICT',
-            `the directory changed meanwhile and no longer lists ${named}`,
-          );
-        if (result.written.length === 0) {
-          throw new GsdError(
-            'UNREACHABLE',
-            `the directory was written to no server: ${result.failed.map((f) => `${f.nurl}: ${f.reason}`).join('; ') || 'every write conflicted'}`,
-          );
-        }
+        const result = await new DirectoryWriter(writecap, () => servers, {
+          now,
+        }).removeAnnouncement(entry.readcap);
         if (result.failed.length + result.conflicts.length > 0) ctx.result.code = 1;
+        const { body: _body, ...outcome } = result;
         print(
           cmd,
-          { petname: entry.petname, readcap: entry.readcap, ...result },
+          { petname: entry.petname, readcap: entry.readcap, ...outcome },
           () => `removed "${entry.petname}"\n${writeSummary('the directory', result)}`,
         );
       });
@@ -537,10 +496,4 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
         );
       });
     });
-}
-
-/** A nickname as a petname: trimmed, cut to 64 characters, control characters dropped. */
-function petnameOf(nickname: string): string {
-  const name = [...nickname.replace(/\p{Cc}/gu, '').trim()].slice(0, 64).join('').trim();
-  return name === '' ? 'server' : name;
 }

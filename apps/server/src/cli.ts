@@ -59,6 +59,7 @@ import {
   serverUsageReport,
   usageRow,
 } from './admin/api.js';
+import { registerGridCommands } from './cli-grid.js';
 import { type GsdCliContext, registerGsdCommands } from './cli-gsd.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
 import { NodeError, UsageError } from './errors.js';
@@ -1193,6 +1194,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     ...(io.connectSlotServer ? { connect: io.connectSlotServer } : {}),
   };
   registerGsdCommands(program, gsdContext);
+  registerGridCommands(program, gsdContext);
 
   // ------------------------------------------------------------------ client side
   const account = command(

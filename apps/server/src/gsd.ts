@@ -108,13 +108,15 @@ export function announcementChange(
   ) {
     return 'NURLs changed';
   }
-  const before = previous.availableSpace;
-  const now = current.availableSpace;
-  if ((before === 0) !== (now === 0)) return 'available space changed';
-  if (before > 0 && Math.abs(now - before) >= before * SPACE_CHANGE_RATIO) {
+  if (spaceChanged(previous.availableSpace, current.availableSpace))
     return 'available space changed';
-  }
   return undefined;
+}
+
+/** Whether available space moved enough to announce: {@link SPACE_CHANGE_RATIO}, or to or from zero. */
+export function spaceChanged(before: number, now: number): boolean {
+  if ((before === 0) !== (now === 0)) return true;
+  return before > 0 && Math.abs(now - before) >= before * SPACE_CHANGE_RATIO;
 }
 
 /** The key naming one server: the SPKI hash its NURLs pin (two NURLs of a server are one server). */

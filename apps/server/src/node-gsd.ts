@@ -1,5 +1,7 @@
 import {
   type AnnouncementBody,
+  decodeSlotData,
+  deriveSlotSecrets,
   type GsdDocument,
   type PublishResult,
   parseIntroduction,
@@ -8,7 +10,7 @@ import {
   readDocument,
   renewDocumentLeases,
   type SlotServer,
-  updateDocument,
+  slotHeaderOf,
 } from '@ostrom/gsd-client';
 import {
   announcementBody,
@@ -16,6 +18,7 @@ import {
   announcementWritecap,
   directoryWritecap,
   SlotServerPool,
+  spaceChanged,
 } from './gsd.js';
 import { type GridView, readGrid } from './gsd-grid.js';
 import type { LoadedNode } from './node-dir.js';
@@ -162,6 +165,53 @@ function lacking(copies: readonly ServerCopy[]): ServerCopy[] {
   );
 }
 
+type ServerFailure = { nurl: string; reason: string };
+
+/**
+ * Copies the newest copy of a document, byte for byte (the same seqnum), from a server holding
+ * it to each server that answered without it. Each write is tested against the header that
+ * server had just now, so a writer meanwhile wins (and the copy is tried at the next check).
+ */
+async function copyNewest(
+  servers: readonly SlotServer[],
+  copies: readonly ServerCopy[],
+  writecap: string,
+): Promise<{ copied: string[]; failed: ServerFailure[] }> {
+  const cap = parseWriteCap(writecap);
+  const byNurl = new Map(servers.map((s) => [s.nurl, s]));
+  const current = copies.find((c) => c.state === 'current');
+  const holder = current && byNurl.get(current.nurl);
+  const copied: string[] = [];
+  const failed: ServerFailure[] = [];
+  const targets = lacking(copies);
+  if (!holder || !current) return { copied, failed };
+  let data: Uint8Array | undefined;
+  try {
+    data = await holder.read(cap.storageIndex);
+  } catch (error) {
+    return { copied, failed: targets.map((t) => ({ nurl: t.nurl, reason: message(error) })) };
+  }
+  // Changed since it was read (a new version): the next check sees it.
+  if (!data || decodeSlotData(data).seqnum !== current.seqnum) return { copied, failed };
+  const newest = data;
+  await Promise.all(
+    targets.map(async ({ nurl }) => {
+      const server = byNurl.get(nurl);
+      if (!server) return;
+      try {
+        const old = await server.read(cap.storageIndex);
+        const secrets = deriveSlotSecrets(cap.seed, server.serverId);
+        const ok = await server.testAndWrite(cap.storageIndex, slotHeaderOf(old), newest, secrets);
+        if (ok) copied.push(nurl);
+        else failed.push({ nurl, reason: 'another writer changed it meanwhile' });
+      } catch (error) {
+        failed.push({ nurl, reason: message(error) });
+      }
+    }),
+  );
+  return { copied, failed };
+}
+
 export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
   const { node, logger, now } = options;
   const config = node.config.gsd;
@@ -194,20 +244,23 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
     const { writecap, readcap, created } = await announcementWritecap(node);
     if (created) logger?.info({ readcap }, 'made the slot of this node’s announcement');
     const servers = pool.servers([options.nurl, ...introduction.nurls, ...(view?.nurls ?? [])]);
-    const body = announcementBody(node, {
+    let body = announcementBody(node, {
       nurls: [options.nurl],
       furl: options.furl,
       availableSpace: await options.availableSpace(),
     });
     const before = await copiesOf(servers, readcap, 'announcement');
     const previous = before.newest as GsdDocument<AnnouncementBody> | undefined;
-    const missing = lacking(before.copies);
+    // The figure announced moves only by SPACE_CHANGE_RATIO or more: a publication for another
+    // reason keeps the previous one, so clients see only changes that matter.
+    if (previous && !spaceChanged(previous.body.availableSpace, body.availableSpace)) {
+      body = { ...body, availableSpace: previous.body.availableSpace };
+    }
     const reason =
       announcementChange(previous?.body, body) ??
       (previous && now() - previous.timestamp >= config.republishIntervalSeconds
         ? 'republish interval'
-        : undefined) ??
-      (missing.length > 0 ? `${missing.length} server(s) lack it` : undefined);
+        : undefined);
     let copies = before.copies;
     let published: GsdDocument<AnnouncementBody> | undefined = previous;
     if (reason !== undefined) {
@@ -220,6 +273,16 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
       copies = copies.map((c) =>
         result.written.includes(c.nurl)
           ? { nurl: c.nurl, state: 'current', seqnum: result.seqnum, problem: null }
+          : c,
+      );
+    } else if (lacking(copies).length > 0) {
+      // The same version, byte for byte: a server that missed it (new in the directory, down
+      // at the last publication, or wiped) gets it, and clients see no change.
+      const copied = await copyNewest(servers, copies, writecap);
+      logCopy('copied this node’s announcement to servers that lacked it', copied);
+      copies = copies.map((c) =>
+        copied.copied.includes(c.nurl)
+          ? { nurl: c.nurl, state: 'current', seqnum: previous?.seqnum ?? null, problem: null }
           : c,
       );
     }
@@ -250,23 +313,10 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
     let failed = previous?.failed ?? [];
     let copiedTo: string[] = [];
     const { newest, copies } = await copiesOf(servers, readcap, 'directory');
-    const lack = lacking(copies);
-    if (newest && lack.length > 0) {
-      // Same body, next seqnum, tested against each server's header: an operator's command
-      // writing meanwhile wins, and this is retried at the next check.
-      const result = await updateDocument(
-        servers,
-        writecap,
-        'directory',
-        (current) => current?.body ?? (newest.body as { announcements: [] }),
-        { now },
-      );
-      copiedTo = lack.map((c) => c.nurl).filter((n) => result.written.includes(n));
-      logWrite(
-        'copied the directory to servers that lacked it',
-        `${lack.length} server(s) lack it`,
-        result,
-      );
+    if (newest && lacking(copies).length > 0) {
+      const copied = await copyNewest(servers, copies, writecap);
+      copiedTo = copied.copied;
+      logCopy('copied the directory to servers that lacked it', copied);
     }
     if (
       leasesRenewedAt === undefined ||
@@ -283,6 +333,13 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
       );
     }
     return { readcap, leasesRenewedAt: leasesRenewedAt ?? null, renewed, failed, copiedTo };
+  }
+
+  function logCopy(what: string, result: { copied: string[]; failed: ServerFailure[] }): void {
+    logger?.[result.failed.length > 0 ? 'warn' : 'info'](
+      { copied: result.copied, failed: result.failed },
+      what,
+    );
   }
 
   function logWrite(what: string, reason: string, result: PublishResult): void {

@@ -1,3 +1,4 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, tempDir } from '@ostrom/test-fixtures';
 import { type ConfigValues, initNode } from '../src/index.js';
@@ -26,6 +27,8 @@ export interface GridNode {
   cli(args: string[]): ReturnType<typeof ostrom>;
   /** Sets a `[gsd]` (or other) key that the rendered config has commented out. */
   configure(key: string, value: string): Promise<void>;
+  /** Sets a key that the config sets already (the first `key = ` line). */
+  set(key: string, value: string): Promise<void>;
 }
 
 export async function gridNodes(count: number, values: ConfigValues = {}): Promise<GridNode[]> {
@@ -50,10 +53,54 @@ export async function gridNodes(count: number, values: ConfigValues = {}): Promi
       async stop() {
         await node.running?.close();
       },
-      cli: (args) => ostrom([...args, '-d', dir]),
+      cli: (args) => ostrom([...args, '-d', dir], { now: test.clock.now }),
       configure: (key, value) => configure(dir, key, value),
+      async set(key, value) {
+        const file = join(dir, 'ostrom.toml');
+        const text = await readFile(file, 'utf8');
+        const pattern = new RegExp(`^${key} = .*$`, 'm');
+        if (!pattern.test(text)) throw new Error(`no "${key} =" line in ostrom.toml`);
+        await writeFile(file, text.replace(pattern, `${key} = ${value}`));
+      },
     };
     nodes.push(node);
   }
   return nodes;
+}
+
+/**
+ * Three nodes in one grid: a directory made on the first (`ostrom gsd create`), `[gsd]
+ * introduction` set on all three, each started and its announcement published, and all three
+ * listed by the operator; then every node checks once more, so that each announcement is on every
+ * server. Returns the nodes (running), the introduction text and the announcement readcaps.
+ */
+export async function threeNodeGrid(): Promise<{
+  nodes: GridNode[];
+  introduction: string;
+  readcaps: string[];
+}> {
+  const nodes = await gridNodes(3);
+  const [a] = nodes as [GridNode];
+  await a.start();
+  const created = await a.cli(['gsd', 'create', '--json']);
+  if (created.code !== 0) throw new Error(`gsd create: ${created.stderr}`);
+  const { introduction } = JSON.parse(created.stdout) as { introduction: string };
+  for (const n of nodes) await n.configure('introduction', JSON.stringify(introduction));
+  await a.stop();
+  for (const n of nodes) await n.start();
+  for (const n of nodes) await n.running!.gsd.check();
+  const readcaps: string[] = [];
+  for (const n of nodes) {
+    const shown = await n.cli(['gsd', 'announcement', '--json']);
+    const { readcap, published } = JSON.parse(shown.stdout) as {
+      readcap: string;
+      published: boolean;
+    };
+    if (!published) throw new Error(`${n.name}: announcement not published`);
+    readcaps.push(readcap);
+    const added = await a.cli(['gsd', 'add-announcement', readcap]);
+    if (added.code !== 0) throw new Error(`add-announcement ${n.name}: ${added.stderr}`);
+  }
+  for (const n of nodes) await n.running!.gsd.check();
+  return { nodes, introduction, readcaps };
 }

@@ -1,0 +1,173 @@
+import { join } from 'node:path';
+import { parseIntroduction } from '@ostrom/gsd-client';
+import { tempDir } from '@ostrom/test-fixtures';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { type GridNode, threeNodeGrid } from './gsd-harness.js';
+import { ostrom } from './helpers.js';
+
+// Issue 7 end to end: three real nodes on loopback over HTTPS, a directory made on the first,
+// each node publishing its own announcement, the operator listing all three, and a client that
+// joins and then sees exactly each change: a node stopped, an announcement changed, a node
+// removed. Any single server is enough to read everything, and with every server down the client
+// still has the servers it knew.
+
+interface ServersJson {
+  seqnum: number;
+  fromSavedState: boolean;
+  changes: {
+    added: string[];
+    removed: string[];
+    updated: { petname: string; changed: string[] }[];
+  };
+  servers: {
+    petname: string;
+    reachable: boolean;
+    announcement: { nickname: string; nurls: string[]; serverId: string };
+  }[];
+  problems: { nurl?: string; code: string; problem: string }[];
+}
+
+const NO_CHANGE = { added: [], removed: [], updated: [] };
+
+async function servers(state: string): Promise<ServersJson & { stderr: string }> {
+  const result = await ostrom(['grid', 'servers', '--state', state, '--json']);
+  if (result.code !== 0) throw new Error(`grid servers exited ${result.code}: ${result.stderr}`);
+  return { ...(JSON.parse(result.stdout) as ServersJson), stderr: result.stderr };
+}
+
+function byPetname(json: ServersJson) {
+  return Object.fromEntries(json.servers.map((s) => [s.petname, s]));
+}
+
+/** Each node holds each announcement and the newest directory (the node's own view). */
+function everyCopyCurrent(nodes: readonly GridNode[]): void {
+  for (const n of nodes) {
+    const status = n.running!.gsd.status();
+    expect(status.lastError).toBeNull();
+    expect(status.announcement!.servers.map((s) => s.state)).toEqual([
+      'current',
+      'current',
+      'current',
+    ]);
+  }
+}
+
+describe('grid service directory: three nodes and a client', () => {
+  it('the client sees exactly each change, from any one server, and offline', async () => {
+    const { nodes, introduction, readcaps } = await threeNodeGrid();
+    const [a, b, c] = nodes as [GridNode, GridNode, GridNode];
+    everyCopyCurrent(nodes);
+    for (const n of nodes) expect(n.running!.gsd.status().directory!.listsThisNode).toBe(true);
+
+    // A fresh client joins through the introduction (node a's NURL alone).
+    const state = join(await tempDir('gsd-client-'), 'grid');
+    const joined = await ostrom(['grid', 'join', introduction, '--state', state, '--json']);
+    expect(joined.code).toBe(0);
+    const joinedJson = JSON.parse(joined.stdout) as ServersJson;
+    expect(joinedJson.servers.map((s) => s.petname)).toEqual(['node-a', 'node-b', 'node-c']);
+    expect(joinedJson.servers.every((s) => s.reachable)).toBe(true);
+    expect(joinedJson.servers.map((s) => s.announcement.nurls[0])).toEqual(
+      nodes.map((n) => n.running!.nurl),
+    );
+    expect(joinedJson.problems).toEqual([]);
+    const first = await servers(state);
+    expect(first.changes).toEqual(NO_CHANGE);
+    expect(first.servers).toHaveLength(3);
+
+    // Node c stops: the client sees it unreachable (an update), and reads the rest from a and b.
+    await c.stop();
+    const stopped = await servers(state);
+    expect(stopped.changes).toEqual({
+      added: [],
+      removed: [],
+      updated: [{ petname: 'node-c', changed: ['reachable'] }],
+    });
+    expect(byPetname(stopped)['node-c']!.reachable).toBe(false);
+    expect(stopped.servers.map((s) => s.petname)).toEqual(['node-a', 'node-b', 'node-c']);
+    expect(stopped.fromSavedState).toBe(false);
+
+    // Node b changes its nickname: it republishes at start, and the client sees that alone.
+    await b.stop();
+    await b.set('nickname', '"node-b-renamed"');
+    await b.start();
+    await b.running!.gsd.check();
+    expect(b.running!.gsd.status().announcement!.lastReason).toBe('nickname changed');
+    const renamed = await servers(state);
+    expect(renamed.changes).toEqual({
+      added: [],
+      removed: [],
+      updated: [{ petname: 'node-b', changed: ['nickname'] }],
+    });
+    expect(byPetname(renamed)['node-b']!.announcement.nickname).toBe('node-b-renamed');
+
+    // The operator removes node a (the third): the client sees that removal alone. Node c is
+    // down, so the write to it fails, which the command reports (exit 1) while a and b took it.
+    const removed = await a.cli(['gsd', 'remove-announcement', 'node-a', '--json']);
+    expect(removed.code).toBe(1);
+    const removal = JSON.parse(removed.stdout) as { written: string[]; failed: { nurl: string }[] };
+    expect(removal.written.sort()).toEqual([a.running!.nurl, b.running!.nurl].sort());
+    expect(removal.failed.map((f) => f.nurl)).toEqual([c.running!.nurl]);
+    const afterRemoval = await servers(state);
+    expect(afterRemoval.changes).toEqual({ added: [], removed: ['node-a'], updated: [] });
+    expect(afterRemoval.servers.map((s) => s.petname)).toEqual(['node-b', 'node-c']);
+
+    // Node c comes back: the directory holder gives it the directory it missed.
+    await c.start();
+    await a.running!.gsd.check();
+    expect(a.running!.gsd.status().directoryWriter!.copiedTo).toEqual([c.running!.nurl]);
+    for (const n of nodes) await n.running!.gsd.check();
+    const back = await servers(state);
+    expect(back.changes).toEqual({
+      added: [],
+      removed: [],
+      updated: [{ petname: 'node-c', changed: ['reachable'] }],
+    });
+
+    // Any single server is enough: with only one node running, a fresh client joining through
+    // that node alone reads the directory and every announcement.
+    const { readcap } = parseIntroduction(introduction);
+    for (const only of nodes) {
+      for (const n of nodes) if (n !== only) await n.stop();
+      const alone = join(await tempDir('gsd-alone-'), 'grid');
+      const joinedAlone = await ostrom([
+        'grid',
+        'join',
+        `${readcap},${only.running!.nurl}`,
+        '--state',
+        alone,
+        '--json',
+      ]);
+      expect(joinedAlone.code, joinedAlone.stderr).toBe(0);
+      const seen = JSON.parse(joinedAlone.stdout) as ServersJson;
+      expect(seen.servers.map((s) => [s.petname, s.announcement.nickname])).toEqual([
+        ['node-b', 'node-b-renamed'],
+        ['node-c', 'node-c'],
+      ]);
+      // The client of before reads everything from this one server too.
+      const through = await servers(state);
+      expect(through.fromSavedState).toBe(false);
+      expect(through.servers.map((s) => s.petname)).toEqual(['node-b', 'node-c']);
+      for (const n of nodes) if (n !== only) await n.start();
+    }
+
+    // Every server down: a restarted client has the servers it knew, and says so.
+    for (const n of nodes) await n.stop();
+    const offline = await servers(state);
+    expect(offline.fromSavedState).toBe(true);
+    expect(offline.stderr).toMatch(/no server of the grid answered/);
+    expect(offline.servers.map((s) => [s.petname, s.announcement.nickname])).toEqual([
+      ['node-b', 'node-b-renamed'],
+      ['node-c', 'node-c'],
+    ]);
+    // And Tahoe's servers.yaml from that list.
+    const yaml = await ostrom(['grid', 'servers', '--state', state, '--yaml']);
+    expect(yaml.code).toBe(0);
+    const storage = (parseYaml(yaml.stdout) as { storage: Record<string, { ann: object }> })
+      .storage;
+    expect(Object.keys(storage)).toEqual([b.running!.node.serverId, c.running!.node.serverId]);
+    expect(storage[b.running!.node.serverId]!.ann).toMatchObject({ nickname: 'node-b-renamed' });
+    // Announcements were read through their readcaps, the ones each node printed.
+    expect(readcaps).toHaveLength(3);
+  });
+});
