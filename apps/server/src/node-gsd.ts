@@ -101,8 +101,10 @@ export interface NodeGsdStatus {
     readonly leasesRenewedAt: number | null;
     readonly renewed: readonly string[];
     readonly failed: readonly { nurl: string; reason: string }[];
-    /** Servers the directory was copied to because they lacked its newest version. */
-    readonly copiedTo: readonly string[];
+    /** Each server's copy of the directory, after this check's repairs. */
+    readonly servers: readonly ServerCopy[];
+    /** The last time servers lacking the newest version were given a copy, and which. */
+    readonly lastCopy: { readonly at: number; readonly to: readonly string[] } | null;
   } | null;
 }
 
@@ -311,12 +313,17 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
     const previous = status.directoryWriter;
     let renewed = previous?.renewed ?? [];
     let failed = previous?.failed ?? [];
-    let copiedTo: string[] = [];
-    const { newest, copies } = await copiesOf(servers, readcap, 'directory');
+    let lastCopy = previous?.lastCopy ?? null;
+    let { newest, copies } = await copiesOf(servers, readcap, 'directory');
     if (newest && lacking(copies).length > 0) {
       const copied = await copyNewest(servers, copies, writecap);
-      copiedTo = copied.copied;
+      if (copied.copied.length > 0) lastCopy = { at: now(), to: copied.copied };
       logCopy('copied the directory to servers that lacked it', copied);
+      copies = copies.map((c) =>
+        copied.copied.includes(c.nurl)
+          ? { nurl: c.nurl, state: 'current', seqnum: newest!.seqnum, problem: null }
+          : c,
+      );
     }
     if (
       leasesRenewedAt === undefined ||
@@ -332,7 +339,14 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
         'renewed the leases of the grid service directory',
       );
     }
-    return { readcap, leasesRenewedAt: leasesRenewedAt ?? null, renewed, failed, copiedTo };
+    return {
+      readcap,
+      leasesRenewedAt: leasesRenewedAt ?? null,
+      renewed,
+      failed,
+      servers: copies,
+      lastCopy,
+    };
   }
 
   function logCopy(what: string, result: { copied: string[]; failed: ServerFailure[] }): void {

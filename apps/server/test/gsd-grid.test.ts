@@ -115,7 +115,7 @@ describe('grid service directory: three nodes and a client', () => {
     // Node c comes back: the directory holder gives it the directory it missed.
     await c.start();
     await a.running!.gsd.check();
-    expect(a.running!.gsd.status().directoryWriter!.copiedTo).toEqual([c.running!.nurl]);
+    expect(a.running!.gsd.status().directoryWriter!.lastCopy?.to).toEqual([c.running!.nurl]);
     for (const n of nodes) await n.running!.gsd.check();
     const back = await servers(state);
     expect(back.changes).toEqual({
