@@ -9,6 +9,11 @@ export interface ConnectSlotServerOptions {
 }
 
 const SHNUM = 0;
+/**
+ * The most of a share a read takes. A directory of 1000 entries is ~150 KiB; the bound keeps a
+ * hostile server from feeding us gigabytes (a longer share arrives cut and fails to open).
+ */
+export const MAX_SLOT_READ_BYTES = 4 * 1024 * 1024;
 
 /**
  * A {@link SlotServer} over Tahoe's HTTP storage protocol, through a pinned
@@ -27,7 +32,10 @@ export function connectSlotServer(
     serverId,
     async read(storageIndex) {
       try {
-        return await client.mutable.read(storageIndex, SHNUM);
+        return await client.mutable.read(storageIndex, SHNUM, {
+          offset: 0,
+          length: MAX_SLOT_READ_BYTES,
+        });
       } catch (err) {
         // No share: Tahoe answers 404 (TAHOE-INTEROP fact 17).
         if (err instanceof StorageClientError && err.status === 404) return undefined;

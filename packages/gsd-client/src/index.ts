@@ -56,7 +56,11 @@ export {
   type GsdTimers,
   isEmptyChange,
 } from './gsd-client.js';
-export { type ConnectSlotServerOptions, connectSlotServer } from './https-slot-server.js';
+export {
+  type ConnectSlotServerOptions,
+  connectSlotServer,
+  MAX_SLOT_READ_BYTES,
+} from './https-slot-server.js';
 export { formatIntroduction, type Introduction, parseIntroduction } from './introduction.js';
 export {
   type MemoryShare,

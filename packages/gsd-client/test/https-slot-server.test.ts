@@ -10,7 +10,9 @@ import {
   encodeVersion,
   formatNurl,
   parseAuthorization,
+  parseRangeHeader,
   parseSecretHeaders,
+  planRead,
 } from '@ostrom/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -89,7 +91,18 @@ async function startNode(): Promise<TestNode> {
       if (req.method === 'GET' && read) {
         const share = shares.get(`${read[1]}/${read[2]}`);
         if (share === undefined) return send(404);
-        return send(200, 'application/octet-stream', share.data);
+        const range = req.headers.range;
+        const plan = planRead(
+          range === undefined ? undefined : parseRangeHeader(range),
+          share.data.length,
+        );
+        if (plan.contentRange !== undefined) res.setHeader('Content-Range', plan.contentRange);
+        if (plan.status === 204) return send(204);
+        return send(
+          plan.status,
+          'application/octet-stream',
+          share.data.subarray(plan.begin, plan.end),
+        );
       }
       if (req.method === 'POST' && rtw) {
         const si = rtw[1]!;
