@@ -7,6 +7,7 @@ export {
   type ScratchDatabase,
 } from './postgres-database.js';
 export { type PostgresServer, startPostgres } from './postgres-server.js';
+export { pyyamlPython } from './python.js';
 export { type S3Server, startS3 } from './s3-server.js';
 export { seededRandom } from './seeded-random.js';
 export {

@@ -1,22 +1,22 @@
 import { spawnSync } from 'node:child_process';
+import { pyyamlPython } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createWriteCap, type GridServer, readCapOf, serversYaml } from '../src/index.js';
 import { announcementFor, memoryServers } from './helpers.js';
 
-// Tahoe reads servers.yaml with PyYAML's safe_load. PyYAML comes with moto (the S3 test
-// service) in the machine's Python; where there is none the cross-check is skipped, as it checks
-// our reading of YAML 1.1 rather than a service the package needs.
+// Tahoe reads servers.yaml with PyYAML's safe_load: the output is checked with PyYAML itself
+// (the machine's pyenv Python has it; required under CI, like the other real services).
 const PYYAML = `import json, sys, yaml
 print(json.dumps(yaml.safe_load(sys.stdin.read())))`;
 
 function pyyamlLoad(text: string): unknown {
-  const run = spawnSync('python3', ['-c', PYYAML], { input: text, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(run.stderr || 'python3 failed');
+  const run = spawnSync(python!, ['-c', PYYAML], { input: text, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(run.stderr || 'python failed');
   return JSON.parse(run.stdout);
 }
 
-const hasPyYaml = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' }).status === 0;
+const python = pyyamlPython('@ostrom/gsd-client servers.yaml read by PyYAML');
 
 function server(nickname: string, overrides: Partial<GridServer> = {}): GridServer {
   const nurls = memoryServers(2).map((s) => s.nurl);
@@ -104,7 +104,7 @@ describe('serversYaml()', () => {
     expect(parse(text, { version: '1.2' })).toEqual(expected(servers));
   });
 
-  it.skipIf(!hasPyYaml)('PyYAML (what Tahoe uses) reads the same thing', () => {
+  it.skipIf(!python)('PyYAML (what Tahoe uses) reads the same thing', () => {
     const servers = ['yes', 'on', '12:30', '0x1f', '=', '~', 'plain', "it's", '名前'].map((n) =>
       server(n),
     );
