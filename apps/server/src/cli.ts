@@ -60,7 +60,7 @@ import {
   usageRow,
 } from './admin/api.js';
 import { registerGridCommands } from './cli-grid.js';
-import { type GsdCliContext, registerGsdCommands } from './cli-gsd.js';
+import { type GsdCliContext, introductionArg, registerGsdCommands } from './cli-gsd.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
 import { NodeError, UsageError } from './errors.js';
 import { initNode, type LoadedNode, loadNode, nodePath } from './node-dir.js';
@@ -574,6 +574,11 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     .option('--hard-quota <SIZE>', 'default hard quota of new accounts', sizeArg)
     .option('--soft-quota <SIZE>', 'default soft quota of new accounts', sizeArg)
     .option('--lease-duration <DURATION>', 'lease duration (default 31d)', durationArg)
+    .option(
+      '--introduction <TEXT>',
+      "a grid's introduction text ([gsd] introduction): the node announces itself there",
+      introductionArg,
+    )
     .option('--json', 'machine-readable output')
     .action(
       async (
@@ -620,6 +625,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
           defaultHardQuota: str(o.hardQuota),
           defaultSoftQuota: str(o.softQuota),
           leaseDuration: str(o.leaseDuration),
+          gsdIntroduction: str(o.introduction),
         };
         const node = await initNode(nodeDir(cmd, dirArg), values);
         // The NURL needs only the secret and the certificate; no database is opened.

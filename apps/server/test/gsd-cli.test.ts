@@ -380,6 +380,20 @@ describe('ostrom grid join and grid servers', () => {
   });
 });
 
+describe('ostrom init --introduction', () => {
+  it('writes [gsd] introduction, checked first', async () => {
+    const text = `${readCapOf(createWriteCap())},${await deadNurl()}`;
+    const dir = join(await tempDir('gsd-init-'), 'node');
+    const bad = await ostrom(['init', dir, '--introduction', 'nonsense']);
+    expect(bad.code).toBe(2);
+    expect(oneLine(bad)).toMatch(/--introduction <TEXT>.*<readcap>,<nurl>/);
+    expect(existsSync(dir)).toBe(false);
+    expect((await ostrom(['init', dir, '--introduction', text])).code).toBe(0);
+    const config = parseConfig(await readFile(join(dir, 'ostrom.toml'), 'utf8'));
+    expect(config.gsd.introduction).toBe(text);
+  });
+});
+
 describe('[gsd] config', () => {
   const readcap = readCapOf(createWriteCap());
   const nurl = formatNurl({
