@@ -17,6 +17,7 @@ export {
   s3Endpoint,
   servicesRequired,
 } from './services.js';
+export { type SteppedPacing, steppedPacing } from './stepped-pacing.js';
 export {
   copyTahoeFixture,
   copyTahoeFixtureTo,

@@ -71,48 +71,7 @@ export function heldPacing(): HeldPacing {
   };
 }
 
-/**
- * Pacing whose every sleep lasts until the test ends it: `asleep()` resolves once the crawl
- * sleeps (at once if it does), `wake()` ends that sleep. No time passes while it works. So the
- * test sees each wait, between cycles and for the crawler's turn, and decides when it ends.
- */
-export interface SteppedPacing extends PacingClock {
-  readonly sleeps: number[];
-  asleep(): Promise<void>;
-  wake(): void;
-}
-
-export function steppedPacing(): SteppedPacing {
-  const sleeps: number[] = [];
-  let current: (() => void) | undefined;
-  let waiters: (() => void)[] = [];
-  return {
-    sleeps,
-    monotonicMs: () => 0,
-    sleep: (ms, signal) =>
-      new Promise<void>((resolve) => {
-        sleeps.push(ms);
-        if (signal.aborted) return resolve();
-        const done = () => {
-          if (current === done) current = undefined;
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        current = done;
-        signal.addEventListener('abort', done, { once: true });
-        const woken = waiters;
-        waiters = [];
-        for (const waiter of woken) waiter();
-      }),
-    asleep: () =>
-      current
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            waiters.push(resolve);
-          }),
-    wake: () => current?.(),
-  };
-}
+export { type SteppedPacing, steppedPacing } from '@ostrom/test-fixtures';
 
 /** Periodic work the test fires by hand (the node's backup timer). */
 export interface ManualTimer {

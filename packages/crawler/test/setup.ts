@@ -53,49 +53,7 @@ export function fakePacing(): FakePacing {
   };
 }
 
-/**
- * Pacing whose sleeps last until the test ends them: each is recorded, `asleep()` resolves once
- * the crawler sleeps (at once if it does), `wake()` ends the sleep in progress. Monotonic time
- * stands still, so the background crawl never rests between prefixes, only between cycles and
- * while it waits for its turn.
- */
-export interface SteppedPacing extends PacingClock {
-  readonly sleeps: number[];
-  asleep(): Promise<void>;
-  wake(): void;
-}
-
-export function steppedPacing(): SteppedPacing {
-  const sleeps: number[] = [];
-  let current: (() => void) | undefined;
-  let waiters: (() => void)[] = [];
-  return {
-    sleeps,
-    monotonicMs: () => 0,
-    sleep: (ms, signal) =>
-      new Promise<void>((resolve) => {
-        sleeps.push(ms);
-        if (signal.aborted) return resolve();
-        const done = () => {
-          if (current === done) current = undefined;
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        current = done;
-        signal.addEventListener('abort', done, { once: true });
-        const woken = waiters;
-        waiters = [];
-        for (const waiter of woken) waiter();
-      }),
-    asleep: () =>
-      current
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            waiters.push(resolve);
-          }),
-    wake: () => current?.(),
-  };
-}
+export { type SteppedPacing, steppedPacing } from '@ostrom/test-fixtures';
 
 export interface World {
   readonly matrix: Matrix;
