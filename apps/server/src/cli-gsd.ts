@@ -289,8 +289,10 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
             '',
             `  ${introduction}`,
             '',
-            'Then list each node: `ostrom gsd add-announcement READCAP` with the readcap that',
-            '`ostrom gsd announcement` prints on that node.',
+            "Set it in this node's ostrom.toml too and restart it: it then announces itself, renews",
+            "the directory's leases and gives a copy to listed servers that lack one. Then list each",
+            'node: `ostrom gsd add-announcement READCAP` with the readcap that `ostrom gsd',
+            'announcement` prints on that node.',
             '',
           ].join('\n'),
       );

@@ -110,7 +110,10 @@ export interface NodeGsdStatus {
 
 /** The grid service directory service of a running node. */
 export interface NodeGsd {
-  /** The first check now (not awaited), then one every `check_interval`. */
+  /**
+   * The first check now (not awaited), then, if the node takes part (`[gsd] introduction` set, or
+   * the directory's writecap held), one every `check_interval`.
+   */
   start(): void;
   /** Stops the timer and waits for a check in progress. */
   stop(): Promise<void>;
@@ -224,6 +227,7 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
   let running: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
   let stopped = false;
+  let started = false;
   let leasesRenewedAt: number | undefined;
   let warnedOtherDirectory = false;
   let status: NodeGsdStatus = {
@@ -458,9 +462,14 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
 
   return {
     start() {
-      if (cancel || stopped) return;
-      void check();
-      cancel = options.every(() => check(), config.checkIntervalSeconds * 1000);
+      if (started || stopped) return;
+      started = true;
+      // A node that takes no part (no introduction, no directory held: read at the first check)
+      // sets no timer; one that starts taking part needs a restart, as a config change does.
+      void check().then(() => {
+        if (stopped || cancel || !status.enabled) return;
+        cancel = options.every(() => check(), config.checkIntervalSeconds * 1000);
+      });
     },
     async stop() {
       stopped = true;

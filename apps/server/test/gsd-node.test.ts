@@ -187,8 +187,8 @@ describe('the node’s grid service directory service', () => {
   it('publishes its announcement once, to itself and the introduction’s servers', async () => {
     const s = await setup();
     s.gsd.start();
-    expect(s.timer.scheduled).toBe(1);
     await s.gsd.check();
+    expect(s.timer.scheduled).toBe(1);
     const status = s.gsd.status();
     expect(status).toMatchObject({
       enabled: true,
@@ -343,7 +343,9 @@ describe('the node’s grid service directory service', () => {
   it('takes no part without an introduction or a directory', async () => {
     const s = await setup({ introduction: undefined });
     const reads = s.self.calls.read;
+    s.gsd.start();
     await s.gsd.check();
+    expect(s.timer.scheduled).toBe(0);
     expect(s.gsd.status()).toMatchObject({
       enabled: false,
       directory: null,
