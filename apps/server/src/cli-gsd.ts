@@ -329,7 +329,11 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
       if (created && !ctx.json(cmd)) {
         ctx.stderr(`created ${PRIVATE_FILES.gsdAnnouncement}: this node's announcement slot\n`);
       }
-      if (!published && !ctx.json(cmd)) {
+      if (read.answered.length === 0 && !ctx.json(cmd)) {
+        ctx.stderr(
+          'whether it is published is unknown: neither this node nor the introduction’s servers answered (is this node running?)\n',
+        );
+      } else if (!published && !ctx.json(cmd)) {
         ctx.stderr(
           node.config.gsd.introduction === undefined
             ? 'not published yet: set [gsd] introduction in ostrom.toml and restart the node, which then publishes it\n'
@@ -341,7 +345,7 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
         {
           readcap,
           created,
-          published,
+          published: read.answered.length === 0 ? null : published,
           seqnum: read.document?.seqnum ?? null,
           announcement: read.document?.body ?? null,
         },

@@ -22,6 +22,11 @@ export {
 } from './config.js';
 export { NODE_ERROR_CODES, NodeError, type NodeErrorCode } from './errors.js';
 export {
+  announcementBody,
+  announcementChange,
+  SPACE_CHANGE_RATIO,
+} from './gsd.js';
+export {
   createNodeMetrics,
   METRICS_TOP_ACCOUNTS,
   type NodeMetrics,
@@ -41,6 +46,13 @@ export {
   loadNode,
   PRIVATE_FILES,
 } from './node-dir.js';
+export {
+  createNodeGsd,
+  type NodeGsd,
+  type NodeGsdOptions,
+  type NodeGsdStatus,
+  type ServerCopy,
+} from './node-gsd.js';
 export { PID_FILE } from './pid-file.js';
 export { RECOVERY_REASONS, type RecoveryReason } from './recovery.js';
 export {

@@ -104,6 +104,17 @@ describe('ostrom gsd create', () => {
       /^ostrom: this node did not take the directory at pb:\/\/.*is it running \(`ostrom run`\)\? Nothing was kept$/,
     );
     expect(existsSync(join(a.dir, PRIVATE_FILES.gsdDirectory))).toBe(false);
+    // The announcement's readcap is printed (its slot made), whether published or not unknown.
+    const ann = await a.cli(['gsd', 'announcement']);
+    expect(ann.code).toBe(0);
+    expect(ann.stdout).toMatch(/^gsd:r1:[a-z2-7]+\n$/);
+    expect(ann.stderr).toContain(`created ${PRIVATE_FILES.gsdAnnouncement}`);
+    expect(ann.stderr).toContain('whether it is published is unknown');
+    expect(JSON.parse((await a.cli(['gsd', 'announcement', '--json'])).stdout)).toMatchObject({
+      readcap: ann.stdout.trim(),
+      created: false,
+      published: null,
+    });
     // Nor is there any directory to speak of.
     const text = await a.cli(['gsd', 'introduction-text']);
     expect(text.code).toBe(1);
