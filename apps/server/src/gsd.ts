@@ -125,8 +125,9 @@ export function serverKey(nurl: string): string {
 }
 
 /**
- * Connections to storage servers, one per server (by the SPKI hash of its NURL, the first NURL
- * given wins), made on first need and all closed by `close()`.
+ * Connections to storage servers, made on first need (one per NURL) and all closed by
+ * `close()`. `servers()` gives one per server: NURLs pinning the same key are one server (the
+ * processes of one node), and the first NURL given for it is used.
  */
 export class SlotServerPool {
   readonly #connect: (nurl: string) => SlotServer;
@@ -136,22 +137,24 @@ export class SlotServerPool {
     this.#connect = connect ?? ((nurl) => connectSlotServer(nurl, { timeoutMs: GSD_TIMEOUT_MS }));
   }
 
-  /** The server a NURL names (connected once). */
+  /** The server at a NURL (connected once). */
   server(nurl: string): SlotServer {
-    const key = serverKey(nurl);
-    let server = this.#servers.get(key);
+    let server = this.#servers.get(nurl);
     if (!server) {
       server = this.#connect(nurl);
-      this.#servers.set(key, server);
+      this.#servers.set(nurl, server);
     }
     return server;
   }
 
-  /** The servers of these NURLs, each once, in order of first mention. */
+  /** One server per key among these NURLs, in order of first mention (earlier NURLs win). */
   servers(nurls: Iterable<string>): SlotServer[] {
-    const seen = new Set<SlotServer>();
-    for (const nurl of nurls) seen.add(this.server(nurl));
-    return [...seen];
+    const byKey = new Map<string, SlotServer>();
+    for (const nurl of nurls) {
+      const key = serverKey(nurl);
+      if (!byKey.has(key)) byKey.set(key, this.server(nurl));
+    }
+    return [...byKey.values()];
   }
 
   close(): void {

@@ -249,7 +249,15 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
     if (!introduction || !config.announce) return null;
     const { writecap, readcap, created } = await announcementWritecap(node);
     if (created) logger?.info({ readcap }, 'made the slot of this node’s announcement');
-    const servers = pool.servers([options.nurl, ...introduction.nurls, ...(view?.nurls ?? [])]);
+    // Announced NURLs before the introduction's: a server that moved is reached where it
+    // says it is now, not where the introduction text once said.
+    const announced = (view?.entries ?? []).flatMap((e) => e.announcement?.body.nurls ?? []);
+    const servers = pool.servers([
+      options.nurl,
+      ...announced,
+      ...introduction.nurls,
+      ...(view?.nurls ?? []),
+    ]);
     let body = announcementBody(node, {
       nurls: [options.nurl],
       furl: options.furl,

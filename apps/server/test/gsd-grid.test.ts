@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { parseIntroduction } from '@ostrom/gsd-client';
-import { tempDir } from '@ostrom/test-fixtures';
+import { freePort, tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type GridNode, threeNodeGrid } from './gsd-harness.js';
@@ -169,5 +169,45 @@ describe('grid service directory: three nodes and a client', () => {
     expect(storage[b.running!.node.serverId]!.ann).toMatchObject({ nickname: 'node-b-renamed' });
     // Announcements were read through their readcaps, the ones each node printed.
     expect(readcaps).toHaveLength(3);
+  });
+
+  it('a node that moves to another port announces its new NURL; client and nodes follow it', async () => {
+    const { nodes, introduction } = await threeNodeGrid();
+    const [a, b, c] = nodes as [GridNode, GridNode, GridNode];
+    const state = join(await tempDir('gsd-client-'), 'grid');
+    expect((await ostrom(['grid', 'join', introduction, '--state', state])).code).toBe(0);
+    const before = b.running!.nurl;
+    await b.stop();
+    await b.start({ port: await freePort() });
+    await b.running!.gsd.check();
+    expect(b.running!.nurl).not.toBe(before);
+    expect(b.running!.gsd.status().announcement!.lastReason).toBe('NURLs changed');
+    const moved = await servers(state);
+    expect(moved.changes).toEqual({
+      added: [],
+      removed: [],
+      updated: [{ petname: 'node-b', changed: ['nurls'] }],
+    });
+    expect(byPetname(moved)['node-b']!.announcement.nurls).toEqual([b.running!.nurl]);
+    // The other nodes reach b where it is now: their announcements there are current.
+    for (const n of [a, c]) {
+      await n.running!.gsd.check();
+      const copies = n.running!.gsd.status().announcement!.servers;
+      expect(copies.find((copy) => copy.nurl === b.running!.nurl)?.state).toBe('current');
+      expect(copies.some((copy) => copy.nurl === before)).toBe(false);
+    }
+    // And the client reads everything from b alone, at its new NURL.
+    await a.stop();
+    await c.stop();
+    const alone = await servers(state);
+    expect(alone.fromSavedState).toBe(false);
+    expect(alone.changes).toEqual({
+      added: [],
+      removed: [],
+      updated: [
+        { petname: 'node-a', changed: ['reachable'] },
+        { petname: 'node-c', changed: ['reachable'] },
+      ],
+    });
   });
 });
