@@ -375,7 +375,7 @@ export async function dropClaimOfBackup(leaseDb: LeaseDb): Promise<void> {
 
 /**
  * Records in the database that it was restored (from `backup`, or started empty) or otherwise
- * rebuilt from the store at `at`: the crawler then holds deletion for its grace period, since the
+ * rebuilt from the store at `at`: the crawler then holds deletion (see {@link deletionHoldFor}), since the
  * leases renewed after the backup (any lease, without one) are unknown to it. A reconciliation
  * that found no share at all needs no hold (a share stored later comes with its lease), and
  * records nothing: false.

@@ -77,7 +77,7 @@ export interface StartupRecovery extends Omit<FileRecovery, 'reason'> {
   /** The full reconciliation with the store that ran before any request was served. */
   readonly cycle: CycleReport;
   /**
-   * Whether the restore was recorded, holding deletion for the grace period (not when the store
+   * Whether the restore was recorded, holding deletion for a lease duration and the grace (not when the store
    * held no share: no lease can have been lost then).
    */
   readonly deletionHeld: boolean;
@@ -370,7 +370,7 @@ function progressLogger(
  * usable backup (or an empty database), the damaged one moved aside; then, if that happened, a
  * recovery was interrupted, or the database was never reconciled (a new node, one adopting a
  * Tahoe directory), one full reconciliation with the store runs, and the restore is recorded in
- * the database so that the crawler holds deletion for its grace period (the leases renewed since
+ * the database so that the crawler holds deletion for a lease duration and its grace (the leases renewed since
  * the backup, or any lease without one, are unknown; nothing is held when the store is empty).
  * PostgreSQL: nothing here (one database shared by several processes cannot be told lost from
  * new; `ostrom db rebuild`). `processId` is the one this start-up reconciles under: the same at

@@ -6,9 +6,10 @@ import { assertNonNegativeInteger } from './validate.js';
 // The restores of the database. A database restored from a backup knows nothing of the leases
 // renewed after that backup (and one started empty in place of a lost one knows no lease at
 // all), so a share it shows unleased may have been renewed. What is kept is the time of the
-// restore, not a "no deletion before" time: how long deletion waits after it is the crawler's
-// deletion grace, a setting of the node that the operator may change (lengthen it after a
-// restore, and the hold lengthens with it), and the restore paths need not know it.
+// restore, not a "no deletion before" time: how long deletion waits after it follows from the
+// lease duration and the crawler's deletion grace, settings of the node that the operator may
+// change (lengthen one after a restore, and the hold lengthens with it), and the restore paths
+// need not know them.
 
 export interface RestoreInput {
   /** Why: `restore`, `rebuild`, `missing`, `damaged`... (1–32 of a-z, 0-9, -). */
@@ -48,7 +49,7 @@ function validate(input: RestoreInput): void {
 
 /**
  * Records that the database was just restored (or started empty): the crawler holds deletion
- * for its grace period from `at`. Crawler claims are dropped with it: those in a restored
+ * for a lease duration and its grace period from `at`. Crawler claims are dropped with it: those in a restored
  * database are the claims of the processes of the backup's time, not of the live ones (a live
  * holder takes its claim again at its next renewal). A `database-restored` event is logged.
  */
