@@ -84,17 +84,29 @@ export async function reconcilePrefix(
   );
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight; the first failure is thrown. */
+/**
+ * Runs `fn` over `items` with at most `limit` calls in flight. After a failure no new call
+ * starts, and the first failure is thrown once the calls in flight have settled: nothing of the
+ * prefix is still writing when the cycle reports its error.
+ */
 async function forEachConcurrently<T>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (!failure && next < items.length) {
+      try {
+        await fn(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 /** A COMING row whose upload a live server process holds: not ours to touch. */

@@ -202,3 +202,34 @@ describeMatrix('reconciliation', (matrix) => {
     ]);
   });
 });
+
+describeMatrix('a failure while a prefix is settled', (matrix) => {
+  it('stops new work, lets the work in flight finish, then fails the cycle', async () => {
+    // Forty unknown shares in one prefix; reading the first one's header fails.
+    const indexes = Array.from({ length: 40 }, (_, i) => `aa${storageIndex(i).slice(2)}`).sort();
+    let inFlight = 0;
+    let calls = 0;
+    const world = await makeWorld(matrix, {
+      backendFactory: (inner) =>
+        Object.assign(Object.create(inner) as ShareBackend, {
+          async getShareMeta(si: string, shnum: number) {
+            calls++;
+            if (si === indexes[0]) throw new BackendError('IO', 'disk on fire');
+            inFlight++;
+            try {
+              return await inner.getShareMeta(si, shnum);
+            } finally {
+              inFlight--;
+            }
+          },
+        }),
+    });
+    for (const si of indexes) await storeOutOfBand(world.backend, si, 0, bytes(10));
+    await expect(world.crawler().runOnce()).rejects.toThrow('disk on fire');
+    expect(inFlight).toBe(0);
+    const seen = calls;
+    expect(seen).toBeLessThan(indexes.length); // no index started after the failure
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toBe(seen);
+  });
+});
