@@ -13,31 +13,13 @@ import {
 import { decodeCbor, encodeCbor } from '@ostrom/protocol';
 import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { type GridNode, threeNodeGrid } from './gsd-harness.js';
+import { type GridNode, gridServers, NO_CHANGE, threeNodeGrid } from './gsd-harness.js';
 import { ostrom } from './helpers.js';
 
 // A storage server is not trusted with the directory: it may serve an old copy (rollback), a
 // document it made up (signed by another key), or a copy it tampered with. Each is planted here
 // straight into one node's store, under the slot the directory lives in, as a misbehaving
 // server would serve it; the client detects it, says so, and goes on with what it knew.
-
-interface ServersJson {
-  seqnum: number;
-  fromSavedState: boolean;
-  changes: {
-    added: string[];
-    removed: string[];
-    updated: { petname: string; changed: string[] }[];
-  };
-  servers: { petname: string; reachable: boolean; announcement: { nickname: string } }[];
-  problems: { nurl?: string; code: string; problem: string }[];
-}
-
-async function servers(state: string): Promise<ServersJson> {
-  const result = await ostrom(['grid', 'servers', '--state', state, '--json']);
-  if (result.code !== 0) throw new Error(`grid servers exited ${result.code}: ${result.stderr}`);
-  return JSON.parse(result.stdout) as ServersJson;
-}
 
 /** Share 0 of a slot, as the node's store holds it. */
 async function shareOf(backend: ShareBackend, si: string): Promise<Uint8Array> {
@@ -61,8 +43,6 @@ async function joined(introduction: string): Promise<string> {
   return state;
 }
 
-const NO_CHANGE = { added: [], removed: [], updated: [] };
-
 describe('grid service directory: a misbehaving server', () => {
   it('replaying an old directory is detected and ignored, and the holder repairs it', async () => {
     const { nodes, introduction } = await threeNodeGrid();
@@ -74,15 +54,15 @@ describe('grid service directory: a misbehaving server', () => {
     expect(decodeSlotData(old).seqnum).toBe(4); // created, then three announcements added
 
     const state = await joined(introduction);
-    expect((await servers(state)).seqnum).toBe(4);
+    expect((await gridServers(state)).seqnum).toBe(4);
     expect((await a.cli(['gsd', 'remove-announcement', 'node-c'])).code).toBe(0);
-    const removal = await servers(state);
+    const removal = await gridServers(state);
     expect(removal.seqnum).toBe(5);
     expect(removal.changes).toEqual({ added: [], removed: ['node-c'], updated: [] });
 
     // Node b serves the directory of before the removal again.
     await plant(storeB, si, old);
-    const replayed = await servers(state);
+    const replayed = await gridServers(state);
     expect(replayed.seqnum).toBe(5);
     expect(replayed.changes).toEqual(NO_CHANGE);
     expect(replayed.problems).toContainEqual(
@@ -91,7 +71,7 @@ describe('grid service directory: a misbehaving server', () => {
     // Even when it is the only server answering: node c does not come back.
     await a.stop();
     await c.stop();
-    const alone = await servers(state);
+    const alone = await gridServers(state);
     expect(alone.seqnum).toBe(5);
     expect(alone.servers.map((s) => s.petname)).toEqual(['node-a', 'node-b']);
     expect(alone.changes.added).toEqual([]);
@@ -105,7 +85,7 @@ describe('grid service directory: a misbehaving server', () => {
     expect(a.running!.gsd.status().directoryWriter!.lastCopy?.to).toEqual([b.running!.nurl]);
     expect(decodeSlotData(await shareOf(storeB, si)).seqnum).toBe(5);
     await a.stop();
-    const repaired = await servers(state);
+    const repaired = await gridServers(state);
     expect(repaired.problems.filter((p) => p.code === 'ROLLBACK')).toEqual([]);
   });
 
@@ -116,7 +96,7 @@ describe('grid service directory: a misbehaving server', () => {
     const cap = parseReadCap(readcap);
     const storeB = await b.test.openBackend();
     const state = await joined(introduction);
-    const before = await servers(state);
+    const before = await gridServers(state);
     expect(before.servers.map((s) => s.petname)).toEqual(['node-a', 'node-b', 'node-c']);
 
     // A directory listing a server of the attacker's, with a seqnum far ahead, signed by another
@@ -132,14 +112,14 @@ describe('grid service directory: a misbehaving server', () => {
     for (const keys of forgeries) {
       const document = sealDocument(keys, 'directory', 99, 1_800_000_000, rogue);
       await plant(storeB, cap.storageIndex, encodeSlotData(99, document));
-      const seen = await servers(state);
+      const seen = await gridServers(state);
       expect(seen.seqnum).toBe(4);
       expect(seen.changes).toEqual(NO_CHANGE);
       expect(seen.problems).toContainEqual(
         expect.objectContaining({ nurl: b.running!.nurl, code: 'BAD_DOCUMENT' }),
       );
     }
-    const problems = (await servers(state)).problems.map((p) => p.problem).join(' / ');
+    const problems = (await gridServers(state)).problems.map((p) => p.problem).join(' / ');
     expect(problems).toMatch(/signature does not verify/);
 
     // The real directory with one byte of its ciphertext changed (the signature covers it).
@@ -150,7 +130,7 @@ describe('grid service directory: a misbehaving server', () => {
     ciphertext[3]! ^= 0x01;
     fields.set('ciphertext', ciphertext);
     await plant(storeB, cap.storageIndex, encodeSlotData(seqnum + 1, encodeCbor(fields)));
-    const tampered = await servers(state);
+    const tampered = await gridServers(state);
     expect(tampered.changes).toEqual(NO_CHANGE);
     expect(tampered.problems).toContainEqual(
       expect.objectContaining({ nurl: b.running!.nurl, code: 'BAD_DOCUMENT' }),
@@ -170,7 +150,7 @@ describe('grid service directory: a misbehaving server', () => {
     annCipher[0]! ^= 0x80;
     annFields.set('ciphertext', annCipher);
     await plant(storeB, annSi, encodeSlotData(annShare.seqnum + 1, encodeCbor(annFields)));
-    const annSeen = await servers(state);
+    const annSeen = await gridServers(state);
     expect(annSeen.changes).toEqual({
       added: [],
       removed: [],

@@ -3,7 +3,13 @@ import { parseIntroduction } from '@ostrom/gsd-client';
 import { freePort, tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type GridNode, threeNodeGrid } from './gsd-harness.js';
+import {
+  type GridNode,
+  gridServers,
+  NO_CHANGE,
+  type ServersJson,
+  threeNodeGrid,
+} from './gsd-harness.js';
 import { ostrom } from './helpers.js';
 
 // Issue 7 end to end: three real nodes on loopback over HTTPS, a directory made on the first,
@@ -11,30 +17,6 @@ import { ostrom } from './helpers.js';
 // joins and then sees exactly each change: a node stopped, an announcement changed, a node
 // removed. Any single server is enough to read everything, and with every server down the client
 // still has the servers it knew.
-
-interface ServersJson {
-  seqnum: number;
-  fromSavedState: boolean;
-  changes: {
-    added: string[];
-    removed: string[];
-    updated: { petname: string; changed: string[] }[];
-  };
-  servers: {
-    petname: string;
-    reachable: boolean;
-    announcement: { nickname: string; nurls: string[]; serverId: string };
-  }[];
-  problems: { nurl?: string; code: string; problem: string }[];
-}
-
-const NO_CHANGE = { added: [], removed: [], updated: [] };
-
-async function servers(state: string): Promise<ServersJson & { stderr: string }> {
-  const result = await ostrom(['grid', 'servers', '--state', state, '--json']);
-  if (result.code !== 0) throw new Error(`grid servers exited ${result.code}: ${result.stderr}`);
-  return { ...(JSON.parse(result.stdout) as ServersJson), stderr: result.stderr };
-}
 
 function byPetname(json: ServersJson) {
   return Object.fromEntries(json.servers.map((s) => [s.petname, s]));
@@ -71,13 +53,13 @@ describe('grid service directory: three nodes and a client', () => {
       nodes.map((n) => n.running!.nurl),
     );
     expect(joinedJson.problems).toEqual([]);
-    const first = await servers(state);
+    const first = await gridServers(state);
     expect(first.changes).toEqual(NO_CHANGE);
     expect(first.servers).toHaveLength(3);
 
     // Node c stops: the client sees it unreachable (an update), and reads the rest from a and b.
     await c.stop();
-    const stopped = await servers(state);
+    const stopped = await gridServers(state);
     expect(stopped.changes).toEqual({
       added: [],
       removed: [],
@@ -93,7 +75,7 @@ describe('grid service directory: three nodes and a client', () => {
     await b.start();
     await b.running!.gsd.check();
     expect(b.running!.gsd.status().announcement!.lastReason).toBe('nickname changed');
-    const renamed = await servers(state);
+    const renamed = await gridServers(state);
     expect(renamed.changes).toEqual({
       added: [],
       removed: [],
@@ -108,7 +90,7 @@ describe('grid service directory: three nodes and a client', () => {
     const removal = JSON.parse(removed.stdout) as { written: string[]; failed: { nurl: string }[] };
     expect(removal.written.sort()).toEqual([a.running!.nurl, b.running!.nurl].sort());
     expect(removal.failed.map((f) => f.nurl)).toEqual([c.running!.nurl]);
-    const afterRemoval = await servers(state);
+    const afterRemoval = await gridServers(state);
     expect(afterRemoval.changes).toEqual({ added: [], removed: ['node-a'], updated: [] });
     expect(afterRemoval.servers.map((s) => s.petname)).toEqual(['node-b', 'node-c']);
 
@@ -117,7 +99,7 @@ describe('grid service directory: three nodes and a client', () => {
     await a.running!.gsd.check();
     expect(a.running!.gsd.status().directoryWriter!.lastCopy?.to).toEqual([c.running!.nurl]);
     for (const n of nodes) await n.running!.gsd.check();
-    const back = await servers(state);
+    const back = await gridServers(state);
     expect(back.changes).toEqual({
       added: [],
       removed: [],
@@ -145,7 +127,7 @@ describe('grid service directory: three nodes and a client', () => {
         ['node-c', 'node-c'],
       ]);
       // The client of before reads everything from this one server too.
-      const through = await servers(state);
+      const through = await gridServers(state);
       expect(through.fromSavedState).toBe(false);
       expect(through.servers.map((s) => s.petname)).toEqual(['node-b', 'node-c']);
       for (const n of nodes) if (n !== only) await n.start();
@@ -153,7 +135,7 @@ describe('grid service directory: three nodes and a client', () => {
 
     // Every server down: a restarted client has the servers it knew, and says so.
     for (const n of nodes) await n.stop();
-    const offline = await servers(state);
+    const offline = await gridServers(state);
     expect(offline.fromSavedState).toBe(true);
     expect(offline.stderr).toMatch(/no server of the grid answered/);
     expect(offline.servers.map((s) => [s.petname, s.announcement.nickname])).toEqual([
@@ -182,7 +164,7 @@ describe('grid service directory: three nodes and a client', () => {
     await b.running!.gsd.check();
     expect(b.running!.nurl).not.toBe(before);
     expect(b.running!.gsd.status().announcement!.lastReason).toBe('NURLs changed');
-    const moved = await servers(state);
+    const moved = await gridServers(state);
     expect(moved.changes).toEqual({
       added: [],
       removed: [],
@@ -199,7 +181,7 @@ describe('grid service directory: three nodes and a client', () => {
     // And the client reads everything from b alone, at its new NURL.
     await a.stop();
     await c.stop();
-    const alone = await servers(state);
+    const alone = await gridServers(state);
     expect(alone.fromSavedState).toBe(false);
     expect(alone.changes).toEqual({
       added: [],

@@ -12,6 +12,33 @@ import { configure, createTestNode, type TestNode } from './node-harness.js';
 // with the harness's clock and manual timer (the node's periodic GSD check runs when the test
 // fires it, never on a real timer).
 
+/** `ostrom grid servers --json`, as the tests read it. */
+export interface ServersJson {
+  seqnum: number;
+  fromSavedState: boolean;
+  changes: {
+    added: string[];
+    removed: string[];
+    updated: { petname: string; changed: string[] }[];
+  };
+  servers: {
+    petname: string;
+    reachable: boolean;
+    announcement: { nickname: string; nurls: string[]; serverId: string };
+  }[];
+  problems: { nurl?: string; code: string; problem: string }[];
+}
+
+/** `changes` when the client saw none. */
+export const NO_CHANGE = { added: [], removed: [], updated: [] };
+
+/** `ostrom grid servers --state STATE --json` (exit 0 required), with what it said on stderr. */
+export async function gridServers(state: string): Promise<ServersJson & { stderr: string }> {
+  const result = await ostrom(['grid', 'servers', '--state', state, '--json']);
+  if (result.code !== 0) throw new Error(`grid servers exited ${result.code}: ${result.stderr}`);
+  return { ...(JSON.parse(result.stdout) as ServersJson), stderr: result.stderr };
+}
+
 export interface GridNode {
   readonly name: string;
   readonly dir: string;
