@@ -17,7 +17,7 @@ import Table from 'cli-table3';
 import { type Command, InvalidArgumentError } from 'commander';
 import { NodeError } from './errors.js';
 import { announcementWritecap, directoryWritecap, SlotServerPool } from './gsd.js';
-import { type GridView, readGrid } from './gsd-grid.js';
+import { announcedNurls, type GridView, readGrid } from './gsd-grid.js';
 import { type LoadedNode, loadNode, PRIVATE_FILES, writePrivateLine } from './node-dir.js';
 import { nodeNurl } from './server.js';
 import { formatSize } from './size.js';
@@ -198,10 +198,7 @@ function requireDirectory(
 
 /** The servers the directory is written to: every server it lists, and this node. */
 function directoryServers(view: GridView, self: string, extra: readonly string[] = []): string[] {
-  const nurls = [self];
-  for (const entry of view.entries) nurls.push(...(entry.announcement?.body.nurls ?? []));
-  nurls.push(...extra);
-  return nurls;
+  return [self, ...announcedNurls(view), ...extra];
 }
 
 interface ShownServer {

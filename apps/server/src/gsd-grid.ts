@@ -88,6 +88,11 @@ export async function readGrid(
   };
 }
 
+/** Every NURL the announcements found name, in the directory's order. */
+export function announcedNurls(view: GridView): string[] {
+  return view.entries.flatMap((e) => e.announcement?.body.nurls ?? []);
+}
+
 /** Why no copy of a document was usable, in one line. */
 export function describeMissing(problems: readonly ServerProblem[], asked: number): string {
   if (problems.length === 0) return `none of the ${asked} server(s) asked holds it`;

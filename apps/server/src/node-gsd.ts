@@ -20,7 +20,7 @@ import {
   SlotServerPool,
   spaceChanged,
 } from './gsd.js';
-import { type GridView, readGrid } from './gsd-grid.js';
+import { announcedNurls, type GridView, readGrid } from './gsd-grid.js';
 import type { LoadedNode } from './node-dir.js';
 
 // The grid service directory in a running node: with `[gsd] introduction`, the node publishes
@@ -251,10 +251,9 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
     if (created) logger?.info({ readcap }, 'made the slot of this node’s announcement');
     // Announced NURLs before the introduction's: a server that moved is reached where it
     // says it is now, not where the introduction text once said.
-    const announced = (view?.entries ?? []).flatMap((e) => e.announcement?.body.nurls ?? []);
     const servers = pool.servers([
       options.nurl,
-      ...announced,
+      ...(view ? announcedNurls(view) : []),
       ...introduction.nurls,
       ...(view?.nurls ?? []),
     ]);
@@ -319,9 +318,7 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
   ): Promise<NodeGsdStatus['directoryWriter']> {
     const { readcap } = parseWriteCap(writecap);
     const own = viewReadcap === readcap ? view : await readGrid(pool, readcap, [options.nurl]);
-    const nurls = [options.nurl];
-    for (const entry of own.entries) nurls.push(...(entry.announcement?.body.nurls ?? []));
-    const servers = pool.servers(nurls);
+    const servers = pool.servers([options.nurl, ...announcedNurls(own)]);
     const previous = status.directoryWriter;
     let renewed = previous?.renewed ?? [];
     let failed = previous?.failed ?? [];
