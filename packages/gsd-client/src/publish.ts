@@ -62,50 +62,48 @@ interface Copy {
   document: GsdDocument<unknown> | undefined;
 }
 
-/** Reads every server at once; each copy is opened, or becomes a problem. */
+/**
+ * Reads every server at once; each copy is opened, or becomes a problem. Copies and problems are
+ * in the callers' server order: results do not depend on which server answered first.
+ */
 async function readCopies(
   servers: readonly SlotServer[],
   readcap: ReadCap,
   kind: DocumentKind,
-): Promise<{ copies: Copy[]; problems: ServerProblem[]; failed: SlotServer[] }> {
-  const copies: Copy[] = [];
-  const problems: ServerProblem[] = [];
-  const failed: SlotServer[] = [];
-  await Promise.all(
-    servers.map(async (server) => {
+): Promise<{ copies: Copy[]; problems: ServerProblem[] }> {
+  const outcomes = await Promise.all(
+    servers.map(async (server): Promise<{ copy?: Copy; problem?: ServerProblem }> => {
       let data: Uint8Array | undefined;
       try {
         data = await server.read(readcap.storageIndex);
       } catch (err) {
-        failed.push(server);
-        problems.push({ nurl: server.nurl, code: 'UNREACHABLE', problem: message(err) });
-        return;
+        return { problem: { nurl: server.nurl, code: 'UNREACHABLE', problem: message(err) } };
       }
-      let document: GsdDocument<unknown> | undefined;
-      if (data !== undefined) {
-        try {
-          const slot = decodeSlotData(data);
-          document = openDocument(slot.document, readcap, kind);
-          if (document.seqnum !== slot.seqnum) {
-            throw new GsdError(
-              'BAD_DOCUMENT',
-              `the slot header says seqnum ${slot.seqnum}, the document ${document.seqnum}`,
-              { reason: 'seqnum' },
-            );
-          }
-        } catch (err) {
-          if (!(err instanceof GsdError)) throw err;
-          document = undefined;
-          problems.push({ nurl: server.nurl, code: err.code, problem: err.message });
+      if (data === undefined) return { copy: { server, data, document: undefined } };
+      try {
+        const slot = decodeSlotData(data);
+        const document = openDocument(slot.document, readcap, kind);
+        if (document.seqnum !== slot.seqnum) {
+          throw new GsdError(
+            'BAD_DOCUMENT',
+            `the slot header says seqnum ${slot.seqnum}, the document ${document.seqnum}`,
+            { reason: 'seqnum' },
+          );
         }
+        return { copy: { server, data, document } };
+      } catch (err) {
+        if (!(err instanceof GsdError)) throw err;
+        return {
+          copy: { server, data, document: undefined },
+          problem: { nurl: server.nurl, code: err.code, problem: err.message },
+        };
       }
-      copies.push({ server, data, document });
     }),
   );
-  // Keep the callers' server order: results do not depend on which answered first.
-  const order = new Map(servers.map((s, i) => [s, i]));
-  copies.sort((a, b) => order.get(a.server)! - order.get(b.server)!);
-  return { copies, problems, failed };
+  return {
+    copies: outcomes.flatMap((o) => o.copy ?? []),
+    problems: outcomes.flatMap((o) => o.problem ?? []),
+  };
 }
 
 /**
@@ -194,7 +192,7 @@ export async function updateDocument<K extends DocumentKind>(
 ): Promise<PublishResult> {
   const cap = parseWriteCap(writecap);
   const readcap = parseReadCap(cap.readcap);
-  const { copies, failed } = await readCopies(servers, readcap, kind);
+  const { copies } = await readCopies(servers, readcap, kind);
   const best = newest(copies);
   const current = best?.document as GsdDocument<BodyOf[K]> | undefined;
   const seqnum = (current?.seqnum ?? 0) + 1;
@@ -202,33 +200,26 @@ export async function updateDocument<K extends DocumentKind>(
   const timestamp = (options.now ?? systemNow)();
   const keys = { seed: cap.seed, verifyingKey: verifyingKeyOf(cap.seed), readKey: readcap.readKey };
   const data = encodeSlotData(seqnum, sealDocument(keys, kind, seqnum, timestamp, body));
-  const result: PublishResult = {
-    seqnum,
-    written: [],
-    conflicts: [],
-    failed: failed.map((s) => ({ nurl: s.nurl, reason: 'unreachable' })),
-  };
-  await Promise.all(
-    copies.map(async ({ server, data: old }) => {
+  const answered = new Map(copies.map((c) => [c.server, c.data]));
+  const outcomes = await Promise.all(
+    servers.map(async (server): Promise<boolean | string> => {
+      if (!answered.has(server)) return 'unreachable';
       try {
         const secrets = deriveSlotSecrets(cap.seed, server.serverId);
-        const ok = await server.testAndWrite(
-          readcap.storageIndex,
-          slotHeaderOf(old),
-          data,
-          secrets,
-        );
-        (ok ? result.written : result.conflicts).push(server.nurl);
+        const header = slotHeaderOf(answered.get(server));
+        return await server.testAndWrite(readcap.storageIndex, header, data, secrets);
       } catch (err) {
-        result.failed.push({ nurl: server.nurl, reason: message(err) });
+        return message(err);
       }
     }),
   );
-  const order = new Map(servers.map((s, i) => [s.nurl, i]));
-  const byOrder = (a: string, b: string) => order.get(a)! - order.get(b)!;
-  result.written.sort(byOrder);
-  result.conflicts.sort(byOrder);
-  result.failed.sort((a, b) => byOrder(a.nurl, b.nurl));
+  const result: PublishResult = { seqnum, written: [], conflicts: [], failed: [] };
+  for (const [i, outcome] of outcomes.entries()) {
+    const nurl = servers[i]!.nurl;
+    if (outcome === true) result.written.push(nurl);
+    else if (outcome === false) result.conflicts.push(nurl);
+    else result.failed.push({ nurl, reason: outcome });
+  }
   return result;
 }
 
@@ -252,21 +243,22 @@ export async function renewDocumentLeases(
   writecap: string,
 ): Promise<{ renewed: string[]; failed: { nurl: string; reason: string }[] }> {
   const cap = parseWriteCap(writecap);
-  const renewed: string[] = [];
-  const failed: { nurl: string; reason: string }[] = [];
-  await Promise.all(
+  const outcomes = await Promise.all(
     servers.map(async (server) => {
       const { renewSecret, cancelSecret } = deriveSlotSecrets(cap.seed, server.serverId);
       try {
         await server.renewLease(cap.storageIndex, renewSecret, cancelSecret);
-        renewed.push(server.nurl);
+        return undefined;
       } catch (err) {
-        failed.push({ nurl: server.nurl, reason: message(err) });
+        return message(err);
       }
     }),
   );
-  const order = new Map(servers.map((s, i) => [s.nurl, i]));
-  renewed.sort((a, b) => order.get(a)! - order.get(b)!);
-  failed.sort((a, b) => order.get(a.nurl)! - order.get(b.nurl)!);
-  return { renewed, failed };
+  return {
+    renewed: servers.filter((_, i) => outcomes[i] === undefined).map((s) => s.nurl),
+    failed: servers.flatMap((s, i) => {
+      const reason = outcomes[i];
+      return reason === undefined ? [] : [{ nurl: s.nurl, reason }];
+    }),
+  };
 }
