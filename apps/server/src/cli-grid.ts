@@ -2,7 +2,6 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  connectSlotServer,
   type GridChange,
   type GridServer,
   GsdClient,
@@ -15,7 +14,7 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { type GsdCliContext, introductionArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
-import { GSD_TIMEOUT_MS } from './gsd.js';
+import { connectGsdServer } from './gsd.js';
 import { formatSize } from './size.js';
 
 // `ostrom grid ...`: the client side of the grid service directory. A client joins a grid with
@@ -133,8 +132,7 @@ function changeLines(change: GridChange): string[] {
 
 export function registerGridCommands(program: Command, ctx: GsdCliContext): void {
   const { command, print, now } = ctx;
-  const connect =
-    ctx.connect ?? ((nurl: string) => connectSlotServer(nurl, { timeoutMs: GSD_TIMEOUT_MS }));
+  const connect = ctx.connect ?? connectGsdServer;
   const stateDir = (o: { state?: string }) => resolve(o.state ?? defaultGridDir(ctx.env));
 
   /** Loads the saved state (if any) and polls once. */

@@ -124,6 +124,11 @@ export function serverKey(nurl: string): string {
   return parseNurl(nurl).spkiHash;
 }
 
+/** A storage server of the grid over HTTPS, with {@link GSD_TIMEOUT_MS} a request. */
+export function connectGsdServer(nurl: string): SlotServer {
+  return connectSlotServer(nurl, { timeoutMs: GSD_TIMEOUT_MS });
+}
+
 /**
  * Connections to storage servers, made on first need (one per NURL) and all closed by
  * `close()`. `servers()` gives one per server: NURLs pinning the same key are one server (the
@@ -134,7 +139,7 @@ export class SlotServerPool {
   readonly #servers = new Map<string, SlotServer>();
 
   constructor(connect?: (nurl: string) => SlotServer) {
-    this.#connect = connect ?? ((nurl) => connectSlotServer(nurl, { timeoutMs: GSD_TIMEOUT_MS }));
+    this.#connect = connect ?? connectGsdServer;
   }
 
   /** The server at a NURL (connected once). */
