@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -15,6 +15,7 @@ import type { Command } from 'commander';
 import { type GsdCliContext, introductionArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
 import { connectGsdServer } from './gsd.js';
+import { readPrivateLine } from './node-dir.js';
 import { formatSize } from './size.js';
 
 // `ostrom grid ...`: the client side of the grid service directory. A client joins a grid with
@@ -41,13 +42,9 @@ export function defaultGridDir(env: NodeJS.ProcessEnv): string {
   return join(config, 'ostrom', 'grid');
 }
 
-async function readIntroduction(dir: string): Promise<string | undefined> {
-  try {
-    return (await readFile(join(dir, GRID_FILES.introduction), 'utf8')).trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+/** The introduction text joined, or undefined when no grid was joined in `dir`. */
+function readIntroduction(dir: string): Promise<string | undefined> {
+  return readPrivateLine(dir, GRID_FILES.introduction);
 }
 
 /** A server wrapper that notes which servers answered a read (so "nothing answered" is known). */
