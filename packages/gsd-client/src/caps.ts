@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { base32Decode, base32Encode } from '@ostrom/protocol';
+import { base32Decode, base32Encode, publicKeyFromPrivate } from '@ostrom/protocol';
 import { deriveReadKey, deriveStorageIndex } from './derive.js';
 import { GsdError } from './errors.js';
-import { verifyingKeyOf } from './keys.js';
 
 /** The printed prefix of a writecap. */
 export const WRITECAP_PREFIX = 'gsd:w1:';
@@ -14,18 +13,17 @@ const READCAP_BYTES = 64;
 const CHECKSUM_BYTES = 4;
 const CHECKSUM_TAG = Buffer.from('ostrom-gsd-cap', 'ascii');
 
-/** A parsed writecap: the Ed25519 seed, and what follows from it. */
-export interface WriteCap {
-  seed: Uint8Array;
-  readcap: string;
-  storageIndex: string;
-}
-
 /** A parsed readcap. */
 export interface ReadCap {
   verifyingKey: Uint8Array;
   readKey: Uint8Array;
   storageIndex: string;
+}
+
+/** A parsed writecap: the Ed25519 seed, and what follows from it (its readcap's parts too). */
+export interface WriteCap extends ReadCap {
+  seed: Uint8Array;
+  readcap: string;
 }
 
 function checksum(prefix: string, payload: Uint8Array): Uint8Array {
@@ -92,13 +90,16 @@ export function writeCapFromSeed(seed: Uint8Array): string {
 /** Parses a writecap; GsdError `BAD_CAP` for anything else. */
 export function parseWriteCap(text: string): WriteCap {
   const seed = parse(text, WRITECAP_PREFIX, SEED_BYTES, 'writecap');
+  const verifyingKey = publicKeyFromPrivate(seed);
   const readKey = deriveReadKey(seed);
   const payload = new Uint8Array(READCAP_BYTES);
-  payload.set(verifyingKeyOf(seed));
+  payload.set(verifyingKey);
   payload.set(readKey, 32);
   return {
     seed,
     readcap: format(READCAP_PREFIX, payload),
+    verifyingKey,
+    readKey,
     storageIndex: deriveStorageIndex(readKey),
   };
 }

@@ -5,19 +5,15 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
+// (The verifying key of a seed is @ostrom/protocol's publicKeyFromPrivate.)
+
 /** The Ed25519 signing key of a 32-byte seed. */
-export function signingKey(seed: Uint8Array): KeyObject {
+function signingKey(seed: Uint8Array): KeyObject {
   return createPrivateKey({
     key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
     format: 'der',
     type: 'pkcs8',
   });
-}
-
-/** The raw 32-byte Ed25519 verifying key of a seed. */
-export function verifyingKeyOf(seed: Uint8Array): Uint8Array {
-  const der = createPublicKey(signingKey(seed)).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(SPKI_ED25519_PREFIX.length));
 }
 
 /** Ed25519 signature (64 bytes) of `message`. */

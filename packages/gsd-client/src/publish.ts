@@ -3,7 +3,6 @@ import { parseReadCap, parseWriteCap, type ReadCap } from './caps.js';
 import { deriveSlotSecrets } from './derive.js';
 import { type GsdDocument, openDocument, sealDocument } from './document.js';
 import { GsdError, type GsdErrorCode } from './errors.js';
-import { verifyingKeyOf } from './keys.js';
 import { decodeSlotData, encodeSlotData, slotHeaderOf } from './slot.js';
 import type { SlotServer } from './slot-server.js';
 
@@ -191,15 +190,13 @@ export async function updateDocument<K extends DocumentKind>(
   options: PublishOptions = {},
 ): Promise<PublishResult> {
   const cap = parseWriteCap(writecap);
-  const readcap = parseReadCap(cap.readcap);
-  const { copies } = await readCopies(servers, readcap, kind);
+  const { copies } = await readCopies(servers, cap, kind);
   const best = newest(copies);
   const current = best?.document as GsdDocument<BodyOf[K]> | undefined;
   const seqnum = (current?.seqnum ?? 0) + 1;
   const body = update(current, { answered: copies.map((c) => c.server.nurl) });
   const timestamp = (options.now ?? systemNow)();
-  const keys = { seed: cap.seed, verifyingKey: verifyingKeyOf(cap.seed), readKey: readcap.readKey };
-  const data = encodeSlotData(seqnum, sealDocument(keys, kind, seqnum, timestamp, body));
+  const data = encodeSlotData(seqnum, sealDocument(cap, kind, seqnum, timestamp, body));
   const answered = new Map(copies.map((c) => [c.server, c.data]));
   const outcomes = await Promise.all(
     servers.map(async (server): Promise<boolean | string> => {
@@ -207,7 +204,7 @@ export async function updateDocument<K extends DocumentKind>(
       try {
         const secrets = deriveSlotSecrets(cap.seed, server.serverId);
         const header = slotHeaderOf(answered.get(server));
-        return await server.testAndWrite(readcap.storageIndex, header, data, secrets);
+        return await server.testAndWrite(cap.storageIndex, header, data, secrets);
       } catch (err) {
         return message(err);
       }
