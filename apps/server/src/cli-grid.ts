@@ -10,9 +10,8 @@ import {
   type SlotServer,
   serversYaml,
 } from '@ostrom/gsd-client';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { type GsdCliContext, introductionArg } from './cli-gsd.js';
+import { type GsdCliContext, introductionArg, table } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
 import { connectGsdServer } from './gsd.js';
 import { readPrivateLine } from './node-dir.js';
@@ -100,22 +99,17 @@ function changedFields(before: GridServer, after: GridServer): string[] {
 
 function serverRows(servers: readonly GridServer[]): string {
   if (servers.length === 0) return 'the directory lists no storage server yet\n';
-  const t = new Table({
-    head: ['petname', 'nickname', 'server id', 'NURL', 'available', 'answers'],
-    style: { head: [], border: [] },
-  });
-  for (const s of servers) {
-    const a = s.announcement;
-    t.push([
-      s.petname,
+  return table(
+    ['petname', 'nickname', 'server id', 'NURL', 'available', 'answers'],
+    servers.map(({ petname, announcement: a, reachable }) => [
+      petname,
       a.nickname,
       `${a.serverId.slice(0, 13)}…`,
       a.nurls[0] ?? '-',
       formatSize(a.availableSpace),
-      s.reachable ? 'yes' : 'NO',
-    ]);
-  }
-  return `${t.toString()}\n`;
+      reachable ? 'yes' : 'NO',
+    ]),
+  );
 }
 
 function changeLines(change: GridChange): string[] {

@@ -104,7 +104,8 @@ function gsdMessage(error: unknown): string {
 
 // ---------------------------------------------------------------------------- output helpers
 
-function table(head: string[], rows: (string | number)[][]): string {
+/** A borderless table, as the other commands print them. */
+export function table(head: string[], rows: (string | number)[][]): string {
   const t = new Table({ head, style: { head: [], border: [] } });
   for (const row of rows) t.push(row.map(String));
   return `${t.toString()}\n`;
