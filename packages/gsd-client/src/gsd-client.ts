@@ -330,9 +330,12 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
       entries = read.document.body.announcements;
     }
     const previous = new Map(this.#servers.map((s) => [s.readcap, s]));
+    // Announcements are read from the servers that just answered: one that is down is asked
+    // once a poll, not once for every document (each a connection attempt or a timeout).
+    const up = servers.filter((s) => answered.has(s.nurl));
     const found = await Promise.all(
       entries.map((entry) =>
-        readDocument(servers, entry.readcap, 'announcement', {
+        readDocument(up, entry.readcap, 'announcement', {
           atLeast: this.#seqnums.get(entry.readcap) ?? 0,
         }),
       ),
@@ -340,7 +343,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     const next: GridServer[] = [];
     for (const [i, entry] of entries.entries()) {
       const result = found[i]!;
-      // Down servers already showed in the directory read; one report per server is enough.
+      // Down servers already showed in the directory read (one going down since: same report).
       this.#report(result.problems, entry.readcap, false);
       const document = result.document;
       if (document !== undefined) {

@@ -158,6 +158,20 @@ describe('GsdClient', () => {
     ]);
   });
 
+  it('a down server is asked once a poll, not once for each document', async () => {
+    const g = await grid();
+    const { client } = g.client();
+    await client.refresh();
+    const up = g.servers[0]!;
+    const down = g.servers[1]!;
+    down.down = true;
+    const [upBefore, downBefore] = [up.calls.read, down.calls.read];
+    await client.refresh();
+    // The directory and three announcements from a server that is up; the down one, once.
+    expect(up.calls.read - upBefore).toBe(4);
+    expect(down.calls.read - downBefore).toBe(1);
+  });
+
   it('a document failing verification is reported and ignored', async () => {
     const g = await grid();
     const { client, problems, changes } = g.client();
