@@ -1,6 +1,6 @@
 import { createStorageClient, parseNurl, StorageClientError } from '@ostrom/protocol';
 import { SLOT_HEADER_BYTES } from './slot.js';
-import type { SlotServer } from './slot-server.js';
+import { type SlotServer, serverIdOf } from './slot-server.js';
 
 /** Options of {@link connectSlotServer}. */
 export interface ConnectSlotServerOptions {
@@ -25,11 +25,10 @@ export function connectSlotServer(
   options: ConnectSlotServerOptions = {},
 ): SlotServer {
   const parsed = parseNurl(nurl);
-  const serverId = new Uint8Array(Buffer.from(parsed.spkiHash, 'base64url'));
   const client = createStorageClient({ nurl: parsed, timeoutMs: options.timeoutMs ?? 10_000 });
   return {
     nurl,
-    serverId,
+    serverId: serverIdOf(parsed),
     async read(storageIndex) {
       try {
         return await client.mutable.read(storageIndex, SHNUM, {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { base32Encode, formatNurl, isStorageIndex } from '@ostrom/protocol';
+import { base32Encode, formatNurl, isStorageIndex, parseNurl } from '@ostrom/protocol';
 import type { SlotSecrets } from './derive.js';
 import { SLOT_HEADER_BYTES } from './slot.js';
-import type { SlotServer } from './slot-server.js';
+import { type SlotServer, serverIdOf } from './slot-server.js';
 
 /** A share of the memory server, as a test may inspect or plant it. */
 export interface MemoryShare {
@@ -53,9 +53,12 @@ const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from
  */
 export function memorySlotServer(options: MemorySlotServerOptions = {}): MemorySlotServer {
   const nurl = options.nurl ?? randomNurl();
-  const pin = /^pb(?:\+tor)?:\/\/([A-Za-z0-9_-]{43})@/.exec(nurl)?.[1];
-  if (pin === undefined) throw new TypeError('nurl must be a NURL');
-  const serverId = new Uint8Array(Buffer.from(pin, 'base64url'));
+  let serverId: Uint8Array;
+  try {
+    serverId = serverIdOf(parseNurl(nurl));
+  } catch (cause) {
+    throw new TypeError('nurl must be a NURL', { cause });
+  }
   const shares = new Map<string, MemoryShare>();
   const calls = { read: 0, testAndWrite: 0, renewLease: 0, reachable: 0 };
 

@@ -1,3 +1,4 @@
+import type { ParsedNurl } from '@ostrom/protocol';
 import type { SlotSecrets } from './derive.js';
 
 /**
@@ -32,4 +33,9 @@ export interface SlotServer {
   reachable(): Promise<boolean>;
   /** Releases connections; the server object is not used afterwards. */
   close(): void;
+}
+
+/** A server's id: the SPKI hash its NURL pins (base64url there), as bytes. */
+export function serverIdOf(nurl: ParsedNurl): Uint8Array {
+  return new Uint8Array(Buffer.from(nurl.spkiHash, 'base64url'));
 }
