@@ -115,10 +115,7 @@ function fingerprint(server: GridServer): string {
 }
 
 /** The changes from `before` to `after`, servers named by their announcement readcap. */
-export function diffServers(
-  before: readonly GridServer[],
-  after: readonly GridServer[],
-): GridChange {
+function diffServers(before: readonly GridServer[], after: readonly GridServer[]): GridChange {
   const old = new Map(before.map((s) => [s.readcap, s]));
   const now = new Map(after.map((s) => [s.readcap, s]));
   const change: GridChange = { added: [], removed: [], updated: [] };
@@ -134,7 +131,7 @@ export function diffServers(
 }
 
 /** Whether a change has anything in it. */
-export function isEmptyChange(change: GridChange): boolean {
+function isEmptyChange(change: GridChange): boolean {
   return change.added.length + change.removed.length + change.updated.length === 0;
 }
 

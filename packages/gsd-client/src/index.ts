@@ -46,7 +46,6 @@ export {
   type GsdErrorCode,
 } from './errors.js';
 export {
-  diffServers,
   type GridChange,
   type GridServer,
   GsdClient,
@@ -54,7 +53,6 @@ export {
   type GsdClientOptions,
   type GsdProblem,
   type GsdTimers,
-  isEmptyChange,
 } from './gsd-client.js';
 export {
   type ConnectSlotServerOptions,
