@@ -11,7 +11,8 @@ import {
   serversYaml,
 } from '@ostrom/gsd-client';
 import type { Command } from 'commander';
-import { type GsdCliContext, introductionArg, table } from './cli-gsd.js';
+import { table } from './cli-format.js';
+import { type GsdCliContext, introductionArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
 import { connectGsdServer } from './gsd.js';
 import { readPrivateLine } from './node-dir.js';

@@ -13,8 +13,8 @@ import {
   updateDocument,
   WRITECAP_PREFIX,
 } from '@ostrom/gsd-client';
-import Table from 'cli-table3';
 import { type Command, InvalidArgumentError } from 'commander';
+import { isoTime, table } from './cli-format.js';
 import { NodeError } from './errors.js';
 import { announcementWritecap, directoryWritecap, SlotServerPool } from './gsd.js';
 import { announcedNurls, type GridView, readGrid } from './gsd-grid.js';
@@ -105,16 +105,6 @@ function gsdMessage(error: unknown): string {
 // ---------------------------------------------------------------------------- output helpers
 
 /** A borderless table, as the other commands print them. */
-export function table(head: string[], rows: (string | number)[][]): string {
-  const t = new Table({ head, style: { head: [], border: [] } });
-  for (const row of rows) t.push(row.map(String));
-  return `${t.toString()}\n`;
-}
-
-function isoTime(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
-}
-
 /** A cap shortened for tables: its prefix and the first characters. */
 export function shortCap(cap: string): string {
   return `${cap.slice(0, 7 + 10)}…`;

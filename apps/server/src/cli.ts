@@ -44,7 +44,6 @@ import {
   signAccountRequest,
 } from '@ostrom/protocol';
 import cliProgress from 'cli-progress';
-import Table from 'cli-table3';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { prettyFactory } from 'pino-pretty';
@@ -59,6 +58,7 @@ import {
   serverUsageReport,
   usageRow,
 } from './admin/api.js';
+import { isoTime, keyValues, table } from './cli-format.js';
 import { registerGridCommands } from './cli-grid.js';
 import { type GsdCliContext, introductionArg, registerGsdCommands } from './cli-gsd.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
@@ -191,22 +191,6 @@ function parseSince(value: string, now: number): number {
 
 function quotaText(bytes: number | null): string {
   return bytes === null ? 'none' : formatSize(bytes);
-}
-
-function isoTime(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
-}
-
-function table(head: string[], rows: (string | number)[][]): string {
-  const t = new Table({ head, style: { head: [], border: [] } });
-  for (const row of rows) t.push(row.map(String));
-  return `${t.toString()}\n`;
-}
-
-function keyValues(rows: [string, string | number][]): string {
-  const t = new Table({ style: { head: [], border: [] } });
-  for (const [k, v] of rows) t.push({ [k]: String(v) });
-  return `${t.toString()}\n`;
 }
 
 function accountJson(account: AccountRow | AccountWithUsage) {
