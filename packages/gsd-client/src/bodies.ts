@@ -49,7 +49,8 @@ export const MAX_NURLS = 16;
 const PRINTABLE = /^[^\p{Cc}]*$/u;
 const SERVER_ID = /^v0-[a-z2-7]{52}$/;
 
-const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** An integer 0 … 2^53 − 1 (seqnums, timestamps, sizes). */
+export const uintSchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 /** Petnames: 1–64 printable characters, no surrounding spaces. */
 export const petnameSchema = z
@@ -127,7 +128,7 @@ export const announcementBodySchema = z.object({
   nurls: z.array(nurlSchema).min(1).max(MAX_NURLS),
   anonymousStorageFurl: furlSchema,
   permutationSeed: base32Schema,
-  availableSpace: uint,
+  availableSpace: uintSchema,
   version: z.string().max(256).regex(PRINTABLE, 'no control characters'),
 });
 

@@ -10,6 +10,7 @@ import {
   type DocumentKind,
   describeIssue,
   toPlain,
+  uintSchema,
 } from './bodies.js';
 import type { ReadCap } from './caps.js';
 import { type DocumentReason, GsdError } from './errors.js';
@@ -39,17 +40,16 @@ const DOMAIN = 'ostrom-gsd-v1';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
-const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const bytes = (length?: number) =>
   length === undefined
     ? z.instanceof(Uint8Array)
     : z.instanceof(Uint8Array).refine((b) => b.length === length, `${length} bytes`);
 
 const documentSchema = z.strictObject({
-  v: uint,
+  v: uintSchema,
   kind: z.string(),
-  seqnum: uint,
-  timestamp: uint,
+  seqnum: uintSchema,
+  timestamp: uintSchema,
   key: bytes(32),
   nonce: bytes(NONCE_BYTES),
   ciphertext: bytes().refine((b) => b.length >= TAG_BYTES, 'at least the 16-byte tag'),

@@ -9,6 +9,7 @@ import {
   type DirectoryEntry,
   describeIssue,
   petnameSchema,
+  uintSchema,
 } from './bodies.js';
 import { GsdError, type GsdErrorCode } from './errors.js';
 import { connectSlotServer } from './https-slot-server.js';
@@ -77,7 +78,7 @@ const STATE_VERSION = 1;
 const gridServerSchema = z.object({
   petname: petnameSchema,
   readcap: z.string(),
-  seqnum: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  seqnum: uintSchema,
   announcement: announcementBodySchema,
   reachable: z.boolean(),
 });
@@ -85,9 +86,9 @@ const gridServerSchema = z.object({
 const stateSchema = z.object({
   version: z.literal(STATE_VERSION),
   directory: z.string(),
-  directorySeqnum: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  directorySeqnum: uintSchema,
   /** Highest seqnum seen per announcement readcap, kept after removal (re-adding can't roll back). */
-  seqnums: z.record(z.string(), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)),
+  seqnums: z.record(z.string(), uintSchema),
   refreshedAt: z.number().int().nullable(),
   servers: z.array(gridServerSchema),
 });
