@@ -49,9 +49,9 @@ export class DirectoryWriter {
 
   /** The current directory; GsdError `NOT_FOUND` if no server holds one, `UNREACHABLE` if none answered. */
   async read(): Promise<GsdDocument<DirectoryBody>> {
-    const servers = await this.#servers();
-    const { readcap } = this.#caps();
-    const result = await readDocument(servers, readcap, 'directory');
+    // The writecap is parsed on use, so a bad one fails the call (BAD_CAP), not the constructor.
+    const readcap = readCapOf(this.#writecap);
+    const result = await readDocument(await this.#servers(), readcap, 'directory');
     if (result.document !== undefined) return result.document;
     if (result.answered.length === 0) {
       throw new GsdError('UNREACHABLE', 'no server answered');
@@ -107,11 +107,6 @@ export class DirectoryWriter {
       }
       return { announcements: kept };
     });
-  }
-
-  #caps(): { readcap: string } {
-    // Parsed on use, so a bad writecap fails the call (BAD_CAP), not the constructor.
-    return { readcap: readCapOf(this.#writecap) };
   }
 
   async #change(
