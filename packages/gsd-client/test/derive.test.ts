@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   createWriteCap,
@@ -38,8 +39,20 @@ describe('derivations', () => {
       'gsd:r1:5jfgyy7ctrjavpxvkb5rglwf7gkuo5vox27hxescd3vgsfcg2iwhimvsqh6737zmtb7tce44vscqteb7b2o3f5icemlxdwwn4xagxn7npcwsg',
     );
     expect(parsed.storageIndex).toBe('uz7dht4cflr4aezuuay6c7gkmy');
-    const secrets = deriveSlotSecrets(seed, new Uint8Array(32).fill(1));
+    const serverId = new Uint8Array(32).fill(1);
+    const secrets = deriveSlotSecrets(seed, serverId);
     expect(hex(secrets.writeEnabler).slice(0, 16)).toBe(WE_PREFIX);
+    // Each secret is the README's HKDF(seed, server id, info, 32), computed here independently.
+    const spec = (info: string) =>
+      hex(new Uint8Array(hkdfSync('sha256', seed, serverId, info, 32)));
+    expect(hex(secrets.writeEnabler)).toBe(spec('ostrom-gsd-v1 write enabler'));
+    expect(hex(secrets.renewSecret)).toBe(spec('ostrom-gsd-v1 lease renew secret'));
+    expect(hex(secrets.cancelSecret)).toBe(spec('ostrom-gsd-v1 lease cancel secret'));
+    expect(hex(read.readKey)).toBe(
+      hex(
+        new Uint8Array(hkdfSync('sha256', seed, new Uint8Array(0), 'ostrom-gsd-v1 read key', 32)),
+      ),
+    );
   });
 
   it('give distinct write enablers and lease secrets per server', () => {
