@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { decodeCbor, encodeCbor } from '@ostrom/protocol';
+import { decodeCbor, encodeCbor, signEd25519, verifyEd25519 } from '@ostrom/protocol';
 import { z } from 'zod';
 import {
   type BodyOf,
@@ -14,7 +14,6 @@ import {
 } from './bodies.js';
 import type { ReadCap } from './caps.js';
 import { type DocumentReason, GsdError } from './errors.js';
-import { signEd25519, verifyEd25519 } from './keys.js';
 
 /** A verified, decrypted document. */
 export interface GsdDocument<B> {

@@ -182,6 +182,25 @@ export function publicKeyFromPrivate(seed: Uint8Array): Uint8Array {
   return rawPublicKey(createPublicKey(toPrivateKey(seed)));
 }
 
+/** The 64-byte Ed25519 signature of `message` by a 32-byte seed (account keys, GSD documents). */
+export function signEd25519(seed: Uint8Array, message: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, message, toPrivateKey(seed)));
+}
+
+/** Whether `signature` is a valid Ed25519 signature of `message` by the raw 32-byte `publicKey`. */
+export function verifyEd25519(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    return verify(null, message, publicKeyObject(publicKey), signature);
+  } catch {
+    return false; // not a point on the curve
+  }
+}
+
 /** A short printable name for a public key (16 base32 chars of its SHA-256), for UIs and logs. */
 export function accountKeyFingerprint(publicKey: Uint8Array): string {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {

@@ -9,7 +9,9 @@ export {
   publicKeyFromPrivate,
   type SignedAccountRequest,
   signAccountRequest,
+  signEd25519,
   verifyAccountRequest,
+  verifyEd25519,
 } from './account-request.js';
 export { decodeCbor, encodeCbor } from './cbor.js';
 export {
