@@ -1,3 +1,4 @@
+export { CHROMIUM_ARGS, type ChromiumLaunchOptions, findChromium } from './chromium.js';
 export { findBinary } from './find-binary.js';
 export { freePort } from './free-port.js';
 export { type ManualClock, manualClock } from './manual-clock.js';
@@ -11,6 +12,7 @@ export { pyyamlPython } from './python.js';
 export { type S3Server, startS3 } from './s3-server.js';
 export { seededRandom } from './seeded-random.js';
 export {
+  chromiumLaunchOptions,
   postgresUrl,
   SERVICES,
   type ServiceName,

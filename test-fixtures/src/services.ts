@@ -1,4 +1,5 @@
 import { inject } from 'vitest';
+import { type ChromiumLaunchOptions, chromiumLaunchOptionsFor, findChromium } from './chromium.js';
 
 /** The real services a package's tests can ask the harness for. */
 export const SERVICES = ['postgres', 's3'] as const;
@@ -18,7 +19,7 @@ export function servicesRequired(): boolean {
   return process.env.CI === 'true' || process.env.CI === '1';
 }
 
-function announceSkip(service: ServiceName, suite: string): void {
+function announceSkip(service: ServiceName | 'chromium', suite: string): void {
   console.warn(
     `\n  [ostrom] ${service} is not available: skipping "${suite}". ` +
       'Under CI=true this is a failure.\n',
@@ -44,5 +45,20 @@ export function s3Endpoint(suite: string): string | undefined {
   if (servicesRequired())
     throw new Error(`an S3-compatible server is required under CI (${suite})`);
   announceSkip('s3', suite);
+  return undefined;
+}
+
+/**
+ * Launch options for the machine's Chromium (see `findChromium`), or undefined (with a visible
+ * message) on a developer's machine without one. Under CI a missing Chromium throws: `.ci/run`
+ * installs it. Not one of {@link SERVICES}: nothing is started once per run, each browser test
+ * file launches its own browser with these options.
+ */
+export function chromiumLaunchOptions(suite: string): ChromiumLaunchOptions | undefined {
+  const options = chromiumLaunchOptionsFor(findChromium());
+  if (options) return options;
+  if (servicesRequired())
+    throw new Error(`Chromium is required under CI (${suite}); set OSTROM_CHROMIUM to its path`);
+  announceSkip('chromium', suite);
   return undefined;
 }

@@ -1,9 +1,14 @@
 import { existsSync } from 'node:fs';
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  CHROMIUM_ARGS,
+  chromiumLaunchOptions,
   createScratchDatabase,
   createScratchSchema,
+  findChromium,
   postgresUrl,
   s3Endpoint,
   tempDir,
@@ -83,5 +88,44 @@ describe('tempDir()', () => {
   it('removed the previous test directory when that test finished', () => {
     expect(seen).not.toBe('');
     expect(existsSync(seen)).toBe(false);
+  });
+});
+
+describe('Chromium lookup', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.restoreAllMocks();
+  });
+
+  it('findChromium() takes OSTROM_CHROMIUM when it is executable, and nothing when it is not', async () => {
+    const dir = await tempDir();
+    const fake = join(dir, 'my-chromium');
+    await writeFile(fake, '#!/bin/sh\n');
+    vi.stubEnv('OSTROM_CHROMIUM', fake);
+    expect(findChromium()).toBeUndefined();
+    await chmod(fake, 0o755);
+    expect(findChromium()).toBe(fake);
+  });
+
+  it('chromiumLaunchOptions() skips outside CI and throws under CI when there is none', async () => {
+    vi.stubEnv('OSTROM_CHROMIUM', join(await tempDir(), 'missing'));
+    vi.stubEnv('CI', '');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    expect(chromiumLaunchOptions('a browser suite')).toBeUndefined();
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('chromium is not available'));
+    vi.stubEnv('CI', 'true');
+    expect(() => chromiumLaunchOptions('a browser suite')).toThrow(/required under CI/);
+  });
+
+  it('chromiumLaunchOptions() gives the binary, the flags and headless', async () => {
+    const dir = await tempDir();
+    const fake = join(dir, 'chromium');
+    await writeFile(fake, '#!/bin/sh\n', { mode: 0o755 });
+    vi.stubEnv('OSTROM_CHROMIUM', fake);
+    expect(chromiumLaunchOptions('a browser suite')).toEqual({
+      executablePath: fake,
+      args: [...CHROMIUM_ARGS],
+      headless: true,
+    });
   });
 });
