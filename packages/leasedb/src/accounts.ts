@@ -14,6 +14,7 @@ import {
   assertNickname,
   assertNonNegativeInteger,
   normalizePublicKey,
+  normalizeReason,
   pageLimit,
 } from './validate.js';
 
@@ -33,13 +34,35 @@ export interface QuotaInput {
   readonly softQuotaBytes: number | null;
 }
 
-export const ACCOUNT_ORDERS = ['id', 'nickname', 'status', 'shares', 'bytes', 'createdAt'] as const;
+export const ACCOUNT_ORDERS = [
+  'id',
+  'nickname',
+  'status',
+  'shares',
+  'bytes',
+  'createdAt',
+  'lastSeen',
+] as const;
 export type AccountOrder = (typeof ACCOUNT_ORDERS)[number];
+
+/** What `setAccountStatus` takes besides the status. */
+export interface StatusChangeOptions {
+  /** Who changed it, for the activity log. */
+  readonly actor?: string | null;
+  /** Why, kept in the event (trimmed; at most 200 characters, no control characters). */
+  readonly reason?: string;
+}
 
 export interface AccountQuery {
   readonly status?: AccountStatus;
   /** Case-insensitive substring of the nickname. */
   readonly search?: string;
+  /**
+   * Only accounts using at least 80% of their soft quota or, without one, of their hard quota
+   * (accounts with neither never match).
+   */
+  readonly nearQuota?: boolean;
+  /** `lastSeen` sorts accounts never seen as the oldest (first ascending, last descending). */
   readonly orderBy?: AccountOrder;
   readonly direction?: 'asc' | 'desc';
   /** Default 100, at most 10,000. */
@@ -176,6 +199,7 @@ const ORDER_COLUMNS = {
   shares: 'account_usage.shares',
   bytes: 'account_usage.bytes',
   createdAt: 'accounts.created_at',
+  lastSeen: 'accounts.last_seen_at',
 } as const;
 
 /** A page of accounts with their usage; filtering, sorting and paging happen in the database. */
@@ -190,6 +214,8 @@ export async function listAccounts(ctx: Ctx, query: AccountQuery = {}): Promise<
   if (direction !== 'asc' && direction !== 'desc')
     throw new TypeError('direction must be asc or desc');
   if (query.status !== undefined) assertStatus(query.status);
+  if (query.nearQuota !== undefined && typeof query.nearQuota !== 'boolean')
+    throw new TypeError('nearQuota must be a boolean');
 
   let base = ctx.db
     .selectFrom('accounts')
@@ -200,10 +226,27 @@ export async function listAccounts(ctx: Ctx, query: AccountQuery = {}): Promise<
     // SQLite's LIKE has no default escape character; PostgreSQL's is the backslash. Say it.
     base = base.where(sql<boolean>`accounts.nickname_key like ${pattern} escape '\\'`);
   }
+  if (query.nearQuota) {
+    // 80% in integers (5 × bytes ≥ 4 × quota): no rounding, the same on both dialects.
+    base = base.where(
+      sql<boolean>`case
+        when accounts.soft_quota_bytes is not null
+          then 5 * account_usage.bytes >= 4 * accounts.soft_quota_bytes
+        when accounts.hard_quota_bytes is not null
+          then 5 * account_usage.bytes >= 4 * accounts.hard_quota_bytes
+        else false end`,
+    );
+  }
   const rows = await base
     .selectAll('accounts')
     .select(['account_usage.shares as usage_shares', 'account_usage.bytes as usage_bytes'])
-    .orderBy(ORDER_COLUMNS[orderBy], direction)
+    .orderBy(ORDER_COLUMNS[orderBy], (ob) => {
+      const ordered = direction === 'asc' ? ob.asc() : ob.desc();
+      if (orderBy !== 'lastSeen') return ordered;
+      // Never seen (NULL) is the oldest. The dialects disagree on where NULLs go by default
+      // (SQLite: smallest, PostgreSQL: largest), so it is said.
+      return direction === 'asc' ? ordered.nullsFirst() : ordered.nullsLast();
+    })
     .orderBy('accounts.id', direction)
     .limit(limit)
     .offset(offset)
@@ -220,13 +263,50 @@ export async function listAccounts(ctx: Ctx, query: AccountQuery = {}): Promise<
   };
 }
 
+/** Accounts in each status (every status present, zeros included), from one grouped query. */
+export async function countAccountsByStatus(ctx: Ctx): Promise<Record<AccountStatus, number>> {
+  const rows = await ctx.db
+    .selectFrom('accounts')
+    .select((eb) => ['status', eb.fn.countAll<number>().as('count')])
+    .groupBy('status')
+    .execute();
+  const counts = Object.fromEntries(ACCOUNT_STATUSES.map((status) => [status, 0])) as Record<
+    AccountStatus,
+    number
+  >;
+  for (const row of rows) {
+    if (ACCOUNT_STATUSES.includes(row.status as AccountStatus)) {
+      counts[row.status as AccountStatus] = Number(row.count);
+    }
+  }
+  return counts;
+}
+
+/**
+ * Records that the account made a request at `at`, unless it was seen later already (several
+ * processes touch in any order). One statement, no event: being seen is not an activity.
+ * An unknown account is left alone.
+ */
+export async function touchAccount(ctx: Ctx, id: number, at: number): Promise<void> {
+  assertAccountId(id);
+  assertNonNegativeInteger('at', at);
+  await ctx.db
+    .updateTable('accounts')
+    .set({ last_seen_at: at })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)]))
+    .execute();
+}
+
 export async function setAccountStatus(
   ctx: Ctx,
   id: number,
   status: AccountStatus,
-  actor: string | null,
+  options: StatusChangeOptions,
 ): Promise<Account> {
   assertStatus(status);
+  const reason = normalizeReason(options.reason);
+  const actor = options.actor ?? null;
   const before = await requireAccount(ctx, id);
   if (before.status === status) return before;
   const row = await ctx.db
@@ -239,7 +319,7 @@ export async function setAccountStatus(
     kind: 'account-status-changed',
     accountId: id,
     actor,
-    data: { from: before.status, to: status },
+    data: { from: before.status, to: status, ...(reason === undefined ? {} : { reason }) },
   });
   return toAccount(row);
 }
@@ -299,7 +379,7 @@ function assertAttributeName(name: unknown): asserts name is string {
   }
 }
 
-/** Sets (or, with null, removes) a free-form attribute such as `last-seen`. */
+/** Sets (or, with null, removes) a free-form attribute such as `lease-duration-seconds`. */
 export async function setAccountAttribute(
   ctx: Ctx,
   id: number,

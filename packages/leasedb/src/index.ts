@@ -5,6 +5,7 @@ export {
   type AccountQuery,
   type CreateAccountInput,
   type QuotaInput,
+  type StatusChangeOptions,
 } from './accounts.js';
 export { restoreSqliteBackup } from './backup.js';
 export { MAX_CLAIM_TTL_SECONDS } from './claims.js';

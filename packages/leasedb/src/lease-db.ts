@@ -1,6 +1,12 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { MigrationResultSet } from 'kysely';
-import type { AccountPage, AccountQuery, CreateAccountInput, QuotaInput } from './accounts.js';
+import type {
+  AccountPage,
+  AccountQuery,
+  CreateAccountInput,
+  QuotaInput,
+  StatusChangeOptions,
+} from './accounts.js';
 import * as accounts from './accounts.js';
 import * as claims from './claims.js';
 import { type Ctx, isBusy, isRetryableConflict } from './context.js';
@@ -58,11 +64,23 @@ export interface LeaseDbOperations {
   getAccountByPublicKey(publicKey: Uint8Array | string): Promise<Account | undefined>;
   /** A page of accounts with usage, filtered, sorted and paged in the database. */
   listAccounts(query?: AccountQuery): Promise<AccountPage>;
-  setAccountStatus(id: number, status: AccountStatus, options?: ActorOption): Promise<Account>;
+  /** Accounts in each status, every status present (zeros included): one grouped query. */
+  countAccountsByStatus(): Promise<Record<AccountStatus, number>>;
+  /**
+   * Records that the account made a request at `at` (Unix seconds), unless it was seen later
+   * already: one UPDATE, no event. An unknown account is left alone.
+   */
+  touchAccount(id: number, at: number): Promise<void>;
+  /** Logs the change with its actor and, when given, its reason; an unchanged status logs nothing. */
+  setAccountStatus(
+    id: number,
+    status: AccountStatus,
+    options?: StatusChangeOptions,
+  ): Promise<Account>;
   /** Sets both limits (null = none); soft must not exceed hard. */
   setAccountQuota(id: number, quota: QuotaInput, options?: ActorOption): Promise<Account>;
   setAccountNickname(id: number, nickname: string, options?: ActorOption): Promise<Account>;
-  /** Sets a free-form attribute (e.g. `last-seen`); null removes it. */
+  /** Sets a free-form attribute (e.g. `lease-duration-seconds`); null removes it. */
   setAccountAttribute(id: number, name: string, value: string | null): Promise<void>;
   getAccountAttributes(id: number): Promise<Record<string, string>>;
 
@@ -279,8 +297,14 @@ class SqlLeaseDb implements LeaseDb {
   listAccounts(query?: AccountQuery) {
     return this.#consistentRead((ctx) => accounts.listAccounts(ctx, query));
   }
-  setAccountStatus(id: number, status: AccountStatus, options: ActorOption = {}) {
-    return this.#write((ctx) => accounts.setAccountStatus(ctx, id, status, options.actor ?? null));
+  countAccountsByStatus() {
+    return accounts.countAccountsByStatus(this.#ctx);
+  }
+  touchAccount(id: number, at: number) {
+    return this.#write((ctx) => accounts.touchAccount(ctx, id, at));
+  }
+  setAccountStatus(id: number, status: AccountStatus, options: StatusChangeOptions = {}) {
+    return this.#write((ctx) => accounts.setAccountStatus(ctx, id, status, options));
   }
   setAccountQuota(id: number, quota: QuotaInput, options: ActorOption = {}) {
     return this.#write((ctx) => accounts.setAccountQuota(ctx, id, quota, options.actor ?? null));

@@ -252,6 +252,37 @@ function restores(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * When each account last made a request, as a column so that the panel can sort and page by it
+ * in the database. It replaces the `last-seen` attribute the accountant wrote until now: values
+ * that are Unix seconds move into the column, and their attributes go.
+ */
+function accountLastSeen(dialect: Dialect): Migration {
+  return {
+    // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('accounts').addColumn('last_seen_at', 'bigint').execute();
+      // Attributes are free-form text: only whole numbers of seconds are taken (a cast of
+      // anything else would fail the migration on PostgreSQL).
+      const isSeconds =
+        dialect === 'postgres'
+          ? sql`value ~ '^[0-9]{1,15}$'`
+          : sql`length(value) between 1 and 15 and value not glob '*[^0-9]*'`;
+      await sql`
+        update accounts set last_seen_at = (
+          select cast(value as bigint) from account_attributes
+          where account_id = accounts.id and name = 'last-seen' and ${isSeconds})
+        where id in (
+          select account_id from account_attributes where name = 'last-seen' and ${isSeconds})`.execute(
+        db,
+      );
+      await sql`delete from account_attributes where name = 'last-seen' and ${isSeconds}`.execute(
+        db,
+      );
+    },
+  };
+}
+
 /** The migrations of the lease database, in order, for one dialect. */
 export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -260,6 +291,7 @@ export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
     '0003_server_processes': serverProcesses,
     '0004_crawler_claims': crawlerClaims,
     '0005_restores': restores(dialect),
+    '0006_account_last_seen': accountLastSeen(dialect),
   };
 }
 

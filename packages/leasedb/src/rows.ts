@@ -22,6 +22,7 @@ export function toAccount(row: Selectable<AccountsTable>): Account {
     hardQuotaBytes: row.hard_quota_bytes,
     softQuotaBytes: row.soft_quota_bytes,
     createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
   };
 }
 

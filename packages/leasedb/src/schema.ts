@@ -12,6 +12,8 @@ export interface AccountsTable {
   hard_quota_bytes: number | null;
   soft_quota_bytes: number | null;
   created_at: number;
+  /** When the account last made a request (moved forward only, at most once a minute). */
+  last_seen_at: number | null;
 }
 
 export interface AccountAttributesTable {

@@ -29,6 +29,8 @@ export interface Account {
   /** Crossing 80% and 100% of this warns; null = no limit. */
   readonly softQuotaBytes: number | null;
   readonly createdAt: number;
+  /** When the account last made a request to the storage or accounting API; null: never. */
+  readonly lastSeenAt: number | null;
 }
 
 /** Shares leased by an account (each counted whole, whoever else leases it too) and their bytes. */

@@ -69,17 +69,33 @@ export function normalizePublicKey(value: unknown): string {
   throw new TypeError('public key must be 32 bytes or 64 hex digits');
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
 /** Throws unless `value` is a nickname: 1–64 characters with no control characters. */
 export function assertNickname(value: unknown): asserts value is string {
   if (
     typeof value !== 'string' ||
     value.length < 1 ||
     value.length > 64 ||
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-    /[\u0000-\u001f\u007f]/.test(value)
+    CONTROL_CHARACTERS.test(value)
   ) {
     throw new TypeError('nickname must be 1–64 characters without control characters');
   }
+}
+
+/**
+ * The reason given for an operator's action, trimmed: at most 200 characters with no control
+ * characters; undefined when none was given or it is blank.
+ */
+export function normalizeReason(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new TypeError('reason must be a string');
+  const reason = value.trim();
+  if (reason.length > 200 || CONTROL_CHARACTERS.test(reason)) {
+    throw new TypeError('reason must be at most 200 characters without control characters');
+  }
+  return reason === '' ? undefined : reason;
 }
 
 /** Returns the page size to use: `limit` if given (1–`max`), else `fallback`. */

@@ -1,8 +1,43 @@
 import { Migrator, sql } from 'kysely';
 import { expect, it } from 'vitest';
 import { connect } from '../src/dialect.js';
-import { ANONYMOUS_ACCOUNT_ID, leaseDbMigrations, STARTER_ACCOUNT_ID } from '../src/index.js';
+import {
+  ANONYMOUS_ACCOUNT_ID,
+  type ConnectionOptions,
+  type Dialect,
+  leaseDbMigrations,
+  STARTER_ACCOUNT_ID,
+} from '../src/index.js';
 import { describeEachDialect, manualClock, publicKey } from './setup.js';
+
+/** Brings a fresh location to the schema just before migration `next`, as an older version left it. */
+async function migrateBefore(
+  location: ConnectionOptions,
+  dialect: Dialect,
+  next: string,
+): Promise<string[]> {
+  const connection = connect(location);
+  try {
+    const schema =
+      dialect === 'postgres'
+        ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(connection.db))
+            .rows[0]?.schema
+        : undefined;
+    const older = Object.fromEntries(
+      Object.entries(leaseDbMigrations(dialect)).filter(([name]) => name < next),
+    );
+    const result = await new Migrator({
+      db: connection.db,
+      provider: { getMigrations: async () => older },
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    }).migrateToLatest();
+    if (result.error) throw result.error;
+    return result.results?.map((r) => r.migrationName) ?? [];
+  } finally {
+    await connection.db.destroy();
+    if (connection.dialect === 'postgres') await connection.lockPool.end();
+  }
+}
 
 describeEachDialect('migrations', (dialect) => {
   it('an empty database migrates to latest with the anonymous and starter accounts', async () => {
@@ -48,35 +83,40 @@ describeEachDialect('migrations', (dialect) => {
     await expect(db.getAccount(0)).rejects.toThrow();
   });
 
+  it('a database made by 0005 migrates to last_seen_at, taking the last-seen attributes that are seconds', async () => {
+    const location = await dialect.location();
+    await migrateBefore(location.connection, dialect.name, '0006');
+    await location.exec(`
+      insert into accounts (id, public_key, nickname, nickname_key, status, created_at) values
+        (2, '${'aa'.repeat(32)}', 'alice', 'alice', 'normal', 10),
+        (3, '${'bb'.repeat(32)}', 'bob', 'bob', 'normal', 10),
+        (4, '${'cc'.repeat(32)}', 'carol', 'carol', 'normal', 10);
+      insert into account_usage (account_id, shares, bytes) values (2, 0, 0), (3, 0, 0), (4, 0, 0);
+      insert into account_attributes (account_id, name, value) values
+        (0, 'last-seen', '1700000000'), (2, 'last-seen', '1700000123'),
+        (2, 'lease-duration-seconds', '86400'), (3, 'last-seen', 'yesterday');`);
+    const db = await location.open();
+    const seen = (await db.listAccounts()).accounts.map((a) => [a.id, a.lastSeenAt]);
+    expect(seen).toEqual([
+      [0, 1_700_000_000],
+      [1, null],
+      [2, 1_700_000_123],
+      [3, null],
+      [4, null],
+    ]);
+    // Moved values leave the attributes; what was not a time stays for someone to look at.
+    expect(await db.getAccountAttributes(2)).toEqual({ 'lease-duration-seconds': '86400' });
+    expect(await db.getAccountAttributes(3)).toEqual({ 'last-seen': 'yesterday' });
+    expect(await db.getAccountAttributes(0)).toEqual({});
+  });
+
   it('a database made by an earlier version (0003) migrates to crawler claims and restores, keeping its rows', async () => {
     const location = await dialect.location();
-    const connection = connect(location.connection);
-    try {
-      const schema =
-        dialect.name === 'postgres'
-          ? (
-              await sql<{ schema: string }>`select current_schema() as schema`.execute(
-                connection.db,
-              )
-            ).rows[0]?.schema
-          : undefined;
-      const all = leaseDbMigrations(dialect.name);
-      const older = Object.fromEntries(Object.entries(all).filter(([name]) => name < '0004'));
-      const result = await new Migrator({
-        db: connection.db,
-        provider: { getMigrations: async () => older },
-        ...(schema ? { migrationTableSchema: schema } : {}),
-      }).migrateToLatest();
-      expect(result.error).toBeUndefined();
-      expect(result.results?.map((r) => r.migrationName)).toEqual([
-        '0001_initial_schema',
-        '0002_account_request_nonces',
-        '0003_server_processes',
-      ]);
-    } finally {
-      await connection.db.destroy();
-      if (connection.dialect === 'postgres') await connection.lockPool.end();
-    }
+    expect(await migrateBefore(location.connection, dialect.name, '0004')).toEqual([
+      '0001_initial_schema',
+      '0002_account_request_nonces',
+      '0003_server_processes',
+    ]);
     await location.exec(
       "insert into crawler_state (name, cycle, position, cycle_started_at, updated_at, counters) values ('accounting', 4, 'ab', 100, 100, '{}')",
     );
