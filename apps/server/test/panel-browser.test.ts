@@ -126,6 +126,9 @@ async function tour(
     await panel.goto(path);
     await panel.page.locator('h1').waitFor();
     await panel.page.locator('form[data-testid="logout"]').waitFor({ state: 'attached' });
+    for (const nav of ['overview', 'accounts', 'activity', 'grid']) {
+      await panel.page.locator(`nav a[data-testid="nav-${nav}"]`).waitFor({ state: 'attached' });
+    }
     if (viewport.width <= PHONE.width) await expectNoSidewaysScroll(panel);
     await saveScreenshot(panel.page, `panel-${name}${suffix}`);
   }
@@ -133,6 +136,33 @@ async function tour(
 }
 
 describeBrowser('operator panel in Chromium', (suite) => {
+  it('without a session a page sends to /login?next=…; a wrong token is refused; the right one returns to next', async () => {
+    const { running, accounts } = await startWith('dave');
+    const dave = must(accounts.dave, 'dave');
+    const panel = await openPanel(suite, running);
+    const { page } = panel;
+    await panel.goto(`/accounts/${dave.id}`);
+    await page.waitForURL((url) => url.pathname === '/login');
+    expect(new URL(page.url()).searchParams.get('next')).toBe(`/accounts/${dave.id}`);
+
+    const form = page.locator('form[data-testid="login-form"]');
+    await form.locator('input[name="operator"]').fill('carol');
+    await form.locator('input[name="token"]').fill(`${panel.token}x`);
+    const refused = page.waitForResponse((r) => r.request().method() === 'POST');
+    await form.locator('button[type="submit"]').click();
+    expect((await refused).status()).toBe(401);
+    await page.locator('[data-testid="flash-error"]').waitFor();
+
+    await page.locator('form[data-testid="login-form"] input[name="operator"]').fill('carol');
+    await page.locator('form[data-testid="login-form"] input[name="token"]').fill(panel.token);
+    await page.locator('form[data-testid="login-form"] button[type="submit"]').click();
+    await page.waitForURL((url) => url.pathname === `/accounts/${dave.id}`);
+    await panel.expectText('h1', 'dave');
+    const [cookie] = (await panel.context.cookies()).filter((c) => c.name === 'ostrom_panel');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
+    expect(panel.foreignRequests()).toEqual([]);
+  });
+
   it('carol finds dave by nickname, freezes him (uploads refused), thaws him (uploads work) and the activity log says so', async () => {
     const { running, accounts } = await startWith('dave', 'bigdave', 'erin');
     const dave = must(accounts.dave, 'dave');
