@@ -525,6 +525,7 @@ export class Account {
   async info(): Promise<AccountInfo> {
     const core = this.#core;
     const account = await core.loadAccount(this.id);
+    await core.touch(this.id);
     return {
       accountId: account.id,
       nickname: account.nickname,

@@ -54,6 +54,11 @@ export interface OperatorOption {
   readonly actor?: string | null;
 }
 
+export interface StatusChangeOption extends OperatorOption {
+  /** Why, for the activity log and the digest (trimmed; at most 200 characters, no control characters). */
+  readonly reason?: string;
+}
+
 const VERSION_CACHE_SECONDS = 5;
 const DELETED_AT = 'deleted-at';
 
@@ -378,12 +383,13 @@ export class Accountant {
   /**
    * Sets an account's status. `deleted` starts the grace period after which the deletion worker
    * drops the account's leases and deletes the shares nobody else keeps; any other status
-   * before then cancels it. The anonymous and starter accounts cannot be deleted.
+   * before then cancels it. The anonymous and starter accounts cannot be deleted. A `reason`
+   * is kept in the `account-status-changed` event (a malformed one is a TypeError, nothing set).
    */
   async setAccountStatus(
     accountId: number,
     status: AccountStatus,
-    options: OperatorOption = {},
+    options: StatusChangeOption = {},
   ): Promise<AccountRow> {
     const core = this.#core;
     if (status === 'deleted' && accountId <= STARTER_ACCOUNT_ID) {
@@ -394,7 +400,10 @@ export class Accountant {
     }
     const before = await core.loadAccount(accountId);
     const after = await guard(() =>
-      core.db.setAccountStatus(accountId, status, { actor: options.actor ?? null }),
+      core.db.setAccountStatus(accountId, status, {
+        actor: options.actor ?? null,
+        reason: options.reason,
+      }),
     );
     if (status === 'deleted' && before.status !== 'deleted') {
       await guard(() => core.db.setAccountAttribute(accountId, DELETED_AT, String(core.now())));

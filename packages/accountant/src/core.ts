@@ -115,9 +115,13 @@ export class Core {
     return account;
   }
 
-  /** Loads the account and refuses the operation unless its status and the mode allow it. */
+  /**
+   * Loads the account and refuses the operation unless its status and the mode allow it. The
+   * account is seen either way: a refused request is a request too.
+   */
   async authorize(accountId: number, operation: Operation): Promise<AccountRow> {
     const account = await this.loadAccount(accountId);
+    await this.touch(account.id);
     if (!ALLOWED[account.status].includes(operation)) {
       throw new AccountantError(
         'FORBIDDEN',
@@ -136,17 +140,25 @@ export class Core {
         { details: { accountId: account.id, status: account.status, operation, mode: 'required' } },
       );
     }
-    await this.touch(account.id);
     return account;
   }
 
-  /** Records when an account was last active, at most once a minute. */
+  /**
+   * Records that an account made a request now, writing at most once a minute per account (the
+   * last write's time is kept here; other processes keep their own, and the database keeps the
+   * latest). Never throws: being seen is bookkeeping, and a request must not fail for it.
+   */
   async touch(accountId: number): Promise<void> {
     const now = this.now();
     const last = this.#lastSeen.get(accountId);
     if (last !== undefined && now - last < LAST_SEEN_INTERVAL_SECONDS) return;
     this.#lastSeen.set(accountId, now);
-    await guard(() => this.db.setAccountAttribute(accountId, 'last-seen', String(now)));
+    try {
+      await this.db.touchAccount(accountId, now);
+    } catch {
+      // Nothing was recorded: the next request tries again.
+      if (this.#lastSeen.get(accountId) === now) this.#lastSeen.delete(accountId);
+    }
   }
 
   /** The lease duration an account's new and renewed leases get. */

@@ -15,7 +15,10 @@ export interface DigestAccount {
 export interface Digest {
   readonly since: number;
   readonly until: number;
-  /** Sentences such as "bob uploaded 62 MB" and "alice is using 3.5 GB", most notable first. */
+  /**
+   * Sentences such as "bob uploaded 62 MB", "carol froze dave: over quota" and "alice is using
+   * 3.5 GB", most notable first.
+   */
   readonly lines: readonly string[];
   /** Every account active in the period or holding data, by usage, largest first. */
   readonly accounts: readonly DigestAccount[];
@@ -82,7 +85,8 @@ export async function buildDigest(
     } else if (event.kind === 'account-status-changed' && event.accountId !== null) {
       const verb = STATUS_VERBS[String(event.data.to)] ?? `set the status of`;
       const who = event.actor ?? 'the server';
-      actions.push(`${who} ${verb} ${await nameOf(event.accountId)}`);
+      const reason = typeof event.data.reason === 'string' ? event.data.reason : '';
+      actions.push(`${who} ${verb} ${await nameOf(event.accountId)}${reason ? `: ${reason}` : ''}`);
     } else if (event.kind === 'quota-warning' && event.accountId !== null) {
       actions.push(
         `${await nameOf(event.accountId)} reached ${event.data.percent}% of the soft quota`,

@@ -4,6 +4,7 @@ export {
   type AccountRequestOutcome,
   type OperatorOption,
   type ServerPolicy,
+  type StatusChangeOption,
   type SweepResult,
 } from './accountant.js';
 export { MAX_MUTABLE_SHARE_SIZE } from './core.js';

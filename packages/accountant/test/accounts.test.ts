@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { LeaseDbError } from '@ostrom/leasedb';
 import { generateAccountKey, publicKeyFromPrivate, signAccountRequest } from '@ostrom/protocol';
-import { expect, it } from 'vitest';
-import { type Account, buildDigest, formatBytes } from '../src/index.js';
+import { expect, it, vi } from 'vitest';
+import { type Account, Accountant, buildDigest, formatBytes } from '../src/index.js';
 import {
   bytes,
   describeMatrix,
   makeWorld,
   randomKey,
   SERVER_ID,
+  SERVER_SECRET,
   secrets,
   storageIndex,
   type WorldOptions,
@@ -289,11 +291,13 @@ describeMatrix('accounts', (matrix) => {
     const since = clock.now();
     await storeOne(alice, storageIndex(1));
     await storeOne(alice, storageIndex(2));
-    await accountant.setAccountStatus(alice.id, 'frozen', { actor: 'carol' });
+    await accountant.setAccountStatus(alice.id, 'frozen', { actor: 'carol', reason: 'over quota' });
+    await accountant.setAccountStatus(alice.id, 'normal', { actor: 'carol' });
     const digest = await buildDigest(db, { since, until: clock.now() + 1 });
     expect(digest.lines).toEqual([
       'alice uploaded 200 B',
-      'carol froze alice',
+      'carol froze alice: over quota',
+      'carol restored alice',
       'alice is using 200 B',
     ]);
     expect(digest.accounts).toEqual([
@@ -307,5 +311,76 @@ describeMatrix('accounts', (matrix) => {
     expect(formatBytes(3_500_000_000)).toBe('3.5 GB');
     expect(formatBytes(999)).toBe('999 B');
     expect(formatBytes(1000)).toBe('1 kB');
+  });
+
+  it('requests record lastSeenAt by the accountant clock, writing at most once a minute per account', async () => {
+    const { accountant, alice, clock, db } = await setup();
+    const touches = vi.spyOn(db, 'touchAccount');
+    const seen = async (id: number) => (await db.getAccount(id))?.lastSeenAt;
+    expect(await seen(alice.id)).toBeNull();
+    const first = clock.now();
+    await alice.listShares('immutable', SI);
+    expect(await seen(alice.id)).toBe(first);
+    clock.advance(10);
+    await alice.info(); // the accounting API counts too
+    expect(await seen(alice.id)).toBe(first);
+    expect(touches).toHaveBeenCalledTimes(1);
+    clock.advance(51);
+    await storeOne(alice);
+    expect(await seen(alice.id)).toBe(first + 61);
+    expect(touches).toHaveBeenCalledTimes(2);
+    // Another account has its own minute; a refused request is a request too.
+    await accountant.setAccountStatus(alice.id, 'frozen');
+    const bob = accountant.account(
+      (await accountant.addAccount({ publicKey: randomKey(), nickname: 'bob' })).id,
+    );
+    await accountant.setAccountStatus(bob.id, 'disabled');
+    await expect(bob.listShares('immutable', SI)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect(await seen(bob.id)).toBe(first + 61);
+    await accountant.anonymous().readShare('immutable', SI, 0);
+    expect(await seen(0)).toBe(first + 61);
+    expect(await db.getAccountAttributes(alice.id)).toEqual({});
+    const kinds = (await db.listEvents({ accountId: bob.id })).map((e) => e.kind);
+    expect(kinds).toEqual(['account-created', 'account-status-changed']);
+  });
+
+  it('a failing touchAccount fails no request, and the next request tries again', async () => {
+    const { alice, backend, clock, db } = await setup();
+    let failing = true;
+    // The database as the Accountant sees it, its touchAccount failing while `failing`.
+    const leaseDb = new Proxy(db, {
+      get(target, property) {
+        if (property === 'touchAccount' && failing) {
+          return async () => {
+            throw new LeaseDbError('BUSY', 'injected');
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const accountant = new Accountant({
+      leaseDb,
+      backend,
+      serverSecret: SERVER_SECRET,
+      serverId: SERVER_ID,
+      now: clock.now,
+    });
+    const facet = accountant.account(alice.id);
+    expect((await facet.info()).nickname).toBe('alice');
+    expect(await facet.listShares('immutable', SI)).toEqual([]);
+    expect((await db.getAccount(alice.id))?.lastSeenAt).toBeNull();
+    failing = false;
+    clock.advance(1);
+    await facet.listShares('immutable', SI);
+    expect((await db.getAccount(alice.id))?.lastSeenAt).toBe(clock.now());
+  });
+
+  it('setAccountStatus() refuses a malformed reason and changes nothing', async () => {
+    const { accountant, alice, db } = await setup();
+    await expect(
+      accountant.setAccountStatus(alice.id, 'frozen', { reason: 'x'.repeat(201) }),
+    ).rejects.toThrow(TypeError);
+    expect((await db.getAccount(alice.id))?.status).toBe('normal');
   });
 });
