@@ -10,11 +10,18 @@ import {
   type SlotServer,
   serversYaml,
 } from '@ostrom/gsd-client';
-import type { Command } from 'commander';
-import { table } from './cli-format.js';
+import {
+  createStorageClient,
+  type Feed,
+  ProtocolError,
+  parseNurl,
+  StorageClientError,
+} from '@ostrom/protocol';
+import { type Command, InvalidArgumentError } from 'commander';
+import { isoTime, table } from './cli-format.js';
 import { type GsdCliContext, introductionArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
-import { connectGsdServer } from './gsd.js';
+import { connectGsdServer, GSD_TIMEOUT_MS } from './gsd.js';
 import { readPrivateLine } from './node-dir.js';
 import { formatSize } from './size.js';
 
@@ -120,6 +127,77 @@ function changeLines(change: GridChange): string[] {
     ...summary.removed.map((p) => `removed: ${p}`),
     ...summary.updated.map((u) => `updated: ${u.petname} (${u.changed.join(', ')})`),
   ];
+}
+
+/** A NURL argument: one clear line (exit 2) if it is not one. */
+function nurlArg(value: string): string {
+  try {
+    parseNurl(value.trim());
+    return value.trim();
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    throw new InvalidArgumentError(error.message);
+  }
+}
+
+/** Text from another node, safe on a terminal: control characters shown as U+FFFD. */
+function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, '\uFFFD');
+}
+
+/** A failure to fetch a feed as one line saying what to do about it. */
+function feedFailure(error: unknown, where: string): unknown {
+  if (!(error instanceof StorageClientError)) return error;
+  const say = (message: string) =>
+    new StorageClientError(error.code, message, {
+      cause: error,
+      ...(error.status === undefined ? {} : { status: error.status }),
+    });
+  switch (error.code) {
+    case 'HTTP_STATUS':
+      if (error.status === 404) return say('the feed is not enabled on that node');
+      if (error.status === 401) {
+        return say(`${where} does not know that NURL (401: not one of its swissnums)`);
+      }
+      return say(
+        `${where} answered ${error.status}: ${printable((error.body ?? '').trim().split('\n')[0] ?? '')}`,
+      );
+    case 'PIN_MISMATCH':
+      return say(`${where} is not the node of that NURL: its TLS key does not match the NURL's`);
+    case 'NETWORK': {
+      const cause = error.cause instanceof Error ? error.cause.message : error.message;
+      return say(`cannot reach ${where}: ${cause}`);
+    }
+    case 'TIMEOUT':
+      return say(`cannot reach ${where}: ${error.message}`);
+    case 'BAD_RESPONSE':
+      return say(`${where} sent something other than a feed: ${error.message}`);
+  }
+}
+
+/** The feed for people: the period, the digest's sentences, then a table of the accounts. */
+function feedText(feed: Feed): string {
+  const hours = Math.round((feed.until - feed.since) / 3600);
+  const head = `${printable(feed.serverId)}: ${isoTime(feed.since)} to ${isoTime(feed.until)}\n`;
+  const digest =
+    feed.digest.length === 0
+      ? '  nothing happened\n'
+      : feed.digest.map((line) => `  ${printable(line)}\n`).join('');
+  const accounts =
+    feed.accounts.length === 0
+      ? 'no account holds data\n'
+      : table(
+          ['nickname', 'shares', 'used', `uploaded (${hours} h)`],
+          feed.accounts.map((a) => [
+            printable(a.nickname),
+            a.shares,
+            formatSize(a.bytes),
+            formatSize(a.uploadedBytes),
+          ]),
+        );
+  const { totals } = feed;
+  const shown = feed.truncated ? ` (the ${feed.accounts.length} largest shown)` : '';
+  return `${head}${digest}\n${accounts}${totals.accounts} account(s)${shown}, ${totals.shares} share(s), ${formatSize(totals.bytes)}\n`;
 }
 
 export function registerGridCommands(program: Command, ctx: GsdCliContext): void {
@@ -283,4 +361,27 @@ export function registerGridCommands(program: Command, ctx: GsdCliContext): void
         );
       },
     );
+
+  command(
+    grid,
+    'feed',
+    "a node's public feed: what happened in the last 24 hours and each account's usage",
+  )
+    .argument('<NURL>', "a NURL of the node: the anonymous one or your account's", nurlArg)
+    .option('--json', 'the feed as JSON')
+    .action(async (nurl: string, _o: unknown, cmd: Command) => {
+      const parsed = parseNurl(nurl);
+      const where = `${parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host}:${parsed.port}`;
+      // Pinned to the NURL's key like every grid command: the feed is that node's, or nothing.
+      const client = createStorageClient({ nurl: parsed, timeoutMs: GSD_TIMEOUT_MS });
+      let feed: Feed;
+      try {
+        feed = await client.accounting.getFeed();
+      } catch (error) {
+        throw feedFailure(error, where);
+      } finally {
+        client.close();
+      }
+      print(cmd, feed, () => feedText(feed));
+    });
 }

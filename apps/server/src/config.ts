@@ -66,6 +66,8 @@ export interface OstromConfig {
     readonly approval: ApprovalMode | undefined;
     readonly defaultHardQuotaBytes: number | null;
     readonly defaultSoftQuotaBytes: number | null;
+    /** Whether `GET /accounting/v1/feed` shows members the digest and each account's usage. */
+    readonly feed: boolean;
   };
   readonly leases: { readonly durationSeconds: number; readonly maxDurationSeconds: number };
   /** The admin API and `/metrics`: plain HTTP on {@link ADMIN_LISTEN} only. */
@@ -253,6 +255,7 @@ const schema = z.strictObject({
       approval: oneOf(APPROVAL_MODES).optional(),
       default_hard_quota: quota.optional(),
       default_soft_quota: quota.optional(),
+      feed: bool.optional(),
     })
     .optional(),
   leases: z
@@ -513,6 +516,7 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       approval: a.approval,
       defaultHardQuotaBytes: hard,
       defaultSoftQuotaBytes: soft,
+      feed: a.feed ?? false,
     },
     leases: { durationSeconds, maxDurationSeconds },
     admin: { enabled: ad.enabled ?? true, port: adminPort },
@@ -563,6 +567,8 @@ export interface ConfigValues {
   readonly approval?: ApprovalMode;
   readonly defaultHardQuota?: string;
   readonly defaultSoftQuota?: string;
+  /** `[accounting] feed` (default false). */
+  readonly feed?: boolean;
   readonly leaseDuration?: string;
   /** `[admin] port` (default: the storage port + 1). */
   readonly adminPort?: number;
@@ -657,6 +663,11 @@ ${line('approval', q(values.approval), str('automatic'))}
 # Quotas given to accounts created from requests ("none" = no limit).
 ${line('default_hard_quota', q(values.defaultHardQuota), str('none'))}
 ${line('default_soft_quota', q(values.defaultSoftQuota), str('none'))}
+# The public feed: GET /accounting/v1/feed on the storage port gives anyone holding a NURL of
+# this node (any member of the grid) the digest of the last 24 hours and each account's
+# nickname, shares, bytes and uploads, as JSON (\`ostrom grid feed NURL\` prints it). Never keys,
+# swissnums or NURLs; but nicknames and usage become visible to the whole grid.
+${line('feed', values.feed === undefined ? undefined : String(values.feed), 'false')}
 
 [leases]
 # How long a lease added or renewed by a client lasts (Tahoe: 31 days).

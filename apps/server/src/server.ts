@@ -565,7 +565,13 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     const nurlFor = (accountId: number) => nodeNurl(node, acct, accountId, port);
     forwarder = createUploadForwarder({ spkiHash: node.tls.spkiHash, processId: identity.id });
     const handler = metrics.instrument(
-      createStorageApi({ accountant: acct, nurlFor, logger, forwarder }),
+      createStorageApi({
+        accountant: acct,
+        nurlFor,
+        logger,
+        forwarder,
+        ...(node.config.accounting.feed ? { feed: { leaseDb: db, now } } : {}),
+      }),
     );
     // Uploads a previous life left are discarded by start() before any request is served.
     await acct.start({ intervalSeconds: options.sweepIntervalSeconds ?? 60 });
@@ -641,6 +647,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         database: node.config.database.kind,
         crawler: node.config.crawler.enabled,
         backups: crawler.backupsEnabled,
+        feed: node.config.accounting.feed,
       },
       'listening',
     );

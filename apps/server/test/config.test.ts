@@ -33,6 +33,7 @@ describe('parseConfig', () => {
         approval: undefined,
         defaultHardQuotaBytes: null,
         defaultSoftQuotaBytes: null,
+        feed: false,
       },
       leases: { durationSeconds: 31 * 86_400, maxDurationSeconds: 5 * 365 * 86_400 },
       admin: { enabled: true, port: DEFAULT_PORT + 1 },
@@ -112,6 +113,7 @@ describe('parseConfig', () => {
       'approval',
       'default_hard_quota',
       'default_soft_quota',
+      'feed',
       'duration',
       'max_duration',
       'process_id',
@@ -148,6 +150,7 @@ describe('parseConfig', () => {
         approval: 'manual',
         defaultHardQuota: '10GB',
         defaultSoftQuota: '8GB',
+        feed: true,
         leaseDuration: '60d',
       }),
     );
@@ -171,6 +174,7 @@ describe('parseConfig', () => {
       approval: 'manual',
       defaultHardQuotaBytes: 10e9,
       defaultSoftQuotaBytes: 8e9,
+      feed: true,
     });
     expect(config.leases.durationSeconds).toBe(60 * 86_400);
   });
@@ -242,6 +246,7 @@ duration = "12h"
     ['[cluster]\ncross_process_locks = "yes"', '[cluster] cross_process_locks: expected true'],
     ['[storage\nport = 1', 'ostrom.toml: line 1'],
     ['[crawler]\nenabled = "yes"', '[crawler] enabled: expected true or false, got "yes"'],
+    ['[accounting]\nfeed = "yes"', '[accounting] feed: expected true or false, got "yes"'],
     [
       '[crawler]\nallowed_fraction = 0',
       '[crawler] allowed_fraction: expected a number greater than 0',

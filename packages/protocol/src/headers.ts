@@ -35,6 +35,7 @@ export const ENDPOINT_SECRETS = {
   getAccount: [],
   setLeaseDuration: [],
   getServer: [],
+  getFeed: [],
 } as const satisfies Record<string, readonly SecretKind[]>;
 
 /** Names of the routes in {@link ENDPOINT_SECRETS}. */

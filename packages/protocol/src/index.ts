@@ -30,6 +30,14 @@ export {
   type StorageClientErrorCode,
 } from './errors.js';
 export {
+  decodeFeed,
+  encodeFeed,
+  type Feed,
+  type FeedAccount,
+  type FeedTotals,
+  MAX_FEED_ACCOUNTS,
+} from './feed.js';
+export {
   type ContentRange,
   ENDPOINT_SECRETS,
   type EndpointName,

@@ -134,7 +134,8 @@ function shnumSet(acceptArray: boolean) {
   return acceptArray ? z.union([set, z.array(shnum).max(MAX_SHNUM + 1)]) : set;
 }
 
-function describe(error: z.ZodError): string {
+/** The first issue of a failed validation as `field.path: message` (for 400 bodies and errors). */
+export function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   if (issue === undefined) return 'invalid message';
   const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(body)';
@@ -146,7 +147,7 @@ function receive<S extends z.ZodType>(schema: S, body: Uint8Array, what: string)
   const value = decodeCbor(body);
   const result = schema.safeParse(value);
   if (!result.success) {
-    throw new ProtocolError('INVALID_MESSAGE', `${what}: ${describe(result.error)}`, {
+    throw new ProtocolError('INVALID_MESSAGE', `${what}: ${describeIssue(result.error)}`, {
       cause: result.error,
     });
   }
@@ -158,7 +159,7 @@ function send<S extends z.ZodType>(schema: S, wire: unknown, what: string): Uint
   const result = schema.safeParse(wire);
   if (!result.success) {
     const issue = result.error.issues[0];
-    const message = `${what}: ${describe(result.error)}`;
+    const message = `${what}: ${describeIssue(result.error)}`;
     if (issue?.code === 'too_big' || issue?.code === 'too_small') throw new RangeError(message);
     throw new TypeError(message);
   }
@@ -453,6 +454,11 @@ export const ACCOUNTING_PATHS = {
   leaseDuration: '/accounting/v1/lease-duration',
   /** GET the server's id and accounting policy (any swissnum of the server). */
   server: '/accounting/v1/server',
+  /**
+   * GET the public feed (any swissnum of the server, when the operator enabled it): the digest
+   * of the last 24 hours and the usage of each account, as JSON (see `decodeFeed`).
+   */
+  feed: '/accounting/v1/feed',
 } as const;
 
 /** Statuses an account request can end in. */

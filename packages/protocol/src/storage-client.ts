@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import type { SignedAccountRequest } from './account-request.js';
 import { spkiHashOfKey } from './certificate.js';
 import { ProtocolError, StorageClientError } from './errors.js';
+import { decodeFeed, type Feed } from './feed.js';
 import {
   formatAuthorization,
   formatSecretHeaders,
@@ -151,6 +152,11 @@ export interface AccountingClient {
   setLeaseDuration(seconds: number): Promise<number>;
   /** `GET /accounting/v1/server`: the server's id and accounting policy. */
   getServer(): Promise<ServerInfo>;
+  /**
+   * `GET /accounting/v1/feed`: the server's public digest and usage table (JSON). A server whose
+   * operator did not enable it answers 404 (`HTTP_STATUS`).
+   */
+  getFeed(): Promise<Feed>;
 }
 
 /** A typed client of one storage server over pinned HTTPS. */
@@ -169,6 +175,7 @@ export interface StorageClient {
 }
 
 const CBOR = 'application/cbor';
+const JSON_TYPE = 'application/json';
 const OCTET_STREAM = 'application/octet-stream';
 // Tahoe's client reads at most 30 MiB of a CBOR body (`http_client.limited_content`).
 const MAX_CBOR_RESPONSE_BYTES = 30 * 1024 * 1024;
@@ -355,10 +362,10 @@ export function createStorageClient(options: StorageClientOptions): StorageClien
     return response;
   }
 
-  /** Decodes a CBOR answer; any 2xx with `application/cbor` is acceptable (fact 17). */
-  function cbor<T>(response: RawResponse, decode: (body: Uint8Array) => T): T {
-    if (mediaType(response.headers) !== CBOR) {
-      throw new StorageClientError('BAD_RESPONSE', 'expected an application/cbor response', {
+  /** Decodes an answer of one media type; a body of another type or undecodable is BAD_RESPONSE. */
+  function decoded<T>(response: RawResponse, type: string, decode: (body: Uint8Array) => T): T {
+    if (mediaType(response.headers) !== type) {
+      throw new StorageClientError('BAD_RESPONSE', `expected an ${type} response`, {
         status: response.status,
       });
     }
@@ -371,6 +378,11 @@ export function createStorageClient(options: StorageClientOptions): StorageClien
         status: response.status,
       });
     }
+  }
+
+  /** Decodes a CBOR answer; any 2xx with `application/cbor` is acceptable (fact 17). */
+  function cbor<T>(response: RawResponse, decode: (body: Uint8Array) => T): T {
+    return decoded(response, CBOR, decode);
   }
 
   function cborBody(body: Uint8Array): { headers: Record<string, string>; body: Uint8Array } {
@@ -586,6 +598,14 @@ export function createStorageClient(options: StorageClientOptions): StorageClien
         MAX_CBOR_RESPONSE_BYTES,
       );
       return cbor(response, decodeServerInfo);
+    },
+    async getFeed() {
+      const response = await call(
+        { method: 'GET', path: ACCOUNTING_PATHS.feed, headers: { Accept: JSON_TYPE } },
+        [200],
+        MAX_CBOR_RESPONSE_BYTES,
+      );
+      return decoded(response, JSON_TYPE, decodeFeed);
     },
   };
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { HttpError } from './status.js';
 
 const CBOR = 'application/cbor';
+const JSON_TYPE = 'application/json';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -35,16 +36,17 @@ function mediaType(value: string): string {
   return value.split(';')[0]!.trim().toLowerCase();
 }
 
-/**
- * Whether a response may be CBOR, as Tahoe's `_send_encoded` decides: no `Accept` means CBOR;
- * otherwise the first `Accept` header's best item (werkzeug's `MIMEAccept.best`: most specific
- * first, then highest quality, ties in header order) must be `application/cbor`. So `*\/*` alone
- * is a 406 there, and here.
- */
-export function acceptsCbor(req: IncomingMessage): boolean {
-  const header = firstHeader(req, 'accept');
-  if (header === undefined) return true;
-  const items: { type: string; specificity: number; quality: number; index: number }[] = [];
+interface AcceptItem {
+  readonly type: string;
+  /** 3 for `a/b`, 2 for `a/*`, 0 for `*\/*`. */
+  readonly specificity: number;
+  readonly quality: number;
+  readonly index: number;
+}
+
+/** The media ranges of an `Accept` value, most specific first, then highest quality. */
+function acceptItems(header: string): AcceptItem[] {
+  const items: AcceptItem[] = [];
   header.split(',').forEach((raw, index) => {
     const [type, ...params] = raw.split(';');
     const value = type!.trim().toLowerCase();
@@ -61,8 +63,35 @@ export function acceptsCbor(req: IncomingMessage): boolean {
     const specificity = (major !== '*' ? 2 : 0) + (minor !== undefined && minor !== '*' ? 1 : 0);
     items.push({ type: value, specificity, quality, index });
   });
-  items.sort((a, b) => b.specificity - a.specificity || b.quality - a.quality || a.index - b.index);
-  return items[0]?.type === CBOR;
+  return items.sort(
+    (a, b) => b.specificity - a.specificity || b.quality - a.quality || a.index - b.index,
+  );
+}
+
+/**
+ * Whether a response may be CBOR, as Tahoe's `_send_encoded` decides: no `Accept` means CBOR;
+ * otherwise the first `Accept` header's best item (werkzeug's `MIMEAccept.best`: most specific
+ * first, then highest quality, ties in header order) must be `application/cbor`. So `*\/*` alone
+ * is a 406 there, and here.
+ */
+export function acceptsCbor(req: IncomingMessage): boolean {
+  const header = firstHeader(req, 'accept');
+  if (header === undefined) return true;
+  return acceptItems(header)[0]?.type === CBOR;
+}
+
+/**
+ * Whether a response may be JSON (the feed, which is ours, not Tahoe's): as HTTP says (RFC 9110
+ * §12.5.1), the most specific range matching `application/json` must not have q=0. So no
+ * `Accept`, `*\/*` (curl's) and `application/*` take JSON; `application/cbor` alone does not.
+ */
+export function acceptsJson(req: IncomingMessage): boolean {
+  const header = firstHeader(req, 'accept');
+  if (header === undefined) return true;
+  const match = acceptItems(header).find(
+    ({ type }) => type === JSON_TYPE || type === 'application/*' || type === '*/*',
+  );
+  return match !== undefined && match.quality > 0;
 }
 
 /** Tahoe's `_read_encoded`: a missing Content-Type counts as CBOR; any other type is a 415. */

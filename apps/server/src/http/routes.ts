@@ -3,6 +3,12 @@ import { type EndpointName, isStorageIndex, MAX_SHNUM } from '@ostrom/protocol';
 /** How a route's request body is read. */
 export type BodyKind = 'none' | 'cbor' | 'raw';
 
+/**
+ * What a route answers, for content negotiation: CBOR or JSON (an `Accept` that refuses it is a
+ * 406), or something every client takes (share bytes, empty bodies: Accept is ignored).
+ */
+export type AnswerKind = 'cbor' | 'json' | 'other';
+
 /** One route of the storage protocol or of the accounting extension. */
 export interface RouteSpec {
   readonly name: EndpointName;
@@ -10,8 +16,7 @@ export interface RouteSpec {
   /** Path segments after the leading slash; `:si` and `:shnum` are parameters. */
   readonly segments: readonly string[];
   readonly body: BodyKind;
-  /** Whether the answer is CBOR, so that an `Accept` without CBOR is a 406. */
-  readonly cborAnswer: boolean;
+  readonly answer: AnswerKind;
 }
 
 const route = (
@@ -19,30 +24,32 @@ const route = (
   method: string,
   path: string,
   body: BodyKind,
-  cborAnswer: boolean,
-): RouteSpec => ({ name, method, segments: path.slice(1).split('/'), body, cborAnswer });
+  answer: AnswerKind,
+): RouteSpec => ({ name, method, segments: path.slice(1).split('/'), body, answer });
 
 // Tahoe mounts `HTTPServer` under /storage (`http_server.py` routes "/v1/..."). Share reads,
 // abort, corrupt and the lease answer no CBOR, so they ignore Accept (fact 8); PATCH answers
 // `{required}` in CBOR (fact 10), so it checks Accept although it sends no Content-Type.
 /** Every route, in the order they are matched. */
 export const ROUTES: readonly RouteSpec[] = [
-  route('version', 'GET', '/storage/v1/version', 'none', true),
-  route('allocate', 'POST', '/storage/v1/immutable/:si', 'cbor', true),
-  route('listImmutable', 'GET', '/storage/v1/immutable/:si/shares', 'none', true),
-  route('write', 'PATCH', '/storage/v1/immutable/:si/:shnum', 'raw', true),
-  route('readImmutable', 'GET', '/storage/v1/immutable/:si/:shnum', 'none', false),
-  route('abort', 'PUT', '/storage/v1/immutable/:si/:shnum/abort', 'none', false),
-  route('adviseImmutable', 'POST', '/storage/v1/immutable/:si/:shnum/corrupt', 'cbor', false),
-  route('addOrRenewLease', 'PUT', '/storage/v1/lease/:si', 'none', false),
-  route('readTestWrite', 'POST', '/storage/v1/mutable/:si/read-test-write', 'cbor', true),
-  route('listMutable', 'GET', '/storage/v1/mutable/:si/shares', 'none', true),
-  route('readMutable', 'GET', '/storage/v1/mutable/:si/:shnum', 'none', false),
-  route('adviseMutable', 'POST', '/storage/v1/mutable/:si/:shnum/corrupt', 'cbor', false),
-  route('requestAccount', 'POST', '/accounting/v1/account', 'cbor', true),
-  route('getAccount', 'GET', '/accounting/v1/account', 'none', true),
-  route('setLeaseDuration', 'PUT', '/accounting/v1/lease-duration', 'cbor', true),
-  route('getServer', 'GET', '/accounting/v1/server', 'none', true),
+  route('version', 'GET', '/storage/v1/version', 'none', 'cbor'),
+  route('allocate', 'POST', '/storage/v1/immutable/:si', 'cbor', 'cbor'),
+  route('listImmutable', 'GET', '/storage/v1/immutable/:si/shares', 'none', 'cbor'),
+  route('write', 'PATCH', '/storage/v1/immutable/:si/:shnum', 'raw', 'cbor'),
+  route('readImmutable', 'GET', '/storage/v1/immutable/:si/:shnum', 'none', 'other'),
+  route('abort', 'PUT', '/storage/v1/immutable/:si/:shnum/abort', 'none', 'other'),
+  route('adviseImmutable', 'POST', '/storage/v1/immutable/:si/:shnum/corrupt', 'cbor', 'other'),
+  route('addOrRenewLease', 'PUT', '/storage/v1/lease/:si', 'none', 'other'),
+  route('readTestWrite', 'POST', '/storage/v1/mutable/:si/read-test-write', 'cbor', 'cbor'),
+  route('listMutable', 'GET', '/storage/v1/mutable/:si/shares', 'none', 'cbor'),
+  route('readMutable', 'GET', '/storage/v1/mutable/:si/:shnum', 'none', 'other'),
+  route('adviseMutable', 'POST', '/storage/v1/mutable/:si/:shnum/corrupt', 'cbor', 'other'),
+  route('requestAccount', 'POST', '/accounting/v1/account', 'cbor', 'cbor'),
+  route('getAccount', 'GET', '/accounting/v1/account', 'none', 'cbor'),
+  route('setLeaseDuration', 'PUT', '/accounting/v1/lease-duration', 'cbor', 'cbor'),
+  route('getServer', 'GET', '/accounting/v1/server', 'none', 'cbor'),
+  // JSON for people's tools, unlike the rest of the extension (packages/protocol README).
+  route('getFeed', 'GET', '/accounting/v1/feed', 'none', 'json'),
 ];
 
 /** A matched route with its path parameters. */

@@ -24,9 +24,11 @@ import {
   parseSecretHeaders,
   planRead,
 } from '@ostrom/protocol';
+import { createFeedSource, type FeedDb } from './feed.js';
 import type { UploadForwarder } from './forward.js';
 import {
   acceptsCbor,
+  acceptsJson,
   checkCborContentType,
   firstHeader,
   hasBody,
@@ -56,6 +58,11 @@ export interface StorageApiOptions {
    * sharing one database). Without it such a request is answered 503.
    */
   readonly forwarder?: UploadForwarder;
+  /**
+   * The public feed (`[accounting] feed`): where it reads the digest and the accounts, and the
+   * clock of its period and of its one-minute cache. Without it `GET /accounting/v1/feed` is 404.
+   */
+  readonly feed?: { readonly leaseDb: FeedDb; readonly now: () => number };
 }
 
 /**
@@ -67,6 +74,7 @@ export interface StorageApiOptions {
 export const MAX_PATCH_BYTES = 16 * 1024 * 1024;
 
 const CBOR = 'application/cbor';
+const JSON_TYPE = 'application/json';
 const OCTET_STREAM = 'application/octet-stream';
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -309,7 +317,23 @@ function accountingHandlers(options: StorageApiOptions) {
     sendCbor(res, 200, encodeServerInfo(options.accountant.serverInfo()));
   };
 
-  return { requestAccount, getAccount, setLeaseDuration, getServer };
+  // Members of the grid may read who stores how much, when the operator said so; the body holds
+  // nicknames and totals only (FeedSource). A node without it says so with a 404, as for a path
+  // it does not serve, after the swissnum was checked: outsiders learn nothing, not even that.
+  const feed =
+    options.feed &&
+    createFeedSource({
+      leaseDb: options.feed.leaseDb,
+      now: options.feed.now,
+      serverId: options.accountant.serverInfo().serverId,
+    });
+  const getFeed: Handler = async ({ res }) => {
+    if (feed === undefined) throw new HttpError(404, 'the feed is not enabled on this node');
+    const { body } = await feed.get();
+    send(res, 200, body, { 'Content-Type': JSON_TYPE });
+  };
+
+  return { requestAccount, getAccount, setLeaseDuration, getServer, getFeed };
 }
 
 // ------------------------------------------------------------------------- dispatch
@@ -378,8 +402,11 @@ export function createStorageApi(
 
     // Tahoe checks Accept only when it encodes the answer, after the operation ran; checking
     // first gives the same status without doing work whose answer cannot be sent.
-    if (spec.cborAnswer && !acceptsCbor(req)) {
+    if (spec.answer === 'cbor' && !acceptsCbor(req)) {
       throw new HttpError(406, 'answers are application/cbor');
+    }
+    if (spec.answer === 'json' && !acceptsJson(req)) {
+      throw new HttpError(406, 'answers are application/json');
     }
     if (spec.body === 'cbor') checkCborContentType(req);
 
