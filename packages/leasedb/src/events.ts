@@ -30,6 +30,8 @@ export interface EventQuery {
   readonly kinds?: readonly EventKind[];
   /** Only events with an id greater than this (for following the log). */
   readonly afterId?: number;
+  /** Only events with an id less than this (for paging back through the log, newest first). */
+  readonly beforeId?: number;
   /** Oldest first (default) or newest first. */
   readonly order?: 'asc' | 'desc';
   /** At most this many (default 100, at most 10,000). */
@@ -116,6 +118,10 @@ export async function listEvents(ctx: Ctx, query: EventQuery = {}): Promise<Acti
   if (query.afterId !== undefined) {
     assertNonNegativeInteger('afterId', query.afterId);
     select = select.where('id', '>', query.afterId);
+  }
+  if (query.beforeId !== undefined) {
+    assertNonNegativeInteger('beforeId', query.beforeId);
+    select = select.where('id', '<', query.beforeId);
   }
   const rows = await select.orderBy('id', order).limit(limit).execute();
   return rows.map(toEvent);

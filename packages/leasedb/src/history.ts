@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Ctx } from './context.js';
 import type { CrawlerCycle, CrawlerState, UsageSample } from './types.js';
 import { assertAccountId, assertNonNegativeInteger, assertPositiveInteger } from './validate.js';
@@ -45,6 +46,25 @@ export async function snapshotUsage(ctx: Ctx, at: number): Promise<number> {
     .onConflict((oc) => oc.column('at').doUpdateSet({ shares: server.shares, bytes: server.bytes }))
     .execute();
   return hour;
+}
+
+/**
+ * Thins out the usage samples (accounts' and the server's) taken before `before`: of those, only
+ * the sample of the first hour of each UTC day stays, so old history costs a row a day, not 24.
+ * Returns how many rows went.
+ */
+export async function pruneUsageHistory(ctx: Ctx, before: number): Promise<number> {
+  assertNonNegativeInteger('before', before);
+  let deleted = 0;
+  for (const table of ['usage_history', 'server_usage_history'] as const) {
+    const result = await ctx.db
+      .deleteFrom(table)
+      .where('at', '<', before)
+      .where(sql`at % 86400`, '<>', 0)
+      .executeTakeFirst();
+    deleted += Number(result.numDeletedRows);
+  }
+  return deleted;
 }
 
 function checkRange(range: TimeRange): void {

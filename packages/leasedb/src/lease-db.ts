@@ -152,6 +152,8 @@ export interface LeaseDbOperations {
   snapshotUsage(at?: number): Promise<number>;
   getUsageHistory(accountId: number, range?: TimeRange): Promise<UsageSample[]>;
   getServerUsageHistory(range?: TimeRange): Promise<UsageSample[]>;
+  /** Keeps one sample a day (the day's first hour) of those taken before `before`. */
+  pruneUsageHistory(before: number): Promise<number>;
 
   getCrawlerState(name: string): Promise<CrawlerState | undefined>;
   saveCrawlerState(state: Omit<CrawlerState, 'updatedAt'>): Promise<void>;
@@ -432,6 +434,9 @@ class SqlLeaseDb implements LeaseDb {
   }
   getServerUsageHistory(range?: TimeRange) {
     return history.getServerUsageHistory(this.#ctx, range);
+  }
+  pruneUsageHistory(before: number) {
+    return this.#write((ctx) => history.pruneUsageHistory(ctx, before));
   }
 
   getCrawlerState(name: string) {

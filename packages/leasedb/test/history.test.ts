@@ -51,6 +51,11 @@ describeEachDialect('events', (dialect) => {
       all[3]!.id,
     ]);
     expect((await db.listEvents({ order: 'desc', limit: 1 }))[0]!.id).toBe(all[3]!.id);
+    // Paging back, newest first: the page before an id holds the ids just below it.
+    expect(
+      (await db.listEvents({ order: 'desc', beforeId: all[3]!.id, limit: 2 })).map((e) => e.id),
+    ).toEqual([all[2]!.id, all[1]!.id]);
+    expect(await db.listEvents({ beforeId: all[0]!.id })).toEqual([]);
     expect(all[1]!.data).toEqual({ percent: 80 });
     expect(await db.pruneEvents(1_700_000_000)).toBe(1);
     expect((await db.listEvents()).length).toBe(3);
@@ -113,6 +118,27 @@ describeEachDialect('usage history', (dialect) => {
       { at: hour0, shares: 2, bytes: 150 },
       { at: hour0 + HOUR, shares: 1, bytes: 50 },
     ]);
+  });
+
+  it('pruneUsageHistory() keeps the first sample of each day before the cut, all samples after', async () => {
+    const DAY = 24 * HOUR;
+    const day0 = 1_700_000_000 - (1_700_000_000 % DAY);
+    const clock = manualClock(day0);
+    const db = await dialect.open({ now: clock.now });
+    const alice = await db.createAccount({ publicKey: publicKey(1), nickname: 'alice' });
+    const hours = Array.from({ length: 72 }, (_, i) => day0 + i * HOUR);
+    for (const at of hours) await db.snapshotUsage(at);
+    const cut = day0 + 2 * DAY + 5 * HOUR;
+    // Each account (the built-in ones too) and the server: of the 53 hours before the cut, all
+    // but the 3 midnights go.
+    const series = (await db.listAccounts()).total + 1;
+    expect(await db.pruneUsageHistory(cut)).toBe(50 * series);
+    const kept = [day0, day0 + DAY, day0 + 2 * DAY, ...hours.filter((at) => at >= cut)];
+    expect((await db.getUsageHistory(alice.id)).map((s) => s.at)).toEqual(kept);
+    expect((await db.getUsageHistory(0)).map((s) => s.at)).toEqual(kept);
+    expect((await db.getServerUsageHistory()).map((s) => s.at)).toEqual(kept);
+    expect(await db.pruneUsageHistory(cut)).toBe(0);
+    await expect(db.pruneUsageHistory(-1)).rejects.toThrow(TypeError);
   });
 });
 
