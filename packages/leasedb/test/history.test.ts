@@ -138,7 +138,7 @@ describeEachDialect('usage history', (dialect) => {
     expect((await db.getUsageHistory(0)).map((s) => s.at)).toEqual(kept);
     expect((await db.getServerUsageHistory()).map((s) => s.at)).toEqual(kept);
     expect(await db.pruneUsageHistory(cut)).toBe(0);
-    await expect(db.pruneUsageHistory(-1)).rejects.toThrow(TypeError);
+    await expect(db.pruneUsageHistory(-1)).rejects.toThrow(RangeError);
   });
 });
 
