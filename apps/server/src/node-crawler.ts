@@ -71,14 +71,20 @@ export interface NodeCrawlerOptions {
   readonly every?: (fn: () => Promise<void>, ms: number) => () => void;
 }
 
-/** The accounting crawler and the backups of a running node. */
+/** How often the node records every account's usage (the panel's charts). */
+export const USAGE_SNAPSHOT_SECONDS = 3600;
+
+/** Days of hourly usage samples kept; older ones are thinned to one a day (the year chart). */
+export const USAGE_HOURLY_DAYS = 35;
+
+/** The accounting crawler, the backups and the hourly usage snapshots of a running node. */
 export interface NodeCrawler {
   readonly crawler: AccountingCrawler;
   /** Whether backups are made (SQLite and `backup_interval` > 0). */
   readonly backupsEnabled: boolean;
-  /** Starts the background crawl (if enabled) and the periodic backups. */
+  /** Starts the background crawl (if enabled), the periodic backups and the usage snapshots. */
   start(): void;
-  /** Stops both; a backup in progress finishes first. */
+  /** Stops them; a backup in progress finishes first. */
   stop(): Promise<void>;
   /** Backs the database up now, after any backup in progress. */
   backup(actor?: string): Promise<BackupReport>;
@@ -124,6 +130,7 @@ export function createNodeCrawler(options: NodeCrawlerOptions): NodeCrawler {
   const opened = sqlitePath === undefined ? undefined : statSync(sqlitePath);
 
   let cancel: (() => void) | undefined;
+  let cancelSnapshots: (() => void) | undefined;
   let chain: Promise<unknown> = Promise.resolve();
   let last: BackupInfo | null = null;
   let lastError: string | null = null;
@@ -187,11 +194,39 @@ export function createNodeCrawler(options: NodeCrawlerOptions): NodeCrawler {
     await backup('node');
   };
 
+  // Every process sharing the database takes them: a snapshot overwrites its hour's sample, so
+  // a second one in the same hour costs a write and changes nothing.
+  // One at a time, and stop() waits for the last, so none runs on a closed database. Samples
+  // older than USAGE_HOURLY_DAYS are thinned to one a day, once a day and at start (the delete
+  // scans the table).
+  let snapshotting: Promise<void> = Promise.resolve();
+  let prunedDay: number | undefined;
+  const snapshot = () => {
+    snapshotting = snapshotting.then(async () => {
+      const at = options.now ? options.now() : Math.floor(Date.now() / 1000);
+      try {
+        await leaseDb.snapshotUsage(at);
+        const day = Math.floor(at / 86_400);
+        if (day !== prunedDay) {
+          await leaseDb.pruneUsageHistory(at - USAGE_HOURLY_DAYS * 86_400);
+          prunedDay = day;
+        }
+      } catch (error) {
+        logger?.error({ err: error }, 'recording the hourly usage snapshot failed');
+      }
+    });
+    return snapshotting;
+  };
+
   return {
     crawler,
     backupsEnabled,
     start() {
       if (config.enabled) crawler.start();
+      if (!cancelSnapshots) {
+        void snapshot();
+        cancelSnapshots = (options.every ?? defaultEvery)(snapshot, USAGE_SNAPSHOT_SECONDS * 1000);
+      }
       if (backupsEnabled && !cancel) {
         cancel = (options.every ?? defaultEvery)(
           () =>
@@ -205,6 +240,9 @@ export function createNodeCrawler(options: NodeCrawlerOptions): NodeCrawler {
     async stop() {
       cancel?.();
       cancel = undefined;
+      cancelSnapshots?.();
+      cancelSnapshots = undefined;
+      await snapshotting;
       await crawler.stop();
       await chain;
     },

@@ -103,13 +103,17 @@ describeFlavours('the crawler in a node', (flavour) => {
       expect(human.stdout).toContain('cycle 3: not started');
       expect(human.stdout).toContain('last cycles:');
 
-      // Stopping backs the database up (and the backup timer was set).
-      expect(node.timer.scheduled).toBe(1);
+      // Stopping backs the database up (the backup and the usage-snapshot timers were set).
+      expect(node.timer.scheduled).toBe(2);
       await running.close();
       expect(node.timer.scheduled).toBe(0);
       const backend = await node.openBackend();
       expect(await listBackups(backend)).toHaveLength(1);
       const db = await node.openDb();
+      // The start took the hour's usage snapshot (the panel's charts read them).
+      expect((await db.getServerUsageHistory()).map((s) => s.at)).toEqual([
+        Math.floor(node.clock.now() / 3600) * 3600,
+      ]);
       expect(await db.listEvents({ kinds: ['backup-made'] })).toMatchObject([
         { actor: 'shutdown' },
       ]);
