@@ -62,6 +62,24 @@ export interface ServerCopy {
   readonly problem: string | null;
 }
 
+/** One server the directory lists, as the last check found it (the panel's grid page). */
+export interface GridServerRow {
+  readonly petname: string;
+  readonly readcap: string;
+  /** Its announcement, when a server held a valid copy; null otherwise (see `problem`). */
+  readonly announcement: {
+    readonly seqnum: number;
+    readonly publishedAt: number;
+    readonly body: AnnouncementBody;
+  } | null;
+  readonly problem: string | null;
+  /**
+   * Whether the server answered the last check on any of the NURLs it announces; null when its
+   * announcement was not found (so its NURLs are unknown).
+   */
+  readonly answering: boolean | null;
+}
+
 /** What `GET /admin/v1/gsd` shows. */
 export interface NodeGsdStatus {
   /** Whether the node takes part: `[gsd] introduction` is set or it holds the directory's writecap. */
@@ -84,6 +102,8 @@ export interface NodeGsdStatus {
     /** Whether it lists this node's announcement (null: this node announces nothing). */
     readonly listsThisNode: boolean | null;
     readonly problems: readonly string[];
+    /** Every server it lists, with its announcement. */
+    readonly servers: readonly GridServerRow[];
   } | null;
   readonly announcement: {
     readonly readcap: string;
@@ -120,6 +140,28 @@ export interface NodeGsd {
   /** One check now, after any in progress; never rejects (failures are in the status). */
   check(): Promise<void>;
   status(): NodeGsdStatus;
+}
+
+/** The directory's entries, each with whether one of its NURLs answered during the read. */
+function gridRows(view: GridView): GridServerRow[] {
+  const unreachable = new Set(
+    view.problems.filter((p) => p.code === 'UNREACHABLE').map((p) => p.nurl),
+  );
+  return view.entries.map((entry) => ({
+    petname: entry.petname,
+    readcap: entry.readcap,
+    announcement: entry.announcement
+      ? {
+          seqnum: entry.announcement.seqnum,
+          publishedAt: entry.announcement.timestamp,
+          body: entry.announcement.body,
+        }
+      : null,
+    problem: entry.problem ?? null,
+    answering: entry.announcement
+      ? entry.announcement.body.nurls.some((nurl) => !unreachable.has(nurl))
+      : null,
+  }));
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -423,6 +465,7 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
           ? view.entries.some((e) => e.readcap === announcement!.readcap)
           : null,
         problems: view.problems.map((p) => `${p.nurl}: ${p.problem}`),
+        servers: gridRows(view),
       };
       if (writecap) {
         try {
