@@ -15,6 +15,9 @@ import {
 import { base32Decode } from '@ostrom/protocol';
 import { z } from 'zod';
 import type { NodeMetrics } from '../metrics.js';
+import type { NodeCrawlerStatus } from '../node-crawler.js';
+import type { NodeGsdStatus } from '../node-gsd.js';
+import { createPanel } from '../panel/panel.js';
 import { parseSize } from '../size.js';
 import { APPLICATION_VERSION } from '../version.js';
 import { bearerChecker } from './auth.js';
@@ -55,9 +58,9 @@ export interface AdminApiOptions {
    * The running crawler, for `GET /admin/v1/crawler`; without it the route reports the saved
    * state alone, as `ostrom crawler status` does.
    */
-  readonly crawler?: { status(): Promise<object> };
+  readonly crawler?: { status(): Promise<NodeCrawlerStatus> };
   /** The grid service directory of the running node, for `GET /admin/v1/gsd`. */
-  readonly gsd?: { status(): object };
+  readonly gsd?: { status(): NodeGsdStatus };
   readonly logger?: AdminApiLogger;
   /** Unix seconds (default the system clock). */
   readonly now?: () => number;
@@ -691,7 +694,17 @@ export function createAdminApi(
     else send(res, answer.status ?? 200, Buffer.from(answer.text, 'utf8'), answer.type);
   }
 
+  // Everything outside the API's paths is the operator's web panel (src/panel/), which has its
+  // own login: browsers carry no bearer token.
+  const panel = createPanel(options);
+  const isApiPath = (target: string) =>
+    /^(\/admin|\/metrics)([/?]|$)/.test(target) || !target.startsWith('/');
+
   return (req, res) => {
+    if (!isApiPath(req.url ?? '')) {
+      panel(req, res);
+      return;
+    }
     const state = { consumed: !hasBody(req) };
     req.on('error', (error) => logger?.info({ err: error }, 'admin request stream failed'));
     res.on('error', (error) => logger?.info({ err: error }, 'admin response stream failed'));

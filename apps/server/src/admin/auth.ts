@@ -6,15 +6,21 @@ function digest(text: string): Buffer {
 }
 
 /**
- * A checker of `Authorization: Bearer <token>` for one token. Both sides are hashed first so the
- * comparison takes the same time whatever the length or content of what was sent.
+ * A checker of one secret token. Both sides are hashed first so the comparison takes the same
+ * time whatever the length or content of what was sent.
  */
-export function bearerChecker(token: string): (req: IncomingMessage) => boolean {
+export function tokenChecker(token: string): (sent: string) => boolean {
   const expected = digest(token);
+  return (sent) => timingSafeEqual(digest(sent), expected);
+}
+
+/** A checker of `Authorization: Bearer <token>` for one token. */
+export function bearerChecker(token: string): (req: IncomingMessage) => boolean {
+  const matches = tokenChecker(token);
   return (req) => {
     const header = req.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
     // A missing header is still compared, against nothing, so it costs what a wrong one does.
-    return timingSafeEqual(digest(match?.[1] ?? ''), expected) && match !== null;
+    return matches(match?.[1] ?? '') && match !== null;
   };
 }

@@ -1,0 +1,77 @@
+import { formatBytes } from '@ostrom/accountant';
+import type { UsageSample } from '@ostrom/leasedb';
+import { type Html, html, raw } from './html.js';
+
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+
+/** The chart's ranges: how far back, and the bucket one point stands for (null: every sample). */
+export const CHART_RANGES = {
+  day: { seconds: DAY, bucket: null, label: 'Last 24 hours' },
+  month: { seconds: 30 * DAY, bucket: DAY, label: 'Last 30 days (one point a day)' },
+  year: { seconds: 365 * DAY, bucket: 7 * DAY, label: 'Last year (one point a week)' },
+} as const;
+
+export type ChartRange = keyof typeof CHART_RANGES;
+
+/**
+ * The points to plot: every sample, or the last sample of each bucket (usage is a level, so the
+ * latest value in a bucket stands for it, not a sum).
+ */
+export function chartPoints(
+  samples: readonly UsageSample[],
+  from: number,
+  bucket: number | null,
+): UsageSample[] {
+  if (bucket === null) return [...samples];
+  const last = new Map<number, UsageSample>();
+  for (const sample of samples) last.set(Math.floor((sample.at - from) / bucket), sample);
+  return [...last.values()].sort((a, b) => a.at - b.at);
+}
+
+const WIDTH = 720;
+const HEIGHT = 220;
+const PAD = { left: 64, right: 16, top: 16, bottom: 28 };
+
+function dateLabel(at: number, withTime: boolean): string {
+  const iso = new Date(at * 1000).toISOString();
+  return withTime ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(0, 10);
+}
+
+/**
+ * An inline SVG line chart of bytes over [from, to): one circle per point, each with a title
+ * giving its time, bytes and shares. No script and nothing fetched: it renders as the page loads.
+ */
+export function usageChart(
+  points: readonly UsageSample[],
+  from: number,
+  to: number,
+  title: string,
+): Html {
+  if (points.length === 0) {
+    return html`<p class="muted" data-testid="chart-empty">No usage samples in this range yet: the
+      node records one an hour.</p>`;
+  }
+  const max = Math.max(...points.map((p) => p.bytes), 1);
+  const plotW = WIDTH - PAD.left - PAD.right;
+  const plotH = HEIGHT - PAD.top - PAD.bottom;
+  const x = (at: number) => PAD.left + ((at - from) / Math.max(to - from, 1)) * plotW;
+  const y = (bytes: number) => PAD.top + plotH - (bytes / max) * plotH;
+  const coords = points.map((p) => `${x(p.at).toFixed(1)},${y(p.bytes).toFixed(1)}`).join(' ');
+  const withTime = to - from <= 2 * DAY;
+  const circles = points.map(
+    (p) =>
+      html`<circle data-testid="chart-point" cx="${x(p.at).toFixed(1)}" cy="${y(p.bytes).toFixed(1)}" r="3.5"><title>${dateLabel(p.at, true)} UTC: ${formatBytes(p.bytes)} in ${p.shares} shares</title></circle>`,
+  );
+  return html`<svg class="chart" data-testid="usage-chart" viewBox="0 0 ${WIDTH} ${HEIGHT}"
+    role="img" aria-label="${title}" preserveAspectRatio="xMidYMid meet">
+    <line class="axis" x1="${PAD.left}" y1="${PAD.top + plotH}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotH}"/>
+    <line class="axis" x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotH}"/>
+    <text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${formatBytes(max)}</text>
+    <text x="${PAD.left - 6}" y="${PAD.top + plotH}" text-anchor="end">0</text>
+    <text x="${PAD.left}" y="${HEIGHT - 8}">${dateLabel(from, withTime)}</text>
+    <text x="${WIDTH - PAD.right}" y="${HEIGHT - 8}" text-anchor="end">${dateLabel(to, withTime)}</text>
+    ${points.length > 1 ? html`<polyline class="line" points="${coords}"/>` : raw('')}
+    ${circles}
+  </svg>`;
+}

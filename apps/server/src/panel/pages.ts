@@ -1,0 +1,515 @@
+import { type Digest, formatBytes } from '@ostrom/accountant';
+import {
+  ACCOUNT_STATUSES,
+  type AccountStatus,
+  type AccountWithUsage,
+  type ActivityEvent,
+  EVENT_KINDS,
+  type ShareState,
+  type Usage,
+} from '@ostrom/leasedb';
+import type { NodeCrawlerStatus } from '../node-crawler.js';
+import type { NodeGsdStatus } from '../node-gsd.js';
+import { type Html, html, raw } from './html.js';
+
+// Every page of the panel, rendered from data the routes (panel.ts) gathered. Nothing here
+// reads the database: what a page shows is what its route fetched, page by page.
+
+/** What every page's frame needs. */
+export interface Frame {
+  readonly title: string;
+  /** The nav entry to mark current. */
+  readonly section: 'overview' | 'accounts' | 'activity' | 'grid' | null;
+  /** Null on the login page. */
+  readonly session: { readonly operator: string; readonly csrf: string } | null;
+  readonly flash?: { readonly error: boolean; readonly text: string } | undefined;
+  readonly serverId: string;
+}
+
+const NAV = [
+  ['overview', '/', 'Overview'],
+  ['accounts', '/accounts', 'Accounts'],
+  ['activity', '/activity', 'Activity'],
+  ['grid', '/grid', 'Grid'],
+] as const;
+
+export function page(frame: Frame, body: Html): Html {
+  const s = frame.session;
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${frame.title} · Ostrom</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/static/panel.css">
+<script src="/static/panel.js" defer></script>
+</head>
+<body>
+<header>
+  <span class="brand" title="${frame.serverId}">Ostrom node</span>
+  ${
+    s &&
+    html`<nav>${NAV.map(
+      ([key, href, label]) =>
+        html`<a href="${href}" data-testid="nav-${key}" ${frame.section === key ? raw('aria-current="page"') : ''}>${label}</a>`,
+    )}</nav>
+  <span class="muted hide-narrow">${s.operator}</span>
+  <form method="post" action="/logout" data-testid="logout">${csrfField(s.csrf)}<button type="submit">Log out</button></form>`
+  }
+</header>
+<main>
+${
+  frame.flash &&
+  html`<div class="flash${frame.flash.error ? ' error' : ''}" role="status" data-testid="${frame.flash.error ? 'flash-error' : 'flash'}">${frame.flash.text}</div>`
+}
+${body}
+</main>
+</body>
+</html>`;
+}
+
+export function csrfField(csrf: string): Html {
+  return html`<input type="hidden" name="csrf" value="${csrf}">`;
+}
+
+// ----------------------------------------------------------------------------- small parts
+
+/** A point in time for people: `2026-12-05 14:03 UTC`. */
+export function when(at: number | null): string {
+  if (at === null) return '—';
+  const iso = new Date(at * 1000).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+}
+
+/** How long ago, roughly: `just now`, `5 min ago`, `3 h ago`, `12 days ago`. */
+export function ago(at: number | null, now: number): string {
+  if (at === null) return 'never';
+  const s = now - at;
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 2 * 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86_400)} days ago`;
+}
+
+/** A duration for people: `45 s`, `12 min`, `3 h 20 min`. */
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  const h = Math.floor(seconds / 3600);
+  const m = Math.round((seconds % 3600) / 60);
+  return m === 0 || h >= 24 ? `${h} h` : `${h} h ${m} min`;
+}
+
+const number = (n: number) => n.toLocaleString('en-US');
+
+function statusBadge(status: AccountStatus): Html {
+  return html`<span class="status status-${status}" data-testid="account-status">${status}</span>`;
+}
+
+/** The quota an account's usage is measured against: the soft one, else the hard one. */
+function quotaOf(account: AccountWithUsage): number | null {
+  return account.softQuotaBytes ?? account.hardQuotaBytes;
+}
+
+function quotaBar(account: AccountWithUsage): Html {
+  const quota = quotaOf(account);
+  if (quota === null) return html`<span class="muted">no quota</span>`;
+  const ratio = quota === 0 ? 1 : account.usage.bytes / quota;
+  const level = ratio >= 1 ? ' over' : ratio >= 0.8 ? ' warn' : '';
+  const percent = Math.min(100, Math.round(ratio * 100));
+  return html`<span class="bar${level}" title="${Math.round(ratio * 100)}% of ${formatBytes(quota)}"><span style="width:${percent}%"></span></span>${Math.round(ratio * 100)}% of ${formatBytes(quota)}`;
+}
+
+/** The first 16 hex digits of a key: enough to tell keys apart at a glance. */
+function fingerprint(publicKey: string | null): string {
+  return publicKey === null ? '—' : `${publicKey.slice(0, 16)}…`;
+}
+
+// ----------------------------------------------------------------------------- login
+
+export function loginPage(next: string): Html {
+  return html`<div class="login"><h1>Log in</h1>
+<form method="post" action="/login" data-testid="login-form">
+  <input type="hidden" name="next" value="${next}">
+  <label class="stack">Your name (recorded with every action)
+    <input name="operator" autocomplete="username" required maxlength="40"></label>
+  <label class="stack">Admin token (the node's private/admin-token)
+    <input name="token" type="password" autocomplete="current-password" required></label>
+  <button type="submit">Log in</button>
+</form></div>`;
+}
+
+// ----------------------------------------------------------------------------- overview
+
+export interface OverviewData {
+  readonly now: number;
+  readonly stored: Usage;
+  readonly availableSpace: number | null;
+  readonly shares: Record<ShareState, Usage>;
+  readonly accounts: Record<AccountStatus, number>;
+  readonly crawler: NodeCrawlerStatus | null;
+  readonly lastBackupAt: number | null;
+  readonly nearQuota: { readonly accounts: readonly AccountWithUsage[]; readonly total: number };
+  readonly chart: Html;
+}
+
+export function overviewPage(d: OverviewData): Html {
+  const capacity = d.availableSpace === null ? null : d.stored.bytes + d.availableSpace;
+  const usedPercent =
+    capacity === null || capacity === 0 ? null : Math.round((d.stored.bytes / capacity) * 100);
+  const c = d.crawler;
+  return html`<h1>Overview</h1>
+<div class="cards" data-testid="overview">
+  <section class="card" data-testid="card-space"><h2>Space</h2>
+    <div class="big">${formatBytes(d.stored.bytes)}</div>
+    <div>stored in ${number(d.stored.shares)} shares</div>
+    ${
+      capacity === null
+        ? html`<div class="muted">available space unknown</div>`
+        : html`<div><span class="bar${usedPercent !== null && usedPercent >= 90 ? ' over' : ''}"><span style="width:${usedPercent ?? 0}%"></span></span>${usedPercent}% of ${formatBytes(capacity)}</div>
+    <div>${formatBytes(d.availableSpace ?? 0)} available</div>`
+    }
+  </section>
+  <section class="card" data-testid="card-shares"><h2>Shares by state</h2><ul>
+    ${(['stable', 'coming', 'going'] as const).map(
+      (state) =>
+        html`<li>${state}: ${number(d.shares[state].shares)} (${formatBytes(d.shares[state].bytes)})</li>`,
+    )}
+  </ul></section>
+  <section class="card" data-testid="card-accounts"><h2>Accounts by status</h2><ul>
+    ${ACCOUNT_STATUSES.map(
+      (status) =>
+        html`<li><a href="/accounts?status=${status}">${status}</a>: ${number(d.accounts[status])}</li>`,
+    )}
+  </ul></section>
+  <section class="card" data-testid="card-crawler"><h2>Crawler</h2>
+    ${c === null ? html`<div class="muted">not running in this process</div>` : crawlerCard(c, d.now)}
+  </section>
+  <section class="card" data-testid="card-backup"><h2>Database backup</h2>
+    ${
+      c !== null && c.backups === null
+        ? html`<div class="muted">This node makes no backups itself (PostgreSQL: pg_dump's job, or backup_interval = 0).</div>`
+        : d.lastBackupAt === null
+          ? html`<div class="big">none yet</div>`
+          : html`<div class="big">${ago(d.lastBackupAt, d.now)}</div><div class="muted">${when(d.lastBackupAt)}</div>`
+    }
+    ${c?.backups?.lastError && html`<div class="flash error">${c.backups.lastError}</div>`}
+  </section>
+  <section class="card" data-testid="card-quota"><h2>Quota warnings</h2>
+    ${
+      d.nearQuota.total === 0
+        ? html`<div>No account is at 80% of its quota.</div>`
+        : html`<ul>${d.nearQuota.accounts.map(
+            (a) => html`<li><a href="/accounts/${a.id}">${a.nickname}</a>: ${quotaBar(a)}</li>`,
+          )}</ul><a href="/accounts?near=1">all ${number(d.nearQuota.total)} →</a>`
+    }
+  </section>
+</div>
+<h2>Stored bytes, last 24 hours</h2>
+${d.chart}`;
+}
+
+function crawlerCard(c: NodeCrawlerStatus, now: number): Html {
+  const last = c.history[0];
+  return html`<div class="big">${c.percent}%</div>
+    <div>cycle ${c.cycle}, ${c.prefixesDone} of ${c.prefixesTotal} prefixes</div>
+    <div>${c.etaSeconds === null ? 'ETA unknown yet' : `about ${duration(c.etaSeconds)} left`}</div>
+    <div class="muted">${c.background.running ? (c.background.holding ? 'crawling in this process' : `another process crawls (${c.claim?.holder ?? '?'})`) : 'background crawl off'}</div>
+    ${
+      last &&
+      html`<div>last cycle: finished ${ago(last.finishedAt, now)}, took ${duration(last.finishedAt - last.startedAt)}</div>`
+    }
+    ${
+      c.history.length > 1 &&
+      html`<details><summary>earlier cycles</summary><ul>${c.history
+        .slice(1, 6)
+        .map(
+          (h) =>
+            html`<li>cycle ${h.cycle}: ${when(h.finishedAt)}, ${duration(h.finishedAt - h.startedAt)}</li>`,
+        )}</ul></details>`
+    }
+    ${c.deletionHold && html`<div class="flash error">Deletion held until ${when(c.deletionHold.until)}</div>`}
+    ${c.background.lastError && html`<div class="flash error">${c.background.lastError}</div>`}`;
+}
+
+// ----------------------------------------------------------------------------- accounts
+
+export const SORTABLE = [
+  'id',
+  'nickname',
+  'status',
+  'shares',
+  'bytes',
+  'lastSeen',
+  'createdAt',
+] as const;
+export type SortKey = (typeof SORTABLE)[number];
+
+export interface AccountsQuery {
+  readonly q: string;
+  readonly status: AccountStatus | '';
+  readonly near: boolean;
+  readonly sort: SortKey;
+  readonly dir: 'asc' | 'desc';
+  readonly page: number;
+}
+
+export const PAGE_SIZE = 50;
+
+export function accountsHref(q: AccountsQuery, change: Partial<AccountsQuery> = {}): string {
+  const v = { ...q, ...change };
+  const params = new URLSearchParams();
+  if (v.q) params.set('q', v.q);
+  if (v.status) params.set('status', v.status);
+  if (v.near) params.set('near', '1');
+  if (v.sort !== 'id') params.set('sort', v.sort);
+  if (v.dir !== 'asc') params.set('dir', v.dir);
+  if (v.page !== 1) params.set('page', String(v.page));
+  const text = params.toString();
+  return text ? `/accounts?${text}` : '/accounts';
+}
+
+export function accountsPage(
+  q: AccountsQuery,
+  accounts: readonly AccountWithUsage[],
+  total: number,
+  now: number,
+): Html {
+  const first = total === 0 ? 0 : (q.page - 1) * PAGE_SIZE + 1;
+  const last = (q.page - 1) * PAGE_SIZE + accounts.length;
+  const header = (key: SortKey, label: string, numeric = false) => {
+    const dir = q.sort === key && q.dir === 'asc' ? 'desc' : 'asc';
+    const mark = q.sort === key ? (q.dir === 'asc' ? ' ▲' : ' ▼') : '';
+    return html`<th class="${numeric ? 'num' : ''}"><a data-sort="${key}" href="${accountsHref(q, { sort: key, dir, page: 1 })}">${label}${mark}</a></th>`;
+  };
+  const pager = html`<div class="pager" data-testid="pager">
+    <span>${number(first)}–${number(last)} of ${number(total)}</span>
+    ${q.page > 1 && html`<a rel="prev" href="${accountsHref(q, { page: q.page - 1 })}">← previous</a>`}
+    ${last < total && html`<a rel="next" href="${accountsHref(q, { page: q.page + 1 })}">next →</a>`}
+  </div>`;
+  return html`<h1>Accounts</h1>
+<form class="filters" method="get" action="/accounts" data-testid="account-filter" data-autosubmit>
+  <label>Nickname <input name="q" value="${q.q}" type="search" data-testid="account-search"></label>
+  <label>Status <select name="status">
+    <option value="">any</option>
+    ${ACCOUNT_STATUSES.map((s) => html`<option value="${s}" ${q.status === s ? raw('selected') : ''}>${s}</option>`)}
+  </select></label>
+  <label>Quota <select name="near">
+    <option value="">any</option>
+    <option value="1" ${q.near ? raw('selected') : ''}>at 80% or more</option>
+  </select></label>
+  <input type="hidden" name="sort" value="${q.sort}"><input type="hidden" name="dir" value="${q.dir}">
+  <button type="submit">Filter</button>
+</form>
+${pager}
+<div class="table-wrap"><table data-testid="accounts-table">
+<thead><tr>${header('id', 'ID', true)}${header('nickname', 'Nickname')}<th>Key</th>${header('status', 'Status')}${header('shares', 'Shares', true)}${header('bytes', 'Bytes', true)}<th>Quota</th>${header('lastSeen', 'Last seen')}</tr></thead>
+<tbody>
+${accounts.map(
+  (a) => html`<tr data-account-id="${a.id}">
+  <td class="num">${a.id}</td>
+  <td><a data-testid="account-link" href="/accounts/${a.id}">${a.nickname}</a></td>
+  <td class="mono">${fingerprint(a.publicKey)}</td>
+  <td>${statusBadge(a.status)}</td>
+  <td class="num">${number(a.usage.shares)}</td>
+  <td class="num" data-testid="account-bytes" title="${number(a.usage.bytes)} bytes">${formatBytes(a.usage.bytes)}</td>
+  <td>${quotaBar(a)}</td>
+  <td>${ago(a.lastSeenAt, now)}</td>
+</tr>`,
+)}
+${accounts.length === 0 && html`<tr><td colspan="8" class="muted">No account matches.</td></tr>`}
+</tbody></table></div>
+${pager}`;
+}
+
+// ----------------------------------------------------------------------------- one account
+
+export interface AccountPageData {
+  readonly account: AccountWithUsage;
+  readonly nurl: string | null;
+  readonly deletedAt: number | null;
+  readonly range: string;
+  readonly ranges: readonly (readonly [string, string])[];
+  readonly chart: Html;
+  readonly events: readonly ActivityEvent[];
+  readonly csrf: string;
+  readonly now: number;
+}
+
+function actionForm(id: number, csrf: string, verb: string, label: string, extra?: Html): Html {
+  return html`<form method="post" action="/accounts/${id}/${verb}" data-action="${verb}">
+  ${csrfField(csrf)}${extra ?? ''}<button type="submit" class="${verb === 'disable' ? 'danger' : ''}">${label}</button></form>`;
+}
+
+const reasonField = html`<label class="stack">Reason (optional)<input name="reason" maxlength="200"></label>`;
+
+export function accountPage(d: AccountPageData): Html {
+  const a = d.account;
+  const builtIn = a.id <= 1;
+  const size = (bytes: number | null) => (bytes === null ? '' : formatBytes(bytes));
+  return html`<h1>${a.nickname}</h1>
+<div class="cards">
+  <section class="card"><h2>Status</h2>${statusBadge(a.status)}
+    ${d.deletedAt !== null && html`<div class="muted">deleted ${when(d.deletedAt)}; its shares go after the deletion grace period</div>`}
+  </section>
+  <section class="card" data-testid="account-usage"><h2>Usage</h2>
+    <div class="big">${formatBytes(a.usage.bytes)}</div><div>${number(a.usage.shares)} shares</div><div>${quotaBar(a)}</div>
+  </section>
+  <section class="card"><h2>Account</h2>
+    <div>id ${a.id}, created ${when(a.createdAt)}</div>
+    <div>last seen ${ago(a.lastSeenAt, d.now)}</div>
+    <div>key <span class="mono">${a.publicKey ?? '— (built-in)'}</span></div>
+  </section>
+</div>
+${d.nurl !== null && html`<h2>NURL</h2><p class="mono" data-testid="account-nurl">${d.nurl}</p>`}
+<h2>Actions</h2>
+<div class="actions">
+  ${a.status === 'normal' && actionForm(a.id, d.csrf, 'freeze', 'Freeze', reasonField)}
+  ${a.status === 'frozen' && actionForm(a.id, d.csrf, 'thaw', 'Thaw')}
+  ${(a.status === 'normal' || a.status === 'frozen') && actionForm(a.id, d.csrf, 'disable', 'Disable', reasonField)}
+  ${a.status === 'pending' && actionForm(a.id, d.csrf, 'approve', 'Approve')}
+  ${
+    a.status !== 'deleted' &&
+    actionForm(
+      a.id,
+      d.csrf,
+      'quota',
+      'Set quota',
+      html`<label class="stack">Hard quota<input name="hard" value="${size(a.hardQuotaBytes)}" placeholder="none" size="9"></label>
+      <label class="stack">Soft quota<input name="soft" value="${size(a.softQuotaBytes)}" placeholder="none" size="9"></label>`,
+    )
+  }
+  ${
+    a.status !== 'deleted' &&
+    !builtIn &&
+    html`<form method="post" action="/accounts/${a.id}/delete" data-action="delete" data-nickname="${a.nickname}">
+    ${csrfField(d.csrf)}
+    <label class="stack">Delete all its shares: type <strong>${a.nickname}</strong> to confirm
+      <input name="confirm" data-testid="delete-confirm" autocomplete="off"></label>
+    <button type="submit" class="danger" data-testid="delete-button" disabled>Delete all shares</button>
+  </form>`
+  }
+</div>
+<h2>Usage over time</h2>
+<div class="ranges">${d.ranges.map(
+    ([key, label]) =>
+      html`<a data-testid="range-${key}" href="/accounts/${a.id}?range=${key}" ${d.range === key ? raw('aria-current="page"') : ''}>${label}</a>`,
+  )}</div>
+${d.chart}
+<h2>Recent events</h2>
+<ul class="events" data-testid="account-events">
+${d.events.map((e) => html`<li>${when(e.at)} · ${describeEvent(e)}${e.actor && html` · by ${e.actor}`}</li>`)}
+${d.events.length === 0 && html`<li class="muted">none</li>`}
+</ul>
+<p><a href="/activity?account=${a.id}">all of its events →</a></p>`;
+}
+
+// ----------------------------------------------------------------------------- activity
+
+/** One event in a sentence (without its time, account or actor). */
+export function describeEvent(e: ActivityEvent): string {
+  const d = e.data;
+  const share =
+    e.storageIndex === null ? '' : ` ${e.storageIndex}${e.shnum === null ? '' : `/${e.shnum}`}`;
+  const bytes = typeof d.bytes === 'number' ? ` (${formatBytes(d.bytes)})` : '';
+  switch (e.kind) {
+    case 'account-status-changed':
+      return `status ${String(d.from)} → ${String(d.to)}${d.reason ? `: ${String(d.reason)}` : ''}`;
+    case 'account-quota-changed':
+      return `quota changed (hard ${quotaText(d.hardQuotaBytes)}, soft ${quotaText(d.softQuotaBytes)})`;
+    case 'account-nickname-changed':
+      return `renamed ${String(d.from)} → ${String(d.to)}`;
+    case 'share-stored':
+      return `stored share${share}${bytes}`;
+    case 'quota-warning':
+      return `reached ${String(d.percent)}% of the soft quota`;
+    default: {
+      const rest = Object.keys(d).length === 0 ? '' : ` ${JSON.stringify(d)}`;
+      return `${e.kind}${share}${rest}`;
+    }
+  }
+}
+
+function quotaText(value: unknown): string {
+  return typeof value === 'number' ? formatBytes(value) : 'none';
+}
+
+export interface ActivityQuery {
+  readonly kind: string;
+  readonly account: number | null;
+  readonly before: number | null;
+}
+
+export function activityPage(
+  q: ActivityQuery,
+  digest: Digest,
+  events: readonly ActivityEvent[],
+  names: ReadonlyMap<number, string>,
+  olderHref: string | null,
+): Html {
+  const accountCell = (id: number | null) =>
+    id === null ? '' : html`<a href="/accounts/${id}">${names.get(id) ?? `account ${id}`}</a>`;
+  return html`<h1>Activity</h1>
+<h2>Digest of the last 24 hours</h2>
+<ul data-testid="digest">
+${digest.lines.map((line) => html`<li>${line}</li>`)}
+${digest.lines.length === 0 && html`<li class="muted">Nothing happened.</li>`}
+</ul>
+<h2>Event log</h2>
+<form class="filters" method="get" action="/activity" data-autosubmit>
+  <label>Kind <select name="kind"><option value="">any</option>
+    ${EVENT_KINDS.map((k) => html`<option ${q.kind === k ? raw('selected') : ''}>${k}</option>`)}
+  </select></label>
+  <label>Account id <input name="account" value="${q.account ?? ''}" inputmode="numeric" size="6"></label>
+  <button type="submit">Filter</button>
+</form>
+<div class="table-wrap"><table data-testid="events-table">
+<thead><tr><th>Time</th><th>Kind</th><th>Account</th><th>By</th><th>What</th></tr></thead>
+<tbody>
+${events.map(
+  (
+    e,
+  ) => html`<tr><td>${when(e.at)}</td><td data-testid="event-kind">${e.kind}</td><td>${accountCell(e.accountId)}</td>
+  <td data-testid="event-actor">${e.actor ?? (e.accountId === null ? '' : 'the account')}</td><td class="wrap">${describeEvent(e)}</td></tr>`,
+)}
+${events.length === 0 && html`<tr><td colspan="5" class="muted">No event matches.</td></tr>`}
+</tbody></table></div>
+<div class="pager">${olderHref && html`<a rel="next" href="${olderHref}">older events →</a>`}</div>`;
+}
+
+// ----------------------------------------------------------------------------- grid
+
+export function gridPage(status: NodeGsdStatus | null, now: number): Html {
+  const dir = status?.directory ?? null;
+  let body: Html;
+  if (status === null || !status.enabled) {
+    body = html`<p data-testid="grid-empty">This node takes part in no grid service directory. Set
+      <code>[gsd] introduction</code> in its config (see <code>ostrom gsd --help</code>) and restart it.</p>`;
+  } else if (dir === null) {
+    body = html`<p data-testid="grid-empty">The directory has not been read yet${status.lastError ? `: ${status.lastError}` : ''}.</p>`;
+  } else {
+    body = html`<p>Directory version ${dir.seqnum ?? '—'}, updated ${when(dir.updatedAt)}, read from
+      <span class="mono">${dir.from ?? '—'}</span>; last checked ${ago(status.lastCheckAt, now)}.
+      ${dir.listsThisNode === false ? 'It does not list this node.' : ''}</p>
+    ${dir.problems.length > 0 && html`<ul>${dir.problems.map((p) => html`<li class="muted">${p}</li>`)}</ul>`}
+    <div class="table-wrap"><table data-testid="grid-servers">
+    <thead><tr><th>Name</th><th>Nickname</th><th>Answers</th><th class="num">Available</th><th>Announced</th><th>Version</th><th>NURLs</th></tr></thead>
+    <tbody>${dir.servers.map((s) => {
+      const body = s.announcement?.body;
+      return html`<tr data-readcap="${s.readcap}"><td>${s.petname}</td><td>${body?.nickname ?? '—'}</td>
+      <td>${s.answering === null ? '—' : s.answering ? 'yes' : 'no'}</td>
+      <td class="num">${body ? formatBytes(body.availableSpace) : '—'}</td>
+      <td>${s.announcement ? when(s.announcement.publishedAt) : (s.problem ?? '—')}</td>
+      <td>${body?.version ?? ''}</td>
+      <td class="wrap mono">${body?.nurls.map((n) => html`<div>${n}</div>`) ?? ''}</td></tr>`;
+    })}
+    ${dir.servers.length === 0 && html`<tr><td colspan="7" class="muted">The directory lists no server.</td></tr>`}
+    </tbody></table></div>`;
+  }
+  return html`<h1>Grid</h1>${body}`;
+}
+
+export function errorPage(status: number, message: string): Html {
+  return html`<h1>${status === 404 ? 'Not found' : 'Cannot do that'}</h1><p>${message}</p><p><a href="/">Back to the overview</a></p>`;
+}

@@ -1,0 +1,554 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Accountant, buildDigest, type Digest } from '@ostrom/accountant';
+import {
+  ACCOUNT_STATUSES,
+  type AccountStatus,
+  type ActivityEvent,
+  EVENT_KINDS,
+  type EventKind,
+  type LeaseDb,
+} from '@ostrom/leasedb';
+import { tokenChecker } from '../admin/auth.js';
+import { AdminHttpError, adminStatusFor } from '../admin/errors.js';
+import type { NodeCrawlerStatus } from '../node-crawler.js';
+import type { NodeGsdStatus } from '../node-gsd.js';
+import { parseSize } from '../size.js';
+import { PANEL_CSS, PANEL_JS } from './assets.js';
+import { CHART_RANGES, type ChartRange, chartPoints, usageChart } from './chart.js';
+import type { Html } from './html.js';
+import {
+  type AccountsQuery,
+  accountPage,
+  accountsPage,
+  activityPage,
+  errorPage,
+  type Frame,
+  gridPage,
+  loginPage,
+  overviewPage,
+  PAGE_SIZE,
+  page,
+  SORTABLE,
+} from './pages.js';
+import { type PanelSession, PanelSessions, SESSION_COOKIE, SESSION_SECONDS } from './sessions.js';
+
+/** The subset of a (pino) logger the panel uses. */
+export interface PanelLogger {
+  info(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface PanelOptions {
+  readonly accountant: Accountant;
+  readonly leaseDb: LeaseDb;
+  /** The admin token: logging in takes it. */
+  readonly token: string;
+  nurlFor(accountId: number): string;
+  readonly serverId: string;
+  readonly crawler?: { status(): Promise<NodeCrawlerStatus> } | undefined;
+  readonly gsd?: { status(): NodeGsdStatus } | undefined;
+  readonly logger?: PanelLogger | undefined;
+  /** Unix seconds (default the system clock). */
+  readonly now?: (() => number) | undefined;
+}
+
+/** Largest form body: the biggest real one (a login, a quota) is well under a kilobyte. */
+const MAX_FORM_BYTES = 16 * 1024;
+
+const DAY = 86_400;
+
+/** How long a built digest is shown before it is built again. */
+const DIGEST_CACHE_SECONDS = 60;
+
+/** Events a page of the activity log shows. */
+const EVENTS_PER_PAGE = 50;
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Browsers reach the panel by these host names only (a DNS-rebinding page has its own). */
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+// A page's own script and stylesheet only; no frame may hold the panel; forms post here only.
+const SECURITY_HEADERS = {
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'X-Content-Type-Options': 'nosniff',
+};
+
+/** An operator's action refused for a reason shown on the page it came from. */
+class ActionRefused extends Error {}
+
+interface Request {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly url: URL;
+  readonly session: PanelSession | undefined;
+}
+
+/**
+ * The operator's web panel: server-rendered pages over the lease database and the accountant,
+ * served on the admin listener beside `/admin/v1`. An operator logs in with the admin token and
+ * a name; the name is the actor of each action in the activity log. Forms post
+ * `application/x-www-form-urlencoded` and answer with a redirect (303), so reloading a page
+ * never repeats an action.
+ */
+export function createPanel(options: PanelOptions) {
+  const { accountant, leaseDb, logger } = options;
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const sessions = new PanelSessions(now);
+  const tokenMatches = tokenChecker(options.token);
+  // The digest reads the whole day's log: built at most once a minute, and again after an
+  // action taken here, so the operator sees it at once.
+  let digestCache: { at: number; digest: Promise<Digest> } | undefined;
+  const digest = (at: number): Promise<Digest> => {
+    if (!digestCache || at - digestCache.at >= DIGEST_CACHE_SECONDS || at < digestCache.at) {
+      const built = buildDigest(leaseDb, { since: at - DAY, until: at });
+      digestCache = { at, digest: built };
+      built.catch(() => {
+        if (digestCache?.digest === built) digestCache = undefined;
+      });
+    }
+    return digestCache.digest;
+  };
+
+  const frame = (
+    r: Request,
+    title: string,
+    section: Frame['section'],
+  ): Frame & { session: PanelSession | null } => {
+    const flash = r.session?.flash;
+    if (r.session) r.session.flash = undefined;
+    return { title, section, session: r.session ?? null, flash, serverId: options.serverId };
+  };
+
+  // --------------------------------------------------------------------------- pages
+
+  async function overview(r: Request): Promise<Html> {
+    const at = now();
+    const [stored, version, shares, accounts, crawler, backups, near, history] = await Promise.all([
+      leaseDb.getServerUsage(),
+      accountant.version().catch(() => null),
+      leaseDb.countSharesByState(),
+      leaseDb.countAccountsByStatus(),
+      options.crawler ? options.crawler.status() : Promise.resolve(null),
+      leaseDb.listEvents({ kinds: ['backup-made'], order: 'desc', limit: 1 }),
+      leaseDb.listAccounts({ nearQuota: true, orderBy: 'bytes', direction: 'desc', limit: 5 }),
+      leaseDb.getServerUsageHistory({ from: at - DAY, to: at + 1 }),
+    ]);
+    return page(
+      frame(r, 'Overview', 'overview'),
+      overviewPage({
+        now: at,
+        stored,
+        availableSpace: version?.availableSpace ?? null,
+        shares,
+        accounts,
+        crawler,
+        lastBackupAt: backups[0]?.at ?? null,
+        nearQuota: near,
+        chart: usageChart(history, at - DAY, at, 'Bytes stored on this node, last 24 hours'),
+      }),
+    );
+  }
+
+  async function accounts(r: Request): Promise<Html> {
+    const p = r.url.searchParams;
+    const sort = oneOf(p.get('sort'), SORTABLE, 'id', 'sort');
+    const q: AccountsQuery = {
+      q: (p.get('q') ?? '').trim().slice(0, 64),
+      status: p.get('status') ? oneOf(p.get('status'), ACCOUNT_STATUSES, 'normal', 'status') : '',
+      near: p.get('near') === '1',
+      sort,
+      dir: oneOf(p.get('dir'), ['asc', 'desc'] as const, 'asc', 'dir'),
+      page: positiveInt(p.get('page'), 1, 'page'),
+    };
+    const result = await leaseDb.listAccounts({
+      ...(q.q ? { search: q.q } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.near ? { nearQuota: true } : {}),
+      orderBy: q.sort,
+      direction: q.dir,
+      limit: PAGE_SIZE,
+      offset: (q.page - 1) * PAGE_SIZE,
+    });
+    return page(
+      frame(r, 'Accounts', 'accounts'),
+      accountsPage(q, result.accounts, result.total, now()),
+    );
+  }
+
+  async function account(r: Request, id: number): Promise<Html> {
+    const found = await leaseDb.getAccount(id);
+    if (!found) throw new AdminHttpError(404, `there is no account ${id}`);
+    const range = oneOf(
+      r.url.searchParams.get('range'),
+      Object.keys(CHART_RANGES) as ChartRange[],
+      'day',
+      'range',
+    );
+    const spec = CHART_RANGES[range];
+    const at = now();
+    const from = at - spec.seconds;
+    const [usage, attributes, samples, events] = await Promise.all([
+      leaseDb.getAccountUsage(id),
+      leaseDb.getAccountAttributes(id),
+      leaseDb.getUsageHistory(id, { from, to: at + 1 }),
+      leaseDb.listEvents({ accountId: id, order: 'desc', limit: 20 }),
+    ]);
+    const deletedAt = attributes['deleted-at'];
+    return page(
+      frame(r, found.nickname, 'accounts'),
+      accountPage({
+        account: { ...found, usage: usage ?? { shares: 0, bytes: 0 } },
+        nurl: found.status === 'deleted' || id === 1 ? null : options.nurlFor(id),
+        deletedAt: deletedAt === undefined ? null : Number(deletedAt),
+        range,
+        ranges: (Object.keys(CHART_RANGES) as ChartRange[]).map((key) => [
+          key,
+          key === 'day' ? 'day' : key === 'month' ? 'month' : 'year',
+        ]),
+        chart: usageChart(
+          chartPoints(samples, from, spec.bucket),
+          from,
+          at,
+          `${found.nickname}: ${spec.label}`,
+        ),
+        events,
+        csrf: r.session!.csrf,
+        now: at,
+      }),
+    );
+  }
+
+  async function activity(r: Request): Promise<Html> {
+    const p = r.url.searchParams;
+    const kindText = p.get('kind') ?? '';
+    const kind = kindText === '' ? '' : oneOf(kindText, EVENT_KINDS, 'notice', 'kind');
+    const accountText = p.get('account')?.trim() ?? '';
+    const accountId = accountText === '' ? null : nonNegativeInt(accountText, 'account');
+    const before = p.has('before') ? positiveInt(p.get('before'), 1, 'before') : null;
+    const at = now();
+    const [dayDigest, events] = await Promise.all([
+      digest(at),
+      leaseDb.listEvents({
+        order: 'desc',
+        limit: EVENTS_PER_PAGE + 1,
+        ...(kind ? { kinds: [kind as EventKind] } : {}),
+        ...(accountId === null ? {} : { accountId }),
+        ...(before === null ? {} : { beforeId: before }),
+      }),
+    ]);
+    const shown = events.slice(0, EVENTS_PER_PAGE);
+    const names = await nicknames(shown);
+    let older: string | null = null;
+    if (events.length > EVENTS_PER_PAGE) {
+      const next = new URLSearchParams();
+      if (kind) next.set('kind', kind);
+      if (accountId !== null) next.set('account', String(accountId));
+      next.set('before', String(shown.at(-1)!.id));
+      older = `/activity?${next}`;
+    }
+    return page(
+      frame(r, 'Activity', 'activity'),
+      activityPage({ kind, account: accountId, before }, dayDigest, shown, names, older),
+    );
+  }
+
+  async function nicknames(events: readonly ActivityEvent[]): Promise<Map<number, string>> {
+    const ids = [...new Set(events.map((e) => e.accountId).filter((id) => id !== null))];
+    const found = await Promise.all(ids.map((id) => leaseDb.getAccount(id)));
+    return new Map(ids.map((id, i) => [id, found[i]?.nickname ?? `account ${id}`]));
+  }
+
+  function grid(r: Request): Html {
+    return page(frame(r, 'Grid', 'grid'), gridPage(options.gsd?.status() ?? null, now()));
+  }
+
+  // --------------------------------------------------------------------------- actions
+
+  /** Runs an account action; its outcome is the flash of the account page it redirects to. */
+  async function act(r: Request, id: number, verb: string, form: URLSearchParams): Promise<void> {
+    const session = r.session!;
+    const actor = session.operator;
+    const found = await leaseDb.getAccount(id);
+    if (!found) throw new AdminHttpError(404, `there is no account ${id}`);
+    const name = found.nickname;
+    try {
+      let done: string;
+      switch (verb) {
+        case 'freeze':
+        case 'thaw':
+        case 'disable': {
+          const status: AccountStatus =
+            verb === 'freeze' ? 'frozen' : verb === 'thaw' ? 'normal' : 'disabled';
+          const reason = (form.get('reason') ?? '').trim();
+          if (reason.length > 200 || CONTROL.test(reason)) {
+            throw new ActionRefused('A reason is at most 200 characters on one line.');
+          }
+          await accountant.setAccountStatus(id, status, {
+            actor,
+            ...(reason ? { reason } : {}),
+          });
+          done = `${name} is now ${status}.`;
+          break;
+        }
+        case 'approve':
+          await accountant.approveAccount(id, { actor });
+          done = `${name} is approved.`;
+          break;
+        case 'quota': {
+          const hard = sizeField(form, 'hard');
+          const soft = sizeField(form, 'soft');
+          if (hard !== null && soft !== null && soft > hard) {
+            throw new ActionRefused('The soft quota must not exceed the hard quota.');
+          }
+          await accountant.setAccountQuota(id, { hardBytes: hard, softBytes: soft }, { actor });
+          done = `The quota of ${name} is set.`;
+          break;
+        }
+        case 'delete': {
+          // The browser keeps the button disabled until the nickname is typed; this is the check
+          // that counts.
+          if ((form.get('confirm') ?? '') !== name) {
+            throw new ActionRefused(
+              `Type the nickname “${name}” exactly to confirm. Nothing was deleted.`,
+            );
+          }
+          await accountant.setAccountStatus(id, 'deleted', { actor });
+          done = `${name} is deleted: its shares go after the deletion grace period.`;
+          break;
+        }
+        default:
+          throw new AdminHttpError(404, 'no such action');
+      }
+      logger?.info({ accountId: id, action: verb, actor }, 'panel action');
+      digestCache = undefined;
+      session.flash = { error: false, text: done };
+    } catch (error) {
+      if (error instanceof AdminHttpError) throw error;
+      const status = adminStatusFor(error);
+      // Refusals (a wrong state, bad input) are shown; anything else is a real failure.
+      if (!(error instanceof ActionRefused) && (status === undefined || status >= 500)) throw error;
+      session.flash = { error: true, text: (error as Error).message };
+    }
+    redirect(r.res, `/accounts/${id}`);
+  }
+
+  // --------------------------------------------------------------------------- dispatch
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://panel.invalid');
+    } catch {
+      throw new AdminHttpError(400, 'malformed request target');
+    }
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+    if (!LOCAL_HOSTS.has(host)) {
+      throw new AdminHttpError(421, 'the panel answers to 127.0.0.1 or localhost only');
+    }
+    const method = req.method ?? '';
+    const path = url.pathname;
+    if (method === 'GET' && path === '/static/panel.css') {
+      return sendAsset(res, PANEL_CSS, 'text/css; charset=utf-8');
+    }
+    if (method === 'GET' && path === '/static/panel.js') {
+      return sendAsset(res, PANEL_JS, 'text/javascript; charset=utf-8');
+    }
+    const session = sessions.find(req.headers.cookie);
+    const r: Request = { req, res, url, session };
+
+    if (path === '/login') {
+      if (method === 'GET') {
+        const next = localPath(url.searchParams.get('next'));
+        return sendPage(res, 200, page(frame(r, 'Log in', null), loginPage(next)));
+      }
+      if (method !== 'POST') throw methodNotAllowed('GET, POST');
+      const form = await readForm(req);
+      const next = localPath(form.get('next'));
+      const operator = (form.get('operator') ?? '').trim();
+      const nameOk = operator.length >= 1 && operator.length <= 40 && !CONTROL.test(operator);
+      if (!tokenMatches(form.get('token') ?? '') || !nameOk) {
+        logger?.info({ operator: operator.slice(0, 40) }, 'panel login refused');
+        const text = nameOk
+          ? 'That is not this node’s admin token.'
+          : 'Give your name (1–40 characters): it is recorded with your actions.';
+        const f = { ...frame(r, 'Log in', null), session: null, flash: { error: true, text } };
+        return sendPage(res, 401, page(f, loginPage(next)));
+      }
+      const created = sessions.create(operator);
+      logger?.info({ operator }, 'panel login');
+      res.setHeader(
+        'Set-Cookie',
+        `${SESSION_COOKIE}=${created.id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_SECONDS}`,
+      );
+      return redirect(res, next);
+    }
+
+    if (!session) {
+      if (method === 'GET' || method === 'HEAD') {
+        return redirect(res, `/login?next=${encodeURIComponent(path + url.search)}`);
+      }
+      throw new AdminHttpError(401, 'log in first');
+    }
+
+    if (method === 'POST') {
+      const form = await readForm(req);
+      if (form.get('csrf') !== session.csrf) {
+        throw new AdminHttpError(403, 'this form is stale or not from the panel: reload the page');
+      }
+      if (path === '/logout') {
+        sessions.delete(session.id);
+        res.setHeader(
+          'Set-Cookie',
+          `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`,
+        );
+        return redirect(res, '/login');
+      }
+      const m = /^\/accounts\/(\d{1,15})\/([a-z]+)$/.exec(path);
+      if (m) return await act(r, Number(m[1]), m[2]!, form);
+      throw new AdminHttpError(404, 'no such page');
+    }
+    if (method !== 'GET') throw methodNotAllowed('GET');
+    if (path === '/') return sendPage(res, 200, await overview(r));
+    if (path === '/accounts') return sendPage(res, 200, await accounts(r));
+    const m = /^\/accounts\/(\d{1,15})$/.exec(path);
+    if (m) return sendPage(res, 200, await account(r, Number(m[1])));
+    if (path === '/activity') return sendPage(res, 200, await activity(r));
+    if (path === '/grid') return sendPage(res, 200, grid(r));
+    throw new AdminHttpError(404, 'no such page');
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    req.on('error', (error) => logger?.info({ err: error }, 'panel request stream failed'));
+    handle(req, res).catch((error: unknown) => {
+      let status = adminStatusFor(error);
+      let message = error instanceof Error ? error.message : 'error';
+      if (status === undefined || status >= 500) {
+        logger?.error({ err: error, method: req.method, url: req.url }, 'panel failure');
+      }
+      if (status === undefined) {
+        status = 500;
+        message = 'Something failed on the node; its log says what.';
+      }
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return;
+      }
+      const headers = error instanceof AdminHttpError ? error.headers : {};
+      for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+      const body = page(
+        { title: 'Error', section: null, session: null, serverId: options.serverId },
+        errorPage(status, message),
+      );
+      sendPage(res, status, body);
+    });
+  };
+}
+
+// ----------------------------------------------------------------------------- input
+
+function oneOf<T extends string>(
+  value: string | null,
+  allowed: readonly T[],
+  fallback: T,
+  name: string,
+): T {
+  if (value === null || value === '') return fallback;
+  if (!allowed.includes(value as T)) {
+    throw new AdminHttpError(400, `${name} must be one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+function positiveInt(value: string | null, fallback: number, name: string): number {
+  if (value === null || value === '') return fallback;
+  if (!/^[1-9][0-9]{0,14}$/.test(value)) {
+    throw new AdminHttpError(400, `${name} must be a whole number from 1`);
+  }
+  return Number(value);
+}
+
+function nonNegativeInt(value: string, name: string): number {
+  if (!/^[0-9]{1,15}$/.test(value)) throw new AdminHttpError(400, `${name} must be a whole number`);
+  return Number(value);
+}
+
+/** A quota field: empty is no limit, else a size such as `10 GB` or `500MiB`. */
+function sizeField(form: URLSearchParams, name: 'hard' | 'soft'): number | null {
+  const text = (form.get(name) ?? '').trim();
+  if (text === '' || text.toLowerCase() === 'none') return null;
+  const bytes = parseSize(text.replace(/\s+/g, ''));
+  if (bytes === undefined) {
+    throw new ActionRefused(
+      `The ${name} quota “${text}” is not a size (write e.g. 10 GB, 500 MiB, or leave it empty for no limit). Nothing changed.`,
+    );
+  }
+  return bytes;
+}
+
+/** A redirect target from input: a path on this panel only, never another site. */
+function localPath(value: string | null): string {
+  if (!value?.startsWith('/') || value.startsWith('//') || value.includes('\\')) return '/';
+  return value;
+}
+
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  const essence = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (essence !== 'application/x-www-form-urlencoded') {
+    throw new AdminHttpError(415, 'panel forms are application/x-www-form-urlencoded');
+  }
+  const declared = req.headers['content-length'];
+  const tooLarge = () => new AdminHttpError(413, `a form may be at most ${MAX_FORM_BYTES} bytes`);
+  if (declared !== undefined && Number(declared) > MAX_FORM_BYTES) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_FORM_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const seen = new Set<string>();
+  for (const key of form.keys()) {
+    if (seen.has(key)) throw new AdminHttpError(400, `form field "${key}" given twice`);
+    seen.add(key);
+  }
+  return form;
+}
+
+function methodNotAllowed(allow: string): AdminHttpError {
+  return new AdminHttpError(405, 'method not allowed', { Allow: allow });
+}
+
+// ----------------------------------------------------------------------------- output
+
+function sendPage(res: ServerResponse, status: number, body: Html): void {
+  const bytes = Buffer.from(body.text, 'utf8');
+  res.writeHead(status, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': String(bytes.length),
+    'Cache-Control': 'no-store',
+    ...SECURITY_HEADERS,
+  });
+  res.end(bytes);
+}
+
+function sendAsset(res: ServerResponse, text: string, type: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  res.writeHead(200, {
+    'Content-Type': type,
+    'Content-Length': String(bytes.length),
+    'Cache-Control': 'max-age=3600',
+    ...SECURITY_HEADERS,
+  });
+  res.end(bytes);
+}
+
+function redirect(res: ServerResponse, location: string): void {
+  res.writeHead(303, { Location: location, 'Content-Length': '0', 'Cache-Control': 'no-store' });
+  res.end();
+}

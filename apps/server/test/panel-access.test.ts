@@ -1,0 +1,342 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LeaseDb } from '@ostrom/leasedb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initNode, loadNode } from '../src/node-dir.js';
+import { openNodeDatabase, type RunningNode, startNode } from '../src/server.js';
+
+// The panel over real sockets, without a browser: who gets in, what a request without a session
+// or a form token gets, that bad input is refused with a page saying why, and that the public
+// listener never serves it. Browser tests (panel-browser.test.ts) cover the pages as used.
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+}
+
+interface Panel {
+  readonly base: string;
+  readonly token: string;
+  get(path: string, cookie?: string): Promise<Answer>;
+  post(path: string, form: Record<string, string>, cookie?: string, type?: string): Promise<Answer>;
+  /** Logs in as `operator`; the session cookie and the form token of its pages. */
+  login(operator?: string): Promise<{ cookie: string; csrf: string }>;
+}
+
+function panelOf(running: RunningNode, token: string): Panel {
+  const base = running.adminUrl!;
+  const answer = async (res: Response): Promise<Answer> => ({
+    status: res.status,
+    headers: res.headers,
+    text: await res.text(),
+  });
+  const panel: Panel = {
+    base,
+    token,
+    get: async (path, cookie) =>
+      answer(await fetch(base + path, { redirect: 'manual', headers: cookie ? { cookie } : {} })),
+    post: async (path, form, cookie, type = 'application/x-www-form-urlencoded') =>
+      answer(
+        await fetch(base + path, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'content-type': type, ...(cookie ? { cookie } : {}) },
+          body: new URLSearchParams(form).toString(),
+        }),
+      ),
+    async login(operator = 'carol') {
+      const res = await panel.post('/login', { operator, token, next: '/' });
+      expect(res.status).toBe(303);
+      const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+      const home = await panel.get('/', cookie);
+      expect(home.status).toBe(200);
+      const csrf = /name="csrf" value="([^"]+)"/.exec(home.text)![1]!;
+      return { cookie, csrf };
+    },
+  };
+  return panel;
+}
+
+/** A raw request, for the headers fetch will not let a caller set (Host). */
+function rawGet(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('panel access', () => {
+  let dir: string;
+  let running: RunningNode;
+  let db: LeaseDb;
+  let panel: Panel;
+  let daveId: number;
+
+  beforeAll(async () => {
+    // Not tempDir(): it cleans up after one test, and this node serves the whole block.
+    dir = await mkdtemp(join(tmpdir(), 'ostrom-panel-'));
+    await initNode(dir);
+    running = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
+    db = await openNodeDatabase(await loadNode(dir));
+    const token = (await readFile(running.adminTokenPath, 'utf8')).trim();
+    panel = panelOf(running, token);
+    const account = await running.accountant.addAccount({
+      publicKey: 'ab'.repeat(32),
+      nickname: 'dave',
+    });
+    daveId = account.id;
+  });
+  afterAll(async () => {
+    await db?.close();
+    await running?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const daveStatus = async () => (await db.getAccount(daveId))!.status;
+
+  it('sends a browser without a session to the login page, keeping where it was going', async () => {
+    for (const path of ['/', '/accounts?q=da', `/accounts/${daveId}`, '/activity', '/grid']) {
+      const res = await panel.get(path);
+      expect(res.status, path).toBe(303);
+      expect(res.headers.get('location')).toBe(`/login?next=${encodeURIComponent(path)}`);
+    }
+    const login = await panel.get('/login');
+    expect(login.status).toBe(200);
+    expect(login.text).toContain('data-testid="login-form"');
+  });
+
+  it('refuses a wrong token and a missing name, and logs in with the token', async () => {
+    const wrong = await panel.post('/login', { operator: 'carol', token: 'not-it', next: '/' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+    expect(wrong.text).toContain('not this node’s admin token');
+    const nameless = await panel.post('/login', { operator: ' ', token: panel.token });
+    expect(nameless.status).toBe(401);
+    expect(nameless.text).toContain('Give your name');
+
+    const res = await panel.post('/login', {
+      operator: 'carol',
+      token: panel.token,
+      next: '/accounts?q=da',
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/accounts?q=da');
+    const cookie = res.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^ostrom_panel=[A-Za-z0-9_-]{43};/);
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Strict');
+  });
+
+  it('never redirects a login to another site', async () => {
+    for (const next of ['//evil.example/', 'https://evil.example/', '/\\evil.example']) {
+      const res = await panel.post('/login', { operator: 'carol', token: panel.token, next });
+      expect(res.headers.get('location'), next).toBe('/');
+    }
+  });
+
+  it('refuses actions without a session, and without the form token, changing nothing', async () => {
+    const anonymous = await panel.post(`/accounts/${daveId}/freeze`, { csrf: 'x' });
+    expect(anonymous.status).toBe(401);
+    const { cookie, csrf } = await panel.login();
+    const forged = await panel.post(`/accounts/${daveId}/freeze`, { csrf: `${csrf}x` }, cookie);
+    expect(forged.status).toBe(403);
+    expect(forged.text).toContain('stale or not from the panel');
+    const missing = await panel.post(`/accounts/${daveId}/freeze`, {}, cookie);
+    expect(missing.status).toBe(403);
+    expect(await daveStatus()).toBe('normal');
+    const events = await db.listEvents({
+      accountId: daveId,
+      kinds: ['account-status-changed'],
+    });
+    expect(events).toEqual([]);
+  });
+
+  it('records the logged-in operator as the actor of an action, with its reason', async () => {
+    const { cookie, csrf } = await panel.login('erin');
+    const res = await panel.post(
+      `/accounts/${daveId}/freeze`,
+      { csrf, reason: 'over quota' },
+      cookie,
+    );
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`/accounts/${daveId}`);
+    expect(await daveStatus()).toBe('frozen');
+    const [event] = await db.listEvents({
+      accountId: daveId,
+      kinds: ['account-status-changed'],
+      order: 'desc',
+      limit: 1,
+    });
+    expect(event).toMatchObject({
+      actor: 'erin',
+      data: { from: 'normal', to: 'frozen', reason: 'over quota' },
+    });
+    const page = await panel.get(`/accounts/${daveId}`, cookie);
+    expect(page.text).toContain('data-testid="flash"');
+    expect(page.text).toContain('dave is now frozen');
+    // The flash is shown once.
+    expect((await panel.get(`/accounts/${daveId}`, cookie)).text).not.toContain(
+      'data-testid="flash"',
+    );
+    await panel.post(`/accounts/${daveId}/thaw`, { csrf }, cookie);
+    expect(await daveStatus()).toBe('normal');
+  });
+
+  it('answers bad input with a 4xx page saying why, never a 500', async () => {
+    const { cookie, csrf } = await panel.login();
+    const cases: [Promise<Answer>, number, string][] = [
+      [panel.get('/accounts?sort=password', cookie), 400, 'sort must be one of'],
+      [panel.get('/accounts?page=0', cookie), 400, 'page must be'],
+      [panel.get('/accounts?status=gone', cookie), 400, 'status must be one of'],
+      [panel.get('/accounts/999999', cookie), 404, 'there is no account 999999'],
+      [panel.get('/activity?kind=nope', cookie), 400, 'kind must be one of'],
+      [panel.get('/activity?account=-1', cookie), 400, 'account must be a whole number'],
+      [panel.get(`/accounts/${daveId}?range=decade`, cookie), 400, 'range must be one of'],
+      [panel.get('/no-such-page', cookie), 404, 'no such page'],
+      [panel.post(`/accounts/${daveId}/explode`, { csrf }, cookie), 404, 'no such action'],
+      [
+        panel.post(`/accounts/${daveId}/freeze`, { csrf }, cookie, 'application/json'),
+        415,
+        'x-www-form-urlencoded',
+      ],
+      [
+        panel.post(`/accounts/${daveId}/freeze`, { csrf, pad: 'x'.repeat(20_000) }, cookie),
+        413,
+        'at most',
+      ],
+    ];
+    for (const [pending, status, text] of cases) {
+      const res = await pending;
+      expect(res.status, text).toBe(status);
+      expect(res.headers.get('content-type')).toContain('text/html');
+      expect(res.text).toContain(text);
+    }
+    const twice = await fetch(`${panel.base}/accounts/${daveId}/freeze`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+      body: `csrf=${csrf}&csrf=${csrf}`,
+    });
+    expect(twice.status).toBe(400);
+    expect(await daveStatus()).toBe('normal');
+  });
+
+  it('shows a refused action on the page and changes nothing: bad quota, wrong confirmation', async () => {
+    const { cookie, csrf } = await panel.login();
+    const before = await db.getAccount(daveId);
+    const cases: [string, Record<string, string>, string][] = [
+      ['quota', { hard: 'lots', soft: '' }, 'is not a size'],
+      ['quota', { hard: '1 GB', soft: '2 GB' }, 'must not exceed'],
+      ['delete', { confirm: 'Dave' }, 'Type the nickname “dave” exactly'],
+      ['delete', { confirm: '' }, 'Nothing was deleted'],
+      ['approve', {}, 'is not pending'],
+      ['freeze', { reason: 'x'.repeat(201) }, 'at most 200 characters'],
+    ];
+    for (const [verb, form, text] of cases) {
+      const res = await panel.post(`/accounts/${daveId}/${verb}`, { csrf, ...form }, cookie);
+      expect(res.status, verb).toBe(303);
+      const page = await panel.get(`/accounts/${daveId}`, cookie);
+      expect(page.text, verb).toContain('data-testid="flash-error"');
+      expect(page.text, verb).toContain(text);
+    }
+    expect(await db.getAccount(daveId)).toEqual(before);
+
+    const quota = await panel.post(
+      `/accounts/${daveId}/quota`,
+      { csrf, hard: '2 GB', soft: '500MiB' },
+      cookie,
+    );
+    expect(quota.status).toBe(303);
+    expect(await db.getAccount(daveId)).toMatchObject({
+      hardQuotaBytes: 2_000_000_000,
+      softQuotaBytes: 500 * 1024 * 1024,
+    });
+  });
+
+  it('escapes what accounts name themselves', async () => {
+    const { cookie } = await panel.login();
+    await running.accountant.addAccount({
+      publicKey: 'cd'.repeat(32),
+      nickname: '<img src=x onerror=alert(1)>',
+    });
+    const page = await panel.get('/accounts', cookie);
+    expect(page.text).not.toContain('<img src=x');
+    expect(page.text).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+
+  it('answers to local host names only (a DNS-rebinding page gets nothing)', async () => {
+    const port = new URL(panel.base).port;
+    expect(await rawGet(`${panel.base}/login`, { host: `evil.example:${port}` })).toBe(421);
+    expect(await rawGet(`${panel.base}/login`, { host: `localhost:${port}` })).toBe(200);
+  });
+
+  it('leaves the admin API to its bearer token: a panel cookie does not open it', async () => {
+    const { cookie } = await panel.login();
+    const res = await fetch(`${panel.base}/admin/v1/accounts`, { headers: { cookie } });
+    expect(res.status).toBe(401);
+  });
+
+  it('logs out: the cookie no longer opens a page', async () => {
+    const { cookie, csrf } = await panel.login();
+    const out = await panel.post('/logout', { csrf }, cookie);
+    expect(out.status).toBe(303);
+    expect((await panel.get('/', cookie)).status).toBe(303);
+  });
+
+  it('pages 10,000 accounts in the database: 50 rows a page, in the order asked', async () => {
+    await db.transaction(async (tx) => {
+      for (let i = 0; i < 10_000; i++) {
+        await tx.createAccount({
+          publicKey: (i + 1).toString(16).padStart(64, '0'),
+          nickname: `bulk-${String(i).padStart(5, '0')}`,
+        });
+      }
+    });
+    const { cookie } = await panel.login();
+    const rows = (text: string) =>
+      [...text.matchAll(/data-testid="account-link" href="\/accounts\/\d+">([^<]+)</g)].map(
+        (m) => m[1],
+      );
+    const first = await panel.get('/accounts?q=bulk-&sort=nickname&dir=desc', cookie);
+    expect(first.status).toBe(200);
+    expect(rows(first.text)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `bulk-${String(9999 - i).padStart(5, '0')}`),
+    );
+    expect(first.text).toContain('1–50 of 10,000');
+    // Only the page travels: a page of 50 rows, not 10,000.
+    expect(first.text.length).toBeLessThan(60_000);
+    const last = await panel.get('/accounts?q=bulk-&sort=nickname&dir=desc&page=200', cookie);
+    expect(rows(last.text).at(-1)).toBe('bulk-00000');
+    expect(last.text).toContain('9,951–10,000 of 10,000');
+    expect(last.text).not.toContain('rel="next"');
+    const beyond = await panel.get('/accounts?q=bulk-&page=201', cookie);
+    expect(rows(beyond.text)).toEqual([]);
+  });
+
+  it('is not served on the public storage listener', async () => {
+    const get = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpsRequest(
+          `${running.url.replace(running.node.config.storage.publicHostname, '127.0.0.1')}${path}`,
+          { rejectUnauthorized: false },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of ['/', '/login', '/accounts', '/activity', '/grid', '/static/panel.js']) {
+      expect(await get(path), path).toBe(404);
+    }
+  });
+});
