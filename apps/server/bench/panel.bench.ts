@@ -1,0 +1,138 @@
+// The panel's benchmark (`pnpm --filter @ostrom/server bench:panel`; not part of the test suite).
+//
+// A node on disk + SQLite with OSTROM_BENCH_ACCOUNTS accounts (default 10,000), each holding one
+// share of its own size, and a year of hourly usage samples for one of them. Each figure is the
+// median time of OSTROM_BENCH_REPEATS (default 20) requests for a panel page over HTTP on
+// loopback, beside the lease-database query the page is built on, run through the same
+// connection in the same run: the ratio shows what rendering and HTTP cost above the database.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { storageIndexFromBytes } from '@ostrom/protocol';
+import { initNode, loadNode } from '../src/node-dir.js';
+import { openNodeDatabase, startNode } from '../src/server.js';
+
+const ACCOUNTS = Number(process.env.OSTROM_BENCH_ACCOUNTS ?? '10000');
+const REPEATS = Number(process.env.OSTROM_BENCH_REPEATS ?? '20');
+if (!(ACCOUNTS >= 100) || !(REPEATS >= 1)) {
+  throw new Error('OSTROM_BENCH_ACCOUNTS must be ≥ 100 and OSTROM_BENCH_REPEATS ≥ 1');
+}
+const HOUR = 3600;
+
+async function median(fn: () => Promise<unknown>): Promise<number> {
+  await fn(); // warm
+  const times: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const start = performance.now();
+    await fn();
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'ostrom-panel-bench-'));
+try {
+  await initNode(dir);
+  const now = Math.floor(Date.now() / 1000);
+  const db = await openNodeDatabase(await loadNode(dir));
+  const made = performance.now();
+  const ids: number[] = [];
+  for (let start = 0; start < ACCOUNTS; start += 500) {
+    await db.transaction(async (tx) => {
+      for (let i = start; i < Math.min(start + 500, ACCOUNTS); i++) {
+        const account = await tx.createAccount({
+          publicKey: randomBytes(32).toString('hex'),
+          nickname: `user-${i}`,
+          softQuotaBytes: i % 10 === 0 ? 1_000_000 : null,
+        });
+        ids.push(account.id);
+        await tx.adoptShare({
+          storageIndex: storageIndexFromBytes(new Uint8Array(randomBytes(16))),
+          shnum: 0,
+          sharetype: 'immutable',
+          usedBytes: 1000 + ((i * 7919) % 1_000_000),
+          ownerAccountId: account.id,
+          leases: [{ accountId: account.id, expiresAt: now + 31 * 86_400 }],
+        });
+      }
+    });
+  }
+  // A year of hourly samples (every account's, as the node records them).
+  const charted = ids[0]!;
+  for (let at = now - 365 * 24 * HOUR; at <= now; at += 24 * HOUR) await db.snapshotUsage(at);
+  for (let at = now - 30 * 24 * HOUR; at <= now; at += HOUR) await db.snapshotUsage(at);
+  console.log(
+    `made ${ACCOUNTS} accounts with a share each and ${365 + 30 * 24} snapshots in ${((performance.now() - made) / 1000).toFixed(1)} s`,
+  );
+
+  const running = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
+  try {
+    const token = (await readFile(running.adminTokenPath, 'utf8')).trim();
+    const base = running.adminUrl!;
+    const login = await fetch(`${base}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ operator: 'bench', token }).toString(),
+    });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const get = async (path: string) => {
+      const res = await fetch(base + path, { headers: { cookie } });
+      if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+      return await res.text();
+    };
+    const middle = Math.floor(ACCOUNTS / 100);
+    const cases: [string, string, () => Promise<unknown>][] = [
+      [
+        'accounts, by bytes, a middle page',
+        `/accounts?sort=bytes&dir=desc&page=${middle}`,
+        () =>
+          db.listAccounts({
+            orderBy: 'bytes',
+            direction: 'desc',
+            limit: 50,
+            offset: (middle - 1) * 50,
+          }),
+      ],
+      [
+        'accounts, by last seen, first page',
+        '/accounts?sort=lastSeen&dir=desc',
+        () => db.listAccounts({ orderBy: 'lastSeen', direction: 'desc', limit: 50 }),
+      ],
+      [
+        'accounts, nickname search',
+        '/accounts?q=user-99',
+        () => db.listAccounts({ search: 'user-99', limit: 50 }),
+      ],
+      [
+        'accounts, at 80% of a quota',
+        '/accounts?near=1',
+        () => db.listAccounts({ nearQuota: true, limit: 50 }),
+      ],
+      [
+        'account page, year chart',
+        `/accounts/${charted}?range=year`,
+        () => db.getUsageHistory(charted, { from: now - 365 * 86_400, to: now + 1 }),
+      ],
+      ['overview', '/', () => db.countAccountsByStatus()],
+      ['activity', '/activity', () => db.listEvents({ order: 'desc', limit: 51 })],
+    ];
+    console.log(`\n${ACCOUNTS} accounts, median of ${REPEATS} (ms)`);
+    console.log('page                                   panel   query underneath   ratio');
+    for (const [name, path, query] of cases) {
+      const panel = await median(() => get(path));
+      const base = await median(query);
+      console.log(
+        `${name.padEnd(38)} ${panel.toFixed(1).padStart(6)}   ${base.toFixed(1).padStart(6)}             ${(panel / base).toFixed(1).padStart(5)}x`,
+      );
+    }
+  } finally {
+    await running.close();
+    await db.close();
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
