@@ -652,6 +652,13 @@ describe('admin API: usage, events, digest, nurl', () => {
     expect(after.json).toEqual({ events: [], lastId: null });
     const newest = await t.call('GET', '/admin/v1/events?order=desc&limit=1');
     expect(newest.json.events[0].id).toBe(lastId);
+    const before = await t.call('GET', `/admin/v1/events?order=desc&limit=2&beforeId=${lastId}`);
+    expect(before.json.events.map((e: { id: number }) => e.id)).toEqual(
+      all.json.events
+        .slice(-3, -1)
+        .map((e: { id: number }) => e.id)
+        .reverse(),
+    );
     const now = Math.floor(Date.now() / 1000);
     const future = await t.call('GET', `/admin/v1/events?since=${now + 3600}`);
     expect(future.json.events).toEqual([]);
@@ -663,6 +670,7 @@ describe('admin API: usage, events, digest, nurl', () => {
       'until=-5',
       'accountId=x',
       'afterId=1e3',
+      'beforeId=-1',
       'limit=100000',
       'order=sideways',
     ]) {

@@ -324,6 +324,7 @@ const eventsQuery = z.strictObject({
     .transform((kinds) => kinds as EventKind[])
     .optional(),
   afterId: int('afterId').optional(),
+  beforeId: int('beforeId').optional(),
   order: oneOf('order', ['asc', 'desc'] as const).optional(),
   limit: int('limit', 10_000)
     .refine((n) => n >= 1, 'limit must be at least 1')
