@@ -304,13 +304,13 @@ export function accountsPage(
 </form>
 ${pager}
 <div class="table-wrap"><table data-testid="accounts-table">
-<thead><tr>${header('id', 'ID', true)}${header('nickname', 'Nickname')}<th>Key</th>${header('status', 'Status')}${header('shares', 'Shares', true)}${header('bytes', 'Bytes', true)}<th>Quota</th>${header('lastSeen', 'Last seen')}</tr></thead>
+<thead><tr>${header('id', 'ID', true)}${header('nickname', 'Nickname')}<th class="hide-narrow">Key</th>${header('status', 'Status')}${header('shares', 'Shares', true)}${header('bytes', 'Bytes', true)}<th>Quota</th>${header('lastSeen', 'Last seen')}</tr></thead>
 <tbody>
 ${accounts.map(
   (a) => html`<tr data-account-id="${a.id}">
   <td class="num">${a.id}</td>
   <td><a data-testid="account-link" href="/accounts/${a.id}">${a.nickname}</a></td>
-  <td class="mono">${fingerprint(a.publicKey)}</td>
+  <td class="mono hide-narrow">${fingerprint(a.publicKey)}</td>
   <td>${statusBadge(a.status)}</td>
   <td class="num">${number(a.usage.shares)}</td>
   <td class="num" data-testid="account-bytes" title="${number(a.usage.bytes)} bytes">${formatBytes(a.usage.bytes)}</td>
@@ -422,6 +422,14 @@ export function describeEvent(e: ActivityEvent): string {
       return `renamed ${String(d.from)} → ${String(d.to)}`;
     case 'share-stored':
       return `stored share${share}${bytes}`;
+    case 'share-adopted':
+      return `adopted share${share}${bytes} found in the store`;
+    case 'share-deleted':
+      return `deleted share${share}${bytes}`;
+    case 'share-vanished':
+      return `share${share}${bytes} is gone from the store`;
+    case 'share-corrupt':
+      return `share${share} reported corrupt`;
     case 'quota-warning':
       return `reached ${String(d.percent)}% of the soft quota`;
     default: {
