@@ -161,6 +161,7 @@ describe('panel access', () => {
 
   it('records the logged-in operator as the actor of an action, with its reason', async () => {
     const { cookie, csrf } = await panel.login('erin');
+    expect((await panel.get('/activity', cookie)).text).not.toContain('froze');
     const res = await panel.post(
       `/accounts/${daveId}/freeze`,
       { csrf, reason: 'over quota' },
@@ -182,6 +183,8 @@ describe('panel access', () => {
     const page = await panel.get(`/accounts/${daveId}`, cookie);
     expect(page.text).toContain('data-testid="flash"');
     expect(page.text).toContain('dave is now frozen');
+    // In the digest at once, though it happened this very second and a digest was built before.
+    expect((await panel.get('/activity', cookie)).text).toContain('erin froze dave: over quota');
     // The flash is shown once.
     expect((await panel.get(`/accounts/${daveId}`, cookie)).text).not.toContain(
       'data-testid="flash"',

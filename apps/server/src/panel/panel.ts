@@ -105,7 +105,9 @@ export function createPanel(options: PanelOptions) {
   let digestCache: { at: number; digest: Promise<Digest> } | undefined;
   const digest = (at: number): Promise<Digest> => {
     if (!digestCache || at - digestCache.at >= DIGEST_CACHE_SECONDS || at < digestCache.at) {
-      const built = buildDigest(leaseDb, { since: at - DAY, until: at });
+      // The log's ranges are [since, until): shifted by a second, the day ends with this very
+      // second, so an action taken just now is in it.
+      const built = buildDigest(leaseDb, { since: at - DAY + 1, until: at + 1 });
       digestCache = { at, digest: built };
       built.catch(() => {
         if (digestCache?.digest === built) digestCache = undefined;
