@@ -21,7 +21,7 @@ import { createPanel } from '../panel/panel.js';
 import { parseSize } from '../size.js';
 import { APPLICATION_VERSION } from '../version.js';
 import { bearerChecker } from './auth.js';
-import { AdminHttpError, adminStatusFor } from './errors.js';
+import { AdminHttpError, failureAnswer } from './errors.js';
 
 /** The admin API's path prefix; `/metrics` sits beside it. */
 export const ADMIN_PREFIX = '/admin/v1';
@@ -710,15 +710,9 @@ export function createAdminApi(
     req.on('error', (error) => logger?.info({ err: error }, 'admin request stream failed'));
     res.on('error', (error) => logger?.info({ err: error }, 'admin response stream failed'));
     handle(req, res, state).catch((error: unknown) => {
-      let status = adminStatusFor(error);
-      let message = error instanceof Error ? error.message : 'error';
-      if (status === undefined || status >= 500) {
-        logger?.error({ err: error, method: req.method, url: req.url }, 'admin API failure');
-      }
-      if (status === undefined) {
-        status = 500;
-        message = 'internal server error';
-      }
+      const { status, message } = failureAnswer(error, 'internal server error', (err) =>
+        logger?.error({ err, method: req.method, url: req.url }, 'admin API failure'),
+      );
       if (res.headersSent || res.destroyed) {
         res.destroy();
         return;

@@ -78,3 +78,19 @@ export function adminStatusFor(error: unknown): number | undefined {
   if (error instanceof TypeError || error instanceof RangeError) return 400;
   return undefined;
 }
+
+/**
+ * What a failed admin or panel request is answered with: a known refusal's status and message,
+ * or for anything else a 500 with `internal` (the cause stays in the log). `log` is called for
+ * every 5xx.
+ */
+export function failureAnswer(
+  error: unknown,
+  internal: string,
+  log: (error: unknown) => void,
+): { status: number; message: string } {
+  const status = adminStatusFor(error);
+  if (status === undefined || status >= 500) log(error);
+  if (status === undefined) return { status: 500, message: internal };
+  return { status, message: error instanceof Error ? error.message : 'error' };
+}

@@ -9,7 +9,7 @@ import {
   type LeaseDb,
 } from '@ostrom/leasedb';
 import { tokenChecker } from '../admin/auth.js';
-import { AdminHttpError, adminStatusFor } from '../admin/errors.js';
+import { AdminHttpError, adminStatusFor, failureAnswer } from '../admin/errors.js';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import { parseSize } from '../size.js';
@@ -426,16 +426,13 @@ export function createPanel(options: PanelOptions) {
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     req.on('error', (error) => logger?.info({ err: error }, 'panel request stream failed'));
+    res.on('error', (error) => logger?.info({ err: error }, 'panel response stream failed'));
     handle(req, res).catch((error: unknown) => {
-      let status = adminStatusFor(error);
-      let message = error instanceof Error ? error.message : 'error';
-      if (status === undefined || status >= 500) {
-        logger?.error({ err: error, method: req.method, url: req.url }, 'panel failure');
-      }
-      if (status === undefined) {
-        status = 500;
-        message = 'Something failed on the node; its log says what.';
-      }
+      const { status, message } = failureAnswer(
+        error,
+        'Something failed on the node; its log says what.',
+        (err) => logger?.error({ err, method: req.method, url: req.url }, 'panel failure'),
+      );
       if (res.headersSent || res.destroyed) {
         res.destroy();
         return;
