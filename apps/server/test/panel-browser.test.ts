@@ -12,6 +12,7 @@ import {
   openPanel,
   type PanelTab,
   PHONE,
+  POLL,
   saveScreenshot,
   screenshotDir,
   type Viewport,
@@ -179,7 +180,7 @@ describeBrowser('operator panel in Chromium', (suite) => {
     await page.waitForURL((url) => url.searchParams.get('q') === 'dave');
     const rows = page.locator('table[data-testid="accounts-table"] tbody tr');
     const daveRow = page.locator(`tbody tr[data-account-id="${dave.id}"]`);
-    await expect.poll(() => daveRow.count()).toBe(1);
+    await expect.poll(() => daveRow.count(), POLL).toBe(1);
     const erinRow = page.locator(`tbody tr[data-account-id="${accounts.erin?.id}"]`);
     expect(await erinRow.count()).toBe(0);
     expect(await rows.count()).toBeLessThanOrEqual(2);
@@ -250,7 +251,7 @@ describeBrowser('operator panel in Chromium', (suite) => {
     expect(await button.isDisabled()).toBe(true);
     for (const wrong of ['eri', 'Erin', 'erinn']) {
       await confirm.fill(wrong);
-      await expect.poll(() => button.isDisabled()).toBe(true);
+      await expect.poll(() => button.isDisabled(), POLL).toBe(true);
     }
 
     // Past the page's JS: the server compares the nickname itself and changes nothing.
@@ -262,7 +263,7 @@ describeBrowser('operator panel in Chromium', (suite) => {
     await page.locator('[data-testid="account-nurl"]').waitFor();
 
     await page.locator('form[data-action="delete"] [data-testid="delete-confirm"]').fill('erin');
-    await expect.poll(() => button.isDisabled()).toBe(false);
+    await expect.poll(() => button.isDisabled(), POLL).toBe(false);
     await button.click();
     await panel.expectText('[data-testid="account-status"]', 'deleted');
     expect(await page.locator('[data-testid="account-nurl"]').count()).toBe(0);
@@ -289,7 +290,7 @@ describeBrowser('operator panel in Chromium', (suite) => {
     const chart = page.locator('svg[data-testid="usage-chart"]');
     await chart.waitFor();
     const points = chart.locator('circle[data-testid="chart-point"]');
-    await expect.poll(() => points.count()).toBe(samples.length);
+    await expect.poll(() => points.count(), POLL).toBe(samples.length);
     expect(await chart.locator('circle[data-testid="chart-point"] > title').count()).toBe(
       samples.length,
     );
@@ -299,14 +300,14 @@ describeBrowser('operator panel in Chromium', (suite) => {
       await page.waitForURL((url) => url.searchParams.get('range') === range);
       await page.locator('svg[data-testid="usage-chart"]').waitFor();
       await expect
-        .poll(() => page.locator('circle[data-testid="chart-point"]').count())
+        .poll(() => page.locator('circle[data-testid="chart-point"]').count(), POLL)
         .toBeGreaterThanOrEqual(1);
       expect(await page.locator('[data-testid="chart-empty"]').count()).toBe(0);
     }
     await page.locator('a[data-testid="range-day"]').click();
     await page.waitForURL((url) => url.searchParams.get('range') === 'day');
     await expect
-      .poll(() => page.locator('circle[data-testid="chart-point"]').count())
+      .poll(() => page.locator('circle[data-testid="chart-point"]').count(), POLL)
       .toBe(samples.length);
     expect(panel.foreignRequests()).toEqual([]);
   });

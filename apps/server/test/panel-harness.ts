@@ -13,6 +13,9 @@ import type { RunningNode } from '../src/server.js';
 /** Launch options for the machine's Chromium; undefined (and a message) when absent outside CI. */
 export const CHROMIUM = chromiumLaunchOptions('@ostrom/server operator panel in Chromium');
 
+/** For `expect.poll` on a page: as long as a locator waits (vitest's default is 1 s). */
+export const POLL = { timeout: 10_000 } as const;
+
 /** A desktop window, for screenshots that show a page the way an operator's laptop does. */
 export const DESKTOP = { width: 1280, height: 800 } as const;
 /** A phone held upright (iPhone 12–15 class): no panel page may scroll sideways on it. */
@@ -61,8 +64,9 @@ export function useBrowser(): BrowserSuite {
         viewport: { ...(options.viewport ?? DESKTOP) },
         ...(options.baseURL ? { baseURL: options.baseURL } : {}),
       });
-      // Everything here is on loopback: a locator that has not matched in 5 s never will.
-      context.setDefaultTimeout(5000);
+      // Everything here is on loopback: a locator that has not matched in 10 s (on a loaded CI
+      // machine) never will, and the test says which one instead of running out its time.
+      context.setDefaultTimeout(10_000);
       const requests: string[] = [];
       context.on('request', (request) => {
         requests.push(request.url());
@@ -80,9 +84,13 @@ export function useBrowser(): BrowserSuite {
   return suite;
 }
 
-/** A suite that needs a browser: it skips (saying so) without Chromium, except under CI. */
+/**
+ * A suite that needs a browser: it skips (saying so) without Chromium, except under CI. Its tests
+ * may take a minute: a node, a browser context and several page loads on a CI machine that runs
+ * every package's tests at once.
+ */
 export function describeBrowser(title: string, body: (suite: BrowserSuite) => void): void {
-  describe.skipIf(!CHROMIUM)(title, () => {
+  describe.skipIf(!CHROMIUM)(title, { timeout: 60_000 }, () => {
     body(useBrowser());
   });
 }
@@ -166,8 +174,8 @@ export async function openPanel(
     foreignRequests: () => foreignRequests(tab.requests, origin),
     async expectText(selector, expected) {
       const read = async () => ((await page.locator(selector).textContent()) ?? '').trim();
-      if (typeof expected === 'string') await expect.poll(read, { timeout: 5000 }).toBe(expected);
-      else await expect.poll(read, { timeout: 5000 }).toMatch(expected);
+      if (typeof expected === 'string') await expect.poll(read, POLL).toBe(expected);
+      else await expect.poll(read, POLL).toMatch(expected);
     },
   };
   return panel;
