@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseIntroduction } from '@ostrom/gsd-client';
 import { freePort, tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import type { RunningNode } from '../src/server.js';
 import {
   type GridNode,
   gridServers,
@@ -17,6 +19,21 @@ import { ostrom } from './helpers.js';
 // joins and then sees exactly each change: a node stopped, an announcement changed, a node
 // removed. Any single server is enough to read everything, and with every server down the client
 // still has the servers it knew.
+
+/** A page of a node's web panel, logged in with its admin token. */
+async function panelPage(running: RunningNode, path: string): Promise<string> {
+  const token = (await readFile(running.adminTokenPath, 'utf8')).trim();
+  const login = await fetch(`${running.adminUrl}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ operator: 'test', token }).toString(),
+  });
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+  const res = await fetch(`${running.adminUrl}${path}`, { headers: { cookie } });
+  expect(res.status).toBe(200);
+  return await res.text();
+}
 
 function byPetname(json: ServersJson) {
   return Object.fromEntries(json.servers.map((s) => [s.petname, s]));
@@ -61,6 +78,25 @@ describe('grid service directory: three nodes and a client', () => {
 
     // Node c stops: the client sees it unreachable (an update), and reads the rest from a and b.
     await c.stop();
+    // So does node a at its next check, and its panel's grid page shows it.
+    await a.running!.gsd.check();
+    const rows = a.running!.gsd.status().directory!.servers;
+    expect(rows.map((r) => [r.petname, r.announcement?.body.nickname, r.answering])).toEqual([
+      ['node-a', 'node-a', true],
+      ['node-b', 'node-b', true],
+      ['node-c', 'node-c', false],
+    ]);
+    const grid = await panelPage(a.running!, '/grid');
+    const cells = [
+      ...grid.matchAll(
+        /<tr data-readcap="[^"]+"><td>([^<]+)<\/td><td>[^<]*<\/td>\s*<td>(\w+)<\/td>/g,
+      ),
+    ];
+    expect(cells.map((m) => [m[1], m[2]])).toEqual([
+      ['node-a', 'yes'],
+      ['node-b', 'yes'],
+      ['node-c', 'no'],
+    ]);
     const stopped = await gridServers(state);
     expect(stopped.changes).toEqual({
       added: [],

@@ -414,6 +414,8 @@ export function describeEvent(e: ActivityEvent): string {
     e.storageIndex === null ? '' : ` ${e.storageIndex}${e.shnum === null ? '' : `/${e.shnum}`}`;
   const bytes = typeof d.bytes === 'number' ? ` (${formatBytes(d.bytes)})` : '';
   switch (e.kind) {
+    case 'account-created':
+      return `account created (${String(d.status ?? 'normal')})`;
     case 'account-status-changed':
       return `status ${String(d.from)} → ${String(d.to)}${d.reason ? `: ${String(d.reason)}` : ''}`;
     case 'account-quota-changed':
