@@ -232,8 +232,7 @@ describeBrowser('operator panel in Chromium', (suite) => {
       l.trim(),
     );
     // The freeze happened this very second: the digest's "last 24 h" includes now.
-    // TODO: "carol froze dave: over quota" once the digest line carries the freeze's reason.
-    expect(digest).toContainEqual(expect.stringContaining('carol froze dave'));
+    expect(digest).toContainEqual('carol froze dave: over quota');
     expect(panel.foreignRequests()).toEqual([]);
   });
 
