@@ -22,6 +22,7 @@ import { parseSize } from '../size.js';
 import { APPLICATION_VERSION } from '../version.js';
 import { bearerChecker } from './auth.js';
 import { AdminHttpError, failureAnswer } from './errors.js';
+import { isNickname, NICKNAME_RULE } from './names.js';
 
 /** The admin API's path prefix; `/metrics` sits beside it. */
 export const ADMIN_PREFIX = '/admin/v1';
@@ -99,15 +100,6 @@ export function parsePublicKey(text: string): string | undefined {
 
 /** What {@link parsePublicKey} takes, for messages. */
 export const PUBLIC_KEY_FORMS = '64 hex digits or 52 base32 characters';
-
-/** Whether the lease database takes this nickname (its rule: 1–64 characters, no controls). */
-export function isNickname(text: string): boolean {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  return text.length >= 1 && text.length <= 64 && !/[\u0000-\u001f\u007f]/.test(text);
-}
-
-/** What {@link isNickname} takes, for messages. */
-export const NICKNAME_RULE = '1–64 characters without control characters';
 
 /** One entry of an account list: a key (lowercase hex) and a nickname, and its line. */
 export interface AccountListEntry {

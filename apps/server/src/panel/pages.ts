@@ -133,7 +133,7 @@ export function loginPage(next: string): Html {
 <form method="post" action="/login" data-testid="login-form">
   <input type="hidden" name="next" value="${next}">
   <label class="stack">Your name (recorded with every action)
-    <input name="operator" autocomplete="username" required maxlength="40"></label>
+    <input name="operator" autocomplete="username" required maxlength="64"></label>
   <label class="stack">Admin token (the node's private/admin-token)
     <input name="token" type="password" autocomplete="current-password" required></label>
   <button type="submit">Log in</button>
@@ -330,7 +330,7 @@ export interface AccountPageData {
   readonly nurl: string | null;
   readonly deletedAt: number | null;
   readonly range: string;
-  readonly ranges: readonly (readonly [string, string])[];
+  readonly ranges: readonly string[];
   readonly chart: Html;
   readonly events: readonly ActivityEvent[];
   readonly csrf: string;
@@ -393,8 +393,8 @@ ${d.nurl !== null && html`<h2>NURL</h2><p class="mono" data-testid="account-nurl
 </div>
 <h2>Usage over time</h2>
 <div class="ranges">${d.ranges.map(
-    ([key, label]) =>
-      html`<a data-testid="range-${key}" href="/accounts/${a.id}?range=${key}" ${d.range === key ? raw('aria-current="page"') : ''}>${label}</a>`,
+    (key) =>
+      html`<a data-testid="range-${key}" href="/accounts/${a.id}?range=${key}" ${d.range === key ? raw('aria-current="page"') : ''}>${key}</a>`,
   )}</div>
 ${d.chart}
 <h2>Recent events</h2>

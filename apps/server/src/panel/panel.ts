@@ -10,6 +10,7 @@ import {
 } from '@ostrom/leasedb';
 import { tokenChecker } from '../admin/auth.js';
 import { AdminHttpError, adminStatusFor, failureAnswer } from '../admin/errors.js';
+import { isNickname, NICKNAME_RULE } from '../admin/names.js';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import { parseSize } from '../size.js';
@@ -62,9 +63,6 @@ const DIGEST_CACHE_SECONDS = 60;
 
 /** Events a page of the activity log shows. */
 const EVENTS_PER_PAGE = 50;
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Browsers reach the panel by these host names only (a DNS-rebinding page has its own). */
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -208,10 +206,7 @@ export function createPanel(options: PanelOptions) {
         nurl: found.status === 'deleted' || id === 1 ? null : options.nurlFor(id),
         deletedAt: deletedAt === undefined ? null : Number(deletedAt),
         range,
-        ranges: (Object.keys(CHART_RANGES) as ChartRange[]).map((key) => [
-          key,
-          key === 'day' ? 'day' : key === 'month' ? 'month' : 'year',
-        ]),
+        ranges: Object.keys(CHART_RANGES) as ChartRange[],
         chart: usageChart(
           chartPoints(samples, from, spec.bucket),
           from,
@@ -286,13 +281,11 @@ export function createPanel(options: PanelOptions) {
         case 'disable': {
           const status: AccountStatus =
             verb === 'freeze' ? 'frozen' : verb === 'thaw' ? 'normal' : 'disabled';
-          const reason = (form.get('reason') ?? '').trim();
-          if (reason.length > 200 || CONTROL.test(reason)) {
-            throw new ActionRefused('A reason is at most 200 characters on one line.');
-          }
+          // The lease database checks the reason (a TypeError, shown, when it is too long).
+          const reason = form.get('reason');
           await accountant.setAccountStatus(id, status, {
             actor,
-            ...(reason ? { reason } : {}),
+            ...(reason === null ? {} : { reason }),
           });
           done = `${name} is now ${status}.`;
           break;
@@ -372,12 +365,13 @@ export function createPanel(options: PanelOptions) {
       const form = await readForm(req);
       const next = localPath(form.get('next'));
       const operator = (form.get('operator') ?? '').trim();
-      const nameOk = operator.length >= 1 && operator.length <= 40 && !CONTROL.test(operator);
+      // An operator's name follows the rule of the names of accounts.
+      const nameOk = isNickname(operator);
       if (!tokenMatches(form.get('token') ?? '') || !nameOk) {
         logger?.info({ operator: operator.slice(0, 40) }, 'panel login refused');
         const text = nameOk
           ? 'That is not this node’s admin token.'
-          : 'Give your name (1–40 characters): it is recorded with your actions.';
+          : `Give your name (${NICKNAME_RULE}): it is recorded with your actions.`;
         const f = { ...frame(r, 'Log in', null), session: null, flash: { error: true, text } };
         return sendPage(res, 401, page(f, loginPage(next)));
       }
