@@ -264,6 +264,43 @@ describe('panel access', () => {
     });
   });
 
+  it('shows the node on the overview, filters accounts near a quota and the log by kind, approves and disables', async () => {
+    const { cookie, csrf } = await panel.login('erin');
+    const pending = await db.createAccount({
+      publicKey: 'ef'.repeat(32),
+      nickname: 'gina',
+      status: 'pending',
+      softQuotaBytes: 0,
+    });
+    const overview = await panel.get('/', cookie);
+    const card = (name: string) =>
+      new RegExp(`data-testid="card-${name}">([\\s\\S]*?)</section>`).exec(overview.text)![1]!;
+    expect(card('accounts')).toMatch(/pending<\/a>: 1</);
+    expect(card('space')).toMatch(/available/);
+    expect(card('crawler')).toMatch(/cycle \d+, \d+ of 1024 prefixes/);
+    // A soft quota of 0: gina is at 100% of it, the only one near a quota.
+    expect(card('quota')).toContain(`/accounts/${pending.id}">gina<`);
+    const near = await panel.get('/accounts?near=1', cookie);
+    expect([...near.text.matchAll(/data-account-id="(\d+)"/g)].map((m) => Number(m[1]))).toEqual([
+      pending.id,
+    ]);
+    const pendingOnly = await panel.get('/accounts?status=pending', cookie);
+    expect(pendingOnly.text).toContain('1–1 of 1');
+
+    await panel.post(`/accounts/${pending.id}/approve`, { csrf }, cookie);
+    expect((await db.getAccount(pending.id))!.status).toBe('normal');
+    await panel.post(`/accounts/${pending.id}/disable`, { csrf, reason: 'spam' }, cookie);
+    expect((await db.getAccount(pending.id))!.status).toBe('disabled');
+    const log = await panel.get(
+      `/activity?kind=account-status-changed&account=${pending.id}`,
+      cookie,
+    );
+    const kinds = [...log.text.matchAll(/data-testid="event-kind">([^<]+)</g)].map((m) => m[1]);
+    expect(kinds).toEqual(['account-status-changed', 'account-status-changed']);
+    expect(log.text).toContain('status normal → disabled: spam');
+    expect(log.text).toContain('status pending → normal');
+  });
+
   it('escapes what accounts name themselves', async () => {
     const { cookie } = await panel.login();
     await running.accountant.addAccount({
