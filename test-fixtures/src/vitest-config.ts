@@ -19,7 +19,11 @@ const MAIN_FIELDS = ['main'];
 export interface OstromTestOptions {
   /** Real services this package's tests need; the harness starts each once per run. */
   services?: readonly ServiceName[];
-  /** Per-test timeout in ms (default 20 s: real databases and servers are involved). */
+  /**
+   * Per-test timeout in ms. Default 45 s: real databases and servers are involved, and on a
+   * loaded 2-core machine the slowest tests (crawler cycles on PostgreSQL, 10–12 s alone) have
+   * taken twice as long.
+   */
   testTimeout?: number;
 }
 
@@ -48,7 +52,7 @@ export function defineOstromTestConfig(
       root: packageDir,
       include: ['test/**/*.test.ts'],
       globalSetup: (options.services ?? []).map((service) => SETUP_FILES[service]),
-      testTimeout: options.testTimeout ?? 20_000,
+      testTimeout: options.testTimeout ?? 45_000,
       hookTimeout: 60_000,
       reporters: reportFile ? ['default', 'json'] : ['default'],
       ...(reportFile ? { outputFile: { json: reportFile } } : {}),
