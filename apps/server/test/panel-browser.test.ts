@@ -269,18 +269,19 @@ describeBrowser('operator panel in Chromium', (suite) => {
     expect(panel.foreignRequests()).toEqual([]);
   });
 
-  it('the usage chart plots one point per hourly snapshot in range; month and year render', async () => {
+  it("the usage chart plots a point per hour that frank's usage changed; month and year render", async () => {
     const { node, running, accounts } = await startWith('frank');
     const frank = must(accounts.frank, 'frank');
     const db = await node.openDb();
-    for (const size of [1000, 8000, 3000, 20000]) {
-      await uploadAs(frank, running, size);
+    for (const size of [1000, 8000, 3000, 20000, 0, 0]) {
+      if (size > 0) await uploadAs(frank, running, size);
       await db.snapshotUsage(node.clock.now());
       node.clock.advance(HOUR);
     }
     const now = node.clock.now();
     const samples = await db.getUsageHistory(frank.id, { from: now - DAY });
-    expect(samples.length).toBeGreaterThanOrEqual(3);
+    // Six hourly snapshots, four changes: the idle hours add no point; the line runs on to now.
+    expect(samples.length).toBe(4);
 
     const panel = await openPanel(suite, running);
     const { page } = panel;
@@ -293,6 +294,12 @@ describeBrowser('operator panel in Chromium', (suite) => {
     expect(await chart.locator('circle[data-testid="chart-point"] > title').count()).toBe(
       samples.length,
     );
+    // A step line: two vertices per change after the first, and one more at the right edge.
+    const line = await chart.locator('polyline[data-testid="chart-line"]').getAttribute('points');
+    const vertices = (line ?? '').trim().split(/\s+/);
+    expect(vertices).toHaveLength(2 * samples.length);
+    const circles = await points.evaluateAll((all) => all.map((c) => Number(c.getAttribute('cx'))));
+    expect(Number(vertices.at(-1)?.split(',')[0])).toBeGreaterThan(Math.max(...circles));
 
     for (const range of ['month', 'year'] as const) {
       await page.locator(`a[data-testid="range-${range}"]`).click();

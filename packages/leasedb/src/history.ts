@@ -13,29 +13,33 @@ export interface TimeRange {
 }
 
 /**
- * Records every account's current totals (and the server's) as the sample of the hour that `at`
- * falls in; taking it again in the same hour overwrites that hour's sample. Returns the hour.
+ * True where account_usage row `u` holds the same totals as the account's latest sample before
+ * `hour`. An account with no earlier sample is never unchanged (a missing row compares as null).
+ */
+const unchangedSince = (hour: number) => sql<boolean>`(u.shares, u.bytes) = (
+  select p.shares, p.bytes from usage_history p
+  where p.account_id = u.account_id and p.at < ${hour}
+  order by p.at desc limit 1)`;
+
+/**
+ * Records usage as the sample of the hour that `at` falls in; taking it again in the same hour
+ * overwrites that hour's sample. Usage is a level: an account's sample stays in force until its
+ * next one, so an account is written only when its totals differ from its latest earlier sample
+ * (idle accounts cost no rows). The server's totals are written every hour. Returns the hour.
  */
 export async function snapshotUsage(ctx: Ctx, at: number): Promise<number> {
   assertNonNegativeInteger('at', at);
   const hour = Math.floor(at / HOUR) * HOUR;
-  await ctx.db
-    .insertInto('usage_history')
-    .columns(['account_id', 'at', 'shares', 'bytes'])
-    .expression((eb) =>
-      eb
-        .selectFrom('account_usage')
-        .select((s) => ['account_id', s.val(hour).as('at'), 'shares', 'bytes'])
-        // SQLite needs a WHERE in INSERT ... SELECT before an upsert clause to parse it.
-        .where('account_id', '>=', 0),
-    )
-    .onConflict((oc) =>
-      oc.columns(['account_id', 'at']).doUpdateSet((eb) => ({
-        shares: eb.ref('excluded.shares'),
-        bytes: eb.ref('excluded.bytes'),
-      })),
-    )
-    .execute();
+  // A sample already taken this hour for an account now back at its earlier totals is stale.
+  await sql`delete from usage_history where at = ${hour} and account_id in (
+    select u.account_id from account_usage u where ${unchangedSince(hour)})`.execute(ctx.db);
+  // SQLite needs the WHERE in INSERT ... SELECT (it has one) to parse the upsert clause after it.
+  await sql`insert into usage_history (account_id, at, shares, bytes)
+    select u.account_id, ${hour}, u.shares, u.bytes from account_usage u
+    where not coalesce(${unchangedSince(hour)}, false)
+    on conflict (account_id, at) do update set shares = excluded.shares, bytes = excluded.bytes`.execute(
+    ctx.db,
+  );
   const server = await ctx.db
     .selectFrom('server_usage')
     .select(['shares', 'bytes'])
@@ -50,17 +54,22 @@ export async function snapshotUsage(ctx: Ctx, at: number): Promise<number> {
 
 /**
  * Thins out the usage samples (accounts' and the server's) taken before `before`: of those, only
- * the sample of the first hour of each UTC day stays, so old history costs a row a day, not 24.
- * Returns how many rows went.
+ * the last of each UTC day stays, so old history costs at most a row a day per account, and the
+ * level at the end of every day is still known. Returns how many rows went.
  */
 export async function pruneUsageHistory(ctx: Ctx, before: number): Promise<number> {
   assertNonNegativeInteger('before', before);
+  const laterTheSameDay = (table: 'usage_history' | 'server_usage_history') =>
+    sql<boolean>`exists (select 1 from ${sql.table(table)} n
+      where ${table === 'usage_history' ? sql`n.account_id = usage_history.account_id and` : sql``}
+        n.at > ${sql.table(table)}.at and n.at < ${before}
+        and n.at < ${sql.table(table)}.at - ${sql.table(table)}.at % 86400 + 86400)`;
   let deleted = 0;
   for (const table of ['usage_history', 'server_usage_history'] as const) {
     const result = await ctx.db
       .deleteFrom(table)
       .where('at', '<', before)
-      .where(sql`at % 86400`, '<>', 0)
+      .where(laterTheSameDay(table))
       .executeTakeFirst();
     deleted += Number(result.numDeletedRows);
   }
@@ -72,31 +81,49 @@ function checkRange(range: TimeRange): void {
   if (range.to !== undefined) assertNonNegativeInteger('to', range.to);
 }
 
+/**
+ * The samples in the range, oldest first. A sample is a level in force until the next one, so
+ * when the range has a start, the level in force then (the latest earlier sample) comes first,
+ * dated at the start, unless a sample falls on it.
+ */
+async function samplesIn(
+  table: 'usage_history' | 'server_usage_history',
+  ctx: Ctx,
+  accountId: number | undefined,
+  range: TimeRange,
+): Promise<UsageSample[]> {
+  checkRange(range);
+  const { from, to } = range;
+  if (from !== undefined && to !== undefined && to <= from) return [];
+  let query = ctx.db.selectFrom(table).select(['at', 'shares', 'bytes']);
+  if (accountId !== undefined) query = query.where(sql.ref('account_id'), '=', accountId);
+  let inRange = query;
+  if (from !== undefined) inRange = inRange.where('at', '>=', from);
+  if (to !== undefined) inRange = inRange.where('at', '<', to);
+  const samples: UsageSample[] = await inRange.orderBy('at').execute();
+  if (from === undefined || samples[0]?.at === from) return samples;
+  const inForce = await query
+    .where('at', '<', from)
+    .orderBy('at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return inForce ? [{ ...inForce, at: from }, ...samples] : samples;
+}
+
 export async function getUsageHistory(
   ctx: Ctx,
   accountId: number,
   range: TimeRange = {},
 ): Promise<UsageSample[]> {
   assertAccountId(accountId);
-  checkRange(range);
-  let query = ctx.db
-    .selectFrom('usage_history')
-    .select(['at', 'shares', 'bytes'])
-    .where('account_id', '=', accountId);
-  if (range.from !== undefined) query = query.where('at', '>=', range.from);
-  if (range.to !== undefined) query = query.where('at', '<', range.to);
-  return await query.orderBy('at').execute();
+  return await samplesIn('usage_history', ctx, accountId, range);
 }
 
 export async function getServerUsageHistory(
   ctx: Ctx,
   range: TimeRange = {},
 ): Promise<UsageSample[]> {
-  checkRange(range);
-  let query = ctx.db.selectFrom('server_usage_history').select(['at', 'shares', 'bytes']);
-  if (range.from !== undefined) query = query.where('at', '>=', range.from);
-  if (range.to !== undefined) query = query.where('at', '<', range.to);
-  return await query.orderBy('at').execute();
+  return await samplesIn('server_usage_history', ctx, undefined, range);
 }
 
 export function assertCrawlerName(name: unknown): asserts name is string {

@@ -148,11 +148,15 @@ export interface LeaseDbOperations {
   listEvents(query?: EventQuery): Promise<ActivityEvent[]>;
   pruneEvents(before: number): Promise<number>;
 
-  /** Records the current totals as the sample of the hour containing `at` (default now). */
+  /**
+   * Records the current totals as the sample of the hour containing `at` (default now): the
+   * server's every hour, an account's only when they differ from its latest earlier sample.
+   */
   snapshotUsage(at?: number): Promise<number>;
+  /** An account's samples in the range; the level in force at `from` comes first, dated `from`. */
   getUsageHistory(accountId: number, range?: TimeRange): Promise<UsageSample[]>;
   getServerUsageHistory(range?: TimeRange): Promise<UsageSample[]>;
-  /** Keeps one sample a day (the day's first hour) of those taken before `before`. */
+  /** Keeps one sample a day (the day's last) of those taken before `before`. */
   pruneUsageHistory(before: number): Promise<number>;
 
   getCrawlerState(name: string): Promise<CrawlerState | undefined>;

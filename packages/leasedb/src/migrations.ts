@@ -283,6 +283,22 @@ function accountLastSeen(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Account usage samples are kept only where an account's totals changed (see snapshotUsage):
+ * samples equal to the account's previous one carry nothing and go. Both dialects decide which
+ * rows to delete against the table as it was before the statement, so a run of equal samples
+ * keeps its first.
+ */
+const usageHistoryChangesOnly: Migration = {
+  // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+  async up(db: Kysely<any>) {
+    await sql`delete from usage_history where (shares, bytes) = (
+      select p.shares, p.bytes from usage_history p
+      where p.account_id = usage_history.account_id and p.at < usage_history.at
+      order by p.at desc limit 1)`.execute(db);
+  },
+};
+
 /** The migrations of the lease database, in order, for one dialect. */
 export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -292,6 +308,7 @@ export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
     '0004_crawler_claims': crawlerClaims,
     '0005_restores': restores(dialect),
     '0006_account_last_seen': accountLastSeen(dialect),
+    '0007_usage_history_changes_only': usageHistoryChangesOnly,
   };
 }
 

@@ -110,6 +110,27 @@ describeEachDialect('migrations', (dialect) => {
     expect(await db.getAccountAttributes(0)).toEqual({});
   });
 
+  it('a database made by 0006 migrates to changes-only usage history, keeping the first of each run of equal samples', async () => {
+    const location = await dialect.location();
+    await migrateBefore(location.connection, dialect.name, '0007');
+    const H = 3600;
+    // Account 0: 5, 5, 5, 7, 7, 5. Account 1: 9, 9. The server's hourly rows are left alone.
+    await location.exec(`
+      insert into usage_history (account_id, at, shares, bytes) values
+        (0, ${1 * H}, 1, 5), (0, ${2 * H}, 1, 5), (0, ${3 * H}, 1, 5),
+        (0, ${4 * H}, 2, 7), (0, ${5 * H}, 2, 7), (0, ${6 * H}, 1, 5),
+        (1, ${1 * H}, 3, 9), (1, ${2 * H}, 3, 9);
+      insert into server_usage_history (at, shares, bytes) values (${1 * H}, 4, 14), (${2 * H}, 4, 14);`);
+    const db = await location.open();
+    expect(await db.getUsageHistory(0)).toEqual([
+      { at: 1 * H, shares: 1, bytes: 5 },
+      { at: 4 * H, shares: 2, bytes: 7 },
+      { at: 6 * H, shares: 1, bytes: 5 },
+    ]);
+    expect(await db.getUsageHistory(1)).toEqual([{ at: 1 * H, shares: 3, bytes: 9 }]);
+    expect(await db.getServerUsageHistory()).toHaveLength(2);
+  });
+
   it('a database made by an earlier version (0003) migrates to crawler claims and restores, keeping its rows', async () => {
     const location = await dialect.location();
     expect(await migrateBefore(location.connection, dialect.name, '0004')).toEqual([

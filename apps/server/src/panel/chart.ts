@@ -1,6 +1,6 @@
 import { formatBytes } from '@ostrom/accountant';
 import type { UsageSample } from '@ostrom/leasedb';
-import { type Html, html, raw } from './html.js';
+import { type Html, html } from './html.js';
 
 const HOUR = 3600;
 const DAY = 24 * HOUR;
@@ -16,7 +16,8 @@ export type ChartRange = keyof typeof CHART_RANGES;
 
 /**
  * The points to plot: every sample, or the last sample of each bucket (usage is a level, so the
- * latest value in a bucket stands for it, not a sum).
+ * latest value in a bucket stands for it, not a sum). The lease database keeps an account's
+ * samples only where its totals changed, and starts a range with the level in force at `from`.
  */
 export function chartPoints(
   samples: readonly UsageSample[],
@@ -39,8 +40,10 @@ function dateLabel(at: number, withTime: boolean): string {
 }
 
 /**
- * An inline SVG line chart of bytes over [from, to): one circle per point, each with a title
- * giving its time, bytes and shares. No script and nothing fetched: it renders as the page loads.
+ * An inline SVG step chart of bytes over [from, to): one circle per point, each with a title
+ * giving its time, bytes and shares. A level holds until the next point, and the last one until
+ * `to`, so the line runs flat between points and steps at them. No script and nothing fetched:
+ * it renders as the page loads.
  */
 export function usageChart(
   points: readonly UsageSample[],
@@ -49,15 +52,23 @@ export function usageChart(
   title: string,
 ): Html {
   if (points.length === 0) {
-    return html`<p class="muted" data-testid="chart-empty">No usage samples in this range yet: the
-      node records one an hour.</p>`;
+    return html`<p class="muted" data-testid="chart-empty">No usage recorded in this range yet: the
+      node records it each hour.</p>`;
   }
   const max = Math.max(...points.map((p) => p.bytes), 1);
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const x = (at: number) => PAD.left + ((at - from) / Math.max(to - from, 1)) * plotW;
   const y = (bytes: number) => PAD.top + plotH - (bytes / max) * plotH;
-  const coords = points.map((p) => `${x(p.at).toFixed(1)},${y(p.bytes).toFixed(1)}`).join(' ');
+  const steps = points.flatMap((p, i) => {
+    const previous = points[i - 1];
+    return previous
+      ? [[p.at, previous.bytes] as const, [p.at, p.bytes] as const]
+      : [[p.at, p.bytes] as const];
+  });
+  const last = points[points.length - 1] as UsageSample;
+  steps.push([to, last.bytes]);
+  const coords = steps.map(([at, bytes]) => `${x(at).toFixed(1)},${y(bytes).toFixed(1)}`).join(' ');
   const withTime = to - from <= 2 * DAY;
   const circles = points.map(
     (p) =>
@@ -71,7 +82,7 @@ export function usageChart(
     <text x="${PAD.left - 6}" y="${PAD.top + plotH}" text-anchor="end">0</text>
     <text x="${PAD.left}" y="${HEIGHT - 8}">${dateLabel(from, withTime)}</text>
     <text x="${WIDTH - PAD.right}" y="${HEIGHT - 8}" text-anchor="end">${dateLabel(to, withTime)}</text>
-    ${points.length > 1 ? html`<polyline class="line" points="${coords}"/>` : raw('')}
+    <polyline class="line" data-testid="chart-line" points="${coords}"/>
     ${circles}
   </svg>`;
 }
