@@ -194,8 +194,8 @@ export function createNodeCrawler(options: NodeCrawlerOptions): NodeCrawler {
     await backup('node');
   };
 
-  // Every process sharing the database takes them: a snapshot overwrites its hour's sample, so
-  // a second one in the same hour costs a write and changes nothing.
+  // Every process sharing the database takes them: a snapshot overwrites its hour's samples, so
+  // a second one in the same hour costs reads and changes nothing.
   // One at a time, and stop() waits for the last, so none runs on a closed database. Samples
   // older than USAGE_HOURLY_DAYS are thinned to one a day, once a day and at start (the delete
   // scans the table).
