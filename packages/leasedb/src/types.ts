@@ -118,7 +118,10 @@ export interface ActivityEvent {
 }
 
 export interface UsageSample {
-  /** Start of the hour the sample belongs to. */
+  /**
+   * Start of the hour the sample belongs to; for the level in force at the start of a queried
+   * range, that start.
+   */
   readonly at: number;
   readonly shares: number;
   readonly bytes: number;
