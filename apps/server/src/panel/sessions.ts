@@ -7,7 +7,10 @@ export interface PanelSession {
   readonly operator: string;
   /** Carried by every form of the session's pages; a POST without it is refused. */
   readonly csrf: string;
+  /** The login's hard end (Unix seconds), however busy the session is. */
   readonly expiresAt: number;
+  /** The last request the session made (Unix seconds): an idle session ends sooner. */
+  lastUsedAt: number;
   /** A message for the next page shown (after an action's redirect). */
   flash?: { readonly error: boolean; readonly text: string };
 }
@@ -15,11 +18,21 @@ export interface PanelSession {
 /** Name of the session cookie. */
 export const SESSION_COOKIE = 'ostrom_panel';
 
-/** How long a login lasts (Unix seconds). */
+/** How long a login lasts at most (seconds). */
 export const SESSION_SECONDS = 12 * 3600;
 
-/** Sessions past this many drop the oldest: a loop of logins cannot grow the map forever. */
-const MAX_SESSIONS = 1000;
+/**
+ * How long a session lasts without a request (seconds): a panel left open on a laptop that was
+ * walked away from stops being a way in after an hour, while a working operator is not logged
+ * out every hour.
+ */
+export const SESSION_IDLE_SECONDS = 3600;
+
+/**
+ * Sessions past this many drop the least recently used: a loop of logins cannot grow the map
+ * forever, nor push out the operator who is working.
+ */
+export const MAX_SESSIONS = 1000;
 
 /**
  * The panel's sessions, in memory: a restart logs everyone out, which on a node operated by a
@@ -34,11 +47,13 @@ export class PanelSessions {
   }
 
   create(operator: string): PanelSession {
+    const now = this.#now();
     const session: PanelSession = {
       id: randomBytes(32).toString('base64url'),
       operator,
       csrf: randomBytes(24).toString('base64url'),
-      expiresAt: this.#now() + SESSION_SECONDS,
+      expiresAt: now + SESSION_SECONDS,
+      lastUsedAt: now,
     };
     this.#sessions.set(session.id, session);
     if (this.#sessions.size > MAX_SESSIONS) {
@@ -48,17 +63,28 @@ export class PanelSessions {
     return session;
   }
 
-  /** The live session a request's cookie names, or undefined. */
+  /** The live session a request's cookie names, or undefined; finding it counts as using it. */
   find(cookieHeader: string | undefined): PanelSession | undefined {
     const id = readCookie(cookieHeader, SESSION_COOKIE);
     if (id === undefined) return undefined;
     const session = this.#sessions.get(id);
     if (!session) return undefined;
-    if (session.expiresAt <= this.#now()) {
+    const now = this.#now();
+    // Ended: past its hard end, or idle for the whole idle limit (either boundary included).
+    if (session.expiresAt <= now || session.lastUsedAt + SESSION_IDLE_SECONDS <= now) {
       this.#sessions.delete(id);
       return undefined;
     }
+    session.lastUsedAt = now;
+    // The map's order is the eviction order: moving a used session to the end keeps it last.
+    this.#sessions.delete(id);
+    this.#sessions.set(id, session);
     return session;
+  }
+
+  /** How many sessions are held (ended ones included until a request finds them). */
+  get size(): number {
+    return this.#sessions.size;
   }
 
   delete(id: string): void {
