@@ -17,10 +17,11 @@ export interface Digest {
   readonly until: number;
   /**
    * Sentences such as "bob uploaded 62 MB", "carol froze dave: over quota" and "alice is using
-   * 3.5 GB", most notable first.
+   * 3.5 GB", most notable first; past the lines a kind may name, one sums up the rest ("9980
+   * other accounts uploaded 1.2 GB", "35 more status changes").
    */
   readonly lines: readonly string[];
-  /** Every account active in the period or holding data, by usage, largest first. */
+  /** The accounts using the most, and every account that uploaded in the period, by usage. */
   readonly accounts: readonly DigestAccount[];
 }
 
@@ -44,14 +45,31 @@ export function formatBytes(bytes: number): string {
   return `${shown} ${units[unit]}`;
 }
 
+/** Lines of one kind a digest names one by one before it sums up the rest in one line. */
+export const DIGEST_LINES_PER_KIND = 20;
+
+/** "1 account", "3 accounts". */
+function count(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 /**
  * Summarises the activity log between `since` and `until` (Unix seconds): who stored how much,
- * operators' actions on accounts, quota warnings, and who uses the most now.
+ * operators' actions on accounts, quota warnings, and who uses the most now. Each kind of line
+ * (uploads, joins, status changes, quota warnings) names at most `linesPerKind` (default
+ * {@link DIGEST_LINES_PER_KIND}) and sums up the rest in one more line, so a busy day on a
+ * large node still reads as a summary.
  */
 export async function buildDigest(
-  db: Pick<LeaseDbOperations, 'listEvents' | 'listAccounts' | 'getAccount'>,
-  range: { readonly since: number; readonly until: number; readonly topAccounts?: number },
+  db: Pick<LeaseDbOperations, 'listEvents' | 'listAccounts' | 'getAccount' | 'getAccountUsage'>,
+  range: {
+    readonly since: number;
+    readonly until: number;
+    readonly topAccounts?: number;
+    readonly linesPerKind?: number;
+  },
 ): Promise<Digest> {
+  const perKind = Math.max(range.linesPerKind ?? DIGEST_LINES_PER_KIND, 1);
   const events: ActivityEvent[] = [];
   for (let afterId: number | undefined; ; ) {
     const page = await db.listEvents({
@@ -76,23 +94,39 @@ export async function buildDigest(
     return name;
   }
 
+  // Actions keep the log's order; past `perKind` of a kind they are only counted.
   const uploaded = new Map<number, number>();
   const actions: string[] = [];
+  const unnamed = { joined: 0, statusChanges: 0, quotaWarnings: 0 };
+  const named = { joined: 0, statusChanges: 0, quotaWarnings: 0 };
+  const action = async (kind: keyof typeof named, line: () => Promise<string>) => {
+    if (named[kind] < perKind) {
+      named[kind]++;
+      actions.push(await line());
+    } else {
+      unnamed[kind]++;
+    }
+  };
   for (const event of events) {
-    if (event.kind === 'share-stored' && event.accountId !== null) {
+    const { accountId } = event;
+    if (accountId === null) continue;
+    if (event.kind === 'share-stored') {
       const bytes = Number(event.data.bytes ?? 0);
-      uploaded.set(event.accountId, (uploaded.get(event.accountId) ?? 0) + bytes);
-    } else if (event.kind === 'account-status-changed' && event.accountId !== null) {
-      const verb = STATUS_VERBS[String(event.data.to)] ?? `set the status of`;
-      const who = event.actor ?? 'the server';
-      const reason = typeof event.data.reason === 'string' ? event.data.reason : '';
-      actions.push(`${who} ${verb} ${await nameOf(event.accountId)}${reason ? `: ${reason}` : ''}`);
-    } else if (event.kind === 'quota-warning' && event.accountId !== null) {
-      actions.push(
-        `${await nameOf(event.accountId)} reached ${event.data.percent}% of the soft quota`,
+      uploaded.set(accountId, (uploaded.get(accountId) ?? 0) + bytes);
+    } else if (event.kind === 'account-status-changed') {
+      await action('statusChanges', async () => {
+        const verb = STATUS_VERBS[String(event.data.to)] ?? `set the status of`;
+        const who = event.actor ?? 'the server';
+        const reason = typeof event.data.reason === 'string' ? event.data.reason : '';
+        return `${who} ${verb} ${await nameOf(accountId)}${reason ? `: ${reason}` : ''}`;
+      });
+    } else if (event.kind === 'quota-warning') {
+      await action(
+        'quotaWarnings',
+        async () => `${await nameOf(accountId)} reached ${event.data.percent}% of the soft quota`,
       );
-    } else if (event.kind === 'account-created' && event.accountId !== null) {
-      actions.push(`${await nameOf(event.accountId)} joined`);
+    } else if (event.kind === 'account-created') {
+      await action('joined', async () => `${await nameOf(accountId)} joined`);
     }
   }
 
@@ -113,23 +147,41 @@ export async function buildDigest(
       shares: account.usage.shares,
     });
   }
+  // Uploaders outside the top: their own totals (a deleted account's are gone: zero).
   for (const [accountId, bytes] of uploaded) {
     if (accounts.has(accountId)) continue;
-    const account = await db.getAccount(accountId);
+    const usage = await db.getAccountUsage(accountId);
     accounts.set(accountId, {
       accountId,
-      nickname: account?.nickname ?? `account ${accountId}`,
+      nickname: await nameOf(accountId),
       uploadedBytes: bytes,
-      usageBytes: 0,
-      shares: 0,
+      usageBytes: usage?.bytes ?? 0,
+      shares: usage?.shares ?? 0,
     });
   }
 
   const lines: string[] = [];
-  for (const [accountId, bytes] of [...uploaded].sort((a, b) => b[1] - a[1])) {
+  const uploads = [...uploaded].sort((a, b) => b[1] - a[1]);
+  for (const [accountId, bytes] of uploads.slice(0, perKind)) {
     lines.push(`${await nameOf(accountId)} uploaded ${formatBytes(bytes)}`);
   }
+  const rest = uploads.slice(perKind);
+  if (rest.length > 0) {
+    const bytes = rest.reduce((sum, [, b]) => sum + b, 0);
+    lines.push(
+      `${count(rest.length, 'other account', 'other accounts')} uploaded ${formatBytes(bytes)}`,
+    );
+  }
   lines.push(...actions);
+  if (unnamed.joined > 0) {
+    lines.push(`${count(unnamed.joined, 'more account', 'more accounts')} joined`);
+  }
+  if (unnamed.statusChanges > 0) {
+    lines.push(count(unnamed.statusChanges, 'more status change', 'more status changes'));
+  }
+  if (unnamed.quotaWarnings > 0) {
+    lines.push(count(unnamed.quotaWarnings, 'more quota warning', 'more quota warnings'));
+  }
   for (const account of top.accounts) {
     if (account.usage.bytes > 0) {
       lines.push(`${account.nickname} is using ${formatBytes(account.usage.bytes)}`);

@@ -8,7 +8,13 @@ export {
   type SweepResult,
 } from './accountant.js';
 export { MAX_MUTABLE_SHARE_SIZE } from './core.js';
-export { buildDigest, type Digest, type DigestAccount, formatBytes } from './digest.js';
+export {
+  buildDigest,
+  DIGEST_LINES_PER_KIND,
+  type Digest,
+  type DigestAccount,
+  formatBytes,
+} from './digest.js';
 export { ACCOUNTANT_ERROR_CODES, AccountantError, type AccountantErrorCode } from './errors.js';
 export { predictMutableLength } from './mutable.js';
 export {

@@ -305,6 +305,56 @@ describeMatrix('accounts', (matrix) => {
     ]);
   });
 
+  it('buildDigest() names a few lines of each kind and sums up the rest; outsiders of the top keep their usage', async () => {
+    const { accountant, clock, db } = await setup();
+    clock.advance(1);
+    const since = clock.now();
+    const users: Account[] = [];
+    for (let k = 1; k <= 5; k++) {
+      const added = await accountant.addAccount({ publicKey: randomKey(), nickname: `u${k}` });
+      users.push(accountant.account(added.id));
+    }
+    // u1 stores one share of 100 B, u2 two, ... u5 five.
+    for (const [i, user] of users.entries()) {
+      for (let n = 0; n <= i; n++) await storeOne(user, storageIndex(`${user.id}:${n}`));
+    }
+    for (const user of users.slice(0, 3)) {
+      await accountant.setAccountStatus(user.id, 'frozen', { actor: 'carol' });
+    }
+    const digest = await buildDigest(db, {
+      since,
+      until: clock.now() + 1,
+      topAccounts: 1,
+      linesPerKind: 2,
+    });
+    expect(digest.lines).toEqual([
+      'u5 uploaded 500 B',
+      'u4 uploaded 400 B',
+      '3 other accounts uploaded 600 B',
+      'u1 joined',
+      'u2 joined',
+      'carol froze u1',
+      'carol froze u2',
+      '3 more accounts joined',
+      '1 more status change',
+      'u5 is using 500 B',
+    ]);
+    // Every uploader is in the table with its own totals, not only the top one.
+    expect(
+      digest.accounts.map((a) => [a.nickname, a.uploadedBytes, a.usageBytes, a.shares]),
+    ).toEqual([
+      ['u5', 500, 500, 5],
+      ['u4', 400, 400, 4],
+      ['u3', 300, 300, 3],
+      ['u2', 200, 200, 2],
+      ['u1', 100, 100, 1],
+    ]);
+    // With the default, a handful of accounts is named in full.
+    const full = await buildDigest(db, { since, until: clock.now() + 1 });
+    expect(full.lines.filter((line) => line.includes('uploaded'))).toHaveLength(5);
+    expect(full.lines.some((line) => line.includes('more'))).toBe(false);
+  });
+
   it('formatBytes() speaks decimal units', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(62_000_000)).toBe('62 MB');
