@@ -6,11 +6,13 @@
 // median time of OSTROM_BENCH_REPEATS (default 20) requests for a panel page over HTTP on
 // loopback, beside the lease-database query the page is built on, run through the same
 // connection in the same run: the ratio shows what rendering and HTTP cost above the database.
+// Last, the day's digest (the activity page's and the feed's) beside reading that day's log.
 
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildDigest } from '@ostrom/accountant';
 import { storageIndexFromBytes } from '@ostrom/protocol';
 import { initNode, loadNode } from '../src/node-dir.js';
 import { openNodeDatabase, startNode } from '../src/server.js';
@@ -36,7 +38,12 @@ async function median(fn: () => Promise<unknown>): Promise<number> {
 
 const dir = await mkdtemp(join(tmpdir(), 'ostrom-panel-bench-'));
 try {
-  await initNode(dir);
+  // The shares below exist only in the database. A node reconciles a database it never
+  // reconciled with its store on first start, and its crawler keeps doing so: either would drop
+  // them, leaving every account at zero bytes. So the node starts once while the database is
+  // empty, and runs without the crawler.
+  await initNode(dir, { crawlerEnabled: false });
+  await (await startNode(dir, { port: 0, sweepIntervalSeconds: 0 })).close();
   const now = Math.floor(Date.now() / 1000);
   const db = await openNodeDatabase(await loadNode(dir));
   const made = performance.now();
@@ -97,6 +104,10 @@ try {
 
   const running = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
   try {
+    const top = (await db.listAccounts({ orderBy: 'bytes', direction: 'desc', limit: 1 }))
+      .accounts[0];
+    if (!top || top.usage.bytes === 0)
+      throw new Error('the accounts lost their shares: figures void');
     const token = (await readFile(running.adminTokenPath, 'utf8')).trim();
     const base = running.adminUrl!;
     const login = await fetch(`${base}/login`, {
@@ -156,6 +167,32 @@ try {
         `${name.padEnd(38)} ${panel.toFixed(1).padStart(6)}   ${base.toFixed(1).padStart(6)}             ${(panel / base).toFixed(1).padStart(5)}x`,
       );
     }
+    // The digest the activity page and the feed show, built at most once a minute: its cost
+    // beside reading the same day of the log alone, page by page as the digest does. Up to this
+    // second, as the panel does: the accounts were made after `now`.
+    const at = Math.floor(Date.now() / 1000);
+    const day = { since: at - 86_400 + 1, until: at + 1 };
+    const readDay = async () => {
+      let events = 0;
+      for (let afterId: number | undefined; ; ) {
+        const page = await db.listEvents({
+          ...day,
+          limit: 10_000,
+          ...(afterId ? { afterId } : {}),
+        });
+        events += page.length;
+        if (page.length < 10_000) return events;
+        afterId = page.at(-1)!.id;
+      }
+    };
+    const events = await readDay();
+    const digestMs = await median(() => buildDigest(db, day));
+    const logMs = await median(readDay);
+    const lines = (await buildDigest(db, day)).lines.length;
+    console.log(
+      `\ndigest of the day (${events} events, ${lines} lines): ${digestMs.toFixed(1)} ms; ` +
+        `reading the day's log alone ${logMs.toFixed(1)} ms; ${(digestMs / logMs).toFixed(1)}x`,
+    );
   } finally {
     await running.close();
     await db.close();
