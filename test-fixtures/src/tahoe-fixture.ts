@@ -4,13 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from './temp-dir.js';
 
 /**
- * The Tahoe-LAFS 1.20 storage directory in `../shared/fixtures` beside the repository (written by
- * Tahoe itself, never by us), or `OSTROM_TAHOE_FIXTURE`. Tests must not write to it.
+ * The Tahoe-LAFS 1.20 storage directory kept in this repository (`test-fixtures/tahoe-1.20-storage`,
+ * written by Tahoe itself, never by us; its README says how), or the directory named by
+ * `OSTROM_TAHOE_FIXTURE`. Tests must not write to it: `copyTahoeFixture()` gives a writable copy.
  */
 export function tahoeFixtureDir(): string {
   return (
     process.env.OSTROM_TAHOE_FIXTURE ??
-    fileURLToPath(new URL('../../../shared/fixtures/tahoe-1.20-storage', import.meta.url))
+    fileURLToPath(new URL('../tahoe-1.20-storage', import.meta.url))
   );
 }
 
@@ -34,8 +35,9 @@ export async function readTahoeManifest(dir = tahoeFixtureDir()): Promise<TahoeM
 }
 
 /**
- * Copies the Tahoe fixture to `to` and makes the copy writable (the shared folder is read-only,
- * and `cp` keeps modes), so tests can write to it and clean it up.
+ * Copies the Tahoe fixture to `to` and makes the copy writable (a checkout or an
+ * `OSTROM_TAHOE_FIXTURE` directory may be read-only, and `cp` keeps modes), so tests can write to
+ * it and clean it up.
  */
 export async function copyTahoeFixtureTo(to: string): Promise<void> {
   await cp(tahoeFixtureDir(), to, { recursive: true });

@@ -9,8 +9,8 @@ import { ostrom, ostromJson } from './helpers.js';
 import { createTestNode, T0 } from './node-harness.js';
 
 // Adopting a Tahoe-LAFS storage directory in place (`ostrom init --adopt`): a copy of the
-// fixture written by Tahoe-LAFS 1.20 itself (../shared/fixtures/tahoe-1.20-storage, never
-// written to), whose manifest.json was read with Tahoe's own share parsers.
+// fixture written by Tahoe-LAFS 1.20 itself (test-fixtures/tahoe-1.20-storage, never written
+// to), whose manifest.json was read with Tahoe's own share parsers.
 
 describe('ostrom init --adopt', () => {
   it('the first start adopts every share of a Tahoe-LAFS storage directory, with its sizes and leases, and serves the same bytes', async () => {
