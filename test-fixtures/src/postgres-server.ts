@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { findBinary, subdirs } from './find-binary.js';
 import { freePort } from './free-port.js';
+import { armWatchdog } from './watchdog.mjs';
 
 const run = promisify(execFile);
 
@@ -47,10 +48,18 @@ export async function startPostgres(): Promise<PostgresServer> {
     chownSync(dir, uid, gid);
     prefix = ['runuser', '-u', 'postgres', '--'];
   }
+  const command = (binary: string, args: string[]) => [...prefix, join(binDir, binary), ...args];
   const exec = (binary: string, args: string[]) => {
-    const argv = [...prefix, join(binDir, binary), ...args];
+    const argv = command(binary, args);
     return run(argv[0]!, argv.slice(1), { cwd: dir });
   };
+  const stopCommand = command('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+  // Armed before initdb: if the run dies at any point from here on (a cancelled turbo run,
+  // Ctrl-C, a crash), the watchdog stops the cluster and removes its directory.
+  const watchdog = armWatchdog({
+    steps: [{ run: stopCommand }, { remove: dir }],
+    note: `[ostrom] the test run ended without stopping PostgreSQL in ${dir}; stopped it`,
+  });
   try {
     await exec('initdb', [
       '-D',
@@ -88,7 +97,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       pid,
       async stop() {
         try {
-          await exec('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+          await run(stopCommand[0]!, stopCommand.slice(1), { cwd: dir });
         } catch {
           try {
             process.kill(pid, 'SIGQUIT');
@@ -97,10 +106,13 @@ export async function startPostgres(): Promise<PostgresServer> {
           }
         }
         rmSync(dir, { recursive: true, force: true });
+        watchdog.disarm();
       },
     };
   } catch (error) {
+    await run(stopCommand[0]!, stopCommand.slice(1), { cwd: dir }).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
+    watchdog.disarm();
     throw error;
   }
 }

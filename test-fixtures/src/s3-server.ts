@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { findBinary, subdirs } from './find-binary.js';
 import { freePort } from './free-port.js';
+import { armWatchdog } from './watchdog.mjs';
 
 /** A throwaway S3-compatible server (moto) on a loopback port, owned by the test run. */
 export interface S3Server {
@@ -48,16 +49,23 @@ export async function startS3(): Promise<S3Server> {
   const child = spawn(binary, ['-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // Stops moto if the run dies without stopping it (a cancelled turbo run, Ctrl-C, a crash).
+  const watchdog = armWatchdog({
+    steps: child.pid ? [{ kill: child.pid }] : [],
+    note: `[ostrom] the test run ended without stopping moto_server on ${endpoint}; stopped it`,
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited(child);
-    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited(child);
+      clearTimeout(timer);
+    }
+    watchdog.disarm();
   };
   // Polling a server's readiness is the harness's job, not a test's: tests themselves never wait.
   const deadline = Date.now() + 20_000;
