@@ -100,7 +100,7 @@ export interface OstromConfig {
     readonly backupIntervalSeconds: number;
     readonly backupsKept: number;
   };
-  /** The grid service directory (issue 7): this node's own announcement. */
+  /** The grid service directory: this node's own announcement. */
   readonly gsd: {
     /**
      * The grid's introduction text (`<directory readcap>,<nurl>[,<nurl>...]`); undefined: the

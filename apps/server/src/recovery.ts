@@ -18,15 +18,15 @@ import type { OstromConfig } from './config.js';
 import { NodeError } from './errors.js';
 import type { LoadedNode } from './node-dir.js';
 
-// Recovering a lost SQLite lease database (DESIGN.md, "Crawler"; issue 6). At start-up, a
-// database file that is missing or damaged is replaced by the newest backup that opens (or by an
-// empty database), and one full reconciliation with the store runs before any request is
+// Recovering a lost SQLite lease database (docs/ARCHITECTURE.md, "Recovering a lost database"). At
+// start-up, a database file that is missing or damaged is replaced by the newest backup that opens
+// (or by an empty database), and one full reconciliation with the store runs before any request is
 // served: shares newer than the backup are adopted with the owner records kept beside them, and
-// rows of shares deleted since are removed. A damaged file is moved aside, never deleted. A
-// marker file beside the database says a recovery is under way, so that a crash in the middle
-// of one makes the next start finish it. Once reconciled, the restore is recorded in the
-// database, and the crawler holds deletion for a lease duration and its grace period: leases
-// renewed after the backup are not in it.
+// rows of shares deleted since are removed. A damaged file is moved aside, never deleted. A marker
+// file beside the database says a recovery is under way, so that a crash in the middle of one makes
+// the next start finish it. Once reconciled, the restore is recorded in the database, and the
+// crawler holds deletion for a lease duration and its grace period: leases renewed after the backup
+// are not in it.
 
 /** What a look at a SQLite database file found. */
 export type DatabaseCondition =

@@ -14,7 +14,7 @@ import {
 } from './gsd-harness.js';
 import { ostrom } from './helpers.js';
 
-// Issue 7 end to end: three real nodes on loopback over HTTPS, a directory made on the first,
+// The grid service directory end to end: three real nodes on loopback over HTTPS, a directory made on the first,
 // each node publishing its own announcement, the operator listing all three, and a client that
 // joins and then sees exactly each change: a node stopped, an announcement changed, a node
 // removed. Any single server is enough to read everything, and with every server down the client

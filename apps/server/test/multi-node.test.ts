@@ -14,11 +14,11 @@ import { initNode } from '../src/node-dir.js';
 import { type RunningNode, startNode } from '../src/server.js';
 import { steppedPacing } from './node-harness.js';
 
-// Outgrowing one machine (issue 5): one node directory, so one identity (TLS key, server secret,
-// swissnums), started twice on two ports as two load-balanced processes would be, both on one
-// PostgreSQL schema and one S3 bucket. Clients spread their requests over both. Each process
-// has its own pools and its own in-process locks, so all agreement between them comes from
-// PostgreSQL (advisory locks, row locks) and the shared bucket.
+// Outgrowing one machine (docs/ARCHITECTURE.md, "Multi-process operation"): one node directory, so
+// one identity (TLS key, server secret, swissnums), started twice on two ports as two load-balanced
+// processes would be, both on one PostgreSQL schema and one S3 bucket. Clients spread their
+// requests over both. Each process has its own pools and its own in-process locks, so all agreement
+// between them comes from PostgreSQL (advisory locks, row locks) and the shared bucket.
 
 const pg = postgresUrl('@ostrom/server two nodes');
 const s3 = s3Endpoint('@ostrom/server two nodes');

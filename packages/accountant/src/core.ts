@@ -27,7 +27,7 @@ export interface Upload {
 
 export type Operation = 'read' | 'write';
 
-/** Tahoe's `{write, read, save}` triple by status (DESIGN.md, "Accounts and the storage API"). */
+/** Tahoe's `{write, read, save}` triple by status (docs/ARCHITECTURE.md, "Accounting"). */
 const ALLOWED: Record<AccountRow['status'], readonly Operation[]> = {
   pending: [],
   normal: ['read', 'write'],

@@ -1,6 +1,6 @@
 /**
- * @ostrom/crawler benchmark (issue 6; not part of the tests). Per backend, in one run: shares are
- * generated (4 per share set, 64 bytes each), then timed:
+ * @ostrom/crawler benchmark (not part of the tests). Per backend, in one run: shares are generated
+ * (4 per share set, 64 bytes each), then timed:
  *   1. the baseline, the floor any crawl stands on: on disk a bare recursive readdir of the
  *      shares tree; on S3 a bare paged ListObjectsV2 (1,000 keys a page) of the whole bucket,
  *      with the raw @aws-sdk/client-s3 client;
@@ -8,8 +8,8 @@
  *      adopted; the crawler has a 32-byte state key as on a node, so each adoption also looks
  *      for an owner record);
  *   3. one unpaced full cycle with the database in agreement.
- * Each time is printed with its ratio to that backend's own baseline. Target (issue 6): a full
- * disk cycle over 1,000,000 shares within 2x of the bare listing.
+ * Each time is printed with its ratio to that backend's own baseline. Target: a full disk cycle
+ * over 1,000,000 shares within 2x of the bare listing.
  *
  *   pnpm --filter @ostrom/crawler bench
  *   OSTROM_BENCH_BACKEND       disk | s3 | both (default both)

@@ -163,7 +163,7 @@ interface CycleRun {
 }
 
 /**
- * The AccountingCrawler (DESIGN.md, "Crawler"): walks the 1,024 prefixes in order, settling each
+ * The AccountingCrawler (docs/ARCHITECTURE.md, "Crawler"): walks the 1,024 prefixes in order, settling each
  * prefix's differences between the backend and the lease database, then drives expiry and the
  * deletion queue and checks the usage totals against a recount. Its position and counters are
  * saved after every prefix, so after a crash or restart it continues from the next prefix.

@@ -32,9 +32,9 @@ import {
   prefixOf,
 } from './validate.js';
 
-// The share state machine (DESIGN.md): NONE → COMING → STABLE → GOING → NONE, plus
-// NONE → STABLE for shares the crawler finds, COMING → NONE for aborted uploads, GOING → STABLE
-// for a failed delete and STABLE → NONE for a share that vanished. Every function checks the
+// The share state machine (docs/ARCHITECTURE.md, "Share states"): NONE → COMING → STABLE → GOING →
+// NONE, plus NONE → STABLE for shares the crawler finds, COMING → NONE for aborted uploads, GOING →
+// STABLE for a failed delete and STABLE → NONE for a share that vanished. Every function checks the
 // current state inside its transaction and throws before writing anything when it does not fit.
 
 export interface ComingShareInput {

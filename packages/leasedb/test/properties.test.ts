@@ -5,9 +5,9 @@ import { outcome } from './errors.js';
 import { describeEachDialect, manualClock, publicKey, storageIndex } from './setup.js';
 
 // Model-based test: random sequences of operations from several accounts run against the real
-// database and against a small in-memory model of the rules in DESIGN.md. Each operation must
-// succeed or fail exactly as the model says; at the end the rows, the leases and every usage total
-// must equal the model's, and the maintained totals must equal a recount.
+// database and against a small in-memory model of the rules in docs/ARCHITECTURE.md ("Data model").
+// Each operation must succeed or fail exactly as the model says; at the end the rows, the leases
+// and every usage total must equal the model's, and the maintained totals must equal a recount.
 
 const DAY = 86_400;
 const SIS = [storageIndex(1), storageIndex(2), storageIndex(3)];
