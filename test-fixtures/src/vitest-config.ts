@@ -47,7 +47,8 @@ export function defineOstromTestConfig(
     ssr: { resolve: { conditions: CONDITIONS, mainFields: MAIN_FIELDS } },
     test: {
       name,
-      // The pinned AWS SDK (TOOLCHAIN.md) warns once per process that later releases need Node 22.
+      // The AWS SDK is pinned to ~3.1169 (later releases need Node 22); it warns of that once per
+      // process.
       env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
       root: packageDir,
       include: ['test/**/*.test.ts'],
