@@ -16,11 +16,11 @@ import { APPLICATION_VERSION } from './version.js';
 
 /**
  * A change of available space this large (relative to the figure last announced) is published.
- * The figure is advisory: Tahoe clients show it but do not place shares by it (TAHOE-INTEROP
- * fact 14), and every publication is one write on every server of the grid, so a node whose
- * free space moves with every upload must not republish each time. A tenth keeps the figure
- * within 10% of the truth while a node filling up from 1 TB to empty republishes about 40
- * times over its life (each at most once per `check_interval`).
+ * The figure is advisory: Tahoe clients show it but do not place shares by it
+ * (docs/TAHOE-COMPATIBILITY.md fact 14), and every publication is one write on every server of
+ * the grid, so a node whose free space moves with every upload must not republish each time. A
+ * tenth keeps the figure within 10% of the truth while a node filling up from 1 TB to empty
+ * republishes about 40 times over its life (each at most once per `check_interval`).
  */
 export const SPACE_CHANGE_RATIO = 0.1;
 

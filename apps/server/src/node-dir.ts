@@ -50,7 +50,7 @@ export interface LoadedNode {
   readonly serverSecret: Uint8Array;
   /** Seals state blobs (backups). */
   readonly stateKey: Uint8Array;
-  /** 32 chars of base32: the tub id of the announced fURL (TAHOE-INTEROP fact 13). */
+  /** 32 chars of base32: the tub id of the announced fURL (docs/TAHOE-COMPATIBILITY.md fact 13). */
   readonly tubId: string;
   /** Its 20 bytes, written into mutable containers as Tahoe's node id. */
   readonly tubIdBytes: Uint8Array;

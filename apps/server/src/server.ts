@@ -297,7 +297,10 @@ export function nodeNurl(
   });
 }
 
-/** The `anonymous-storage-FURL`: a fixed, never-dialled fURL carrying the tub id (fact 13). */
+/**
+ * The `anonymous-storage-FURL`: a fixed, never-dialled fURL carrying the tub id
+ * (docs/TAHOE-COMPATIBILITY.md fact 13).
+ */
 export function nodeFurl(node: LoadedNode, accountant: Pick<Accountant, 'swissnumFor'>): string {
   return formatFurl({
     tubId: node.tubId,
@@ -475,7 +478,8 @@ async function prepareDatabase(
  * Starts the node in `dir`: opens its backend and database (each failing with one clear
  * NodeError naming the database or endpoint), recovers a lost SQLite database (see
  * `prepareDatabase`), builds the Accountant, serves the storage API over HTTPS (HTTP/1.1, no
- * ALPN: TAHOE-INTEROP fact 1), starts the accountant, then the crawler and the backups.
+ * ALPN: docs/TAHOE-COMPATIBILITY.md fact 1), starts the accountant, then the crawler and the
+ * backups.
  */
 export async function startNode(dir: string, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? pino({ enabled: false });

@@ -346,7 +346,8 @@ describe('ostrom grid join and grid servers', () => {
       problems: [],
     });
 
-    // servers.yaml, as TAHOE-INTEROP's "Client configuration that worked" shows it.
+    // servers.yaml, shaped as the reference client configuration
+    // (docs/TAHOE-COMPATIBILITY.md fact 18).
     const yaml = await ostrom(['grid', 'servers', '--state', state, '--yaml']);
     expect(yaml).toMatchObject({ code: 0, stderr: '' });
     expect(parseYaml(yaml.stdout)).toEqual({

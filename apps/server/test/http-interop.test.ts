@@ -28,8 +28,8 @@ import {
 const SECRET = 'X-Tahoe-Authorization';
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-// Each test names the TAHOE-INTEROP fact it pins.
-describe('TAHOE-INTEROP facts', () => {
+// Each test names the fact of docs/TAHOE-COMPATIBILITY.md it pins.
+describe('Tahoe compatibility facts (docs/TAHOE-COMPATIBILITY.md)', () => {
   it('fact 1: HTTP/1.1 over TLS with no ALPN and no SNI works', async () => {
     const t = await startServer();
     const auth = formatAuthorization(t.accountant.swissnumFor(0));

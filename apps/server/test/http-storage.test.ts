@@ -180,7 +180,7 @@ describe('storage API: Tahoe status codes for malformed input', () => {
     expect((await client.raw({ method: 'GET', path: `/storage/v1/mutable/${si}/7` })).status).toBe(
       404,
     );
-    // A valid unknown storage index lists as an empty set (TAHOE-NOTES §10.7).
+    // A valid unknown storage index lists as an empty set (docs/TAHOE-COMPATIBILITY.md fact 51).
     const list = await client.raw({ method: 'GET', path: `/storage/v1/mutable/${si}/shares` });
     expect(list.status).toBe(200);
     expect(decodeShareNumbers(list.body)).toEqual([]);
@@ -389,7 +389,7 @@ describe('storage API: Tahoe status codes for malformed input', () => {
         headers: { accept },
       });
       expect(list.status, accept).toBe(406);
-      // Share reads ignore Accept (fact 8).
+      // Share reads ignore Accept (docs/TAHOE-COMPATIBILITY.md fact 8).
       const read = await client.raw({
         method: 'GET',
         path: `/storage/v1/immutable/${si}/0`,

@@ -232,7 +232,8 @@ export class Accountant {
 
   /**
    * `GET /storage/v1/version`. Clients poll it every second as their liveness check with a 5 s
-   * deadline (TAHOE-INTEROP fact 3), so it answers from a cache refreshed in the background.
+   * deadline (docs/TAHOE-COMPATIBILITY.md fact 3), so it answers from a cache refreshed in the
+   * background.
    */
   async version(): Promise<VersionInfo> {
     const now = this.#core.now();

@@ -16,8 +16,8 @@ import {
   type WorldOptions,
 } from './setup.js';
 
-// Tahoe's `slot_testv_and_readv_and_writev` (TAHOE-NOTES §3.3, `storage/server.py`,
-// `storage/mutable.py`), rule by rule, through the Accountant.
+// Tahoe's `slot_testv_and_readv_and_writev` (docs/TAHOE-COMPATIBILITY.md facts 39–43,
+// `storage/server.py`, `storage/mutable.py`), rule by rule, through the Accountant.
 
 const SI = storageIndex('mutable');
 const WE = secrets('slot').writeEnabler;

@@ -36,7 +36,7 @@ export function connectSlotServer(
           length: MAX_SLOT_READ_BYTES,
         });
       } catch (err) {
-        // No share: Tahoe answers 404 (TAHOE-INTEROP fact 17).
+        // No share: Tahoe answers 404 (docs/TAHOE-COMPATIBILITY.md fact 31).
         if (err instanceof StorageClientError && err.status === 404) return undefined;
         throw err;
       }

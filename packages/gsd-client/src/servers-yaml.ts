@@ -8,9 +8,9 @@ export interface ServersYamlOptions {
 }
 
 /**
- * Tahoe-LAFS's `private/servers.yaml` for these servers (TAHOE-INTEROP fact 18): a `storage:`
- * map keyed by server id, each with the `ann:` fields a client reads. Tahoe parses it with
- * PyYAML, a YAML 1.1 parser, so the text is written for 1.1 with every string value
+ * Tahoe-LAFS's `private/servers.yaml` for these servers (docs/TAHOE-COMPATIBILITY.md fact 18):
+ * a `storage:` map keyed by server id, each with the `ann:` fields a client reads. Tahoe parses
+ * it with PyYAML, a YAML 1.1 parser, so the text is written for 1.1 with every string value
  * double-quoted: a nickname such as `yes`, `on` or `12:30` stays a string. When two
  * announcements claim one server id, the first in the directory wins (a map has one entry per key).
  */

@@ -1,9 +1,9 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { ProtocolError } from './errors.js';
 
-// Options that make cbor-x write what Tahoe's cbor2/pycddl accept (TAHOE-INTEROP facts 5–6):
-// no "records" (tag 57343), no tag 259 around Maps, no tag 64 around Uint8Array, minimal map
-// headers. A Set becomes tag 258 and a Map keeps non-text keys.
+// Options that make cbor-x write what Tahoe's cbor2/pycddl accept (docs/TAHOE-COMPATIBILITY.md
+// facts 5–6): no "records" (tag 57343), no tag 259 around Maps, no tag 64 around Uint8Array,
+// minimal map headers. A Set becomes tag 258 and a Map keeps non-text keys.
 // `useTag259ForMaps` is read by cbor-x (encode.js) but missing from its Options type.
 const encoderOptions = {
   useRecords: false,

@@ -64,10 +64,10 @@ export function spkiHashOfKey(publicKey: KeyObject): string {
 
 /**
  * A fresh EC P-256 key and a self-signed certificate for it, as `openssl req -x509 -newkey ec`
- * makes (fact 2). node:crypto makes the key and the signature; `@peculiar/asn1-x509` encodes the
- * X.509 structures synchronously (its `Time` picks UTCTime through 2049, GeneralizedTime after,
- * RFC 5280 §4.1.2.5). Not `@peculiar/x509`: it needs a global `reflect-metadata` polyfill
- * (through tsyringe), which a library must not install.
+ * makes (docs/TAHOE-COMPATIBILITY.md fact 2). node:crypto makes the key and the signature;
+ * `@peculiar/asn1-x509` encodes the X.509 structures synchronously (its `Time` picks UTCTime
+ * through 2049, GeneralizedTime after, RFC 5280 §4.1.2.5). Not `@peculiar/x509`: it needs a
+ * global `reflect-metadata` polyfill (through tsyringe), which a library must not install.
  */
 export function createSelfSignedCertificate(
   options: SelfSignedCertificateOptions = {},

@@ -16,7 +16,8 @@ export const SECRET_HEADER = 'X-Tahoe-Authorization';
 
 /**
  * The exact set of secret kinds each route requires (`http_server.HTTPServer` route
- * decorators). Any other set, including extra kinds, is a 400 (`_extract_secrets`).
+ * decorators; docs/TAHOE-COMPATIBILITY.md fact 27). Any other set, including extra kinds, is
+ * a 400 (`_extract_secrets`).
  */
 export const ENDPOINT_SECRETS = {
   version: [],
@@ -211,7 +212,7 @@ export interface ReadPlan {
 /**
  * Plans a share read as `http_server.read_range` does: no range → 200 with everything; a
  * range is clipped to the share, and if nothing is left → 204 with no body and no
- * `Content-Range`, else 206 with `bytes a-b/*` (TAHOE-NOTES §3.4, INTEROP fact 9).
+ * `Content-Range`, else 206 with `bytes a-b/*` (facts 9 and 36).
  */
 export function planRead(range: ByteRange | undefined, shareLength: number): ReadPlan {
   if (!Number.isSafeInteger(shareLength) || shareLength < 0) {

@@ -5,7 +5,7 @@ import { ProtocolError } from './errors.js';
 import { MAX_SHNUM } from './storage-index.js';
 
 // Shapes follow Tahoe's CDDL (`http_server._SCHEMAS` for requests, `http_client._SCHEMAS` for
-// responses) and what `http_server` actually writes (TAHOE-NOTES §3 "Body shapes").
+// responses) and what `http_server` actually writes (docs/TAHOE-COMPATIBILITY.md fact 29).
 
 /**
  * Request body caps in bytes, by route kind (`http_server.read_encoded` callers); a server

@@ -19,7 +19,8 @@ export interface ParsedNurl {
   scheme: NurlScheme;
 }
 
-// The pin is 43 base64url chars (256 bits; `url.rst`'s "38 bytes" is wrong, TAHOE-NOTES §10).
+// The pin is 43 base64url chars (256 bits; `url.rst`'s "38 bytes" is wrong:
+// docs/TAHOE-COMPATIBILITY.md fact 50).
 const NURL =
   /^(pb|pb\+tor):\/\/([A-Za-z0-9_-]{43})@(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/([A-Za-z0-9._~-]+)#v=1$/;
 const SWISSNUM = /^[A-Za-z0-9._~-]+$/;
@@ -81,7 +82,7 @@ export function formatNurl(
 
 /** A Foolscap fURL `pb://<tubid>@<hint>,<hint>/<swissnum>`, taken apart. */
 export interface ParsedFurl {
-  /** 32 chars of lowercase base32 (20 bytes); seeds every client lease secret (§4). */
+  /** 32 chars of lowercase base32 (20 bytes); seeds every client lease secret (fact 13). */
   tubId: string;
   /** Connection hints such as `tcp:127.0.0.1:1` or `tor:xyz.onion:80`. */
   hints: string[];
@@ -95,7 +96,7 @@ const FURL = /^pb:\/\/([a-z2-7]{32})@([^/\s]*)\/([A-Za-z0-9._~-]+)$/;
 /**
  * Formats the fURL a storage server announces as `anonymous-storage-FURL`. Over HTTP only its
  * tub id matters (clients derive lease secrets and write enablers from it); hints are never
- * dialled (TAHOE-INTEROP fact 13).
+ * dialled (fact 13).
  */
 export function formatFurl(parts: ParsedFurl): string {
   if (typeof parts.tubId !== 'string' || !TUB_ID.test(parts.tubId)) {

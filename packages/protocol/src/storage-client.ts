@@ -248,8 +248,9 @@ function bodyText(body: Uint8Array): string {
 
 /**
  * A client of one storage server, speaking HTTP/1.1 over TLS pinned to the NURL's SPKI hash
- * and sending what a Tahoe 1.20 client sends (TAHOE-INTEROP fact 8). Misuse (a bad storage
- * index, share number or secret) throws TypeError/RangeError before anything is sent.
+ * and sending what a Tahoe 1.20 client sends (docs/TAHOE-COMPATIBILITY.md fact 8). Misuse (a
+ * bad storage index, share number or secret) throws TypeError/RangeError before anything is
+ * sent.
  */
 export function createStorageClient(options: StorageClientOptions): StorageClient {
   const nurl = typeof options.nurl === 'string' ? parseNurl(options.nurl) : options.nurl;

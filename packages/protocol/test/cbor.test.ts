@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeCbor, encodeCbor } from '../src/cbor.js';
 
+// "fact N" in test names: the numbered facts of docs/TAHOE-COMPATIBILITY.md.
+
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 

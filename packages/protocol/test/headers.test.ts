@@ -14,6 +14,8 @@ import {
   type SecretKind,
 } from '../src/headers.js';
 
+// "fact N" in test names: the numbered facts of docs/TAHOE-COMPATIBILITY.md.
+
 const code = (c: string) => expect.objectContaining({ code: c });
 const b64 = (n: number) => Buffer.alloc(n, 7).toString('base64');
 
@@ -104,7 +106,7 @@ describe('X-Tahoe-Authorization', () => {
     );
   });
 
-  it('ENDPOINT_SECRETS holds the table of TAHOE-NOTES §2', () => {
+  it('ENDPOINT_SECRETS holds the secrets table of fact 27', () => {
     expect(ENDPOINT_SECRETS.addOrRenewLease).toEqual(['lease-renew-secret', 'lease-cancel-secret']);
     expect(ENDPOINT_SECRETS.readTestWrite).toEqual([
       'lease-renew-secret',
@@ -134,7 +136,7 @@ describe('ranges', () => {
     }
   });
 
-  it('planRead follows INTEROP fact 9', () => {
+  it('planRead follows fact 9', () => {
     expect(planRead({ begin: 1190, end: 3238 }, 1507)).toEqual({
       status: 206,
       begin: 1190,

@@ -39,7 +39,8 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const invalid = expect.objectContaining({ code: 'INVALID_MESSAGE' });
 
-// TAHOE-INTEROP fact 4: the bytes a Tahoe 1.20 client connected with.
+// Fact 4 ("fact N" in test names: docs/TAHOE-COMPATIBILITY.md): the bytes a Tahoe 1.20
+// client connected with.
 const VERSION_HEX =
   'a2582f687474703a2f2f616c6c6d79646174612e6f72672f7461686f652f70726f746f636f6c732f73746f726167652f7631a3581c6d6178696d756d2d696d6d757461626c652d73686172652d73697a651b0000010000000000581a6d6178696d756d2d6d757461626c652d73686172652d73697a651b00f582a1a13410004f617661696c61626c652d73706163651b0000010000000000536170706c69636174696f6e2d76657273696f6e4d6762732d70726f746f2f302e30';
 
@@ -47,7 +48,7 @@ const uint = fc.nat({ max: Number.MAX_SAFE_INTEGER });
 const shnums = fc.uniqueArray(fc.nat(255), { maxLength: 20 }).map((xs) => xs.sort((a, b) => a - b));
 
 describe('version', () => {
-  it('encodeVersion produces exactly the bytes of INTEROP fact 4 (numbers or bigints)', () => {
+  it('encodeVersion produces exactly the bytes of fact 4 (numbers or bigints)', () => {
     expect(
       hex(
         encodeVersion({
@@ -135,7 +136,7 @@ describe('immutable messages', () => {
     expect(decodeAllocateRequest(body)).toEqual({ shareNumbers: [0], allocatedSize: 1507 });
   });
 
-  it('encodeAllocateResponse produces exactly the bytes of INTEROP fact 7', () => {
+  it('encodeAllocateResponse produces exactly the bytes of fact 7', () => {
     expect(hex(encodeAllocateResponse({ alreadyHave: [], allocated: [0] }))).toBe(
       'a26c616c72656164792d68617665d901028069616c6c6f6361746564d901028100',
     );
@@ -223,7 +224,7 @@ describe('immutable messages', () => {
 });
 
 describe('mutable messages', () => {
-  it('encodeReadTestWriteResponse matches the last bytes of TAHOE-INTEROP', () => {
+  it('encodeReadTestWriteResponse matches the reply bytes of fact 11', () => {
     const body = encodeReadTestWriteResponse({
       success: true,
       data: new Map([[0, [new Uint8Array([0x61, 0x62, 0x63])]]]),

@@ -16,6 +16,8 @@ import {
 import { formatNurl } from '../src/nurl.js';
 import { createStorageClient, type StorageClient } from '../src/storage-client.js';
 
+// "fact N" in test names: the numbered facts of docs/TAHOE-COMPATIBILITY.md.
+
 const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const code = (c: string) => expect.objectContaining({ code: c });
 

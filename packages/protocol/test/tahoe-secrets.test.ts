@@ -9,6 +9,8 @@ import {
   taggedPairHash,
 } from '../src/tahoe-secrets.js';
 
+// "fact N" in test names: the numbered facts of docs/TAHOE-COMPATIBILITY.md.
+
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest();
 
 describe('Tahoe hashes', () => {
@@ -85,7 +87,7 @@ describe('Tahoe hashes', () => {
     ).toEqual(expected);
   });
 
-  it('deriveWriteEnabler follows INTEROP fact 13 and depends on the tub id', () => {
+  it('deriveWriteEnabler follows fact 13 and depends on the tub id', () => {
     const writeKey = new Uint8Array(16).fill(4);
     const tub = new Uint8Array(20).fill(5);
     const master = taggedHash('allmydata_mutable_writekey_to_write_enabler_master_v1', writeKey);

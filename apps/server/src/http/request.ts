@@ -8,7 +8,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * Every value of a request header, one per header line. Node's `req.headers` joins repeats of
  * most headers with ", " (and drops repeats of others), which would merge the repeated
- * `X-Tahoe-Authorization` secrets a Tahoe client sends (TAHOE-INTEROP fact 8).
+ * `X-Tahoe-Authorization` secrets a Tahoe client sends (docs/TAHOE-COMPATIBILITY.md fact 8).
  */
 export function headerValues(req: IncomingMessage, name: string): string[] {
   return req.headersDistinct[name.toLowerCase()] ?? [];

@@ -28,8 +28,9 @@ const route = (
 ): RouteSpec => ({ name, method, segments: path.slice(1).split('/'), body, answer });
 
 // Tahoe mounts `HTTPServer` under /storage (`http_server.py` routes "/v1/..."). Share reads,
-// abort, corrupt and the lease answer no CBOR, so they ignore Accept (fact 8); PATCH answers
-// `{required}` in CBOR (fact 10), so it checks Accept although it sends no Content-Type.
+// abort, corrupt and the lease answer no CBOR, so they ignore Accept
+// (docs/TAHOE-COMPATIBILITY.md fact 8); PATCH answers `{required}` in CBOR (fact 10), so it
+// checks Accept although it sends no Content-Type.
 /** Every route, in the order they are matched. */
 export const ROUTES: readonly RouteSpec[] = [
   route('version', 'GET', '/storage/v1/version', 'none', 'cbor'),
@@ -79,7 +80,7 @@ function matchSegments(
     const got = parts[i]!;
     if (want === ':si') {
       // `StorageIndexConverter`: 26 chars of lowercase base32 that decode to 16 bytes, else the
-      // route does not match and the answer is a 404 (TAHOE-NOTES §2).
+      // route does not match and the answer is a 404 (fact 21).
       if (!isStorageIndex(got)) return undefined;
       storageIndex = got;
     } else if (want === ':shnum') {

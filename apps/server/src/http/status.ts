@@ -4,7 +4,7 @@ import { ProtocolError, type ProtocolErrorCode } from '@ostrom/protocol';
 /**
  * The one table from storage-service failures to HTTP statuses. Where Tahoe-LAFS has the case,
  * the status is what `storage/http_server.py` answers, because its client checks codes exactly
- * (TAHOE-INTEROP fact 17); the other rows are Ostrom's own.
+ * (docs/TAHOE-COMPATIBILITY.md facts 17 and 31); the other rows are Ostrom's own.
  */
 export const ACCOUNTANT_ERROR_STATUS = {
   // An account's status (frozen, disabled, pending, deleted) or the accounting mode refuses the
@@ -26,7 +26,7 @@ export const ACCOUNTANT_ERROR_STATUS = {
   CONFLICT: 409,
   // Tahoe: abort of an already uploaded share → 405 (`abort_share_upload`).
   ALREADY_COMPLETE: 405,
-  // Tahoe lets `DataTooLargeError` escape (a 500, TAHOE-NOTES §10.11); the chunk lies outside
+  // Tahoe lets `DataTooLargeError` escape (a 500, fact 53); the chunk lies outside
   // what was allocated, i.e. the Content-Range cannot be satisfied.
   OUT_OF_RANGE: 416,
   // The store is full: 507 Insufficient Storage (Tahoe's `NoSpace` on add-lease is a 500).

@@ -68,8 +68,9 @@ export interface StorageApiOptions {
 /**
  * Largest PATCH body accepted. Not Tahoe's 1 MiB cap for "anything else": that cap applies to
  * CBOR bodies (`_read_encoded`), and a Tahoe 1.20 client's first chunk of a large share is
- * 1,048,612 bytes (TAHOE-INTEROP fact 10), so a 1 MiB cap would fail every large upload. The
- * body must also equal its Content-Range, and the accountant refuses chunks past the allocation.
+ * 1,048,612 bytes (docs/TAHOE-COMPATIBILITY.md fact 10), so a 1 MiB cap would fail every large
+ * upload. The body must also equal its Content-Range, and the accountant refuses chunks past
+ * the allocation.
  */
 export const MAX_PATCH_BYTES = 16 * 1024 * 1024;
 
