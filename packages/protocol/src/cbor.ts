@@ -34,21 +34,171 @@ export function encodeCbor(value: unknown): Uint8Array {
 }
 
 /**
+ * What `decodeCbor` admits, checked by a scan of the item headers before cbor-x builds a value.
+ * Nesting: read-test-write, the deepest message, needs 6 (map, map, map, array, map, bstr).
+ * Items (every array, map, key, element, tag and scalar counts one): a body may hold
+ * `max(baseItems, bodyBytes / bytesPerItem)`. Other messages hold a few hundred (a GSD
+ * directory of 1,000 entries about 5,000); a Tahoe client's read-test-write names one share and
+ * writes it whole (docs/TAHOE-COMPATIBILITY.md fact 11), in one write vector or, for MDMF, one
+ * 5-item vector per segment whose block is over 500 bytes even when a file has 256 shares, so
+ * its bound grows with its body and never refuses it. Empty maps cost cbor-x the most per byte
+ * (tens of ms per 2^16 when cold), hence the fixed part is no larger.
+ */
+export const CBOR_LIMITS = {
+  maxDepth: 16,
+  baseItems: 16_384,
+  bytesPerItem: 64,
+} as const;
+
+/** The only tag the protocol uses: a set (docs/TAHOE-COMPATIBILITY.md fact 7). */
+const TAG_SET = 258;
+// Open containers on the scan's stack: a definite one holds its count of items still to come
+// (≥ 1; a map counts keys and values); an indefinite one ends at a break.
+const INDEFINITE_ARRAY = -1;
+const INDEFINITE_MAP_KEY = -2;
+const INDEFINITE_MAP_VALUE = -3;
+
+/**
  * Decodes exactly one CBOR item: maps come back as `Map`, tag 258 as `Set`, bstr as plain
  * `Uint8Array`, integers as `number` when safe and `bigint` beyond 2^53 − 1. Trailing bytes or
- * any malformation is ProtocolError `MALFORMED_CBOR`.
+ * any malformation is ProtocolError `MALFORMED_CBOR`; any tag but 258 around an array, a simple
+ * value but false/true/null/undefined, an indefinite-length string, or nesting or items beyond
+ * {@link CBOR_LIMITS} is `UNSUPPORTED_CBOR`, found before any value is built.
  */
 export function decodeCbor(bytes: Uint8Array): unknown {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('decodeCbor takes a Uint8Array');
   if (bytes.length === 0) throw new ProtocolError('MALFORMED_CBOR', 'empty CBOR body');
+  // Without the scan, cbor-x would honour shared values (tags 28/29: a few hundred bytes that
+  // every later walk visits as a tree of 2^28 values, or a value containing itself), any other
+  // tag it knows (records, packed values, dates), and nest until the stack overflows.
+  scanCbor(bytes);
   let value: unknown;
   try {
-    // cbor-x itself rejects trailing bytes ("end of buffer not reached") and truncation.
     value = decoder.decode(bytes);
   } catch (cause) {
     throw new ProtocolError('MALFORMED_CBOR', 'body is not one well-formed CBOR item', { cause });
   }
   return narrow(value);
+}
+
+/**
+ * Walks the item headers of `bytes` (RFC 8949 §3) without building a value: O(length) time,
+ * O(maxDepth) memory, strings skipped by their lengths. Throws what {@link decodeCbor} says.
+ */
+function scanCbor(bytes: Uint8Array): void {
+  const end = bytes.length;
+  const maxItems = Math.max(CBOR_LIMITS.baseItems, Math.floor(end / CBOR_LIMITS.bytesPerItem));
+  const open: number[] = [];
+  let pos = 0;
+  let items = 0;
+  // Set after tag 258: its content must be an array.
+  let setContent = false;
+  const malformed = (why: string): never => {
+    throw new ProtocolError('MALFORMED_CBOR', `body is not one well-formed CBOR item: ${why}`);
+  };
+  const unsupported = (why: string): never => {
+    throw new ProtocolError('UNSUPPORTED_CBOR', `CBOR the protocol does not accept: ${why}`);
+  };
+  for (;;) {
+    if (pos >= end) malformed('truncated');
+    const initial = bytes[pos++] as number;
+    const major = initial >> 5;
+    const info = initial & 0x1f;
+    let complete = true;
+    if (initial === 0xff) {
+      const top = open.pop();
+      if (setContent || (top !== INDEFINITE_ARRAY && top !== INDEFINITE_MAP_KEY)) {
+        malformed(`unexpected break at byte ${pos - 1}`);
+      }
+    } else {
+      if (setContent && major !== 4) {
+        unsupported('tag 258 (a set) around something else than an array');
+      }
+      setContent = false;
+      if (open.length >= CBOR_LIMITS.maxDepth) {
+        unsupported(`nested more than ${CBOR_LIMITS.maxDepth} deep`);
+      }
+      if (++items > maxItems) unsupported(`more than ${maxItems} items in ${end} bytes`);
+      // The argument: a count, a length, a tag number or a value; beyond 2^53 it loses
+      // precision, which only matters where it is compared with the bytes left (and exceeds them).
+      let arg = info;
+      if (info >= 24 && info <= 27) {
+        const size = 1 << (info - 24);
+        if (size > end - pos) malformed('truncated');
+        arg = 0;
+        for (let i = 0; i < size; i++) arg = arg * 256 + (bytes[pos + i] as number);
+        pos += size;
+      } else if (info >= 28 && info < 31) {
+        malformed(`reserved additional information at byte ${pos - 1}`);
+      }
+      const indefinite = info === 31;
+      switch (major) {
+        case 0:
+        case 1:
+          if (indefinite) malformed(`indefinite-length integer at byte ${pos - 1}`);
+          break;
+        case 2:
+        case 3:
+          // cbor2 never sends chunked strings and cbor-x cannot decode them.
+          if (indefinite) unsupported('indefinite-length string');
+          if (arg > end - pos) malformed('string longer than the body');
+          pos += arg;
+          break;
+        case 4:
+        case 5: {
+          if (indefinite) {
+            open.push(major === 4 ? INDEFINITE_ARRAY : INDEFINITE_MAP_KEY);
+            complete = false;
+            break;
+          }
+          const count = major === 4 ? arg : arg * 2;
+          // Each item takes at least one byte: checked on the header, so a tiny body cannot
+          // announce (and make anyone allocate) a huge container.
+          if (count > end - pos) malformed('container longer than the body');
+          if (count > maxItems - items) unsupported(`more than ${maxItems} items in ${end} bytes`);
+          if (count > 0) {
+            open.push(count);
+            complete = false;
+          }
+          break;
+        }
+        case 6:
+          if (indefinite) malformed(`indefinite-length tag at byte ${pos - 1}`);
+          // Tags 28/29 (shared values) and every other tag than 258; cbor2 writes a Python set
+          // as tag 258 and nothing else the protocol sends is tagged (fact 7).
+          if (arg !== TAG_SET) unsupported(`tag ${arg}`);
+          setContent = true;
+          open.push(1);
+          complete = false;
+          break;
+        default:
+          // Major type 7: 20–23 false, true, null, undefined; 25–27 floats; 24 and 0–19
+          // are simple values no one assigned (cbor-x would look them up in its packed values).
+          if (info < 20 || info === 24) unsupported(`simple value at byte ${pos - 1}`);
+          break;
+      }
+    }
+    if (!complete) continue;
+    // One item finished: count it off its container, closing containers it completes.
+    for (;;) {
+      const top = open.length - 1;
+      const left = open[top];
+      if (left === undefined) {
+        if (pos !== end) malformed(`${end - pos} bytes after the item`);
+        return;
+      }
+      if (left === INDEFINITE_ARRAY) break;
+      if (left === INDEFINITE_MAP_KEY || left === INDEFINITE_MAP_VALUE) {
+        open[top] = left === INDEFINITE_MAP_KEY ? INDEFINITE_MAP_VALUE : INDEFINITE_MAP_KEY;
+        break;
+      }
+      if (left > 1) {
+        open[top] = left - 1;
+        break;
+      }
+      open.pop();
+    }
+  }
 }
 
 /**
@@ -144,15 +294,30 @@ function narrow(value: unknown): unknown {
     for (let i = 0; i < value.length; i++) value[i] = narrow(value[i]);
     return value;
   }
+  // Maps and sets are rebuilt only when a key or member may change (a bigint, a Buffer, a
+  // container): copying each one doubled the cost of a body made of many small maps.
   if (value instanceof Map) {
+    let rekey = false;
+    for (const [k, v] of value) {
+      value.set(k, narrow(v));
+      if (mayNarrow(k)) rekey = true;
+    }
+    if (!rekey) return value;
     const out = new Map<unknown, unknown>();
-    for (const [k, v] of value) out.set(narrow(k), narrow(v));
+    for (const [k, v] of value) out.set(narrow(k), v);
     return out;
   }
   if (value instanceof Set) {
+    let rebuild = false;
+    for (const v of value) if (mayNarrow(v)) rebuild = true;
+    if (!rebuild) return value;
     const out = new Set<unknown>();
     for (const v of value) out.add(narrow(v));
     return out;
   }
   return value;
+}
+
+function mayNarrow(value: unknown): boolean {
+  return typeof value === 'bigint' || (typeof value === 'object' && value !== null);
 }

@@ -2,6 +2,12 @@
 export const PROTOCOL_ERROR_CODES = [
   /** Bytes that are not exactly one well-formed CBOR item. */
   'MALFORMED_CBOR',
+  /**
+   * Well-formed CBOR that the protocol refuses before decoding it: a tag other than 258 (shared
+   * values and references among them), a simple value other than false, true, null and
+   * undefined, an indefinite-length string, or more nesting or items than `decodeCbor` allows.
+   */
+  'UNSUPPORTED_CBOR',
   /** Well-formed CBOR whose shape is not the message expected; the message names the field. */
   'INVALID_MESSAGE',
   /** `X-Tahoe-Authorization` headers that are malformed, or not exactly the endpoint's set. */

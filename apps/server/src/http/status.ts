@@ -52,6 +52,9 @@ export const ACCOUNTANT_ERROR_STATUS = {
  */
 export const PROTOCOL_ERROR_STATUS = {
   MALFORMED_CBOR: 400,
+  // Shared references, tags other than 258, too deep or too many items: refused before
+  // decoding, 400 as a body failing Tahoe's CDDL schema, which has none of these (fact 24).
+  UNSUPPORTED_CBOR: 400,
   INVALID_MESSAGE: 400,
   INVALID_SECRETS: 400,
   INVALID_AUTHORIZATION: 400,
