@@ -13,7 +13,7 @@ export {
   verifyAccountRequest,
   verifyEd25519,
 } from './account-request.js';
-export { decodeCbor, encodeCbor } from './cbor.js';
+export { CBOR_LIMITS, decodeCbor, encodeCbor } from './cbor.js';
 export {
   createSelfSignedCertificate,
   type SelfSignedCertificate,
