@@ -1,0 +1,244 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createStorageClient,
+  generateAccountKey,
+  type StorageClient,
+  storageIndexFromBytes,
+} from '@ostrom/protocol';
+import { freePort, tempDir } from '@ostrom/test-fixtures';
+import { expect, onTestFinished } from 'vitest';
+import type { ConfigValues } from '../../src/config.js';
+import { initNode } from '../../src/node-dir.js';
+
+// The hostile-client suite's node: a real `ostrom run` in a process of its own (SQLite + disk
+// unless configured otherwise), so that its resident memory and open descriptors are its own and
+// can be read from /proc while an attack runs, and so that an attack that blocks its event loop
+// shows in another client's latency instead of stalling the test.
+
+const APP = fileURLToPath(new URL('../..', import.meta.url));
+
+/** What every case checks while its attack runs (the issue's bounds for a node under attack). */
+export const BOUNDS = {
+  /** The node's resident memory may grow by less than this. */
+  rssGrowthBytes: 100 * 1024 * 1024,
+  /** Open descriptors may exceed the baseline by less than this, plus what a bound admits. */
+  extraDescriptors: 64,
+  /** Another client's `GET /storage/v1/version` keeps its 99th percentile under this. */
+  versionP99Ms: 250,
+} as const;
+
+export interface HostileNode {
+  readonly dir: string;
+  readonly pid: number;
+  readonly port: number;
+  /** The anonymous NURL. */
+  readonly nurl: string;
+  /** A pinned client for a NURL (default the anonymous one), closed after the test. */
+  client(nurl?: string): StorageClient;
+  /** The admin API: JSON in, JSON out; throws on a status other than `expected`. */
+  admin<T = unknown>(method: string, path: string, body?: unknown, expected?: number): Promise<T>;
+  /** A new active account (through the admin API) and its NURL. */
+  addAccount(
+    nickname: string,
+    quota?: { hardBytes?: number },
+  ): Promise<{ id: number; nurl: string }>;
+  /** The node's resident set size in bytes, from /proc. */
+  rssBytes(): number;
+  /** The node's open file descriptors, from /proc. */
+  openDescriptors(): number;
+  /** Lines the node logged (JSON logs), parsed. */
+  logged(): { level: number; msg?: string }[];
+  stop(): Promise<void>;
+}
+
+/** Starts a node in its own process and stops it when the test finishes. */
+export async function startHostileNode(values: ConfigValues = {}): Promise<HostileNode> {
+  const dir = await tempDir('hostile-node-');
+  const port = await freePort();
+  let adminPort = await freePort();
+  while (adminPort === port) adminPort = await freePort();
+  await initNode(dir, { port, adminPort, ...values });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--conditions=@ostrom/source', '--import', 'tsx', 'src/cli.ts', 'run', dir, '--json-logs'],
+    { cwd: APP, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-8000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const clients: StorageClient[] = [];
+  const stop = async () => {
+    for (const client of clients.splice(0)) client.close();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  onTestFinished(stop);
+  const listening = await new Promise<{ nurl: string }>((resolve, reject) => {
+    const onData = () => {
+      const line = stdout.split('\n').find((l) => l.includes('"msg":"listening"'));
+      if (line) {
+        child.stdout?.off('data', onData);
+        resolve(JSON.parse(line) as { nurl: string });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', () => reject(new Error(`the node exited before listening: ${stderr}`)));
+  });
+  const token = (await readFile(join(dir, 'private', 'admin-token'), 'utf8')).trim();
+  const pid = child.pid as number;
+
+  const admin = async <T>(method: string, path: string, body?: unknown, expected = 200) => {
+    const response = await fetch(`http://127.0.0.1:${adminPort}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    if (response.status !== expected) {
+      throw new Error(`admin ${method} ${path}: ${response.status} ${text}`);
+    }
+    return JSON.parse(text) as T;
+  };
+
+  return {
+    dir,
+    pid,
+    port,
+    nurl: listening.nurl,
+    client(nurl = listening.nurl) {
+      const client = createStorageClient({ nurl });
+      clients.push(client);
+      return client;
+    },
+    admin,
+    async addAccount(nickname, quota = {}) {
+      const { publicKey } = generateAccountKey();
+      const created = await admin<{ id: number; nurl: string }>(
+        'POST',
+        '/admin/v1/accounts',
+        { publicKey: Buffer.from(publicKey).toString('hex'), nickname, ...quota },
+        201,
+      );
+      return { id: created.id, nurl: created.nurl };
+    },
+    rssBytes() {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+      if (kb === undefined) throw new Error(`no VmRSS for ${pid}`);
+      return Number(kb) * 1024;
+    },
+    openDescriptors() {
+      return readdirSync(`/proc/${pid}/fd`).length;
+    },
+    logged() {
+      return stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: number; msg?: string });
+    },
+    stop,
+  };
+}
+
+/** What was measured while an attack ran. */
+export interface AttackFigures {
+  readonly baselineRssBytes: number;
+  readonly peakRssBytes: number;
+  readonly baselineDescriptors: number;
+  readonly peakDescriptors: number;
+  /** Latencies of another client's `GET /storage/v1/version`, in ms, in the order sent. */
+  readonly versionMs: readonly number[];
+  readonly versionP99Ms: number;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+/**
+ * Runs `attack` against `node` while sampling its RSS and descriptors (every 20 ms) and while a
+ * bystander client sends `GET /storage/v1/version` one after another; returns the attack's
+ * result and the figures. The baseline is taken after the bystander's connection is open.
+ */
+export async function underAttack<T>(
+  node: HostileNode,
+  attack: () => Promise<T>,
+): Promise<{ result: T; figures: AttackFigures }> {
+  const bystander = node.client();
+  await bystander.getVersion();
+  const baselineRssBytes = node.rssBytes();
+  const baselineDescriptors = node.openDescriptors();
+  let peakRssBytes = baselineRssBytes;
+  let peakDescriptors = baselineDescriptors;
+  const sample = () => {
+    try {
+      peakRssBytes = Math.max(peakRssBytes, node.rssBytes());
+      peakDescriptors = Math.max(peakDescriptors, node.openDescriptors());
+    } catch {
+      // the node exited: the case's own assertions say so
+    }
+  };
+  const sampler = setInterval(sample, 20);
+  const versionMs: number[] = [];
+  let attacking = true;
+  const polling = (async () => {
+    while (attacking) {
+      const started = performance.now();
+      await bystander.getVersion();
+      versionMs.push(performance.now() - started);
+    }
+  })();
+  try {
+    const result = await attack();
+    return {
+      result,
+      figures: {
+        baselineRssBytes,
+        peakRssBytes,
+        baselineDescriptors,
+        peakDescriptors,
+        versionMs,
+        versionP99Ms: percentile(versionMs, 99),
+      },
+    };
+  } finally {
+    attacking = false;
+    clearInterval(sampler);
+    sample();
+    await polling.catch(() => {});
+  }
+}
+
+/** Asserts the suite's bounds; `allowedDescriptors` is what the case's own bound admits. */
+export function expectBounded(figures: AttackFigures, allowedDescriptors = 0): void {
+  expect(figures.versionMs.length, 'the bystander got answers').toBeGreaterThan(0);
+  expect(figures.peakRssBytes - figures.baselineRssBytes).toBeLessThan(BOUNDS.rssGrowthBytes);
+  expect(figures.peakDescriptors).toBeLessThan(
+    figures.baselineDescriptors + BOUNDS.extraDescriptors + allowedDescriptors,
+  );
+  expect(figures.versionP99Ms).toBeLessThan(BOUNDS.versionP99Ms);
+}
+
+/** A random storage index (26 characters of base32). */
+export function randomStorageIndex(): string {
+  return storageIndexFromBytes(crypto.getRandomValues(new Uint8Array(16)));
+}
