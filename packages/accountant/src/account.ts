@@ -1,11 +1,21 @@
 import { BackendError, type EmbeddedLease, type ShareInfo } from '@ostrom/backend';
 import {
   type Account as AccountRow,
+  type ActivityEvent,
   hashLeaseSecret,
   LeaseDbError,
   type Share,
 } from '@ostrom/leasedb';
-import { type Core, guard, sameSecret, translate, type Upload, uploadKey } from './core.js';
+import {
+  type Core,
+  guard,
+  isSharedAccount,
+  permits,
+  sameSecret,
+  translate,
+  type Upload,
+  uploadKey,
+} from './core.js';
 import { AccountantError } from './errors.js';
 import { predictMutableLength } from './mutable.js';
 import type {
@@ -143,9 +153,11 @@ export class Account {
   }
 
   /**
-   * Writes a chunk of an upload. Chunks come in any order; overlapping bytes must be equal
-   * (CONFLICT otherwise, nothing written). The chunk that completes the share makes it durable
-   * and visible and records it as stored before this returns.
+   * Writes a chunk of an upload this account allocated (another account's is NOT_FOUND, as if
+   * there were none; the account must still be allowed to write). Chunks come in any order;
+   * overlapping bytes must be equal (CONFLICT otherwise, nothing written). The chunk that
+   * completes the share makes it durable and visible and records it as stored before this
+   * returns.
    */
   async writeUpload(
     storageIndex: string,
@@ -159,6 +171,8 @@ export class Account {
     checkUploadSecret(uploadSecret);
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be ≥ 0');
     const core = this.#core;
+    // Every chunk, the completing one included, comes through the allocating account (#upload),
+    // so this is that account's status: once frozen, disabled or deleted it stores no more.
     await core.authorize(this.id, 'write');
     const upload = await this.#upload(storageIndex, shnum, uploadSecret);
     if (offset + data.length > upload.allocatedSize) {
@@ -188,21 +202,27 @@ export class Account {
   }
 
   /**
-   * Abandons an upload (Tahoe: `PUT .../abort`). ALREADY_COMPLETE when the share is stored,
-   * NOT_FOUND when there is neither upload nor share, BAD_UPLOAD_SECRET for another's secret.
+   * Abandons an upload this account allocated (Tahoe: `PUT .../abort`). ALREADY_COMPLETE when
+   * the share is stored, NOT_FOUND when this account has no upload of it (another account's
+   * included), BAD_UPLOAD_SECRET for another secret. Allowed whatever the account's status
+   * except pending: aborting only gives back space the account itself reserved, so a frozen,
+   * disabled or deleted account may still release it rather than hold it until the timeout.
    */
   async abortUpload(storageIndex: string, shnum: number, uploadSecret: Uint8Array): Promise<void> {
     checkStorageIndex(storageIndex);
     checkShnum(shnum);
     checkUploadSecret(uploadSecret);
     const core = this.#core;
-    // Aborting frees space and takes nothing; a frozen account may still clean up after itself.
-    await core.authorize(this.id, 'read');
+    const account = await core.authorize(this.id, 'release');
     await core.lock.run(storageIndex, async () => {
       const upload = core.uploads.get(uploadKey(storageIndex, shnum));
-      if (!upload) {
-        await core.throwIfUploadElsewhere(storageIndex, shnum);
-        const stored = await guard(() => core.backend.statShare(storageIndex, shnum));
+      if (upload?.accountId !== this.id) {
+        if (!upload) await core.throwIfUploadElsewhere(storageIndex, shnum, this.id);
+        // Whether a share is stored is for accounts that may read to learn.
+        const stored =
+          upload === undefined && permits(account.status, 'read')
+            ? await guard(() => core.backend.statShare(storageIndex, shnum))
+            : undefined;
         if (stored?.sharetype === 'immutable') {
           throw new AccountantError('ALREADY_COMPLETE', `${storageIndex}/${shnum} is complete`);
         }
@@ -259,7 +279,13 @@ export class Account {
 
   /**
    * Records a client's report that a share is corrupt, as a `share-corrupt` event. Only for
-   * shares this server holds (Tahoe #3824): NOT_FOUND otherwise.
+   * shares this server holds (Tahoe #3824): NOT_FOUND otherwise. Any reader may send these, so
+   * what is kept is bounded: a reason longer than {@link MAX_ADVISORY_REASON_CHARS} characters is
+   * cut (the cut marked), and within any `advisoryWindowSeconds` an account's reports are kept
+   * for at most `advisoriesPerShare` of one share and `advisoriesPerAccount` in all; the first
+   * report past the account's bound leaves one `notice` saying further ones are dropped. A
+   * report not kept is answered the same (fact 37 in docs/TAHOE-COMPATIBILITY.md: Tahoe answers
+   * 200 and its client must not see an error for it).
    */
   async adviseCorrupt(
     sharetype: ShareType,
@@ -276,15 +302,53 @@ export class Account {
     if (meta?.sharetype !== sharetype) {
       throw new AccountantError('NOT_FOUND', `no ${sharetype} share ${storageIndex}/${shnum}`);
     }
-    await guard(() =>
-      core.db.appendEvent({
-        kind: 'share-corrupt',
-        accountId: this.id,
-        storageIndex,
-        shnum,
-        data: { sharetype, reason, reportedBy: 'client' },
-      }),
-    );
+    const clipped = clipReason(reason);
+    await core.advisoryLock.run(String(this.id), async () => {
+      const { options } = core;
+      const at = core.now();
+      // The window is the last `advisoryWindowSeconds` seconds: a report that old has left it.
+      const since = Math.max(0, at - options.advisoryWindowSeconds + 1);
+      const recent = await recentAdvisories(core, this.id, since);
+      if (recent.kept >= options.advisoriesPerAccount) {
+        if (recent.dropNoted) return;
+        // One notice per window at most: the next one is written only once the kept reports
+        // that filled this window have left it.
+        await guard(() =>
+          core.db.appendEvent({
+            kind: 'notice',
+            accountId: this.id,
+            actor: 'server',
+            storageIndex,
+            shnum,
+            at,
+            data: {
+              [DROPPED_ADVISORIES]: 'share-corrupt',
+              advisoriesPerAccount: options.advisoriesPerAccount,
+              windowSeconds: options.advisoryWindowSeconds,
+            },
+          }),
+        );
+        return;
+      }
+      if ((recent.byShare.get(shareKey(storageIndex, shnum)) ?? 0) >= options.advisoriesPerShare) {
+        return; // the share's first reports in the window are kept; repeats add nothing
+      }
+      await guard(() =>
+        core.db.appendEvent({
+          kind: 'share-corrupt',
+          accountId: this.id,
+          storageIndex,
+          shnum,
+          at,
+          data: {
+            sharetype,
+            reason: clipped.reason,
+            reportedBy: 'client',
+            ...(clipped.cut ? { reasonChars: clipped.chars } : {}),
+          },
+        }),
+      );
+    });
   }
 
   // ---------------------------------------------------------------------- leases
@@ -539,14 +603,23 @@ export class Account {
 
   /**
    * Sets the duration of the account's future leases, clamped to the server's policy; returns
-   * the duration granted. Existing leases keep their expiry until renewed.
+   * the duration granted. Existing leases keep their expiry until renewed. FORBIDDEN for the
+   * shared accounts (anonymous, starter): one of their clients would choose for all of them;
+   * theirs is the node's policy, which only the operator sets (its configuration).
    */
   async setLeaseDuration(seconds: number): Promise<number> {
     if (!Number.isSafeInteger(seconds) || seconds <= 0) {
       throw new RangeError('a lease duration is a positive number of seconds');
     }
     const core = this.#core;
-    await core.authorize(this.id, 'write');
+    const account = await core.authorize(this.id, 'write');
+    if (isSharedAccount(this.id)) {
+      throw new AccountantError(
+        'FORBIDDEN',
+        `account ${this.id} (${account.nickname}) is shared: its lease duration is the node's`,
+        { details: { accountId: this.id, status: account.status, operation: 'write' } },
+      );
+    }
     const granted = core.clampLeaseDuration(seconds);
     await guard(() =>
       core.db.setAccountAttribute(this.id, 'lease-duration-seconds', String(granted)),
@@ -584,10 +657,21 @@ export class Account {
     }
   }
 
+  /**
+   * This account's upload of the share, checked against the secret. Another account's upload is
+   * NOT_FOUND, exactly as no upload: Tahoe's server has no accounts, but its client sends every
+   * chunk through the NURL it allocated with, so only a client switching NURLs (to finish a
+   * frozen account's upload through another account, or to pile chunks onto someone else's)
+   * meets this. For that account there is no such upload; a 404 also tells it nothing about
+   * others' uploads (a 401 or 403 would confirm that someone is uploading that share now), and
+   * the secret is not even compared. 404 is Tahoe's answer for "no upload in progress" (fact 31
+   * in docs/TAHOE-COMPATIBILITY.md); a Tahoe client takes any status but 200/201 as the chunk
+   * failing (fact 17).
+   */
   async #upload(storageIndex: string, shnum: number, uploadSecret: Uint8Array): Promise<Upload> {
     const upload = this.#core.uploads.get(uploadKey(storageIndex, shnum));
-    if (!upload) {
-      await this.#core.throwIfUploadElsewhere(storageIndex, shnum);
+    if (upload?.accountId !== this.id) {
+      if (!upload) await this.#core.throwIfUploadElsewhere(storageIndex, shnum, this.id);
       throw new AccountantError('NOT_FOUND', `no upload of ${storageIndex}/${shnum}`);
     }
     if (!sameSecret(upload.uploadSecret, uploadSecret)) {
@@ -658,6 +742,81 @@ export class Account {
 }
 
 const empty = new Uint8Array(0);
+
+/**
+ * Longest reason of a corruption advisory kept whole, in characters (Unicode code points). Tahoe
+ * clients send a short description of the failed check; the HTTP body may hold up to 32 KiB.
+ */
+export const MAX_ADVISORY_REASON_CHARS = 1000;
+
+/** Marks the cut of a clipped reason. */
+const CUT_MARK = '…';
+
+/** The data key of the `notice` that says an account's further advisories are dropped. */
+const DROPPED_ADVISORIES = 'droppedAdvisories';
+
+const EVENT_PAGE = 1000;
+
+function shareKey(storageIndex: string, shnum: number): string {
+  return `${storageIndex}/${shnum}`;
+}
+
+/**
+ * The reason cut to its first {@link MAX_ADVISORY_REASON_CHARS} characters, never inside a
+ * surrogate pair, with {@link CUT_MARK} appended when cut; `chars` is the length it had.
+ */
+function clipReason(reason: string): { reason: string; cut: boolean; chars: number } {
+  let chars = 0;
+  let end = 0;
+  for (const char of reason) {
+    if (chars < MAX_ADVISORY_REASON_CHARS) end += char.length;
+    chars++;
+  }
+  if (chars <= MAX_ADVISORY_REASON_CHARS) return { reason, cut: false, chars };
+  return { reason: `${reason.slice(0, end)}${CUT_MARK}`, cut: true, chars };
+}
+
+/**
+ * The account's corruption advisories kept since `since` (in all and by share), and whether the
+ * notice of dropped ones was written. The crawler's `share-corrupt` events name the share's
+ * owner as their account; they are not the account's reports and do not count.
+ */
+async function recentAdvisories(
+  core: Core,
+  accountId: number,
+  since: number,
+): Promise<{ kept: number; byShare: Map<string, number>; dropNoted: boolean }> {
+  let kept = 0;
+  let dropNoted = false;
+  const byShare = new Map<string, number>();
+  const count = (event: ActivityEvent) => {
+    if (event.kind === 'notice') {
+      if (event.data[DROPPED_ADVISORIES] !== undefined) dropNoted = true;
+      return;
+    }
+    if (event.data.reportedBy !== 'client' || event.storageIndex === null) return;
+    kept++;
+    const key = shareKey(event.storageIndex, event.shnum ?? 0);
+    byShare.set(key, (byShare.get(key) ?? 0) + 1);
+  };
+  // Bounded by the bounds themselves: an account has at most `advisoriesPerAccount` kept reports
+  // in a window (a few more when processes race), one notice, and the crawler's reports.
+  for (let afterId: number | undefined; ; ) {
+    const page = await guard(() =>
+      core.db.listEvents({
+        accountId,
+        kinds: ['share-corrupt', 'notice'],
+        since,
+        limit: EVENT_PAGE,
+        ...(afterId === undefined ? {} : { afterId }),
+      }),
+    );
+    for (const event of page) count(event);
+    if (page.length < EVENT_PAGE) break;
+    afterId = page[page.length - 1]?.id;
+  }
+  return { kept, byShare, dropNoted };
+}
 
 /** The lease written into a new share container, so Tahoe itself could read the share. */
 function embeddedLease(secrets: LeaseSecrets, ownerNum: number, expiresAt: number): EmbeddedLease {

@@ -10,6 +10,7 @@ import {
   type Account as AccountRow,
   ANONYMOUS_ACCOUNT_ID,
   LeaseDbError,
+  STARTER_ACCOUNT_ID,
   type Usage,
 } from '@ostrom/leasedb';
 import { AccountantError } from './errors.js';
@@ -19,22 +20,49 @@ import type { ResolvedOptions } from './options.js';
 export interface Upload {
   readonly storageIndex: string;
   readonly shnum: number;
+  /**
+   * The account that allocated it: the only one whose chunks, abort and completion it takes, so
+   * the bytes are charged to the account that sent them and that account's status is checked on
+   * each of them (its COMING row names the same account, as `ownerAccountId`).
+   */
   readonly accountId: number;
   readonly uploadSecret: Uint8Array;
   readonly allocatedSize: number;
   lastActivityAt: number;
 }
 
-export type Operation = 'read' | 'write';
+/**
+ * What an operation does to the node: `read` takes nothing, `write` takes space or changes what
+ * is stored, `release` only gives back what the account itself holds (aborting its own upload).
+ */
+export type Operation = 'read' | 'write' | 'release';
 
-/** Tahoe's `{write, read, save}` triple by status (docs/ARCHITECTURE.md, "Accounting"). */
+/**
+ * Tahoe's `{write, read, save}` triple by status (docs/ARCHITECTURE.md, "Accounting"), and
+ * `release` for every account that may have held something: giving back the space its own
+ * uploads reserve only helps the node, whatever the account may no longer do (otherwise the
+ * space stays reserved until the idle timeout).
+ */
 const ALLOWED: Record<AccountRow['status'], readonly Operation[]> = {
   pending: [],
-  normal: ['read', 'write'],
-  frozen: ['read'],
-  disabled: [],
-  deleted: [],
+  normal: ['read', 'write', 'release'],
+  frozen: ['read', 'release'],
+  disabled: ['release'],
+  deleted: ['release'],
 };
+
+/** Whether an account of this status may do this kind of operation (the mode aside). */
+export function permits(status: AccountRow['status'], operation: Operation): boolean {
+  return ALLOWED[status].includes(operation);
+}
+
+/**
+ * The anonymous and starter accounts stand for many clients at once, so no client may change
+ * what they are (their attributes): only the operator, through the node's configuration.
+ */
+export function isSharedAccount(accountId: number): boolean {
+  return accountId === ANONYMOUS_ACCOUNT_ID || accountId === STARTER_ACCOUNT_ID;
+}
 
 /** Tahoe's MAX_MUTABLE_SHARE_SIZE (`mutable/layout.py`), reported as is. */
 export const MAX_MUTABLE_SHARE_SIZE = 69_105_000_000_000_000;
@@ -54,6 +82,11 @@ export class Core {
   /** This process's quota-checked growth of one account (keyed by account id). */
   readonly #accountLock: KeyedLock = createKeyedLock();
   readonly uploads = new Map<string, Upload>();
+  /**
+   * This process's corruption advisories of one account (keyed by account id), one at a time, so
+   * two cannot both count the same recent ones and together pass the account's bound.
+   */
+  readonly advisoryLock: KeyedLock = createKeyedLock();
   readonly #lastSeen = new Map<number, number>();
 
   constructor(options: ResolvedOptions) {
@@ -122,7 +155,7 @@ export class Core {
   async authorize(accountId: number, operation: Operation): Promise<AccountRow> {
     const account = await this.loadAccount(accountId);
     await this.touch(account.id);
-    if (!ALLOWED[account.status].includes(operation)) {
+    if (!permits(account.status, operation)) {
       throw new AccountantError(
         'FORBIDDEN',
         `account ${account.id} (${account.nickname}) is ${account.status}: ${operation} refused`,
@@ -161,8 +194,13 @@ export class Core {
     }
   }
 
-  /** The lease duration an account's new and renewed leases get. */
+  /**
+   * The lease duration an account's new and renewed leases get: its own choice within the
+   * bounds, or the node's policy. A shared account's is always the policy's: its clients cannot
+   * choose for each other, and a choice recorded before that was refused must not stay in force.
+   */
   async leaseDurationFor(accountId: number): Promise<number> {
+    if (isSharedAccount(accountId)) return this.db.policy.leaseDurationSeconds;
     const attributes = await guard(() => this.db.getAccountAttributes(accountId));
     const asked = Number(attributes['lease-duration-seconds']);
     return Number.isSafeInteger(asked) && asked > 0
@@ -195,12 +233,20 @@ export class Core {
 
   /**
    * For an upload this process does not hold: UPLOAD_ELSEWHERE when a live peer that can be
-   * reached holds it (the caller forwards the request), else nothing (the caller answers as for
-   * no upload). One database read, only on this path.
+   * reached holds it for `accountId` (the caller forwards the request), else nothing (the caller
+   * answers as for no upload). Another account's upload is not this account's to reach, here or
+   * there, so it is not forwarded: the holder would refuse it the same way (it checks the
+   * account too, as the forwarded request carries the client's own Authorization). One database
+   * read, only on this path.
    */
-  async throwIfUploadElsewhere(storageIndex: string, shnum: number): Promise<void> {
+  async throwIfUploadElsewhere(
+    storageIndex: string,
+    shnum: number,
+    accountId: number,
+  ): Promise<void> {
     const row = await guard(() => this.db.getShare(storageIndex, shnum));
-    const owner = row?.state === 'coming' ? row.uploadProcess : null;
+    if (row?.state !== 'coming' || row.ownerAccountId !== accountId) return;
+    const owner = row.uploadProcess;
     if (owner === null || owner === this.options.processId) return;
     const url = (await this.peers()).live.get(owner);
     if (!url) return;

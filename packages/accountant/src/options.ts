@@ -14,6 +14,7 @@ export const APPROVAL_MODES = ['automatic', 'manual'] as const;
 export type ApprovalMode = (typeof APPROVAL_MODES)[number];
 
 const MINUTE = 60;
+const HOUR = 3600;
 const DAY = 86_400;
 
 export interface AccountantOptions {
@@ -47,6 +48,15 @@ export interface AccountantOptions {
   readonly defaultSoftQuotaBytes?: number | null;
   /** Shortest lease duration a client may ask for (default 1 day); the longest is the leasedb policy's. */
   readonly minLeaseDurationSeconds?: number;
+  /**
+   * Corruption advisories are kept, per account, for at most `advisoriesPerShare` reports of one
+   * share (default 3) and `advisoriesPerAccount` reports in all (default 30) within any window
+   * of `advisoryWindowSeconds` (default 1 hour); past that they are answered as usual and not
+   * recorded, and the first one past the account's bound leaves one `notice` event saying so.
+   */
+  readonly advisoryWindowSeconds?: number;
+  readonly advisoriesPerShare?: number;
+  readonly advisoriesPerAccount?: number;
   /** Leases a deletion step drops at most (the paced worker's batch; default 100). */
   readonly deletionBatchSize?: number;
   /**
@@ -211,6 +221,9 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
     defaultHardQuotaBytes,
     defaultSoftQuotaBytes,
     minLeaseDurationSeconds,
+    advisoryWindowSeconds: positive('advisoryWindowSeconds', options.advisoryWindowSeconds, HOUR),
+    advisoriesPerShare: positive('advisoriesPerShare', options.advisoriesPerShare, 3),
+    advisoriesPerAccount: positive('advisoriesPerAccount', options.advisoriesPerAccount, 30),
     deletionBatchSize: positive('deletionBatchSize', options.deletionBatchSize, 100),
     crossProcessLocks: options.crossProcessLocks ?? true,
     processId,

@@ -115,6 +115,31 @@ describeMatrix('accounts', (matrix) => {
     expect(await db.getAccountUsage(0)).toEqual({ shares: 1, bytes: 100 });
   });
 
+  for (const mode of ['enabled', 'disabled'] as const) {
+    it(`mode ${mode}: the shared accounts cannot set their lease duration; their leases last the node's`, async () => {
+      const { accountant, alice, db, clock } = await setup({ mode });
+      const policy = db.policy.leaseDurationSeconds;
+      for (const shared of [accountant.anonymous(), accountant.account(1)]) {
+        for (const seconds of [86_400, 5 * 365 * 86_400]) {
+          await expect(shared.setLeaseDuration(seconds)).rejects.toMatchObject({
+            code: 'FORBIDDEN',
+          });
+        }
+        expect(await db.getAccountAttributes(shared.id)).toEqual({});
+      }
+      expect((await accountant.anonymous().info()).leaseDurationSeconds).toBe(policy);
+      // A choice recorded for the anonymous account before it was refused stays without effect.
+      await db.setAccountAttribute(0, 'lease-duration-seconds', '86400');
+      const anonymous = accountant.anonymous();
+      expect((await anonymous.info()).leaseDurationSeconds).toBe(policy);
+      await storeOne(anonymous);
+      expect((await db.listLeases(SI, 0))[0]?.expiresAt).toBe(clock.now() + policy);
+      // An account of its own still chooses its own.
+      expect(await alice.setLeaseDuration(10 * 86_400)).toBe(10 * 86_400);
+      expect((await alice.info()).leaseDurationSeconds).toBe(10 * 86_400);
+    });
+  }
+
   it('requestAccount() with automatic approval creates an active account and answers its swissnum', async () => {
     const { accountant, clock, db } = await setup();
     const outcome = await accountant.requestAccount(signedRequest(clock.now()));

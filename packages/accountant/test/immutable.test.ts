@@ -81,9 +81,87 @@ describeMatrix('immutable uploads', (matrix) => {
     await expect(
       alice.writeUpload(SI, 0, secrets('other').uploadSecret, 0, bytes(1)),
     ).rejects.toMatchObject({ code: 'BAD_UPLOAD_SECRET' });
-    // Tahoe checks only the upload secret, not who allocated: another account holding it may write.
-    await bob.writeUpload(SI, 0, s.uploadSecret, 0, bytes(100));
+    // Another account's upload is not there for bob, even with the right secret.
+    await expect(bob.writeUpload(SI, 0, s.uploadSecret, 0, bytes(100))).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    await alice.writeUpload(SI, 0, s.uploadSecret, 0, bytes(100));
     expect(await alice.listShares('immutable', SI)).toEqual([0]);
+  });
+
+  it('an upload takes chunks, abort and completion only from the account that allocated it', async () => {
+    const { accountant, alice, bob, db, backend } = await setup();
+    const anonymous = accountant.anonymous();
+    const s = secrets('a');
+    const data = bytes(100);
+    await alice.allocate(SI, { ...s, shareNumbers: [0, 1], allocatedSize: 100 });
+    await alice.writeUpload(SI, 0, s.uploadSecret, 0, data.subarray(0, 50));
+    for (const other of [bob, anonymous]) {
+      // The completing chunk, with the right secret, through another account.
+      await expect(
+        other.writeUpload(SI, 0, s.uploadSecret, 50, data.subarray(50)),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(other.abortUpload(SI, 1, s.uploadSecret)).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+      // A wrong secret too: another account learns nothing about the upload.
+      await expect(
+        other.writeUpload(SI, 0, secrets('x').uploadSecret, 50, data.subarray(50)),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    }
+    expect((await db.getShare(SI, 0))?.state).toBe('coming');
+    expect(await backend.getUpload(SI, 1)).toBeDefined();
+    expect(await alice.listShares('immutable', SI)).toEqual([]);
+    expect(await alice.writeUpload(SI, 0, s.uploadSecret, 50, data.subarray(50))).toEqual({
+      complete: true,
+      required: [],
+    });
+    await alice.abortUpload(SI, 1, s.uploadSecret);
+    expect((await alice.readShare('immutable', SI, 0)).data).toEqual(data);
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: 100 });
+    expect((await db.getAccountUsage(bob.id))?.bytes ?? 0).toBe(0);
+    expect((await db.getAccountUsage(0))?.bytes ?? 0).toBe(0);
+    expect(await db.checkUsage()).toEqual([]);
+  });
+
+  it('a frozen, disabled or deleted account finishes no upload through any account, and may still abort its own', async () => {
+    const { accountant, bob, db, backend } = await setup();
+    const anonymous = accountant.anonymous();
+    for (const status of ['frozen', 'disabled', 'deleted'] as const) {
+      const row = await accountant.addAccount({ publicKey: randomKey(), nickname: status });
+      const owner = accountant.account(row.id);
+      const si = storageIndex(status);
+      const s = secrets(status);
+      const data = bytes(100);
+      await owner.allocate(si, { ...s, shareNumbers: [0, 1], allocatedSize: 100 });
+      await owner.writeUpload(si, 0, s.uploadSecret, 0, data.subarray(0, 50));
+      await accountant.setAccountStatus(row.id, status, { actor: 'operator' });
+      await expect(
+        owner.writeUpload(si, 0, s.uploadSecret, 50, data.subarray(50)),
+      ).rejects.toMatchObject({ code: 'FORBIDDEN', details: { status } });
+      for (const other of [anonymous, bob]) {
+        await expect(
+          other.writeUpload(si, 0, s.uploadSecret, 50, data.subarray(50)),
+        ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      }
+      expect(await anonymous.listShares('immutable', si)).toEqual([]);
+      expect(await db.getAccountUsage(row.id)).toEqual({ shares: 2, bytes: 200 });
+      // Giving back its own reservation is still allowed.
+      await owner.abortUpload(si, 0, s.uploadSecret);
+      await owner.abortUpload(si, 1, s.uploadSecret);
+      expect(await db.listShares(si)).toEqual([]);
+      expect(await backend.getUpload(si, 0)).toBeUndefined();
+      expect(await db.getAccountUsage(row.id)).toEqual({ shares: 0, bytes: 0 });
+    }
+    // An account that may not read learns nothing from an abort: a stored share is NOT_FOUND.
+    const s = secrets('stored');
+    await bob.allocate(SI, { ...s, shareNumbers: [0], allocatedSize: 4 });
+    await bob.writeUpload(SI, 0, s.uploadSecret, 0, bytes(4));
+    await accountant.setAccountStatus(bob.id, 'disabled');
+    await expect(bob.abortUpload(SI, 0, s.uploadSecret)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(await db.checkUsage()).toEqual([]);
   });
 
   it('allocate() lists every held share in alreadyHave and leaves uploads in progress out of both lists', async () => {

@@ -264,6 +264,30 @@ describe.skipIf(pgAdminUrl === undefined)('two processes on one database [postgr
       expect(await a.leaseDb.checkUsage()).toEqual([]);
     });
 
+    it("A's upload is not sent back for another account, nor for its frozen owner; its owner may still abort it", async () => {
+      const { a, b } = await twoProcesses((store) => store);
+      const alice = await a.accountant.addAccount({ publicKey: randomKey(), nickname: 'alice' });
+      const bob = await a.accountant.addAccount({ publicKey: randomKey(), nickname: 'bob' });
+      await a.accountant.account(alice.id).allocate(P, upload);
+      for (const other of [b.accountant.anonymous(), b.accountant.account(bob.id)]) {
+        expect(await outcome(other.writeUpload(P, 0, upload.uploadSecret, 0, bytes(20, 1)))).toBe(
+          'NOT_FOUND',
+        );
+        expect(await outcome(other.abortUpload(P, 1, upload.uploadSecret))).toBe('NOT_FOUND');
+      }
+      await a.accountant.setAccountStatus(alice.id, 'frozen');
+      const frozen = b.accountant.account(alice.id);
+      expect(await outcome(frozen.writeUpload(P, 0, upload.uploadSecret, 0, bytes(20, 1)))).toBe(
+        'FORBIDDEN',
+      );
+      await expect(frozen.abortUpload(P, 1, upload.uploadSecret)).rejects.toMatchObject({
+        code: 'UPLOAD_ELSEWHERE',
+        details: { processId: 'a' },
+      });
+      expect((await a.leaseDb.getShare(P, 0))?.state).toBe('coming');
+      expect(await b.accountant.anonymous().listShares('immutable', P)).toEqual([]);
+    });
+
     it('an upload held by a process that cannot be reached is simply not found elsewhere', async () => {
       const { b, open } = await twoProcesses((store) => store);
       const c = await open({ processId: 'c', processUrl: null });
