@@ -64,6 +64,12 @@ const DIGEST_CACHE_SECONDS = 60;
 /** Events a page of the activity log shows. */
 const EVENTS_PER_PAGE = 50;
 
+/**
+ * The panel's own origin, as far as resolving its paths goes: request targets and the `next` of
+ * a login are resolved against it. Its name is reserved (RFC 2606), so nothing else has it.
+ */
+const PANEL_ORIGIN = 'http://panel.invalid';
+
 /** Browsers reach the panel by these host names only (a DNS-rebinding page has its own). */
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -337,7 +343,7 @@ export function createPanel(options: PanelOptions) {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let url: URL;
     try {
-      url = new URL(req.url ?? '/', 'http://panel.invalid');
+      url = new URL(req.url ?? '/', PANEL_ORIGIN);
     } catch {
       throw new AdminHttpError(400, 'malformed request target');
     }
@@ -483,10 +489,25 @@ function sizeField(form: URLSearchParams, name: 'hard' | 'soft'): number | null 
   return bytes;
 }
 
-/** A redirect target from input: a path on this panel only, never another site. */
+/**
+ * A redirect target from input (the `next` of a login): the path and query it names on this
+ * panel, or the home page when it names anything else. Checking the raw string is not enough: a
+ * browser drops tabs and newlines from a Location and reads `\` as `/`, so `/\t/evil.example`
+ * is `//evil.example`, another host. So the value is resolved as a browser resolves it, kept only
+ * when it stays on the panel's origin, and sent back re-serialised (controls percent-encoded),
+ * never as given.
+ */
 function localPath(value: string | null): string {
-  if (!value?.startsWith('/') || value.startsWith('//') || value.includes('\\')) return '/';
-  return value;
+  let target: URL;
+  try {
+    target = new URL(value ?? '/', PANEL_ORIGIN);
+  } catch {
+    return '/';
+  }
+  // Dot segments can leave a path starting with `//` (`/.//evil.example`), which a browser
+  // reads back as a host.
+  if (target.origin !== PANEL_ORIGIN || target.pathname.startsWith('//')) return '/';
+  return target.pathname + target.search;
 }
 
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
