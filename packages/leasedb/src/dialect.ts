@@ -26,7 +26,8 @@ export interface SqliteOptions {
   readonly synchronous?: 'full' | 'normal';
   /**
    * How long a write waits for another process's write transaction on the same file before
-   * failing with BUSY (default 5000 ms). The wait blocks this process's event loop.
+   * failing with BUSY (default 5000 ms), and opening for another process opening or migrating
+   * the same file. The wait blocks this process's event loop.
    */
   readonly busyTimeoutMs?: number;
 }
@@ -89,11 +90,40 @@ export function openSqlite(options: SqliteOptions): BetterSqlite3.Database {
     throw new RangeError('busyTimeoutMs must be a non-negative integer');
   }
   const raw = new BetterSqlite3(options.path);
-  raw.pragma('journal_mode = WAL');
-  raw.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-  raw.pragma('foreign_keys = ON');
-  raw.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  try {
+    raw.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    enableWal(raw, busyTimeoutMs);
+    raw.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    raw.pragma('foreign_keys = ON');
+  } catch (error) {
+    raw.close();
+    throw error;
+  }
   return raw;
+}
+
+/**
+ * Puts the database in WAL mode. On a new file the switch needs the file to itself: when several
+ * processes open one new file at once, each may hold what another waits for, and SQLite then
+ * answers SQLITE_BUSY at once rather than through busy_timeout (waiting could never end). So the
+ * switch is tried again, holding nothing in between, until busy_timeout has passed; once one
+ * process has switched, the others find the file in WAL mode already.
+ */
+function enableWal(raw: BetterSqlite3.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+    try {
+      raw.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() + pauseMs > deadline) {
+        throw error;
+      }
+    }
+    // A synchronous pause, like busy_timeout's own waits: opening is synchronous.
+    Atomics.wait(pause, 0, 0, pauseMs);
+  }
 }
 
 /**

@@ -315,22 +315,66 @@ export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
 /**
  * Brings the schema to the latest version. Errors come back as values (kysely's Migrator), so a
  * caller can report which migration failed; running it again on an up-to-date database is a no-op.
+ * Processes opening one database at once take turns: the first migrates it, the others then find
+ * it up to date. On SQLite a migration that fails leaves the database as it was.
  */
 export async function migrateLeaseDb(
   db: Kysely<Schema>,
   dialect: Dialect,
 ): Promise<MigrationResultSet> {
+  if (dialect === 'sqlite') return await migrateSqlite(db);
   // kysely looks for its bookkeeping tables in every schema unless told which one; a lease
   // database living in a schema of its own (search_path) must not see another schema's.
-  const migrationTableSchema =
-    dialect === 'postgres'
-      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
-          ?.schema
-      : undefined;
-  const migrator = new Migrator({
+  // On PostgreSQL kysely's Migrator takes turns by itself: it runs the migrations in one
+  // transaction holding an advisory lock, and its bookkeeping tables are created with
+  // `if not exists` and checked again on a conflict.
+  const migrationTableSchema = (
+    await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  ).rows[0]?.schema;
+  return await new Migrator({
     db,
     provider: { getMigrations: async () => leaseDbMigrations(dialect) },
     ...(migrationTableSchema ? { migrationTableSchema } : {}),
-  });
-  return await migrator.migrateToLatest();
+  }).migrateToLatest();
+}
+
+/**
+ * kysely's SQLite adapter takes no migration lock and runs no migration in a transaction, so two
+ * processes opening a new database at once (a node creating it while an operator runs a command
+ * beside it) both found migrations pending and both ran them: the second failed on tables the
+ * first had made. Here the whole run, the Migrator's bookkeeping tables included, is one
+ * `begin immediate` transaction: it takes SQLite's write lock first, so another opener waits
+ * for it (through busy_timeout, as any write does) and then reads the schema the first left.
+ * SQLite's DDL is transactional, so a run that fails is rolled back whole. A migration that
+ * cannot run in a transaction (VACUUM, `pragma foreign_keys`) has no place in
+ * {@link leaseDbMigrations}.
+ */
+async function migrateSqlite(db: Kysely<Schema>): Promise<MigrationResultSet> {
+  try {
+    // One connection for the whole run: the lock belongs to it (kysely's SQLite driver has one
+    // connection anyway, and this reserves it against this process's other queries).
+    return await db.connection().execute(async (connection) => {
+      await sql`begin immediate`.execute(connection);
+      // The Migrator returns its errors rather than throwing them.
+      let result = await new Migrator({
+        db: connection,
+        provider: { getMigrations: async () => leaseDbMigrations('sqlite') },
+      }).migrateToLatest();
+      if (result.error === undefined) {
+        try {
+          await sql`commit`.execute(connection);
+          return result;
+        } catch (error) {
+          result = { error };
+        }
+      }
+      // A rollback after SQLite already ended the transaction itself (on a full disk, say)
+      // fails with "no transaction is active": the database is as it was either way.
+      await sql`rollback`.execute(connection).catch(() => undefined);
+      return result;
+    });
+  } catch (error) {
+    // `begin immediate` gave up: another process held the write lock past busy_timeout.
+    return { error };
+  }
 }
