@@ -12,6 +12,7 @@ import {
 } from '@ostrom/accountant';
 import { BackendError, type ShareBackend } from '@ostrom/backend';
 import {
+  type AccountRestoreReport,
   BACKUP_BLOB_PREFIX,
   BackupError,
   CrawlerClaimedError,
@@ -984,6 +985,17 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
     });
 
   // ------------------------------------------------------------------ db
+  /** What a rebuild did to the accounts, from their records in the store; nothing when nothing. */
+  const accountsSummary = (report: AccountRestoreReport): string => {
+    const parts = [
+      report.created.length > 0 ? `${report.created.length} made again with their ids` : '',
+      report.updated.length > 0 ? `${report.updated.length} set to their recorded state` : '',
+      report.problems.length > 0
+        ? `${report.problems.length} not applied (${report.problems.map((p) => `${p.accountId}: ${p.problem}`).join(', ')})`
+        : '',
+    ].filter(Boolean);
+    return parts.length === 0 ? '' : `accounts from their records: ${parts.join(', ')}\n`;
+  };
   const database = command(
     program,
     'db',
@@ -1125,7 +1137,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
               io.stderr(`the previous database was kept as ${p}\n`);
           }
           const db = await openNodeDatabase(node, { now });
-          let cycle: CycleReport;
+          let cycle: Awaited<ReturnType<typeof reconcileNow>>;
           let deletionHeld = false;
           const progress = reconcileProgress(io);
           try {
@@ -1163,7 +1175,7 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
               deletionHeldUntil,
             },
             () =>
-              `${cycleSummary(cycle)}${deletionHeldUntil === null ? '' : `deletion of unleased shares is held until ${isoTime(deletionHeldUntil)} (a lease duration and the deletion grace): leases renewed after the backup are unknown\n`}`,
+              `${cycleSummary(cycle)}${accountsSummary(cycle.accounts)}${deletionHeldUntil === null ? '' : `deletion of unleased shares is held until ${isoTime(deletionHeldUntil)} (a lease duration and the deletion grace): leases renewed after the backup are unknown\n`}`,
           );
         },
         { probe: true },

@@ -4,11 +4,13 @@ import { dirname } from 'node:path';
 import type { ShareBackend } from '@ostrom/backend';
 import {
   AccountingCrawler,
+  type AccountRestoreReport,
   BackupError,
   type BackupInfo,
   type CrawlerProgress,
   type CycleReport,
   deletionHoldSeconds,
+  restoreAccounts,
   restoreBackup,
   restoreLatestBackup,
 } from '@ostrom/crawler';
@@ -333,7 +335,11 @@ export async function everReconciled(leaseDb: LeaseDb): Promise<boolean> {
 
 /**
  * One full reconciliation of the database with the store, as fast as it goes, under the
- * crawler's claim for `processId` (CrawlerClaimedError when another live process holds it). It
+ * crawler's claim for `processId` (CrawlerClaimedError when another live process holds it).
+ * First the accounts come back from their records in the store (`restoreAccounts`): each with
+ * the id its NURL names and its recorded status, quotas, nickname and attributes, those the
+ * database lacks included, and the id sequence moved past every recorded id; then the shares,
+ * whose owner records name those accounts. It
  * deletes nothing: leases renewed after the backup it may start from are not in it, so shares
  * that look unleased are only counted (`unleased`). The background crawl would delete them at its
  * first cycle (their grace counts from the expiry the database shows, long past), so the caller
@@ -349,7 +355,12 @@ export async function reconcileNow(options: {
   readonly now?: () => number;
   readonly exclusive?: <T>(storageIndex: string, fn: () => Promise<T>) => Promise<T>;
   readonly onProgress?: (progress: CrawlerProgress) => void;
-}): Promise<CycleReport> {
+}): Promise<CycleReport & { readonly accounts: AccountRestoreReport }> {
+  const accounts = await restoreAccounts({
+    leaseDb: options.leaseDb,
+    backend: options.backend,
+    stateKey: options.node.stateKey,
+  });
   const crawler = new AccountingCrawler({
     leaseDb: options.leaseDb,
     backend: options.backend,
@@ -360,7 +371,8 @@ export async function reconcileNow(options: {
     ...(options.now ? { now: options.now } : {}),
     ...(options.exclusive ? { exclusive: options.exclusive } : {}),
   });
-  return await crawler.runOnce(options.onProgress ? { onProgress: options.onProgress } : {});
+  const cycle = await crawler.runOnce(options.onProgress ? { onProgress: options.onProgress } : {});
+  return { ...cycle, accounts };
 }
 
 /**

@@ -11,7 +11,12 @@ import { Accountant } from '@ostrom/accountant';
 import type { ShareBackend } from '@ostrom/backend';
 import { createDiskBackend } from '@ostrom/backend-disk';
 import { createS3Backend } from '@ostrom/backend-s3';
-import type { CrawlerProgress, CycleReport, PacingClock } from '@ostrom/crawler';
+import {
+  type CrawlerProgress,
+  type CycleReport,
+  type PacingClock,
+  syncAccountRecords,
+} from '@ostrom/crawler';
 import { type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
 import { formatFurl, formatNurl } from '@ostrom/protocol';
 import pino, { type Logger } from 'pino';
@@ -475,6 +480,46 @@ async function prepareDatabase(
 }
 
 /**
+ * Before serving, on every start: every account without its record in the store gets one (all of
+ * them, the first time a node of this version starts, so that a database lost after the upgrade
+ * keeps every NURL), an account recorded in the store but missing from the database is made
+ * again with its id (a database restored behind the node's back), and the id sequence is moved
+ * past every recorded id. At start rather than in the crawler: the crawler may be disabled or
+ * not reach the accounts for an hour, and a database lost meanwhile would lose the NURLs. When
+ * nothing is missing this costs one listing of the records. A store that fails stops the start.
+ */
+async function syncAccounts(
+  node: LoadedNode,
+  leaseDb: LeaseDb,
+  backend: ShareBackend,
+  logger: Logger,
+): Promise<void> {
+  let report: Awaited<ReturnType<typeof syncAccountRecords>>;
+  try {
+    report = await syncAccountRecords({ leaseDb, backend, stateKey: node.stateKey, actor: 'node' });
+  } catch (cause) {
+    throw new NodeError(
+      'BACKEND_UNREACHABLE',
+      `cannot write the account records into the store: ${reason(cause)}`,
+      { cause },
+    );
+  }
+  const { written, created, problems } = report;
+  if (written.length > 0) {
+    logger.info({ accounts: written.length }, 'wrote the records of accounts that had none');
+  }
+  if (created.length > 0) {
+    logger.warn(
+      { accounts: created },
+      'made again from their records accounts the database lacked (was it restored?)',
+    );
+  }
+  if (problems.length > 0) {
+    logger.error({ problems }, 'account records that could not be applied');
+  }
+}
+
+/**
  * Starts the node in `dir`: opens its backend and database (each failing with one clear
  * NodeError naming the database or endpoint), recovers a lost SQLite database (see
  * `prepareDatabase`), builds the Accountant, serves the storage API over HTTPS (HTTP/1.1, no
@@ -509,6 +554,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     const prepared = await prepareDatabase(node, backend, logger, now, options.now, startupId);
     const db = prepared.leaseDb;
     leaseDb = db;
+    await syncAccounts(node, db, backend, logger);
     let port = options.port ?? node.config.storage.port;
     const metrics = createNodeMetrics({ leaseDb: db });
     // Requests that arrive between listening and the accountant's start wait for it: the port

@@ -7,6 +7,7 @@ import {
 } from '@ostrom/leasedb';
 import { ProtocolError, type SignedAccountRequest, verifyAccountRequest } from '@ostrom/protocol';
 import { Account, abandonUpload, deleteShare } from './account.js';
+import { changeAccount, createRecordedAccount } from './account-records.js';
 import { Core, guard, MAX_MUTABLE_SHARE_SIZE, translate, uploadKey } from './core.js';
 import { AccountantError } from './errors.js';
 import {
@@ -316,7 +317,7 @@ export class Accountant {
     let account = await guard(() => core.db.getAccountByPublicKey(request.publicKey));
     if (!account) {
       try {
-        account = await core.db.createAccount({
+        account = await createRecordedAccount(core, {
           publicKey: request.publicKey,
           nickname: request.nickname,
           status: options.approval === 'automatic' ? 'normal' : 'pending',
@@ -360,7 +361,7 @@ export class Accountant {
   ): Promise<AccountRow> {
     const defaults = this.#core.options;
     try {
-      return await this.#core.db.createAccount({
+      return await createRecordedAccount(this.#core, {
         publicKey: input.publicKey,
         nickname: input.nickname,
         hardQuotaBytes:
@@ -399,19 +400,20 @@ export class Accountant {
     if (status === 'pending') {
       throw new AccountantError('INVALID_OPERATION', 'only a request makes an account pending');
     }
-    const before = await core.loadAccount(accountId);
-    const after = await guard(() =>
-      core.db.setAccountStatus(accountId, status, {
+    // The status, its deletion time and the account's record change together or not at all.
+    return await changeAccount(core, accountId, async (tx) => {
+      const before = await tx.getAccount(accountId);
+      const after = await tx.setAccountStatus(accountId, status, {
         actor: options.actor ?? null,
         reason: options.reason,
-      }),
-    );
-    if (status === 'deleted' && before.status !== 'deleted') {
-      await guard(() => core.db.setAccountAttribute(accountId, DELETED_AT, String(core.now())));
-    } else if (status !== 'deleted' && before.status === 'deleted') {
-      await guard(() => core.db.setAccountAttribute(accountId, DELETED_AT, null));
-    }
-    return after;
+      });
+      if (status === 'deleted' && before?.status !== 'deleted') {
+        await tx.setAccountAttribute(accountId, DELETED_AT, String(core.now()));
+      } else if (status !== 'deleted' && before?.status === 'deleted') {
+        await tx.setAccountAttribute(accountId, DELETED_AT, null);
+      }
+      return after;
+    });
   }
 
   /** Approves a pending account (→ normal). INVALID_OPERATION if it is not pending. */
@@ -431,8 +433,8 @@ export class Accountant {
     quota: { hardBytes: number | null; softBytes: number | null },
     options: OperatorOption = {},
   ): Promise<AccountRow> {
-    return await guard(() =>
-      this.#core.db.setAccountQuota(
+    return await changeAccount(this.#core, accountId, (tx) =>
+      tx.setAccountQuota(
         accountId,
         { hardQuotaBytes: quota.hardBytes, softQuotaBytes: quota.softBytes },
         { actor: options.actor ?? null },

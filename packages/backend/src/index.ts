@@ -1,3 +1,20 @@
+export {
+  ACCOUNT_RECORD_PREFIX,
+  ACCOUNT_RECORD_STATUSES,
+  type AccountRecord,
+  type AccountRecordRow,
+  type AccountRecordStatus,
+  accountRecordName,
+  accountRecordOf,
+  decodeAccountRecord,
+  deleteAccountRecord,
+  encodeAccountRecord,
+  listAccountRecordIds,
+  parseAccountRecordName,
+  readAccountRecord,
+  sameAccountRecord,
+  writeAccountRecord,
+} from './account-records.js';
 export { openBlob, sealBlob } from './blob-crypto.js';
 export { addRange, coveredParts, missingRanges } from './byte-ranges.js';
 export { BACKEND_ERROR_CODES, BackendError, type BackendErrorCode } from './errors.js';

@@ -1,4 +1,11 @@
 export {
+  type AccountRecordProblem,
+  type AccountRecordsOptions,
+  type AccountRestoreReport,
+  restoreAccounts,
+  syncAccountRecords,
+} from './accounts.js';
+export {
   BACKUP_BLOB_PREFIX,
   BACKUP_ERROR_CODES,
   BackupError,

@@ -9,11 +9,11 @@ import {
 import {
   ANONYMOUS_ACCOUNT_ID,
   hashLeaseSecret,
-  LeaseDbError,
   type LeaseInput,
   type Share,
   STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
+import { recreateAccount } from './accounts.js';
 import { AdoptionWriter } from './adoptions.js';
 import type { Counters } from './counters.js';
 import type { ResolvedCrawlerOptions } from './options.js';
@@ -223,7 +223,7 @@ async function adopt(
   }
   if (!meta) return; // not there (any more)
   const latest = latestLease(meta.leases);
-  const owner = record ? await ownerAccount(options, record) : null;
+  const owner = record ? await ownerAccount(options, record, storageIndex, shnum) : null;
   let leases: LeaseInput[] | undefined;
   if (owner !== null) {
     leases = [
@@ -291,26 +291,52 @@ async function ownerRecord(
   }
 }
 
-/** The account an owner record names: by key, recreated if the database lost it. */
-async function ownerAccount(options: ResolvedCrawlerOptions, record: OwnerRecord): Promise<number> {
+/**
+ * The account an owner record names, by its id: a swissnum names its account by id, so the id is
+ * the identity (docs/ARCHITECTURE.md, "Recovering a lost database"). The account with that id and
+ * the record's key is the owner. Missing, it is made again with that id (from the account's own
+ * record when the store has one, else `normal` from the owner record), never with a fresh id.
+ * When the id belongs to another key, the share must not go to that account: it goes to the
+ * account that holds the record's key under another id (the same client, whose account a
+ * database rebuilt before account records existed gave a fresh id), or else to nobody (null: the
+ * embedded leases or a starter lease, as for a share without a record); a `notice` event says so.
+ */
+async function ownerAccount(
+  options: ResolvedCrawlerOptions,
+  record: OwnerRecord,
+  storageIndex: string,
+  shnum: number,
+): Promise<number | null> {
   const db = options.leaseDb;
   if (record.publicKey === null) {
     return record.accountId === STARTER_ACCOUNT_ID ? STARTER_ACCOUNT_ID : ANONYMOUS_ACCOUNT_ID;
   }
-  const known = await db.getAccountByPublicKey(record.publicKey);
-  if (known) return known.id;
-  try {
-    const created = await db.createAccount({
-      publicKey: record.publicKey,
-      nickname: record.nickname,
-      actor: ACTOR,
-    });
-    return created.id;
-  } catch (error) {
-    // Recreated meanwhile by another crawler sharing the database.
-    if (!(error instanceof LeaseDbError && error.code === 'ACCOUNT_EXISTS')) throw error;
-    return (await db.getAccountByPublicKey(record.publicKey))!.id;
+  const byId = await db.getAccount(record.accountId);
+  if (byId?.publicKey === record.publicKey) return byId.id;
+  const byKey = await db.getAccountByPublicKey(record.publicKey);
+  if (!byId && !byKey && options.stateKey) {
+    const recreated = await recreateAccount(
+      { leaseDb: db, backend: options.backend, stateKey: options.stateKey, actor: ACTOR },
+      record as OwnerRecord & { publicKey: string },
+    );
+    if (recreated !== undefined) return recreated;
   }
+  const owner = byKey?.id ?? null;
+  await db.appendEvent({
+    kind: 'notice',
+    actor: ACTOR,
+    accountId: owner,
+    storageIndex,
+    shnum,
+    data: {
+      reason: 'owner-record-conflict',
+      recordAccountId: record.accountId,
+      // Who holds the record's id now (null: nobody, and it could not be made again).
+      idHeldBy: byId ? 'another-key' : null,
+      givenTo: owner === null ? 'no-owner' : 'same-key-other-id',
+    },
+  });
+  return owner;
 }
 
 async function forgetOwner(

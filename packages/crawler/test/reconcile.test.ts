@@ -17,6 +17,10 @@ import {
 const SI = storageIndex('one');
 const DAY = 86_400;
 
+/** Storage indexes in a known crawl order: `FIRST` is settled before `SECOND`. */
+const FIRST = `aa${storageIndex('first').slice(2)}`;
+const SECOND = `zz${storageIndex('second').slice(2)}`;
+
 describeMatrix('reconciliation', (matrix) => {
   it('a share added behind our back is adopted STABLE with a starter lease, once', async () => {
     const world = await makeWorld(matrix);
@@ -95,6 +99,63 @@ describeMatrix('reconciliation', (matrix) => {
     // And in the original database the share comes back to the same account by key.
     await world.crawler().runOnce();
     expect((await world.db.getShare(SI, 1))?.ownerAccountId).toBe(alice.id);
+  });
+
+  it("owner records alone (no account records yet): each share goes to its record's id, never a fresh one", async () => {
+    const world = await makeWorld(matrix);
+    const alice = await world.accountant.addAccount({ publicKey: randomKey(), nickname: 'alice' });
+    const bob = await world.accountant.addAccount({ publicKey: randomKey(), nickname: 'bob' });
+    // bob's share comes first in the crawl: fresh ids in crawl order would swap the two.
+    await upload(world, alice.id, SECOND, 0, bytes(10));
+    await upload(world, bob.id, FIRST, 0, bytes(20));
+    for (const name of await world.backend.listBlobs('accounts/')) {
+      await world.backend.deleteBlob(name);
+    }
+    const fresh = await makeWorld(matrix);
+    await fresh.crawler({ backend: world.backend }).runOnce();
+    expect((await fresh.db.getShare(SECOND, 0))?.ownerAccountId).toBe(alice.id);
+    expect((await fresh.db.getShare(FIRST, 0))?.ownerAccountId).toBe(bob.id);
+    expect(await fresh.db.getAccount(alice.id)).toMatchObject({
+      publicKey: alice.publicKey,
+      nickname: 'alice',
+      status: 'normal',
+    });
+    expect(await fresh.db.getAccount(bob.id)).toMatchObject({ publicKey: bob.publicKey });
+    // The accounts made again have their records now.
+    expect(await world.backend.listBlobs('accounts/')).toEqual([
+      `accounts/${alice.id}`,
+      `accounts/${bob.id}`,
+    ]);
+  });
+
+  it('an owner record whose id holds another key: the share does not go to that account', async () => {
+    const world = await makeWorld(matrix);
+    const alice = await world.accountant.addAccount({ publicKey: randomKey(), nickname: 'alice' });
+    await upload(world, alice.id, FIRST, 0, bytes(10));
+    await world.backend.deleteBlob(`accounts/${alice.id}`);
+    const fresh = await makeWorld(matrix);
+    // Alice's id was given to someone else in this database.
+    const mallory = await fresh.accountant.addAccount({ publicKey: randomKey(), nickname: 'mal' });
+    expect(mallory.id).toBe(alice.id);
+    await fresh.crawler({ backend: world.backend }).runOnce();
+    expect(await fresh.db.getShare(FIRST, 0)).toMatchObject({ ownerAccountId: null });
+    expect((await fresh.db.listLeases(FIRST, 0)).map((l) => l.accountId)).not.toContain(mallory.id);
+    expect(await fresh.db.getAccountUsage(mallory.id)).toEqual({ shares: 0, bytes: 0 });
+    const [notice] = await fresh.db.listEvents({ kinds: ['notice'] });
+    expect(notice).toMatchObject({
+      storageIndex: FIRST,
+      data: { reason: 'owner-record-conflict', recordAccountId: alice.id, givenTo: 'no-owner' },
+    });
+    // With alice's key under another id (a database rebuilt before account records), hers.
+    const second = await makeWorld(matrix);
+    await second.db.reserveAccountIds(40);
+    await second.accountant.addAccount({ publicKey: randomKey(), nickname: 'mal' });
+    const moved = await second.accountant.addAccount({
+      publicKey: alice.publicKey!,
+      nickname: 'alice',
+    });
+    await second.crawler({ backend: world.backend }).runOnce();
+    expect((await second.db.getShare(FIRST, 0))?.ownerAccountId).toBe(moved.id);
   });
 
   it('a STABLE share deleted behind our back is removed, reported and uncounted', async () => {

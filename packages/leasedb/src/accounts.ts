@@ -379,6 +379,13 @@ function assertAttributeName(name: unknown): asserts name is string {
   }
 }
 
+function assertAttribute(name: unknown, value: unknown): void {
+  assertAttributeName(name);
+  if (typeof value !== 'string' || value.length > 4096) {
+    throw new TypeError('attribute value must be a string of at most 4096 characters, or null');
+  }
+}
+
 /** Sets (or, with null, removes) a free-form attribute such as `lease-duration-seconds`. */
 export async function setAccountAttribute(
   ctx: Ctx,
@@ -386,10 +393,8 @@ export async function setAccountAttribute(
   name: string,
   value: string | null,
 ): Promise<void> {
-  assertAttributeName(name);
-  if (value !== null && (typeof value !== 'string' || value.length > 4096)) {
-    throw new TypeError('attribute value must be a string of at most 4096 characters, or null');
-  }
+  if (value === null) assertAttributeName(name);
+  else assertAttribute(name, value);
   await requireAccount(ctx, id);
   if (value === null) {
     await ctx.db
@@ -415,4 +420,231 @@ export async function getAccountAttributes(ctx: Ctx, id: number): Promise<Record
     .orderBy('name')
     .execute();
   return Object.fromEntries(rows.map((row) => [row.name, row.value]));
+}
+
+/**
+ * Reads an account's row and, inside a transaction on PostgreSQL, locks it until the transaction
+ * ends (`FOR UPDATE`), so that the caller's change to the account and what it derives from the
+ * row (the account's sealed record beside the shares) are not interleaved with another writer's
+ * of the same account (`FOR NO KEY UPDATE`). On SQLite the process's one connection serialises
+ * writers already.
+ */
+export async function lockAccount(ctx: Ctx, id: number): Promise<Account | undefined> {
+  assertAccountId(id);
+  let query = ctx.db.selectFrom('accounts').selectAll().where('id', '=', id);
+  // NO KEY UPDATE: writers of the account wait, but rows that only reference it (a lease, a
+  // share's owner: their foreign keys take KEY SHARE) are inserted meanwhile.
+  if (ctx.dialect === 'postgres') query = query.forNoKeyUpdate();
+  const row = await query.executeTakeFirst();
+  return row && toAccount(row);
+}
+
+/** An account as a restore gives it back: its id, key and state as they were last recorded. */
+export interface RestoreAccountInput {
+  readonly id: number;
+  /** Ed25519 public key (32 bytes or 64 hex digits); null only for the built-in accounts 0 and 1. */
+  readonly publicKey: Uint8Array | string | null;
+  readonly nickname: string;
+  readonly status: AccountStatus;
+  readonly hardQuotaBytes: number | null;
+  readonly softQuotaBytes: number | null;
+  readonly createdAt: number;
+  /** Every attribute of the account: those the row has and this lacks are removed. */
+  readonly attributes: Readonly<Record<string, string>>;
+  /** Who restored it, for the activity log. */
+  readonly actor?: string | null;
+}
+
+/** What `restoreAccount` did: `created` with the given id, `updated` to the given state, or nothing. */
+export interface RestoreAccountResult {
+  readonly outcome: 'created' | 'updated' | 'unchanged';
+  readonly account: Account;
+}
+
+/**
+ * Makes the account with this id exactly as given: created with that id when missing (the id
+ * sequence moved past it, so the id is never issued again), or its nickname, status, quotas and
+ * attributes set when it exists with the same key. ACCOUNT_EXISTS, changing nothing, when the id
+ * exists with another key (`details.conflict: 'id'`) or the key belongs to another id
+ * (`details.conflict: 'key'`): an account is never moved to another id, nor another key to it.
+ */
+export async function restoreAccount(
+  ctx: Ctx,
+  input: RestoreAccountInput,
+): Promise<RestoreAccountResult> {
+  assertAccountId(input.id);
+  const publicKey = input.publicKey === null ? null : normalizePublicKey(input.publicKey);
+  if ((publicKey === null) !== input.id <= 1) {
+    throw new TypeError('only the built-in accounts 0 and 1 have no public key');
+  }
+  assertNickname(input.nickname);
+  assertStatus(input.status);
+  const quota = { hardQuotaBytes: input.hardQuotaBytes, softQuotaBytes: input.softQuotaBytes };
+  assertQuota(quota);
+  assertNonNegativeInteger('createdAt', input.createdAt);
+  const attributes = Object.entries(input.attributes);
+  for (const [name, value] of attributes) assertAttribute(name, value);
+  const actor = input.actor ?? null;
+
+  const existing = await lockAccount(ctx, input.id);
+  if (existing) {
+    if (existing.publicKey !== publicKey) {
+      throw new LeaseDbError(
+        'ACCOUNT_EXISTS',
+        `account ${input.id} exists with another public key`,
+        { details: { accountId: input.id, conflict: 'id' } },
+      );
+    }
+    const before = await getAccountAttributes(ctx, input.id);
+    const changed: Record<string, unknown> = {};
+    if (existing.nickname !== input.nickname) changed.nickname = input.nickname;
+    if (existing.status !== input.status) changed.status = input.status;
+    if (
+      existing.hardQuotaBytes !== quota.hardQuotaBytes ||
+      existing.softQuotaBytes !== quota.softQuotaBytes
+    ) {
+      changed.quota = quota;
+    }
+    const sameAttributes =
+      attributes.length === Object.keys(before).length &&
+      attributes.every(([name, value]) => before[name] === value);
+    if (!sameAttributes) changed.attributes = input.attributes;
+    if (Object.keys(changed).length === 0) return { outcome: 'unchanged', account: existing };
+    const row = await ctx.db
+      .updateTable('accounts')
+      .set({
+        nickname: input.nickname,
+        nickname_key: searchKey(input.nickname),
+        status: input.status,
+        hard_quota_bytes: quota.hardQuotaBytes,
+        soft_quota_bytes: quota.softQuotaBytes,
+      })
+      .where('id', '=', input.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    if (!sameAttributes) await replaceAttributes(ctx, input.id, attributes);
+    await appendEvent(ctx, {
+      kind: 'account-restored',
+      accountId: input.id,
+      actor,
+      data: {
+        from: {
+          nickname: existing.nickname,
+          status: existing.status,
+          hardQuotaBytes: existing.hardQuotaBytes,
+          softQuotaBytes: existing.softQuotaBytes,
+        },
+        to: changed,
+      },
+    });
+    return { outcome: 'updated', account: toAccount(row) };
+  }
+
+  // A missing built-in account cannot happen (the first migration inserts both).
+  const holder = publicKey === null ? undefined : await getAccountByPublicKey(ctx, publicKey);
+  if (holder) {
+    throw new LeaseDbError(
+      'ACCOUNT_EXISTS',
+      `the public key belongs to account ${holder.id}, not ${input.id}`,
+      { details: { accountId: holder.id, conflict: 'key' } },
+    );
+  }
+  // PostgreSQL: no account may be created by the sequence while this one is inserted beside it
+  // and the sequence moved past it (an insert waits for this lock, and so does its nextval).
+  if (ctx.dialect === 'postgres') {
+    await sql`lock table accounts in share row exclusive mode`.execute(ctx.db);
+  }
+  let row: Awaited<ReturnType<typeof insertAccount>>;
+  try {
+    row = await ctx.db
+      .insertInto('accounts')
+      .values({
+        id: input.id,
+        public_key: publicKey,
+        nickname: input.nickname,
+        nickname_key: searchKey(input.nickname),
+        status: input.status,
+        hard_quota_bytes: quota.hardQuotaBytes,
+        soft_quota_bytes: quota.softQuotaBytes,
+        created_at: input.createdAt,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  } catch (error) {
+    // Created by another process meanwhile: the caller looks again.
+    if (isUniqueViolation(error)) {
+      throw new LeaseDbError('ACCOUNT_EXISTS', `account ${input.id} was created meanwhile`, {
+        cause: error,
+        details: { accountId: input.id, conflict: 'id' },
+      });
+    }
+    throw error;
+  }
+  await reserveAccountIds(ctx, input.id);
+  await ctx.db
+    .insertInto('account_usage')
+    .values({ account_id: input.id, shares: 0, bytes: 0 })
+    .execute();
+  await replaceAttributes(ctx, input.id, attributes);
+  await appendEvent(ctx, {
+    kind: 'account-restored',
+    accountId: input.id,
+    actor,
+    data: { nickname: input.nickname, publicKey, status: input.status, created: true },
+  });
+  return { outcome: 'created', account: toAccount(row) };
+}
+
+async function replaceAttributes(
+  ctx: Ctx,
+  id: number,
+  attributes: readonly (readonly [string, string])[],
+): Promise<void> {
+  await ctx.db.deleteFrom('account_attributes').where('account_id', '=', id).execute();
+  if (attributes.length === 0) return;
+  await ctx.db
+    .insertInto('account_attributes')
+    .values(attributes.map(([name, value]) => ({ account_id: id, name, value })))
+    .execute();
+}
+
+/**
+ * Makes every account id issued from now on greater than `throughId` (ids of accounts the
+ * database lost must never be issued again: a swissnum names its account by id). Never moves
+ * the sequence back. SQLite: AUTOINCREMENT's `sqlite_sequence`; PostgreSQL: the identity
+ * sequence of `accounts.id`, with inserts held off by a table lock while it is moved.
+ */
+export async function reserveAccountIds(ctx: Ctx, throughId: number): Promise<void> {
+  assertAccountId(throughId);
+  if (ctx.dialect === 'sqlite') {
+    const updated = await sql`update sqlite_sequence set seq = ${throughId}
+      where name = 'accounts' and seq < ${throughId}`.execute(ctx.db);
+    if (Number(updated.numAffectedRows ?? 0) > 0) return;
+    const present = await sql`select 1 from sqlite_sequence where name = 'accounts'`.execute(
+      ctx.db,
+    );
+    if (present.rows.length === 0) {
+      await sql`insert into sqlite_sequence (name, seq) values ('accounts', ${throughId})`.execute(
+        ctx.db,
+      );
+    }
+    return;
+  }
+  await sql`lock table accounts in share row exclusive mode`.execute(ctx.db);
+  const sequence = (
+    await sql<{ name: string }>`select pg_get_serial_sequence('accounts', 'id') as name`.execute(
+      ctx.db,
+    )
+  ).rows[0]?.name;
+  if (!sequence) throw new LeaseDbError('UNSUPPORTED', 'accounts.id has no sequence');
+  // last_value is the last id issued once is_called; before any, the sequence's start - 1.
+  const state = (
+    await sql<{
+      last: string | number;
+      called: boolean;
+    }>`select last_value as last, is_called as called from ${sql.raw(sequence)}`.execute(ctx.db)
+  ).rows[0]!;
+  const issued = state.called ? Number(state.last) : Number(state.last) - 1;
+  if (issued >= throughId) return;
+  await sql`select setval(${sequence}::regclass, ${throughId}, true)`.execute(ctx.db);
 }

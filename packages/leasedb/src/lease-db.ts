@@ -5,6 +5,8 @@ import type {
   AccountQuery,
   CreateAccountInput,
   QuotaInput,
+  RestoreAccountInput,
+  RestoreAccountResult,
   StatusChangeOptions,
 } from './accounts.js';
 import * as accounts from './accounts.js';
@@ -83,6 +85,20 @@ export interface LeaseDbOperations {
   /** Sets a free-form attribute (e.g. `lease-duration-seconds`); null removes it. */
   setAccountAttribute(id: number, name: string, value: string | null): Promise<void>;
   getAccountAttributes(id: number): Promise<Record<string, string>>;
+  /**
+   * Reads the account and, inside a transaction on PostgreSQL, locks its row until the
+   * transaction ends: writers of one account (and of what is derived from its row, such as its
+   * record in the store) then take turns. Undefined when there is no such account.
+   */
+  lockAccount(id: number): Promise<Account | undefined>;
+  /**
+   * Makes account `input.id` exactly as given (a restore from the account's record): created with
+   * that id when missing, updated when it exists with the same key; ACCOUNT_EXISTS when the id has
+   * another key or the key another id. The id sequence moves past a created id.
+   */
+  restoreAccount(input: RestoreAccountInput): Promise<RestoreAccountResult>;
+  /** Makes every account id issued from now on greater than `throughId`; never moves back. */
+  reserveAccountIds(throughId: number): Promise<void>;
 
   /** NONE → COMING for an allocation, leased to the uploader; checks the hard quota. */
   addComingShares(input: ComingShareInput): Promise<Share[]>;
@@ -325,6 +341,15 @@ class SqlLeaseDb implements LeaseDb {
   }
   getAccountAttributes(id: number) {
     return accounts.getAccountAttributes(this.#ctx, id);
+  }
+  lockAccount(id: number) {
+    return accounts.lockAccount(this.#ctx, id);
+  }
+  restoreAccount(input: RestoreAccountInput) {
+    return this.#write((ctx) => accounts.restoreAccount(ctx, input));
+  }
+  reserveAccountIds(throughId: number) {
+    return this.#write((ctx) => accounts.reserveAccountIds(ctx, throughId));
   }
 
   addComingShares(input: ComingShareInput) {

@@ -90,6 +90,8 @@ export const EVENT_KINDS = [
   'account-status-changed',
   'account-quota-changed',
   'account-nickname-changed',
+  /** An account given back from its record in the store after the database lost it or its changes. */
+  'account-restored',
   'share-stored',
   'share-adopted',
   'share-deleted',
