@@ -2,8 +2,11 @@ import { isIP } from 'node:net';
 import {
   ACCOUNTING_MODES,
   type AccountingMode,
+  ANONYMOUS_DEFAULTS,
   APPROVAL_MODES,
   type ApprovalMode,
+  MAX_SHARES_PER_ALLOCATION,
+  UPLOAD_LIMIT_DEFAULTS,
 } from '@ostrom/accountant';
 import { GsdError, parseIntroduction } from '@ostrom/gsd-client';
 import { DEFAULT_LEASE_POLICY } from '@ostrom/leasedb';
@@ -57,6 +60,13 @@ export interface OstromConfig {
     readonly publicHostname: string;
     readonly reservedBytes: number;
     readonly capacityBytes: number | undefined;
+    /**
+     * Bounds on uploads in progress: in this process, of one account, allocated through one
+     * connection. Undefined: the accountant's defaults (`UPLOAD_LIMIT_DEFAULTS`).
+     */
+    readonly maxUploads: number | undefined;
+    readonly maxUploadsPerAccount: number | undefined;
+    readonly maxUploadsPerConnection: number | undefined;
   };
   readonly backend: DiskBackendConfig | S3BackendConfig;
   readonly database: DatabaseConfig;
@@ -68,6 +78,13 @@ export interface OstromConfig {
     readonly defaultSoftQuotaBytes: number | null;
     /** Whether `GET /accounting/v1/feed` shows members the digest and each account's usage. */
     readonly feed: boolean;
+    /**
+     * The anonymous account's hard quota while its row sets none, and what its uploads may
+     * reserve through one connection (null: none). Undefined: the accountant's default for the
+     * mode (`ANONYMOUS_DEFAULTS` in `enabled` and `required`, none in `disabled`).
+     */
+    readonly anonymousHardQuotaBytes: number | null | undefined;
+    readonly anonymousReservedBytesPerConnection: number | null | undefined;
   };
   readonly leases: { readonly durationSeconds: number; readonly maxDurationSeconds: number };
   /** The admin API and `/metrics`: plain HTTP on {@link ADMIN_LISTEN} only. */
@@ -181,6 +198,13 @@ const durationOrZero = field(
 const fraction = field('expected a number greater than 0 and at most 1', (v) =>
   typeof v === 'number' && v > 0 && v <= 1 ? v : undefined,
 );
+const uploadBound = field(
+  `expected an integer of at least ${MAX_SHARES_PER_ALLOCATION} (one allocation of every share number)`,
+  (v) =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v >= MAX_SHARES_PER_ALLOCATION
+      ? v
+      : undefined,
+);
 const backupsKept = field('expected an integer 1–1000', (v) =>
   typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 1000 ? v : undefined,
 );
@@ -235,6 +259,9 @@ const schema = z.strictObject({
       public_hostname: host.optional(),
       reserved_space: size.optional(),
       capacity: size.optional(),
+      max_uploads: uploadBound.optional(),
+      max_uploads_per_account: uploadBound.optional(),
+      max_uploads_per_connection: uploadBound.optional(),
     })
     .optional(),
   backend: z
@@ -256,6 +283,8 @@ const schema = z.strictObject({
       default_hard_quota: quota.optional(),
       default_soft_quota: quota.optional(),
       feed: bool.optional(),
+      anonymous_hard_quota: quota.optional(),
+      anonymous_reserved_per_connection: quota.optional(),
     })
     .optional(),
   leases: z
@@ -508,6 +537,9 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       publicHostname: c.storage?.public_hostname ?? listen,
       reservedBytes: c.storage?.reserved_space ?? 0,
       capacityBytes: c.storage?.capacity,
+      maxUploads: c.storage?.max_uploads,
+      maxUploadsPerAccount: c.storage?.max_uploads_per_account,
+      maxUploadsPerConnection: c.storage?.max_uploads_per_connection,
     },
     backend,
     database,
@@ -517,6 +549,8 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       defaultHardQuotaBytes: hard,
       defaultSoftQuotaBytes: soft,
       feed: a.feed ?? false,
+      anonymousHardQuotaBytes: a.anonymous_hard_quota,
+      anonymousReservedBytesPerConnection: a.anonymous_reserved_per_connection,
     },
     leases: { durationSeconds, maxDurationSeconds },
     admin: { enabled: ad.enabled ?? true, port: adminPort },
@@ -569,6 +603,12 @@ export interface ConfigValues {
   readonly defaultSoftQuota?: string;
   /** `[accounting] feed` (default false). */
   readonly feed?: boolean;
+  /**
+   * `[accounting] anonymous_hard_quota` and `anonymous_reserved_per_connection` (a size or
+   * "none"; default: the mode's). A node adopting a Tahoe-LAFS directory sets both to "none".
+   */
+  readonly anonymousHardQuota?: string;
+  readonly anonymousReservedPerConnection?: string;
   readonly leaseDuration?: string;
   /** `[admin] port` (default: the storage port + 1). */
   readonly adminPort?: number;
@@ -581,6 +621,13 @@ export interface ConfigValues {
 }
 
 const str = (value: string) => JSON.stringify(value);
+
+// The anonymous account's defaults as the config file writes sizes ("10GB").
+const ANONYMOUS_QUOTA_TEXT = formatSize(ANONYMOUS_DEFAULTS.hardQuotaBytes).replace(' ', '');
+const ANONYMOUS_RESERVED_TEXT = formatSize(ANONYMOUS_DEFAULTS.reservedBytesPerConnection).replace(
+  ' ',
+  '',
+);
 
 /** `key = value` when set, else the commented default (so the file documents every option). */
 function line(key: string, value: string | undefined, fallback: string): string {
@@ -620,6 +667,15 @@ ${line('public_hostname', q(values.publicHostname), str('127.0.0.1'))}
 ${line('reserved_space', q(values.reservedSpace), str('0'))}
 # A ceiling on what this node stores in total, for stores without one (S3); default none.
 # capacity = "1TB"
+# Uploads in progress this node holds at most: in all, of one account (the anonymous account
+# counts as one: all clients without an account together), and allocated through one
+# connection. Each costs memory and reserves its space until it completes or stays idle for
+# 30 minutes; an allocation past a bound is refused with 503 and Retry-After (a Tahoe-LAFS
+# client then places its shares on other servers). Each is at least 256, one allocation of
+# every share number.
+# max_uploads = ${UPLOAD_LIMIT_DEFAULTS.maxUploads}
+# max_uploads_per_account = ${UPLOAD_LIMIT_DEFAULTS.maxUploadsPerAccount}
+# max_uploads_per_connection = ${UPLOAD_LIMIT_DEFAULTS.maxUploadsPerConnection}
 
 [backend]
 # "disk": a Tahoe-compatible storage directory; "s3": an S3-compatible bucket.
@@ -668,6 +724,23 @@ ${line('default_soft_quota', q(values.defaultSoftQuota), str('none'))}
 # nickname, shares, bytes and uploads, as JSON (\`ostrom grid feed NURL\` prints it). Never keys,
 # swissnums or NURLs; but nicknames and usage become visible to the whole grid.
 ${line('feed', values.feed === undefined ? undefined : String(values.feed), 'false')}
+# The anonymous account (every client using the node's NURL without an account of its own):
+# its hard quota, all such clients together, unless set on the account itself (\`ostrom accounts
+# set-quota 0\`), and what its uploads in progress may reserve through one connection, so that
+# one client cannot take that quota from the others. Default: ${ANONYMOUS_QUOTA_TEXT} and ${ANONYMOUS_RESERVED_TEXT} with
+# mode "enabled" or "required"; "none" with mode "disabled", where every client is anonymous.${
+    values.anonymousHardQuota === 'none' && values.anonymousReservedPerConnection === 'none'
+      ? `
+# None here: this node serves a Tahoe-LAFS storage directory, whose shares were adopted by the
+# anonymous account, and its clients upload as before.`
+      : ''
+  }
+${line('anonymous_hard_quota', q(values.anonymousHardQuota), str(ANONYMOUS_QUOTA_TEXT))}
+${line(
+  'anonymous_reserved_per_connection',
+  q(values.anonymousReservedPerConnection),
+  str(ANONYMOUS_RESERVED_TEXT),
+)}
 
 [leases]
 # How long a lease added or renewed by a client lasts (Tahoe: 31 days).

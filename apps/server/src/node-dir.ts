@@ -82,7 +82,8 @@ function serverIdOf(publicKey: KeyObject): string {
 }
 
 /**
- * Creates a node directory: `ostrom.toml` (commented, every option), and `private/` (0700)
+ * Creates a node directory: `ostrom.toml` (commented, every option; over a storage directory
+ * that holds shares already, with no anonymous quota: see ADOPTED_ANONYMOUS), and `private/` (0700)
  * with the TLS key and self-signed certificate, the server secret, the state key, the tub id
  * and the node key (each 0600). The directory may exist but must not hold a node:
  * NodeError `NODE_EXISTS` otherwise, and nothing is changed. The config is validated before
@@ -90,7 +91,9 @@ function serverIdOf(publicKey: KeyObject): string {
  */
 export async function initNode(dir: string, values: ConfigValues = {}): Promise<LoadedNode> {
   const root = resolve(dir);
-  const configText = renderConfig(values);
+  const configText = renderConfig(
+    (await adoptsStore(root, values)) ? { ...ADOPTED_ANONYMOUS, ...values } : values,
+  );
   parseConfig(configText); // a bad --port or --hostname fails before anything is written
   for (const name of [CONFIG_FILE, 'private']) {
     if (await exists(join(root, name))) {
@@ -119,6 +122,23 @@ export async function initNode(dir: string, values: ConfigValues = {}): Promise<
   // Written last: its presence marks a complete node.
   await writeFile(join(root, CONFIG_FILE), configText, { mode: 0o644, flag: 'wx' });
   return await loadNode(root);
+}
+
+/**
+ * A node made over a storage directory that holds shares already (`ostrom init --adopt`, a
+ * Tahoe-LAFS node's `storage/`) serves them as they are: the anonymous account adopts them and
+ * its clients go on uploading as they did to Tahoe, so it gets no quota and no bound on what a
+ * connection reserves unless the operator sets them.
+ */
+const ADOPTED_ANONYMOUS = {
+  anonymousHardQuota: 'none',
+  anonymousReservedPerConnection: 'none',
+} as const satisfies ConfigValues;
+
+/** Whether the node's disk store exists already with a `shares/` directory in it. */
+async function adoptsStore(root: string, values: ConfigValues): Promise<boolean> {
+  if ((values.backend ?? 'disk') !== 'disk') return false;
+  return await exists(join(nodePath(root, values.diskPath ?? 'storage'), 'shares'));
 }
 
 async function readText(root: string, name: string): Promise<string> {

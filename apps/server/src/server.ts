@@ -264,6 +264,12 @@ export function createNodeAccountant(
     applicationVersion: APPLICATION_VERSION,
     defaultHardQuotaBytes: accounting.defaultHardQuotaBytes,
     defaultSoftQuotaBytes: accounting.defaultSoftQuotaBytes,
+    // Unset keys are undefined: the accountant's defaults (README, "Security").
+    maxUploads: storage.maxUploads,
+    maxUploadsPerAccount: storage.maxUploadsPerAccount,
+    maxUploadsPerConnection: storage.maxUploadsPerConnection,
+    anonymousHardQuotaBytes: accounting.anonymousHardQuotaBytes,
+    anonymousReservedBytesPerConnection: accounting.anonymousReservedBytesPerConnection,
   });
 }
 

@@ -1,7 +1,16 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PORT, parseConfig, renderConfig, renderDefaultConfig } from '../src/config.js';
+import {
+  CONFIG_FILE,
+  DEFAULT_PORT,
+  parseConfig,
+  renderConfig,
+  renderDefaultConfig,
+} from '../src/config.js';
 import { NodeError } from '../src/errors.js';
-import type { LoadedNode } from '../src/node-dir.js';
+import { initNode, type LoadedNode } from '../src/node-dir.js';
 import { processIdentity } from '../src/server.js';
 
 function configError(text: string): NodeError {
@@ -114,6 +123,11 @@ describe('parseConfig', () => {
       'default_hard_quota',
       'default_soft_quota',
       'feed',
+      'anonymous_hard_quota',
+      'anonymous_reserved_per_connection',
+      'max_uploads',
+      'max_uploads_per_account',
+      'max_uploads_per_connection',
       'duration',
       'max_duration',
       'process_id',
@@ -274,6 +288,96 @@ duration = "12h"
     const error = configError(text);
     expect(error.message).toContain(message);
     expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it('reads the bounds on uploads in progress and the anonymous limits; absent, the accountant decides', () => {
+    const empty = parseConfig('');
+    expect(empty.storage).toMatchObject({
+      maxUploads: undefined,
+      maxUploadsPerAccount: undefined,
+      maxUploadsPerConnection: undefined,
+    });
+    expect(empty.accounting).toMatchObject({
+      anonymousHardQuotaBytes: undefined,
+      anonymousReservedBytesPerConnection: undefined,
+    });
+    const config = parseConfig(`
+[storage]
+max_uploads = 10000
+max_uploads_per_account = 2048
+max_uploads_per_connection = 256
+[accounting]
+anonymous_hard_quota = "50GB"
+anonymous_reserved_per_connection = "none"
+`);
+    expect(config.storage).toMatchObject({
+      maxUploads: 10_000,
+      maxUploadsPerAccount: 2048,
+      maxUploadsPerConnection: 256,
+    });
+    expect(config.accounting).toMatchObject({
+      anonymousHardQuotaBytes: 50e9,
+      anonymousReservedBytesPerConnection: null,
+    });
+    expect(
+      parseConfig(
+        renderConfig({ anonymousHardQuota: '1TB', anonymousReservedPerConnection: '5GB' }),
+      ).accounting,
+    ).toMatchObject({ anonymousHardQuotaBytes: 1e12, anonymousReservedBytesPerConnection: 5e9 });
+  });
+
+  it.each([
+    ['[storage]\nmax_uploads = 255', '[storage] max_uploads: expected an integer of at least 256'],
+    [
+      '[storage]\nmax_uploads_per_account = "many"',
+      '[storage] max_uploads_per_account: expected an integer of at least 256',
+    ],
+    [
+      '[storage]\nmax_uploads_per_connection = 300.5',
+      '[storage] max_uploads_per_connection: expected an integer of at least 256',
+    ],
+    [
+      '[accounting]\nanonymous_hard_quota = "lots"',
+      '[accounting] anonymous_hard_quota: expected a size',
+    ],
+    [
+      '[accounting]\nanonymous_reserved_per_connection = -1',
+      '[accounting] anonymous_reserved_per_connection: expected a size',
+    ],
+  ])('%j → one message naming the key', (text, message) => {
+    const error = configError(text);
+    expect(error.message).toContain(message);
+    expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it('init leaves the anonymous limits to the mode, except over a store that holds shares (an adoption): none', async () => {
+    const fresh = await initNode(await tempDir('config-init-'));
+    expect(fresh.config.accounting).toMatchObject({
+      anonymousHardQuotaBytes: undefined,
+      anonymousReservedBytesPerConnection: undefined,
+    });
+    const text = await readFile(join(fresh.dir, CONFIG_FILE), 'utf8');
+    expect(text).toMatch(/^# anonymous_hard_quota = "10GB"$/m);
+    expect(text).toMatch(/^# anonymous_reserved_per_connection = "2GB"$/m);
+
+    // A Tahoe-LAFS storage directory (`ostrom init --adopt`): its shares go to the anonymous
+    // account, whose clients must go on uploading as they did.
+    const tahoe = join(await tempDir('config-tahoe-'), 'storage');
+    await mkdir(join(tahoe, 'shares'), { recursive: true });
+    const adopted = await initNode(await tempDir('config-adopt-'), { diskPath: tahoe });
+    expect(adopted.config.accounting).toMatchObject({
+      anonymousHardQuotaBytes: null,
+      anonymousReservedBytesPerConnection: null,
+    });
+    // The operator's choice stands.
+    const chosen = await initNode(await tempDir('config-adopt-'), {
+      diskPath: tahoe,
+      anonymousHardQuota: '1TB',
+    });
+    expect(chosen.config.accounting).toMatchObject({
+      anonymousHardQuotaBytes: 1e12,
+      anonymousReservedBytesPerConnection: null,
+    });
   });
 
   it('names the file it was given', () => {

@@ -320,6 +320,34 @@ describe.skipIf(!pg || !s3)('two nodes with one identity, database and bucket', 
     expect(await cluster.db.checkUsage()).toEqual([]);
   });
 
+  it('a chunk of several pieces reaching the process without its upload is passed on piece by piece', async () => {
+    const cluster = await twoNodes();
+    const alice = await cluster.account('alice');
+    const si = storageIndex('forwarded-pieces');
+    const s = secrets('forwarded-pieces');
+    // Over two of the 1 MiB pieces a process writes or passes on at a time.
+    const data = bytes(2_500_000, 3);
+    await alice.via[0]!.immutable.allocate(si, {
+      ...s,
+      shareNumbers: [0],
+      allocatedSize: data.length + 10,
+    });
+    const first = await alice.via[1]!.immutable.write(si, 0, {
+      uploadSecret: s.uploadSecret,
+      offset: 10,
+      data,
+    });
+    expect(first).toEqual({ complete: false, required: [{ begin: 0, end: 10 }] });
+    const done = await alice.via[1]!.immutable.write(si, 0, {
+      uploadSecret: s.uploadSecret,
+      offset: 0,
+      data: data.subarray(0, 10),
+    });
+    expect(done).toEqual({ complete: true, required: [] });
+    const read = await alice.via[1]!.immutable.read(si, 0);
+    expect(Buffer.from(read.subarray(10)).equals(Buffer.from(data))).toBe(true);
+  });
+
   it('of the processes sharing the database one crawls; when it stops, another takes over', async () => {
     const cluster = await twoNodes();
     // Two processes of their own, their crawls paced by the test.

@@ -6,6 +6,7 @@ import {
   LeaseDbError,
   type Share,
 } from '@ostrom/leasedb';
+import { changeAccount } from './account-records.js';
 import {
   type Core,
   guard,
@@ -23,12 +24,15 @@ import type {
   AllocateRequest,
   AllocateResult,
   LeaseSecrets,
+  ReadTestWriteAdmission,
   ReadTestWriteRequest,
   ReadTestWriteResult,
   ShareRead,
+  ShareStream,
   ShareType,
   UploadWriteResult,
 } from './types.js';
+import type { RequestContext } from './upload-bounds.js';
 import {
   checkAllocateRequest,
   checkLeaseSecrets,
@@ -67,12 +71,20 @@ export class Account {
    * storage index (each gets this account's lease added or renewed); a requested share that is
    * held or being uploaded by anyone is in neither list; the others are allocated while their
    * size fits the room left (checked share by share, as Tahoe does). A hard quota that the
-   * allocation would pass refuses the whole request with QUOTA_EXCEEDED.
+   * allocation would pass refuses the whole request with QUOTA_EXCEEDED; so does a bound on
+   * uploads in progress, with UPLOAD_LIMIT: this process's, the account's, and, when `context`
+   * names the connection the request came on, the connection's (and the bytes the anonymous
+   * account's uploads reserve through it).
    */
-  async allocate(storageIndex: string, request: AllocateRequest): Promise<AllocateResult> {
+  async allocate(
+    storageIndex: string,
+    request: AllocateRequest,
+    context: RequestContext = {},
+  ): Promise<AllocateResult> {
     checkStorageIndex(storageIndex);
     checkAllocateRequest(request);
     const core = this.#core;
+    const connection = core.uploadBounds.connectionKey(context.connection);
     const account = await core.authorize(this.id, 'write');
     const duration = await core.leaseDurationFor(this.id);
     return await core.lock.run(storageIndex, async () => {
@@ -81,8 +93,6 @@ export class Account {
       await this.#adoptUnknown(storageIndex, held, rows);
       const heldSet = new Set(held);
       const rowSet = new Set(rows.map((row) => row.shnum));
-
-      await this.#renewHeld(storageIndex, held, request, duration);
 
       const maxShare = core.backend.capabilities.maxShareBytes;
       let room = request.allocatedSize <= maxShare ? await core.room() : 0;
@@ -96,60 +106,110 @@ export class Account {
         allocated.push(shnum);
       }
 
-      if (allocated.length > 0) {
-        const before = await core.usageBeforeGrowth(account);
-        // The database first: a crash after this leaves COMING rows, which start-up removes;
-        // the other order could leave stored bytes that nobody is charged for. The database
-        // checks the quota under the account's row lock; the account lock keeps the check from
-        // landing between another process's mutable-growth check and the write it allowed.
-        await core.quotaExclusive(account, () =>
-          guard(() =>
-            core.db.addComingShares({
-              storageIndex,
-              sharetype: 'immutable',
+      // Refused whole past a bound on uploads in progress, before anything is written. Once
+      // admitted, the new uploads count as in progress (for allocations of other indexes,
+      // which run meanwhile) until they are registered or the allocation failed.
+      const release =
+        allocated.length === 0
+          ? () => undefined
+          : core.uploadBounds.admit(core.uploads.values(), {
               accountId: this.id,
-              shares: allocated.map((shnum) => ({ shnum, usedBytes: request.allocatedSize })),
-              renewSecret: request.renewSecret,
-              cancelSecret: request.cancelSecret,
-              leaseDurationSeconds: duration,
-              uploadProcess: core.options.processId,
-            }),
-          ),
-        );
-        const leases = [embeddedLease(request, 0, core.now() + duration)];
-        const created: number[] = [];
-        try {
-          await core.writeOwnerRecords(storageIndex, allocated, account, 'immutable');
-          for (const shnum of allocated) {
-            await guard(() =>
-              core.backend.createUpload(storageIndex, shnum, request.allocatedSize, { leases }),
-            );
-            created.push(shnum);
-          }
-        } catch (error) {
-          for (const shnum of created) {
-            await core.backend.abortUpload(storageIndex, shnum).catch(() => undefined);
-          }
-          await core.deleteOwnerRecords(storageIndex, allocated);
-          for (const shnum of allocated) {
-            await core.db.abortComing(storageIndex, shnum).catch(() => undefined);
-          }
-          throw error;
-        }
+              connection,
+              shares: allocated.length,
+              bytesEach: request.allocatedSize,
+            });
+      if (allocated.length === 0) {
+        await this.#renewHeld(storageIndex, held, request, duration);
+        return { alreadyHave: held, allocated };
+      }
+      let before: Awaited<ReturnType<typeof core.usageBeforeGrowth>>;
+      const registered: Upload[] = [];
+      try {
+        // The new shares first, then the leases on the held ones (Tahoe's alreadyHave): a refusal
+        // (the quota, a bound) must leave everything as it was, leases included. So the quota
+        // counts the bytes this allocation stores, not the held shares it leases, as adding a
+        // lease never counts against it.
+        before = await this.#createUploads(storageIndex, request, allocated, account, duration);
         for (const shnum of allocated) {
-          core.uploads.set(uploadKey(storageIndex, shnum), {
+          const upload: Upload = {
             storageIndex,
             shnum,
             accountId: this.id,
             uploadSecret: Uint8Array.from(request.uploadSecret),
             allocatedSize: request.allocatedSize,
+            connection,
             lastActivityAt: core.now(),
-          });
+          };
+          core.uploads.set(uploadKey(storageIndex, shnum), upload);
+          registered.push(upload);
         }
-        await core.warnOnSoftQuota(account, before);
+        await this.#renewHeld(storageIndex, held, request, duration);
+      } catch (error) {
+        // Only the renewals can fail once uploads are registered: give the new ones back.
+        for (const upload of registered) await abandonUpload(core, upload).catch(() => undefined);
+        throw error;
+      } finally {
+        release();
       }
+      await core.warnOnSoftQuota(account, before);
       return { alreadyHave: held, allocated };
     });
+  }
+
+  /**
+   * The allocation's COMING rows (quota checked), owner records and backend uploads, all or none
+   * (a failure undoes what was made and throws). Returns the usage before, for the soft quota.
+   */
+  async #createUploads(
+    storageIndex: string,
+    request: AllocateRequest,
+    allocated: readonly number[],
+    account: AccountRow,
+    duration: number,
+  ): Promise<Awaited<ReturnType<Core['usageBeforeGrowth']>>> {
+    const core = this.#core;
+    const before = await core.usageBeforeGrowth(account);
+    // The database first: a crash after this leaves COMING rows, which start-up removes;
+    // the other order could leave stored bytes that nobody is charged for. The database
+    // checks the quota under the account's row lock; the account lock keeps the check from
+    // landing between another process's mutable-growth check and the write it allowed, and
+    // covers the check of a quota the row does not hold (the anonymous account's default).
+    await core.quotaExclusive(account, async () => {
+      await core.checkQuotaOutsideRow(account, allocated.length * request.allocatedSize);
+      await guard(() =>
+        core.db.addComingShares({
+          storageIndex,
+          sharetype: 'immutable',
+          accountId: this.id,
+          shares: allocated.map((shnum) => ({ shnum, usedBytes: request.allocatedSize })),
+          renewSecret: request.renewSecret,
+          cancelSecret: request.cancelSecret,
+          leaseDurationSeconds: duration,
+          uploadProcess: core.options.processId,
+        }),
+      );
+    });
+    const leases = [embeddedLease(request, 0, core.now() + duration)];
+    const created: number[] = [];
+    try {
+      await core.writeOwnerRecords(storageIndex, allocated, account, 'immutable');
+      for (const shnum of allocated) {
+        await guard(() =>
+          core.backend.createUpload(storageIndex, shnum, request.allocatedSize, { leases }),
+        );
+        created.push(shnum);
+      }
+    } catch (error) {
+      for (const shnum of created) {
+        await core.backend.abortUpload(storageIndex, shnum).catch(() => undefined);
+      }
+      await core.deleteOwnerRecords(storageIndex, allocated);
+      for (const shnum of allocated) {
+        await core.db.abortComing(storageIndex, shnum).catch(() => undefined);
+      }
+      throw error;
+    }
+    return before;
   }
 
   /**
@@ -175,13 +235,7 @@ export class Account {
     // so this is that account's status: once frozen, disabled or deleted it stores no more.
     await core.authorize(this.id, 'write');
     const upload = await this.#upload(storageIndex, shnum, uploadSecret);
-    if (offset + data.length > upload.allocatedSize) {
-      throw new AccountantError(
-        'OUT_OF_RANGE',
-        `bytes ${offset}–${offset + data.length} pass the allocated size ${upload.allocatedSize}`,
-        { details: { offset, length: data.length, allocatedSize: upload.allocatedSize } },
-      );
-    }
+    checkChunkFits(upload, offset, data.length);
     upload.lastActivityAt = core.now();
     return await core.lock.run(storageIndex, async () => {
       // The upload may have been aborted or timed out while this chunk waited for the lock.
@@ -199,6 +253,34 @@ export class Account {
       }
       return { complete: progress.complete, required: progress.missing };
     });
+  }
+
+  /**
+   * Whether a chunk of `length` bytes at `offset` of this upload would be taken, without writing
+   * anything: what `writeUpload` checks before it writes (the account may write, the upload is
+   * this account's with this secret, the chunk fits the allocation), so that a server refuses a
+   * chunk on its headers, before reading a byte of its body. Throws as `writeUpload` does
+   * (FORBIDDEN, NOT_FOUND, UPLOAD_ELSEWHERE, BAD_UPLOAD_SECRET, OUT_OF_RANGE). Each write checks
+   * again: the upload may end meanwhile.
+   */
+  async admitUpload(
+    storageIndex: string,
+    shnum: number,
+    uploadSecret: Uint8Array,
+    chunk: { readonly offset: number; readonly length: number },
+  ): Promise<void> {
+    checkStorageIndex(storageIndex);
+    checkShnum(shnum);
+    checkUploadSecret(uploadSecret);
+    if (!Number.isSafeInteger(chunk.offset) || chunk.offset < 0) {
+      throw new RangeError('offset must be ≥ 0');
+    }
+    if (!Number.isSafeInteger(chunk.length) || chunk.length < 0) {
+      throw new RangeError('length must be ≥ 0');
+    }
+    await this.#core.authorize(this.id, 'write');
+    const upload = await this.#upload(storageIndex, shnum, uploadSecret);
+    checkChunkFits(upload, chunk.offset, chunk.length);
   }
 
   /**
@@ -275,6 +357,61 @@ export class Account {
         ? new Uint8Array(0)
         : await guard(() => core.backend.readShare(storageIndex, shnum, offset, length));
     return { data, sizeBytes: meta.sizeBytes };
+  }
+
+  /**
+   * Opens `length` bytes from `offset` of a share (the whole share without a range), truncated at
+   * its end, to be read in pieces: a server sends a large share this way without holding it in
+   * memory. Every piece comes from the version of the share open now (a mutable rewrite or a
+   * deletion meanwhile makes a later piece fail, CONFLICT or NOT_FOUND, never mixes versions).
+   * NOT_FOUND when there is no share of that type. The caller must `close` the stream.
+   */
+  async openShareRead(
+    sharetype: ShareType,
+    storageIndex: string,
+    shnum: number,
+    range?: { readonly offset: number; readonly length: number },
+  ): Promise<ShareStream> {
+    checkStorageIndex(storageIndex);
+    checkShnum(shnum);
+    if (range && (!Number.isSafeInteger(range.offset) || range.offset < 0)) {
+      throw new RangeError('offset must be ≥ 0');
+    }
+    if (range && (!Number.isSafeInteger(range.length) || range.length < 0)) {
+      throw new RangeError('length must be ≥ 0');
+    }
+    const core = this.#core;
+    await core.authorize(this.id, 'read');
+    const reader = await guard(() => core.backend.openShareReader(storageIndex, shnum));
+    if (reader?.info.sharetype !== sharetype) {
+      await reader?.close().catch(() => undefined);
+      throw new AccountantError('NOT_FOUND', `no ${sharetype} share ${storageIndex}/${shnum}`);
+    }
+    const { sizeBytes } = reader.info;
+    const offset = range?.offset ?? 0;
+    const length = Math.min(range?.length ?? sizeBytes, Math.max(0, sizeBytes - offset));
+    let position = offset;
+    const end = offset + length;
+    return {
+      sizeBytes,
+      length,
+      async next(maxBytes) {
+        if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+          throw new RangeError('maxBytes must be a positive integer');
+        }
+        if (position >= end) return undefined;
+        const want = Math.min(maxBytes, end - position);
+        const piece = await guard(() => reader.read(position, want));
+        // The version read is the one opened, whose size was known: a shorter piece is a store
+        // that lost bytes under the reader, not the end of the share.
+        if (piece.length !== want) {
+          throw new AccountantError('UNAVAILABLE', `share ${storageIndex}/${shnum} read short`);
+        }
+        position += want;
+        return piece;
+      },
+      close: () => reader.close().catch(() => undefined),
+    };
   }
 
   /**
@@ -379,6 +516,47 @@ export class Account {
   // ---------------------------------------------------------------------- mutable shares
 
   /**
+   * What a read-test-write of this account may be, decided before its body is read, so that a
+   * server refuses a body it would refuse anyway without reading it: FORBIDDEN when the account
+   * may not even read; `mayWrite` false when it may only read (frozen, or anonymous in mode
+   * `required`: only read vectors, a small body); with `writeEnabler`, for an account that may
+   * write, BAD_WRITE_ENABLER when an existing mutable share of the index has another one (fact
+   * 40 in docs/TAHOE-COMPATIBILITY.md: a mismatch refuses any request, reads included). Nothing
+   * is locked: `readTestWrite` checks all of it again.
+   */
+  async admitReadTestWrite(
+    storageIndex: string,
+    writeEnabler?: Uint8Array,
+  ): Promise<ReadTestWriteAdmission> {
+    checkStorageIndex(storageIndex);
+    const core = this.#core;
+    let mayWrite = true;
+    try {
+      await core.authorize(this.id, 'write');
+    } catch (error) {
+      if (!(error instanceof AccountantError && error.code === 'FORBIDDEN')) throw error;
+      await core.authorize(this.id, 'read');
+      mayWrite = false;
+    }
+    // An account that may only read sends a small body, read whole and judged as before: a write
+    // in it is FORBIDDEN before the write enabler is looked at, as `readTestWrite` does.
+    if (writeEnabler !== undefined && mayWrite) {
+      const shares = await this.#shares(storageIndex, 'mutable');
+      for (const share of shares) {
+        const meta = await guard(() => core.backend.getShareMeta(storageIndex, share.shnum));
+        // Gone meanwhile: `readTestWrite` sees what is there under the lock.
+        if (!meta) continue;
+        if (!meta.writeEnabler || !sameSecret(meta.writeEnabler, writeEnabler)) {
+          throw new AccountantError('BAD_WRITE_ENABLER', 'the write enabler does not match', {
+            details: { storageIndex, shnum: share.shnum },
+          });
+        }
+      }
+    }
+    return { mayWrite };
+  }
+
+  /**
    * Tahoe's `slot_testv_and_readv_and_writev`: the write enabler is checked against every
    * existing share before anything else (BAD_WRITE_ENABLER, nothing done); then every test
    * (a missing share reads as empty); the read vector is evaluated on every existing share
@@ -420,13 +598,36 @@ export class Account {
         }
       }
 
+      // The answer holds every read of every existing share in one buffer (fact 42): its size
+      // is known from the share sizes, so a request asking too much is refused before any read.
+      const maxReadBytes = request.maxReadBytes ?? MAX_READ_VECTOR_BYTES;
+      let readBytes = 0;
+      for (const share of existing) {
+        for (const read of request.readVector) {
+          readBytes += clippedLength(share, read.offset, read.size);
+        }
+      }
+      if (readBytes > maxReadBytes) {
+        throw new AccountantError(
+          'OUT_OF_RANGE',
+          `the read vector asks ${readBytes} bytes in all; at most ${maxReadBytes} are answered`,
+          { details: { storageIndex, readBytes, maxReadBytes } },
+        );
+      }
+
       let success = true;
       for (const [shnum, vector] of request.testWriteVectors) {
         const share = byShnum.get(shnum);
         for (const test of vector.test) {
-          const actual = share
-            ? await this.#read(storageIndex, share, test.offset, test.size)
-            : empty;
+          // Equal bytes have equal lengths: a test whose bytes (truncated at the share's end)
+          // cannot be as long as its specimen fails unread, so a test reads at most the
+          // specimen's length, whatever size it names.
+          const length = share ? clippedLength(share, test.offset, test.size) : 0;
+          if (length !== test.specimen.length) {
+            success = false;
+            continue;
+          }
+          const actual = share ? await this.#read(storageIndex, share, test.offset, length) : empty;
           if (!Buffer.from(actual).equals(Buffer.from(test.specimen))) success = false;
         }
       }
@@ -496,6 +697,20 @@ export class Account {
       }
       if (growth > 0 && growth > (await core.room())) {
         throw new AccountantError('NO_SPACE', 'not enough space for the mutable write');
+      }
+      // Nor is a share created over an upload in progress (here or in another process) or a
+      // deletion: a share number with a row but no stored share is taken. Checked before any
+      // share of the request is written, and a refusal is the client's (4xx), not the node's.
+      const taken = plans.find(
+        (plan) => !plan.deletes && !existing.has(plan.shnum) && rowOf.has(plan.shnum),
+      );
+      if (taken) {
+        const row = rowOf.get(taken.shnum)!;
+        throw new AccountantError(
+          'CONFLICT',
+          `share ${storageIndex}/${taken.shnum} is taken (${row.sharetype}, ${row.state})`,
+          { details: { storageIndex, shnum: taken.shnum } },
+        );
       }
 
       for (const { shnum, deletes, to } of plans) {
@@ -621,8 +836,9 @@ export class Account {
       );
     }
     const granted = core.clampLeaseDuration(seconds);
-    await guard(() =>
-      core.db.setAccountAttribute(this.id, 'lease-duration-seconds', String(granted)),
+    // Through the account's record, as every change of an account: a rebuild gives it back.
+    await changeAccount(core, this.id, (tx) =>
+      tx.setAccountAttribute(this.id, 'lease-duration-seconds', String(granted)),
     );
     return granted;
   }
@@ -691,8 +907,7 @@ export class Account {
     offset: number,
     size: number,
   ): Promise<Uint8Array> {
-    // Reads past the end are truncated, as Tahoe's; a read starting past it is empty.
-    const length = Math.min(size, Math.max(0, share.sizeBytes - offset));
+    const length = clippedLength(share, offset, size);
     if (length === 0) return empty;
     return await guard(() =>
       this.#core.backend.readShare(storageIndex, share.shnum, offset, length),
@@ -742,6 +957,32 @@ export class Account {
 }
 
 const empty = new Uint8Array(0);
+
+/**
+ * Default bound on what one read-test-write's read vector returns in all: 4 MiB, 16 KiB for each
+ * of 256 shares. Tahoe clients read a few small vectors of every share (a header, a checkstring:
+ * facts 11 and 42 in docs/TAHOE-COMPATIBILITY.md) and fetch share data with ranged GETs.
+ */
+export const MAX_READ_VECTOR_BYTES = 4 * 1024 * 1024;
+
+/**
+ * How many of `size` bytes from `offset` a share holds: reads past the end are truncated, as
+ * Tahoe's; a read starting past it is empty.
+ */
+function clippedLength(share: ShareInfo, offset: number, size: number): number {
+  return Math.min(size, Math.max(0, share.sizeBytes - offset));
+}
+
+/** OUT_OF_RANGE for a chunk that passes the upload's allocated size (fact 53). */
+function checkChunkFits(upload: Upload, offset: number, length: number): void {
+  if (offset + length > upload.allocatedSize) {
+    throw new AccountantError(
+      'OUT_OF_RANGE',
+      `bytes ${offset}–${offset + length} pass the allocated size ${upload.allocatedSize}`,
+      { details: { offset, length, allocatedSize: upload.allocatedSize } },
+    );
+  }
+}
 
 /**
  * Longest reason of a corruption advisory kept whole, in characters (Unicode code points). Tahoe

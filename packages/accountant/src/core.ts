@@ -15,6 +15,7 @@ import {
 } from '@ostrom/leasedb';
 import { AccountantError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
+import { createUploadBounds, type UploadBounds } from './upload-bounds.js';
 
 /** An immutable upload in progress (Tahoe keeps these in memory too: none survive a restart). */
 export interface Upload {
@@ -28,6 +29,8 @@ export interface Upload {
   readonly accountId: number;
   readonly uploadSecret: Uint8Array;
   readonly allocatedSize: number;
+  /** The key of the connection it was allocated through, if the caller named one (upload-bounds.ts). */
+  readonly connection: string | undefined;
   lastActivityAt: number;
 }
 
@@ -82,6 +85,8 @@ export class Core {
   /** This process's quota-checked growth of one account (keyed by account id). */
   readonly #accountLock: KeyedLock = createKeyedLock();
   readonly uploads = new Map<string, Upload>();
+  /** Admits new uploads within the bounds on those in progress ({@link Core.uploads}). */
+  readonly uploadBounds: UploadBounds;
   /**
    * This process's corruption advisories of one account (keyed by account id), one at a time, so
    * two cannot both count the same recent ones and together pass the account's bound.
@@ -91,6 +96,7 @@ export class Core {
 
   constructor(options: ResolvedOptions) {
     this.options = options;
+    this.uploadBounds = createUploadBounds(options);
   }
 
   get db() {
@@ -137,7 +143,12 @@ export class Core {
     );
   }
 
-  /** The account's current row: statuses change from the CLI while the server runs, so never cached. */
+  /**
+   * The account's current row: statuses change from the CLI while the server runs, so never
+   * cached. Its hard quota is the one in force: for the anonymous account without one of its
+   * own, the node's default for it (`anonymousHardQuotaBytes`), so every quota check and what
+   * the account is told of itself follow one rule.
+   */
   async loadAccount(accountId: number): Promise<AccountRow> {
     const account = await guard(() => this.db.getAccount(accountId));
     if (!account) {
@@ -145,7 +156,48 @@ export class Core {
         details: { accountId },
       });
     }
+    const fallback = this.options.anonymousHardQuotaBytes;
+    if (
+      account.id === ANONYMOUS_ACCOUNT_ID &&
+      account.hardQuotaBytes === null &&
+      fallback !== null
+    ) {
+      return { ...account, hardQuotaBytes: fallback };
+    }
     return account;
+  }
+
+  /**
+   * Refuses growth past a hard quota that the account's row does not hold (the anonymous
+   * account's default, see {@link Core.loadAccount}): the database checks only the row's, in the
+   * transaction that adds the shares. Called under {@link Core.quotaExclusive}, so no other
+   * growth of the account lands between this check and the writes it allows.
+   */
+  async checkQuotaOutsideRow(account: AccountRow, requestedBytes: number): Promise<void> {
+    const hard = account.hardQuotaBytes;
+    if (
+      hard === null ||
+      requestedBytes <= 0 ||
+      account.id !== ANONYMOUS_ACCOUNT_ID ||
+      hard !== this.options.anonymousHardQuotaBytes
+    ) {
+      return;
+    }
+    const usage = await this.usageOf(account.id);
+    if (usage.bytes + requestedBytes > hard) {
+      throw new AccountantError(
+        'QUOTA_EXCEEDED',
+        `account ${account.id} would pass its hard quota`,
+        {
+          details: {
+            accountId: account.id,
+            usedBytes: usage.bytes,
+            requestedBytes,
+            hardQuotaBytes: hard,
+          },
+        },
+      );
+    }
   }
 
   /**

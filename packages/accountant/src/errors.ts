@@ -37,6 +37,13 @@ export const ACCOUNTANT_ERROR_CODES = [
   'UNKNOWN_ACCOUNT',
   /** The backend or the database failed or is busy; nothing was acknowledged. Safe to retry. */
   'UNAVAILABLE',
+  /**
+   * The allocation would pass a bound on uploads in progress: this process's, the account's or
+   * the connection's count, or the bytes the anonymous account reserves through one connection
+   * (details: `scope`, `unit`, `limit`, `inProgress`, `requested`, `retryAfterSeconds`). Nothing
+   * was allocated; the same request may succeed once uploads in progress complete or time out.
+   */
+  'UPLOAD_LIMIT',
 ] as const;
 
 export type AccountantErrorCode = (typeof ACCOUNTANT_ERROR_CODES)[number];

@@ -1,4 +1,4 @@
-export { Account } from './account.js';
+export { Account, MAX_ADVISORY_REASON_CHARS, MAX_READ_VECTOR_BYTES } from './account.js';
 export {
   Accountant,
   type AccountRequestOutcome,
@@ -21,8 +21,10 @@ export {
   ACCOUNTING_MODES,
   type AccountantOptions,
   type AccountingMode,
+  ANONYMOUS_DEFAULTS,
   APPROVAL_MODES,
   type ApprovalMode,
+  UPLOAD_LIMIT_DEFAULTS,
 } from './options.js';
 export { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 export type {
@@ -30,13 +32,22 @@ export type {
   AllocateRequest,
   AllocateResult,
   LeaseSecrets,
+  ReadTestWriteAdmission,
   ReadTestWriteRequest,
   ReadTestWriteResult,
   ReadVector,
   ShareRead,
+  ShareStream,
   ShareTestWrite,
   TestVector,
   UploadWriteResult,
   VersionInfo,
   WriteVector,
 } from './types.js';
+export {
+  MAX_SHARES_PER_ALLOCATION,
+  type RequestContext,
+  UPLOAD_LIMIT_RETRY_SECONDS,
+  UPLOAD_LIMIT_SCOPES,
+  type UploadLimitScope,
+} from './upload-bounds.js';

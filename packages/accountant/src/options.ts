@@ -1,5 +1,6 @@
 import type { ShareBackend } from '@ostrom/backend';
 import type { LeaseDb } from '@ostrom/leasedb';
+import { MAX_SHARES_PER_ALLOCATION } from './upload-bounds.js';
 
 /**
  * How accounts are used. `disabled`: every client is the anonymous account and account requests
@@ -16,6 +17,23 @@ export type ApprovalMode = (typeof APPROVAL_MODES)[number];
 const MINUTE = 60;
 const HOUR = 3600;
 const DAY = 86_400;
+
+/** The default bounds on uploads in progress (see `AccountantOptions.maxUploads`). */
+export const UPLOAD_LIMIT_DEFAULTS = {
+  maxUploads: 2048,
+  maxUploadsPerAccount: 1024,
+  maxUploadsPerConnection: 512,
+} as const;
+
+/**
+ * What the anonymous account may hold and reserve by default in modes `enabled` and `required`
+ * (a node open to the internet through its NURL): 10 GB in all, 2 GB of uploads in progress
+ * through one connection.
+ */
+export const ANONYMOUS_DEFAULTS = {
+  hardQuotaBytes: 10_000_000_000,
+  reservedBytesPerConnection: 2_000_000_000,
+} as const;
 
 export interface AccountantOptions {
   readonly leaseDb: LeaseDb;
@@ -60,6 +78,31 @@ export interface AccountantOptions {
   /** Leases a deletion step drops at most (the paced worker's batch; default 100). */
   readonly deletionBatchSize?: number;
   /**
+   * Bounds on the uploads in progress this process holds: in all (`maxUploads`, default 2048),
+   * of one account (`maxUploadsPerAccount`, default 1024; the anonymous account is one account,
+   * so its clients together) and allocated through one connection (`maxUploadsPerConnection`,
+   * default 512; only when the caller names the connection, see `Account.allocate`). An
+   * allocation that would pass one is refused whole with UPLOAD_LIMIT. Each is at least 256,
+   * one allocation of every share number.
+   */
+  readonly maxUploads?: number;
+  readonly maxUploadsPerAccount?: number;
+  readonly maxUploadsPerConnection?: number;
+  /**
+   * The anonymous account's hard quota while its own row sets none (an operator's quota on the
+   * account always wins). Default: {@link ANONYMOUS_DEFAULTS} in modes `enabled` and `required`,
+   * where anyone holding the node's NURL is the anonymous account; none in mode `disabled`,
+   * where every client is (the node is then as open as a Tahoe-LAFS server). null: none.
+   */
+  readonly anonymousHardQuotaBytes?: number | null;
+  /**
+   * Bytes the anonymous account's uploads allocated through one connection may reserve at once
+   * (their allocated sizes), so that one client cannot take the whole anonymous quota for its
+   * uploads in progress. Default as `anonymousHardQuotaBytes`: {@link ANONYMOUS_DEFAULTS} in
+   * `enabled` and `required`, none in `disabled`. null: none.
+   */
+  readonly anonymousReservedBytesPerConnection?: number | null;
+  /**
    * Serialise each storage index's writers, and each quota-limited account's growth, across
    * every process sharing the lease database (its `withStorageIndexLock`/`withAccountLock`:
    * PostgreSQL advisory locks), not only within this one. Default true; a node that is sure to
@@ -98,7 +141,13 @@ export interface AccountantOptions {
 export type ResolvedOptions = Required<
   Omit<
     AccountantOptions,
-    'capacityBytes' | 'defaultHardQuotaBytes' | 'defaultSoftQuotaBytes' | 'processUrl' | 'stateKey'
+    | 'capacityBytes'
+    | 'defaultHardQuotaBytes'
+    | 'defaultSoftQuotaBytes'
+    | 'processUrl'
+    | 'stateKey'
+    | 'anonymousHardQuotaBytes'
+    | 'anonymousReservedBytesPerConnection'
   >
 > & {
   readonly stateKey: Uint8Array | null;
@@ -106,6 +155,8 @@ export type ResolvedOptions = Required<
   readonly capacityBytes: number | undefined;
   readonly defaultHardQuotaBytes: number | null;
   readonly defaultSoftQuotaBytes: number | null;
+  readonly anonymousHardQuotaBytes: number | null;
+  readonly anonymousReservedBytesPerConnection: number | null;
 };
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
@@ -125,6 +176,28 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 function optionalBytes(name: string, value: number | null | undefined): number | null {
   if (value == null) return null;
   return nonNegative(name, value, 0);
+}
+
+/** A bound on uploads in progress: at least one allocation of every share number. */
+function uploadBound(name: string, value: number | undefined, fallback: number): number {
+  const resolved = positive(name, value, fallback);
+  if (resolved < MAX_SHARES_PER_ALLOCATION) {
+    throw new RangeError(
+      `${name} must be at least ${MAX_SHARES_PER_ALLOCATION} (one allocation of every share number)`,
+    );
+  }
+  return resolved;
+}
+
+/** An anonymous-account limit: as given (null: none), else the mode's default. */
+function anonymousLimit(
+  name: string,
+  value: number | null | undefined,
+  mode: AccountingMode,
+  fallback: number,
+): number | null {
+  if (value === undefined) return mode === 'disabled' ? null : fallback;
+  return optionalBytes(name, value);
 }
 
 /** Checks every option at once, so a misconfigured node fails at start-up, not at first use. */
@@ -225,6 +298,29 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
     advisoriesPerShare: positive('advisoriesPerShare', options.advisoriesPerShare, 3),
     advisoriesPerAccount: positive('advisoriesPerAccount', options.advisoriesPerAccount, 30),
     deletionBatchSize: positive('deletionBatchSize', options.deletionBatchSize, 100),
+    maxUploads: uploadBound('maxUploads', options.maxUploads, UPLOAD_LIMIT_DEFAULTS.maxUploads),
+    maxUploadsPerAccount: uploadBound(
+      'maxUploadsPerAccount',
+      options.maxUploadsPerAccount,
+      UPLOAD_LIMIT_DEFAULTS.maxUploadsPerAccount,
+    ),
+    maxUploadsPerConnection: uploadBound(
+      'maxUploadsPerConnection',
+      options.maxUploadsPerConnection,
+      UPLOAD_LIMIT_DEFAULTS.maxUploadsPerConnection,
+    ),
+    anonymousHardQuotaBytes: anonymousLimit(
+      'anonymousHardQuotaBytes',
+      options.anonymousHardQuotaBytes,
+      mode,
+      ANONYMOUS_DEFAULTS.hardQuotaBytes,
+    ),
+    anonymousReservedBytesPerConnection: anonymousLimit(
+      'anonymousReservedBytesPerConnection',
+      options.anonymousReservedBytesPerConnection,
+      mode,
+      ANONYMOUS_DEFAULTS.reservedBytesPerConnection,
+    ),
     crossProcessLocks: options.crossProcessLocks ?? true,
     processId,
     processUrl,

@@ -59,6 +59,12 @@ export interface ReadTestWriteRequest extends LeaseSecrets {
   readonly writeEnabler: Uint8Array;
   readonly testWriteVectors: ReadonlyMap<number, ShareTestWrite>;
   readonly readVector: readonly ReadVector[];
+  /**
+   * The most the read vector may return in all, over every existing share (default 4 MiB,
+   * `MAX_READ_VECTOR_BYTES` in account.ts): a request asking more is OUT_OF_RANGE before anything
+   * is read.
+   */
+  readonly maxReadBytes?: number;
 }
 
 export interface ReadTestWriteResult {
@@ -72,6 +78,30 @@ export interface ReadTestWriteResult {
 export interface ShareRead {
   readonly data: Uint8Array;
   readonly sizeBytes: number;
+}
+
+/**
+ * A share opened to be read in pieces (`Account.openShareRead`), all from one version of it.
+ * Holds what the backend needs to read it (a file handle) until closed.
+ */
+export interface ShareStream {
+  /** The share's whole data length (for Content-Range). */
+  readonly sizeBytes: number;
+  /** Bytes the pieces hold in all: the range asked for, truncated at the share's end. */
+  readonly length: number;
+  /** The next piece, at most `maxBytes` long; undefined once `length` bytes were given. */
+  next(maxBytes: number): Promise<Uint8Array | undefined>;
+  /** Releases the share; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * What a read-test-write may be, known before its body is read (`Account.admitReadTestWrite`):
+ * an account that may read but not write (frozen, or anonymous in mode `required`) may send only
+ * read vectors, which a small body holds.
+ */
+export interface ReadTestWriteAdmission {
+  readonly mayWrite: boolean;
 }
 
 /** What `GET /accounting/v1/account` tells a client about its own account. */

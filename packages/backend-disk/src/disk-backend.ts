@@ -92,7 +92,10 @@ export interface DiskBackendOptions {
    * that completes a share is always written, synced and published before the call returns.
    */
   readonly writeBehind?: boolean;
-  /** Tests only: wraps the file of each upload, e.g. to make a background sync fail. */
+  /**
+   * Tests only: wraps each opening of an upload's file (opened for each chunk and closed once
+   * idle), e.g. to make a background sync fail.
+   */
   readonly wrapUploadFile?: (file: UploadFile) => UploadFile;
 }
 
@@ -117,10 +120,18 @@ export interface UploadFile {
 }
 
 interface Upload {
+  /** The incoming file, under `shares/incoming`. */
+  readonly path: string;
   readonly sizeBytes: number;
   received: readonly ByteRange[];
-  /** Open from createUpload until completion or abort: one open per upload, not per chunk. */
-  readonly handle: UploadFile;
+  /**
+   * The incoming file while something uses it (a call on the upload, a chunk's write running
+   * on, a background fdatasync), closed when the last of them ends: an idle upload holds no
+   * descriptor, so uploads in progress cannot exhaust the process's descriptors.
+   */
+  file: OpenUploadFile | undefined;
+  /** The last close of the file, which abort and close wait for. */
+  closing: Promise<void> | undefined;
   /** The last chunk's write while it runs on (write-behind); never rejects (see `failure`). */
   writing: Promise<void> | undefined;
   /** The background fdatasync in flight, at most one; never rejects (see `failure`). */
@@ -129,6 +140,12 @@ interface Upload {
   unflushed: number;
   /** The first error of a write or sync that ran on in the background: the upload is lost. */
   failure: { readonly error: unknown } | undefined;
+}
+
+/** An upload's incoming file, open while `users` (calls and background work) use it. */
+interface OpenUploadFile {
+  readonly handle: UploadFile;
+  users: number;
 }
 
 /** A complete immutable share kept open for reads (see `openImmutable`). */
@@ -156,6 +173,32 @@ const HEADER_CACHE_LIMIT = 200_000;
 
 /** Share-set directories read at once when listing a prefix (libuv's pool has 4 threads). */
 const LISTING_CONCURRENCY = 8;
+
+/**
+ * State blobs written at once. Each holds a descriptor for its temporary file and one for its
+ * directory's fsync, and a caller may write hundreds together (an allocation's owner records,
+ * one per share): more at once would only wait in libuv's pool (4 threads) with their
+ * descriptors open.
+ */
+const BLOB_WRITE_CONCURRENCY = 8;
+
+/** Runs at most `limit` calls at once; the others wait their turn, first come first served. */
+function createGate(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (running < limit) running += 1;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      // The place goes straight to the next in line, or is given back.
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  };
+}
 
 const NO_NODE_ID = new Uint8Array(20);
 
@@ -206,6 +249,7 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     maxShareBytes,
   });
   const uploads = new Map<string, Upload>();
+  const blobWrites = createGate(BLOB_WRITE_CONCURRENCY);
   const openShares = new Map<string, OpenShare>();
   const headers = new Map<string, CachedHeader>();
   // Writers of one share (chunks of an upload, a mutable rewrite) take turns; reads do not wait.
@@ -395,14 +439,52 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     );
   }
 
-  /** A chunk's bytes are written: count them, and start a background fdatasync when due. */
-  function startFlush(upload: Upload, bytes: number): void {
+  /**
+   * The upload's incoming file for one more user, opened when nobody uses it. Only while used:
+   * fsync and fdatasync write back the file's data whichever descriptor wrote it, so closing in
+   * between loses none of the crash safety (docs/ARCHITECTURE.md, "Crash safety").
+   */
+  async function useFile(upload: Upload): Promise<OpenUploadFile> {
+    if (upload.file) {
+      upload.file.users += 1;
+      return upload.file;
+    }
+    const handle = wrapUploadFile(await open(upload.path, 'r+'));
+    // A background write or sync may have opened it meanwhile (they do not take the lock).
+    const raced = upload.file as OpenUploadFile | undefined;
+    if (raced) {
+      await handle.close().catch(() => undefined);
+      raced.users += 1;
+      return raced;
+    }
+    const file: OpenUploadFile = { handle, users: 1 };
+    upload.file = file;
+    return file;
+  }
+
+  /** One user is done with the file; the last one closes it. */
+  function doneWithFile(upload: Upload, file: OpenUploadFile): Promise<void> {
+    file.users -= 1;
+    if (file.users > 0) return Promise.resolve();
+    if (upload.file === file) upload.file = undefined;
+    const closing = file.handle.close().catch(() => undefined);
+    upload.closing = closing;
+    return closing;
+  }
+
+  /**
+   * A chunk's bytes are written through `file`: count them, and start a background fdatasync
+   * when due, which uses the file until it ends.
+   */
+  function startFlush(upload: Upload, file: OpenUploadFile, bytes: number): void {
     if (!sync || flushEveryBytes === 0 || upload.failure) return;
     upload.unflushed += bytes;
     if (upload.unflushed < flushEveryBytes || upload.flushing) return;
     upload.unflushed = 0;
-    const flushing = background(upload, upload.handle.datasync()).finally(() => {
+    file.users += 1;
+    const flushing = background(upload, file.handle.datasync()).finally(() => {
       if (upload.flushing === flushing) upload.flushing = undefined;
+      return doneWithFile(upload, file);
     });
     upload.flushing = flushing;
   }
@@ -414,11 +496,14 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     if (upload.failure) throw upload.failure.error;
   }
 
-  /** Closes an upload's file once its background work is over (abort, discard, close). */
+  /**
+   * Waits for an upload's background work and the close of its file (abort, discard, close):
+   * once it returns the upload holds no descriptor.
+   */
   async function closeUpload(upload: Upload): Promise<void> {
     await upload.writing;
     await upload.flushing;
-    await upload.handle.close().catch(() => undefined);
+    await upload.closing;
   }
 
   async function closeUploads(): Promise<void> {
@@ -461,20 +546,27 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
    * A background write or sync that failed stops it here (the upload stays, failed, until it is
    * aborted or discarded): the share is never published.
    */
-  async function completeUpload(upload: Upload, storageIndex: string, shnum: number) {
-    await settle(upload);
+  async function completeUpload(
+    upload: Upload,
+    file: OpenUploadFile,
+    storageIndex: string,
+    shnum: number,
+  ) {
     const from = incomingPath(layout, storageIndex, shnum);
-    if (await shareExists(storageIndex, shnum)) {
-      throw new BackendError(
-        'CONFLICT',
-        `share ${storageIndex}/${shnum} appeared during its upload`,
-      );
-    }
-    uploads.delete(keyOf(storageIndex, shnum));
+    // The caller's use of the file ends here, failed or not; once the background work is
+    // settled it is the last one, so the file is closed before it is published.
     try {
-      if (sync) await upload.handle.sync();
+      await settle(upload);
+      if (await shareExists(storageIndex, shnum)) {
+        throw new BackendError(
+          'CONFLICT',
+          `share ${storageIndex}/${shnum} appeared during its upload`,
+        );
+      }
+      uploads.delete(keyOf(storageIndex, shnum));
+      if (sync) await file.handle.sync();
     } finally {
-      await upload.handle.close();
+      await doneWithFile(upload, file);
     }
     // If the rename fails the upload is over (the client gets the error and starts again);
     // the leftover in incoming/ goes with the next discardUploads().
@@ -627,6 +719,47 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
       return bytes;
     },
 
+    async openShareReader(storageIndex, shnum) {
+      checkStorageIndex(storageIndex);
+      checkShnum(shnum);
+      const opened = await fsStep('open a share', async () => {
+        const share = await openForRead(storageIndex, shnum);
+        if (!share) return undefined;
+        try {
+          return { share, usedBytes: (await share.handle.stat()).size };
+        } catch (error) {
+          release(share);
+          throw error;
+        }
+      });
+      if (!opened) return undefined;
+      const { share, usedBytes } = opened;
+      // The open handle is the version: a mutable rewrite renames a new file over the path and a
+      // deletion unlinks it, and neither changes the file this handle reads.
+      const { dataOffset, dataLength, kind } = share.header;
+      let open = true;
+      return {
+        info: { shnum, sharetype: kind, sizeBytes: dataLength, usedBytes },
+        async read(offset, length) {
+          checkOffset('offset', offset);
+          checkOffset('length', length);
+          if (!open) {
+            throw new BackendError('NOT_FOUND', `reader of ${storageIndex}/${shnum} closed`);
+          }
+          const begin = Math.min(offset, dataLength);
+          const end = Math.min(offset + length, dataLength);
+          return await fsStep('read a share', () =>
+            readRegion(share.handle, dataOffset + begin, end - begin),
+          );
+        },
+        async close() {
+          if (!open) return;
+          open = false;
+          release(share);
+        },
+      };
+    },
+
     async createUpload(storageIndex, shnum, sizeBytes, uploadOptions = {}) {
       checkStorageIndex(storageIndex);
       checkShnum(shnum);
@@ -654,14 +787,16 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
             await handle.truncate(container.fileSize);
             await writeAll(handle, container.header, 0);
             await writeAll(handle, container.leaseRecords, container.leaseOffset);
-          } catch (error) {
+          } finally {
+            // Each chunk opens the file again: an upload waiting for its chunks holds nothing.
             await handle.close();
-            throw error;
           }
           uploads.set(key, {
+            path,
             sizeBytes,
             received: [],
-            handle,
+            file: undefined,
+            closing: undefined,
             writing: undefined,
             flushing: undefined,
             unflushed: 0,
@@ -693,38 +828,47 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
           await upload.writing;
           upload.writing = undefined;
           if (upload.failure) throw upload.failure.error;
-          const { handle } = upload;
-          for (const part of coveredParts(upload.received, chunk)) {
-            const before = await readRegion(handle, 12 + part.begin, part.end - part.begin);
-            const after = data.subarray(part.begin - offset, part.end - offset);
-            if (Buffer.compare(before, after) !== 0) {
-              throw new BackendError(
-                'CONFLICT',
-                `chunk of ${key} differs from bytes already written`,
-                {
-                  details: { begin: part.begin, end: part.end },
-                },
-              );
+          const file = await useFile(upload);
+          // This call's use of the file ends here unless the write running on takes it over.
+          let handedOver = false;
+          try {
+            const { handle } = file;
+            for (const part of coveredParts(upload.received, chunk)) {
+              const before = await readRegion(handle, 12 + part.begin, part.end - part.begin);
+              const after = data.subarray(part.begin - offset, part.end - offset);
+              if (Buffer.compare(before, after) !== 0) {
+                throw new BackendError(
+                  'CONFLICT',
+                  `chunk of ${key} differs from bytes already written`,
+                  {
+                    details: { begin: part.begin, end: part.end },
+                  },
+                );
+              }
             }
-          }
-          const received = addRange(upload.received, chunk);
-          const missing = missingRanges(received, upload.sizeBytes);
-          if (missing.length === 0) {
-            await writeAll(handle, data, 12 + offset);
+            const received = addRange(upload.received, chunk);
+            const missing = missingRanges(received, upload.sizeBytes);
+            if (missing.length === 0) {
+              await writeAll(handle, data, 12 + offset);
+              upload.received = received;
+              handedOver = true; // completion syncs and closes the file
+              await completeUpload(upload, file, storageIndex, shnum);
+              return { complete: true, missing };
+            }
+            handedOver = true;
+            const write = writeAll(handle, data, 12 + offset)
+              .then(() => startFlush(upload, file, data.length))
+              .finally(() => doneWithFile(upload, file));
+            // With write-behind the chunk is acknowledged before its bytes reach the page cache:
+            // that loses nothing, as an upload does not survive a crash anyway, and a failed
+            // write fails the whole upload (the next call on it, or its completion, throws it).
+            if (writeBehind) upload.writing = background(upload, write);
+            else await write;
             upload.received = received;
-            await completeUpload(upload, storageIndex, shnum);
-            return { complete: true, missing };
+            return { complete: false, missing };
+          } finally {
+            if (!handedOver) await doneWithFile(upload, file);
           }
-          const write = writeAll(handle, data, 12 + offset).then(() =>
-            startFlush(upload, data.length),
-          );
-          // With write-behind the chunk is acknowledged before its bytes reach the page cache:
-          // that loses nothing, as an upload does not survive a crash anyway, and a failed write
-          // fails the whole upload (the next call on it, or its completion, throws the error).
-          if (writeBehind) upload.writing = background(upload, write);
-          else await write;
-          upload.received = received;
-          return { complete: false, missing };
         }),
       );
     },
@@ -867,13 +1011,15 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     async putBlob(name, data, key) {
       checkBlobName(name);
       const sealed = sealBlob(name, data, key);
-      await fsStep('store a state blob', () =>
-        writeFileAtomically(
-          blobPath(layout, name),
-          [{ offset: 0, bytes: sealed }],
-          sealed.length,
-          layout.state,
-          sync,
+      await blobWrites(() =>
+        fsStep('store a state blob', () =>
+          writeFileAtomically(
+            blobPath(layout, name),
+            [{ offset: 0, bytes: sealed }],
+            sealed.length,
+            layout.state,
+            sync,
+          ),
         ),
       );
     },

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
@@ -329,6 +330,75 @@ it('reads keep a bounded number of share files open, and none after close()', as
   expect(await backend.readShare(sis[99]!, 0, 0, 4)).toEqual(new Uint8Array([9]));
   await backend.close();
   expect(await openFiles()).toBeLessThanOrEqual(before + 2);
+});
+
+it('uploads in progress hold no descriptor while idle: 300 started, each half written', async () => {
+  const root = await tempDir();
+  const backend = await createDiskBackend({ root, flushEveryBytes: 8 });
+  const openFiles = async () => (await readdir('/proc/self/fd')).length;
+  const before = await openFiles();
+  const b32 = 'abcdefghijklmnopqrstuvwxyz234567';
+  const sis = Array.from(
+    { length: 300 },
+    (_, i) => `ab${b32[i % 32]}${b32[Math.floor(i / 32)]}${'a'.repeat(22)}`,
+  );
+  for (const si of sis) {
+    await backend.createUpload(si, 0, 32);
+    // A chunk past flushEveryBytes: its write and a background fdatasync run on after the call.
+    await backend.writeUpload(si, 0, 0, new Uint8Array(16).fill(1));
+  }
+  // The writes and syncs running on end by themselves; then nothing is held open.
+  await expect.poll(openFiles, { timeout: 10_000 }).toBeLessThanOrEqual(before + 2);
+  for (const si of sis) {
+    expect(await backend.getUpload(si, 0)).toEqual({
+      complete: false,
+      missing: [{ begin: 16, end: 32 }],
+    });
+  }
+  // Each upload opens its file again for its next chunk, compares and completes as before.
+  for (const si of sis.slice(0, 100)) {
+    await expect(backend.writeUpload(si, 0, 8, new Uint8Array(24).fill(1))).resolves.toEqual({
+      complete: true,
+      missing: [],
+    });
+    expect(await backend.readShare(si, 0, 0, 32)).toEqual(new Uint8Array(32).fill(1));
+  }
+  expect(await code(backend.writeUpload(sis[100]!, 0, 8, new Uint8Array(24).fill(2)))).toBe(
+    'CONFLICT',
+  );
+  for (const si of sis.slice(100)) await backend.abortUpload(si, 0);
+  expect(await backend.getUpload(sis[299]!, 0)).toBeUndefined();
+  // What stays open is the reads' cache of complete shares, closed with the backend.
+  expect(await openFiles()).toBeLessThanOrEqual(before + 64 + 2);
+  await backend.close();
+  expect(await openFiles()).toBeLessThanOrEqual(before + 2);
+});
+
+it('state blobs written together hold a bounded number of descriptors at once (owner records of 256 shares)', async () => {
+  const backend = await createDiskBackend({ root: await tempDir() });
+  const key = new Uint8Array(32).fill(3);
+  const openFiles = () => readdirSync('/proc/self/fd').length;
+  const before = openFiles();
+  let peak = before;
+  let writing = true;
+  const sampling = (async () => {
+    while (writing) {
+      peak = Math.max(peak, openFiles());
+      await setImmediatePromise();
+    }
+  })();
+  await Promise.all(
+    Array.from({ length: 256 }, (_, i) =>
+      backend.putBlob(`owners/aa/set/${i}`, new Uint8Array(40).fill(i), key),
+    ),
+  );
+  writing = false;
+  await sampling;
+  // Eight writes at once, each with its temporary file and its directory's fsync open.
+  expect(peak - before).toBeLessThanOrEqual(2 * 8 + 2);
+  expect(await backend.listBlobs('owners/aa/set/')).toHaveLength(256);
+  expect(await backend.getBlob('owners/aa/set/255', key)).toEqual(new Uint8Array(40).fill(255));
+  await backend.close();
 });
 
 // ---------------------------------------------------------------------------------------------

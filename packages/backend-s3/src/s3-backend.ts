@@ -763,6 +763,63 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
       }
     },
 
+    async openShareReader(storageIndex, shnum) {
+      checkStorageIndex(storageIndex);
+      checkShnum(shnum);
+      const probe = await probeShare(storageIndex, shnum);
+      if (!probe) return undefined;
+      const { head, manifest } = probe;
+      const info: ShareInfo = manifest
+        ? { ...infoOf(head, storageIndex, shnum), sizeBytes: manifest.length }
+        : infoOf(head, storageIndex, shnum);
+      const changed = () =>
+        new BackendError('CONFLICT', `${shareName(storageIndex, shnum)} changed while read`, {
+          details: { storageIndex, shnum },
+        });
+      let open = true;
+      return {
+        info,
+        async read(offset, length) {
+          checkOffset('offset', offset);
+          checkOffset('length', length);
+          if (!open) {
+            throw new BackendError(
+              'NOT_FOUND',
+              `reader of ${shareName(storageIndex, shnum)} closed`,
+            );
+          }
+          const begin = Math.min(offset, info.sizeBytes);
+          const end = Math.min(offset + length, info.sizeBytes);
+          if (manifest) {
+            // The version is the manifest read at open: its chunk keys carry its generation, so a
+            // later write never changes them, only deletes them once superseded (CONFLICT here:
+            // reading the newer manifest, as readShare does, would mix two versions).
+            try {
+              return await readMutable(storageIndex, shnum, manifest, begin, end - begin);
+            } catch (error) {
+              if (error instanceof BackendError && error.details.chunkMissing === true) {
+                throw changed();
+              }
+              throw error;
+            }
+          }
+          if (end <= begin) return new Uint8Array(0);
+          const body = await store.get(layout.shareKey(storageIndex, shnum), { begin, end });
+          if (!body) throw new BackendError('NOT_FOUND', `no ${shareName(storageIndex, shnum)}`);
+          // Immutable objects never change in place; one of another type or size is another share.
+          const same =
+            sharetypeOf(body, storageIndex, shnum) === 'immutable' &&
+            body.sizeBytes === info.sizeBytes &&
+            body.bytes.length === end - begin;
+          if (!same) throw changed();
+          return body.bytes;
+        },
+        async close() {
+          open = false;
+        },
+      };
+    },
+
     async createUpload(storageIndex, shnum, sizeBytes, uploadOptions = {}) {
       checkStorageIndex(storageIndex);
       checkShnum(shnum);

@@ -41,6 +41,7 @@ export {
   type ShareBackend,
   type ShareInfo,
   type ShareMeta,
+  type ShareReader,
   type ShareSet,
   type ShareType,
   type UploadProgress,

@@ -147,6 +147,30 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): ShareBa
       );
     },
 
+    async openShareReader(storageIndex, shnum) {
+      checkStorageIndex(storageIndex);
+      checkShnum(shnum);
+      const share = getShare(storageIndex, shnum);
+      if (!share) return undefined;
+      // The version opened: mutable writes replace `share.data` (copy on write), never change it.
+      const data = share.data;
+      let open = true;
+      return {
+        info: info(shnum, share),
+        async read(offset, length) {
+          checkOffset('offset', offset);
+          checkOffset('length', length);
+          if (!open)
+            throw new BackendError('NOT_FOUND', `reader of ${storageIndex}/${shnum} closed`);
+          const begin = Math.min(offset, data.length);
+          return copy(data.subarray(begin, Math.min(offset + length, data.length)));
+        },
+        async close() {
+          open = false;
+        },
+      };
+    },
+
     async createUpload(storageIndex, shnum, sizeBytes, uploadOptions = {}) {
       checkStorageIndex(storageIndex);
       checkShnum(shnum);
@@ -231,7 +255,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): ShareBa
           : {}),
         leases: request.leases ?? [],
       };
-      let data = share.data;
+      // Copy on write: a reader opened before this write keeps reading the version it opened.
+      let data = request.writes.length > 0 ? copy(share.data) : share.data;
       for (const write of request.writes) {
         const end = write.offset + write.data.length;
         if (end > data.length) {

@@ -52,6 +52,24 @@ export interface ShareMeta extends ShareInfo {
   readonly container?: string;
 }
 
+/**
+ * One complete share opened for reading in pieces (`openShareReader`): every read through it sees
+ * the share as it was when opened, never part of a later version. A backend that cannot keep that
+ * version until the reader is closed (its bytes were replaced or deleted meanwhile) fails the read
+ * with CONFLICT (the share changed) or NOT_FOUND (it went), never mixing versions.
+ */
+export interface ShareReader {
+  /** The share as opened: type and data length. */
+  readonly info: ShareInfo;
+  /**
+   * `length` bytes from `offset` of the version opened, truncated at its end (empty at or past
+   * it). RangeError for a negative offset or length; after `close` it fails.
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Releases what the reader holds (a file handle); idempotent. */
+  close(): Promise<void>;
+}
+
 /** The state of an immutable upload after a write. */
 export interface UploadProgress {
   /** True once every byte arrived: the share is then durable and visible. */
@@ -133,6 +151,13 @@ export interface ShareBackend {
     offset: number,
     length: number,
   ): Promise<Uint8Array>;
+
+  /**
+   * Opens a complete share for reading in pieces, as one version (see {@link ShareReader});
+   * undefined if there is no such share. The caller must `close` it. A reader holds little (at
+   * most a file handle): it is how a node sends a large share without holding it in memory.
+   */
+  openShareReader(storageIndex: string, shnum: number): Promise<ShareReader | undefined>;
 
   /**
    * Starts an immutable upload of `sizeBytes` bytes. CONFLICT if the share exists or an upload

@@ -53,6 +53,8 @@ export const ADMIN_ERROR_STATUS = {
     INVALID_OPERATION: 409,
     UNKNOWN_ACCOUNT: 404,
     UNAVAILABLE: 503,
+    // Too many uploads in progress: no admin route allocates, and were one to, retry later.
+    UPLOAD_LIMIT: 503,
   } satisfies Record<AccountantErrorCode, number>,
   leaseDb: {
     INVALID_STATE_TRANSITION: 409,

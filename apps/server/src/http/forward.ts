@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccountantError } from '@ostrom/accountant';
-import { createStorageClient, formatNurl, type StorageClient } from '@ostrom/protocol';
+import {
+  createStorageClient,
+  formatNurl,
+  type RawResponse,
+  type StorageClient,
+} from '@ostrom/protocol';
 import { HttpError } from './status.js';
 
 /**
@@ -37,6 +42,18 @@ export interface UploadForwarder {
     res: ServerResponse,
     body?: Uint8Array,
   ): Promise<boolean>;
+  /**
+   * If `error` says the upload is held elsewhere, sends the request there with `piece` as its
+   * body and Content-Range (one piece of a chunk, so that a chunk is passed on as it arrives) and
+   * returns the holder's answer without answering the client; undefined for any other error.
+   */
+  send(
+    error: unknown,
+    req: IncomingMessage,
+    piece: { readonly contentRange: string; readonly body: Uint8Array },
+  ): Promise<RawResponse | undefined>;
+  /** Answers the client with a holder's answer. */
+  answer(res: ServerResponse, answer: RawResponse): void;
   close(): void;
 }
 
@@ -66,46 +83,62 @@ export function createUploadForwarder(options: {
     return client;
   }
 
+  async function send(
+    error: unknown,
+    req: IncomingMessage,
+    body: Uint8Array | undefined,
+    contentRange: string | undefined,
+  ): Promise<RawResponse | undefined> {
+    if (!(error instanceof AccountantError && error.code === 'UPLOAD_ELSEWHERE')) return undefined;
+    const peerUrl = error.details.url as string;
+    if (req.headers[FORWARDED_HEADER] !== undefined) {
+      throw new HttpError(404, 'no such upload here (already forwarded once)');
+    }
+    const headers: Record<string, string | string[] | null> = {
+      [FORWARDED_HEADER]: options.processId,
+      authorization: null,
+      accept: null,
+    };
+    for (const name of PASSED_HEADERS) {
+      const value = req.headers[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    if (contentRange !== undefined) headers['content-range'] = contentRange;
+    try {
+      return await clientFor(peerUrl).raw({
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers,
+        ...(body === undefined ? {} : { body }),
+      });
+    } catch (cause) {
+      throw new AccountantError(
+        'UNAVAILABLE',
+        `the server process holding this upload (${error.details.processId}) cannot be reached`,
+        { cause },
+      );
+    }
+  }
+
+  function answer(res: ServerResponse, response: RawResponse): void {
+    res.statusCode = response.status;
+    for (const name of ANSWER_HEADERS) {
+      const value = response.headers[name];
+      if (value !== undefined) res.setHeader(name, value);
+    }
+    if (response.status !== 204) res.setHeader('Content-Length', String(response.body.length));
+    res.end(response.body.length > 0 ? Buffer.from(response.body) : undefined);
+  }
+
   return {
     async forward(error, req, res, body) {
-      if (!(error instanceof AccountantError && error.code === 'UPLOAD_ELSEWHERE')) return false;
-      const peerUrl = error.details.url as string;
-      if (req.headers[FORWARDED_HEADER] !== undefined) {
-        throw new HttpError(404, 'no such upload here (already forwarded once)');
-      }
-      const headers: Record<string, string | string[] | null> = {
-        [FORWARDED_HEADER]: options.processId,
-        authorization: null,
-        accept: null,
-      };
-      for (const name of PASSED_HEADERS) {
-        const value = req.headers[name];
-        if (value !== undefined) headers[name] = value;
-      }
-      let answer: Awaited<ReturnType<StorageClient['raw']>>;
-      try {
-        answer = await clientFor(peerUrl).raw({
-          method: req.method ?? 'GET',
-          path: req.url ?? '/',
-          headers,
-          ...(body === undefined ? {} : { body }),
-        });
-      } catch (cause) {
-        throw new AccountantError(
-          'UNAVAILABLE',
-          `the server process holding this upload (${error.details.processId}) cannot be reached`,
-          { cause },
-        );
-      }
-      res.statusCode = answer.status;
-      for (const name of ANSWER_HEADERS) {
-        const value = answer.headers[name];
-        if (value !== undefined) res.setHeader(name, value);
-      }
-      if (answer.status !== 204) res.setHeader('Content-Length', String(answer.body.length));
-      res.end(answer.body.length > 0 ? Buffer.from(answer.body) : undefined);
+      const response = await send(error, req, body, undefined);
+      if (response === undefined) return false;
+      answer(res, response);
       return true;
     },
+    send: (error, req, piece) => send(error, req, piece.body, piece.contentRange),
+    answer,
     close() {
       for (const client of clients.values()) client.close();
       clients.clear();

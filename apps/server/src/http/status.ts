@@ -27,7 +27,8 @@ export const ACCOUNTANT_ERROR_STATUS = {
   // Tahoe: abort of an already uploaded share → 405 (`abort_share_upload`).
   ALREADY_COMPLETE: 405,
   // Tahoe lets `DataTooLargeError` escape (a 500, fact 53); the chunk lies outside
-  // what was allocated, i.e. the Content-Range cannot be satisfied.
+  // what was allocated, i.e. the Content-Range cannot be satisfied. Also read vectors asking more
+  // than one read-test-write answers (Ostrom's bound): ranges that cannot be satisfied at once.
   OUT_OF_RANGE: 416,
   // The store is full: 507 Insufficient Storage (Tahoe's `NoSpace` on add-lease is a 500).
   NO_SPACE: 507,
@@ -44,6 +45,11 @@ export const ACCOUNTANT_ERROR_STATUS = {
   // The upload is held by another server process and this one cannot forward to it (the
   // forwarder answers for it otherwise): unavailable here for now, as above.
   UPLOAD_ELSEWHERE: 503,
+  // Too many uploads in progress (the node's, the account's or the connection's bound): the
+  // node cannot take more for now and says when to try again (Retry-After). Tahoe has no such
+  // case; its client takes any status but 200 from allocate as this server failing the upload
+  // (fact 17) and places the shares elsewhere.
+  UPLOAD_LIMIT: 503,
 } as const satisfies Record<AccountantErrorCode, number>;
 
 /**

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Account, Accountant } from '@ostrom/accountant';
+import { tmpdir } from 'node:os';
+import { type Account, type Accountant, AccountantError } from '@ostrom/accountant';
 import {
   BODY_LIMITS,
   type ByteRange,
@@ -23,18 +24,25 @@ import {
   parseRangeHeader,
   parseSecretHeaders,
   planRead,
+  type RawResponse,
 } from '@ostrom/protocol';
+import { type ByteBudget, createByteBudget } from './byte-budget.js';
 import { createFeedSource, type FeedDb } from './feed.js';
 import type { UploadForwarder } from './forward.js';
 import {
   acceptsCbor,
   acceptsJson,
   checkCborContentType,
+  contentLength,
+  discardBody,
   firstHeader,
   hasBody,
   headerValues,
   isUtf8Header,
   readBody,
+  readPieces,
+  type SpooledBody,
+  spoolBody,
 } from './request.js';
 import { matchRoute, type RouteMatch, type RouteSpec } from './routes.js';
 import { HttpError, statusForError } from './status.js';
@@ -63,7 +71,66 @@ export interface StorageApiOptions {
    * clock of its period and of its one-minute cache. Without it `GET /accounting/v1/feed` is 404.
    */
   readonly feed?: { readonly leaseDb: FeedDb; readonly now: () => number };
+  /** Bounds on request bodies and on what reads return; defaults {@link BODY_LIMIT_DEFAULTS}. */
+  readonly limits?: Partial<BodyLimits>;
 }
+
+/**
+ * What the node holds of request bodies, node-wide, and what one read may return. PATCH bodies
+ * and share reads are streamed in pieces of {@link PIECE_BYTES} and need no setting.
+ */
+export interface BodyLimits {
+  /**
+   * Bytes of read-test-write bodies held in memory at once, node-wide. A body waits for room
+   * (in turn, up to `memoryWaitMs`, then 503 with Retry-After); one larger than the whole budget
+   * waits until nothing else is held and then holds all of it, so large mutable writes go one at
+   * a time. The backend holds about as much again while it writes the share.
+   */
+  readonly memoryBytes: number;
+  /** How long a received body waits for memory before a 503 (ms). */
+  readonly memoryWaitMs: number;
+  /**
+   * Bytes of read-test-write bodies being received into temporary files at once, node-wide; also
+   * the largest such body (413 above it). A body that does not fit now is a 503 with Retry-After,
+   * answered before it is read.
+   */
+  readonly spoolBytes: number;
+  /** Where those temporary files go (created and removed per request). */
+  readonly spoolDir: string;
+  /** Read-test-write bodies up to this size are read straight into memory, not spooled. */
+  readonly inMemoryBytes: number;
+  /**
+   * The most one read-test-write's read vector may return in all, over every existing share
+   * (416 above it, before any share is read); undefined for the accountant's default (4 MiB).
+   */
+  readonly readVectorBytes: number | undefined;
+}
+
+/** The defaults of {@link BodyLimits}. */
+export const BODY_LIMIT_DEFAULTS: Readonly<BodyLimits> = Object.freeze({
+  memoryBytes: 8 * 1024 * 1024,
+  memoryWaitMs: 30_000,
+  spoolBytes: 1024 * 1024 * 1024,
+  spoolDir: tmpdir(),
+  inMemoryBytes: 64 * 1024,
+  readVectorBytes: undefined,
+});
+
+/**
+ * Size of the pieces PATCH bodies are written in and shares are sent in: what one request holds
+ * of either in memory (a socket's buffers aside).
+ */
+export const PIECE_BYTES = 1024 * 1024;
+
+/**
+ * Largest read-test-write body of an account that may only read (frozen, or anonymous in mode
+ * `required`): such a request may hold only read vectors (at most 30 small maps, fact 29), which
+ * take a few hundred bytes; a larger body must hold writes and is refused on its headers (403).
+ */
+export const READ_ONLY_RTW_BYTES = 16 * 1024;
+
+/** Told to clients refused for lack of room for their body (503). */
+const RETRY_AFTER_SECONDS = 5;
 
 /**
  * Largest PATCH body accepted. Not Tahoe's 1 MiB cap for "anything else": that cap applies to
@@ -88,8 +155,18 @@ interface RequestContext {
   readonly account: Account;
   readonly secrets: Record<string, Uint8Array>;
   readonly forwarder: UploadForwarder | undefined;
-  /** Reads the body with the route's cap (413 above it). */
-  body(limit: number): Promise<Uint8Array>;
+  /** Reads the body with the route's cap (413 above it, or `tooLarge()`). */
+  body(limit: number, tooLarge?: () => Error): Promise<Uint8Array>;
+  /** Reads the body of `length` bytes in pieces, each handed to `onPiece` before reading on. */
+  pieces(
+    length: number,
+    onPiece: (offset: number, piece: Uint8Array) => Promise<void>,
+  ): Promise<void>;
+  /** Receives the body into a temporary file (read-test-write; see {@link BodyLimits}). */
+  spool(limit: number): Promise<SpooledBody>;
+  readonly limits: BodyLimits;
+  /** Read-test-write bodies held in memory, node-wide. */
+  readonly memory: ByteBudget;
 }
 
 function send(
@@ -122,19 +199,25 @@ function checkedEnd(offset: number, length: number): number {
 
 // ------------------------------------------------------------------------- immutable
 
-const allocate: Handler = async ({ res, match, account, secrets, body }) => {
+const allocate: Handler = async ({ req, res, match, account, secrets, body }) => {
   const request = decodeAllocateRequest(await body(BODY_LIMITS.allocate));
-  const result = await account.allocate(match.storageIndex, {
-    renewSecret: secrets['lease-renew-secret']!,
-    cancelSecret: secrets['lease-cancel-secret']!,
-    uploadSecret: secrets['upload-secret']!,
-    shareNumbers: request.shareNumbers,
-    allocatedSize: request.allocatedSize,
-  });
+  const result = await account.allocate(
+    match.storageIndex,
+    {
+      renewSecret: secrets['lease-renew-secret']!,
+      cancelSecret: secrets['lease-cancel-secret']!,
+      uploadSecret: secrets['upload-secret']!,
+      shareNumbers: request.shareNumbers,
+      allocatedSize: request.allocatedSize,
+    },
+    // Uploads in progress and reserved space are bounded per connection too (a shared account's
+    // bound alone would let one client block all of its others).
+    { connection: req.socket },
+  );
   sendCbor(res, 200, encodeAllocateResponse(result));
 };
 
-const write: Handler = async ({ req, res, match, account, secrets, body, forwarder }) => {
+const write: Handler = async ({ req, res, match, account, secrets, pieces, forwarder }) => {
   // `write_share_data`: a missing or unparsable Content-Range, or another unit, is a 416.
   const header = firstHeader(req, 'content-range');
   if (header === undefined) throw new HttpError(416, 'PATCH needs a Content-Range');
@@ -143,21 +226,55 @@ const write: Handler = async ({ req, res, match, account, secrets, body, forward
   if (length > MAX_PATCH_BYTES) {
     throw new HttpError(413, `a chunk may hold at most ${MAX_PATCH_BYTES} bytes`);
   }
-  const announced = req.headers['content-length'];
-  if (announced !== undefined && Number(announced) !== length) {
+  const announced = contentLength(req);
+  if (announced !== undefined && announced !== length) {
     throw new HttpError(400, 'the body length differs from the Content-Range');
   }
-  const data = await body(MAX_PATCH_BYTES);
-  if (data.length !== length) {
-    throw new HttpError(400, 'the body length differs from the Content-Range');
+  const { storageIndex, shnum } = match;
+  const uploadSecret = secrets['upload-secret']!;
+  // Everything a chunk could be refused for is known from the headers: check it before reading
+  // a byte of the body (an upload that is not this account's, or that does not exist, costs a
+  // refusal, not a body).
+  let elsewhere: unknown;
+  try {
+    await account.admitUpload(storageIndex, shnum, uploadSecret, { offset: range.begin, length });
+  } catch (error) {
+    if (!(forwarder && isUploadElsewhere(error))) throw error;
+    elsewhere = error;
   }
-  const result = await account
-    .writeUpload(match.storageIndex, match.shnum, secrets['upload-secret']!, range.begin, data)
-    .catch(async (error: unknown) => {
-      if (await forwarder?.forward(error, req, res, data)) return undefined;
-      throw error;
+  // The chunk is written as it arrives, a piece at a time, so a request holds at most one piece.
+  // A chunk that fails half-way leaves the pieces before it written: the upload stays
+  // consistent (the bytes are the client's, at their offsets), and the client's retry of the
+  // chunk rewrites them with the same bytes, which the backend contract accepts.
+  let result: Awaited<ReturnType<Account['writeUpload']>> | undefined;
+  let forwarded: RawResponse | undefined;
+  await pieces(length, async (offset, piece) => {
+    const at = range.begin + offset;
+    if (elsewhere === undefined) {
+      try {
+        result = await account.writeUpload(storageIndex, shnum, uploadSecret, at, piece);
+        return;
+      } catch (error) {
+        // Taken over by another process since the headers were checked: send the rest there.
+        if (!(forwarder && isUploadElsewhere(error))) throw error;
+        elsewhere = error;
+      }
+    }
+    forwarded = await forwarder!.send(elsewhere, req, {
+      contentRange: `bytes ${at}-${at + piece.length - 1}/*`,
+      body: piece,
     });
-  if (result === undefined) return; // answered by the process holding the upload
+    if (forwarded && forwarded.status !== 200 && forwarded.status !== 201) {
+      throw new ForwardedRefusal(forwarded);
+    }
+  }).catch((error: unknown) => {
+    if (!(error instanceof ForwardedRefusal)) throw error;
+    // The holder refused a piece: its answer is the client's, and the rest of the body is not
+    // read (dropped for a bounded while, then the connection closes).
+    forwarded = error.answer;
+  });
+  if (forwarded !== undefined) return forwarder!.answer(res, forwarded);
+  if (result === undefined) throw new Error('a PATCH body ended without a write');
   // 201 once complete, 200 before; both with `{required}`, which the client decodes (fact 10).
   sendCbor(
     res,
@@ -165,6 +282,21 @@ const write: Handler = async ({ req, res, match, account, secrets, body, forward
     encodeWriteResponse({ required: result.required.map(({ begin, end }) => ({ begin, end })) }),
   );
 };
+
+/** A forwarded piece the holding process refused, with its answer. */
+class ForwardedRefusal extends Error {
+  override readonly name = 'ForwardedRefusal';
+  readonly answer: RawResponse;
+
+  constructor(answer: RawResponse) {
+    super(`the holding process answered ${answer.status}`);
+    this.answer = answer;
+  }
+}
+
+function isUploadElsewhere(error: unknown): boolean {
+  return error instanceof AccountantError && error.code === 'UPLOAD_ELSEWHERE';
+}
 
 const abort: Handler = async ({ req, res, match, account, secrets, forwarder }) => {
   try {
@@ -205,23 +337,54 @@ function reader(sharetype: 'immutable' | 'mutable'): Handler {
         throw error;
       }
     }
-    const read = await account.readShare(
+    const stream = await account.openShareRead(
       sharetype,
       match.storageIndex,
       match.shnum,
       range && { offset: range.begin, length: range.end - range.begin },
     );
-    // 200 whole, 206 with `bytes a-b/*`, 204 when the range starts at or past the end; always
-    // octet-stream, whatever Accept says (facts 8, 9).
-    const plan = planRead(range, read.sizeBytes);
-    if (plan.status === 204) return send(res, 204, undefined);
-    if (read.data.length !== plan.end - plan.begin) {
-      throw new Error(`read ${read.data.length} bytes where ${plan.end - plan.begin} were planned`);
+    try {
+      // 200 whole, 206 with `bytes a-b/*`, 204 when the range starts at or past the end; always
+      // octet-stream, whatever Accept says (facts 8, 9).
+      const plan = planRead(range, stream.sizeBytes);
+      if (plan.status === 204) return send(res, 204, undefined);
+      if (stream.length !== plan.end - plan.begin) {
+        throw new Error(`read ${stream.length} bytes where ${plan.end - plan.begin} were planned`);
+      }
+      res.statusCode = plan.status;
+      res.setHeader('Content-Type', OCTET_STREAM);
+      if (plan.contentRange !== undefined) res.setHeader('Content-Range', plan.contentRange);
+      res.setHeader('Content-Length', String(stream.length));
+      // Sent a piece at a time, the next read only once the socket took the last piece: a
+      // request holds one piece, however large the share and however slow the client. A piece
+      // that fails after the headers went cuts the response short (the dispatcher destroys it),
+      // which the client sees as a failed read (fact 9) and retries.
+      for (
+        let piece = await stream.next(PIECE_BYTES);
+        piece;
+        piece = await stream.next(PIECE_BYTES)
+      ) {
+        if (res.destroyed) return;
+        if (!res.write(piece)) await drained(res);
+      }
+      res.end();
+    } finally {
+      await stream.close();
     }
-    const headers: Record<string, string> = { 'Content-Type': OCTET_STREAM };
-    if (plan.contentRange !== undefined) headers['Content-Range'] = plan.contentRange;
-    send(res, plan.status, read.data, headers);
   };
+}
+
+/** Resolves once the response can take more (or is gone: the caller checks). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function advisor(sharetype: 'immutable' | 'mutable'): Handler {
@@ -243,22 +406,67 @@ const addOrRenewLease: Handler = async ({ res, match, account, secrets }) => {
 
 // ------------------------------------------------------------------------- mutable
 
-const readTestWrite: Handler = async ({ res, match, account, secrets, body }) => {
-  const request = decodeReadTestWriteRequest(await body(BODY_LIMITS.readTestWrite));
-  for (const vectors of request.testWriteVectors.values()) {
-    for (const w of vectors.write) checkedEnd(w.offset, w.data.length);
-    for (const t of vectors.test) checkedEnd(t.offset, t.size);
+const readTestWrite: Handler = async (ctx) => {
+  const { req, res, match, account, secrets, limits } = ctx;
+  const writeEnabler = secrets['write-enabler']!;
+  const announced = contentLength(req);
+  const small = announced !== undefined && announced <= limits.inMemoryBytes;
+  // Before any byte of the body: the account's status and the mode, and for a body worth not
+  // reading, the write enabler of the slot (fact 40: a mismatch refuses any request).
+  const { mayWrite } = await account.admitReadTestWrite(
+    match.storageIndex,
+    small ? undefined : writeEnabler,
+  );
+  let body: Uint8Array;
+  let release = () => {};
+  if (!mayWrite) {
+    // Only reads: a few hundred bytes. A larger body holds writes this account may not make.
+    const refused = () =>
+      new HttpError(403, 'this account may only read: a read-test-write with writes is refused');
+    body = await ctx.body(READ_ONLY_RTW_BYTES, refused);
+  } else if (small) {
+    body = await ctx.body(limits.inMemoryBytes);
+  } else {
+    // A large body (a whole mutable share, fact 11) goes to a file while it arrives, however
+    // slowly, and is read back into memory only when the node's budget for such bodies has room.
+    const spooled = await ctx.spool(BODY_LIMITS.readTestWrite);
+    try {
+      release = await ctx.memory.take(
+        spooled.size,
+        limits.memoryWaitMs,
+        () =>
+          new HttpError(503, 'too many large writes at once; try again later', {
+            'Retry-After': String(RETRY_AFTER_SECONDS),
+          }),
+      );
+      body = await spooled.read();
+    } catch (error) {
+      release();
+      throw error;
+    } finally {
+      await spooled.remove();
+    }
   }
-  for (const r of request.readVector) checkedEnd(r.offset, r.size);
-  const result = await account.readTestWrite(match.storageIndex, {
-    renewSecret: secrets['lease-renew-secret']!,
-    cancelSecret: secrets['lease-cancel-secret']!,
-    writeEnabler: secrets['write-enabler']!,
-    testWriteVectors: request.testWriteVectors,
-    readVector: request.readVector,
-  });
-  // 200 for a failed test too: `success` says whether the writes happened (fact 11).
-  sendCbor(res, 200, encodeReadTestWriteResponse(result));
+  try {
+    const request = decodeReadTestWriteRequest(body);
+    for (const vectors of request.testWriteVectors.values()) {
+      for (const w of vectors.write) checkedEnd(w.offset, w.data.length);
+      for (const t of vectors.test) checkedEnd(t.offset, t.size);
+    }
+    for (const r of request.readVector) checkedEnd(r.offset, r.size);
+    const result = await account.readTestWrite(match.storageIndex, {
+      renewSecret: secrets['lease-renew-secret']!,
+      cancelSecret: secrets['lease-cancel-secret']!,
+      writeEnabler,
+      testWriteVectors: request.testWriteVectors,
+      readVector: request.readVector,
+      ...(limits.readVectorBytes === undefined ? {} : { maxReadBytes: limits.readVectorBytes }),
+    });
+    // 200 for a failed test too: `success` says whether the writes happened (fact 11).
+    sendCbor(res, 200, encodeReadTestWriteResponse(result));
+  } finally {
+    release();
+  }
 };
 
 // ------------------------------------------------------------------------- accounting
@@ -339,6 +547,26 @@ function accountingHandlers(options: StorageApiOptions) {
 
 // ------------------------------------------------------------------------- dispatch
 
+function bodyLimits(given: Partial<BodyLimits> | undefined): BodyLimits {
+  const limits = { ...BODY_LIMIT_DEFAULTS, ...given };
+  for (const name of ['memoryBytes', 'memoryWaitMs', 'spoolBytes', 'inMemoryBytes'] as const) {
+    if (!Number.isSafeInteger(limits[name]) || limits[name] <= 0) {
+      throw new RangeError(`limits.${name} must be a positive integer`);
+    }
+  }
+  if (typeof limits.spoolDir !== 'string' || limits.spoolDir === '') {
+    throw new TypeError('limits.spoolDir must be a directory');
+  }
+  const { readVectorBytes } = limits;
+  if (
+    readVectorBytes !== undefined &&
+    (!Number.isSafeInteger(readVectorBytes) || readVectorBytes < 0)
+  ) {
+    throw new RangeError('limits.readVectorBytes must be a non-negative integer');
+  }
+  return limits;
+}
+
 /**
  * The HTTP layer of an Ostrom node: Tahoe-LAFS's HTTPS storage protocol ("Great Black Swamp",
  * `/storage/v1`) exactly as Tahoe 1.19+ serves it, plus Ostrom's accounting extension
@@ -358,6 +586,9 @@ export function createStorageApi(
   }
   if (typeof options.nurlFor !== 'function') throw new TypeError('options.nurlFor is required');
   const { accountant, logger } = options;
+  const limits = bodyLimits(options.limits);
+  const memory = createByteBudget(limits.memoryBytes);
+  const spoolBudget = createByteBudget(limits.spoolBytes);
   const accounting = accountingHandlers(options);
 
   const handlers: Record<RouteSpec['name'], Handler> = {
@@ -418,13 +649,32 @@ export function createStorageApi(
       account,
       secrets,
       forwarder: options.forwarder,
-      body: async (limit) => {
-        const body = await readBody(req, limit);
+      limits,
+      memory,
+      body: async (limit, tooLarge) => {
+        const body = await readBody(req, limit, tooLarge);
         state.consumed = true;
         return body;
       },
+      pieces: async (length, onPiece) => {
+        await readPieces(req, length, PIECE_BYTES, onPiece);
+        state.consumed = true;
+      },
+      spool: async (limit) => {
+        const spooled = await spoolBody(req, {
+          dir: limits.spoolDir,
+          limit: Math.min(limit, limits.spoolBytes),
+          budget: spoolBudget,
+          retryAfterSeconds: RETRY_AFTER_SECONDS,
+        });
+        state.consumed = true;
+        return spooled;
+      },
     };
     await handlers[spec.name](ctx);
+    // Answered without reading all of a body (a route that takes none, a refusal passed on from
+    // another process): as after an error, drop a bounded part of the rest.
+    if (!state.consumed) discardBody(req);
   }
 
   return (req, res) => {
@@ -455,11 +705,19 @@ export function createStorageApi(
       const headers: Record<string, string> = {
         'Content-Type': TEXT,
         ...(error instanceof HttpError ? error.headers : {}),
+        ...retryAfter(error),
       };
-      // An answer given before the body was read: close the connection rather than read
-      // (possibly a lot of) bytes nobody wants.
-      if (!state.consumed) headers.Connection = 'close';
       send(res, status, Buffer.from(`${message}\n`, 'utf8'), headers);
+      // An answer given before the body was read: drop a bounded part of the rest, then close
+      // the connection, rather than read (possibly a lot of) bytes nobody wants.
+      if (!state.consumed) discardBody(req);
     });
   };
+}
+
+/** `Retry-After` for a refusal that says when to come back (a bound on uploads in progress). */
+function retryAfter(error: unknown): Record<string, string> {
+  if (!(error instanceof AccountantError)) return {};
+  const seconds = error.details.retryAfterSeconds;
+  return typeof seconds === 'number' ? { 'Retry-After': String(seconds) } : {};
 }

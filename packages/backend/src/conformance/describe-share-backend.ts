@@ -240,6 +240,69 @@ export function describeShareBackend(
         expect(await code(backend.readShare(SI, 0, -1, 1))).toBe('RangeError');
       });
 
+      it('openShareReader() reads what readShare() reads, in any pieces; undefined for no share', async () => {
+        const data = bytes(3000, 4);
+        await upload(backend, SI, 0, data);
+        await backend.writeMutable(SI, 1, { writeEnabler: WE, writes: [{ offset: 0, data }] });
+        for (const shnum of [0, 1]) {
+          const reader = await backend.openShareReader(SI, shnum);
+          if (!reader) throw new Error('no reader');
+          expect(reader.info).toEqual(await backend.statShare(SI, shnum));
+          const pieces: Uint8Array[] = [];
+          for (let offset = 0; offset < 3000; offset += 700) {
+            pieces.push(await reader.read(offset, 700));
+          }
+          expect(Buffer.concat(pieces)).toEqual(Buffer.from(data));
+          expect(await reader.read(2990, 50)).toEqual(data.subarray(2990));
+          expect((await reader.read(3000, 10)).length).toBe(0);
+          expect((await reader.read(10, 0)).length).toBe(0);
+          expect(await code(reader.read(-1, 1))).toBe('RangeError');
+          await reader.close();
+          await reader.close();
+          expect(await code(reader.read(0, 1))).not.toBe('resolved');
+        }
+        expect(await backend.openShareReader(SI, 2)).toBeUndefined();
+        await backend.createUpload(SI, 3, 10);
+        expect(await backend.openShareReader(SI, 3)).toBeUndefined(); // in progress: no share
+        expect(await code(backend.openShareReader('../aaaa', 0))).toBe('INVALID_KEY');
+      });
+
+      it('a reader reads the version it opened across a rewrite and a deletion, or fails: never a mix', async () => {
+        // Over a megabyte, so that chunked stores (S3's mutable chunks) spread it over objects.
+        const size = 1_200_000;
+        const before = bytes(size, 1);
+        await backend.writeMutable(SI, 0, {
+          writeEnabler: WE,
+          writes: [{ offset: 0, data: before }],
+        });
+        await upload(backend, SI, 1, before);
+        for (const shnum of [0, 1]) {
+          const reader = await backend.openShareReader(SI, shnum);
+          if (!reader) throw new Error('no reader');
+          const head = await reader.read(0, 1000);
+          if (shnum === 0) {
+            await backend.writeMutable(SI, 0, {
+              writeEnabler: WE,
+              writes: [{ offset: 0, data: bytes(size, 2) }],
+            });
+          } else {
+            expect(await backend.deleteShare(SI, 1)).toBe(true);
+          }
+          try {
+            const rest = await reader.read(1000, size);
+            expect(Buffer.from(Buffer.concat([head, rest])).equals(Buffer.from(before))).toBe(true);
+          } catch (error) {
+            expect(error).toBeInstanceOf(BackendError);
+            expect(['CONFLICT', 'NOT_FOUND']).toContain((error as BackendError).code);
+          } finally {
+            await reader.close();
+          }
+        }
+        expect(
+          Buffer.from(await backend.readShare(SI, 0, 0, size)).equals(Buffer.from(bytes(size, 2))),
+        ).toBe(true);
+      });
+
       it('listStorageIndexes() lists the indexes with shares under exactly one prefix, sorted', async () => {
         await upload(backend, SI_2, 0, bytes(1));
         await upload(backend, SI, 4, bytes(1));
