@@ -248,10 +248,11 @@ async function run(
           break;
         }
         const held = model.sharesOf(cmd.si);
-        model.leaseHeld(cmd.si, cmd.acct);
         const allocated = [...new Set(cmd.shnums)]
           .sort((a, b) => a - b)
           .filter((n) => !model.shares.has(key(cmd.si, n)) && !model.uploads.has(key(cmd.si, n)));
+        // The quota counts the bytes the allocation stores, not the held shares it leases (adding
+        // a lease never counts against it); a refused allocation leases nothing.
         const quota = hardQuota(cmd.acct);
         if (
           allocated.length > 0 &&
@@ -261,6 +262,7 @@ async function run(
           expectOutcome(outcome, 'QUOTA_EXCEEDED', what);
           break;
         }
+        model.leaseHeld(cmd.si, cmd.acct);
         expectOutcome(outcome, undefined, what);
         expect(outcome.ok && outcome.value, what).toEqual({ alreadyHave: held, allocated });
         for (const shnum of allocated) {
