@@ -67,6 +67,14 @@ export interface OstromConfig {
     readonly maxUploads: number | undefined;
     readonly maxUploadsPerAccount: number | undefined;
     readonly maxUploadsPerConnection: number | undefined;
+    /**
+     * Bounds on request bodies and reads (the storage API's `BodyLimits`): read-test-write bodies
+     * held in memory and spooled to disk at once, node-wide, and what one read-test-write may
+     * return. Undefined: the storage API's defaults (`BODY_LIMIT_DEFAULTS`).
+     */
+    readonly requestMemoryBytes: number | undefined;
+    readonly requestSpoolBytes: number | undefined;
+    readonly readVectorMaxBytes: number | undefined;
   };
   readonly backend: DiskBackendConfig | S3BackendConfig;
   readonly database: DatabaseConfig;
@@ -198,6 +206,13 @@ const durationOrZero = field(
 const fraction = field('expected a number greater than 0 and at most 1', (v) =>
   typeof v === 'number' && v > 0 && v <= 1 ? v : undefined,
 );
+/** A size of at least `min` bytes (a bound that smaller would refuse what Tahoe clients send). */
+const sizeAtLeast = (min: number, words: string) =>
+  field(`${SIZE_EXPECTED}, at least ${words}`, (v) => {
+    const bytes = typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined;
+    return bytes !== undefined && bytes >= min ? bytes : undefined;
+  });
+const MIB = 1024 * 1024;
 const uploadBound = field(
   `expected an integer of at least ${MAX_SHARES_PER_ALLOCATION} (one allocation of every share number)`,
   (v) =>
@@ -262,6 +277,9 @@ const schema = z.strictObject({
       max_uploads: uploadBound.optional(),
       max_uploads_per_account: uploadBound.optional(),
       max_uploads_per_connection: uploadBound.optional(),
+      request_memory: sizeAtLeast(MIB, '1MiB').optional(),
+      request_spool: sizeAtLeast(MIB, '1MiB').optional(),
+      read_vector_max: sizeAtLeast(MIB, '1MiB').optional(),
     })
     .optional(),
   backend: z
@@ -540,6 +558,9 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       maxUploads: c.storage?.max_uploads,
       maxUploadsPerAccount: c.storage?.max_uploads_per_account,
       maxUploadsPerConnection: c.storage?.max_uploads_per_connection,
+      requestMemoryBytes: c.storage?.request_memory,
+      requestSpoolBytes: c.storage?.request_spool,
+      readVectorMaxBytes: c.storage?.read_vector_max,
     },
     backend,
     database,
@@ -676,6 +697,13 @@ ${line('reserved_space', q(values.reservedSpace), str('0'))}
 # max_uploads = ${UPLOAD_LIMIT_DEFAULTS.maxUploads}
 # max_uploads_per_account = ${UPLOAD_LIMIT_DEFAULTS.maxUploadsPerAccount}
 # max_uploads_per_connection = ${UPLOAD_LIMIT_DEFAULTS.maxUploadsPerConnection}
+# Read-test-write bodies (a Tahoe client sends a whole mutable share in one) held in memory at
+# once, and received into temporary files (in spool/ of the node directory) at once, node-wide;
+# the second is also the largest mutable write taken (413 above it, 503 and Retry-After when
+# full). And the most one read-test-write may return (416 above it). Each at least 1MiB.
+# request_memory = "8MiB"
+# request_spool = "1GiB"
+# read_vector_max = "4MiB"
 
 [backend]
 # "disk": a Tahoe-compatible storage directory; "s3": an S3-compatible bucket.

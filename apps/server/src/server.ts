@@ -1,3 +1,4 @@
+import { mkdir, rm } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
   type Server as HttpServer,
@@ -7,6 +8,7 @@ import {
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { Accountant } from '@ostrom/accountant';
 import type { ShareBackend } from '@ostrom/backend';
 import { createDiskBackend } from '@ostrom/backend-disk';
@@ -24,7 +26,7 @@ import { createAdminApi } from './admin/api.js';
 import { ADMIN_LISTEN } from './config.js';
 import { NodeError } from './errors.js';
 import { createUploadForwarder, type UploadForwarder } from './http/forward.js';
-import { createStorageApi } from './http/storage-api.js';
+import { type BodyLimits, createStorageApi } from './http/storage-api.js';
 import { createNodeMetrics } from './metrics.js';
 import { createNodeCrawler, type NodeCrawler } from './node-crawler.js';
 import {
@@ -271,6 +273,24 @@ export function createNodeAccountant(
     anonymousHardQuotaBytes: accounting.anonymousHardQuotaBytes,
     anonymousReservedBytesPerConnection: accounting.anonymousReservedBytesPerConnection,
   });
+}
+
+/**
+ * The storage API's bounds on bodies and reads from `[storage]`, with the spooled bodies in the
+ * node directory's `spool/` (made here, and emptied of what a previous life left): not the
+ * system's temporary directory, which may be memory, and beside the store the node was sized for.
+ */
+async function bodyLimits(node: LoadedNode): Promise<Partial<BodyLimits>> {
+  const spoolDir = join(node.dir, 'spool');
+  await rm(spoolDir, { recursive: true, force: true });
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+  const { requestMemoryBytes, requestSpoolBytes, readVectorMaxBytes } = node.config.storage;
+  return {
+    spoolDir,
+    ...(requestMemoryBytes === undefined ? {} : { memoryBytes: requestMemoryBytes }),
+    ...(requestSpoolBytes === undefined ? {} : { spoolBytes: requestSpoolBytes }),
+    ...(readVectorMaxBytes === undefined ? {} : { readVectorBytes: readVectorMaxBytes }),
+  };
 }
 
 /**
@@ -600,7 +620,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       },
     );
     // CONNECT (a proxy request) never reaches the request handler: without this, Node drops the
-    // socket with no answer; every request gets a status instead (fuzz.test.ts).
+    // socket with no answer; every request gets a status instead (test/hostile/fuzz.test.ts).
     server.on('connect', (_req, socket) => {
       socket.end(
         'HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
@@ -626,6 +646,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         nurlFor,
         logger,
         forwarder,
+        limits: await bodyLimits(node),
         ...(node.config.accounting.feed ? { feed: { leaseDb: db, now } } : {}),
       }),
     );

@@ -128,6 +128,9 @@ describe('parseConfig', () => {
       'max_uploads',
       'max_uploads_per_account',
       'max_uploads_per_connection',
+      'request_memory',
+      'request_spool',
+      'read_vector_max',
       'duration',
       'max_duration',
       'process_id',
@@ -315,6 +318,20 @@ anonymous_reserved_per_connection = "none"
       maxUploadsPerAccount: 2048,
       maxUploadsPerConnection: 256,
     });
+    expect(empty.storage).toMatchObject({
+      requestMemoryBytes: undefined,
+      requestSpoolBytes: undefined,
+      readVectorMaxBytes: undefined,
+    });
+    expect(
+      parseConfig(
+        '[storage]\nrequest_memory = "16MiB"\nrequest_spool = "4GiB"\nread_vector_max = 2097152',
+      ).storage,
+    ).toMatchObject({
+      requestMemoryBytes: 16 * 2 ** 20,
+      requestSpoolBytes: 4 * 2 ** 30,
+      readVectorMaxBytes: 2 * 2 ** 20,
+    });
     expect(config.accounting).toMatchObject({
       anonymousHardQuotaBytes: 50e9,
       anonymousReservedBytesPerConnection: null,
@@ -336,6 +353,12 @@ anonymous_reserved_per_connection = "none"
       '[storage]\nmax_uploads_per_connection = 300.5',
       '[storage] max_uploads_per_connection: expected an integer of at least 256',
     ],
+    [
+      '[storage]\nrequest_memory = "512KiB"',
+      '[storage] request_memory: expected a size such as "5GB", "512MiB" or a number of bytes, at least 1MiB',
+    ],
+    ['[storage]\nrequest_spool = "lots"', '[storage] request_spool: expected a size'],
+    ['[storage]\nread_vector_max = 0', '[storage] read_vector_max: expected a size'],
     [
       '[accounting]\nanonymous_hard_quota = "lots"',
       '[accounting] anonymous_hard_quota: expected a size',

@@ -318,7 +318,7 @@ describeFlavours('rebuilding the lease database', (flavour) => {
       expect(running.recovery).toBeUndefined();
       expect(await node.client(running.nurl).immutable.read(c, 0)).toEqual(bytes(1500, 3));
     },
-    SLOW,
+    3 * SLOW,
   );
 
   it(
@@ -373,7 +373,7 @@ describeFlavours('rebuilding the lease database', (flavour) => {
       await check();
       expect(existsSync(`${node.dbPath}.recovering`)).toBe(false);
     },
-    SLOW,
+    3 * SLOW,
   );
 });
 

@@ -2,6 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { encodeCbor } from '@ostrom/protocol';
 import { describe, expect, it } from 'vitest';
 import { bytes, secrets, startServer, storageIndex } from '../http-setup.js';
+import {
+  expectBounded,
+  randomStorageIndex,
+  startHostileNode,
+  underAttack,
+} from './hostile-node.js';
 
 // Attack: any reader fills the database with corruption advisories: 200 advisories with a
 // 32 KB reason each grew it by 4.8 MB.
@@ -58,4 +64,43 @@ describe('hostile: corruption advisories are bounded', () => {
     const hers = await t.db.listEvents({ accountId: alice.id, kinds: ['share-corrupt'] });
     expect(hers.map((e) => e.data.reason)).toEqual(['bad block hash']);
   });
+
+  it('measured on a node of its own: 200 advisories of 32 KB, four at a time, within the suite bounds; the log keeps 3 of the share', async () => {
+    const node = await startHostileNode();
+    const anonymous = node.client();
+    const si = randomStorageIndex();
+    const s = secrets('hostile-advisories-measured');
+    await anonymous.immutable.allocate(si, { ...s, shareNumbers: [0], allocatedSize: 10 });
+    await anonymous.immutable.write(si, 0, {
+      uploadSecret: s.uploadSecret,
+      offset: 0,
+      data: bytes(10),
+    });
+    const body = encodeCbor({ reason: 'r'.repeat(REASON_CHARS) });
+    const { result, figures } = await underAttack(node, async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const answers = await Promise.all(
+          [0, 1, 2, 3].map(() =>
+            anonymous.raw({
+              method: 'POST',
+              path: `/storage/v1/immutable/${si}/0/corrupt`,
+              headers: { 'Content-Type': 'application/cbor' },
+              body,
+            }),
+          ),
+        );
+        statuses.push(...answers.map((answer) => answer.status));
+      }
+      return statuses;
+    });
+    expectBounded(figures);
+    expect(result).toEqual(Array(200).fill(200));
+    const logged = await node.admin<{ events: { kind: string }[] }>(
+      'GET',
+      '/admin/v1/events?kinds=share-corrupt&limit=1000',
+    );
+    // 3 of one share an hour, however many arrive at once (one process takes them in turn).
+    expect(logged.events).toHaveLength(3);
+  }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   decodeReadTestWriteResponse,
@@ -160,9 +160,9 @@ function holdOpen(
   });
 }
 
-/** Spooled bodies the node has on disk now (it spools into the system's temporary directory). */
-async function spooledBodies(): Promise<string[]> {
-  return (await readdir(tmpdir())).filter((name) => name.startsWith('ostrom-body-'));
+/** Spooled bodies the node has on disk now (in `spool/` of its node directory). */
+async function spooledBodies(node: HostileNode): Promise<string[]> {
+  return (await readdir(join(node.dir, 'spool'))).filter((name) => name.startsWith('ostrom-body-'));
 }
 
 /** The secrets of a read-test-write, with another write enabler when given. */
@@ -226,6 +226,26 @@ describe('hostile: request bodies are judged on their headers and never held who
     expect(await node.client(alice.nurl).mutable.read(si, 0)).toEqual(bytes(100));
   }, 60_000);
 
+  it('[storage] request_spool bounds the largest read-test-write (413 on its headers); bodies spool in the node directory', async () => {
+    const node = await startHostileNode({}, { request_spool: '"1MiB"' });
+    const alice = await node.addAccount('alice');
+    const si = randomStorageIndex();
+    const { result, figures } = await underAttack(node, () =>
+      sendStreamed(node, {
+        method: 'POST',
+        path: `/storage/v1/mutable/${si}/read-test-write`,
+        nurl: alice.nurl,
+        headers: rtwHeaders('alice', secrets('alice').writeEnabler),
+        size: 100 * MB,
+      }),
+    );
+    expect(result.status).toBe(413);
+    expect(result.sentBytes).toBeLessThan(32 * MB);
+    expectBounded(figures);
+    // The node's own spool directory, made at start, empty between requests.
+    expect(await readdir(join(node.dir, 'spool'))).toEqual([]);
+  }, 60_000);
+
   it('16 MiB PATCHes for an upload that does not exist or that another account holds are 404 before their bodies are read', async () => {
     const node = await startHostileNode();
     const alice = await node.addAccount('alice');
@@ -286,12 +306,12 @@ describe('hostile: request bodies are judged on their headers and never held who
         ),
       );
       // The node has the bodies but for what the sockets buffer: its files say so.
-      await expect.poll(async () => (await spooledBodies()).length).toBe(sis.length);
+      await expect.poll(async () => (await spooledBodies(node)).length).toBe(sis.length);
       return held;
     });
     expectBounded(figures);
     for (const request of held) request.abort();
-    await expect.poll(async () => (await spooledBodies()).length).toBe(0);
+    await expect.poll(async () => (await spooledBodies(node)).length).toBe(0);
     for (const si of sis) expect(await node.client(alice.nurl).mutable.listShares(si)).toEqual([]);
   }, 90_000);
 

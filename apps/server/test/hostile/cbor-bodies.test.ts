@@ -1,6 +1,12 @@
 import type { RawResponse, StorageClient } from '@ostrom/protocol';
 import { describe, expect, it } from 'vitest';
 import { secretHeaders, secrets, startServer, storageIndex } from '../http-setup.js';
+import {
+  expectBounded,
+  randomStorageIndex,
+  startHostileNode,
+  underAttack,
+} from './hostile-node.js';
 
 // Attack: CBOR bodies whose decoded value costs far more than their bytes. Shared values and
 // references (tags 28/29) let 269 bytes stand for a tree of 2^29 values, which every later walk
@@ -99,4 +105,33 @@ describe('hostile CBOR bodies', () => {
     expect(await t.backend.listShares(si)).toEqual([]);
     expect(await t.db.listShares(si)).toEqual([]);
   });
+
+  it('measured on a node of its own: 20 rounds of every body, each 400, within the suite bounds', async () => {
+    const node = await startHostileNode();
+    const attacker = node.client();
+    const si = randomStorageIndex();
+    const s = secrets('cbor-bodies-measured');
+    const sends = [
+      post(attacker, `/storage/v1/immutable/${si}`, {
+        [SECRET]: secretHeaders(s, 'upload-secret'),
+      }),
+      post(attacker, `/storage/v1/mutable/${si}/read-test-write`, {
+        [SECRET]: secretHeaders(s, 'write-enabler'),
+      }),
+    ];
+    const { result, figures } = await underAttack(node, async () => {
+      const statuses: number[] = [];
+      for (let round = 0; round < 20; round++) {
+        const answers = await Promise.all(
+          sends.flatMap((send) => Object.values(BODIES).map((bytes) => send(bytes))),
+        );
+        statuses.push(...answers.map((answer) => answer.status));
+      }
+      return statuses;
+    });
+    expectBounded(figures);
+    expect(new Set(result)).toEqual(new Set([400]));
+    expect(result).toHaveLength(20 * 2 * Object.keys(BODIES).length);
+    expect(node.logged().filter((entry) => entry.level >= 50)).toEqual([]);
+  }, 60_000);
 });

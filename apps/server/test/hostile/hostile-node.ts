@@ -13,6 +13,7 @@ import { freePort, tempDir } from '@ostrom/test-fixtures';
 import { expect, onTestFinished } from 'vitest';
 import type { ConfigValues } from '../../src/config.js';
 import { initNode } from '../../src/node-dir.js';
+import { configure } from '../node-harness.js';
 
 // The hostile-client suite's node: a real `ostrom run` in a process of its own (SQLite + disk
 // unless configured otherwise), so that its resident memory and open descriptors are its own and
@@ -55,13 +56,20 @@ export interface HostileNode {
   stop(): Promise<void>;
 }
 
-/** Starts a node in its own process and stops it when the test finishes. */
-export async function startHostileNode(values: ConfigValues = {}): Promise<HostileNode> {
+/**
+ * Starts a node in its own process and stops it when the test finishes. `settings` sets keys of
+ * `ostrom.toml` that `init` writes commented out (`{ request_spool: '"1MiB"' }`).
+ */
+export async function startHostileNode(
+  values: ConfigValues = {},
+  settings: Record<string, string> = {},
+): Promise<HostileNode> {
   const dir = await tempDir('hostile-node-');
   const port = await freePort();
   let adminPort = await freePort();
   while (adminPort === port) adminPort = await freePort();
   await initNode(dir, { port, adminPort, ...values });
+  for (const [key, value] of Object.entries(settings)) await configure(dir, key, value);
   const child: ChildProcess = spawn(
     process.execPath,
     ['--conditions=@ostrom/source', '--import', 'tsx', 'src/cli.ts', 'run', dir, '--json-logs'],

@@ -38,27 +38,34 @@ async function allocated(request: Promise<{ allocated: number[] }>): Promise<num
 }
 
 describe('hostile: uploads in progress are bounded', () => {
-  it('256 one-byte shares a request, 75 times: 1,024 uploads, then 503; no descriptor each; the node holds 2,048 and stops in seconds', async () => {
+  it('256 one-byte shares a request, 75 times: 512 uploads a connection, 1,024 an account, then 503; no descriptor each; the node holds 2,048 and stops in seconds', async () => {
     const node = await startHostileNode();
     const mallory = await node.addAccount('mallory', { hardBytes: 1_000_000 });
-    const client = node.client(mallory.nurl);
+    const allocateAll = (client: ReturnType<typeof node.client>) =>
+      allocated(
+        client.immutable.allocate(randomStorageIndex(), {
+          ...SECRETS,
+          shareNumbers: EVERY_SHARE,
+          allocatedSize: 1,
+        }),
+      );
     const { result, figures } = await underAttack(node, async () => {
       const outcomes: (number | number[])[] = [];
-      for (let round = 0; round < 75; round++) {
-        outcomes.push(
-          await allocated(
-            client.immutable.allocate(randomStorageIndex(), {
-              ...SECRETS,
-              shareNumbers: EVERY_SHARE,
-              allocatedSize: 1,
-            }),
-          ),
-        );
+      // Three rounds on one connection: its bound (512) stops the third.
+      const one = node.client(mallory.nurl);
+      for (let round = 0; round < 3; round++) outcomes.push(await allocateAll(one));
+      one.close();
+      // The rest on a new connection each (closed after it): the account's bound (1,024).
+      for (let round = 3; round < 75; round++) {
+        const fresh = node.client(mallory.nurl);
+        outcomes.push(await allocateAll(fresh));
+        fresh.close();
       }
       return outcomes;
     });
-    expect(result.slice(0, 4)).toEqual([EVERY_SHARE, EVERY_SHARE, EVERY_SHARE, EVERY_SHARE]);
-    expect(result.slice(4)).toEqual(Array.from({ length: 71 }, () => 503));
+    expect(result.slice(0, 3)).toEqual([EVERY_SHARE, EVERY_SHARE, 503]);
+    expect(result.slice(3, 5)).toEqual([EVERY_SHARE, EVERY_SHARE]);
+    expect(result.slice(5)).toEqual(Array.from({ length: 70 }, () => 503));
     expectBounded(figures);
     const usage = await node.admin<{ shares: number; bytes: number }>(
       'GET',
@@ -82,19 +89,14 @@ describe('hostile: uploads in progress are bounded', () => {
     });
     expect(done.complete).toBe(true);
 
-    // A second attacker fills what the node holds (2,048); then the node refuses everyone.
-    const mallet = node.client((await node.addAccount('mallet')).nurl);
+    // A second attacker, a connection per round, fills what the node holds (2,048); then the
+    // node refuses everyone.
+    const mallet = (await node.addAccount('mallet')).nurl;
     const fill: (number | number[])[] = [];
     for (let round = 0; round < 5; round++) {
-      fill.push(
-        await allocated(
-          mallet.immutable.allocate(randomStorageIndex(), {
-            ...SECRETS,
-            shareNumbers: EVERY_SHARE,
-            allocatedSize: 1,
-          }),
-        ),
-      );
+      const fresh = node.client(mallet);
+      fill.push(await allocateAll(fresh));
+      fresh.close();
     }
     expect(fill).toEqual([EVERY_SHARE, EVERY_SHARE, EVERY_SHARE, EVERY_SHARE, 503]);
 

@@ -25,10 +25,15 @@ import { suiteTempDir } from '@ostrom/test-fixtures';
 import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES } from '../src/http/routes.js';
-import { initNode } from '../src/node-dir.js';
-import { openNodeBackend, openNodeDatabase, type RunningNode, startNode } from '../src/server.js';
-import { bytes, storageIndex } from './http-setup.js';
+import { ROUTES } from '../../src/http/routes.js';
+import { initNode } from '../../src/node-dir.js';
+import {
+  openNodeBackend,
+  openNodeDatabase,
+  type RunningNode,
+  startNode,
+} from '../../src/server.js';
+import { bytes, storageIndex } from '../http-setup.js';
 
 // Thousands of malformed requests against a real node (startNode on disk + SQLite): through the
 // StorageClient's raw() where Node's client can form the request, and through a hand-written
