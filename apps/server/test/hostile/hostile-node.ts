@@ -9,10 +9,10 @@ import {
   type StorageClient,
   storageIndexFromBytes,
 } from '@ostrom/protocol';
-import { freePort, tempDir } from '@ostrom/test-fixtures';
+import { freePort, suiteTempDir } from '@ostrom/test-fixtures';
 import { expect, onTestFinished } from 'vitest';
 import type { ConfigValues } from '../../src/config.js';
-import { initNode } from '../../src/node-dir.js';
+import { initNode, type LoadedNode, loadNode } from '../../src/node-dir.js';
 import { configure } from '../node-harness.js';
 
 // The hostile-client suite's node: a real `ostrom run` in a process of its own (SQLite + disk
@@ -38,6 +38,12 @@ export interface HostileNode {
   readonly port: number;
   /** The anonymous NURL. */
   readonly nurl: string;
+  /** The node directory as the node loaded it (its tub id, secrets, configuration). */
+  readonly loaded: LoadedNode;
+  /** The admin listener's base URL (`http://127.0.0.1:PORT`), where the panel is too. */
+  readonly adminUrl: string;
+  /** The admin bearer token (also the panel's login token). */
+  readonly adminToken: string;
   /** A pinned client for a NURL (default the anonymous one), closed after the test. */
   client(nurl?: string): StorageClient;
   /** The admin API: JSON in, JSON out; throws on a status other than `expected`. */
@@ -64,7 +70,21 @@ export async function startHostileNode(
   values: ConfigValues = {},
   settings: Record<string, string> = {},
 ): Promise<HostileNode> {
-  const dir = await tempDir('hostile-node-');
+  const node = await launchHostileNode(values, settings);
+  onTestFinished(node.stop);
+  return node;
+}
+
+/**
+ * The same node for a whole `describe` block (started in `beforeAll`): the caller stops it in
+ * `afterAll`, which also removes its directory.
+ */
+export async function launchHostileNode(
+  values: ConfigValues = {},
+  settings: Record<string, string> = {},
+): Promise<HostileNode> {
+  const temp = await suiteTempDir('hostile-node-');
+  const dir = temp.dir;
   const port = await freePort();
   let adminPort = await freePort();
   while (adminPort === port) adminPort = await freePort();
@@ -93,8 +113,8 @@ export async function startHostileNode(
       await exited;
       clearTimeout(timer);
     }
+    await temp.remove();
   };
-  onTestFinished(stop);
   const listening = await new Promise<{ nurl: string }>((resolve, reject) => {
     const onData = () => {
       const line = stdout.split('\n').find((l) => l.includes('"msg":"listening"'));
@@ -105,12 +125,16 @@ export async function startHostileNode(
     };
     child.stdout?.on('data', onData);
     child.once('exit', () => reject(new Error(`the node exited before listening: ${stderr}`)));
+  }).catch(async (error: unknown) => {
+    await temp.remove();
+    throw error;
   });
   const token = (await readFile(join(dir, 'private', 'admin-token'), 'utf8')).trim();
   const pid = child.pid as number;
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
 
   const admin = async <T>(method: string, path: string, body?: unknown, expected = 200) => {
-    const response = await fetch(`http://127.0.0.1:${adminPort}${path}`, {
+    const response = await fetch(`${adminUrl}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${token}`,
@@ -130,6 +154,9 @@ export async function startHostileNode(
     pid,
     port,
     nurl: listening.nurl,
+    loaded: await loadNode(dir),
+    adminUrl,
+    adminToken: token,
     client(nurl = listening.nurl) {
       const client = createStorageClient({ nurl });
       clients.push(client);
@@ -236,8 +263,18 @@ export async function underAttack<T>(
   }
 }
 
-/** Asserts the suite's bounds; `allowedDescriptors` is what the case's own bound admits. */
+/**
+ * Asserts the suite's bounds; `allowedDescriptors` is what the case's own bound admits. Prints
+ * the figures first, one line per case, so that a run's output says how close each case came.
+ */
 export function expectBounded(figures: AttackFigures, allowedDescriptors = 0): void {
+  const mb = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1);
+  console.info(
+    `hostile figures: ${expect.getState().currentTestName}: RSS ${mb(figures.baselineRssBytes)} → ` +
+      `${mb(figures.peakRssBytes)} MB, descriptors ${figures.baselineDescriptors} → ` +
+      `${figures.peakDescriptors}, bystander /version ${figures.versionMs.length} answers, ` +
+      `p99 ${figures.versionP99Ms.toFixed(1)} ms`,
+  );
   expect(figures.versionMs.length, 'the bystander got answers').toBeGreaterThan(0);
   expect(figures.peakRssBytes - figures.baselineRssBytes).toBeLessThan(BOUNDS.rssGrowthBytes);
   expect(figures.peakDescriptors).toBeLessThan(

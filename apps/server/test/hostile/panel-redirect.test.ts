@@ -1,9 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initNode } from '../../src/node-dir.js';
-import { type RunningNode, startNode } from '../../src/server.js';
+import { expectBounded, type HostileNode, launchHostileNode, underAttack } from './hostile-node.js';
 
 // Attack: a link to the panel's login whose `next` sends the operator, once logged in, to
 // another site (a look-alike panel asking for the token again). The old check looked at the raw
@@ -52,22 +48,18 @@ interface Answer {
 }
 
 describe('hostile: the redirect after a panel login', () => {
-  let dir: string;
-  let running: RunningNode;
+  // One node (a process of its own) for the block; the panel is on its admin listener.
+  let node: HostileNode;
   let base: string;
   let token: string;
 
   beforeAll(async () => {
-    // Not tempDir(): it cleans up after one test, and this node serves the whole block.
-    dir = await mkdtemp(join(tmpdir(), 'ostrom-panel-redirect-'));
-    await initNode(dir);
-    running = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
-    base = running.adminUrl!;
-    token = (await readFile(running.adminTokenPath, 'utf8')).trim();
+    node = await launchHostileNode();
+    base = node.adminUrl;
+    token = node.adminToken;
   });
   afterAll(async () => {
-    await running?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await node?.stop();
   });
 
   const answer = async (res: Response): Promise<Answer> => ({
@@ -97,9 +89,17 @@ describe('hostile: the redirect after a panel login', () => {
     expect(location, label).toMatch(/^\/(?![/\\])[\x21-\x7e]*$/);
   };
 
-  it('a login whose next leads elsewhere redirects to a page of the panel', async () => {
-    for (const next of HOSTILE_NEXT) {
-      const res = await login(next);
+  it('a login whose next leads elsewhere redirects to a page of the panel (10 rounds, measured)', async () => {
+    const { result, figures } = await underAttack(node, async () => {
+      const answers: [string, Answer][] = [];
+      for (let round = 0; round < 10; round++) {
+        for (const next of HOSTILE_NEXT) answers.push([next, await login(next)]);
+      }
+      return answers;
+    });
+    expectBounded(figures);
+    expect(result).toHaveLength(10 * HOSTILE_NEXT.length);
+    for (const [next, res] of result) {
       expect(res.status, next).toBe(303);
       expect(res.cookie, next).toMatch(/^ostrom_panel=/);
       expectOnPanel(res.location, `${base}/login`, next);

@@ -24,6 +24,12 @@ import {
   startServer,
   storageIndex,
 } from '../http-setup.js';
+import {
+  expectBounded,
+  randomStorageIndex,
+  startHostileNode,
+  underAttack,
+} from './hostile-node.js';
 
 // Attack: an upload is finished, or aborted, through another NURL than the one it was allocated
 // with: a frozen account completes its upload through the anonymous NURL (the share charged to
@@ -107,6 +113,53 @@ describe('hostile: an upload belongs to the account that allocated it', () => {
     expect(await t.client().immutable.read(si, 0)).toEqual(DATA);
     expect(await t.db.getAccountUsage(alice.id)).toEqual({ shares: 1, bytes: SIZE });
   });
+
+  it('measured on a node of its own: 400 chunks and aborts through other NURLs are 404, the frozen owner 403, within the suite bounds', async () => {
+    const node = await startHostileNode();
+    const alice = await node.addAccount('alice');
+    const bob = await node.addAccount('bob');
+    const mine = node.client(alice.nurl);
+    const others = [node.client(), node.client(bob.nurl)];
+    const si = randomStorageIndex();
+    await mine.immutable.allocate(si, { ...S, shareNumbers: [0, 1], allocatedSize: SIZE });
+    expect((await chunk(mine, si, 0, 0, 50)).complete).toBe(false);
+
+    const { result, figures } = await underAttack(node, async () => {
+      const byOthers: ('ok' | number)[] = [];
+      for (let round = 0; round < 100; round++) {
+        byOthers.push(
+          ...(await Promise.all(
+            others.flatMap((other) => [
+              outcome(chunk(other, si, 0, 50)),
+              outcome(other.immutable.abort(si, 1, S.uploadSecret)),
+            ]),
+          )),
+        );
+      }
+      await node.admin('POST', `/admin/v1/accounts/${alice.id}/freeze`, {});
+      const byFrozenOwner: ('ok' | number)[] = [];
+      for (let round = 0; round < 50; round++) {
+        byFrozenOwner.push(await outcome(chunk(mine, si, 0, 50)));
+      }
+      return { byOthers, byFrozenOwner };
+    });
+    expectBounded(figures);
+    expect(result.byOthers).toHaveLength(400);
+    expect(new Set(result.byOthers)).toEqual(new Set([404]));
+    expect(new Set(result.byFrozenOwner)).toEqual(new Set([403]));
+    expect(await node.client().immutable.listShares(si)).toEqual([]);
+    // Frozen, the owner still gives its reservation back; nothing was charged to anyone.
+    expect(await outcome(mine.immutable.abort(si, 0, S.uploadSecret))).toBe('ok');
+    expect(await outcome(mine.immutable.abort(si, 1, S.uploadSecret))).toBe('ok');
+    for (const id of [0, alice.id, bob.id]) {
+      const account = await node.admin<{ usage: { shares: number; bytes: number } }>(
+        'GET',
+        `/admin/v1/accounts/${id}`,
+      );
+      expect(account.usage, `account ${id}`).toEqual({ shares: 0, bytes: 0 });
+    }
+    expect(node.logged().filter((entry) => entry.level >= 50)).toEqual([]);
+  }, 60_000);
 
   describe.skipIf(!PG_URL)('across two server processes', () => {
     /** Two processes of one node (one certificate and secret) on one database and one store. */
