@@ -26,7 +26,7 @@ import { createAdminApi } from './admin/api.js';
 import { ADMIN_LISTEN } from './config.js';
 import { NodeError } from './errors.js';
 import { createUploadForwarder, type UploadForwarder } from './http/forward.js';
-import { type BodyLimits, createStorageApi } from './http/storage-api.js';
+import { BODY_LIMIT_DEFAULTS, type BodyLimits, createStorageApi } from './http/storage-api.js';
 import { createNodeMetrics } from './metrics.js';
 import { createNodeCrawler, type NodeCrawler } from './node-crawler.js';
 import {
@@ -272,6 +272,9 @@ export function createNodeAccountant(
     maxUploadsPerConnection: storage.maxUploadsPerConnection,
     anonymousHardQuotaBytes: accounting.anonymousHardQuotaBytes,
     anonymousReservedBytesPerConnection: accounting.anonymousReservedBytesPerConnection,
+    // A Tahoe client sends a whole mutable share in one read-test-write body, and the storage
+    // API takes bodies up to `request_spool`: advertise no larger share than that.
+    maxMutableShareBytes: storage.requestSpoolBytes ?? BODY_LIMIT_DEFAULTS.spoolBytes,
   });
 }
 

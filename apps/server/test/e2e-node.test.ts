@@ -770,7 +770,10 @@ for (const { name: flavour, skip } of flavours) {
       expect(restarted.furl).toBe(before.furl);
       expect(restarted.nurlFor(alice.id)).toBe(alice.nurl);
       const anonymous = node.client(restarted.nurl);
-      expect((await anonymous.getVersion()).applicationVersion).toMatch(/^ostrom\//);
+      const version = await anonymous.getVersion();
+      expect(version.applicationVersion).toMatch(/^ostrom\//);
+      // The largest mutable share it takes: one read-test-write body, `request_spool` (1 GiB).
+      expect(version.maximumMutableShareSize).toBe(1024 ** 3);
       expect(Buffer.from(await anonymous.immutable.read(si, 0)).equals(data)).toBe(true);
       expect(await anonymous.mutable.read(msi, 2)).toEqual(bytes(300, 1));
 

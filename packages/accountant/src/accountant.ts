@@ -8,7 +8,7 @@ import {
 import { ProtocolError, type SignedAccountRequest, verifyAccountRequest } from '@ostrom/protocol';
 import { Account, abandonUpload, deleteShare } from './account.js';
 import { changeAccount, createRecordedAccount } from './account-records.js';
-import { Core, guard, MAX_MUTABLE_SHARE_SIZE, translate, uploadKey } from './core.js';
+import { Core, guard, translate, uploadKey } from './core.js';
 import { AccountantError } from './errors.js';
 import {
   type AccountantOptions,
@@ -266,7 +266,7 @@ export class Accountant {
     return {
       // Tahoe reports the available space here; a client sends no larger share (fact 14).
       maximumImmutableShareSize: Math.min(room, core.backend.capabilities.maxShareBytes),
-      maximumMutableShareSize: MAX_MUTABLE_SHARE_SIZE,
+      maximumMutableShareSize: core.options.maxMutableShareBytes,
       availableSpace: room,
       applicationVersion: core.options.applicationVersion,
     };

@@ -67,9 +67,6 @@ export function isSharedAccount(accountId: number): boolean {
   return accountId === ANONYMOUS_ACCOUNT_ID || accountId === STARTER_ACCOUNT_ID;
 }
 
-/** Tahoe's MAX_MUTABLE_SHARE_SIZE (`mutable/layout.py`), reported as is. */
-export const MAX_MUTABLE_SHARE_SIZE = 69_105_000_000_000_000;
-
 const LAST_SEEN_INTERVAL_SECONDS = 60;
 
 /** State shared by the Accountant and every Account facet. */

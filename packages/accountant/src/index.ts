@@ -7,7 +7,6 @@ export {
   type StatusChangeOption,
   type SweepResult,
 } from './accountant.js';
-export { MAX_MUTABLE_SHARE_SIZE } from './core.js';
 export {
   buildDigest,
   DIGEST_LINES_PER_KIND,
@@ -24,6 +23,7 @@ export {
   ANONYMOUS_DEFAULTS,
   APPROVAL_MODES,
   type ApprovalMode,
+  MAX_MUTABLE_SHARE_SIZE,
   UPLOAD_LIMIT_DEFAULTS,
 } from './options.js';
 export { accountIdForSwissnum, swissnumFor } from './swissnum.js';

@@ -14,6 +14,9 @@ export type AccountingMode = (typeof ACCOUNTING_MODES)[number];
 export const APPROVAL_MODES = ['automatic', 'manual'] as const;
 export type ApprovalMode = (typeof APPROVAL_MODES)[number];
 
+/** Tahoe's MAX_MUTABLE_SHARE_SIZE (`mutable/layout.py`): the default `maxMutableShareBytes`. */
+export const MAX_MUTABLE_SHARE_SIZE = 69_105_000_000_000_000;
+
 const MINUTE = 60;
 const HOUR = 3600;
 const DAY = 86_400;
@@ -77,6 +80,14 @@ export interface AccountantOptions {
   readonly advisoriesPerAccount?: number;
   /** Leases a deletion step drops at most (the paced worker's batch; default 100). */
   readonly deletionBatchSize?: number;
+  /**
+   * The largest mutable share this node takes, reported to clients as
+   * `maximum-mutable-share-size`. Default: Tahoe-LAFS's own (69,105 × 10^12, in effect none). A
+   * Tahoe client sends a whole mutable share in one read-test-write request, so a front end that
+   * takes bodies only up to a size (the reference server spools at most `request_spool`) says so
+   * here rather than promising what it refuses.
+   */
+  readonly maxMutableShareBytes?: number;
   /**
    * Bounds on the uploads in progress this process holds: in all (`maxUploads`, default 2048),
    * of one account (`maxUploadsPerAccount`, default 1024; the anonymous account is one account,
@@ -298,6 +309,10 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
     advisoriesPerShare: positive('advisoriesPerShare', options.advisoriesPerShare, 3),
     advisoriesPerAccount: positive('advisoriesPerAccount', options.advisoriesPerAccount, 30),
     deletionBatchSize: positive('deletionBatchSize', options.deletionBatchSize, 100),
+    maxMutableShareBytes:
+      options.maxMutableShareBytes === undefined
+        ? MAX_MUTABLE_SHARE_SIZE
+        : positive('maxMutableShareBytes', options.maxMutableShareBytes, 0),
     maxUploads: uploadBound('maxUploads', options.maxUploads, UPLOAD_LIMIT_DEFAULTS.maxUploads),
     maxUploadsPerAccount: uploadBound(
       'maxUploadsPerAccount',

@@ -310,6 +310,13 @@ describeMatrix('accounts', (matrix) => {
     expect((await accountant.version()).availableSpace).toBe(8500);
   });
 
+  it('version() reports maxMutableShareBytes as the mutable maximum; it must be a positive integer', async () => {
+    const { accountant } = await setup({ maxMutableShareBytes: 1024 * 1024 });
+    expect((await accountant.version()).maximumMutableShareSize).toBe(1024 * 1024);
+    await expect(setup({ maxMutableShareBytes: 0 })).rejects.toThrow(/maxMutableShareBytes/);
+    await expect(setup({ maxMutableShareBytes: 1.5 })).rejects.toThrow(/maxMutableShareBytes/);
+  });
+
   it('buildDigest() tells who uploaded what and who uses the most', async () => {
     const { accountant, alice, clock, db } = await setup();
     clock.advance(1);

@@ -228,6 +228,8 @@ describe('hostile: request bodies are judged on their headers and never held who
 
   it('[storage] request_spool bounds the largest read-test-write (413 on its headers); bodies spool in the node directory', async () => {
     const node = await startHostileNode({}, { request_spool: '"1MiB"' });
+    // A client is told the largest mutable share the node takes in one body.
+    expect((await node.client().getVersion()).maximumMutableShareSize).toBe(1024 * 1024);
     const alice = await node.addAccount('alice');
     const si = randomStorageIndex();
     const { result, figures } = await underAttack(node, () =>
