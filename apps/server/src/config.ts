@@ -13,6 +13,7 @@ import { DEFAULT_LEASE_POLICY } from '@ostrom/leasedb';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { NodeError } from './errors.js';
+import { CONNECTION_LIMIT_DEFAULTS } from './http/connection-bounds.js';
 import { formatSize, parseDuration, parseSize } from './size.js';
 
 /** The config file's name inside a node directory. */
@@ -67,6 +68,9 @@ export interface OstromConfig {
     readonly maxUploads: number | undefined;
     readonly maxUploadsPerAccount: number | undefined;
     readonly maxUploadsPerConnection: number | undefined;
+    /** Connections held at once: in all, and from one client address (an IPv6 client's /64). */
+    readonly maxConnections: number;
+    readonly maxConnectionsPerAddress: number;
     /**
      * Bounds on request bodies and reads (the storage API's `BodyLimits`): read-test-write bodies
      * held in memory and spooled to disk at once, node-wide, and what one read-test-write may
@@ -220,6 +224,9 @@ const uploadBound = field(
       ? v
       : undefined,
 );
+const connectionBound = field('expected an integer of at least 1', (v) =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 ? v : undefined,
+);
 const backupsKept = field('expected an integer 1–1000', (v) =>
   typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 1000 ? v : undefined,
 );
@@ -277,6 +284,8 @@ const schema = z.strictObject({
       max_uploads: uploadBound.optional(),
       max_uploads_per_account: uploadBound.optional(),
       max_uploads_per_connection: uploadBound.optional(),
+      max_connections: connectionBound.optional(),
+      max_connections_per_address: connectionBound.optional(),
       request_memory: sizeAtLeast(MIB, '1MiB').optional(),
       request_spool: sizeAtLeast(MIB, '1MiB').optional(),
       read_vector_max: sizeAtLeast(MIB, '1MiB').optional(),
@@ -426,6 +435,13 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
   if (wildcard && c.storage?.public_hostname === undefined) {
     invalid(file, 'storage', 'public_hostname', `required when listening on ${listen}`);
   }
+  const maxConnections = c.storage?.max_connections ?? CONNECTION_LIMIT_DEFAULTS.maxConnections;
+  const maxConnectionsPerAddress =
+    c.storage?.max_connections_per_address ??
+    Math.min(CONNECTION_LIMIT_DEFAULTS.maxConnectionsPerAddress, maxConnections);
+  if (maxConnectionsPerAddress > maxConnections) {
+    invalid(file, 'storage', 'max_connections_per_address', 'must not exceed max_connections');
+  }
 
   const b = c.backend ?? {};
   const kind = b.kind ?? 'disk';
@@ -558,6 +574,8 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       maxUploads: c.storage?.max_uploads,
       maxUploadsPerAccount: c.storage?.max_uploads_per_account,
       maxUploadsPerConnection: c.storage?.max_uploads_per_connection,
+      maxConnections,
+      maxConnectionsPerAddress,
       requestMemoryBytes: c.storage?.request_memory,
       requestSpoolBytes: c.storage?.request_spool,
       readVectorMaxBytes: c.storage?.read_vector_max,
@@ -697,6 +715,11 @@ ${line('reserved_space', q(values.reservedSpace), str('0'))}
 # max_uploads = ${UPLOAD_LIMIT_DEFAULTS.maxUploads}
 # max_uploads_per_account = ${UPLOAD_LIMIT_DEFAULTS.maxUploadsPerAccount}
 # max_uploads_per_connection = ${UPLOAD_LIMIT_DEFAULTS.maxUploadsPerConnection}
+# Connections held at once, in all and from one client address (an IPv6 client's /64); each
+# costs a descriptor and memory, whether or not it sends anything. A connection past a bound is
+# closed as it is accepted (the client retries later). Clients behind one NAT share an address.
+# max_connections = ${CONNECTION_LIMIT_DEFAULTS.maxConnections}
+# max_connections_per_address = ${CONNECTION_LIMIT_DEFAULTS.maxConnectionsPerAddress}
 # Read-test-write bodies (a Tahoe client sends a whole mutable share in one) held in memory at
 # once, and received into temporary files (in spool/ of the node directory) at once, node-wide;
 # the second is also the largest mutable write taken (413 above it, 503 and Retry-After when

@@ -25,6 +25,7 @@ import pino, { type Logger } from 'pino';
 import { createAdminApi } from './admin/api.js';
 import { ADMIN_LISTEN } from './config.js';
 import { NodeError } from './errors.js';
+import { boundConnections } from './http/connection-bounds.js';
 import { createUploadForwarder, type UploadForwarder } from './http/forward.js';
 import { BODY_LIMIT_DEFAULTS, type BodyLimits, createStorageApi } from './http/storage-api.js';
 import { createNodeMetrics } from './metrics.js';
@@ -622,6 +623,21 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
           );
       },
     );
+    // Every connection costs a descriptor and memory before it sends anything: bounded in all
+    // and per client address. Refusals are logged at most once a minute, with their count.
+    let refusalsLoggedAt = Number.NEGATIVE_INFINITY;
+    let refusalsUnlogged = 0;
+    boundConnections(server, node.config.storage, (refusal) => {
+      refusalsUnlogged++;
+      const at = Date.now();
+      if (at - refusalsLoggedAt < 60_000) return;
+      logger.warn(
+        { ...refusal, refused: refusalsUnlogged },
+        'connections refused as they were accepted: a bound on connections was reached',
+      );
+      refusalsLoggedAt = at;
+      refusalsUnlogged = 0;
+    });
     // CONNECT (a proxy request) never reaches the request handler: without this, Node drops the
     // socket with no answer; every request gets a status instead (test/hostile/fuzz.test.ts).
     server.on('connect', (_req, socket) => {

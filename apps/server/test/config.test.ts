@@ -34,6 +34,8 @@ describe('parseConfig', () => {
         publicHostname: '127.0.0.1',
         reservedBytes: 0,
         capacityBytes: undefined,
+        maxConnections: 2048,
+        maxConnectionsPerAddress: 128,
       },
       backend: { kind: 'disk', path: 'storage' },
       database: { kind: 'sqlite', path: 'leasedb.sqlite' },
@@ -128,6 +130,8 @@ describe('parseConfig', () => {
       'max_uploads',
       'max_uploads_per_account',
       'max_uploads_per_connection',
+      'max_connections',
+      'max_connections_per_address',
       'request_memory',
       'request_spool',
       'read_vector_max',
@@ -332,6 +336,15 @@ anonymous_reserved_per_connection = "none"
       requestSpoolBytes: 4 * 2 ** 30,
       readVectorMaxBytes: 2 * 2 ** 20,
     });
+    expect(empty.storage).toMatchObject({ maxConnections: 2048, maxConnectionsPerAddress: 128 });
+    expect(
+      parseConfig('[storage]\nmax_connections = 5000\nmax_connections_per_address = 16').storage,
+    ).toMatchObject({ maxConnections: 5000, maxConnectionsPerAddress: 16 });
+    // A total below the default per-address bound lowers that bound with it.
+    expect(parseConfig('[storage]\nmax_connections = 50').storage).toMatchObject({
+      maxConnections: 50,
+      maxConnectionsPerAddress: 50,
+    });
     expect(config.accounting).toMatchObject({
       anonymousHardQuotaBytes: 50e9,
       anonymousReservedBytesPerConnection: null,
@@ -359,6 +372,18 @@ anonymous_reserved_per_connection = "none"
     ],
     ['[storage]\nrequest_spool = "lots"', '[storage] request_spool: expected a size'],
     ['[storage]\nread_vector_max = 0', '[storage] read_vector_max: expected a size'],
+    [
+      '[storage]\nmax_connections = 0',
+      '[storage] max_connections: expected an integer of at least 1',
+    ],
+    [
+      '[storage]\nmax_connections_per_address = "all"',
+      '[storage] max_connections_per_address: expected an integer of at least 1',
+    ],
+    [
+      '[storage]\nmax_connections = 100\nmax_connections_per_address = 200',
+      '[storage] max_connections_per_address: must not exceed max_connections',
+    ],
     [
       '[accounting]\nanonymous_hard_quota = "lots"',
       '[accounting] anonymous_hard_quota: expected a size',
