@@ -59,8 +59,11 @@ export interface ObjectStore {
   listMultipart(prefix: string): Promise<Array<{ key: string; uploadId: string }>>;
   delete(key: string): Promise<void>;
   deleteMany(keys: readonly string[]): Promise<void>;
-  /** Pages of keys under `prefix` (with `delimiter`, also the common prefixes), in key order. */
-  list(prefix: string, delimiter?: string): AsyncGenerator<ListPage>;
+  /**
+   * Pages of keys under `prefix` (with `delimiter`, also the common prefixes), in key order;
+   * with `startAfter`, only the keys after it.
+   */
+  list(prefix: string, delimiter?: string, startAfter?: string): AsyncGenerator<ListPage>;
 }
 
 const RANGE_NOT_SATISFIABLE = 416;
@@ -256,7 +259,7 @@ export function createObjectStore(
       }
     },
 
-    async *list(prefix, delimiter) {
+    async *list(prefix, delimiter, startAfter) {
       let token: string | undefined;
       do {
         const out = await retry(`LIST ${prefix}`, () =>
@@ -266,6 +269,7 @@ export function createObjectStore(
               Prefix: prefix,
               MaxKeys: pageSize,
               ...(delimiter ? { Delimiter: delimiter } : {}),
+              ...(startAfter ? { StartAfter: startAfter } : {}),
               ...(token ? { ContinuationToken: token } : {}),
             }),
           ),

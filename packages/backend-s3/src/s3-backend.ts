@@ -41,6 +41,7 @@ import {
 import { parseShnum, s3Layout } from './layout.js';
 import { createObjectStore, type ObjectHead } from './object-store.js';
 import type { RetryPolicy } from './retry.js';
+import { createShareListing } from './share-listing.js';
 
 /** Static credentials for a client the backend builds itself. */
 export interface S3Credentials {
@@ -77,6 +78,15 @@ export interface S3BackendOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Keys per listing page, 1–1000 (default 1000, S3's maximum). */
   readonly pageSize?: number;
+  /**
+   * How long a share listing's read-ahead answers the following prefixes, ms (default 5 000; 0:
+   * one LIST per prefix). `listShareSets` of one prefix reads on to the end of the page that
+   * passes it, so a crawl of the 1,024 prefixes of a small store takes a few requests, not
+   * 1,024. Writes through this backend are always seen; another process's, after this long.
+   */
+  readonly listingReadAheadMs?: number;
+  /** The clock the read-ahead ages by, ms (default `Date.now`). */
+  readonly now?: () => number;
   /** Chunk size of new mutable shares (default 512 KiB, as Tahoe's cloud backend). */
   readonly mutableChunkBytes?: number;
   /** Part size when composing a large upload, at least 5 MiB (default 8 MiB). */
@@ -270,6 +280,7 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
   const maxDelayMs = integerOption(options, 'maxDelayMs', 10_000, baseDelayMs, 600_000);
   const requestTimeoutMs = integerOption(options, 'requestTimeoutMs', 30_000, 1, 3_600_000);
   const pageSize = integerOption(options, 'pageSize', 1000, 1, 1000);
+  const listingReadAheadMs = integerOption(options, 'listingReadAheadMs', 5000, 0, 3_600_000);
   const mutableChunkBytes = integerOption(options, 'mutableChunkBytes', 512 * 1024, 1, 64 * MIB);
   const partBytes = integerOption(options, 'multipartPartBytes', 8 * MIB, 5 * MIB, 5 * 1024 * MIB);
   if (options.sleep !== undefined && typeof options.sleep !== 'function')
@@ -295,8 +306,14 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
     sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
     random: Math.random,
   };
-  const store = createObjectStore(client, bucket, policy, pageSize);
   const layout = s3Layout(prefix);
+  const objects = createObjectStore(client, bucket, policy, pageSize);
+  const shareListing = createShareListing(objects, layout.sharesRoot(), {
+    readAheadMs: listingReadAheadMs,
+    now: options.now ?? Date.now,
+  });
+  // Every write under shares/ goes through the watch, which drops a stale read-ahead.
+  const store = shareListing.watch(objects);
   const capabilities: BackendCapabilities = Object.freeze({
     kind: 's3',
     durable: true,
@@ -658,16 +675,14 @@ export function createS3Backend(options: S3BackendOptions): ShareBackend {
       checkPrefix(sharePrefix);
       const dir = layout.sharePrefixDir(sharePrefix);
       const sets = new Map<string, number[]>();
-      // One paged listing of the prefix: keys are `<SI>/<shnum>`, sorted by S3.
-      for await (const page of store.list(dir)) {
-        for (const { key } of page.keys) {
-          const [storageIndex, name, ...rest] = key.slice(dir.length).split('/');
-          const shnum = rest.length === 0 && name !== undefined ? parseShnum(name) : undefined;
-          if (shnum === undefined || !isStorageIndexOf(storageIndex!, sharePrefix)) continue;
-          const shnums = sets.get(storageIndex!) ?? [];
-          if (shnums.length === 0) sets.set(storageIndex!, shnums);
-          shnums.push(shnum);
-        }
+      // Keys are `<SI>/<shnum>`, sorted by S3; read ahead past the prefix (share-listing.ts).
+      for (const key of await shareListing.keysUnder(dir)) {
+        const [storageIndex, name, ...rest] = key.slice(dir.length).split('/');
+        const shnum = rest.length === 0 && name !== undefined ? parseShnum(name) : undefined;
+        if (shnum === undefined || !isStorageIndexOf(storageIndex!, sharePrefix)) continue;
+        const shnums = sets.get(storageIndex!) ?? [];
+        if (shnums.length === 0) sets.set(storageIndex!, shnums);
+        shnums.push(shnum);
       }
       return [...sets.entries()]
         .sort(([a], [b]) => (a < b ? -1 : 1))

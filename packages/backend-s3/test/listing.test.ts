@@ -77,6 +77,24 @@ describe.skipIf(!endpoint)('paged listings', () => {
     client.destroy();
   });
 
+  it('listShareSets() over all 1,024 prefixes in crawl order reads ahead: a few LISTs, the same sets as one LIST per prefix', async () => {
+    const { client, counter } = countingLists();
+    const reading = createS3Backend({ client, bucket });
+    const plain = motoBackend(bucket, { listingReadAheadMs: 0 });
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+    const prefixes = [...alphabet].flatMap((a) => [...alphabet].map((b) => a + b));
+    for (const prefix of prefixes) {
+      expect(await reading.listShareSets(prefix), prefix).toEqual(
+        await plain.listShareSets(prefix),
+      );
+    }
+    expect((await reading.listShareSets('aa')).length).toBe(SET_COUNT);
+    // 1,005 keys under `aa` take two pages; the base32 order goes back in byte order a few times.
+    expect(counter.lists).toBeLessThanOrEqual(16);
+    await plain.close();
+    client.destroy();
+  });
+
   it('listShares() and listBlobs() page too (pageSize 2)', async () => {
     const backend = motoBackend(bucket, { pageSize: 2 });
     const si = expected[0]!;
