@@ -77,21 +77,20 @@ describe.skipIf(!endpoint)('paged listings', () => {
     client.destroy();
   });
 
-  it('listShareSets() over all 1,024 prefixes in crawl order reads ahead: a few LISTs, the same sets as one LIST per prefix', async () => {
+  it('listShareSets() over all 1,024 prefixes in crawl order reads ahead: a few LISTs, every set', async () => {
     const { client, counter } = countingLists();
-    const reading = createS3Backend({ client, bucket });
-    const plain = motoBackend(bucket, { listingReadAheadMs: 0 });
+    const backend = createS3Backend({ client, bucket });
     const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
     const prefixes = [...alphabet].flatMap((a) => [...alphabet].map((b) => a + b));
-    for (const prefix of prefixes) {
-      expect(await reading.listShareSets(prefix), prefix).toEqual(
-        await plain.listShareSets(prefix),
-      );
-    }
-    expect((await reading.listShareSets('aa')).length).toBe(SET_COUNT);
+    const answers = new Map<string, unknown>();
+    for (const prefix of prefixes) answers.set(prefix, await backend.listShareSets(prefix));
+    expect(answers.get('aa')).toEqual(
+      expected.map((storageIndex) => ({ storageIndex, shnums: [0] })),
+    );
+    for (const prefix of prefixes.slice(1)) expect(answers.get(prefix), prefix).toEqual([]);
     // 1,005 keys under `aa` take two pages; the base32 order goes back in byte order a few times.
+    // (Without the read-ahead: 1,025.)
     expect(counter.lists).toBeLessThanOrEqual(16);
-    await plain.close();
     client.destroy();
   });
 
