@@ -11,6 +11,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
+import { mapUnavailable } from './unavailable.js';
 
 export const DIALECTS = ['sqlite', 'postgres'] as const;
 export type Dialect = (typeof DIALECTS)[number];
@@ -43,6 +44,12 @@ export interface PostgresOptions {
    * at once; the others wait their turn. Opened on first use.
    */
   readonly lockPoolSize?: number;
+  /**
+   * Told when a pooled connection fails, idle or in use (PostgreSQL restarted, the network cut):
+   * the pool drops it and opens another when one is next needed, and the operation using it
+   * fails with UNAVAILABLE. Such a failure never ends the process, with or without this.
+   */
+  readonly onConnectionError?: (error: Error) => void;
 }
 
 export type ConnectionOptions = SqliteOptions | PostgresOptions;
@@ -163,7 +170,7 @@ function parseSafeNumber(text: string): number {
 
 /** A pg pool whose int8/numeric columns come back as numbers. */
 export function openPostgresPool(options: PostgresOptions, size = options.poolSize ?? 10): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: size,
     types: {
@@ -173,13 +180,25 @@ export function openPostgresPool(options: PostgresOptions, size = options.poolSi
           : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
+  // A connection the server ends (57P01 on a restart) or that breaks makes its client emit
+  // `error`. The pool listens only while the client is idle (and then emits it as its own); a
+  // client in use, even between two statements, has no listener, and Node would end the process
+  // with the error. So every client gets a listener for its whole life, and the pool's own
+  // event, which repeats an idle client's error, is heard and dropped.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.onConnectionError?.(error));
+  });
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** Opens a kysely instance on the chosen dialect. */
 export function connect(options: ConnectionOptions): Connection {
   if (options.dialect === 'sqlite') {
     const raw = openSqlite(options);
-    const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect(withStatementCache(raw)) });
+    const db = new Kysely<Schema>({
+      dialect: mapUnavailable(new ImmediateSqliteDialect(withStatementCache(raw))),
+    });
     return { dialect: 'sqlite', db, raw };
   }
   if (options.dialect === 'postgres') {
@@ -190,7 +209,7 @@ export function connect(options: ConnectionOptions): Connection {
     const raw = openPostgresPool(options);
     // pg pools connect lazily: a process that never locks (the CLI) opens no lock connection.
     const lockPool = openPostgresPool(options, lockPoolSize);
-    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: raw }) });
+    const db = new Kysely<Schema>({ dialect: mapUnavailable(new PostgresDialect({ pool: raw })) });
     return { dialect: 'postgres', db, raw, lockPool };
   }
   throw new TypeError(

@@ -19,6 +19,12 @@ export const LEASE_DB_ERROR_CODES = [
   'BUSY',
   /** The operation exists only on another dialect (e.g. file backups on SQLite). */
   'UNSUPPORTED',
+  /**
+   * The database cannot be used for now: PostgreSQL away, restarting or refusing connections,
+   * the connection cut, or SQLite's file unreadable or its disk full. Nothing the operation
+   * meant to change may be assumed done or undone; retry once the database is back.
+   */
+  'UNAVAILABLE',
   /** Migrating the schema failed; `cause` holds the migration's error. */
   'MIGRATION_FAILED',
   /** A backup given to restore is not a usable lease database. */

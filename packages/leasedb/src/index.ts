@@ -63,5 +63,6 @@ export {
   type Usage,
   type UsageSample,
 } from './types.js';
+export { isUnavailableError } from './unavailable.js';
 export type { RecomputedUsage, UsageMismatch } from './usage.js';
 export { assertShnum, assertStorageIndex, prefixOf } from './validate.js';

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import { LeaseDbError } from './errors.js';
+import { asUnavailable, isUnavailableError } from './unavailable.js';
 
 /**
  * Session-scoped PostgreSQL advisory locks held around a whole operation (database writes and
@@ -67,6 +68,7 @@ export class SessionLocks {
       ]);
     } catch (error) {
       if (!outer) this.#giveBack(client, error as Error);
+      if (isUnavailableError(error)) throw asUnavailable(error);
       throw new LeaseDbError('BUSY', `could not take the lock ${suffix}`, { cause: error });
     }
     let drained!: () => void;
@@ -102,6 +104,7 @@ export class SessionLocks {
     try {
       client = await this.#pool.connect();
     } catch (error) {
+      if (isUnavailableError(error)) throw asUnavailable(error);
       throw new LeaseDbError('BUSY', 'could not reach the lease database for a lock', {
         cause: error,
       });
