@@ -9,6 +9,7 @@ import {
 import {
   type Account as AccountRow,
   ANONYMOUS_ACCOUNT_ID,
+  isUnavailableError,
   LeaseDbError,
   STARTER_ACCOUNT_ID,
   type Usage,
@@ -432,20 +433,35 @@ export async function guard<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** How long a client is told to wait when the database or the store is away (Retry-After). */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * A backend's or the lease database's failure as the AccountantError callers answer with. The
+ * message is for clients: it never carries what the failure named (object keys, paths, SQL),
+ * which stays in `cause` for the operator's log.
+ */
 export function translate(error: unknown): unknown {
   if (error instanceof AccountantError) return error;
+  const unavailable = (dependency: 'database' | 'store', what: string) =>
+    new AccountantError('UNAVAILABLE', `${what} is unavailable; try again later`, {
+      cause: error,
+      details: { dependency, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS },
+    });
   if (error instanceof BackendError) {
     switch (error.code) {
       case 'NOT_FOUND':
-        return new AccountantError('NOT_FOUND', error.message, { cause: error });
+        return new AccountantError('NOT_FOUND', 'no such share or upload', { cause: error });
       case 'CONFLICT':
-        return new AccountantError('CONFLICT', error.message, { cause: error });
+        return new AccountantError(
+          'CONFLICT',
+          'the share is stored already, being written, or changed meanwhile',
+          { cause: error },
+        );
       case 'NO_SPACE':
-        return new AccountantError('NO_SPACE', error.message, { cause: error });
+        return new AccountantError('NO_SPACE', 'the store has no space left', { cause: error });
       default:
-        return new AccountantError('UNAVAILABLE', `storage failed: ${error.message}`, {
-          cause: error,
-        });
+        return unavailable('store', 'the share store');
     }
   }
   if (error instanceof LeaseDbError) {
@@ -460,10 +476,10 @@ export function translate(error: unknown): unknown {
       case 'SHARE_NOT_FOUND':
         return new AccountantError('NOT_FOUND', error.message, { cause: error });
       default:
-        return new AccountantError('UNAVAILABLE', `lease database failed: ${error.message}`, {
-          cause: error,
-        });
+        return unavailable('database', 'the lease database');
     }
   }
+  // A driver's error the lease database did not wrap (a connection lost outside a statement).
+  if (isUnavailableError(error)) return unavailable('database', 'the lease database');
   return error;
 }

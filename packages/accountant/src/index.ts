@@ -15,6 +15,15 @@ export {
   formatBytes,
 } from './digest.js';
 export { ACCOUNTANT_ERROR_CODES, AccountantError, type AccountantErrorCode } from './errors.js';
+export {
+  DEPENDENCIES,
+  type Dependency,
+  DependencyHealth,
+  type DependencyHealthOptions,
+  type DependencyState,
+  type HealthChange,
+  type HealthReport,
+} from './health.js';
 export { predictMutableLength } from './mutable.js';
 export {
   ACCOUNTING_MODES,
