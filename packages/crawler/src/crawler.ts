@@ -339,6 +339,8 @@ export class AccountingCrawler {
         if (spent < minMs) await this.#hold(minMs - spent, signal);
       } catch (error) {
         this.#lastError = error;
+        // A stop aborting the cycle is no failure.
+        if (!signal.aborted) this.#options.onCycleError(error);
         await clock.sleep(this.#options.retrySeconds * 1000, signal);
       }
     }

@@ -49,6 +49,11 @@ export interface CrawlerOptions {
   readonly minCycleSeconds?: number;
   /** How long after a failed step the background crawl tries again (default 60 s). */
   readonly retrySeconds?: number;
+  /**
+   * Told each failure of a background cycle (the store or the database away), before the wait of
+   * `retrySeconds`; `lastError` keeps the last one. A server logs it.
+   */
+  readonly onCycleError?: (error: unknown) => void;
   /** A server process not heard from for this long is dead, its uploads too (default 180). */
   readonly processTimeoutSeconds?: number;
   /** Finished cycles kept in the history (default 10). */
@@ -154,6 +159,7 @@ export function resolveCrawlerOptions(options: CrawlerOptions): ResolvedCrawlerO
     sliceMs: integer('sliceMs', options.sliceMs, 1000, 1),
     minCycleSeconds: integer('minCycleSeconds', options.minCycleSeconds, 3600, 0),
     retrySeconds: integer('retrySeconds', options.retrySeconds, 60, 1),
+    onCycleError: options.onCycleError ?? (() => undefined),
     processTimeoutSeconds: integer('processTimeoutSeconds', options.processTimeoutSeconds, 180, 1),
     historyLength: integer('historyLength', options.historyLength, 10, 1),
     now: options.now ?? (() => Math.floor(Date.now() / 1000)),

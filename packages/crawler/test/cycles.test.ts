@@ -1,7 +1,7 @@
-import type { ShareBackend } from '@ostrom/backend';
+import { BackendError, type ShareBackend } from '@ostrom/backend';
 import { ANONYMOUS_ACCOUNT_ID } from '@ostrom/leasedb';
 import BetterSqlite3 from 'better-sqlite3';
-import { expect, it } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
 import { PREFIXES } from '../src/index.js';
 import {
   bytes,
@@ -187,6 +187,37 @@ describeMatrix('cycles: expiry, deletion, usage, resumption, pacing', (matrix) =
     const [cycle] = (await resumed.status()).history;
     expect(cycle).toMatchObject({ cycle: 1, counters: expect.objectContaining({ adopted: 2 }) });
     expect((await world.db.getShare(second!, 0))?.state).toBe('stable');
+  });
+
+  it('a background cycle that fails (the store away) is told to onCycleError and kept as lastError', async () => {
+    let failing = true;
+    const world = await makeWorld(matrix, {
+      backendFactory: (inner) =>
+        Object.assign(Object.create(inner) as ShareBackend, {
+          async listShareSets(prefix: string) {
+            if (failing) throw new BackendError('UNAVAILABLE', 'LIST shares/aa/ failed');
+            return inner.listShareSets(prefix);
+          },
+        }),
+    });
+    const told: unknown[] = [];
+    let toldOnce!: () => void;
+    const failed = new Promise<void>((resolve) => {
+      toldOnce = resolve;
+    });
+    const crawler = world.crawler({
+      onCycleError: (error) => {
+        told.push(error);
+        toldOnce();
+      },
+    });
+    crawler.start();
+    onTestFinished(() => crawler.stop());
+    await failed;
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(crawler.lastError).toBe(told[0]);
+    failing = false;
   });
 
   it('the background crawl works an allowed fraction of the time and waits out the minimum cycle', async () => {
