@@ -2,6 +2,7 @@ export { CHROMIUM_ARGS, type ChromiumLaunchOptions, findChromium } from './chrom
 export { findBinary } from './find-binary.js';
 export { freePort } from './free-port.js';
 export { type ManualClock, manualClock } from './manual-clock.js';
+export { type OutageProxy, startOutageProxy } from './outage-proxy.js';
 export {
   createScratchDatabase,
   createScratchSchema,
