@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { DEPENDENCIES, type DependencyHealth } from '@ostrom/accountant';
 import { readCrawlerStatus } from '@ostrom/crawler';
 import { ACCOUNT_STATUSES, type LeaseDb } from '@ostrom/leasedb';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -19,6 +20,11 @@ export interface NodeMetricsOptions {
   readonly topAccounts?: number;
   /** Whether to add prom-client's process metrics (default true). */
   readonly processMetrics?: boolean;
+  /**
+   * Whether the database and the store answer, exported as `ostrom_dependency_up`. With it a
+   * scrape succeeds while the database is away (its gauges keep their last values).
+   */
+  readonly health?: DependencyHealth;
 }
 
 /** A node's Prometheus metrics: its own registry, the storage-listener wrapper and the scrape. */
@@ -188,6 +194,13 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
 
   let quotaCursor: number | undefined;
   let refreshing: Promise<void> | undefined;
+  const dependencyUp = new Gauge({
+    name: 'ostrom_dependency_up',
+    help: 'Whether the lease database and the share store answer (1) or not (0), as last probed',
+    labelNames: ['dependency'] as const,
+    registers: [registry],
+  });
+
   const refresh = async () => {
     const top = await leaseDb.listAccounts({
       orderBy: 'bytes',
@@ -254,7 +267,17 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
       refreshing ??= refresh().finally(() => {
         refreshing = undefined;
       });
-      await refreshing;
+      const refreshed = refreshing;
+      if (options.health) {
+        const report = await options.health.check();
+        for (const dependency of DEPENDENCIES) {
+          dependencyUp.set({ dependency }, report[dependency].up ? 1 : 0);
+        }
+        // The database away: its gauges keep their last values, and ostrom_dependency_up says so.
+        await refreshed.catch(() => undefined);
+      } else {
+        await refreshed;
+      }
       return await registry.metrics();
     },
   };

@@ -122,6 +122,8 @@ export function createNodeCrawler(options: NodeCrawlerOptions): NodeCrawler {
     ...crawlerSettings(config),
     ...(options.now ? { now: options.now } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    onCycleError: (error) =>
+      logger?.error({ err: error }, 'the crawler cycle failed; it is tried again later'),
   });
   const database = node.config.database;
   const sqlitePath = database.kind === 'sqlite' ? nodePath(node.dir, database.path) : undefined;

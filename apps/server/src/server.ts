@@ -9,7 +9,12 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Accountant } from '@ostrom/accountant';
+import {
+  Accountant,
+  type Dependency,
+  DependencyHealth,
+  type HealthChange,
+} from '@ostrom/accountant';
 import type { ShareBackend } from '@ostrom/backend';
 import { createDiskBackend } from '@ostrom/backend-disk';
 import { createS3Backend } from '@ostrom/backend-s3';
@@ -152,7 +157,7 @@ function reason(error: unknown): string {
 /** Opens the lease database the config names; NodeError `DATABASE_UNREACHABLE` naming it. */
 export async function openNodeDatabase(
   node: LoadedNode,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; onConnectionError?: (error: Error) => void } = {},
 ): Promise<LeaseDb> {
   const { database, leases } = node.config;
   const policy = {
@@ -179,6 +184,7 @@ export async function openNodeDatabase(
       lockPoolSize: node.config.cluster.lockPoolSize,
       policy,
       ...now,
+      ...(options.onConnectionError ? { onConnectionError: options.onConnectionError } : {}),
     });
   } catch (cause) {
     throw new NodeError(
@@ -421,11 +427,13 @@ async function prepareDatabase(
   now: () => number,
   injectedNow: (() => number) | undefined,
   processId: string,
+  onConnectionError: (error: Error) => void,
 ): Promise<{ leaseDb: LeaseDb; recovery: StartupRecovery | undefined }> {
   const { database } = node.config;
+  const openOptions = { onConnectionError, ...(injectedNow ? { now: injectedNow } : {}) };
   if (database.kind !== 'sqlite') {
     return {
-      leaseDb: await openNodeDatabase(node, injectedNow ? { now: injectedNow } : {}),
+      leaseDb: await openNodeDatabase(node, openOptions),
       recovery: undefined,
     };
   }
@@ -456,7 +464,7 @@ async function prepareDatabase(
       describeRestore(file),
     );
   }
-  const leaseDb = await openNodeDatabase(node, injectedNow ? { now: injectedNow } : {});
+  const leaseDb = await openNodeDatabase(node, openOptions);
   try {
     const reason: RecoveryReason | undefined =
       file?.reason ?? ((await everReconciled(leaseDb)) ? undefined : 'never-reconciled');
@@ -549,6 +557,28 @@ async function syncAccounts(
   }
 }
 
+const DEPENDENCY_NAMES: Record<Dependency, string> = {
+  database: 'the lease database',
+  store: 'the share store',
+};
+
+/** One line per change: when a service went away (clients get 503 meanwhile) and came back. */
+function logHealthChange(logger: Logger, change: HealthChange): void {
+  const name = DEPENDENCY_NAMES[change.dependency];
+  if (change.up) {
+    const seconds = ((change.downMs ?? 0) / 1000).toFixed(1);
+    logger.warn(
+      { dependency: change.dependency, downMs: change.downMs },
+      `${name} is back after ${seconds} s`,
+    );
+  } else {
+    logger.error(
+      { dependency: change.dependency, error: change.error },
+      `${name} is unavailable: clients get 503 until it is back`,
+    );
+  }
+}
+
 /**
  * Starts the node in `dir`: opens its backend and database (each failing with one clear
  * NodeError naming the database or endpoint), recovers a lost SQLite database (see
@@ -569,6 +599,17 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
   let adminServer: HttpServer | undefined;
   let forwarder: UploadForwarder | undefined;
   let ready: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+  // Whether the database and the store answer: probed for /admin/v1/health and /metrics,
+  // marked down by the operations that find them away, and every change logged once.
+  const health = new DependencyHealth({
+    probes: {
+      database: async () => leaseDb?.getServerUsage(),
+      store: async () =>
+        backend &&
+        (await Promise.all([backend.listBlobs('ostrom-probe'), backend.availableSpace()])),
+    },
+    onChange: (change) => logHealthChange(logger, change),
+  });
   try {
     // Created on the first start of a node made before the admin API existed.
     const adminToken = await ensureAdminToken(node.dir);
@@ -581,12 +622,23 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     // Reconciling before serving, this process claims the crawler as it will once it listens;
     // its id is that of the configured port (the port chosen at listen may differ).
     const startupId = processIdentity(node, options.port ?? node.config.storage.port).id;
-    const prepared = await prepareDatabase(node, backend, logger, now, options.now, startupId);
+    const prepared = await prepareDatabase(
+      node,
+      backend,
+      logger,
+      now,
+      options.now,
+      startupId,
+      (error) => {
+        logger.debug({ err: error }, 'a database connection failed; another is opened when needed');
+        health.observe('database', false, error);
+      },
+    );
     const db = prepared.leaseDb;
     leaseDb = db;
     await syncAccounts(node, db, backend, logger);
     let port = options.port ?? node.config.storage.port;
-    const metrics = createNodeMetrics({ leaseDb: db });
+    const metrics = createNodeMetrics({ leaseDb: db, health });
     // Requests that arrive between listening and the accountant's start wait for it: the port
     // (0 picks one) must be known to build the accountant, which registers where peers reach it.
     let serve: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -665,6 +717,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         nurlFor,
         logger,
         forwarder,
+        health,
         limits: await bodyLimits(node),
         ...(node.config.accounting.feed ? { feed: { leaseDb: db, now } } : {}),
       }),
@@ -711,6 +764,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         serverId: node.serverId,
         furl,
         metrics,
+        health,
         logger,
         crawler,
         gsd,
@@ -792,6 +846,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
             );
         }
         forwarder?.close();
+        health.close();
         await be.close();
         await db.close();
         await removePidFile(node.dir).catch(() => undefined);
@@ -817,6 +872,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
   } catch (error) {
     ready?.reject(error);
     forwarder?.close();
+    health.close();
     server?.close();
     adminServer?.close();
     await nodeGsd?.stop().catch(() => undefined);

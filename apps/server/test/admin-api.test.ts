@@ -153,7 +153,13 @@ describe('admin API: listener and token', () => {
     expect(write.status).toBe(401);
     const ok = await t.call('GET', '/admin/v1/health');
     expect(ok.status).toBe(200);
-    expect(ok.json).toMatchObject({ status: 'ok', database: 'ok', accountingMode: 'enabled' });
+    expect(ok.json).toMatchObject({
+      status: 'ok',
+      database: 'ok',
+      store: 'ok',
+      checks: { database: { up: true }, store: { up: true } },
+      accountingMode: 'enabled',
+    });
     expect(ok.json.serverId).toBe(t.running.node.serverId);
     expect(ok.headers.get('cache-control')).toBe('no-store');
   });

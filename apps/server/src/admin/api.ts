@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Accountant, buildDigest } from '@ostrom/accountant';
+import { type Accountant, buildDigest, type DependencyHealth } from '@ostrom/accountant';
 import { readCrawlerStatus } from '@ostrom/crawler';
 import {
   ACCOUNT_ORDERS,
@@ -62,6 +62,11 @@ export interface AdminApiOptions {
   readonly crawler?: { status(): Promise<NodeCrawlerStatus> };
   /** The grid service directory of the running node, for `GET /admin/v1/gsd`. */
   readonly gsd?: { status(): NodeGsdStatus };
+  /**
+   * Whether the database and the store answer, for `GET /admin/v1/health`. Without it the
+   * health check reads the database itself and says nothing of the store.
+   */
+  readonly health?: DependencyHealth;
   readonly logger?: AdminApiLogger;
   /** Unix seconds (default the system clock). */
   readonly now?: () => number;
@@ -77,7 +82,9 @@ interface Context {
   body(maxBytes?: number): Promise<unknown>;
 }
 
-type Answer = { status?: number; json: unknown } | { status?: number; text: string; type: string };
+type Answer =
+  | { status?: number; json: unknown; headers?: Record<string, string> }
+  | { status?: number; text: string; type: string };
 
 interface Route {
   readonly method: 'GET' | 'POST' | 'PUT';
@@ -354,6 +361,9 @@ function accountId(text: string): number {
 
 const ACTOR = /^[\x20-\x7e]{1,100}$/;
 
+/** `Retry-After` of an unhealthy answer: the health monitor probes again within this. */
+const HEALTH_RETRY_SECONDS = 5;
+
 // ----------------------------------------------------------------------------- the handler
 
 /**
@@ -387,27 +397,46 @@ export function createAdminApi(
     };
   };
 
+  /** Without a health monitor: the database alone, read now. */
+  const probeDatabase = async (): Promise<{
+    ok: boolean;
+    database: { up: boolean; error?: string };
+    store?: undefined;
+  }> => {
+    try {
+      await leaseDb.getServerUsage();
+      return { ok: true, database: { up: true } };
+    } catch (error) {
+      logger?.error({ err: error }, 'admin health: the database failed');
+      return { ok: false, database: { up: false } };
+    }
+  };
+
   const routes: Route[] = [
     {
       method: 'GET',
       path: /^\/admin\/v1\/health$/,
       handle: async (ctx) => {
         parse(emptyQuery, ctx.query, 'query parameter');
-        try {
-          await leaseDb.getServerUsage();
-        } catch (error) {
-          logger?.error({ err: error }, 'admin health: the database failed');
-          return { status: 503, json: { status: 'unavailable', database: 'failed' } };
-        }
-        return {
-          json: {
-            status: 'ok',
-            database: 'ok',
-            serverId: options.serverId,
-            version: APPLICATION_VERSION,
-            accountingMode: accountant.mode,
+        const report = options.health ? await options.health.check() : await probeDatabase();
+        const state = (up: boolean | undefined) =>
+          up === undefined ? undefined : up ? 'ok' : 'unavailable';
+        const json = {
+          status: report.ok ? 'ok' : 'unavailable',
+          database: state(report.database.up),
+          ...(report.store === undefined ? {} : { store: state(report.store.up) }),
+          checks: {
+            database: report.database,
+            ...(report.store === undefined ? {} : { store: report.store }),
           },
+          serverId: options.serverId,
+          version: APPLICATION_VERSION,
+          accountingMode: accountant.mode,
         };
+        if (!report.ok) {
+          return { status: 503, json, headers: { 'Retry-After': String(HEALTH_RETRY_SECONDS) } };
+        }
+        return { json };
       },
     },
     {
@@ -683,7 +712,7 @@ export function createAdminApi(
         return body;
       },
     });
-    if ('json' in answer) sendJson(res, answer.status ?? 200, answer.json);
+    if ('json' in answer) sendJson(res, answer.status ?? 200, answer.json, answer.headers);
     else send(res, answer.status ?? 200, Buffer.from(answer.text, 'utf8'), answer.type);
   }
 
@@ -702,15 +731,16 @@ export function createAdminApi(
     req.on('error', (error) => logger?.info({ err: error }, 'admin request stream failed'));
     res.on('error', (error) => logger?.info({ err: error }, 'admin response stream failed'));
     handle(req, res, state).catch((error: unknown) => {
-      const { status, message } = failureAnswer(error, 'internal server error', (err) =>
+      const answer = failureAnswer(error, 'internal server error', (err) =>
         logger?.error({ err, method: req.method, url: req.url }, 'admin API failure'),
       );
+      const { status, message } = answer;
       if (res.headersSent || res.destroyed) {
         res.destroy();
         return;
       }
       const headers: Record<string, string> =
-        error instanceof AdminHttpError ? { ...error.headers } : {};
+        error instanceof AdminHttpError ? { ...error.headers } : { ...answer.headers };
       // Answered before the body was read: close rather than read bytes nobody wants.
       if (!state.consumed) headers.Connection = 'close';
       const details = error instanceof AdminHttpError ? error.details : {};

@@ -1,5 +1,6 @@
 import { AccountantError, type AccountantErrorCode } from '@ostrom/accountant';
-import { LeaseDbError, type LeaseDbErrorCode } from '@ostrom/leasedb';
+import { BackendError } from '@ostrom/backend';
+import { isUnavailableError, LeaseDbError, type LeaseDbErrorCode } from '@ostrom/leasedb';
 
 /**
  * A refusal the admin API raises itself, with its status and a reason for the caller. The answer
@@ -64,6 +65,7 @@ export const ADMIN_ERROR_STATUS = {
     SHARE_LEASED: 409,
     QUOTA_EXCEEDED: 409,
     BUSY: 503,
+    UNAVAILABLE: 503,
     UNSUPPORTED: 501,
     MIGRATION_FAILED: 500,
     INVALID_BACKUP: 400,
@@ -75,24 +77,45 @@ export function adminStatusFor(error: unknown): number | undefined {
   if (error instanceof AdminHttpError) return error.status;
   if (error instanceof AccountantError) return ADMIN_ERROR_STATUS.accountant[error.code];
   if (error instanceof LeaseDbError) return ADMIN_ERROR_STATUS.leaseDb[error.code];
+  // The store failing under an operator's command (a backup, a restore): retry once it is back.
+  if (error instanceof BackendError) return 503;
+  if (isUnavailableError(error)) return 503;
   // The lease database refuses misuse (a nickname too long, a bad key) with TypeError and
   // RangeError before touching anything: with our own validation first, only input gets here.
   if (error instanceof TypeError || error instanceof RangeError) return 400;
   return undefined;
 }
 
+/** Seconds an operator's tool is told to wait when the database or the store is away. */
+const RETRY_AFTER_SECONDS = 5;
+
 /**
  * What a failed admin or panel request is answered with: a known refusal's status and message,
- * or for anything else a 500 with `internal` (the cause stays in the log). `log` is called for
- * every 5xx.
+ * or for anything else a 500 with `internal` (the cause stays in the log). The database or the
+ * store away is a 503 with `Retry-After` and a short reason (never what the failure named: keys,
+ * paths, SQL). `log` is called for every 5xx.
  */
 export function failureAnswer(
   error: unknown,
   internal: string,
   log: (error: unknown) => void,
-): { status: number; message: string } {
+): { status: number; message: string; headers: Record<string, string> } {
   const status = adminStatusFor(error);
   if (status === undefined || status >= 500) log(error);
-  if (status === undefined) return { status: 500, message: internal };
-  return { status, message: error instanceof Error ? error.message : 'error' };
+  if (status === undefined) return { status: 500, message: internal, headers: {} };
+  const message = error instanceof Error ? error.message : 'error';
+  if (status !== 503 || error instanceof AdminHttpError) return { status, message, headers: {} };
+  const retry = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
+  if (error instanceof BackendError) {
+    return { status, message: 'the share store is unavailable; try again later', headers: retry };
+  }
+  if (error instanceof LeaseDbError || !(error instanceof AccountantError)) {
+    return {
+      status,
+      message: 'the lease database is unavailable; try again later',
+      headers: retry,
+    };
+  }
+  // The accountant's own: its message is for clients already (and UPLOAD_LIMIT's says when).
+  return { status, message, headers: retry };
 }

@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
-import { type Account, type Accountant, AccountantError } from '@ostrom/accountant';
+import {
+  type Account,
+  type Accountant,
+  AccountantError,
+  type DependencyHealth,
+} from '@ostrom/accountant';
 import {
   BODY_LIMITS,
   type ByteRange,
@@ -73,6 +78,8 @@ export interface StorageApiOptions {
   readonly feed?: { readonly leaseDb: FeedDb; readonly now: () => number };
   /** Bounds on request bodies and on what reads return; defaults {@link BODY_LIMIT_DEFAULTS}. */
   readonly limits?: Partial<BodyLimits>;
+  /** Told when a request finds the database or the store away (its answer is a 503). */
+  readonly health?: Pick<DependencyHealth, 'observe'>;
 }
 
 /**
@@ -697,6 +704,14 @@ export function createStorageApi(
           { err: error, method: req.method, url: req.url, status },
           'storage service unavailable',
         );
+        const dependency = error instanceof AccountantError ? error.details.dependency : undefined;
+        if (dependency === 'database' || dependency === 'store') {
+          options.health?.observe(dependency, false, error);
+        }
+        // The detail (process names, keys, paths) is the operator's, in the log line above.
+        if (error instanceof AccountantError && error.code === 'UPLOAD_ELSEWHERE') {
+          message = 'the upload is held by another server process; try again later';
+        }
       }
       if (res.headersSent || res.destroyed) {
         res.destroy();

@@ -428,16 +428,17 @@ export function createPanel(options: PanelOptions) {
     req.on('error', (error) => logger?.info({ err: error }, 'panel request stream failed'));
     res.on('error', (error) => logger?.info({ err: error }, 'panel response stream failed'));
     handle(req, res).catch((error: unknown) => {
-      const { status, message } = failureAnswer(
+      const answer = failureAnswer(
         error,
         'Something failed on the node; its log says what.',
         (err) => logger?.error({ err, method: req.method, url: req.url }, 'panel failure'),
       );
+      const { status, message } = answer;
       if (res.headersSent || res.destroyed) {
         res.destroy();
         return;
       }
-      const headers = error instanceof AdminHttpError ? error.headers : {};
+      const headers = error instanceof AdminHttpError ? error.headers : answer.headers;
       for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
       const body = page(
         { title: 'Error', section: null, session: null, serverId: options.serverId },
