@@ -317,12 +317,19 @@ export class AccountingCrawler {
 
   async #background(signal: AbortSignal): Promise<void> {
     const { clock } = this.#options;
+    // A restart does not begin a cycle sooner than the minimum cycle after the last one began.
+    let restarted = true;
     while (!signal.aborted) {
       try {
         if (!(await this.#claim())) {
           // Another process crawls: ask again when its claim could have lapsed.
           await clock.sleep(this.#renewMs, signal);
           continue;
+        }
+        if (restarted) {
+          restarted = false;
+          const waitMs = await this.#minCycleLeftMs();
+          if (waitMs > 0 && !(await this.#hold(waitMs, signal))) continue;
         }
         const startedMs = clock.monotonicMs();
         const pacer = new Pacer(this.#options, (ms) => this.#hold(ms, signal));
@@ -344,6 +351,19 @@ export class AccountingCrawler {
         await clock.sleep(this.#options.retrySeconds * 1000, signal);
       }
     }
+  }
+
+  /**
+   * How long until a new cycle may begin: the minimum cycle after the last finished one began,
+   * when no cycle is under way (one under way goes on at once: it resumes where it stopped).
+   */
+  async #minCycleLeftMs(): Promise<number> {
+    const o = this.#options;
+    const state = await o.leaseDb.getCrawlerState(o.name);
+    if (state?.cycleStartedAt != null) return 0;
+    const [last] = await o.leaseDb.listCrawlerCycles(o.name);
+    if (!last) return 0;
+    return Math.max(0, (last.startedAt + o.minCycleSeconds - o.now()) * 1000);
   }
 
   /**

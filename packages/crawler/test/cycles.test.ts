@@ -249,6 +249,36 @@ describeMatrix('cycles: expiry, deletion, usage, resumption, pacing', (matrix) =
     expect(world.pacing.sleeps.slice(102, 102 + steps.length)).toEqual(steps);
   });
 
+  it('a restarted crawler waits out the minimum cycle after the last one began before a new one', async () => {
+    /** Holds taken before the restarted crawler first listed a prefix. */
+    let holdsBeforeCrawl: number | undefined;
+    let watching = false;
+    const world = await makeWorld(matrix, {
+      backendFactory: (inner) =>
+        Object.assign(Object.create(inner) as ShareBackend, {
+          async listShareSets(prefix: string) {
+            if (watching) holdsBeforeCrawl ??= world.pacing.sleeps.length;
+            return inner.listShareSets(prefix);
+          },
+        }),
+    });
+    await world.crawler({ minCycleSeconds: 3600 }).runOnce();
+    world.clock.advance(600);
+    const before = world.pacing.sleeps.length;
+    watching = true;
+    const restarted = world.crawler({ minCycleSeconds: 3600 });
+    restarted.start();
+    onTestFinished(() => restarted.stop());
+    await new Promise<void>((resolve) => {
+      const poll = () => (holdsBeforeCrawl !== undefined ? resolve() : setImmediate(poll));
+      poll();
+    });
+    // 3,000 s were left of the hour since cycle 1 began: held in steps of a third of the claim's
+    // time-to-live (100 s), the claim renewed after each, before anything was crawled.
+    expect(holdsBeforeCrawl! - before).toBe(30);
+    expect(world.pacing.sleeps.slice(before, before + 30)).toEqual(Array(30).fill(100_000));
+  });
+
   // The damage is done with raw SQL on the SQLite file.
   it.runIf(matrix.dialect === 'sqlite')(
     'usage totals that drifted from a recount are corrected at the end of the cycle',
