@@ -1033,7 +1033,9 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
       await withBackend(
         nodeDir(cmd),
         env,
-        async (_node, backend) => {
+        async (node, backend) => {
+          // Backups in the store are of a SQLite database: on PostgreSQL, pg_dump makes them.
+          sqlitePathOf(node, '`ostrom db backups`');
           const backups = await listBackups(backend);
           print(cmd, backups, () =>
             backups.length === 0
@@ -1352,6 +1354,10 @@ function errorLine(error: unknown): { message: string; code: number } {
  * code: 0 done, 1 failed, 2 bad arguments, 3 account request pending. Output goes to `io`.
  */
 export async function main(argv: readonly string[], io?: CliIo): Promise<number> {
+  // The AWS SDK warns, on every client it builds, that Node 20 support ends in a later release:
+  // it is pinned to a release that supports it (README: Node.js 20.19+), and an operator's
+  // every command printing the warning says nothing they can act on.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const actualIo: CliIo = io ?? {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),

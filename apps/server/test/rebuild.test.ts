@@ -569,6 +569,10 @@ describe('db restore, backup and backups', () => {
       const restore = await ostrom(['db', 'restore', '-d', dir]);
       expect(restore.code).toBe(1);
       expect(restore.stderr).toContain('use pg_dump and pg_restore');
+      const backups = await ostrom(['db', 'backups', '-d', dir]);
+      expect(backups.code).toBe(1);
+      expect(backups.stderr).toContain('`ostrom db backups` is for a SQLite lease database');
+      expect(backups.stderr).toContain('use pg_dump and pg_restore');
       const rebuild = await ostromJson<RebuildJson>(['db', 'rebuild', '-d', dir]);
       expect(rebuild).toMatchObject({
         restored: null,
