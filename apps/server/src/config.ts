@@ -59,6 +59,11 @@ export interface OstromConfig {
     readonly port: number;
     /** The host written into NURLs. */
     readonly publicHostname: string;
+    /**
+     * The port written into NURLs when it is not the one this process listens on (copies of one
+     * node on several ports behind one address); undefined: the listening port.
+     */
+    readonly publicPort: number | undefined;
     readonly reservedBytes: number;
     readonly capacityBytes: number | undefined;
     /**
@@ -279,6 +284,7 @@ const schema = z.strictObject({
       listen: host.optional(),
       port: port.optional(),
       public_hostname: host.optional(),
+      public_port: port.optional(),
       reserved_space: size.optional(),
       capacity: size.optional(),
       max_uploads: uploadBound.optional(),
@@ -569,6 +575,7 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
       listen,
       port: storagePort,
       publicHostname: c.storage?.public_hostname ?? listen,
+      publicPort: c.storage?.public_port,
       reservedBytes: c.storage?.reserved_space ?? 0,
       capacityBytes: c.storage?.capacity,
       maxUploads: c.storage?.max_uploads,
@@ -702,6 +709,10 @@ ${line('port', values.port === undefined ? undefined : String(values.port), Stri
 # The host clients connect to, written into NURLs (default: the listen address; required when
 # listening on 0.0.0.0 or ::).
 ${line('public_hostname', q(values.publicHostname), str('127.0.0.1'))}
+# The port written into NURLs, when clients reach this node on another port than it listens on:
+# copies of one node listening on different ports behind one address (a TCP load balancer) share
+# one NURL (default: the listening port).
+# public_port = 443
 # Space kept free on the disk (Tahoe's reserved_space).
 ${line('reserved_space', q(values.reservedSpace), str('0'))}
 # A ceiling on what this node stores in total, for stores without one (S3); default none.

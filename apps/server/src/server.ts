@@ -323,7 +323,7 @@ export function processIdentity(
   };
 }
 
-/** The NURL of an account on this node, at `port` (the configured one by default). */
+/** The NURL of an account on this node: at `[storage] public_port`, else `port` (the configured one by default). */
 export function nodeNurl(
   node: LoadedNode,
   accountant: Pick<Accountant, 'swissnumFor'>,
@@ -333,7 +333,7 @@ export function nodeNurl(
   return formatNurl({
     spkiHash: node.tls.spkiHash,
     host: node.config.storage.publicHostname,
-    port,
+    port: node.config.storage.publicPort ?? port,
     swissnum: accountant.swissnumFor(accountId),
   });
 }
@@ -742,7 +742,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     const nurl = nurlFor(0);
     const furl = nodeFurl(node, acct);
     const host = node.config.storage.publicHostname;
-    const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const url = `https://${host.includes(':') ? `[${host}]` : host}:${node.config.storage.publicPort ?? port}`;
     const gsd = createNodeGsd({
       node,
       nurl,

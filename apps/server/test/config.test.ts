@@ -115,6 +115,7 @@ describe('parseConfig', () => {
       'listen',
       'port',
       'public_hostname',
+      'public_port',
       'reserved_space',
       'capacity',
       'kind',
@@ -337,6 +338,11 @@ anonymous_reserved_per_connection = "none"
       readVectorMaxBytes: 2 * 2 ** 20,
     });
     expect(empty.storage).toMatchObject({ maxConnections: 2048, maxConnectionsPerAddress: 128 });
+    expect(empty.storage.publicPort).toBeUndefined();
+    expect(parseConfig('[storage]\nport = 3457\npublic_port = 443').storage).toMatchObject({
+      port: 3457,
+      publicPort: 443,
+    });
     expect(
       parseConfig('[storage]\nmax_connections = 5000\nmax_connections_per_address = 16').storage,
     ).toMatchObject({ maxConnections: 5000, maxConnectionsPerAddress: 16 });
@@ -372,6 +378,7 @@ anonymous_reserved_per_connection = "none"
     ],
     ['[storage]\nrequest_spool = "lots"', '[storage] request_spool: expected a size'],
     ['[storage]\nread_vector_max = 0', '[storage] read_vector_max: expected a size'],
+    ['[storage]\npublic_port = 70000', '[storage] public_port: expected'],
     [
       '[storage]\nmax_connections = 0',
       '[storage] max_connections: expected an integer of at least 1',

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { initNode } from '../src/node-dir.js';
 import { startNode } from '../src/server.js';
 import { ostrom } from './helpers.js';
+import { configure } from './node-harness.js';
 
 const APP = fileURLToPath(new URL('..', import.meta.url));
 const pg = postgresUrl('@ostrom/server');
@@ -158,4 +159,30 @@ describe('ostrom run (a child process)', () => {
     expect(await exited).toBe(0);
     expect(stdout).toContain('"msg":"stopped"');
   }, 20_000);
+});
+
+describe('[storage] public_port', () => {
+  it('copies of one node on other ports write the public port into every NURL, the CLI too', async () => {
+    const dir = await tempDir();
+    await initNode(dir);
+    await configure(dir, 'public_port', '4443');
+    const running = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
+    try {
+      expect(running.port).not.toBe(4443);
+      expect(running.nurl).toMatch(/@127\.0\.0\.1:4443\//);
+      expect(running.nurlFor(2)).toMatch(/@127\.0\.0\.1:4443\//);
+      expect(running.url).toBe('https://127.0.0.1:4443');
+      // The listener itself is on its own port: a client that reaches it there is served.
+      const client = createStorageClient({
+        nurl: running.nurl.replace(':4443/', `:${running.port}/`),
+      });
+      expect((await client.getVersion()).applicationVersion).toMatch(/^ostrom\//);
+      client.close();
+    } finally {
+      await running.close();
+    }
+    const printed = await ostrom(['nurl', '-d', dir]);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toContain(':4443/');
+  });
 });
