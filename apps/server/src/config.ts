@@ -413,7 +413,15 @@ function invalid(file: string, section: string, key: string, message: string): n
  * Parses and validates the text of an `ostrom.toml`, filling in defaults. Unknown keys, wrong
  * types and contradictions throw NodeError `CONFIG_INVALID` with one message naming the key.
  */
-export function parseConfig(source: string, file: string = CONFIG_FILE): OstromConfig {
+/**
+ * Parses `ostrom.toml`. `privateDatabaseUrl` is the content of `private/database-url`, when the
+ * node keeps its PostgreSQL URL (with its password) there instead of in the config.
+ */
+export function parseConfig(
+  source: string,
+  file: string = CONFIG_FILE,
+  privateDatabaseUrl?: string,
+): OstromConfig {
   let raw: unknown;
   try {
     raw = parseToml(source);
@@ -474,9 +482,28 @@ export function parseConfig(source: string, file: string = CONFIG_FILE): OstromC
   if (d.path !== undefined && d.url !== undefined) {
     invalid(file, 'database', 'url', 'give either path (SQLite) or url (PostgreSQL), not both');
   }
+  let url = d.url;
+  if (privateDatabaseUrl !== undefined) {
+    const fromFile = privateDatabaseUrl.trim();
+    if (d.path !== undefined || d.url !== undefined) {
+      invalid(
+        file,
+        'database',
+        d.url !== undefined ? 'url' : 'path',
+        'the database is given in private/database-url too: keep it in one place',
+      );
+    }
+    if (!/^postgres(?:ql)?:\/\/./.test(fromFile)) {
+      throw new NodeError(
+        'CONFIG_INVALID',
+        'private/database-url: expected a postgres:// or postgresql:// URL on its first line',
+      );
+    }
+    url = fromFile;
+  }
   const database: DatabaseConfig =
-    d.url !== undefined
-      ? { kind: 'postgres', url: d.url }
+    url !== undefined
+      ? { kind: 'postgres', url }
       : { kind: 'sqlite', path: d.path ?? 'leasedb.sqlite' };
 
   const a = c.accounting ?? {};
@@ -763,7 +790,9 @@ ${line(
 }
 
 [database]
-# The lease database: a SQLite file, or a PostgreSQL URL (several nodes may share one).
+# The lease database: a SQLite file, or a PostgreSQL URL (several nodes may share one). Keep a
+# password out of this file: leave it out of the URL and set PGPASSWORD (or ~/.pgpass), or put
+# the whole URL in private/database-url (mode 0600) instead of here.
 ${
   values.databaseUrl === undefined
     ? `# path = "leasedb.sqlite"

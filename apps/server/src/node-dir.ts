@@ -34,6 +34,8 @@ export const PRIVATE_FILES = {
   nodeKey: 'private/node.key',
   s3Credentials: 'private/s3-credentials',
   adminToken: 'private/admin-token',
+  /** The PostgreSQL URL, with its password, when it is kept out of ostrom.toml (optional). */
+  databaseUrl: 'private/database-url',
   /** The writecap of this node's own announcement in the grid service directory (made on first need). */
   gsdAnnouncement: 'private/gsd-announcement.writecap',
   /** The writecap of the grid service directory, on the node of its operator (`ostrom gsd create`). */
@@ -141,6 +143,28 @@ async function adoptsStore(root: string, values: ConfigValues): Promise<boolean>
   return await exists(join(nodePath(root, values.diskPath ?? 'storage'), 'shares'));
 }
 
+/**
+ * `private/database-url` if there is one. It holds a password: readable by others, it is refused
+ * (as ssh refuses a private key others can read) rather than used.
+ */
+async function readPrivateDatabaseUrl(root: string): Promise<string | undefined> {
+  const path = join(root, PRIVATE_FILES.databaseUrl);
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new NodeError('NODE_DAMAGED', `cannot read ${path}`, { cause: error });
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new NodeError(
+      'NODE_DAMAGED',
+      `${path} holds a password and others may read it (mode ${(mode & 0o777).toString(8)}): chmod 600 it`,
+    );
+  }
+  return (await readText(root, PRIVATE_FILES.databaseUrl)).split('\n')[0];
+}
+
 async function readText(root: string, name: string): Promise<string> {
   try {
     return await readFile(join(root, name), 'utf8');
@@ -178,7 +202,11 @@ export async function loadNode(dir: string): Promise<LoadedNode> {
       (await exists(root)) && (await readdir(root)).length > 0 ? '' : ' (run `ostrom init` first)';
     throw new NodeError('NODE_MISSING', `${root} is not an Ostrom node: no ${CONFIG_FILE}${hint}`);
   }
-  const config = parseConfig(await readFile(configPath, 'utf8'), configPath);
+  const config = parseConfig(
+    await readFile(configPath, 'utf8'),
+    configPath,
+    await readPrivateDatabaseUrl(root),
+  );
 
   const keyPem = await readText(root, PRIVATE_FILES.tlsKey);
   const certPem = await readText(root, PRIVATE_FILES.tlsCert);

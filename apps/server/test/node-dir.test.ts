@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { chmod, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
@@ -25,9 +25,9 @@ describe('initNode(dir)', () => {
     const dir = join(await tempDir(), 'node');
     const node = await initNode(dir, { nickname: 'n1', port: 4000 });
     expect(await mode(join(dir, 'private'))).toBe(0o700);
-    // The S3 credentials are the operator's to write; the grid service directory's writecaps
-    // are made on first need (gsd-files.test.ts).
-    const later = ['s3-credentials', '.writecap'];
+    // The S3 credentials and the database URL are the operator's to write; the grid service
+    // directory's writecaps are made on first need (gsd-files.test.ts).
+    const later = ['s3-credentials', 'database-url', '.writecap'];
     for (const file of Object.values(PRIVATE_FILES).filter(
       (f) => !later.some((l) => f.endsWith(l)),
     )) {
@@ -121,5 +121,48 @@ describe('loadNode(dir)', () => {
     const error = await loadError(dir);
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toContain('[storage] port');
+  });
+});
+
+describe('private/database-url', () => {
+  const URL_WITH_PASSWORD = 'postgres://ostrom:s3cret@db.example.net/ostrom';
+
+  it('gives the PostgreSQL URL (password and all) when ostrom.toml names no database', async () => {
+    const dir = await tempDir();
+    await initNode(dir);
+    await writeFile(join(dir, PRIVATE_FILES.databaseUrl), `${URL_WITH_PASSWORD}\n`, {
+      mode: 0o600,
+    });
+    expect((await loadNode(dir)).config.database).toEqual({
+      kind: 'postgres',
+      url: URL_WITH_PASSWORD,
+    });
+  });
+
+  it('is refused when others may read it, names no database beside ostrom.toml, and must be a URL', async () => {
+    const dir = await tempDir();
+    await initNode(dir);
+    const file = join(dir, PRIVATE_FILES.databaseUrl);
+    await writeFile(file, URL_WITH_PASSWORD, { mode: 0o644 });
+    await expect(loadNode(dir)).rejects.toMatchObject({
+      code: 'NODE_DAMAGED',
+      message: expect.stringContaining('chmod 600'),
+    });
+    await chmod(file, 0o600);
+    await writeFile(file, 'mysql://nope');
+    await expect(loadNode(dir)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('private/database-url: expected a postgres://'),
+    });
+
+    const both = await tempDir();
+    await initNode(both, { databaseUrl: 'postgres://ostrom@db.example.net/ostrom' });
+    await writeFile(join(both, PRIVATE_FILES.databaseUrl), URL_WITH_PASSWORD, { mode: 0o600 });
+    await expect(loadNode(both)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining(
+        '[database] url: the database is given in private/database-url too',
+      ),
+    });
   });
 });
