@@ -475,6 +475,12 @@ export function translate(error: unknown): unknown {
         return new AccountantError('UNKNOWN_ACCOUNT', error.message, { cause: error });
       case 'SHARE_NOT_FOUND':
         return new AccountantError('NOT_FOUND', error.message, { cause: error });
+      case 'BUSY':
+        // Another writer held it (SQLite's lock, PostgreSQL's retries spent): not an outage.
+        return new AccountantError('UNAVAILABLE', 'the lease database is busy; try again', {
+          cause: error,
+          details: { retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS },
+        });
       default:
         return unavailable('database', 'the lease database');
     }

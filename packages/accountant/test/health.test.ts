@@ -1,5 +1,8 @@
+import { BackendError } from '@ostrom/backend';
+import { LeaseDbError } from '@ostrom/leasedb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DependencyHealth, type HealthChange } from '../src/index.js';
+import { translate } from '../src/core.js';
+import { type AccountantError, DependencyHealth, type HealthChange } from '../src/index.js';
 
 // The health of the database and the store, on an injected clock with probes the test answers.
 
@@ -108,5 +111,34 @@ describe('DependencyHealth', () => {
     const probes = { database: async () => {}, store: async () => {} };
     expect(() => new DependencyHealth({ probes, cacheMs: -1 })).toThrow(RangeError);
     expect(() => new DependencyHealth({ probes, recheckMs: 1.5 })).toThrow(RangeError);
+  });
+});
+
+describe('translate: what clients are told of a failure below the accountant', () => {
+  it('names the service away and when to retry, a busy database is no outage, and no key or SQL leaks', () => {
+    const storeAway = translate(
+      new BackendError('UNAVAILABLE', 'GET node-1/shares/aa/aaaa/0 failed after 5 attempts'),
+    ) as AccountantError;
+    expect(storeAway).toMatchObject({
+      code: 'UNAVAILABLE',
+      details: { dependency: 'store', retryAfterSeconds: 5 },
+    });
+    expect(storeAway.message).not.toMatch(/shares\/|node-1/);
+    const databaseAway = translate(
+      new LeaseDbError('UNAVAILABLE', 'the lease database is unavailable: insert into leases …'),
+    ) as AccountantError;
+    expect(databaseAway).toMatchObject({
+      code: 'UNAVAILABLE',
+      details: { dependency: 'database' },
+    });
+    expect(databaseAway.message).not.toMatch(/insert/);
+    const busy = translate(new LeaseDbError('BUSY', 'database is locked')) as AccountantError;
+    expect(busy).toMatchObject({ code: 'UNAVAILABLE', details: { retryAfterSeconds: 5 } });
+    expect(busy.details.dependency).toBeUndefined();
+    const missing = translate(
+      new BackendError('NOT_FOUND', 'no share at /srv/ostrom/storage/shares/aa/aaaa/0'),
+    ) as AccountantError;
+    expect(missing).toMatchObject({ code: 'NOT_FOUND' });
+    expect(missing.message).not.toMatch(/srv/);
   });
 });
