@@ -336,14 +336,7 @@ export class Account {
     shnum: number,
     range?: { readonly offset: number; readonly length: number },
   ): Promise<ShareRead> {
-    checkStorageIndex(storageIndex);
-    checkShnum(shnum);
-    if (range && (!Number.isSafeInteger(range.offset) || range.offset < 0)) {
-      throw new RangeError('offset must be ≥ 0');
-    }
-    if (range && (!Number.isSafeInteger(range.length) || range.length < 0)) {
-      throw new RangeError('length must be ≥ 0');
-    }
+    checkReadTarget(storageIndex, shnum, range);
     const core = this.#core;
     await core.authorize(this.id, 'read');
     const meta = await guard(() => core.backend.statShare(storageIndex, shnum));
@@ -372,14 +365,7 @@ export class Account {
     shnum: number,
     range?: { readonly offset: number; readonly length: number },
   ): Promise<ShareStream> {
-    checkStorageIndex(storageIndex);
-    checkShnum(shnum);
-    if (range && (!Number.isSafeInteger(range.offset) || range.offset < 0)) {
-      throw new RangeError('offset must be ≥ 0');
-    }
-    if (range && (!Number.isSafeInteger(range.length) || range.length < 0)) {
-      throw new RangeError('length must be ≥ 0');
-    }
+    checkReadTarget(storageIndex, shnum, range);
     const core = this.#core;
     await core.authorize(this.id, 'read');
     const reader = await guard(() => core.backend.openShareReader(storageIndex, shnum));
@@ -1116,4 +1102,20 @@ export async function deleteShare(
     }),
   );
   await core.deleteOwnerRecords(storageIndex, [shnum]);
+}
+
+/** The arguments of a share read: a valid index and shnum, and a range of whole bytes. */
+function checkReadTarget(
+  storageIndex: string,
+  shnum: number,
+  range: { readonly offset: number; readonly length: number } | undefined,
+): void {
+  checkStorageIndex(storageIndex);
+  checkShnum(shnum);
+  if (range && (!Number.isSafeInteger(range.offset) || range.offset < 0)) {
+    throw new RangeError('offset must be ≥ 0');
+  }
+  if (range && (!Number.isSafeInteger(range.length) || range.length < 0)) {
+    throw new RangeError('length must be ≥ 0');
+  }
 }
