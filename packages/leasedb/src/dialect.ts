@@ -50,6 +50,13 @@ export interface PostgresOptions {
    * fails with UNAVAILABLE. Such a failure never ends the process, with or without this.
    */
   readonly onConnectionError?: (error: Error) => void;
+  /**
+   * How long opening a connection may take, ms (default 10 000): a server that accepts the TCP
+   * connection and never answers (hung, or a network that drops packets) fails the operation
+   * with UNAVAILABLE after this, instead of holding it, and the request behind it, for ever.
+   * TCP keepalive is on too, so a connection whose peer vanished is found out.
+   */
+  readonly connectTimeoutMs?: number;
 }
 
 export type ConnectionOptions = SqliteOptions | PostgresOptions;
@@ -173,6 +180,8 @@ export function openPostgresPool(options: PostgresOptions, size = options.poolSi
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: size,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    keepAlive: true,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID || oid === NUMERIC_OID
@@ -205,6 +214,10 @@ export function connect(options: ConnectionOptions): Connection {
     const lockPoolSize = options.lockPoolSize ?? 4;
     if (!Number.isSafeInteger(lockPoolSize) || lockPoolSize < 1) {
       throw new RangeError('lockPoolSize must be a positive integer');
+    }
+    const timeout = options.connectTimeoutMs;
+    if (timeout !== undefined && (!Number.isSafeInteger(timeout) || timeout < 1)) {
+      throw new RangeError('connectTimeoutMs must be a positive integer');
     }
     const raw = openPostgresPool(options);
     // pg pools connect lazily: a process that never locks (the CLI) opens no lock connection.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createScratchSchema, postgresUrl } from '@ostrom/test-fixtures';
+import { createScratchSchema, postgresUrl, startOutageProxy } from '@ostrom/test-fixtures';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { isUnavailableError, type LeaseDb, LeaseDbError, openLeaseDb } from '../src/index.js';
@@ -127,6 +127,51 @@ describe.skipIf(!pgAdminUrl)('an unavailable PostgreSQL', () => {
     expect(new Set(outcomes).size).toBeLessThanOrEqual(2);
     for (const outcome of outcomes) expect(['ok', 'UNAVAILABLE']).toContain(outcome);
     for (let i = 0; i < 30; i++) await operation(i);
+  });
+
+  it('a server that takes new connections and never answers: UNAVAILABLE after connectTimeoutMs, not a hang', async () => {
+    const scratch = await createScratchSchema(pgAdminUrl!);
+    const target = new URL(pgAdminUrl!);
+    const proxy = await startOutageProxy({
+      host: target.hostname,
+      port: Number(target.port || 5432),
+    });
+    const reported: Error[] = [];
+    const db = await openLeaseDb({
+      dialect: 'postgres',
+      connectionString: proxy.via(scratch.url),
+      connectTimeoutMs: 300,
+      onConnectionError: (error) => reported.push(error),
+    });
+    onTestFinished(async () => {
+      await db.close();
+      await proxy.close();
+      await scratch.drop();
+    });
+    const account = await db.createAccount({ publicKey: publicKey(4), nickname: 'dave' });
+    // The open connections are cut (and dropped from the pool), then new ones hang.
+    proxy.refuse();
+    await until(() => reported.length >= 1);
+    proxy.stall();
+    const outcomes = await Promise.all(
+      [0, 1, 2].map(() =>
+        db.getAccount(account.id).then(
+          () => 'ok',
+          (error: unknown) => (error instanceof LeaseDbError ? error.code : String(error)),
+        ),
+      ),
+    );
+    expect(outcomes).toEqual(['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+    proxy.resume();
+    expect((await db.getAccount(account.id))?.nickname).toBe('dave');
+  });
+
+  it('connectTimeoutMs must be a positive integer', async () => {
+    for (const connectTimeoutMs of [0, -1, 1.5]) {
+      await expect(
+        openLeaseDb({ dialect: 'postgres', connectionString: pgAdminUrl!, connectTimeoutMs }),
+      ).rejects.toThrow(/connectTimeoutMs must be a positive integer/);
+    }
   });
 });
 
