@@ -45,7 +45,12 @@ export interface S3BackendConfig {
   readonly region: string;
   readonly prefix: string;
   readonly forcePathStyle: boolean;
+  /** How long one request to the store may take before it is cut and tried again, seconds. */
+  readonly requestTimeoutSeconds: number;
 }
+
+/** `[backend] request_timeout`'s default: a hung store answers 503 after its retries. */
+export const DEFAULT_S3_REQUEST_TIMEOUT_SECONDS = 30;
 
 export type DatabaseConfig =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -271,7 +276,7 @@ const introduction = field(
   'expected an introduction text "<directory readcap>,<nurl>[,<nurl>...]" (as `ostrom gsd introduction-text` prints it)',
   (v) => (typeof v === 'string' ? v.trim() : undefined),
 );
-const gsdInterval = (min: number, what: string) =>
+const durationAtLeast = (min: number, what: string) =>
   field(`expected a duration of at least ${what}, such as "24h" or a number of seconds`, (v) => {
     const seconds = typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined;
     return seconds !== undefined && seconds >= min ? seconds : undefined;
@@ -306,6 +311,7 @@ const schema = z.strictObject({
       region: text(64).optional(),
       prefix: prefix.optional(),
       force_path_style: bool.optional(),
+      request_timeout: durationAtLeast(1, '1 s').optional(),
     })
     .optional(),
   database: z.strictObject({ path: path.optional(), url: postgresUrl.optional() }).optional(),
@@ -349,8 +355,8 @@ const schema = z.strictObject({
     .strictObject({
       introduction: introduction.optional(),
       announce: bool.optional(),
-      republish_interval: gsdInterval(3600, '1 hour').optional(),
-      check_interval: gsdInterval(10, '10 seconds').optional(),
+      republish_interval: durationAtLeast(3600, '1 hour').optional(),
+      check_interval: durationAtLeast(10, '10 seconds').optional(),
     })
     .optional(),
 });
@@ -461,7 +467,15 @@ export function parseConfig(
   const kind = b.kind ?? 'disk';
   let backend: DiskBackendConfig | S3BackendConfig;
   if (kind === 'disk') {
-    for (const key of ['endpoint', 'bucket', 'region', 'prefix', 'force_path_style'] as const) {
+    const s3Keys = [
+      'endpoint',
+      'bucket',
+      'region',
+      'prefix',
+      'force_path_style',
+      'request_timeout',
+    ] as const;
+    for (const key of s3Keys) {
       if (b[key] !== undefined) invalid(file, 'backend', key, 'only for kind = "s3"');
     }
     backend = { kind, path: b.path ?? 'storage' };
@@ -475,7 +489,11 @@ export function parseConfig(
       region: b.region ?? 'us-east-1',
       prefix: b.prefix ?? '',
       forcePathStyle: b.force_path_style ?? b.endpoint !== undefined,
+      requestTimeoutSeconds: b.request_timeout ?? DEFAULT_S3_REQUEST_TIMEOUT_SECONDS,
     };
+    if (backend.requestTimeoutSeconds > 3600) {
+      invalid(file, 'backend', 'request_timeout', 'must be at most 1h');
+    }
   }
 
   const d = c.database ?? {};
@@ -780,6 +798,9 @@ ${line(
   s3.forcePathStyle === undefined ? undefined : String(s3.forcePathStyle),
   'true   # default: true when an endpoint is given',
 )}
+# One request to the store that takes longer is cut and tried again (5 attempts in all); a hung
+# store then answers clients 503 after about 5 times this.
+# request_timeout = "30s"
 # Credentials are never written here: they come from private/s3-credentials
 # (access_key_id = "...", secret_access_key = "...") or from the environment
 # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).`

@@ -226,6 +226,7 @@ export async function openNodeBackend(
     credentials,
     forcePathStyle: config.forcePathStyle,
     prefix: config.prefix,
+    requestTimeoutMs: config.requestTimeoutSeconds * 1000,
   });
   if (options.probe) {
     try {

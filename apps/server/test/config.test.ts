@@ -189,6 +189,7 @@ describe('parseConfig', () => {
       region: 'us-east-1',
       prefix: 'node-1/',
       forcePathStyle: true,
+      requestTimeoutSeconds: 30,
     });
     expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u@db/ostrom' });
     expect(config.accounting).toEqual({
@@ -199,6 +200,18 @@ describe('parseConfig', () => {
       feed: true,
     });
     expect(config.leases.durationSeconds).toBe(60 * 86_400);
+  });
+
+  it('[backend] request_timeout: a duration from 1 s to 1 h, for s3 only', () => {
+    const s3 = (timeout: string) =>
+      parseConfig(`[backend]\nkind = "s3"\nbucket = "shares"\nrequest_timeout = ${timeout}\n`);
+    expect(s3('"2s"').backend).toMatchObject({ requestTimeoutSeconds: 2 });
+    expect(s3('"5m"').backend).toMatchObject({ requestTimeoutSeconds: 300 });
+    expect(() => s3('"0s"')).toThrow(/request_timeout/);
+    expect(() => s3('"2h"')).toThrow(/request_timeout: must be at most 1h/);
+    expect(() => parseConfig('[backend]\nrequest_timeout = "2s"\n')).toThrow(
+      /request_timeout.*only for kind = "s3"/,
+    );
   });
 
   it('reads sizes, quotas and durations', () => {
