@@ -242,14 +242,28 @@ export class Account {
       if (core.uploads.get(uploadKey(storageIndex, shnum)) !== upload) {
         throw new AccountantError('NOT_FOUND', `no upload of ${storageIndex}/${shnum}`);
       }
+      if (upload.stored) {
+        // An earlier chunk completed the share but was answered 503: this one, sent again, must
+        // be what the store holds, and it is answered as the completing chunk once recorded.
+        const held = await guard(() =>
+          core.backend.readShare(storageIndex, shnum, offset, data.length),
+        );
+        if (Buffer.compare(Buffer.from(held), Buffer.from(data)) !== 0) {
+          throw new AccountantError(
+            'CONFLICT',
+            `the chunk differs from the bytes already stored in ${storageIndex}/${shnum}`,
+          );
+        }
+        await recordStored(core, upload);
+        return { complete: true, required: [] };
+      }
       const progress = await guard(() =>
         core.backend.writeUpload(storageIndex, shnum, offset, data),
       );
       upload.lastActivityAt = core.now();
       if (progress.complete) {
-        core.uploads.delete(uploadKey(storageIndex, shnum));
-        // The share is durable in the backend; if this fails the crawler adopts it.
-        await guard(() => core.db.markStable(storageIndex, shnum, upload.allocatedSize));
+        upload.stored = true;
+        await recordStored(core, upload);
       }
       return { complete: progress.complete, required: progress.missing };
     });
@@ -1056,10 +1070,28 @@ function embeddedLease(secrets: LeaseSecrets, ownerNum: number, expiresAt: numbe
   };
 }
 
-/** Drops an upload in progress from the backend, the database and the registry. */
+/**
+ * Records a completed upload's share as stored (COMING → STABLE) and ends the upload. When the
+ * database fails it, the upload stays registered as `stored`, for a resent chunk or the sweep to
+ * record; a process that stops first leaves a COMING row whose share is complete, which the next
+ * start (or another process) makes STABLE.
+ */
+async function recordStored(core: Core, upload: Upload): Promise<void> {
+  await guard(() => core.db.markStable(upload.storageIndex, upload.shnum, upload.allocatedSize));
+  core.uploads.delete(uploadKey(upload.storageIndex, upload.shnum));
+}
+
+/**
+ * Drops an upload in progress from the backend, the database and the registry. One whose share
+ * is complete in the store (`stored`) is not dropped but recorded: its bytes all arrived.
+ */
 export async function abandonUpload(core: Core, upload: Upload): Promise<void> {
   const key = uploadKey(upload.storageIndex, upload.shnum);
   if (core.uploads.get(key) !== upload) return;
+  if (upload.stored) {
+    await recordStored(core, upload);
+    return;
+  }
   core.uploads.delete(key);
   try {
     await core.backend.abortUpload(upload.storageIndex, upload.shnum);

@@ -32,6 +32,8 @@ export interface SweepResult {
   readonly uploadsTimedOut: number;
   /** COMING rows removed because the server process holding their upload died. */
   readonly deadUploadsReclaimed: number;
+  /** Owner records of discarded uploads removed now, their first removal having failed. */
+  readonly ownerRecordsForgotten: number;
   /** Leases of deleted accounts dropped, shares deleted because nobody else leased them. */
   readonly leasesDropped: number;
   readonly sharesDeleted: number;
@@ -112,8 +114,9 @@ export class Accountant {
   }
 
   /**
-   * Stops the sweep, aborts every upload in progress (freeing its space and rows) and
-   * unregisters this process. Stopping again does nothing.
+   * Stops the sweep, aborts every upload in progress (freeing its space and rows), removes the
+   * owner records whose removal failed before, and unregisters this process. Stopping again does
+   * nothing.
    */
   async stop(): Promise<void> {
     if (this.#stopped) return;
@@ -124,6 +127,8 @@ export class Accountant {
     for (const upload of [...this.#core.uploads.values()]) {
       await this.#core.lock.run(upload.storageIndex, () => abandonUpload(this.#core, upload));
     }
+    // Owner records still to remove live only in memory: a last try before they are forgotten.
+    await this.#core.forgetOwnerRecordsLater();
     await guard(() => this.#core.db.removeProcess(this.#core.options.processId));
   }
 
@@ -158,6 +163,9 @@ export class Accountant {
         if (stored?.sharetype === row.sharetype && stored.sizeBytes <= row.usedBytes) {
           await guard(() => core.db.markStable(row.storageIndex, row.shnum, stored.sizeBytes));
         } else {
+          // The record first: if the store fails it, the row stays for the next sweep, so no
+          // record is left without a row that leads back to it.
+          await core.deleteOwnerRecordsNow(row.storageIndex, [row.shnum]);
           await guard(() => core.db.abortComing(row.storageIndex, row.shnum));
         }
         reclaimed++;
@@ -475,7 +483,13 @@ export class Accountant {
         uploadsTimedOut++;
       });
     }
-    return { uploadsTimedOut, deadUploadsReclaimed, ...(await this.#deleteBatch()) };
+    const ownerRecordsForgotten = await core.forgetOwnerRecordsLater();
+    return {
+      uploadsTimedOut,
+      deadUploadsReclaimed,
+      ownerRecordsForgotten,
+      ...(await this.#deleteBatch()),
+    };
   }
 
   /** Drops one batch of leases of accounts deleted longer than the grace period ago. */

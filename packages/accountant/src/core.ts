@@ -33,6 +33,12 @@ export interface Upload {
   /** The key of the connection it was allocated through, if the caller named one (upload-bounds.ts). */
   readonly connection: string | undefined;
   lastActivityAt: number;
+  /**
+   * Every byte is in the store (the backend completed the share) but recording the share as
+   * stored failed, the database being away: the client was answered 503 and sends the chunk
+   * again, and that chunk (or the sweep, or the next start) records it then.
+   */
+  stored?: boolean;
 }
 
 /**
@@ -70,6 +76,12 @@ export function isSharedAccount(accountId: number): boolean {
 
 const LAST_SEEN_INTERVAL_SECONDS = 60;
 
+/**
+ * Owner records remembered for a later removal at most (a store away for a long time under many
+ * discarded uploads); past it, the crawler's cycle is what removes them.
+ */
+const MAX_OWNER_RECORDS_TO_FORGET = 100_000;
+
 /** State shared by the Accountant and every Account facet. */
 export class Core {
   readonly options: ResolvedOptions;
@@ -83,6 +95,8 @@ export class Core {
   /** This process's quota-checked growth of one account (keyed by account id). */
   readonly #accountLock: KeyedLock = createKeyedLock();
   readonly uploads = new Map<string, Upload>();
+  /** Owner records whose removal failed, to try again ({@link forgetOwnerRecordsLater}). */
+  readonly #ownerRecordsToForget = new Map<string, { storageIndex: string; shnum: number }>();
   /** Admits new uploads within the bounds on those in progress ({@link Core.uploads}). */
   readonly uploadBounds: UploadBounds;
   /**
@@ -332,10 +346,50 @@ export class Core {
     );
   }
 
-  /** Removes owner records of shares that are gone or never came (best effort: see above). */
+  /**
+   * Removes owner records of shares that are gone or never came. A store that fails it (away for
+   * now) does not fail the caller: the records are remembered and {@link forgetOwnerRecordsLater}
+   * tries again, so a discarded upload does not leave its record in the bucket for good.
+   */
   async deleteOwnerRecords(storageIndex: string, shnums: readonly number[]): Promise<void> {
-    if (!this.options.stateKey) return;
-    await deleteOwnerRecords(this.backend, storageIndex, shnums).catch(() => undefined);
+    if (!this.options.stateKey || shnums.length === 0) return;
+    try {
+      await deleteOwnerRecords(this.backend, storageIndex, shnums);
+    } catch {
+      for (const shnum of shnums) {
+        if (this.#ownerRecordsToForget.size >= MAX_OWNER_RECORDS_TO_FORGET) break;
+        this.#ownerRecordsToForget.set(uploadKey(storageIndex, shnum), { storageIndex, shnum });
+      }
+    }
+  }
+
+  /** Removes owner records, or throws (UNAVAILABLE when the store is away) and removes none. */
+  async deleteOwnerRecordsNow(storageIndex: string, shnums: readonly number[]): Promise<void> {
+    if (!this.options.stateKey || shnums.length === 0) return;
+    await guard(() => deleteOwnerRecords(this.backend, storageIndex, shnums));
+  }
+
+  /**
+   * Tries again to remove the owner records a failed {@link deleteOwnerRecords} left, each under
+   * its index's lock and only while the share still has no row and no upload here (an upload of
+   * it since then wrote a record of its own, which stays). Returns how many were removed.
+   */
+  async forgetOwnerRecordsLater(): Promise<number> {
+    let forgotten = 0;
+    for (const [key, { storageIndex, shnum }] of [...this.#ownerRecordsToForget]) {
+      const done = await this.lock
+        .run(storageIndex, async () => {
+          if (this.uploads.has(key)) return true;
+          if (await this.db.getShare(storageIndex, shnum)) return true;
+          await deleteOwnerRecords(this.backend, storageIndex, [shnum]);
+          forgotten++;
+          return true;
+        })
+        .catch(() => false);
+      if (!done) break; // the store or the database is still away: next sweep
+      this.#ownerRecordsToForget.delete(key);
+    }
+    return forgotten;
   }
 
   /** Bytes allocated to uploads in progress and not yet written (Tahoe: `allocated_size()`). */

@@ -1,4 +1,5 @@
 import { BackendError, type ShareBackend } from '@ostrom/backend';
+import { LeaseDbError } from '@ostrom/leasedb';
 import { expect, it } from 'vitest';
 import type { ReadTestWriteRequest } from '../src/index.js';
 import {
@@ -199,6 +200,46 @@ describeMatrix('failure injection', (matrix) => {
     expect((await alice.readShare('immutable', SI, 0)).data).toEqual(data);
     expect(await db.getShare(SI, 0)).toMatchObject({ state: 'stable', usedBytes: 200 });
     expect(await db.getAccountUsage(aliceId)).toEqual({ shares: 1, bytes: 200 });
+    await expectUsageMatchesStore(world, [aliceId]);
+  });
+
+  it('a completing chunk stored but not recorded (the database away): 503, then the chunk sent again is answered complete', async () => {
+    const world = await setup();
+    const { alice, aliceId, db } = world;
+    const s = secrets('upload');
+    const data = bytes(200, 4);
+    await alice.allocate(SI, { ...s, shareNumbers: [0, 1], allocatedSize: 200 });
+    const markStable = db.markStable;
+    db.markStable = async () => {
+      throw new LeaseDbError('UNAVAILABLE', 'the lease database is unavailable: 57P01');
+    };
+    for (const shnum of [0, 1]) {
+      await expect(alice.writeUpload(SI, shnum, s.uploadSecret, 0, data)).rejects.toMatchObject({
+        code: 'UNAVAILABLE',
+      });
+    }
+    expect(await db.getShare(SI, 0)).toMatchObject({ state: 'coming' });
+    db.markStable = markStable;
+    // Other bytes than those stored are refused, and record nothing.
+    await expect(alice.writeUpload(SI, 0, s.uploadSecret, 0, bytes(200, 5))).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+    expect(await db.getShare(SI, 0)).toMatchObject({ state: 'coming' });
+    // The same chunk again (any part of it): complete, recorded, and the upload is over.
+    expect(await alice.writeUpload(SI, 0, s.uploadSecret, 100, data.subarray(100))).toEqual({
+      complete: true,
+      required: [],
+    });
+    expect(await db.getShare(SI, 0)).toMatchObject({ state: 'stable', usedBytes: 200 });
+    await expect(alice.writeUpload(SI, 0, s.uploadSecret, 0, data)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    // Share 1's client never came back: the sweep records it instead of discarding its bytes.
+    world.clock.advance(3600);
+    await world.accountant.sweep();
+    expect(await db.getShare(SI, 1)).toMatchObject({ state: 'stable', usedBytes: 200 });
+    expect((await alice.readShare('immutable', SI, 1)).data).toEqual(data);
+    expect(await db.getAccountUsage(aliceId)).toEqual({ shares: 2, bytes: 400 });
     await expectUsageMatchesStore(world, [aliceId]);
   });
 

@@ -78,6 +78,52 @@ describeMatrix(
       expect(await world.db.listShares(SI)).toEqual([]);
     });
 
+    it('a record the store would not remove is removed by a later sweep, once it answers', async () => {
+      let storeAway = false;
+      const world = await setup({
+        backendFactory: (inner: ShareBackend) =>
+          Object.assign(Object.create(inner), {
+            deleteBlob: async (name: string) => {
+              if (storeAway) throw new Error('connect ECONNREFUSED');
+              return await inner.deleteBlob(name);
+            },
+          }),
+      });
+      const s = secrets('a');
+      await world.alice.allocate(SI, { ...s, shareNumbers: [0, 1], allocatedSize: 10 });
+      storeAway = true;
+      await world.alice.abortUpload(SI, 1, s.uploadSecret);
+      expect(await owners(world)).toHaveLength(2);
+      // Still away: the sweep tries, fails and keeps it for next time.
+      expect((await world.accountant.sweep()).ownerRecordsForgotten).toBe(0);
+      storeAway = false;
+      expect((await world.accountant.sweep()).ownerRecordsForgotten).toBe(1);
+      expect(await owners(world)).toEqual([`owners/${SI.slice(0, 2)}/${SI}/0`]);
+      expect((await world.accountant.sweep()).ownerRecordsForgotten).toBe(0);
+    });
+
+    it('a record left to remove is kept when the share was uploaded again meanwhile', async () => {
+      let storeAway = false;
+      const world = await setup({
+        backendFactory: (inner: ShareBackend) =>
+          Object.assign(Object.create(inner), {
+            deleteBlob: async (name: string) => {
+              if (storeAway) throw new Error('connect ECONNREFUSED');
+              return await inner.deleteBlob(name);
+            },
+          }),
+      });
+      const s = secrets('a');
+      await world.alice.allocate(SI, { ...s, shareNumbers: [0], allocatedSize: 10 });
+      storeAway = true;
+      await world.alice.abortUpload(SI, 0, s.uploadSecret);
+      storeAway = false;
+      await world.alice.allocate(SI, { ...s, shareNumbers: [0], allocatedSize: 10 });
+      await world.alice.writeUpload(SI, 0, s.uploadSecret, 0, bytes(10));
+      expect((await world.accountant.sweep()).ownerRecordsForgotten).toBe(0);
+      expect((await readOwnerRecord(world.backend, STATE_KEY, SI, 0))?.nickname).toBe('alice');
+    });
+
     it('none are written without a state key', async () => {
       const world = await setup({ stateKey: null });
       await world.alice.allocate(SI, { ...secrets('a'), shareNumbers: [0], allocatedSize: 10 });

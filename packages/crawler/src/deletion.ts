@@ -105,10 +105,19 @@ export async function drainDeletionQueue(
           counters.deleteFailures++;
           return;
         }
-        await db.removeGoing(storageIndex, shnum, { actor: 'crawler' });
         if (options.stateKey) {
-          await deleteOwnerRecords(backend, storageIndex, [shnum]).catch(() => undefined);
+          // A record the store would not remove keeps the GOING row, which the next cycle's
+          // reconciliation finishes (record, then row) once the store answers.
+          const forgotten = await deleteOwnerRecords(backend, storageIndex, [shnum]).then(
+            () => true,
+            () => false,
+          );
+          if (!forgotten) {
+            skipped.add(key);
+            return;
+          }
         }
+        await db.removeGoing(storageIndex, shnum, { actor: 'crawler' });
         counters.deleted++;
       });
     }

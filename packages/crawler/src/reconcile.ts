@@ -140,6 +140,9 @@ async function settleShare(
   }
 
   if (!stored) {
+    // The owner record goes before the row: when the store fails its removal, the row is still
+    // there for the next cycle to settle, so no record outlives every trace of its share.
+    await forgetOwner(options, storageIndex, shnum);
     if (row.state === 'stable') {
       await db.removeVanished(storageIndex, shnum, { actor: ACTOR });
       counters.vanished++;
@@ -151,9 +154,7 @@ async function settleShare(
     } else {
       await db.removeGoing(storageIndex, shnum, { actor: ACTOR }); // its delete got through
       counters.deleted++;
-      return;
     }
-    await forgetOwner(options, storageIndex, shnum);
     return;
   }
 
@@ -169,8 +170,8 @@ async function settleShare(
   } else if (row.state === 'going') {
     // A deletion interrupted between its two steps: finish it.
     await backend.deleteShare(storageIndex, shnum);
-    await db.removeGoing(storageIndex, shnum, { actor: ACTOR });
     await forgetOwner(options, storageIndex, shnum);
+    await db.removeGoing(storageIndex, shnum, { actor: ACTOR });
     counters.deleted++;
   } else {
     counters.bytes += row.usedBytes;

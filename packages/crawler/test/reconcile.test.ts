@@ -198,6 +198,36 @@ describeMatrix('reconciliation', (matrix) => {
     expect(await world.db.checkUsage()).toEqual([]);
   });
 
+  it("a dead upload's owner record the store would not remove keeps its row until a later cycle removes both", async () => {
+    let storeRefusesDeletes = false;
+    const world = await makeWorld(matrix, {
+      backendFactory: (inner) =>
+        Object.assign(Object.create(inner) as ShareBackend, {
+          async deleteBlob(name: string) {
+            if (storeRefusesDeletes) throw new BackendError('UNAVAILABLE', 'the store is away');
+            return await inner.deleteBlob(name);
+          },
+        }),
+    });
+    const dead = storageIndex('dead-owner');
+    await world.db.addComingShares({
+      storageIndex: dead,
+      sharetype: 'immutable',
+      accountId: 0,
+      shares: [{ shnum: 2, usedBytes: 70 }],
+      uploadProcess: 'gone-1',
+    });
+    await world.backend.putBlob(ownerRecordName(dead, 2), bytes(10), new Uint8Array(32));
+    storeRefusesDeletes = true;
+    await expect(world.crawler().runOnce()).rejects.toThrow('the store is away');
+    expect((await world.db.getShare(dead, 2))?.state).toBe('coming');
+    storeRefusesDeletes = false;
+    const report = await world.crawler().runOnce();
+    expect(report.counters.deadUploads).toBe(1);
+    expect(await world.db.getShare(dead, 2)).toBeUndefined();
+    expect(await world.backend.listBlobs(ownerRecordName(dead, 2))).toEqual([]);
+  });
+
   it('an upload whose bytes all arrived before its process died is kept', async () => {
     const world = await makeWorld(matrix);
     await world.db.addComingShares({
