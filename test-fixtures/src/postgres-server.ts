@@ -13,7 +13,16 @@ const run = promisify(execFile);
 export interface PostgresServer {
   /** `postgres://postgres@127.0.0.1:PORT/postgres`, trust authentication. */
   readonly url: string;
+  /** The postmaster's pid (a new one after `startAgain`). */
   readonly pid: number;
+  /**
+   * `pg_ctl stop -m fast`: what an operator's restart does. Every session is terminated
+   * (clients see 57P01 `terminating connection due to administrator command`) and new
+   * connections are refused until `startAgain`.
+   */
+  shutDown(): Promise<void>;
+  /** `pg_ctl start` again on the same port and data, after `shutDown`. */
+  startAgain(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -81,20 +90,24 @@ export async function startPostgres(): Promise<PostgresServer> {
       '-c full_page_writes=off',
       '-c max_connections=200',
     ].join(' ');
-    await exec('pg_ctl', [
-      '-D',
-      dataDir,
-      '-w',
-      '-l',
-      join(dir, 'log'),
-      '-o',
-      serverOptions,
-      'start',
-    ]);
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const start = () =>
+      exec('pg_ctl', ['-D', dataDir, '-w', '-l', join(dir, 'log'), '-o', serverOptions, 'start']);
+    const postmasterPid = () =>
+      Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    await start();
+    let pid = postmasterPid();
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-      pid,
+      get pid() {
+        return pid;
+      },
+      async shutDown() {
+        await exec('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+      },
+      async startAgain() {
+        await start();
+        pid = postmasterPid();
+      },
       async stop() {
         try {
           await run(stopCommand[0]!, stopCommand.slice(1), { cwd: dir });

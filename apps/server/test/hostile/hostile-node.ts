@@ -1,8 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   createStorageClient,
   generateAccountKey,
@@ -14,13 +12,12 @@ import { expect, onTestFinished } from 'vitest';
 import type { ConfigValues } from '../../src/config.js';
 import { initNode, type LoadedNode, loadNode } from '../../src/node-dir.js';
 import { configure } from '../node-harness.js';
+import { runNodeProcess } from '../node-process.js';
 
 // The hostile-client suite's node: a real `ostrom run` in a process of its own (SQLite + disk
 // unless configured otherwise), so that its resident memory and open descriptors are its own and
 // can be read from /proc while an attack runs, and so that an attack that blocks its event loop
 // shows in another client's latency instead of stalling the test.
-
-const APP = fileURLToPath(new URL('../..', import.meta.url));
 
 /** What every case checks while its attack runs (the issue's bounds for a node under attack). */
 export const BOUNDS = {
@@ -90,47 +87,18 @@ export async function launchHostileNode(
   while (adminPort === port) adminPort = await freePort();
   await initNode(dir, { port, adminPort, ...values });
   for (const [key, value] of Object.entries(settings)) await configure(dir, key, value);
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--conditions=@ostrom/source', '--import', 'tsx', 'src/cli.ts', 'run', dir, '--json-logs'],
-    { cwd: APP, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-8000);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const clients: StorageClient[] = [];
-  const stop = async () => {
-    for (const client of clients.splice(0)) client.close();
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await temp.remove();
-  };
-  const listening = await new Promise<{ nurl: string }>((resolve, reject) => {
-    const onData = () => {
-      const line = stdout.split('\n').find((l) => l.includes('"msg":"listening"'));
-      if (line) {
-        child.stdout?.off('data', onData);
-        resolve(JSON.parse(line) as { nurl: string });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', () => reject(new Error(`the node exited before listening: ${stderr}`)));
-  }).catch(async (error: unknown) => {
+  const node = await runNodeProcess(dir).catch(async (error: unknown) => {
     await temp.remove();
     throw error;
   });
+  const stop = async () => {
+    for (const client of clients.splice(0)) client.close();
+    await node.stop();
+    await temp.remove();
+  };
   const token = (await readFile(join(dir, 'private', 'admin-token'), 'utf8')).trim();
-  const pid = child.pid as number;
+  const pid = node.pid;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
 
   const admin = async <T>(method: string, path: string, body?: unknown, expected = 200) => {
@@ -153,11 +121,11 @@ export async function launchHostileNode(
     dir,
     pid,
     port,
-    nurl: listening.nurl,
+    nurl: node.nurl,
     loaded: await loadNode(dir),
     adminUrl,
     adminToken: token,
-    client(nurl = listening.nurl) {
+    client(nurl = node.nurl) {
       const client = createStorageClient({ nurl });
       clients.push(client);
       return client;
@@ -182,12 +150,7 @@ export async function launchHostileNode(
     openDescriptors() {
       return readdirSync(`/proc/${pid}/fd`).length;
     },
-    logged() {
-      return stdout
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { level: number; msg?: string });
-    },
+    logged: node.logged,
     stop,
   };
 }
