@@ -2,6 +2,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import {
   ACCOUNTING_MODES,
@@ -64,6 +65,7 @@ import { registerGridCommands } from './cli-grid.js';
 import { type GsdCliContext, introductionArg, registerGsdCommands } from './cli-gsd.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
 import { NodeError, UsageError } from './errors.js';
+import { type Ask, checkServices, provideS3Credentials } from './init-checks.js';
 import { initNode, type LoadedNode, loadNode, nodePath } from './node-dir.js';
 import { assertNotRunning } from './pid-file.js';
 import {
@@ -105,6 +107,11 @@ export interface CliIo {
    * terminal); without one, progress is printed to stderr a line per tenth.
    */
   readonly progressStream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /**
+   * Asks the operator on the terminal (`ostrom init --backend s3` asks for the S3 credentials
+   * when the environment has none). Default: when stdin is a terminal; else nothing is asked.
+   */
+  readonly ask?: Ask;
   /** How the gsd and grid commands reach a storage server (default HTTPS, 10 s a request). */
   readonly connectSlotServer?: (nurl: string) => SlotServer;
 }
@@ -613,6 +620,11 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
           gsdIntroduction: str(o.introduction),
         };
         const node = await initNode(nodeDir(cmd, dirArg), values);
+        const credentials = await provideS3Credentials(node, env, io.ask);
+        // A bucket or database named wrongly is said now, not at the first `ostrom run`; the
+        // directory stays, to be fixed (ostrom.toml, private/s3-credentials) and started.
+        const problems = await checkServices(node, env);
+        if (problems.length > 0) result.code = EXIT.failed;
         // The NURL needs only the secret and the certificate; no database is opened.
         const { swissnumFor } = createSwissnums(node);
         const nurl = nodeNurl(node, { swissnumFor }, 0);
@@ -626,6 +638,8 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
             furl,
             serversYaml: serversYaml(node, nurl, furl),
             ...(adopt === undefined ? {} : { adopted: adopt }),
+            ...(credentials === undefined ? {} : { s3CredentialsFrom: credentials }),
+            problems,
           },
           () =>
             [
@@ -643,7 +657,18 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
                     `Its shares are those of the Tahoe-LAFS storage directory ${adopt}: the first start adopts`,
                     'every share with the leases in it before it serves (stop the Tahoe server first).',
                   ]),
-              `Start it with: ostrom run ${node.dir}`,
+              ...(credentials === undefined
+                ? []
+                : [
+                    `Wrote the S3 credentials ${credentials === 'environment' ? 'of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY' : 'given'} into private/s3-credentials (mode 0600).`,
+                  ]),
+              ...(problems.length === 0
+                ? [`Start it with: ostrom run ${node.dir}`]
+                : [
+                    'It cannot start yet:',
+                    ...problems.map((problem) => `  - ${problem}`),
+                    `Fix this (ostrom.toml, private/), then start it with: ostrom run ${node.dir}`,
+                  ]),
               '',
             ].join('\n'),
         );
@@ -1349,6 +1374,27 @@ function errorLine(error: unknown): { message: string; code: number } {
   };
 }
 
+/** Asks on stderr and reads a line from the terminal; a secret answer is not echoed. */
+async function askOnTerminal(question: string, options: { secret: boolean }): Promise<string> {
+  const terminal = createInterface({
+    input: process.stdin,
+    output: process.stderr,
+    terminal: true,
+  });
+  try {
+    const answer = terminal.question(question);
+    if (options.secret) {
+      // readline echoes what it reads through this method; after the question, nothing is.
+      (terminal as unknown as { _writeToOutput: (text: string) => void })._writeToOutput = () =>
+        undefined;
+    }
+    return await answer;
+  } finally {
+    terminal.close();
+    if (options.secret) process.stderr.write('\n');
+  }
+}
+
 /**
  * Runs the `ostrom` command line (`argv` without node and the script) and resolves to its exit
  * code: 0 done, 1 failed, 2 bad arguments, 3 account request pending. Output goes to `io`.
@@ -1363,6 +1409,7 @@ export async function main(argv: readonly string[], io?: CliIo): Promise<number>
     stderr: (text) => process.stderr.write(text),
     isTTY: process.stdout.isTTY === true,
     ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}),
+    ...(process.stdin.isTTY ? { ask: askOnTerminal } : {}),
   };
   const result = { code: EXIT.ok as number };
   const program = buildProgram(actualIo, result);

@@ -68,7 +68,8 @@ export function nodePath(dir: string, path: string): string {
   return isAbsolute(path) ? path : resolve(dir, path);
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether anything is at `path` (a file, a directory). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;

@@ -1,6 +1,13 @@
-import { writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir } from '@ostrom/test-fixtures';
+import {
+  createScratchSchema,
+  freePort,
+  postgresUrl,
+  s3Endpoint,
+  tempDir,
+} from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { ostrom, ostromJson } from './helpers.js';
 
@@ -84,6 +91,113 @@ describe('ostrom init', () => {
     const db = (await ostrom(['db', '--help'])).stdout;
     for (const name of ['backup', 'backups', 'restore', 'rebuild']) expect(db).toContain(name);
     expect((await ostrom(['init', '--help'])).stdout).toContain('--adopt');
+  });
+});
+
+const pg = postgresUrl('@ostrom/server init checks');
+const s3 = s3Endpoint('@ostrom/server init checks');
+
+describe.skipIf(!pg || !s3)('ostrom init with a bucket and a PostgreSQL server', () => {
+  const bucket = async () => {
+    const name = `ostrom-init-${randomBytes(4).toString('hex')}`;
+    // moto creates a bucket for an unsigned path-style PUT.
+    expect((await fetch(`${s3}/${name}`, { method: 'PUT' })).ok).toBe(true);
+    return name;
+  };
+  const credentialsOf = async (dir: string) => ({
+    text: await readFile(join(dir, 'private/s3-credentials'), 'utf8'),
+    mode: (await stat(join(dir, 'private/s3-credentials'))).mode & 0o777,
+  });
+
+  it('writes the credentials of the environment, checks both services, then says how to start it', async () => {
+    const dir = join(await tempDir(), 'node');
+    const schema = await createScratchSchema(pg!);
+    try {
+      const name = await bucket();
+      const result = await ostrom(
+        [
+          'init',
+          dir,
+          '--backend',
+          's3',
+          '--s3-bucket',
+          name,
+          '--s3-endpoint',
+          s3!,
+          '--database',
+          schema.url,
+        ],
+        { env: { AWS_ACCESS_KEY_ID: 'id-from-env', AWS_SECRET_ACCESS_KEY: 'secret "from" env' } },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('Wrote the S3 credentials of AWS_ACCESS_KEY_ID');
+      expect(result.stdout).toContain(`Start it with: ostrom run ${dir}`);
+      const written = await credentialsOf(dir);
+      expect(written.mode).toBe(0o600);
+      // The file reads back as the node reads it (a quote in the secret survives).
+      expect(written.text).toContain('access_key_id = "id-from-env"');
+      expect(written.text).toContain('secret_access_key = "secret \\"from\\" env"');
+      const started = await ostrom(['accounts', 'list', '-d', dir], {
+        env: {},
+      });
+      expect(started.code, started.stderr).toBe(0);
+    } finally {
+      await schema.drop();
+    }
+  });
+
+  it('asks for the credentials on a terminal when the environment has none', async () => {
+    const dir = join(await tempDir(), 'node');
+    const name = await bucket();
+    const asked: string[] = [];
+    const answers = ['asked-id', 'asked-secret'];
+    const result = await ostromJson<{ s3CredentialsFrom: string; problems: string[] }>(
+      ['init', dir, '--backend', 's3', '--s3-bucket', name, '--s3-endpoint', s3!],
+      {
+        ask: async (question, { secret }) => {
+          asked.push(`${question}${secret ? ' (secret)' : ''}`);
+          return answers.shift()!;
+        },
+      },
+    );
+    expect(asked).toEqual(['S3 access key id: ', 'S3 secret access key:  (secret)']);
+    expect(result).toMatchObject({ s3CredentialsFrom: 'terminal', problems: [] });
+    expect((await credentialsOf(dir)).text).toBe(
+      'access_key_id = "asked-id"\nsecret_access_key = "asked-secret"\n',
+    );
+  });
+
+  it('a missing bucket, missing credentials or an unreachable database: exit 1, each said, no "start it with"', async () => {
+    const dir = join(await tempDir(), 'node');
+    const closed = await freePort();
+    const result = await ostrom([
+      'init',
+      dir,
+      '--backend',
+      's3',
+      '--s3-bucket',
+      `ostrom-none-${randomBytes(4).toString('hex')}`,
+      '--s3-endpoint',
+      s3!,
+      '--database',
+      `postgres://ostrom@127.0.0.1:${closed}/ostrom`,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('It cannot start yet:');
+    expect(result.stdout).toMatch(/- \[backend\] kind = "s3" needs credentials/);
+    expect(result.stdout).toMatch(/- cannot reach the database postgres:\/\/ostrom@127\.0\.0\.1/);
+    expect(result.stdout).not.toContain('Start it with');
+    expect(result.stdout).toContain(`then start it with: ostrom run ${dir}`);
+    // The directory is kept, to be fixed.
+    expect((await stat(join(dir, 'ostrom.toml'))).isFile()).toBe(true);
+
+    const other = join(await tempDir(), 'node');
+    const noBucket = await ostrom(
+      ['init', other, '--backend', 's3', '--s3-bucket', 'ostrom-none-at-all', '--s3-endpoint', s3!],
+      { env: { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' } },
+    );
+    expect(noBucket.code).toBe(1);
+    expect(noBucket.stdout).toMatch(/- cannot reach the bucket ostrom-none-at-all at http/);
   });
 });
 
