@@ -351,11 +351,15 @@ describe.skipIf(!pgAdmin || !s3)('faults under load: two processes, PostgreSQL a
     dependency: 'database' | 'store';
     /** The roles that use the service (those that must see it go). */
     affected: () => Role[];
+    /** How many 503s each affected role gets before the service is given back. */
+    refusals: number;
     takeAway: () => Promise<void>;
     giveBack: () => Promise<void>;
   }) {
     const logFrom = drill.processes.map((p) => p.logged().length);
+    const statusesBefore = new Map(allRoles().map((role) => [role, new Map(role.statuses)]));
     const load = drill.load();
+    let givenBack = true;
     try {
       const warm = performance.now();
       await until('every role served before the outage', () =>
@@ -363,8 +367,11 @@ describe.skipIf(!pgAdmin || !s3)('faults under load: two processes, PostgreSQL a
       );
       const away = performance.now();
       await options.takeAway();
-      await until('every affected role answered 503', () =>
-        options.affected().every((role) => role.unavailableSince(away) >= 1),
+      givenBack = false;
+      // Away long enough that each client was refused again and again (its pools' reconnects
+      // failing too), not just once.
+      await until(`every affected role answered 503 ${options.refusals} times`, () =>
+        options.affected().every((role) => role.unavailableSince(away) >= options.refusals),
       );
       // Each process's health says which service is away (at once for a process that met the
       // outage, else within the few seconds its last probe stands).
@@ -376,18 +383,26 @@ describe.skipIf(!pgAdmin || !s3)('faults under load: two processes, PostgreSQL a
       });
       expect(healthMs).toBeLessThan(5000);
       await options.giveBack();
+      givenBack = true;
       const back = performance.now();
       const resumedMs = await until('every role served after the return', () =>
         allRoles().every((role) => role.successesSince(back) >= 1),
       );
       const outageMs = back - away;
-      const served = allRoles().map((role) => `${role.name} ${JSON.stringify([...role.statuses])}`);
+      const served = allRoles().map((role) => {
+        const before = statusesBefore.get(role)!;
+        const counts = [...role.statuses].map(
+          ([status, n]) => `${status} ×${n - (before.get(status) ?? 0)}`,
+        );
+        return `${role.name} ${counts.join(', ')}`;
+      });
       console.info(
         `fault figures: ${options.dependency} away ${(outageMs / 1000).toFixed(1)} s; every role ` +
           `served again ${resumedMs.toFixed(0)} ms after its return; ${served.join('; ')}`,
       );
       expect(resumedMs).toBeLessThan(RESUME_WITHIN_MS);
     } finally {
+      if (!givenBack) await options.giveBack(); // a failed check must not leave it away
       await load.stop();
     }
     for (const p of drill.processes) expect(p.exited, p.stderr()).toBe(false);
@@ -418,6 +433,7 @@ describe.skipIf(!pgAdmin || !s3)('faults under load: two processes, PostgreSQL a
     await outage({
       dependency: 'database',
       affected: allRoles,
+      refusals: 10,
       takeAway: () => drill.pg.shutDown(),
       giveBack: () => drill.pg.startAgain(),
     });
@@ -427,6 +443,7 @@ describe.skipIf(!pgAdmin || !s3)('faults under load: two processes, PostgreSQL a
     await outage({
       dependency: 'store',
       affected: () => [...drill.roles.uploaders, drill.roles.reader],
+      refusals: 10,
       takeAway: async () => drill.store.refuse(),
       giveBack: async () => drill.store.resume(),
     });
@@ -436,6 +453,8 @@ describe.skipIf(!pgAdmin || !s3)('faults under load: two processes, PostgreSQL a
     await outage({
       dependency: 'store',
       affected: () => [...drill.roles.uploaders, drill.roles.reader],
+      // Each 503 takes 5 tries of request_timeout (1 s): two each is enough.
+      refusals: 2,
       takeAway: async () => drill.store.stall(),
       giveBack: async () => drill.store.resume(),
     });
