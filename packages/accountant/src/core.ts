@@ -78,7 +78,9 @@ const LAST_SEEN_INTERVAL_SECONDS = 60;
 
 /**
  * Owner records remembered for a later removal at most (a store away for a long time under many
- * discarded uploads); past it, the crawler's cycle is what removes them.
+ * discarded uploads). Past it, a record is left in the store: harmless (it names the account
+ * that allocated the share, and a later upload of that share overwrites it), but nothing else
+ * removes it.
  */
 const MAX_OWNER_RECORDS_TO_FORGET = 100_000;
 
