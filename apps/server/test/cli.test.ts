@@ -259,6 +259,12 @@ describe('operator commands on an initialised node', () => {
     expect(shown).toMatchObject({ id: 2, status: 'normal', usage: { shares: 0, bytes: 0 } });
     expect(shown.nurl).toBe(added.nurl);
     expect((await ostrom(['accounts', 'show', '2', ...d])).stdout).toContain('5 GB');
+    // Round sizes keep their zeros (200 MB was once printed "2 MB").
+    const set = await ostrom(['accounts', 'set-quota', '2', '--hard', '200MB', ...d]);
+    expect(set.stdout).toContain('200 MB');
+    expect((await ostrom(['accounts', 'show', '2', ...d])).stdout).toMatch(
+      /hard quota\s*│?\s*200 MB/,
+    );
 
     expect((await ostrom(['accounts', 'delete', '2', ...d])).stdout).toBe(
       'account 2 (alice): deleted\n',

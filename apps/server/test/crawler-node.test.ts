@@ -310,7 +310,7 @@ it('`ostrom crawler status` shows a cycle in progress: percent, ETA and counters
   expect(human).toContain('cycle 2: 50% (512/1024 prefixes), started ');
   expect(human).toContain('about 10 min left');
   expect(human).toMatch(/│ shares examined +│ 40 +│/);
-  expect(human).toMatch(/│ bytes examined +│ 123 KB +│/);
+  expect(human).toMatch(/│ bytes examined +│ 123 kB +│/);
   // The node stopped, and gave the crawler's claim up; the store was empty at its first start.
   expect(human).toContain('crawler: no process holds the claim (none is crawling)\n');
   expect(human).not.toContain('deletion held');

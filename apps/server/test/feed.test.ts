@@ -203,9 +203,9 @@ describe('ostrom grid feed NURL', () => {
     for (const line of ['alice uploaded 3 kB', 'bob uploaded 1 kB', 'alice is using 3 kB']) {
       expect(human.stdout).toContain(`  ${line}\n`);
     }
-    expect(human.stdout).toMatch(/alice\s+│?\s*1\s+│?\s*3 KB\s+│?\s*3 KB/);
-    expect(human.stdout).toMatch(/bob\s+│?\s*1\s+│?\s*1 KB\s+│?\s*1 KB/);
-    expect(human.stdout).toContain('2 account(s), 2 share(s), 4 KB');
+    expect(human.stdout).toMatch(/alice\s+│?\s*1\s+│?\s*3 kB\s+│?\s*3 kB/);
+    expect(human.stdout).toMatch(/bob\s+│?\s*1\s+│?\s*1 kB\s+│?\s*1 kB/);
+    expect(human.stdout).toContain('2 account(s), 2 share(s), 4 kB');
 
     const json = await ostrom(['grid', 'feed', running.nurl, '--json']);
     expect(json.code).toBe(0);

@@ -368,7 +368,7 @@ describeFlavours('rebuilding the lease database', (flavour) => {
       expect(rebuilt.code, rebuilt.stderr).toBe(0);
       expect(rebuilt.stderr).toContain('no usable backup: starting from an empty database');
       expect(rebuilt.stdout).toMatch(
-        /^reconciled with the store in .*: 3 shares \(6 KB\), 3 adopted/,
+        /^reconciled with the store in .*: 3 shares \(6 kB\), 3 adopted/,
       );
       await check();
       expect(existsSync(`${node.dbPath}.recovering`)).toBe(false);

@@ -1,4 +1,5 @@
 import type { ActivityEvent, LeaseDbOperations } from '@ostrom/leasedb';
+import { formatSize } from './size.js';
 
 /** One account's line in a digest. */
 export interface DigestAccount {
@@ -31,19 +32,6 @@ const STATUS_VERBS: Record<string, string> = {
   deleted: 'deleted',
   normal: 'restored',
 };
-
-/** Bytes the way people say them: decimal units, two significant figures under ten. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  const shown = value < 10 && unit > 0 ? value.toFixed(1).replace(/\.0$/, '') : Math.round(value);
-  return `${shown} ${units[unit]}`;
-}
 
 /** Lines of one kind a digest names one by one before it sums up the rest in one line. */
 export const DIGEST_LINES_PER_KIND = 20;
@@ -163,13 +151,13 @@ export async function buildDigest(
   const lines: string[] = [];
   const uploads = [...uploaded].sort((a, b) => b[1] - a[1]);
   for (const [accountId, bytes] of uploads.slice(0, perKind)) {
-    lines.push(`${await nameOf(accountId)} uploaded ${formatBytes(bytes)}`);
+    lines.push(`${await nameOf(accountId)} uploaded ${formatSize(bytes)}`);
   }
   const rest = uploads.slice(perKind);
   if (rest.length > 0) {
     const bytes = rest.reduce((sum, [, b]) => sum + b, 0);
     lines.push(
-      `${count(rest.length, 'other account', 'other accounts')} uploaded ${formatBytes(bytes)}`,
+      `${count(rest.length, 'other account', 'other accounts')} uploaded ${formatSize(bytes)}`,
     );
   }
   lines.push(...actions);
@@ -184,7 +172,7 @@ export async function buildDigest(
   }
   for (const account of top.accounts) {
     if (account.usage.bytes > 0) {
-      lines.push(`${account.nickname} is using ${formatBytes(account.usage.bytes)}`);
+      lines.push(`${account.nickname} is using ${formatSize(account.usage.bytes)}`);
     }
   }
   return {

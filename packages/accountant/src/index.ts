@@ -12,7 +12,6 @@ export {
   DIGEST_LINES_PER_KIND,
   type Digest,
   type DigestAccount,
-  formatBytes,
 } from './digest.js';
 export { ACCOUNTANT_ERROR_CODES, AccountantError, type AccountantErrorCode } from './errors.js';
 export {
@@ -35,6 +34,7 @@ export {
   MAX_MUTABLE_SHARE_SIZE,
   UPLOAD_LIMIT_DEFAULTS,
 } from './options.js';
+export { formatSize, parseSize } from './size.js';
 export { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 export type {
   AccountInfo,

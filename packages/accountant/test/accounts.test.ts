@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { LeaseDbError } from '@ostrom/leasedb';
 import { generateAccountKey, publicKeyFromPrivate, signAccountRequest } from '@ostrom/protocol';
 import { expect, it, vi } from 'vitest';
-import { type Account, Accountant, buildDigest, formatBytes } from '../src/index.js';
+import { type Account, Accountant, buildDigest } from '../src/index.js';
 import {
   bytes,
   describeMatrix,
@@ -385,14 +385,6 @@ describeMatrix('accounts', (matrix) => {
     const full = await buildDigest(db, { since, until: clock.now() + 1 });
     expect(full.lines.filter((line) => line.includes('uploaded'))).toHaveLength(5);
     expect(full.lines.some((line) => line.includes('more'))).toBe(false);
-  });
-
-  it('formatBytes() speaks decimal units', () => {
-    expect(formatBytes(0)).toBe('0 B');
-    expect(formatBytes(62_000_000)).toBe('62 MB');
-    expect(formatBytes(3_500_000_000)).toBe('3.5 GB');
-    expect(formatBytes(999)).toBe('999 B');
-    expect(formatBytes(1000)).toBe('1 kB');
   });
 
   it('requests record lastSeenAt by the accountant clock, writing at most once a minute per account', async () => {

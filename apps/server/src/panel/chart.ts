@@ -1,4 +1,4 @@
-import { formatBytes } from '@ostrom/accountant';
+import { formatSize } from '@ostrom/accountant';
 import type { UsageSample } from '@ostrom/leasedb';
 import { type Html, html } from './html.js';
 
@@ -72,13 +72,13 @@ export function usageChart(
   const withTime = to - from <= 2 * DAY;
   const circles = points.map(
     (p) =>
-      html`<circle data-testid="chart-point" cx="${x(p.at).toFixed(1)}" cy="${y(p.bytes).toFixed(1)}" r="3.5"><title>${dateLabel(p.at, true)} UTC: ${formatBytes(p.bytes)} in ${p.shares} shares</title></circle>`,
+      html`<circle data-testid="chart-point" cx="${x(p.at).toFixed(1)}" cy="${y(p.bytes).toFixed(1)}" r="3.5"><title>${dateLabel(p.at, true)} UTC: ${formatSize(p.bytes)} in ${p.shares} shares</title></circle>`,
   );
   return html`<svg class="chart" data-testid="usage-chart" viewBox="0 0 ${WIDTH} ${HEIGHT}"
     role="img" aria-label="${title}" preserveAspectRatio="xMidYMid meet">
     <line class="axis" x1="${PAD.left}" y1="${PAD.top + plotH}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotH}"/>
     <line class="axis" x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotH}"/>
-    <text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${formatBytes(max)}</text>
+    <text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${formatSize(max)}</text>
     <text x="${PAD.left - 6}" y="${PAD.top + plotH}" text-anchor="end">0</text>
     <text x="${PAD.left}" y="${HEIGHT - 8}">${dateLabel(from, withTime)}</text>
     <text x="${WIDTH - PAD.right}" y="${HEIGHT - 8}" text-anchor="end">${dateLabel(to, withTime)}</text>

@@ -1,4 +1,4 @@
-import { type Digest, formatBytes } from '@ostrom/accountant';
+import { type Digest, formatSize } from '@ostrom/accountant';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -118,7 +118,7 @@ function quotaBar(account: AccountWithUsage): Html {
   const ratio = quota === 0 ? 1 : account.usage.bytes / quota;
   const level = ratio >= 1 ? ' over' : ratio >= 0.8 ? ' warn' : '';
   const percent = Math.min(100, Math.round(ratio * 100));
-  return html`<span class="bar${level}" title="${Math.round(ratio * 100)}% of ${formatBytes(quota)}"><span style="width:${percent}%"></span></span>${Math.round(ratio * 100)}% of ${formatBytes(quota)}`;
+  return html`<span class="bar${level}" title="${Math.round(ratio * 100)}% of ${formatSize(quota)}"><span style="width:${percent}%"></span></span>${Math.round(ratio * 100)}% of ${formatSize(quota)}`;
 }
 
 /** The first 16 hex digits of a key: enough to tell keys apart at a glance. */
@@ -162,19 +162,19 @@ export function overviewPage(d: OverviewData): Html {
   return html`<h1>Overview</h1>
 <div class="cards" data-testid="overview">
   <section class="card" data-testid="card-space"><h2>Space</h2>
-    <div class="big">${formatBytes(d.stored.bytes)}</div>
+    <div class="big">${formatSize(d.stored.bytes)}</div>
     <div>stored in ${number(d.stored.shares)} shares</div>
     ${
       capacity === null
         ? html`<div class="muted">available space unknown</div>`
-        : html`<div><span class="bar${usedPercent !== null && usedPercent >= 90 ? ' over' : ''}"><span style="width:${usedPercent ?? 0}%"></span></span>${usedPercent}% of ${formatBytes(capacity)}</div>
-    <div>${formatBytes(d.availableSpace ?? 0)} available</div>`
+        : html`<div><span class="bar${usedPercent !== null && usedPercent >= 90 ? ' over' : ''}"><span style="width:${usedPercent ?? 0}%"></span></span>${usedPercent}% of ${formatSize(capacity)}</div>
+    <div>${formatSize(d.availableSpace ?? 0)} available</div>`
     }
   </section>
   <section class="card" data-testid="card-shares"><h2>Shares by state</h2><ul>
     ${(['stable', 'coming', 'going'] as const).map(
       (state) =>
-        html`<li>${state}: ${number(d.shares[state].shares)} (${formatBytes(d.shares[state].bytes)})</li>`,
+        html`<li>${state}: ${number(d.shares[state].shares)} (${formatSize(d.shares[state].bytes)})</li>`,
     )}
   </ul></section>
   <section class="card" data-testid="card-accounts"><h2>Accounts by status</h2><ul>
@@ -313,7 +313,7 @@ ${accounts.map(
   <td class="mono hide-narrow">${fingerprint(a.publicKey)}</td>
   <td>${statusBadge(a.status)}</td>
   <td class="num">${number(a.usage.shares)}</td>
-  <td class="num" data-testid="account-bytes" title="${number(a.usage.bytes)} bytes">${formatBytes(a.usage.bytes)}</td>
+  <td class="num" data-testid="account-bytes" title="${number(a.usage.bytes)} bytes">${formatSize(a.usage.bytes)}</td>
   <td>${quotaBar(a)}</td>
   <td>${ago(a.lastSeenAt, now)}</td>
 </tr>`,
@@ -347,14 +347,14 @@ const reasonField = html`<label class="stack">Reason (optional)<input name="reas
 export function accountPage(d: AccountPageData): Html {
   const a = d.account;
   const builtIn = a.id <= 1;
-  const size = (bytes: number | null) => (bytes === null ? '' : formatBytes(bytes));
+  const size = (bytes: number | null) => (bytes === null ? '' : formatSize(bytes));
   return html`<h1>${a.nickname}</h1>
 <div class="cards">
   <section class="card"><h2>Status</h2>${statusBadge(a.status)}
     ${d.deletedAt !== null && html`<div class="muted">deleted ${when(d.deletedAt)}; its shares go after the deletion grace period</div>`}
   </section>
   <section class="card" data-testid="account-usage"><h2>Usage</h2>
-    <div class="big">${formatBytes(a.usage.bytes)}</div><div>${number(a.usage.shares)} shares</div><div>${quotaBar(a)}</div>
+    <div class="big">${formatSize(a.usage.bytes)}</div><div>${number(a.usage.shares)} shares</div><div>${quotaBar(a)}</div>
   </section>
   <section class="card"><h2>Account</h2>
     <div>id ${a.id}, created ${when(a.createdAt)}</div>
@@ -412,7 +412,7 @@ export function describeEvent(e: ActivityEvent): string {
   const d = e.data;
   const share =
     e.storageIndex === null ? '' : ` ${e.storageIndex}${e.shnum === null ? '' : `/${e.shnum}`}`;
-  const bytes = typeof d.bytes === 'number' ? ` (${formatBytes(d.bytes)})` : '';
+  const bytes = typeof d.bytes === 'number' ? ` (${formatSize(d.bytes)})` : '';
   switch (e.kind) {
     case 'account-created':
       return `account created (${String(d.status ?? 'normal')})`;
@@ -442,7 +442,7 @@ export function describeEvent(e: ActivityEvent): string {
 }
 
 function quotaText(value: unknown): string {
-  return typeof value === 'number' ? formatBytes(value) : 'none';
+  return typeof value === 'number' ? formatSize(value) : 'none';
 }
 
 export interface ActivityQuery {
@@ -509,7 +509,7 @@ export function gridPage(status: NodeGsdStatus | null, now: number): Html {
       const body = s.announcement?.body;
       return html`<tr data-readcap="${s.readcap}"><td>${s.petname}</td><td>${body?.nickname ?? '—'}</td>
       <td>${s.answering === null ? '—' : s.answering ? 'yes' : 'no'}</td>
-      <td class="num">${body ? formatBytes(body.availableSpace) : '—'}</td>
+      <td class="num">${body ? formatSize(body.availableSpace) : '—'}</td>
       <td>${s.announcement ? when(s.announcement.publishedAt) : (s.problem ?? '—')}</td>
       <td>${body?.version ?? ''}</td>
       <td class="wrap mono">${body?.nurls.map((n) => html`<div>${n}</div>`) ?? ''}</td></tr>`;
