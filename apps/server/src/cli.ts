@@ -842,6 +842,13 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
             () =>
               `account ${account.id} (${account.nickname}): hard quota ${quotaText(account.hardQuotaBytes)}, soft quota ${quotaText(account.softQuotaBytes)}\n`,
           );
+          // Allowed (an operator may stop an account's growth this way), but never silently.
+          const usage = (await db.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
+          if (hardBytes !== null && usage.bytes > hardBytes) {
+            io.stderr(
+              `ostrom: warning: account ${id} holds ${formatSize(usage.bytes)}, more than its hard quota of ${formatSize(hardBytes)}: it can store nothing more until it holds less (nothing it holds is deleted)\n`,
+            );
+          }
         });
       },
     );

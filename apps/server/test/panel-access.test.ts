@@ -264,6 +264,62 @@ describe('panel access', () => {
     });
   });
 
+  it('a quota field left as shown keeps its exact quota; a hard quota below usage is set and said', async () => {
+    const { cookie, csrf } = await panel.login();
+    const erin = await running.accountant.addAccount({
+      publicKey: 'e7'.repeat(32),
+      nickname: 'erin',
+      hardQuotaBytes: 123_456_789,
+      softQuotaBytes: 100_000_000,
+    });
+    const form = async () => {
+      const page = await panel.get(`/accounts/${erin.id}`, cookie);
+      const value = (name: string) =>
+        new RegExp(`name="${name}" value="([^"]*)"`).exec(page.text)![1]!;
+      return {
+        hard: value('hard'),
+        soft: value('soft'),
+        'hard-shown': value('hard-shown'),
+        'soft-shown': value('soft-shown'),
+      };
+    };
+    // Only the soft quota changed: the hard one stays to the byte.
+    const shown = await form();
+    expect(shown.hard).toBe('123456789 B');
+    await panel.post(`/accounts/${erin.id}/quota`, { csrf, ...shown, soft: '50 MB' }, cookie);
+    expect(await db.getAccount(erin.id)).toMatchObject({
+      hardQuotaBytes: 123_456_789,
+      softQuotaBytes: 50_000_000,
+    });
+    // A hard quota below what it holds: set (it stops growth), and the page says so.
+    const si = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const secret = (n: number) => new Uint8Array(32).fill(n);
+    const erinAccount = running.accountant.account(erin.id);
+    await erinAccount.allocate(si, {
+      renewSecret: secret(1),
+      cancelSecret: secret(2),
+      uploadSecret: secret(3).subarray(0, 20),
+      shareNumbers: [0],
+      allocatedSize: 3000,
+    });
+    await erinAccount.writeUpload(si, 0, secret(3).subarray(0, 20), 0, new Uint8Array(3000));
+    await panel.post(
+      `/accounts/${erin.id}/quota`,
+      { csrf, ...(await form()), hard: '2 kB', soft: '' },
+      cookie,
+    );
+    expect(await db.getAccount(erin.id)).toMatchObject({
+      hardQuotaBytes: 2000,
+      softQuotaBytes: null,
+    });
+    const page = await panel.get(`/accounts/${erin.id}`, cookie);
+    expect(page.text).toContain('It holds 3 kB, more than its hard quota of 2 kB');
+    // The audit trail says from what to what.
+    expect(page.text).toContain('quota: hard 123 MB → 2 kB, soft 50 MB → none');
+    // Out of the way of the tests after this one (which count accounts near their quota).
+    await db.setAccountQuota(erin.id, { hardQuotaBytes: null, softQuotaBytes: null });
+  });
+
   it('shows the node on the overview, filters accounts near a quota and the log by kind, approves and disables', async () => {
     const { cookie, csrf } = await panel.login('erin');
     const pending = await db.createAccount({

@@ -34,7 +34,7 @@ export {
   MAX_MUTABLE_SHARE_SIZE,
   UPLOAD_LIMIT_DEFAULTS,
 } from './options.js';
-export { formatSize, parseSize } from './size.js';
+export { formatSize, formatSizeExact, parseSize } from './size.js';
 export { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 export type {
   AccountInfo,

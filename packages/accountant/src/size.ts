@@ -55,3 +55,28 @@ export function formatSize(bytes: number): string {
   if (text.includes('.')) text = text.replace(/\.?0+$/, '');
   return `${text} ${UNIT_NAMES[unit]}`;
 }
+
+/**
+ * A size written exactly, for a form to be read back with `parseSize` unchanged: the shortest of
+ * `5 GB`, `512 MiB` and `123456789 B` that is exact. (`formatSize` rounds, so a form filled with
+ * it would change a quota nobody touched.)
+ */
+export function formatSizeExact(bytes: number): string {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) {
+    throw new RangeError('an exact size is a non-negative safe integer');
+  }
+  let best = `${bytes} B`;
+  if (bytes === 0) return best;
+  for (let unit = 1; unit < UNITS.length; unit++) {
+    for (const [base, suffix] of [
+      [1000, UNIT_NAMES[unit]],
+      [1024, `${UNITS[unit]!.toUpperCase()}iB`],
+    ] as const) {
+      const scale = base ** unit;
+      if (scale > Number.MAX_SAFE_INTEGER || bytes % scale !== 0) continue;
+      const text = `${bytes / scale} ${suffix}`;
+      if (text.length < best.length) best = text;
+    }
+  }
+  return best;
+}

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatSize, parseSize } from '../src/size.js';
+import { formatSize, formatSizeExact, parseSize } from '../src/size.js';
 
 describe('parseSize', () => {
   it.each([
@@ -86,5 +86,36 @@ describe('formatSize', () => {
     for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => formatSize(bad)).toThrow(RangeError);
     }
+  });
+});
+
+describe('formatSizeExact', () => {
+  it.each([
+    [0, '0 B'],
+    [123_456_789, '123456789 B'],
+    [5_000_000_000, '5 GB'],
+    [500 * 1024 * 1024, '500 MiB'],
+    [1024, '1 KiB'],
+    [1000, '1 kB'],
+    [1_500_000, '1500 kB'],
+  ])('formatSizeExact(%j) is %j', (bytes, text) => {
+    expect(formatSizeExact(bytes)).toBe(text);
+  });
+
+  it('parseSize reads it back exactly', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.maxSafeNat(),
+          fc
+            .tuple(fc.integer({ min: 1, max: 9999 }), fc.integer({ min: 0, max: 3 }))
+            .map(([n, k]) => n * 1024 ** k),
+        ),
+        (bytes) => {
+          expect(parseSize(formatSizeExact(bytes))).toBe(bytes);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -30,6 +30,21 @@ export function chartPoints(
   return [...last.values()].sort((a, b) => a.at - b.at);
 }
 
+/**
+ * The points with the level in force now as the last one: snapshots are taken each hour, so
+ * without it a chart would lag what the node holds by up to an hour (a flat 0 beside "725 MB
+ * stored"). Added at `at` unless the last point already holds that level.
+ */
+export function withCurrentLevel(
+  points: readonly UsageSample[],
+  at: number,
+  current: { readonly shares: number; readonly bytes: number },
+): UsageSample[] {
+  const last = points[points.length - 1];
+  if (last && last.bytes === current.bytes && last.shares === current.shares) return [...points];
+  return [...points.filter((p) => p.at < at), { at, shares: current.shares, bytes: current.bytes }];
+}
+
 const WIDTH = 720;
 const HEIGHT = 220;
 const PAD = { left: 64, right: 16, top: 16, bottom: 28 };

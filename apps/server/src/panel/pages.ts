@@ -1,4 +1,4 @@
-import { type Digest, formatSize } from '@ostrom/accountant';
+import { type Digest, formatSize, formatSizeExact } from '@ostrom/accountant';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -107,18 +107,20 @@ function statusBadge(status: AccountStatus): Html {
   return html`<span class="status status-${status}" data-testid="account-status">${status}</span>`;
 }
 
-/** The quota an account's usage is measured against: the soft one, else the hard one. */
-function quotaOf(account: AccountWithUsage): number | null {
-  return account.softQuotaBytes ?? account.hardQuotaBytes;
+/** One quota's bar: the usage as a share of it, "over" past it, "warn" from 80%. */
+function oneQuotaBar(kind: 'hard' | 'soft', bytes: number, quota: number): Html {
+  const ratio = quota === 0 ? (bytes === 0 ? 0 : 1) : bytes / quota;
+  const level = ratio >= 1 ? ' over' : ratio >= 0.8 ? ' warn' : '';
+  const percent = Math.round(ratio * 100);
+  const text = `${percent}% of ${kind} ${formatSize(quota)}`;
+  return html`<div class="quota" data-testid="quota-${kind}"><span class="bar${level}" title="${text}"><span style="width:${Math.min(100, percent)}%"></span></span>${text}</div>`;
 }
 
+/** The usage against each quota the account has: the hard one and the soft one, each its bar. */
 function quotaBar(account: AccountWithUsage): Html {
-  const quota = quotaOf(account);
-  if (quota === null) return html`<span class="muted">no quota</span>`;
-  const ratio = quota === 0 ? 1 : account.usage.bytes / quota;
-  const level = ratio >= 1 ? ' over' : ratio >= 0.8 ? ' warn' : '';
-  const percent = Math.min(100, Math.round(ratio * 100));
-  return html`<span class="bar${level}" title="${Math.round(ratio * 100)}% of ${formatSize(quota)}"><span style="width:${percent}%"></span></span>${Math.round(ratio * 100)}% of ${formatSize(quota)}`;
+  const { hardQuotaBytes: hard, softQuotaBytes: soft } = account;
+  if (hard === null && soft === null) return html`<span class="muted">no quota</span>`;
+  return html`${hard !== null && oneQuotaBar('hard', account.usage.bytes, hard)}${soft !== null && oneQuotaBar('soft', account.usage.bytes, soft)}`;
 }
 
 /** The first 16 hex digits of a key: enough to tell keys apart at a glance. */
@@ -276,16 +278,23 @@ export function accountsPage(
   total: number,
   now: number,
 ): Html {
-  const first = total === 0 ? 0 : (q.page - 1) * PAGE_SIZE + 1;
+  const first = (q.page - 1) * PAGE_SIZE + 1;
   const last = (q.page - 1) * PAGE_SIZE + accounts.length;
+  const lastPage = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const place =
+    total === 0
+      ? 'No account'
+      : accounts.length === 0
+        ? `Page ${number(q.page)} is past the last (${number(lastPage)}) of ${number(total)} accounts`
+        : `${number(first)}–${number(last)} of ${number(total)}`;
   const header = (key: SortKey, label: string, numeric = false) => {
     const dir = q.sort === key && q.dir === 'asc' ? 'desc' : 'asc';
     const mark = q.sort === key ? (q.dir === 'asc' ? ' ▲' : ' ▼') : '';
     return html`<th class="${numeric ? 'num' : ''}"><a data-sort="${key}" href="${accountsHref(q, { sort: key, dir, page: 1 })}">${label}${mark}</a></th>`;
   };
   const pager = html`<div class="pager" data-testid="pager">
-    <span>${number(first)}–${number(last)} of ${number(total)}</span>
-    ${q.page > 1 && html`<a rel="prev" href="${accountsHref(q, { page: q.page - 1 })}">← previous</a>`}
+    <span data-testid="pager-place">${place}</span>
+    ${q.page > 1 && html`<a rel="prev" href="${accountsHref(q, { page: Math.min(q.page - 1, lastPage) })}">← ${q.page > lastPage ? 'last page' : 'previous'}</a>`}
     ${last < total && html`<a rel="next" href="${accountsHref(q, { page: q.page + 1 })}">next →</a>`}
   </div>`;
   return html`<h1>Accounts</h1>
@@ -347,7 +356,8 @@ const reasonField = html`<label class="stack">Reason (optional)<input name="reas
 export function accountPage(d: AccountPageData): Html {
   const a = d.account;
   const builtIn = a.id <= 1;
-  const size = (bytes: number | null) => (bytes === null ? '' : formatSize(bytes));
+  // Exact, so that a field left alone reads back as the quota it shows (see the quota action).
+  const size = (bytes: number | null) => (bytes === null ? '' : formatSizeExact(bytes));
   return html`<h1>${a.nickname}</h1>
 <div class="cards">
   <section class="card"><h2>Status</h2>${statusBadge(a.status)}
@@ -376,8 +386,9 @@ ${d.nurl !== null && html`<h2>NURL</h2><p class="mono" data-testid="account-nurl
       d.csrf,
       'quota',
       'Set quota',
-      html`<label class="stack">Hard quota<input name="hard" value="${size(a.hardQuotaBytes)}" placeholder="none" size="9"></label>
-      <label class="stack">Soft quota<input name="soft" value="${size(a.softQuotaBytes)}" placeholder="none" size="9"></label>`,
+      html`<label class="stack">Hard quota<input name="hard" value="${size(a.hardQuotaBytes)}" placeholder="none" size="12" data-testid="quota-hard-input"></label>
+      <label class="stack">Soft quota<input name="soft" value="${size(a.softQuotaBytes)}" placeholder="none" size="12" data-testid="quota-soft-input"></label>
+      <input type="hidden" name="hard-shown" value="${size(a.hardQuotaBytes)}"><input type="hidden" name="soft-shown" value="${size(a.softQuotaBytes)}">`,
     )
   }
   ${
@@ -419,7 +430,7 @@ export function describeEvent(e: ActivityEvent): string {
     case 'account-status-changed':
       return `status ${String(d.from)} → ${String(d.to)}${d.reason ? `: ${String(d.reason)}` : ''}`;
     case 'account-quota-changed':
-      return `quota changed (hard ${quotaText(d.hardQuotaBytes)}, soft ${quotaText(d.softQuotaBytes)})`;
+      return quotaChange(d.from, d.to);
     case 'account-nickname-changed':
       return `renamed ${String(d.from)} → ${String(d.to)}`;
     case 'share-stored':
@@ -443,6 +454,21 @@ export function describeEvent(e: ActivityEvent): string {
 
 function quotaText(value: unknown): string {
   return typeof value === 'number' ? formatSize(value) : 'none';
+}
+
+/** "quota: hard none → 10 GB, soft 8 GB (unchanged)": each quota from what to what. */
+function quotaChange(from: unknown, to: unknown): string {
+  const quotas = (value: unknown) =>
+    (typeof value === 'object' && value !== null ? value : {}) as {
+      hardQuotaBytes?: unknown;
+      softQuotaBytes?: unknown;
+    };
+  const [before, after] = [quotas(from), quotas(to)];
+  const one = (name: string, was: unknown, now: unknown) =>
+    was === now
+      ? `${name} ${quotaText(now)} (unchanged)`
+      : `${name} ${quotaText(was)} → ${quotaText(now)}`;
+  return `quota: ${one('hard', before.hardQuotaBytes, after.hardQuotaBytes)}, ${one('soft', before.softQuotaBytes, after.softQuotaBytes)}`;
 }
 
 export interface ActivityQuery {

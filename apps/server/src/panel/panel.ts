@@ -13,9 +13,15 @@ import { AdminHttpError, adminStatusFor, failureAnswer } from '../admin/errors.j
 import { isNickname, NICKNAME_RULE } from '../admin/names.js';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
-import { parseSize } from '../size.js';
+import { formatSize, parseSize } from '../size.js';
 import { PANEL_CSS, PANEL_JS } from './assets.js';
-import { CHART_RANGES, type ChartRange, chartPoints, usageChart } from './chart.js';
+import {
+  CHART_RANGES,
+  type ChartRange,
+  chartPoints,
+  usageChart,
+  withCurrentLevel,
+} from './chart.js';
 import type { Html } from './html.js';
 import {
   type AccountsQuery,
@@ -155,7 +161,12 @@ export function createPanel(options: PanelOptions) {
         crawler,
         lastBackupAt: backups[0]?.at ?? null,
         nearQuota: near,
-        chart: usageChart(history, at - DAY, at, 'Bytes stored on this node, last 24 hours'),
+        chart: usageChart(
+          withCurrentLevel(history, at, stored),
+          at - DAY,
+          at,
+          'Bytes stored on this node, last 24 hours',
+        ),
       }),
     );
   }
@@ -205,16 +216,17 @@ export function createPanel(options: PanelOptions) {
       leaseDb.listEvents({ accountId: id, order: 'desc', limit: 20 }),
     ]);
     const deletedAt = attributes['deleted-at'];
+    const current = usage ?? { shares: 0, bytes: 0 };
     return page(
       frame(r, found.nickname, 'accounts'),
       accountPage({
-        account: { ...found, usage: usage ?? { shares: 0, bytes: 0 } },
+        account: { ...found, usage: current },
         nurl: found.status === 'deleted' || id === 1 ? null : options.nurlFor(id),
         deletedAt: deletedAt === undefined ? null : Number(deletedAt),
         range,
         ranges: Object.keys(CHART_RANGES) as ChartRange[],
         chart: usageChart(
-          chartPoints(samples, from, spec.bucket),
+          withCurrentLevel(chartPoints(samples, from, spec.bucket), at, current),
           from,
           at,
           `${found.nickname}: ${spec.label}`,
@@ -301,13 +313,25 @@ export function createPanel(options: PanelOptions) {
           done = `${name} is approved.`;
           break;
         case 'quota': {
-          const hard = sizeField(form, 'hard');
-          const soft = sizeField(form, 'soft');
+          // A field the operator left as the page showed it keeps the quota it has now: only
+          // what was changed changes (and nothing is rounded on the way).
+          const field = (kind: 'hard' | 'soft') =>
+            form.has(`${kind}-shown`) && form.get(kind) === form.get(`${kind}-shown`)
+              ? kind === 'hard'
+                ? found.hardQuotaBytes
+                : found.softQuotaBytes
+              : sizeField(form, kind);
+          const hard = field('hard');
+          const soft = field('soft');
           if (hard !== null && soft !== null && soft > hard) {
             throw new ActionRefused('The soft quota must not exceed the hard quota.');
           }
           await accountant.setAccountQuota(id, { hardBytes: hard, softBytes: soft }, { actor });
           done = `The quota of ${name} is set.`;
+          const usage = (await leaseDb.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
+          if (hard !== null && usage.bytes > hard) {
+            done += ` It holds ${formatSize(usage.bytes)}, more than its hard quota of ${formatSize(hard)}: it can store nothing more until it holds less (nothing it holds is deleted).`;
+          }
           break;
         }
         case 'delete': {

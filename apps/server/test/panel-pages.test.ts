@@ -1,0 +1,139 @@
+import type { AccountWithUsage, ActivityEvent } from '@ostrom/leasedb';
+import { describe, expect, it } from 'vitest';
+import { usageChart, withCurrentLevel } from '../src/panel/chart.js';
+import {
+  type AccountsQuery,
+  accountPage,
+  accountsPage,
+  describeEvent,
+  PAGE_SIZE,
+} from '../src/panel/pages.js';
+
+// What the panel's pages say, rendered without a server: each case is something a page once
+// showed wrong (a quota audit trail that read "none" for every change, "51–50 of 32", quota
+// fields filled with rounded sizes, a chart an hour behind, one bar for two quotas).
+
+const NOW = 1_800_000_000;
+const MB = 1_000_000;
+
+function account(change: Partial<AccountWithUsage> = {}): AccountWithUsage {
+  return {
+    id: 7,
+    publicKey: 'ab'.repeat(32),
+    nickname: 'dave',
+    status: 'normal',
+    hardQuotaBytes: null,
+    softQuotaBytes: null,
+    createdAt: NOW - 86_400,
+    lastSeenAt: NOW - 60,
+    usage: { shares: 3, bytes: 49 * MB },
+    ...change,
+  };
+}
+
+function event(kind: ActivityEvent['kind'], data: Record<string, unknown>): ActivityEvent {
+  return {
+    id: 1,
+    at: NOW,
+    kind,
+    accountId: 7,
+    actor: 'carol',
+    storageIndex: null,
+    shnum: null,
+    data,
+  };
+}
+
+const QUERY: AccountsQuery = { q: '', status: '', near: false, sort: 'id', dir: 'asc', page: 1 };
+
+describe('the pages say what is true', () => {
+  it('a quota change says each quota from what to what', () => {
+    expect(
+      describeEvent(
+        event('account-quota-changed', {
+          from: { hardQuotaBytes: null, softQuotaBytes: 8000 * MB },
+          to: { hardQuotaBytes: 10_000 * MB, softQuotaBytes: 8000 * MB },
+        }),
+      ),
+    ).toBe('quota: hard none → 10 GB, soft 8 GB (unchanged)');
+    expect(
+      describeEvent(
+        event('account-quota-changed', {
+          from: { hardQuotaBytes: 200 * MB, softQuotaBytes: 100 * MB },
+          to: { hardQuotaBytes: null, softQuotaBytes: null },
+        }),
+      ),
+    ).toBe('quota: hard 200 MB → none, soft 100 MB → none');
+  });
+
+  it('the pager says where a page is: past the end, or nothing at all, never "51–50 of 32"', () => {
+    const place = (page: number, rows: number, total: number) =>
+      /data-testid="pager-place">([^<]*)</.exec(
+        accountsPage(
+          { ...QUERY, page },
+          Array.from({ length: rows }, (_, i) => account({ id: i + 2 })),
+          total,
+          NOW,
+        ).toString(),
+      )![1];
+    expect(place(1, 32, 32)).toBe('1–32 of 32');
+    expect(place(2, 10, PAGE_SIZE + 10)).toBe('51–60 of 60');
+    expect(place(2, 0, 32)).toBe('Page 2 is past the last (1) of 32 accounts');
+    expect(place(1, 0, 0)).toBe('No account');
+    // Past the end, the way back leads to the last page.
+    expect(accountsPage({ ...QUERY, page: 9 }, [], 32, NOW).toString()).toContain(
+      'href="/accounts">← last page',
+    );
+  });
+
+  it('the quota form holds each quota exactly, so a field left alone changes nothing', () => {
+    const page = accountPage({
+      account: account({ hardQuotaBytes: 123_456_789, softQuotaBytes: 5 * 1024 ** 3 }),
+      nurl: null,
+      deletedAt: null,
+      range: 'day',
+      ranges: ['day'],
+      chart: usageChart([], NOW - 86_400, NOW, 'x'),
+      events: [],
+      csrf: 'token',
+      now: NOW,
+    }).toString();
+    expect(page).toMatch(/name="hard" value="123456789 B"/);
+    expect(page).toMatch(/name="soft" value="5 GiB"/);
+    expect(page).toMatch(/name="hard-shown" value="123456789 B"/);
+  });
+
+  it('hard and soft quotas each have their bar', () => {
+    const page = accountsPage(
+      QUERY,
+      [
+        account({
+          hardQuotaBytes: 200 * MB,
+          softQuotaBytes: 100 * MB,
+          usage: { shares: 1, bytes: 50 * MB },
+        }),
+      ],
+      1,
+      NOW,
+    ).toString();
+    expect(page).toContain('25% of hard 200 MB');
+    expect(page).toContain('50% of soft 100 MB');
+    const hardOnly = accountsPage(QUERY, [account({ hardQuotaBytes: 40 * MB })], 1, NOW).toString();
+    expect(hardOnly).toContain('123% of hard 40 MB');
+    expect(hardOnly).toMatch(/class="bar over"/);
+  });
+
+  it("a chart's last point is the level in force now, even before the hour's snapshot", () => {
+    const current = { shares: 3, bytes: 49 * MB };
+    // No snapshot yet: one point, now, at the current level (not "no usage recorded").
+    const fresh = usageChart(withCurrentLevel([], NOW, current), NOW - 86_400, NOW, 'x').toString();
+    expect(fresh).not.toContain('chart-empty');
+    expect(fresh).toContain('49 MB in 3 shares');
+    // The last snapshot is older than the uploads since: now's level is added after it.
+    const older = [{ at: NOW - 3600, shares: 0, bytes: 0 }];
+    expect(withCurrentLevel(older, NOW, current)).toEqual([...older, { at: NOW, ...current }]);
+    // Already current: nothing added.
+    const same = [{ at: NOW - 3600, ...current }];
+    expect(withCurrentLevel(same, NOW, current)).toEqual(same);
+  });
+});
