@@ -318,6 +318,37 @@ describeBrowser('operator panel in Chromium', (suite) => {
     expect(panel.foreignRequests()).toEqual([]);
   });
 
+  it('on a phone: the accounts table shows its quota and last-seen columns, chart labels are readable, a long NURL wraps', async () => {
+    const { node, running, dave } = await furnishedNode();
+    const db = await node.openDb();
+    await db.setAccountQuota(dave.id, { hardQuotaBytes: 200_000_000, softQuotaBytes: 100_000 });
+    const panel = await openPanel(suite, running, { viewport: PHONE });
+    await panel.login('carol');
+    await panel.goto('/accounts');
+    for (const column of ['quota', 'lastSeen', 'bytes']) {
+      const box = await panel.page.locator(`th[data-testid="column-${column}"]`).boundingBox();
+      expect(box, column).not.toBeNull();
+      expect(box!.x + box!.width, `${column} is off-screen`).toBeLessThanOrEqual(PHONE.width);
+    }
+    await panel.page.locator('[data-testid="quota-hard"]').first().waitFor();
+    await expectNoSidewaysScroll(panel);
+
+    await panel.goto(`/accounts/${dave.id}`);
+    const label = panel.page.locator('svg[data-testid="usage-chart"] text').first();
+    const box = await label.boundingBox();
+    // Once about 5 px tall; 9 px is the least that reads.
+    expect(box!.height, 'chart label height').toBeGreaterThanOrEqual(9);
+
+    // The Grid page's error lines carry NURLs, which have no break in them.
+    await panel.goto('/grid');
+    const nurl = `pb://${'x'.repeat(43)}@storage-${'n'.repeat(40)}.example.net:3457/${'s'.repeat(32)}#v=1`;
+    await panel.page.evaluate(
+      `document.querySelector('main').insertAdjacentHTML('beforeend', '<p>the server ${nurl} did not answer</p><ul><li>${nurl}: refused</li></ul>')`,
+    );
+    await expectNoSidewaysScroll(panel);
+    await saveScreenshot(panel.page, 'panel-grid-long-nurl-phone');
+  });
+
   it('at 390×844 no page scrolls sideways (phone screenshots saved)', async () => {
     const { running, dave } = await furnishedNode();
     const tabs = await tour(suite, running, dave.id, PHONE, '-phone');

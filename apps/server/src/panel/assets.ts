@@ -19,6 +19,8 @@ main { padding: 1rem; max-width: 72rem; margin: 0 auto; }
 h1 { font-size: 1.4rem; margin: .25rem 0 1rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 a { color: var(--accent); }
+/* A NURL or a storage index has no break in it: it wraps anywhere rather than widen the page. */
+main p, main li { overflow-wrap: anywhere; }
 .muted { color: var(--muted); }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); gap: .75rem; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; }
@@ -70,6 +72,13 @@ ul.events li { padding: .3rem 0; border-bottom: 1px solid var(--line); overflow-
 @media (max-width: 40rem) {
   main { padding: .6rem; }
   .hide-narrow { display: none; }
+  /* The accounts table fits a phone: fewer columns, and the quota and last-seen cells wrap. */
+  table { font-size: .9rem; }
+  th, td { padding: .35rem .4rem; }
+  th, td.fit { white-space: normal; }
+  .bar { width: 3rem; }
+  /* The chart is drawn 720 units wide and shown about 350 px wide: labels twice the size. */
+  .chart text { font-size: 24px; }
 }
 `;
 

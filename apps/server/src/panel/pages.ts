@@ -287,10 +287,12 @@ export function accountsPage(
       : accounts.length === 0
         ? `Page ${number(q.page)} is past the last (${number(lastPage)}) of ${number(total)} accounts`
         : `${number(first)}–${number(last)} of ${number(total)}`;
-  const header = (key: SortKey, label: string, numeric = false) => {
+  // `wide`: a column a phone leaves out (the ID is in the link, the shares on the account's page).
+  const header = (key: SortKey, label: string, numeric = false, wide = false) => {
     const dir = q.sort === key && q.dir === 'asc' ? 'desc' : 'asc';
     const mark = q.sort === key ? (q.dir === 'asc' ? ' ▲' : ' ▼') : '';
-    return html`<th class="${numeric ? 'num' : ''}"><a data-sort="${key}" href="${accountsHref(q, { sort: key, dir, page: 1 })}">${label}${mark}</a></th>`;
+    const classes = [numeric ? 'num' : '', wide ? 'hide-narrow' : ''].join(' ').trim();
+    return html`<th class="${classes}" data-testid="column-${key}"><a data-sort="${key}" href="${accountsHref(q, { sort: key, dir, page: 1 })}">${label}${mark}</a></th>`;
   };
   const pager = html`<div class="pager" data-testid="pager">
     <span data-testid="pager-place">${place}</span>
@@ -313,18 +315,18 @@ export function accountsPage(
 </form>
 ${pager}
 <div class="table-wrap"><table data-testid="accounts-table">
-<thead><tr>${header('id', 'ID', true)}${header('nickname', 'Nickname')}<th class="hide-narrow">Key</th>${header('status', 'Status')}${header('shares', 'Shares', true)}${header('bytes', 'Bytes', true)}<th>Quota</th>${header('lastSeen', 'Last seen')}</tr></thead>
+<thead><tr>${header('id', 'ID', true, true)}${header('nickname', 'Nickname')}<th class="hide-narrow">Key</th>${header('status', 'Status')}${header('shares', 'Shares', true, true)}${header('bytes', 'Bytes', true)}<th data-testid="column-quota">Quota</th>${header('lastSeen', 'Last seen')}</tr></thead>
 <tbody>
 ${accounts.map(
   (a) => html`<tr data-account-id="${a.id}">
-  <td class="num">${a.id}</td>
+  <td class="num hide-narrow">${a.id}</td>
   <td><a data-testid="account-link" href="/accounts/${a.id}">${a.nickname}</a></td>
   <td class="mono hide-narrow">${fingerprint(a.publicKey)}</td>
   <td>${statusBadge(a.status)}</td>
-  <td class="num">${number(a.usage.shares)}</td>
+  <td class="num hide-narrow">${number(a.usage.shares)}</td>
   <td class="num" data-testid="account-bytes" title="${number(a.usage.bytes)} bytes">${formatSize(a.usage.bytes)}</td>
-  <td>${quotaBar(a)}</td>
-  <td>${ago(a.lastSeenAt, now)}</td>
+  <td class="fit">${quotaBar(a)}</td>
+  <td class="fit">${ago(a.lastSeenAt, now)}</td>
 </tr>`,
 )}
 ${accounts.length === 0 && html`<tr><td colspan="8" class="muted">No account matches.</td></tr>`}
