@@ -9,6 +9,8 @@ import {
   tempDir,
 } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
+import { loadNode } from '../src/node-dir.js';
+import { openNodeDatabase } from '../src/server.js';
 import { ostrom, ostromJson } from './helpers.js';
 
 const KEY_A = 'a'.repeat(64);
@@ -262,8 +264,36 @@ describe('operator commands on an initialised node', () => {
     // Round sizes keep their zeros (200 MB was once printed "2 MB").
     const set = await ostrom(['accounts', 'set-quota', '2', '--hard', '200MB', ...d]);
     expect(set.stdout).toContain('200 MB');
+    expect(set.stderr).toBe('');
     expect((await ostrom(['accounts', 'show', '2', ...d])).stdout).toMatch(
       /hard quota\s*│?\s*200 MB/,
+    );
+    // A hard quota below what the account holds is set, and said.
+    const db = await openNodeDatabase(await loadNode(dir));
+    try {
+      await db.addComingShares({
+        storageIndex: 'aaaaaaaaaaaaaaaaaaaaaaaaaa',
+        sharetype: 'immutable',
+        accountId: 2,
+        shares: [{ shnum: 0, usedBytes: 3000 }],
+      });
+      await db.markStable('aaaaaaaaaaaaaaaaaaaaaaaaaa', 0, 3000);
+    } finally {
+      await db.close();
+    }
+    const below = await ostrom([
+      'accounts',
+      'set-quota',
+      '2',
+      '--hard',
+      '2kB',
+      '--soft',
+      'none',
+      ...d,
+    ]);
+    expect(below.code).toBe(0);
+    expect(below.stderr).toBe(
+      'ostrom: warning: account 2 holds 3 kB, more than its hard quota of 2 kB: it can store nothing more until it holds less (nothing it holds is deleted)\n',
     );
 
     expect((await ostrom(['accounts', 'delete', '2', ...d])).stdout).toBe(
