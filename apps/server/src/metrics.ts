@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { DEPENDENCIES, type DependencyHealth } from '@ostrom/accountant';
+import {
+  DEPENDENCIES,
+  type DependencyHealth,
+  REFUSAL_REASONS,
+  type RefusalReason,
+} from '@ostrom/accountant';
 import { readCrawlerStatus } from '@ostrom/crawler';
 import { ACCOUNT_STATUSES, type LeaseDb } from '@ostrom/leasedb';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -25,6 +30,11 @@ export interface NodeMetricsOptions {
    * scrape succeeds while the database is away (its gauges keep their last values).
    */
   readonly health?: DependencyHealth;
+  /**
+   * The writes the accountant refused so far, by reason (`Accountant.refusalCounts`), exported as
+   * `ostrom_writes_refused_total`; undefined (all 0) before the accountant exists.
+   */
+  readonly refusals?: () => Readonly<Record<RefusalReason, number>> | undefined;
 }
 
 /** A node's Prometheus metrics: its own registry, the storage-listener wrapper and the scrape. */
@@ -141,6 +151,19 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
     help: 'Counters of the last full crawler cycle',
     labelNames: ['counter'] as const,
     registers: [registry],
+  });
+  // Counted in the accountant's memory, not the lease database: read at each scrape, even while
+  // the database is away. No account label: one series per reason whatever the number of accounts.
+  new Counter({
+    name: 'ostrom_writes_refused_total',
+    help: 'Writes refused by reason: quota (hard quota), status (frozen, disabled, deleted or pending account), mode (anonymous writes in mode required)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      const counts = options.refusals?.();
+      this.reset();
+      for (const reason of REFUSAL_REASONS) this.inc({ reason }, counts?.[reason] ?? 0);
+    },
   });
   const quotaWarnings = new Counter({
     name: 'ostrom_quota_warnings_total',

@@ -241,4 +241,48 @@ describe('/metrics on the admin listener', () => {
       await running.close();
     }
   });
+
+  it('counts the writes the accountant refused, by reason, with no account label', async () => {
+    const dir = await tempDir();
+    await initNode(dir);
+    const running = await startNode(dir, { port: 0, sweepIntervalSeconds: 0 });
+    const token = (await readFile(running.adminTokenPath, 'utf8')).trim();
+    const added = await admin(running, token, 'POST', '/admin/v1/accounts', {
+      publicKey: Buffer.from(generateAccountKey().publicKey).toString('hex'),
+      nickname: 'jun',
+      hardBytes: 100,
+    });
+    expect(added.status).toBe(201);
+    const client = createStorageClient({ nurl: added.json.nurl });
+    try {
+      const before = await scrape(running, token);
+      expect(before.types.get('ostrom_writes_refused_total')).toBe('counter');
+      for (const reason of ['quota', 'status', 'mode']) {
+        expect(value(before.samples, 'ostrom_writes_refused_total', { reason }), reason).toBe(0);
+      }
+
+      const si = storageIndex('metrics-refused');
+      await expect(
+        client.immutable.allocate(si, {
+          ...secrets('metrics-refused'),
+          shareNumbers: [0],
+          allocatedSize: 200,
+        }),
+      ).rejects.toMatchObject({ status: 403 });
+
+      const { samples } = await scrape(running, token);
+      expect(value(samples, 'ostrom_writes_refused_total', { reason: 'quota' })).toBe(1);
+      expect(value(samples, 'ostrom_writes_refused_total', { reason: 'status' })).toBe(0);
+      expect(value(samples, 'ostrom_writes_refused_total', { reason: 'mode' })).toBe(0);
+      const series = samples.filter((s) => s.name === 'ostrom_writes_refused_total');
+      expect(series.map((s) => Object.keys(s.labels))).toEqual([
+        ['reason'],
+        ['reason'],
+        ['reason'],
+      ]);
+    } finally {
+      client.close();
+      await running.close();
+    }
+  });
 });

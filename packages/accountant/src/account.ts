@@ -85,7 +85,8 @@ export class Account {
     checkAllocateRequest(request);
     const core = this.#core;
     const connection = core.uploadBounds.connectionKey(context.connection);
-    const account = await core.authorize(this.id, 'write');
+    const requested = new Set(request.shareNumbers).size * request.allocatedSize;
+    const account = await core.authorizeWrite(this.id, 'allocate', requested);
     const duration = await core.leaseDurationFor(this.id);
     return await core.lock.run(storageIndex, async () => {
       const held = (await guard(() => core.backend.listShares(storageIndex))).map((s) => s.shnum);
@@ -129,7 +130,9 @@ export class Account {
         // (the quota, a bound) must leave everything as it was, leases included. So the quota
         // counts the bytes this allocation stores, not the held shares it leases, as adding a
         // lease never counts against it.
-        before = await this.#createUploads(storageIndex, request, allocated, account, duration);
+        before = await core.recordingRefusals(this.id, 'allocate', () =>
+          this.#createUploads(storageIndex, request, allocated, account, duration),
+        );
         for (const shnum of allocated) {
           const upload: Upload = {
             storageIndex,
@@ -233,7 +236,7 @@ export class Account {
     const core = this.#core;
     // Every chunk, the completing one included, comes through the allocating account (#upload),
     // so this is that account's status: once frozen, disabled or deleted it stores no more.
-    await core.authorize(this.id, 'write');
+    await core.authorizeWrite(this.id, 'write', data.length);
     const upload = await this.#upload(storageIndex, shnum, uploadSecret);
     checkChunkFits(upload, offset, data.length);
     upload.lastActivityAt = core.now();
@@ -292,7 +295,7 @@ export class Account {
     if (!Number.isSafeInteger(chunk.length) || chunk.length < 0) {
       throw new RangeError('length must be ≥ 0');
     }
-    await this.#core.authorize(this.id, 'write');
+    await this.#core.authorizeWrite(this.id, 'write', chunk.length);
     const upload = await this.#upload(storageIndex, shnum, uploadSecret);
     checkChunkFits(upload, chunk.offset, chunk.length);
   }
@@ -498,7 +501,7 @@ export class Account {
     checkStorageIndex(storageIndex);
     checkLeaseSecrets(secrets);
     const core = this.#core;
-    const account = await core.authorize(this.id, 'write');
+    const account = await core.authorizeWrite(this.id, 'lease');
     const duration = await core.leaseDurationFor(this.id);
     await core.lock.run(storageIndex, async () => {
       const held = (await guard(() => core.backend.listShares(storageIndex))).map((s) => s.shnum);
@@ -532,6 +535,7 @@ export class Account {
     const core = this.#core;
     let mayWrite = true;
     try {
+      // Not a refused write (the body may hold only reads): `readTestWrite` records one.
       await core.authorize(this.id, 'write');
     } catch (error) {
       if (!(error instanceof AccountantError && error.code === 'FORBIDDEN')) throw error;
@@ -572,7 +576,9 @@ export class Account {
     const core = this.#core;
     // Only reads (no test-write vectors) are what a frozen account may still do.
     const writes = request.testWriteVectors.size > 0;
-    const account = await core.authorize(this.id, writes ? 'write' : 'read');
+    const account = writes
+      ? await core.authorizeWrite(this.id, 'mutable-write')
+      : await core.authorize(this.id, 'read');
     const duration = writes ? await core.leaseDurationFor(this.id) : 0;
     return await core.lock.run(storageIndex, async () => {
       const all = await guard(() => core.backend.listShares(storageIndex));
@@ -739,7 +745,9 @@ export class Account {
       }
       return before;
     };
-    const before = growth > 0 ? await core.quotaExclusive(account, write) : await write();
+    const before = await core.recordingRefusals(this.id, 'mutable-write', () =>
+      growth > 0 ? core.quotaExclusive(account, write) : write(),
+    );
 
     // Tahoe renews the writer's lease on the shares this request wrote that still exist
     // (`_evaluate_write_vectors` → `remaining_shares`), not on the slot's other shares.

@@ -16,6 +16,7 @@ import {
   type ApprovalMode,
   resolveOptions,
 } from './options.js';
+import type { RefusalReason } from './refusals.js';
 import { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 import type { VersionInfo } from './types.js';
 import { checkStorageIndex } from './validate.js';
@@ -86,6 +87,14 @@ export class Accountant {
 
   get serverId(): string {
     return this.#core.options.serverId;
+  }
+
+  /**
+   * Writes refused since this Accountant was made, by reason: every refusal, those whose
+   * `write-refused` event the rate limit left out included (for a metric).
+   */
+  refusalCounts(): Readonly<Record<RefusalReason, number>> {
+    return this.#core.refusals.counts();
   }
 
   /**

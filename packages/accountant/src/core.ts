@@ -16,6 +16,7 @@ import {
 } from '@ostrom/leasedb';
 import { AccountantError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
+import { RefusalRecorder, type RefusedWrite } from './refusals.js';
 import { createUploadBounds, type UploadBounds } from './upload-bounds.js';
 
 /** An immutable upload in progress (Tahoe keeps these in memory too: none survive a restart). */
@@ -107,10 +108,16 @@ export class Core {
    */
   readonly advisoryLock: KeyedLock = createKeyedLock();
   readonly #lastSeen = new Map<number, number>();
+  /** Writes refused for the quota, the status or the mode: counted, and logged as events. */
+  readonly refusals: RefusalRecorder;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.uploadBounds = createUploadBounds(options);
+    this.refusals = new RefusalRecorder({
+      now: () => this.now(),
+      appendEvent: (event) => this.db.appendEvent(event),
+    });
   }
 
   get db() {
@@ -240,6 +247,41 @@ export class Core {
       );
     }
     return account;
+  }
+
+  /**
+   * {@link Core.authorize} for a write, its refusal (status or mode) recorded as `write`; `bytes`
+   * is what the write asks for, when known.
+   */
+  async authorizeWrite(
+    accountId: number,
+    write: RefusedWrite,
+    bytes?: number,
+  ): Promise<AccountRow> {
+    return await this.recordingRefusals(
+      accountId,
+      write,
+      () => this.authorize(accountId, 'write'),
+      bytes,
+    );
+  }
+
+  /**
+   * Runs a step of a write that may refuse it (the status, the mode, a hard quota) and passes
+   * on whatever it throws unchanged, once a refusal is counted and logged (`write-refused`).
+   */
+  async recordingRefusals<T>(
+    accountId: number,
+    write: RefusedWrite,
+    step: () => Promise<T>,
+    bytes?: number,
+  ): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      await this.refusals.record(error, accountId, write, bytes);
+      throw error;
+    }
   }
 
   /**

@@ -34,6 +34,12 @@ export {
   MAX_MUTABLE_SHARE_SIZE,
   UPLOAD_LIMIT_DEFAULTS,
 } from './options.js';
+export {
+  REFUSAL_EVENT_WINDOW_SECONDS,
+  REFUSAL_REASONS,
+  type RefusalReason,
+  type RefusedWrite,
+} from './refusals.js';
 export { formatSize, formatSizeExact, parseSize } from './size.js';
 export { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 export type {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AccountStatus } from '@ostrom/leasedb';
+import { type AccountStatus, EVENT_KINDS } from '@ostrom/leasedb';
 import { publicKeyFromPrivate, signAccountRequest } from '@ostrom/protocol';
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
@@ -516,6 +516,9 @@ async function attempt(fn: () => Promise<unknown>): Promise<Outcome> {
   }
 }
 
+/** Every event kind but `write-refused`, which records a refusal rather than a change. */
+const STATE_EVENT_KINDS = EVENT_KINDS.filter((kind) => kind !== 'write-refused');
+
 /**
  * Everything an operation could change, in the database and in the store: the shares' bytes,
  * the uploads in progress, share rows, leases (with their times), accounts (all but when they
@@ -551,7 +554,8 @@ async function snapshot(world: World, accountIds: readonly number[]): Promise<un
   }
   out.push(
     await db.getServerUsage(),
-    (await db.listEvents({ order: 'desc', limit: 1 }))[0]?.id ?? 0,
+    // A refused write's own record is the one event a refusal adds (refusals.test.ts tests it).
+    (await db.listEvents({ order: 'desc', limit: 1, kinds: STATE_EVENT_KINDS }))[0]?.id ?? 0,
     await backend.listBlobs(),
   );
   return out;

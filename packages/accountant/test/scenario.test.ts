@@ -141,7 +141,10 @@ describeMatrix('a day on a storage node', (matrix) => {
       `share-stored:${ids.bob}`,
       `quota-warning:${ids.bob}:100`,
       `share-stored:${ids.bob}`,
+      // The allocation past bob's hard quota, then his write once frozen: both refused.
+      `write-refused:${ids.bob}`,
       `account-status-changed:${ids.bob}`,
+      `write-refused:${ids.bob}`,
       `account-status-changed:${ids.carol}`,
       `share-deleted:${ids.carol}`,
     ]);

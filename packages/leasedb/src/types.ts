@@ -100,6 +100,8 @@ export const EVENT_KINDS = [
   'leases-expired',
   'leases-dropped',
   'quota-warning',
+  /** A write refused for the account's quota, its status or the mode (rate-limited per account). */
+  'write-refused',
   'usage-corrected',
   'backup-made',
   'database-restored',
