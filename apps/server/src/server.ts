@@ -57,7 +57,7 @@ import {
   recordRestore,
   recoverSqliteFile,
 } from './recovery.js';
-import { APPLICATION_VERSION } from './version.js';
+import { APPLICATION_VERSION, VERSION } from './version.js';
 
 /** Options of {@link startNode}. */
 export interface StartOptions {
@@ -590,6 +590,7 @@ function logHealthChange(logger: Logger, change: HealthChange): void {
 export async function startNode(dir: string, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? pino({ enabled: false });
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const startedAt = now();
   const node = await loadNode(dir);
   let leaseDb: LeaseDb | undefined;
   let backend: ShareBackend | undefined;
@@ -639,7 +640,11 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     leaseDb = db;
     await syncAccounts(node, db, backend, logger);
     let port = options.port ?? node.config.storage.port;
-    const metrics = createNodeMetrics({ leaseDb: db, health });
+    const metrics = createNodeMetrics({
+      leaseDb: db,
+      health,
+      refusals: () => accountant?.refusalCounts(),
+    });
     // Requests that arrive between listening and the accountant's start wait for it: the port
     // (0 picks one) must be known to build the accountant, which registers where peers reach it.
     let serve: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -766,6 +771,17 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         furl,
         metrics,
         health,
+        identity: {
+          nickname: node.config.node.nickname,
+          version: VERSION,
+          startedAt,
+          nurl,
+          serversYaml: serversYaml(node, nurl, furl),
+        },
+        defaultQuotas: {
+          hardBytes: node.config.accounting.defaultHardQuotaBytes,
+          softBytes: node.config.accounting.defaultSoftQuotaBytes,
+        },
         logger,
         crawler,
         gsd,

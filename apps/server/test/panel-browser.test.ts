@@ -318,6 +318,47 @@ describeBrowser('operator panel in Chromium', (suite) => {
     expect(panel.foreignRequests()).toEqual([]);
   });
 
+  it("the overview opens with the node's state and alerts, says who the node is, and copies its NURL", async () => {
+    const { node, running, dave } = await furnishedNode();
+    const panel = await openPanel(suite, running);
+    await panel.login('carol');
+    await panel.goto('/');
+    const health = panel.page.locator('section[data-testid="health"]');
+    expect(await health.getAttribute('data-state')).toBe('ok');
+    // The health section comes before everything else on the page.
+    const order = await panel.page.evaluate<string[]>(
+      "[...document.querySelectorAll('main > *')].map((e) => e.dataset.testid || e.tagName)",
+    );
+    expect(order.slice(0, 3)).toEqual(['H1', 'health', 'identity']);
+
+    // dave now holds more than his hard quota: the overview says so first.
+    const db = await node.openDb();
+    await db.setAccountQuota(dave.id, { hardQuotaBytes: 5000, softQuotaBytes: null });
+    await panel.goto('/');
+    expect(await health.getAttribute('data-state')).toBe('warning');
+    const alert = panel.page.locator('[data-testid="alert"][data-alert="hard-quota"]');
+    expect(await alert.textContent()).toContain('dave');
+    expect(await alert.locator('a').getAttribute('href')).toBe('/accounts?near=1');
+
+    expect(await panel.page.locator('[data-testid="node-name"]').textContent()).toMatch(
+      /· Ostrom$/,
+    );
+    expect((await panel.page.locator('[data-testid="node-nurl"]').textContent())?.trim()).toBe(
+      running.nurl,
+    );
+    expect(await panel.page.locator('[data-testid="servers-yaml"]').textContent()).toContain(
+      `- ${running.nurl}`,
+    );
+    await panel.page.context().grantPermissions(['clipboard-read', 'clipboard-write'], {
+      origin: panel.origin,
+    });
+    await panel.page.locator('button[data-testid="copy-nurl"]').click();
+    await panel.expectText('button[data-testid="copy-nurl"]', 'Copied');
+    expect(await panel.page.evaluate<string>('navigator.clipboard.readText()')).toBe(running.nurl);
+    await saveScreenshot(panel.page, 'panel-overview-alerts');
+    expect(panel.foreignRequests()).toEqual([]);
+  });
+
   it('on a phone: the accounts table shows its quota and last-seen columns, chart labels are readable, a long NURL wraps', async () => {
     const { node, running, dave } = await furnishedNode();
     const db = await node.openDb();
@@ -325,7 +366,7 @@ describeBrowser('operator panel in Chromium', (suite) => {
     const panel = await openPanel(suite, running, { viewport: PHONE });
     await panel.login('carol');
     await panel.goto('/accounts');
-    for (const column of ['quota', 'lastSeen', 'bytes']) {
+    for (const column of ['hardQuotaUse', 'lastSeen', 'bytes']) {
       const box = await panel.page.locator(`th[data-testid="column-${column}"]`).boundingBox();
       expect(box, column).not.toBeNull();
       expect(box!.x + box!.width, `${column} is off-screen`).toBeLessThanOrEqual(PHONE.width);

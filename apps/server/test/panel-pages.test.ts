@@ -136,4 +136,29 @@ describe('the pages say what is true', () => {
     const same = [{ at: NOW - 3600, ...current }];
     expect(withCurrentLevel(same, NOW, current)).toEqual(same);
   });
+
+  it("an account's chart draws its quotas, scaled to hold them", () => {
+    const points = [{ at: NOW - 3600, shares: 1, bytes: 50 * MB }];
+    const chart = usageChart(points, NOW - 86_400, NOW, 'x', {
+      hardBytes: 200 * MB,
+      softBytes: 100 * MB,
+    }).toString();
+    expect(chart).toContain('data-testid="chart-quota-hard"');
+    expect(chart).toContain('hard quota 200 MB');
+    expect(chart).toContain('soft quota 100 MB');
+    // The axis reaches the hard quota, not just the usage.
+    expect(chart).toMatch(/text-anchor="end">200 MB</);
+    expect(usageChart(points, NOW - 86_400, NOW, 'x').toString()).not.toContain('chart-quota');
+  });
+
+  it('the accounts page says what quotas a new account gets, and sorts by the share of the hard quota held', () => {
+    const page = accountsPage(QUERY, [account()], 1, NOW, {
+      hardBytes: 10_000 * MB,
+      softBytes: null,
+    });
+    expect(page.toString()).toContain(
+      'A new account gets a hard quota of 10 GB and a soft quota of none',
+    );
+    expect(page.toString()).toContain('data-sort="hardQuotaUse"');
+  });
 });

@@ -42,6 +42,8 @@ export const ACCOUNT_ORDERS = [
   'bytes',
   'createdAt',
   'lastSeen',
+  /** The share of its hard quota an account holds; accounts without one come last either way. */
+  'hardQuotaUse',
 ] as const;
 export type AccountOrder = (typeof ACCOUNT_ORDERS)[number];
 
@@ -62,6 +64,8 @@ export interface AccountQuery {
    * (accounts with neither never match).
    */
   readonly nearQuota?: boolean;
+  /** Only accounts holding at least their hard quota: they can store nothing more. */
+  readonly atHardQuota?: boolean;
   /** `lastSeen` sorts accounts never seen as the oldest (first ascending, last descending). */
   readonly orderBy?: AccountOrder;
   readonly direction?: 'asc' | 'desc';
@@ -200,6 +204,12 @@ const ORDER_COLUMNS = {
   bytes: 'account_usage.bytes',
   createdAt: 'accounts.created_at',
   lastSeen: 'accounts.last_seen_at',
+  // Bytes over quota as a fraction (× 1.0: not integer division); a zero quota holding
+  // anything is full past any fraction, and holding nothing is empty.
+  hardQuotaUse: sql`case
+    when accounts.hard_quota_bytes is null then null
+    when accounts.hard_quota_bytes = 0 then (case when account_usage.bytes > 0 then 1e18 else 0 end)
+    else account_usage.bytes * 1.0 / accounts.hard_quota_bytes end`,
 } as const;
 
 /** A page of accounts with their usage; filtering, sorting and paging happen in the database. */
@@ -216,6 +226,8 @@ export async function listAccounts(ctx: Ctx, query: AccountQuery = {}): Promise<
   if (query.status !== undefined) assertStatus(query.status);
   if (query.nearQuota !== undefined && typeof query.nearQuota !== 'boolean')
     throw new TypeError('nearQuota must be a boolean');
+  if (query.atHardQuota !== undefined && typeof query.atHardQuota !== 'boolean')
+    throw new TypeError('atHardQuota must be a boolean');
 
   let base = ctx.db
     .selectFrom('accounts')
@@ -237,14 +249,21 @@ export async function listAccounts(ctx: Ctx, query: AccountQuery = {}): Promise<
         else false end`,
     );
   }
+  if (query.atHardQuota) {
+    base = base.where(
+      sql<boolean>`accounts.hard_quota_bytes is not null and account_usage.bytes >= accounts.hard_quota_bytes`,
+    );
+  }
   const rows = await base
     .selectAll('accounts')
     .select(['account_usage.shares as usage_shares', 'account_usage.bytes as usage_bytes'])
     .orderBy(ORDER_COLUMNS[orderBy], (ob) => {
       const ordered = direction === 'asc' ? ob.asc() : ob.desc();
+      // Never seen (NULL) is the oldest; no hard quota is no use of one, last either way. The
+      // dialects disagree on where NULLs go by default (SQLite: smallest, PostgreSQL:
+      // largest), so it is said.
+      if (orderBy === 'hardQuotaUse') return ordered.nullsLast();
       if (orderBy !== 'lastSeen') return ordered;
-      // Never seen (NULL) is the oldest. The dialects disagree on where NULLs go by default
-      // (SQLite: smallest, PostgreSQL: largest), so it is said.
       return direction === 'asc' ? ordered.nullsFirst() : ordered.nullsLast();
     })
     .orderBy('accounts.id', direction)

@@ -300,6 +300,32 @@ describeEachDialect('accounts', (dialect) => {
     ]);
   });
 
+  it("listAccounts({ orderBy: 'hardQuotaUse' }) sorts by the share of the hard quota held, accounts without one last", async () => {
+    const db = await dialect.open();
+    const cases = [
+      { nickname: 'half', hard: 1000, bytes: 500 },
+      { nickname: 'none', hard: null, bytes: 10 ** 9 },
+      { nickname: 'over', hard: 10, bytes: 30 },
+      { nickname: 'tenth', hard: 10_000, bytes: 1000 },
+      { nickname: 'zero-full', hard: 0, bytes: 1 },
+      { nickname: 'big', hard: 4e15, bytes: 3e15 },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const account = await db.createAccount({
+        publicKey: publicKey(100 + i),
+        nickname: c.nickname,
+      });
+      await use(db, account.id, c.bytes);
+      await db.setAccountQuota(account.id, { hardQuotaBytes: c.hard, softQuotaBytes: null });
+    }
+    const order = async (direction: 'asc' | 'desc') =>
+      (await db.listAccounts({ orderBy: 'hardQuotaUse', direction, limit: 100 })).accounts
+        .map((a) => a.nickname)
+        .filter((name) => cases.some((c) => c.nickname === name));
+    expect(await order('desc')).toEqual(['zero-full', 'over', 'big', 'half', 'tenth', 'none']);
+    expect(await order('asc')).toEqual(['tenth', 'half', 'big', 'over', 'zero-full', 'none']);
+  });
+
   it('listAccounts({ nearQuota }) keeps accounts at 80% of the soft quota, else of the hard one', async () => {
     const db = await dialect.open();
     const cases = [
@@ -330,6 +356,14 @@ describeEachDialect('accounts', (dialect) => {
       expected.length,
     ]);
     await expect(db.listAccounts({ nearQuota: 'yes' as unknown as boolean })).rejects.toThrow(
+      TypeError,
+    );
+    // At the hard quota: holding it or more, whatever the soft quota says.
+    const full = await db.listAccounts({ atHardQuota: true, orderBy: 'nickname' });
+    expect(full.accounts.map((a) => a.nickname)).toEqual(['hard-over']);
+    await db.setAccountQuota(full.accounts[0]!.id, { hardQuotaBytes: 50, softQuotaBytes: null });
+    expect((await db.listAccounts({ atHardQuota: true })).total).toBe(1);
+    await expect(db.listAccounts({ atHardQuota: 1 as unknown as boolean })).rejects.toThrow(
       TypeError,
     );
   });

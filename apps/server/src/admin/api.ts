@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { NodeMetrics } from '../metrics.js';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
+import type { DefaultQuotas, NodeIdentity } from '../panel/pages.js';
 import { createPanel } from '../panel/panel.js';
 import { parseSize } from '../size.js';
 import { APPLICATION_VERSION } from '../version.js';
@@ -67,6 +68,10 @@ export interface AdminApiOptions {
    * health check reads the database itself and says nothing of the store.
    */
   readonly health?: DependencyHealth;
+  /** Who the node is, for the panel's header and overview. */
+  readonly identity?: NodeIdentity;
+  /** The quotas new accounts get, for the panel's accounts page. */
+  readonly defaultQuotas?: DefaultQuotas;
   readonly logger?: AdminApiLogger;
   /** Unix seconds (default the system clock). */
   readonly now?: () => number;

@@ -62,6 +62,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .chart .line { fill: none; stroke: var(--accent); stroke-width: 2; }
 .chart circle { fill: var(--accent); }
 .chart text { font-size: 11px; fill: var(--muted); }
+.chart .quota { stroke-width: 1.5; stroke-dasharray: 6 4; }
+.chart .quota-hard { stroke: var(--bad); } .chart .quota-soft { stroke: var(--warn); }
 .ranges { display: flex; gap: .75rem; margin: .25rem 0 .5rem; }
 .ranges a[aria-current="page"] { font-weight: 600; text-decoration: none; color: var(--fg); }
 ul.events { list-style: none; padding: 0; margin: 0; }
@@ -69,6 +71,17 @@ ul.events li { padding: .3rem 0; border-bottom: 1px solid var(--line); overflow-
 .login { max-width: 24rem; margin: 3rem auto; }
 .login form { display: flex; flex-direction: column; gap: .75rem; background: var(--card);
   border: 1px solid var(--line); border-radius: 6px; padding: 1rem; }
+.health { border-radius: 6px; padding: .6rem .9rem; margin-bottom: .9rem; border: 1px solid; }
+.health-ok { background: #dcf3e2; border-color: #a6dcb4; }
+.health-warning { background: #fff6d6; border-color: #e8d27a; }
+.health-error { background: #fde2df; border-color: #f1aca5; }
+.health .headline { font-weight: 600; }
+.alerts { margin: .35rem 0 0; padding-left: 1.2rem; }
+.alert-error { color: var(--bad); }
+.identity { margin-bottom: .9rem; }
+.identity pre { background: var(--bg); border: 1px solid var(--line); padding: .5rem; overflow-x: auto;
+  white-space: pre; font-size: .8rem; }
+.copyable { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .35rem 0; }
 @media (max-width: 40rem) {
   main { padding: .6rem; }
   .hide-narrow { display: none; }
@@ -91,6 +104,23 @@ for (const form of document.querySelectorAll('form[data-action="delete"]')) {
   const sync = () => { button.disabled = input.value !== form.dataset.nickname; };
   input.addEventListener('input', sync);
   sync();
+}
+// Copy buttons put the text of the element they name on the clipboard, and say so.
+for (const button of document.querySelectorAll('button[data-copy]')) {
+  button.addEventListener('click', async () => {
+    const text = document.getElementById(button.dataset.copy).textContent.trim();
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = 'Copied';
+    } catch {
+      // No clipboard (an insecure origin, a refused permission): select it for Ctrl-C instead.
+      const range = document.createRange();
+      range.selectNodeContents(document.getElementById(button.dataset.copy));
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      button.textContent = 'Selected: press Ctrl-C';
+    }
+  });
 }
 // Filters apply as soon as a select changes.
 for (const select of document.querySelectorAll('form[data-autosubmit] select')) {

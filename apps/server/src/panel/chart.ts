@@ -65,12 +65,23 @@ export function usageChart(
   from: number,
   to: number,
   title: string,
+  quotas: { readonly hardBytes: number | null; readonly softBytes: number | null } = {
+    hardBytes: null,
+    softBytes: null,
+  },
 ): Html {
   if (points.length === 0) {
     return html`<p class="muted" data-testid="chart-empty">No usage recorded in this range yet: the
       node records it each hour.</p>`;
   }
-  const max = Math.max(...points.map((p) => p.bytes), 1);
+  // The scale holds the quotas too, so their lines show how close the usage came.
+  const lines = (
+    [
+      ['hard', quotas.hardBytes],
+      ['soft', quotas.softBytes],
+    ] as const
+  ).filter((entry): entry is readonly ['hard' | 'soft', number] => entry[1] !== null);
+  const max = Math.max(...points.map((p) => p.bytes), ...lines.map(([, bytes]) => bytes), 1);
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const x = (at: number) => PAD.left + ((at - from) / Math.max(to - from, 1)) * plotW;
@@ -97,6 +108,10 @@ export function usageChart(
     <text x="${PAD.left - 6}" y="${PAD.top + plotH}" text-anchor="end">0</text>
     <text x="${PAD.left}" y="${HEIGHT - 8}">${dateLabel(from, withTime)}</text>
     <text x="${WIDTH - PAD.right}" y="${HEIGHT - 8}" text-anchor="end">${dateLabel(to, withTime)}</text>
+    ${lines.map(
+      ([kind, bytes]) =>
+        html`<line class="quota quota-${kind}" data-testid="chart-quota-${kind}" x1="${PAD.left}" y1="${y(bytes).toFixed(1)}" x2="${WIDTH - PAD.right}" y2="${y(bytes).toFixed(1)}"/><text class="quota-label" x="${WIDTH - PAD.right}" y="${(y(bytes) - 4).toFixed(1)}" text-anchor="end">${kind} quota ${formatSize(bytes)}</text>`,
+    )}
     <polyline class="line" data-testid="chart-line" points="${coords}"/>
     ${circles}
   </svg>`;

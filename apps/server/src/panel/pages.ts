@@ -10,6 +10,7 @@ import {
 } from '@ostrom/leasedb';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
+import type { Alert } from './alerts.js';
 import { type Html, html, raw } from './html.js';
 
 // Every page of the panel, rendered from data the routes (panel.ts) gathered. Nothing here
@@ -24,6 +25,20 @@ export interface Frame {
   readonly session: { readonly operator: string; readonly csrf: string } | null;
   readonly flash?: { readonly error: boolean; readonly text: string } | undefined;
   readonly serverId: string;
+  /** The node's nickname, shown in the header (null: none known). */
+  readonly nickname?: string | null;
+}
+
+/** Who the node is: the header and the overview's "This node" say it. */
+export interface NodeIdentity {
+  readonly nickname: string;
+  readonly version: string;
+  /** When this process started (Unix seconds). */
+  readonly startedAt: number;
+  /** The anonymous NURL, for clients and for servers.yaml. */
+  readonly nurl: string;
+  /** The block a Tahoe-LAFS client puts in its private/servers.yaml to use this node. */
+  readonly serversYaml: string;
 }
 
 const NAV = [
@@ -47,7 +62,7 @@ export function page(frame: Frame, body: Html): Html {
 </head>
 <body>
 <header>
-  <span class="brand" title="${frame.serverId}">Ostrom node</span>
+  <span class="brand" title="${frame.serverId}" data-testid="node-name">${frame.nickname ? `${frame.nickname} · Ostrom` : 'Ostrom node'}</span>
   ${
     s &&
     html`<nav>${NAV.map(
@@ -154,6 +169,46 @@ export interface OverviewData {
   readonly lastBackupAt: number | null;
   readonly nearQuota: { readonly accounts: readonly AccountWithUsage[]; readonly total: number };
   readonly chart: Html;
+  readonly alerts: readonly Alert[];
+  readonly identity: NodeIdentity | null;
+  readonly serverId: string;
+}
+
+/** The node's state and its alerts: what the overview opens with. */
+function healthSection(alerts: readonly Alert[]): Html {
+  const state = alerts.some((a) => a.level === 'error')
+    ? 'error'
+    : alerts.length > 0
+      ? 'warning'
+      : 'ok';
+  const headline =
+    state === 'ok'
+      ? 'All is well: the database and the store answer, and nothing needs a look.'
+      : `${alerts.length === 1 ? 'One thing needs' : `${alerts.length} things need`} a look.`;
+  return html`<section class="health health-${state}" data-testid="health" data-state="${state}">
+  <div class="headline">${headline}</div>
+  ${
+    alerts.length > 0 &&
+    html`<ul class="alerts">${alerts.map(
+      (a) =>
+        html`<li class="alert alert-${a.level}" data-testid="alert" data-alert="${a.key}" data-level="${a.level}">${a.text}${a.href && html` <a href="${a.href}">look →</a>`}</li>`,
+    )}</ul>`
+  }
+</section>`;
+}
+
+/** Who the node is, with its NURL and servers.yaml block to copy. */
+function identitySection(id: NodeIdentity, serverId: string, now: number): Html {
+  return html`<section class="card identity" data-testid="identity"><h2>This node</h2>
+  <div><strong>${id.nickname}</strong> · Ostrom ${id.version} · up ${duration(Math.max(0, now - id.startedAt))}</div>
+  <div class="mono" title="server id">${serverId}</div>
+  <div class="copyable"><span class="mono" id="node-nurl" data-testid="node-nurl">${id.nurl}</span>
+    <button type="button" class="quiet" data-copy="node-nurl" data-testid="copy-nurl">Copy NURL</button></div>
+  <details><summary>servers.yaml block for a Tahoe-LAFS client</summary>
+    <pre id="servers-yaml" data-testid="servers-yaml">${id.serversYaml}</pre>
+    <button type="button" class="quiet" data-copy="servers-yaml" data-testid="copy-servers-yaml">Copy the block</button>
+  </details>
+</section>`;
 }
 
 export function overviewPage(d: OverviewData): Html {
@@ -162,6 +217,8 @@ export function overviewPage(d: OverviewData): Html {
     capacity === null || capacity === 0 ? null : Math.round((d.stored.bytes / capacity) * 100);
   const c = d.crawler;
   return html`<h1>Overview</h1>
+${healthSection(d.alerts)}
+${d.identity && identitySection(d.identity, d.serverId, d.now)}
 <div class="cards" data-testid="overview">
   <section class="card" data-testid="card-space"><h2>Space</h2>
     <div class="big">${formatSize(d.stored.bytes)}</div>
@@ -245,6 +302,7 @@ export const SORTABLE = [
   'bytes',
   'lastSeen',
   'createdAt',
+  'hardQuotaUse',
 ] as const;
 export type SortKey = (typeof SORTABLE)[number];
 
@@ -272,11 +330,18 @@ export function accountsHref(q: AccountsQuery, change: Partial<AccountsQuery> = 
   return text ? `/accounts?${text}` : '/accounts';
 }
 
+/** The quotas a new account gets (`[accounting] default_hard_quota` and `default_soft_quota`). */
+export interface DefaultQuotas {
+  readonly hardBytes: number | null;
+  readonly softBytes: number | null;
+}
+
 export function accountsPage(
   q: AccountsQuery,
   accounts: readonly AccountWithUsage[],
   total: number,
   now: number,
+  defaults: DefaultQuotas | null = null,
 ): Html {
   const first = (q.page - 1) * PAGE_SIZE + 1;
   const last = (q.page - 1) * PAGE_SIZE + accounts.length;
@@ -313,9 +378,13 @@ export function accountsPage(
   <input type="hidden" name="sort" value="${q.sort}"><input type="hidden" name="dir" value="${q.dir}">
   <button type="submit">Filter</button>
 </form>
+${
+  defaults &&
+  html`<p class="muted" data-testid="default-quotas">A new account gets a hard quota of ${quotaText(defaults.hardBytes)} and a soft quota of ${quotaText(defaults.softBytes)} (<code>[accounting]</code> in ostrom.toml).</p>`
+}
 ${pager}
 <div class="table-wrap"><table data-testid="accounts-table">
-<thead><tr>${header('id', 'ID', true, true)}${header('nickname', 'Nickname')}<th class="hide-narrow">Key</th>${header('status', 'Status')}${header('shares', 'Shares', true, true)}${header('bytes', 'Bytes', true)}<th data-testid="column-quota">Quota</th>${header('lastSeen', 'Last seen')}</tr></thead>
+<thead><tr>${header('id', 'ID', true, true)}${header('nickname', 'Nickname')}<th class="hide-narrow">Key</th>${header('status', 'Status')}${header('shares', 'Shares', true, true)}${header('bytes', 'Bytes', true)}${header('hardQuotaUse', 'Quota (% of hard)')}${header('lastSeen', 'Last seen')}</tr></thead>
 <tbody>
 ${accounts.map(
   (a) => html`<tr data-account-id="${a.id}">
@@ -447,6 +516,17 @@ export function describeEvent(e: ActivityEvent): string {
       return `share${share} reported corrupt`;
     case 'quota-warning':
       return `reached ${String(d.percent)}% of the soft quota`;
+    case 'write-refused': {
+      const why =
+        d.reason === 'quota'
+          ? 'over its hard quota'
+          : d.reason === 'status'
+            ? `the account is ${String(d.status ?? 'not allowed to write')}`
+            : "the node's accounting mode";
+      const more =
+        typeof d.suppressed === 'number' ? ` (and ${d.suppressed} more since the last one)` : '';
+      return `${String(d.operation ?? 'a write')} refused: ${why}${bytes}${more}`;
+    }
     default: {
       const rest = Object.keys(d).length === 0 ? '' : ` ${JSON.stringify(d)}`;
       return `${e.kind}${share}${rest}`;

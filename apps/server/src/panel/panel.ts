@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Accountant, buildDigest, type Digest } from '@ostrom/accountant';
+import {
+  type Accountant,
+  buildDigest,
+  type DependencyHealth,
+  type Digest,
+} from '@ostrom/accountant';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -14,6 +19,7 @@ import { isNickname, NICKNAME_RULE } from '../admin/names.js';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import { formatSize, parseSize } from '../size.js';
+import { nodeAlerts } from './alerts.js';
 import { PANEL_CSS, PANEL_JS } from './assets.js';
 import {
   CHART_RANGES,
@@ -28,10 +34,12 @@ import {
   accountPage,
   accountsPage,
   activityPage,
+  type DefaultQuotas,
   errorPage,
   type Frame,
   gridPage,
   loginPage,
+  type NodeIdentity,
   overviewPage,
   PAGE_SIZE,
   page,
@@ -52,6 +60,12 @@ export interface PanelOptions {
   readonly token: string;
   nurlFor(accountId: number): string;
   readonly serverId: string;
+  /** Who the node is, for the header and the overview (without it: the server id alone). */
+  readonly identity?: NodeIdentity | undefined;
+  /** The quotas new accounts get, shown on the accounts page. */
+  readonly defaultQuotas?: DefaultQuotas | undefined;
+  /** Whether the database and the store answer, for the overview's state. */
+  readonly health?: Pick<DependencyHealth, 'check'> | undefined;
   readonly crawler?: { status(): Promise<NodeCrawlerStatus> } | undefined;
   readonly gsd?: { status(): NodeGsdStatus } | undefined;
   readonly logger?: PanelLogger | undefined;
@@ -62,7 +76,8 @@ export interface PanelOptions {
 /** Largest form body: the biggest real one (a login, a quota) is well under a kilobyte. */
 const MAX_FORM_BYTES = 16 * 1024;
 
-const DAY = 86_400;
+const HOUR = 3600;
+const DAY = 24 * HOUR;
 
 /** How long a built digest is shown before it is built again. */
 const DIGEST_CACHE_SECONDS = 60;
@@ -133,29 +148,56 @@ export function createPanel(options: PanelOptions) {
   ): Frame & { session: PanelSession | null } => {
     const flash = r.session?.flash;
     if (r.session) r.session.flash = undefined;
-    return { title, section, session: r.session ?? null, flash, serverId: options.serverId };
+    return {
+      title,
+      section,
+      session: r.session ?? null,
+      flash,
+      serverId: options.serverId,
+      nickname: options.identity?.nickname ?? null,
+    };
   };
 
   // --------------------------------------------------------------------------- pages
 
   async function overview(r: Request): Promise<Html> {
     const at = now();
-    const [stored, version, shares, accounts, crawler, backups, near, history] = await Promise.all([
-      leaseDb.getServerUsage(),
-      accountant.version().catch(() => null),
-      leaseDb.countSharesByState(),
-      leaseDb.countAccountsByStatus(),
-      options.crawler ? options.crawler.status() : Promise.resolve(null),
-      leaseDb.listEvents({ kinds: ['backup-made'], order: 'desc', limit: 1 }),
-      leaseDb.listAccounts({ nearQuota: true, orderBy: 'bytes', direction: 'desc', limit: 5 }),
-      leaseDb.getServerUsageHistory({ from: at - DAY, to: at + 1 }),
-    ]);
+    const [stored, version, shares, accounts, crawler, backups, near, history, full, health] =
+      await Promise.all([
+        leaseDb.getServerUsage(),
+        accountant.version().catch(() => null),
+        leaseDb.countSharesByState(),
+        leaseDb.countAccountsByStatus(),
+        options.crawler ? options.crawler.status() : Promise.resolve(null),
+        leaseDb.listEvents({ kinds: ['backup-made'], order: 'desc', limit: 1 }),
+        leaseDb.listAccounts({ nearQuota: true, orderBy: 'bytes', direction: 'desc', limit: 5 }),
+        leaseDb.getServerUsageHistory({ from: at - DAY, to: at + 1 }),
+        leaseDb.listAccounts({ atHardQuota: true, orderBy: 'bytes', direction: 'desc', limit: 5 }),
+        options.health ? options.health.check() : Promise.resolve(null),
+      ]);
+    const refused = await refusedSince(at - HOUR);
+    const availableSpace = version?.availableSpace ?? null;
+    const alerts = nodeAlerts({
+      now: at,
+      startedAt: options.identity?.startedAt ?? at,
+      health,
+      crawler,
+      lastBackupAt: backups[0]?.at ?? null,
+      gsd: options.gsd ? options.gsd.status() : null,
+      storedBytes: stored.bytes,
+      availableSpace,
+      atHardQuota: full,
+      refusedLastHour: refused,
+    });
     return page(
       frame(r, 'Overview', 'overview'),
       overviewPage({
         now: at,
+        alerts,
+        identity: options.identity ?? null,
+        serverId: options.serverId,
         stored,
-        availableSpace: version?.availableSpace ?? null,
+        availableSpace,
         shares,
         accounts,
         crawler,
@@ -169,6 +211,18 @@ export function createPanel(options: PanelOptions) {
         ),
       }),
     );
+  }
+
+  /**
+   * Writes refused since `since`: each recorded refusal and those its rate limit folded into it
+   * (`suppressed`), read from at most a thousand events (a node refusing more is told as much).
+   */
+  async function refusedSince(since: number): Promise<number> {
+    const events = await leaseDb.listEvents({ kinds: ['write-refused'], since, limit: 1000 });
+    let total = 0;
+    for (const e of events)
+      total += 1 + (typeof e.data.suppressed === 'number' ? e.data.suppressed : 0);
+    return total;
   }
 
   async function accounts(r: Request): Promise<Html> {
@@ -193,7 +247,7 @@ export function createPanel(options: PanelOptions) {
     });
     return page(
       frame(r, 'Accounts', 'accounts'),
-      accountsPage(q, result.accounts, result.total, now()),
+      accountsPage(q, result.accounts, result.total, now(), options.defaultQuotas ?? null),
     );
   }
 
@@ -230,6 +284,7 @@ export function createPanel(options: PanelOptions) {
           from,
           at,
           `${found.nickname}: ${spec.label}`,
+          { hardBytes: found.hardQuotaBytes, softBytes: found.softQuotaBytes },
         ),
         events,
         csrf: r.session!.csrf,
