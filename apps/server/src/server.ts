@@ -21,6 +21,7 @@ import { createS3Backend } from '@ostrom/backend-s3';
 import {
   type CrawlerProgress,
   type CycleReport,
+  listBackups,
   type PacingClock,
   syncAccountRecords,
 } from '@ostrom/crawler';
@@ -637,6 +638,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       },
     );
     const db = prepared.leaseDb;
+    const shareStore = backend;
     leaseDb = db;
     await syncAccounts(node, db, backend, logger);
     let port = options.port ?? node.config.storage.port;
@@ -781,6 +783,13 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         defaultQuotas: {
           hardBytes: node.config.accounting.defaultHardQuotaBytes,
           softBytes: node.config.accounting.defaultSoftQuotaBytes,
+        },
+        listBackups: () => listBackups(shareStore),
+        crawlerSchedule: {
+          minCycleSeconds: node.config.crawler.minCycleSeconds,
+          allowedFraction: node.config.crawler.allowedFraction,
+          deleteUnleased: node.config.crawler.deleteUnleased,
+          deletionGraceSeconds: node.config.crawler.deletionGraceSeconds,
         },
         logger,
         crawler,

@@ -103,7 +103,14 @@ describe('panel access', () => {
   const daveStatus = async () => (await db.getAccount(daveId))!.status;
 
   it('sends a browser without a session to the login page, keeping where it was going', async () => {
-    for (const path of ['/', '/accounts?q=da', `/accounts/${daveId}`, '/activity', '/grid']) {
+    for (const path of [
+      '/',
+      '/accounts?q=da',
+      `/accounts/${daveId}`,
+      '/activity',
+      '/crawler',
+      '/grid',
+    ]) {
       const res = await panel.get(path);
       expect(res.status, path).toBe(303);
       expect(res.headers.get('location')).toBe(`/login?next=${encodeURIComponent(path)}`);
@@ -355,6 +362,25 @@ describe('panel access', () => {
     expect(kinds).toEqual(['account-status-changed', 'account-status-changed']);
     expect(log.text).toContain('status normal → disabled: spam');
     expect(log.text).toContain('status pending → normal');
+  });
+
+  it('"Back up now" needs a session and the form token, and records who asked', async () => {
+    const backups = async () => db.listEvents({ kinds: ['backup-made'] });
+    const before = (await backups()).length;
+    expect((await panel.post('/crawler/backup', {})).status).toBe(401);
+    const { cookie, csrf } = await panel.login('erin');
+    expect((await panel.post('/crawler/backup', { csrf: 'stale' }, cookie)).status).toBe(403);
+    expect((await backups()).length).toBe(before);
+    const done = await panel.post('/crawler/backup', { csrf }, cookie);
+    expect(done.status).toBe(303);
+    expect(done.headers.get('location')).toBe('/crawler');
+    const made = await backups();
+    expect(made.length).toBe(before + 1);
+    expect(made.at(-1)?.actor).toBe('erin');
+    const page = await panel.get('/crawler', cookie);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('data-testid="flash"');
+    expect(page.text).toContain('Backed up: leasedb/backup-');
   });
 
   it('escapes what accounts name themselves', async () => {

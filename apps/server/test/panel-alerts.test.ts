@@ -33,7 +33,7 @@ function input(change: Partial<AlertInput> = {}): AlertInput {
     storedBytes: 1000,
     availableSpace: 9000,
     atHardQuota: { total: 0, accounts: [] },
-    refusedLastHour: 0,
+    refusedAccountsLastHour: 0,
     ...change,
   };
 }
@@ -138,7 +138,7 @@ describe('the overview alerts', () => {
     const alerts = nodeAlerts(
       input({
         atHardQuota: { total: 7, accounts: [{ id: 3, nickname: 'dave' }] },
-        refusedLastHour: 12,
+        refusedAccountsLastHour: 12,
       }),
     );
     expect(alerts.map((a) => [a.key, a.href])).toEqual([
@@ -148,6 +148,6 @@ describe('the overview alerts', () => {
     expect(alerts[0]!.text).toBe(
       '7 accounts are at the hard quota and can store nothing more: dave and 6 more.',
     );
-    expect(alerts[1]!.text).toContain('12 writes were refused in the last hour');
+    expect(alerts[1]!.text).toContain('12 accounts had writes refused in the last hour');
   });
 });

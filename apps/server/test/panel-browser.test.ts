@@ -87,6 +87,7 @@ function pages(accountId: number): [string, string][] {
     ['accounts', '/accounts'],
     ['account', `/accounts/${accountId}`],
     ['activity', '/activity'],
+    ['crawler', '/crawler'],
     ['grid', '/grid'],
   ];
 }
@@ -127,7 +128,7 @@ async function tour(
     await panel.goto(path);
     await panel.page.locator('h1').waitFor();
     await panel.page.locator('form[data-testid="logout"]').waitFor({ state: 'attached' });
-    for (const nav of ['overview', 'accounts', 'activity', 'grid']) {
+    for (const nav of ['overview', 'accounts', 'activity', 'crawler', 'grid']) {
       await panel.page.locator(`nav a[data-testid="nav-${nav}"]`).waitFor({ state: 'attached' });
     }
     if (viewport.width <= PHONE.width) await expectNoSidewaysScroll(panel);
@@ -233,6 +234,67 @@ describeBrowser('operator panel in Chromium', (suite) => {
     );
     // The freeze happened this very second: the digest's "last 24 h" includes now.
     expect(digest).toContainEqual('carol froze dave: over quota');
+    expect(panel.foreignRequests()).toEqual([]);
+  });
+
+  it('a write refused for the quota shows on the account page, in the activity filter and on the overview', async () => {
+    const { node, running, accounts } = await startWith('erin');
+    const erin = must(accounts.erin, 'erin');
+    await uploadAs(erin, running, 3000);
+    const db = await node.openDb();
+    await db.setAccountQuota(erin.id, { hardQuotaBytes: 4000, softQuotaBytes: null });
+    for (let i = 0; i < 3; i++) {
+      await expect(uploadAs(erin, running, 2000)).rejects.toMatchObject({ status: 403 });
+    }
+    const panel = await openPanel(suite, running);
+    const { page } = panel;
+    await panel.login('carol');
+
+    await panel.goto(`/accounts/${erin.id}`);
+    const events = await page.locator('ul[data-testid="account-events"] li').allTextContents();
+    // Three refusals in a minute: one event, the other two folded into the next one.
+    expect(events.filter((e) => e.includes('refused'))).toEqual([
+      expect.stringContaining('allocate refused: over its hard quota (2 kB)'),
+    ]);
+
+    await panel.goto('/activity');
+    await page.locator('form[data-autosubmit] select[name="kind"]').selectOption('write-refused');
+    await page.waitForURL((url) => url.searchParams.get('kind') === 'write-refused');
+    const kinds = await page.locator('[data-testid="event-kind"]').allTextContents();
+    expect(kinds.map((k) => k.trim())).toEqual(['write-refused']);
+
+    await panel.goto('/');
+    const alert = page.locator('[data-testid="alert"][data-alert="writes-refused"]');
+    expect(await alert.textContent()).toContain('One account had writes refused in the last hour');
+    expect(panel.foreignRequests()).toEqual([]);
+  });
+
+  it('the crawler page shows the cycles, the schedule and the backups kept; "Back up now" makes one, by the operator', async () => {
+    const { running } = await furnishedNode();
+    const panel = await openPanel(suite, running);
+    const { page } = panel;
+    await panel.login('carol');
+    await panel.goto('/');
+    await page.locator('nav a[data-testid="nav-crawler"]').click();
+    await page.waitForURL((url) => url.pathname === '/crawler');
+    // The start-up reconciliation was a cycle: it is in the history with its counters.
+    const history = page.locator('table[data-testid="crawler-history"] tbody tr');
+    expect(await history.count()).toBeGreaterThanOrEqual(1);
+    expect(await history.first().locator('td').count()).toBeGreaterThan(3);
+    expect(await page.locator('[data-testid="deletion-schedule"]').textContent()).toContain(
+      'deleted 14 days after their last lease expired',
+    );
+    const kept = page.locator('ul[data-testid="backups"] li:not(.muted)');
+    const before = await kept.count();
+
+    await page.locator('button[data-testid="backup-now"]').click();
+    await page.waitForURL((url) => url.pathname === '/crawler');
+    await panel.expectText('[data-testid="flash"]', /^Backed up: leasedb\/backup-/);
+    expect(await kept.count()).toBe(before + 1);
+
+    await panel.goto('/activity?kind=backup-made');
+    const actors = await page.locator('[data-testid="event-actor"]').allTextContents();
+    expect(actors.map((a) => a.trim())).toContain('carol');
     expect(panel.foreignRequests()).toEqual([]);
   });
 
@@ -404,7 +466,15 @@ describeBrowser('operator panel in Chromium', (suite) => {
       expect(tab.requests).toContain(`${tab.origin}/static/panel.css`);
     }
     // Every screenshot is a PNG file.
-    for (const name of ['login', 'overview', 'accounts', 'account', 'activity', 'grid']) {
+    for (const name of [
+      'login',
+      'overview',
+      'accounts',
+      'account',
+      'activity',
+      'crawler',
+      'grid',
+    ]) {
       const png = await readFile(join(screenshotDir(), `panel-${name}.png`));
       expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
     }

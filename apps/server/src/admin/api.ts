@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Accountant, buildDigest, type DependencyHealth } from '@ostrom/accountant';
+import type { BackupInfo, BackupReport } from '@ostrom/crawler';
 import { readCrawlerStatus } from '@ostrom/crawler';
 import {
   ACCOUNT_ORDERS,
@@ -17,7 +18,7 @@ import { z } from 'zod';
 import type { NodeMetrics } from '../metrics.js';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
-import type { DefaultQuotas, NodeIdentity } from '../panel/pages.js';
+import type { CrawlerSchedule, DefaultQuotas, NodeIdentity } from '../panel/pages.js';
 import { createPanel } from '../panel/panel.js';
 import { parseSize } from '../size.js';
 import { APPLICATION_VERSION } from '../version.js';
@@ -60,7 +61,15 @@ export interface AdminApiOptions {
    * The running crawler, for `GET /admin/v1/crawler`; without it the route reports the saved
    * state alone, as `ostrom crawler status` does.
    */
-  readonly crawler?: { status(): Promise<NodeCrawlerStatus> };
+  readonly crawler?: {
+    status(): Promise<NodeCrawlerStatus>;
+    /** For the panel's "Back up now". */
+    backup?(actor?: string): Promise<BackupReport>;
+  };
+  /** The backups kept in the store, for the panel's crawler page. */
+  readonly listBackups?: () => Promise<readonly BackupInfo[]>;
+  /** How the crawl and the deletions are set, for the panel's crawler page. */
+  readonly crawlerSchedule?: CrawlerSchedule;
   /** The grid service directory of the running node, for `GET /admin/v1/gsd`. */
   readonly gsd?: { status(): NodeGsdStatus };
   /**

@@ -31,8 +31,11 @@ export interface AlertInput {
     readonly total: number;
     readonly accounts: readonly { readonly id: number; readonly nickname: string }[];
   };
-  /** Writes refused (quota, status, mode) in the last hour, as recorded. */
-  readonly refusedLastHour: number;
+  /**
+   * Accounts that had writes refused (quota, status, mode) in the last hour. Accounts, not
+   * refusals: the events are rate-limited, so counting them would undercount the refusals.
+   */
+  readonly refusedAccountsLastHour: number;
 }
 
 /** Disk use past this share of the capacity is a warning; past {@link DISK_ERROR}, an error. */
@@ -161,11 +164,12 @@ export function nodeAlerts(input: AlertInput): Alert[] {
       href: '/accounts?near=1',
     });
   }
-  if (input.refusedLastHour > 0) {
+  const refused = input.refusedAccountsLastHour;
+  if (refused > 0) {
     add({
       level: 'warning',
       key: 'writes-refused',
-      text: `${input.refusedLastHour === 1 ? 'One write was' : `${input.refusedLastHour} writes were`} refused in the last hour (quota, account status or mode).`,
+      text: `${refused === 1 ? 'One account' : `${refused} accounts`} had writes refused in the last hour (quota, account status or mode).`,
       href: '/activity?kind=write-refused',
     });
   }

@@ -1,4 +1,6 @@
 import { type Digest, formatSize, formatSizeExact } from '@ostrom/accountant';
+import type { BackupInfo } from '@ostrom/crawler';
+import { COUNTER_NAMES } from '@ostrom/crawler';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -20,7 +22,7 @@ import { type Html, html, raw } from './html.js';
 export interface Frame {
   readonly title: string;
   /** The nav entry to mark current. */
-  readonly section: 'overview' | 'accounts' | 'activity' | 'grid' | null;
+  readonly section: 'overview' | 'accounts' | 'activity' | 'crawler' | 'grid' | null;
   /** Null on the login page. */
   readonly session: { readonly operator: string; readonly csrf: string } | null;
   readonly flash?: { readonly error: boolean; readonly text: string } | undefined;
@@ -45,6 +47,7 @@ const NAV = [
   ['overview', '/', 'Overview'],
   ['accounts', '/accounts', 'Accounts'],
   ['activity', '/activity', 'Activity'],
+  ['crawler', '/crawler', 'Crawler'],
   ['grid', '/grid', 'Grid'],
 ] as const;
 
@@ -107,10 +110,11 @@ export function ago(at: number | null, now: number): string {
   return `${Math.floor(s / 86_400)} days ago`;
 }
 
-/** A duration for people: `45 s`, `12 min`, `3 h 20 min`. */
+/** A duration for people: `45 s`, `12 min`, `3 h 20 min`, `14 days`. */
 export function duration(seconds: number): string {
   if (seconds < 60) return `${Math.round(seconds)} s`;
   if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds >= 2 * 86_400) return `${Math.round(seconds / 86_400)} days`;
   const h = Math.floor(seconds / 3600);
   const m = Math.round((seconds % 3600) / 60);
   return m === 0 || h >= 24 ? `${h} h` : `${h} h ${m} min`;
@@ -594,6 +598,98 @@ ${events.map(
 ${events.length === 0 && html`<tr><td colspan="5" class="muted">No event matches.</td></tr>`}
 </tbody></table></div>
 <div class="pager">${olderHref && html`<a rel="next" href="${olderHref}">older events →</a>`}</div>`;
+}
+
+// ----------------------------------------------------------------------------- crawler
+
+/** How the crawl and the deletions are set (`[crawler]` in ostrom.toml). */
+export interface CrawlerSchedule {
+  readonly minCycleSeconds: number;
+  readonly allowedFraction: number;
+  readonly deleteUnleased: boolean;
+  readonly deletionGraceSeconds: number;
+}
+
+export interface CrawlerPageData {
+  readonly status: NodeCrawlerStatus | null;
+  readonly schedule: CrawlerSchedule | null;
+  /** The backups kept in the store, newest first; null when this node makes none. */
+  readonly backups: readonly BackupInfo[] | null;
+  readonly csrf: string;
+  readonly now: number;
+}
+
+/** A cycle's counters, as a row of numbers in {@link COUNTER_NAMES} order. */
+function counterCells(counters: Readonly<Record<string, number>>): Html {
+  return html`${COUNTER_NAMES.map(
+    (name) =>
+      html`<td class="num">${name === 'bytes' ? formatSize(counters[name] ?? 0) : number(counters[name] ?? 0)}</td>`,
+  )}`;
+}
+
+/** The crawler and the backups, as Tahoe's storage status page shows its crawlers. */
+export function crawlerPage(d: CrawlerPageData): Html {
+  const c = d.status;
+  if (c === null) {
+    return html`<h1>Crawler</h1><p class="muted" data-testid="crawler-none">This process runs no crawler.</p>`;
+  }
+  const sched = d.schedule;
+  const last = c.history[0];
+  const next =
+    sched === null || c.cycleStartedAt !== null
+      ? null
+      : last
+        ? last.startedAt + sched.minCycleSeconds
+        : null;
+  const header = html`<tr><th>Cycle</th><th>Started</th><th>Took</th>${COUNTER_NAMES.map((n) => html`<th class="num">${n}</th>`)}</tr>`;
+  return html`<h1>Crawler</h1>
+<div class="cards">
+  <section class="card" data-testid="crawler-current"><h2>${c.cycleStartedAt === null ? 'Between cycles' : `Cycle ${c.cycle}`}</h2>
+    ${
+      c.cycleStartedAt === null
+        ? html`<div>${next === null ? 'The next cycle begins when the crawl is next allowed to.' : `The next cycle begins ${next <= d.now ? 'as soon as its turn comes' : `at ${when(next)}`}.`}</div>`
+        : html`<div class="big">${c.percent}%</div>
+          <div>${c.prefixesDone} of ${c.prefixesTotal} prefixes, started ${when(c.cycleStartedAt)}</div>
+          <div>${c.etaSeconds === null ? 'ETA unknown yet' : `about ${duration(c.etaSeconds)} left`}</div>`
+    }
+    <div class="muted">${c.background.running ? (c.background.holding ? 'crawling in this process' : `another process crawls (${c.claim?.holder ?? '?'})`) : 'background crawl off'}</div>
+    ${c.background.lastError && html`<div class="flash error">${c.background.lastError}</div>`}
+  </section>
+  <section class="card" data-testid="crawler-schedule"><h2>Schedule</h2>
+    ${
+      sched === null
+        ? html`<div class="muted">unknown</div>`
+        : html`<div>a cycle at most every ${duration(sched.minCycleSeconds)}, using at most ${Math.round(sched.allowedFraction * 100)}% of the time</div>
+          <div data-testid="deletion-schedule">${sched.deleteUnleased ? `shares left without a lease are deleted ${duration(sched.deletionGraceSeconds)} after their last lease expired` : 'shares left without a lease are reported, never deleted'}</div>`
+    }
+    ${c.deletionHold && html`<div class="flash error" data-testid="deletion-hold">Deletion held until ${when(c.deletionHold.until)}: the database was restored (${c.deletionHold.reason}${c.deletionHold.backup ? `, from ${c.deletionHold.backup}` : ''}).</div>`}
+  </section>
+  <section class="card" data-testid="crawler-backups"><h2>Backups</h2>
+    ${
+      c.backups === null
+        ? html`<div class="muted">This node makes no backups itself (PostgreSQL: pg_dump's job, or backup_interval = 0).</div>`
+        : html`<div>every ${duration(c.backups.intervalSeconds)}, the newest ${c.backups.kept} kept</div>
+          ${c.backups.lastError && html`<div class="flash error">${c.backups.lastError}</div>`}
+          <form method="post" action="/crawler/backup" data-action="backup">${csrfField(d.csrf)}<button type="submit" data-testid="backup-now">Back up now</button></form>
+          <ul data-testid="backups">${(d.backups ?? []).map((b) => html`<li class="mono">${when(b.createdAt)} · ${b.name}</li>`)}
+          ${(d.backups ?? []).length === 0 && html`<li class="muted">none yet</li>`}</ul>`
+    }
+  </section>
+</div>
+${
+  c.cycleStartedAt !== null &&
+  html`<h2>This cycle so far</h2>
+<div class="table-wrap"><table data-testid="crawler-counters"><thead><tr>${COUNTER_NAMES.map((n) => html`<th class="num">${n}</th>`)}</tr></thead>
+<tbody><tr>${counterCells(c.counters)}</tr></tbody></table></div>`
+}
+<h2>Last cycles</h2>
+<div class="table-wrap"><table data-testid="crawler-history"><thead>${header}</thead><tbody>
+${c.history.map(
+  (h) =>
+    html`<tr><td class="num">${h.cycle}</td><td>${when(h.startedAt)}</td><td>${duration(h.finishedAt - h.startedAt)}</td>${counterCells(h.counters)}</tr>`,
+)}
+${c.history.length === 0 && html`<tr><td colspan="${COUNTER_NAMES.length + 3}" class="muted">No cycle has finished yet.</td></tr>`}
+</tbody></table></div>`;
 }
 
 // ----------------------------------------------------------------------------- grid

@@ -5,6 +5,7 @@ import {
   type DependencyHealth,
   type Digest,
 } from '@ostrom/accountant';
+import type { BackupInfo, BackupReport } from '@ostrom/crawler';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -34,6 +35,8 @@ import {
   accountPage,
   accountsPage,
   activityPage,
+  type CrawlerSchedule,
+  crawlerPage,
   type DefaultQuotas,
   errorPage,
   type Frame,
@@ -66,7 +69,17 @@ export interface PanelOptions {
   readonly defaultQuotas?: DefaultQuotas | undefined;
   /** Whether the database and the store answer, for the overview's state. */
   readonly health?: Pick<DependencyHealth, 'check'> | undefined;
-  readonly crawler?: { status(): Promise<NodeCrawlerStatus> } | undefined;
+  readonly crawler?:
+    | {
+        status(): Promise<NodeCrawlerStatus>;
+        /** Backs the database up now ("Back up now"), the operator as its actor. */
+        backup?(actor?: string): Promise<BackupReport>;
+      }
+    | undefined;
+  /** The backups kept in the store, newest first (the crawler page lists them). */
+  readonly listBackups?: (() => Promise<readonly BackupInfo[]>) | undefined;
+  /** How the crawl and the deletions are set, for the crawler page. */
+  readonly crawlerSchedule?: CrawlerSchedule | undefined;
   readonly gsd?: { status(): NodeGsdStatus } | undefined;
   readonly logger?: PanelLogger | undefined;
   /** Unix seconds (default the system clock). */
@@ -175,7 +188,7 @@ export function createPanel(options: PanelOptions) {
         leaseDb.listAccounts({ atHardQuota: true, orderBy: 'bytes', direction: 'desc', limit: 5 }),
         options.health ? options.health.check() : Promise.resolve(null),
       ]);
-    const refused = await refusedSince(at - HOUR);
+    const refusedAccounts = await refusingAccountsSince(at - HOUR);
     const availableSpace = version?.availableSpace ?? null;
     const alerts = nodeAlerts({
       now: at,
@@ -187,7 +200,7 @@ export function createPanel(options: PanelOptions) {
       storedBytes: stored.bytes,
       availableSpace,
       atHardQuota: full,
-      refusedLastHour: refused,
+      refusedAccountsLastHour: refusedAccounts,
     });
     return page(
       frame(r, 'Overview', 'overview'),
@@ -213,16 +226,10 @@ export function createPanel(options: PanelOptions) {
     );
   }
 
-  /**
-   * Writes refused since `since`: each recorded refusal and those its rate limit folded into it
-   * (`suppressed`), read from at most a thousand events (a node refusing more is told as much).
-   */
-  async function refusedSince(since: number): Promise<number> {
+  /** How many accounts had writes refused since `since` (read from at most 1,000 events). */
+  async function refusingAccountsSince(since: number): Promise<number> {
     const events = await leaseDb.listEvents({ kinds: ['write-refused'], since, limit: 1000 });
-    let total = 0;
-    for (const e of events)
-      total += 1 + (typeof e.data.suppressed === 'number' ? e.data.suppressed : 0);
-    return total;
+    return new Set(events.map((e) => e.accountId)).size;
   }
 
   async function accounts(r: Request): Promise<Html> {
@@ -331,6 +338,45 @@ export function createPanel(options: PanelOptions) {
     const ids = [...new Set(events.map((e) => e.accountId).filter((id) => id !== null))];
     const found = await Promise.all(ids.map((id) => leaseDb.getAccount(id)));
     return new Map(ids.map((id, i) => [id, found[i]?.nickname ?? `account ${id}`]));
+  }
+
+  async function crawlerStatusPage(r: Request): Promise<Html> {
+    const status = options.crawler ? await options.crawler.status() : null;
+    const backups = status?.backups && options.listBackups ? await options.listBackups() : null;
+    return page(
+      frame(r, 'Crawler', 'crawler'),
+      crawlerPage({
+        status,
+        schedule: options.crawlerSchedule ?? null,
+        backups,
+        csrf: r.session!.csrf,
+        now: now(),
+      }),
+    );
+  }
+
+  /** "Back up now": a backup with the operator as its actor, said on the page. */
+  async function backupNow(r: Request): Promise<void> {
+    const session = r.session!;
+    const backup = options.crawler?.backup;
+    const status = options.crawler ? await options.crawler.status() : null;
+    if (!backup || !status?.backups) {
+      session.flash = { error: true, text: 'This node makes no backups itself.' };
+    } else {
+      try {
+        const report = await backup.call(options.crawler, session.operator);
+        logger?.info({ action: 'backup', actor: session.operator }, 'panel action');
+        digestCache = undefined;
+        session.flash = {
+          error: false,
+          text: `Backed up: ${report.name} (${formatSize(report.compressedBytes)}).`,
+        };
+      } catch (error) {
+        logger?.error({ err: error }, 'a backup from the panel failed');
+        session.flash = { error: true, text: `The backup failed: ${(error as Error).message}` };
+      }
+    }
+    redirect(r.res, '/crawler');
   }
 
   function grid(r: Request): Html {
@@ -489,6 +535,7 @@ export function createPanel(options: PanelOptions) {
         );
         return redirect(res, '/login');
       }
+      if (path === '/crawler/backup') return await backupNow(r);
       const m = /^\/accounts\/(\d{1,15})\/([a-z]+)$/.exec(path);
       if (m) return await act(r, Number(m[1]), m[2]!, form);
       throw new AdminHttpError(404, 'no such page');
@@ -499,6 +546,7 @@ export function createPanel(options: PanelOptions) {
     const m = /^\/accounts\/(\d{1,15})$/.exec(path);
     if (m) return sendPage(res, 200, await account(r, Number(m[1])));
     if (path === '/activity') return sendPage(res, 200, await activity(r));
+    if (path === '/crawler') return sendPage(res, 200, await crawlerStatusPage(r));
     if (path === '/grid') return sendPage(res, 200, grid(r));
     throw new AdminHttpError(404, 'no such page');
   }
