@@ -208,7 +208,8 @@ describe('panel access', () => {
       [panel.get('/accounts?status=gone', cookie), 400, 'status must be one of'],
       [panel.get('/accounts/999999', cookie), 404, 'there is no account 999999'],
       [panel.get('/activity?kind=nope', cookie), 400, 'kind must be one of'],
-      [panel.get('/activity?account=-1', cookie), 400, 'account must be a whole number'],
+      [panel.get('/activity?account=%01', cookie), 400, 'account must be an id or a nickname'],
+      [panel.get(`/activity?account=${'x'.repeat(65)}`, cookie), 400, 'account must be an id'],
       [panel.get(`/accounts/${daveId}?range=decade`, cookie), 400, 'range must be one of'],
       [panel.get('/no-such-page', cookie), 404, 'no such page'],
       [panel.post(`/accounts/${daveId}/explode`, { csrf }, cookie), 404, 'no such action'],
@@ -381,6 +382,18 @@ describe('panel access', () => {
     expect(page.status).toBe(200);
     expect(page.text).toContain('data-testid="flash"');
     expect(page.text).toContain('Backed up: leasedb/backup-');
+  });
+
+  it('the activity filter takes a nickname: one account, several to pick from, or nobody', async () => {
+    const { cookie } = await panel.login();
+    const byName = await panel.get('/activity?account=dave', cookie);
+    expect(byName.status).toBe(200);
+    expect(byName.text).toContain('value="dave"');
+    expect(byName.text).not.toContain('account-filter-note');
+    const nobody = await panel.get('/activity?account=-1', cookie);
+    expect(nobody.status).toBe(200);
+    expect(nobody.text).toContain('No account is named “-1”.');
+    expect(nobody.text).toContain('No event matches.');
   });
 
   it('escapes what accounts name themselves', async () => {

@@ -298,6 +298,59 @@ describeBrowser('operator panel in Chromium', (suite) => {
     expect(panel.foreignRequests()).toEqual([]);
   });
 
+  it('activity: the digest folds to its first lines, the account filter takes a name, and a filter keeps the scroll position', async () => {
+    const { running, accounts } = await startWith('dave', 'bigdave', 'erin', 'frank');
+    for (const name of ['dave', 'bigdave', 'erin', 'frank'] as const) {
+      for (let i = 0; i < 3; i++) await uploadAs(must(accounts[name], name), running, 1000);
+    }
+    const panel = await openPanel(suite, running, { viewport: PHONE });
+    const { page } = panel;
+    await panel.login('carol');
+    await panel.goto('/activity');
+    // Four uploaders and four users: eight lines, five shown, the rest folded.
+    expect(await page.locator('ul[data-testid="digest"] > li').count()).toBe(5);
+    const more = page.locator('details[data-testid="digest-more"]');
+    expect(await more.locator('summary').textContent()).toBe('3 more lines');
+    expect(await more.getAttribute('open')).toBeNull();
+
+    // A name: dave exactly (not bigdave), and then a name nobody has.
+    const filter = page.locator('form[data-autosubmit]');
+    await filter.locator('input[data-testid="activity-account"]').fill('dave');
+    await filter.locator('button[type="submit"]').click();
+    await page.waitForURL((url) => url.searchParams.get('account') === 'dave');
+    const named = await page
+      .locator('table[data-testid="events-table"] tbody tr td:nth-child(3)')
+      .allTextContents();
+    expect(named.length).toBeGreaterThan(0);
+    expect(new Set(named.map((n) => n.trim()))).toEqual(new Set(['dave']));
+    await filter.locator('input[data-testid="activity-account"]').fill('dav');
+    await filter.locator('button[type="submit"]').click();
+    await page.waitForURL((url) => url.searchParams.get('account') === 'dav');
+    expect(await page.locator('[data-testid="account-filter-note"]').textContent()).toContain(
+      'Several accounts match “dav”: bigdave, dave.',
+    );
+    await filter.locator('input[data-testid="activity-account"]').fill('zed');
+    await filter.locator('button[type="submit"]').click();
+    await page.waitForURL((url) => url.searchParams.get('account') === 'zed');
+    await panel.expectText('[data-testid="account-filter-note"]', 'No account is named “zed”.');
+
+    // Scrolled down, a filter applied: the page comes back where it was.
+    await panel.goto('/activity');
+    await page.evaluate('window.scrollTo(0, 200)');
+    const y = await page.evaluate<number>('window.scrollY');
+    expect(y).toBe(200);
+    await page.locator('form[data-autosubmit] select[name="kind"]').selectOption('share-stored');
+    await page.waitForURL((url) => url.searchParams.get('kind') === 'share-stored');
+    await page.locator('table[data-testid="events-table"]').waitFor();
+    // Twelve stored shares: the filtered page is still taller than the screen by more than 200.
+    const room = await page.evaluate<number>(
+      'document.documentElement.scrollHeight - window.innerHeight',
+    );
+    expect(room).toBeGreaterThanOrEqual(y);
+    await expect.poll(() => page.evaluate<number>('window.scrollY'), POLL).toBe(y);
+    expect(panel.foreignRequests()).toEqual([]);
+  });
+
   it('the delete button stays disabled until the exact nickname is typed; the server refuses a forced mismatch', async () => {
     const { running, accounts } = await startWith('erin');
     const erin = must(accounts.erin, 'erin');

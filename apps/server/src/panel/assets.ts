@@ -122,8 +122,21 @@ for (const button of document.querySelectorAll('button[data-copy]')) {
     }
   });
 }
-// Filters apply as soon as a select changes.
+// Filters apply as soon as a select changes, and the page comes back where it was scrolled to.
+const SCROLL_KEY = 'ostrom-filter-scroll';
+for (const form of document.querySelectorAll('form[data-autosubmit]')) {
+  form.addEventListener('submit', () => {
+    sessionStorage.setItem(SCROLL_KEY, JSON.stringify({ path: location.pathname, y: scrollY }));
+  });
+}
 for (const select of document.querySelectorAll('form[data-autosubmit] select')) {
   select.addEventListener('change', () => select.form.requestSubmit());
+}
+try {
+  const kept = JSON.parse(sessionStorage.getItem(SCROLL_KEY) ?? 'null');
+  sessionStorage.removeItem(SCROLL_KEY);
+  if (kept && kept.path === location.pathname) scrollTo(0, kept.y);
+} catch {
+  // Nothing kept, or not ours: the page starts at the top.
 }
 `;

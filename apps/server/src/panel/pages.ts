@@ -559,9 +559,17 @@ function quotaChange(from: unknown, to: unknown): string {
 
 export interface ActivityQuery {
   readonly kind: string;
+  /** The account filtered on, or null (none, or a name that matched no one or several). */
   readonly account: number | null;
+  /** The account filter as typed: an id or a nickname. */
+  readonly accountText: string;
+  /** Accounts a name matched when it matched several (the page lists them to pick from). */
+  readonly matches: readonly { readonly id: number; readonly nickname: string }[];
   readonly before: number | null;
 }
+
+/** Digest lines shown before the rest fold away. */
+const DIGEST_LINES_SHOWN = 5;
 
 export function activityPage(
   q: ActivityQuery,
@@ -575,17 +583,32 @@ export function activityPage(
   return html`<h1>Activity</h1>
 <h2>Digest of the last 24 hours</h2>
 <ul data-testid="digest">
-${digest.lines.map((line) => html`<li>${line}</li>`)}
+${digest.lines.slice(0, DIGEST_LINES_SHOWN).map((line) => html`<li>${line}</li>`)}
 ${digest.lines.length === 0 && html`<li class="muted">Nothing happened.</li>`}
 </ul>
+${
+  digest.lines.length > DIGEST_LINES_SHOWN &&
+  html`<details data-testid="digest-more"><summary>${digest.lines.length - DIGEST_LINES_SHOWN} more lines</summary>
+<ul>${digest.lines.slice(DIGEST_LINES_SHOWN).map((line) => html`<li>${line}</li>`)}</ul></details>`
+}
 <h2>Event log</h2>
 <form class="filters" method="get" action="/activity" data-autosubmit>
   <label>Kind <select name="kind"><option value="">any</option>
     ${EVENT_KINDS.map((k) => html`<option ${q.kind === k ? raw('selected') : ''}>${k}</option>`)}
   </select></label>
-  <label>Account id <input name="account" value="${q.account ?? ''}" inputmode="numeric" size="6"></label>
+  <label>Account (id or nickname) <input name="account" value="${q.accountText}" size="12" data-testid="activity-account"></label>
   <button type="submit">Filter</button>
 </form>
+${
+  q.accountText !== '' &&
+  q.account === null &&
+  (q.matches.length === 0
+    ? html`<p class="flash error" data-testid="account-filter-note">No account is named “${q.accountText}”.</p>`
+    : html`<p class="flash error" data-testid="account-filter-note">Several accounts match “${q.accountText}”: ${q.matches.map(
+        (m, i) =>
+          html`${i > 0 ? ', ' : ''}<a href="/activity?account=${m.id}${q.kind ? `&kind=${q.kind}` : ''}">${m.nickname}</a>`,
+      )}.</p>`)
+}
 <div class="table-wrap"><table data-testid="events-table">
 <thead><tr><th>Time</th><th>Kind</th><th>Account</th><th>By</th><th>What</th></tr></thead>
 <tbody>

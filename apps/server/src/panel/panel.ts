@@ -304,19 +304,24 @@ export function createPanel(options: PanelOptions) {
     const p = r.url.searchParams;
     const kindText = p.get('kind') ?? '';
     const kind = kindText === '' ? '' : oneOf(kindText, EVENT_KINDS, 'notice', 'kind');
+    // The account filter takes an id or a nickname (a name that is no one's, or several
+    // people's, is said on the page instead of listing every event).
     const accountText = p.get('account')?.trim() ?? '';
-    const accountId = accountText === '' ? null : nonNegativeInt(accountText, 'account');
+    const lookup = await accountNamed(accountText);
+    const accountId = lookup.id;
     const before = p.has('before') ? positiveInt(p.get('before'), 1, 'before') : null;
     const at = now();
     const [dayDigest, events] = await Promise.all([
       digest(at),
-      leaseDb.listEvents({
-        order: 'desc',
-        limit: EVENTS_PER_PAGE + 1,
-        ...(kind ? { kinds: [kind as EventKind] } : {}),
-        ...(accountId === null ? {} : { accountId }),
-        ...(before === null ? {} : { beforeId: before }),
-      }),
+      lookup.found
+        ? leaseDb.listEvents({
+            order: 'desc',
+            limit: EVENTS_PER_PAGE + 1,
+            ...(kind ? { kinds: [kind as EventKind] } : {}),
+            ...(accountId === null ? {} : { accountId }),
+            ...(before === null ? {} : { beforeId: before }),
+          })
+        : Promise.resolve([]),
     ]);
     const shown = events.slice(0, EVENTS_PER_PAGE);
     const names = await nicknames(shown);
@@ -330,8 +335,45 @@ export function createPanel(options: PanelOptions) {
     }
     return page(
       frame(r, 'Activity', 'activity'),
-      activityPage({ kind, account: accountId, before }, dayDigest, shown, names, older),
+      activityPage(
+        { kind, account: accountId, accountText, matches: lookup.matches, before },
+        dayDigest,
+        shown,
+        names,
+        older,
+      ),
     );
+  }
+
+  /**
+   * The account an activity filter names: empty (none), an id, or a nickname (an exact match,
+   * case aside, else the only one containing it). `found` is false when the text names nobody or
+   * several accounts; `matches` are those several (at most ten), to pick from.
+   */
+  async function accountNamed(text: string): Promise<{
+    id: number | null;
+    found: boolean;
+    matches: readonly { id: number; nickname: string }[];
+  }> {
+    if (text === '') return { id: null, found: true, matches: [] };
+    if (/^\d+$/.test(text))
+      return { id: nonNegativeInt(text, 'account'), found: true, matches: [] };
+    if (!isNickname(text)) {
+      throw new AdminHttpError(400, `account must be an id or a nickname (${NICKNAME_RULE})`);
+    }
+    const { accounts } = await leaseDb.listAccounts({
+      search: text,
+      orderBy: 'nickname',
+      limit: 10,
+    });
+    const exact = accounts.filter((a) => a.nickname.toLowerCase() === text.toLowerCase());
+    const chosen = exact.length === 1 ? exact : accounts.length === 1 ? accounts : [];
+    if (chosen.length === 1) return { id: chosen[0]!.id, found: true, matches: [] };
+    return {
+      id: null,
+      found: false,
+      matches: accounts.map((a) => ({ id: a.id, nickname: a.nickname })),
+    };
   }
 
   async function nicknames(events: readonly ActivityEvent[]): Promise<Map<number, string>> {
