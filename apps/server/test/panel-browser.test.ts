@@ -269,6 +269,56 @@ describeBrowser('operator panel in Chromium', (suite) => {
     expect(panel.foreignRequests()).toEqual([]);
   });
 
+  it("quotas made plain: accounts sort by the share of the hard quota held, and an account's chart draws its quotas", async () => {
+    const { node, running, accounts } = await startWith('dave', 'erin', 'frank');
+    const db = await node.openDb();
+    const quotas: [Nickname, number, number][] = [
+      ['dave', 4000, 100_000], // 2000 of 100000: 2%
+      ['erin', 4000, 5000], // 4000 of 5000: 80%
+      ['frank', 4000, 10_000], // 4000 of 10000: 40%
+    ];
+    for (const [name, bytes, hard] of quotas) {
+      const account = must(accounts[name], name);
+      await uploadAs(account, running, name === 'dave' ? 2000 : bytes);
+      await db.setAccountQuota(account.id, { hardQuotaBytes: hard, softQuotaBytes: hard / 2 });
+    }
+    const panel = await openPanel(suite, running);
+    const { page } = panel;
+    await panel.login('carol');
+    await panel.goto('/accounts');
+    await panel.expectText('[data-testid="default-quotas"]', /^A new account gets a hard quota of/);
+    await page.locator('a[data-sort="hardQuotaUse"]').click();
+    await page.waitForURL((url) => url.searchParams.get('sort') === 'hardQuotaUse');
+    // Ascending, then descending; accounts without a hard quota come last either way.
+    const order = async () =>
+      (await page.locator('a[data-testid="account-link"]').allTextContents()).map((t) => t.trim());
+    expect((await order()).slice(0, 3)).toEqual(['dave', 'frank', 'erin']);
+    await page.locator('a[data-sort="hardQuotaUse"]').click();
+    await page.waitForURL((url) => url.searchParams.get('dir') === 'desc');
+    expect((await order()).slice(0, 3)).toEqual(['erin', 'frank', 'dave']);
+    expect(
+      await page
+        .locator(`tr[data-account-id="${accounts.erin?.id}"] [data-testid="quota-hard"]`)
+        .textContent(),
+    ).toContain('80% of hard 5 kB');
+    expect(
+      await page
+        .locator(`tr[data-account-id="${accounts.erin?.id}"] [data-testid="quota-soft"]`)
+        .textContent(),
+    ).toContain('160% of soft 2.5 kB');
+
+    await panel.goto(`/accounts/${accounts.erin?.id}`);
+    const chart = page.locator('svg[data-testid="usage-chart"]');
+    await chart.waitFor();
+    expect(await chart.locator('line[data-testid="chart-quota-hard"]').count()).toBe(1);
+    expect(await chart.locator('line[data-testid="chart-quota-soft"]').count()).toBe(1);
+    // The hard quota's line is above the soft one's, and both within the chart.
+    const y = async (kind: string) =>
+      Number(await chart.locator(`line[data-testid="chart-quota-${kind}"]`).getAttribute('y1'));
+    expect(await y('hard')).toBeLessThan(await y('soft'));
+    expect(panel.foreignRequests()).toEqual([]);
+  });
+
   it('the crawler page shows the cycles, the schedule and the backups kept; "Back up now" makes one, by the operator', async () => {
     const { running } = await furnishedNode();
     const panel = await openPanel(suite, running);
