@@ -29,6 +29,20 @@ describeMatrix(
       const row = await world.accountant.addAccount({ publicKey: key, nickname: 'alice' });
       return { ...world, row, alice: world.accountant.account(row.id) };
     }
+    /** A world whose store refuses to delete blobs while `store.away` is true. */
+    async function setupWithAwayDeletes() {
+      const store = { away: false };
+      const world = await setup({
+        backendFactory: (inner: ShareBackend) =>
+          Object.assign(Object.create(inner), {
+            deleteBlob: async (name: string) => {
+              if (store.away) throw new Error('connect ECONNREFUSED');
+              return await inner.deleteBlob(name);
+            },
+          }),
+      });
+      return { world, store };
+    }
     const owners = async (world: Awaited<ReturnType<typeof setup>>) =>
       await world.backend.listBlobs('owners/');
 
@@ -79,45 +93,27 @@ describeMatrix(
     });
 
     it('a record the store would not remove is removed by a later sweep, once it answers', async () => {
-      let storeAway = false;
-      const world = await setup({
-        backendFactory: (inner: ShareBackend) =>
-          Object.assign(Object.create(inner), {
-            deleteBlob: async (name: string) => {
-              if (storeAway) throw new Error('connect ECONNREFUSED');
-              return await inner.deleteBlob(name);
-            },
-          }),
-      });
+      const { world, store } = await setupWithAwayDeletes();
       const s = secrets('a');
       await world.alice.allocate(SI, { ...s, shareNumbers: [0, 1], allocatedSize: 10 });
-      storeAway = true;
+      store.away = true;
       await world.alice.abortUpload(SI, 1, s.uploadSecret);
       expect(await owners(world)).toHaveLength(2);
       // Still away: the sweep tries, fails and keeps it for next time.
       expect((await world.accountant.sweep()).ownerRecordsForgotten).toBe(0);
-      storeAway = false;
+      store.away = false;
       expect((await world.accountant.sweep()).ownerRecordsForgotten).toBe(1);
       expect(await owners(world)).toEqual([`owners/${SI.slice(0, 2)}/${SI}/0`]);
       expect((await world.accountant.sweep()).ownerRecordsForgotten).toBe(0);
     });
 
     it('a record left to remove is kept when the share was uploaded again meanwhile', async () => {
-      let storeAway = false;
-      const world = await setup({
-        backendFactory: (inner: ShareBackend) =>
-          Object.assign(Object.create(inner), {
-            deleteBlob: async (name: string) => {
-              if (storeAway) throw new Error('connect ECONNREFUSED');
-              return await inner.deleteBlob(name);
-            },
-          }),
-      });
+      const { world, store } = await setupWithAwayDeletes();
       const s = secrets('a');
       await world.alice.allocate(SI, { ...s, shareNumbers: [0], allocatedSize: 10 });
-      storeAway = true;
+      store.away = true;
       await world.alice.abortUpload(SI, 0, s.uploadSecret);
-      storeAway = false;
+      store.away = false;
       await world.alice.allocate(SI, { ...s, shareNumbers: [0], allocatedSize: 10 });
       await world.alice.writeUpload(SI, 0, s.uploadSecret, 0, bytes(10));
       expect((await world.accountant.sweep()).ownerRecordsForgotten).toBe(0);
