@@ -25,6 +25,12 @@ export interface OstromTestOptions {
    * taken twice as long.
    */
   testTimeout?: number;
+  /**
+   * Test files run at once in this package. Vitest's default on these 2-core machines is one;
+   * the package with the longest suite takes two, so it uses the cores the others leave idle
+   * once they finish, instead of being the run's critical path alone.
+   */
+  maxWorkers?: number;
 }
 
 /**
@@ -54,6 +60,7 @@ export function defineOstromTestConfig(
       include: ['test/**/*.test.ts'],
       globalSetup: (options.services ?? []).map((service) => SETUP_FILES[service]),
       testTimeout: options.testTimeout ?? 45_000,
+      ...(options.maxWorkers ? { maxWorkers: options.maxWorkers } : {}),
       hookTimeout: 60_000,
       reporters: reportFile ? ['default', 'json'] : ['default'],
       ...(reportFile ? { outputFile: { json: reportFile } } : {}),
