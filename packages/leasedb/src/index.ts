@@ -38,6 +38,7 @@ export { assertProcessId } from './processes.js';
 export type { RestoreInput } from './restores.js';
 export { hashLeaseSecret } from './secrets.js';
 export type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
+export type { TrafficQuery, TrafficRow } from './traffic.js';
 export {
   ACCOUNT_STATUSES,
   type Account,
@@ -60,6 +61,8 @@ export {
   type ShareState,
   type ShareType,
   STARTER_ACCOUNT_ID,
+  type TrafficCounts,
+  type TrafficSample,
   type Usage,
   type UsageSample,
 } from './types.js';

@@ -28,6 +28,8 @@ import * as restores from './restores.js';
 import { SessionLocks } from './session-locks.js';
 import type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
 import * as shares from './shares.js';
+import type { TrafficQuery, TrafficRow } from './traffic.js';
+import * as traffic from './traffic.js';
 import type {
   Account,
   AccountStatus,
@@ -40,6 +42,7 @@ import type {
   ServerProcess,
   Share,
   ShareState,
+  TrafficSample,
   Usage,
   UsageSample,
 } from './types.js';
@@ -174,6 +177,21 @@ export interface LeaseDbOperations {
   getServerUsageHistory(range?: TimeRange): Promise<UsageSample[]>;
   /** Keeps one sample a day (the day's last) of those taken before `before`. */
   pruneUsageHistory(before: number): Promise<number>;
+
+  /**
+   * Adds each row's counts to what the database holds for its account and hour, in one
+   * transaction (an upsert that adds, so several processes' counts sum up). Every row is checked
+   * first: a malformed one throws TypeError/RangeError and nothing is written. An empty batch
+   * does nothing.
+   */
+  addTraffic(rows: readonly TrafficRow[]): Promise<void>;
+  /**
+   * Traffic of the hours in [from, to) that have any, oldest first: one account's, or without
+   * `accountId` the sum over every account (the node's).
+   */
+  getTraffic(query: TrafficQuery): Promise<TrafficSample[]>;
+  /** Deletes the traffic of hours starting before `hour`; returns how many rows went. */
+  deleteTrafficBefore(hour: number): Promise<number>;
 
   getCrawlerState(name: string): Promise<CrawlerState | undefined>;
   saveCrawlerState(state: Omit<CrawlerState, 'updatedAt'>): Promise<void>;
@@ -466,6 +484,18 @@ class SqlLeaseDb implements LeaseDb {
   }
   pruneUsageHistory(before: number) {
     return this.#write((ctx) => history.pruneUsageHistory(ctx, before));
+  }
+
+  async addTraffic(rows: readonly TrafficRow[]) {
+    // Checked before the transaction, so an empty batch (nothing counted) costs nothing.
+    const batch = traffic.trafficBatch(rows);
+    if (batch.length > 0) await this.#write((ctx) => traffic.addTraffic(ctx, batch));
+  }
+  getTraffic(query: TrafficQuery) {
+    return traffic.getTraffic(this.#ctx, query);
+  }
+  deleteTrafficBefore(hour: number) {
+    return this.#write((ctx) => traffic.deleteTrafficBefore(ctx, hour));
   }
 
   getCrawlerState(name: string) {

@@ -299,6 +299,31 @@ const usageHistoryChangesOnly: Migration = {
   },
 };
 
+/**
+ * Traffic per account and hour, for the operator's charts: counters added to by every server
+ * process of the node (an upsert that adds), so the rows are the sum of what each counted. No
+ * foreign key to accounts: counts are written after the fact, in batches, and a batch must not
+ * be refused whole for one account the database does not know (a database restored from an
+ * older backup under a running node); accounts are never removed, so an id keeps its meaning.
+ * The index on the hour serves the node's totals over a range and the retention's delete.
+ */
+const traffic: Migration = {
+  // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('traffic')
+      .addColumn('account_id', 'bigint', (c) => c.notNull())
+      .addColumn('hour', 'bigint', (c) => c.notNull())
+      .addColumn('uploads', 'bigint', (c) => c.notNull())
+      .addColumn('reads', 'bigint', (c) => c.notNull())
+      .addColumn('bytes_in', 'bigint', (c) => c.notNull())
+      .addColumn('bytes_out', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('traffic_pk', ['account_id', 'hour'])
+      .execute();
+    await db.schema.createIndex('traffic_hour').on('traffic').column('hour').execute();
+  },
+};
+
 /** The migrations of the lease database, in order, for one dialect. */
 export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -309,6 +334,7 @@ export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
     '0005_restores': restores(dialect),
     '0006_account_last_seen': accountLastSeen(dialect),
     '0007_usage_history_changes_only': usageHistoryChangesOnly,
+    '0008_traffic': traffic,
   };
 }
 

@@ -139,6 +139,17 @@ export interface RestoresTable {
   actor: string | null;
 }
 
+/** An account's traffic in one hour: counters that every server process adds to. */
+export interface TrafficTable {
+  account_id: number;
+  /** Start of the hour, Unix seconds. */
+  hour: number;
+  uploads: number;
+  reads: number;
+  bytes_in: number;
+  bytes_out: number;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   account_attributes: AccountAttributesTable;
@@ -155,4 +166,5 @@ export interface Schema {
   server_processes: ServerProcessesTable;
   crawler_claims: CrawlerClaimsTable;
   restores: RestoresTable;
+  traffic: TrafficTable;
 }

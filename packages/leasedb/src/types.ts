@@ -131,6 +131,23 @@ export interface UsageSample {
   readonly bytes: number;
 }
 
+/**
+ * What a node served in some hour: share uploads and reads answered, and the share data bytes
+ * they took in and gave out (HTTP framing not counted). The accountant defines each counter.
+ */
+export interface TrafficCounts {
+  readonly uploads: number;
+  readonly reads: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/** An hour's traffic, of one account or of the whole node. */
+export interface TrafficSample extends TrafficCounts {
+  /** Start of the hour (Unix seconds, a multiple of 3600). */
+  readonly hour: number;
+}
+
 /** A server process sharing the database, as it last reported itself. */
 export interface ServerProcess {
   readonly id: string;

@@ -131,6 +131,22 @@ describeEachDialect('migrations', (dialect) => {
     expect(await db.getServerUsageHistory()).toHaveLength(2);
   });
 
+  it('a database made by 0007 migrates to traffic, keeping its accounts', async () => {
+    const location = await dialect.location();
+    await migrateBefore(location.connection, dialect.name, '0008');
+    await location.exec(`
+      insert into accounts (id, public_key, nickname, nickname_key, status, created_at) values
+        (2, '${'aa'.repeat(32)}', 'alice', 'alice', 'normal', 10);
+      insert into account_usage (account_id, shares, bytes) values (2, 0, 0);`);
+    const db = await location.open();
+    expect((await db.getAccount(2))?.nickname).toBe('alice');
+    const hour = 1_700_002_800;
+    await db.addTraffic([{ accountId: 2, hour, uploads: 1, reads: 0, bytesIn: 5, bytesOut: 0 }]);
+    expect(await db.getTraffic({ accountId: 2, from: hour, to: hour + 3600 })).toEqual([
+      { hour, uploads: 1, reads: 0, bytesIn: 5, bytesOut: 0 },
+    ]);
+  });
+
   it('a database made by an earlier version (0003) migrates to crawler claims and restores, keeping its rows', async () => {
     const location = await dialect.location();
     expect(await migrateBefore(location.connection, dialect.name, '0004')).toEqual([

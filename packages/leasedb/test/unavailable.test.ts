@@ -104,6 +104,28 @@ describe.skipIf(!pgAdminUrl)('an unavailable PostgreSQL', () => {
     expect((await t.db.getAccount(account.id))?.hardQuotaBytes).toBe(9);
   });
 
+  it('a traffic batch cut off mid-way: UNAVAILABLE, nothing of it written, and sent again it counts once', async () => {
+    const t = await terminable();
+    const hour = 1_700_002_800;
+    const batch = [{ accountId: 2, hour, uploads: 1, reads: 2, bytesIn: 30, bytesOut: 40 }];
+    const outcome = await t.db
+      .transaction(async (tx) => {
+        await tx.addTraffic(batch);
+        await t.terminate();
+        await tx.addTraffic(batch);
+      })
+      .then(
+        () => 'done',
+        (error: unknown) => (error instanceof LeaseDbError ? error.code : String(error)),
+      );
+    expect(outcome).toBe('UNAVAILABLE');
+    expect(await t.db.getTraffic({ from: 0, to: hour + 3600 })).toEqual([]);
+    await t.db.addTraffic(batch);
+    expect(await t.db.getTraffic({ accountId: 2, from: 0, to: hour + 3600 })).toEqual([
+      { hour, uploads: 1, reads: 2, bytesIn: 30, bytesOut: 40 },
+    ]);
+  });
+
   it('under load: every operation succeeds or fails with UNAVAILABLE, and all succeed afterwards', async () => {
     const t = await terminable();
     const account = await t.db.createAccount({ publicKey: publicKey(3), nickname: 'carol' });
