@@ -5,6 +5,7 @@ import {
   hashLeaseSecret,
   LeaseDbError,
   type Share,
+  type TrafficCounts,
 } from '@ostrom/leasedb';
 import { changeAccount } from './account-records.js';
 import {
@@ -220,7 +221,7 @@ export class Account {
    * there were none; the account must still be allowed to write). Chunks come in any order;
    * overlapping bytes must be equal (CONFLICT otherwise, nothing written). The chunk that
    * completes the share makes it durable and visible and records it as stored before this
-   * returns.
+   * returns. Traffic: a chunk taken counts its bytes in, the completing one an upload too.
    */
   async writeUpload(
     storageIndex: string,
@@ -240,7 +241,7 @@ export class Account {
     const upload = await this.#upload(storageIndex, shnum, uploadSecret);
     checkChunkFits(upload, offset, data.length);
     upload.lastActivityAt = core.now();
-    return await core.lock.run(storageIndex, async () => {
+    const result = await core.lock.run(storageIndex, async (): Promise<UploadWriteResult> => {
       // The upload may have been aborted or timed out while this chunk waited for the lock.
       if (core.uploads.get(uploadKey(storageIndex, shnum)) !== upload) {
         throw new AccountantError('NOT_FOUND', `no upload of ${storageIndex}/${shnum}`);
@@ -270,6 +271,10 @@ export class Account {
       }
       return { complete: progress.complete, required: progress.missing };
     });
+    // Counted once the chunk is answered as taken: a completing chunk whose share could not be
+    // recorded (the database away) counts nothing, and counts when it is sent again and taken.
+    core.traffic.count(this.id, { uploads: result.complete ? 1 : 0, bytesIn: data.length });
+    return result;
   }
 
   /**
@@ -345,7 +350,8 @@ export class Account {
 
   /**
    * Reads `length` bytes from `offset` of a share (the whole share without a range), truncated
-   * at its end. NOT_FOUND when there is no share of that type.
+   * at its end. NOT_FOUND when there is no share of that type. Traffic: a read, and the bytes
+   * returned out.
    */
   async readShare(
     sharetype: ShareType,
@@ -366,6 +372,7 @@ export class Account {
       length === 0
         ? new Uint8Array(0)
         : await guard(() => core.backend.readShare(storageIndex, shnum, offset, length));
+    core.traffic.count(this.id, { reads: 1, bytesOut: data.length });
     return { data, sizeBytes: meta.sizeBytes };
   }
 
@@ -375,6 +382,7 @@ export class Account {
    * memory. Every piece comes from the version of the share open now (a mutable rewrite or a
    * deletion meanwhile makes a later piece fail, CONFLICT or NOT_FOUND, never mixes versions).
    * NOT_FOUND when there is no share of that type. The caller must `close` the stream.
+   * Traffic: a read once open, and each piece's bytes out as it is handed out.
    */
   async openShareRead(
     sharetype: ShareType,
@@ -395,6 +403,10 @@ export class Account {
     const length = Math.min(range?.length ?? sizeBytes, Math.max(0, sizeBytes - offset));
     let position = offset;
     const end = offset + length;
+    // The read is answered once the share is open; its bytes count as they are handed out, so
+    // a client that goes away half-way is counted what it was given.
+    const accountId = this.id;
+    core.traffic.count(accountId, { reads: 1 });
     return {
       sizeBytes,
       length,
@@ -411,6 +423,7 @@ export class Account {
           throw new AccountantError('UNAVAILABLE', `share ${storageIndex}/${shnum} read short`);
         }
         position += want;
+        core.traffic.count(accountId, { bytesOut: piece.length });
         return piece;
       },
       close: () => reader.close().catch(() => undefined),
@@ -565,7 +578,9 @@ export class Account {
    * existing share before anything else (BAD_WRITE_ENABLER, nothing done); then every test
    * (a missing share reads as empty); the read vector is evaluated on every existing share
    * before any write; only if all tests passed are the writes applied (new length 0 deletes)
-   * and this account's lease renewed on every share that remains.
+   * and this account's lease renewed on every share that remains. Traffic: a read when it asks
+   * for any (the bytes returned out), an upload when its writes changed a share (the bytes of
+   * the write vectors applied in).
    */
   async readTestWrite(
     storageIndex: string,
@@ -580,7 +595,7 @@ export class Account {
       ? await core.authorizeWrite(this.id, 'mutable-write')
       : await core.authorize(this.id, 'read');
     const duration = writes ? await core.leaseDurationFor(this.id) : 0;
-    return await core.lock.run(storageIndex, async () => {
+    const result = await core.lock.run(storageIndex, async (): Promise<ReadTestWriteResult> => {
       const all = await guard(() => core.backend.listShares(storageIndex));
       const existing = all.filter((share) => share.sharetype === 'mutable');
       const byShnum = new Map(existing.map((share) => [share.shnum, share]));
@@ -651,6 +666,8 @@ export class Account {
       await this.#applyWrites(storageIndex, request, byShnum, account, duration);
       return { success, data };
     });
+    core.traffic.count(this.id, readTestWriteTraffic(request, result));
+    return result;
   }
 
   async #applyWrites(
@@ -979,6 +996,31 @@ export const MAX_READ_VECTOR_BYTES = 4 * 1024 * 1024;
  */
 function clippedLength(share: ShareInfo, offset: number, size: number): number {
   return Math.min(size, Math.max(0, share.sizeBytes - offset));
+}
+
+/**
+ * What an answered read-test-write counts: a read when it asked for any (its bytes being those
+ * returned, not those its tests compared), and an upload when its tests passed and it changed a
+ * share (wrote data or set a length), with the bytes of the write vectors applied — not those of
+ * a share it deleted (new length 0), which are never written.
+ */
+function readTestWriteTraffic(
+  request: ReadTestWriteRequest,
+  result: ReadTestWriteResult,
+): Partial<TrafficCounts> {
+  let bytesOut = 0;
+  for (const reads of result.data.values()) for (const read of reads) bytesOut += read.length;
+  const counts = { reads: request.readVector.length > 0 ? 1 : 0, bytesOut };
+  const vectors = [...request.testWriteVectors.values()];
+  if (!result.success || !vectors.some((v) => v.write.length > 0 || v.newLength !== null)) {
+    return counts;
+  }
+  let bytesIn = 0;
+  for (const vector of vectors) {
+    if (vector.newLength === 0) continue;
+    for (const write of vector.write) bytesIn += write.data.length;
+  }
+  return { ...counts, uploads: 1, bytesIn };
 }
 
 /** OUT_OF_RANGE for a chunk that passes the upload's allocated size (fact 53). */

@@ -4,6 +4,7 @@ import {
   ANONYMOUS_ACCOUNT_ID,
   LeaseDbError,
   STARTER_ACCOUNT_ID,
+  type TrafficCounts,
 } from '@ostrom/leasedb';
 import { ProtocolError, type SignedAccountRequest, verifyAccountRequest } from '@ostrom/protocol';
 import { Account, abandonUpload, deleteShare } from './account.js';
@@ -40,6 +41,15 @@ export interface SweepResult {
   readonly sharesDeleted: number;
   /** Share deletions that failed (the shares stay, and are retried next time). */
   readonly deleteFailures: number;
+  /** (account, hour) traffic rows the sweep's flush added to the database (0 if it failed). */
+  readonly trafficRowsWritten: number;
+  /**
+   * (account, hour) traffic entries still held in memory after the flush, for the next one: those
+   * counted meanwhile, or all of them when the database was away.
+   */
+  readonly trafficEntriesHeld: number;
+  /** Traffic rows past `trafficRetentionSeconds` deleted (retention runs once an hour at most). */
+  readonly trafficRowsDeleted: number;
 }
 
 /** The server's identity and accounting policy, as clients may read it. */
@@ -64,7 +74,11 @@ export interface StatusChangeOption extends OperatorOption {
 }
 
 const VERSION_CACHE_SECONDS = 5;
+/** Traffic retention runs at most this often (accountant clock). */
+const TRAFFIC_RETENTION_INTERVAL_SECONDS = 3600;
 const DELETED_AT = 'deleted-at';
+/** Set on an account whose request the operator refused: when (Unix seconds). */
+export const REQUEST_REFUSED_AT = 'request-refused-at';
 
 /**
  * The storage service of a node: owns the policy, the lease database and the backend, and hands
@@ -76,6 +90,8 @@ export class Accountant {
   #timer: ReturnType<typeof setInterval> | undefined;
   #sweeping: Promise<SweepResult> | undefined;
   #stopped = false;
+  /** When traffic retention last ran to completion (accountant clock). */
+  #trafficPrunedAt: number | undefined;
 
   constructor(options: AccountantOptions) {
     this.#core = new Core(resolveOptions(options));
@@ -95,6 +111,25 @@ export class Accountant {
    */
   refusalCounts(): Readonly<Record<RefusalReason, number>> {
     return this.#core.refusals.counts();
+  }
+
+  /**
+   * Adds the traffic counted since the last flush (per account and hour: README, "Traffic") to
+   * the lease database, in one batch. The sweep and `stop()` call it. When the database is away
+   * this throws UNAVAILABLE and keeps the counts, which the next flush writes with what is
+   * counted meanwhile; only what was written is taken off, and flushes take turns, so nothing is
+   * written twice.
+   */
+  async flushTraffic(): Promise<void> {
+    await guard(() => this.#core.traffic.flush());
+  }
+
+  /**
+   * Traffic dropped since this Accountant was made: counts for an (account, hour) that found the
+   * meter full (`MAX_TRAFFIC_ENTRIES` held, the database away for a long time), for a metric.
+   */
+  trafficDropped(): Readonly<TrafficCounts> {
+    return this.#core.traffic.dropped();
   }
 
   /**
@@ -138,6 +173,8 @@ export class Accountant {
     }
     // Owner records still to remove live only in memory: a last try before they are forgotten.
     await this.#core.forgetOwnerRecordsLater();
+    // So is the traffic not yet flushed: what the database will not take now is lost with it.
+    await this.#core.traffic.flush().catch(() => undefined);
     await guard(() => this.#core.db.removeProcess(this.#core.options.processId));
   }
 
@@ -357,8 +394,16 @@ export class Accountant {
         return { status: 'active', account, swissnum: this.swissnumFor(account.id) };
       case 'pending':
         return { status: 'pending', account, retryAfterSeconds: options.pendingRetrySeconds };
-      case 'disabled':
-        return { status: 'refused', reason: 'this account is disabled' };
+      case 'disabled': {
+        const attributes = await guard(() => core.db.getAccountAttributes(account.id));
+        return {
+          status: 'refused',
+          reason:
+            attributes[REQUEST_REFUSED_AT] === undefined
+              ? 'this account is disabled'
+              : "the operator refused this key's request for an account",
+        };
+      }
       case 'deleted':
         return { status: 'refused', reason: 'this account was deleted' };
     }
@@ -429,6 +474,10 @@ export class Accountant {
       } else if (status !== 'deleted' && before?.status === 'deleted') {
         await tx.setAccountAttribute(accountId, DELETED_AT, null);
       }
+      // A refused request stays refused while its account stays disabled, and no longer.
+      if (status !== 'disabled' && before?.status === 'disabled') {
+        await tx.setAccountAttribute(accountId, REQUEST_REFUSED_AT, null);
+      }
       return after;
     });
   }
@@ -442,6 +491,51 @@ export class Accountant {
       });
     }
     return await this.setAccountStatus(accountId, 'normal', options);
+  }
+
+  /**
+   * Refuses a pending account's request. The account becomes `disabled` and is marked refused
+   * (the `request-refused-at` attribute): its key stays known, so asking again is answered
+   * "refused" at once instead of queueing a new request, and the operator's `reason` is kept in
+   * the `account-status-changed` event (the client is not told it). Enabling the account later
+   * (status `normal`) admits it after all. INVALID_OPERATION if it is not pending.
+   */
+  async refuseAccount(accountId: number, options: StatusChangeOption = {}): Promise<AccountRow> {
+    const core = this.#core;
+    return await changeAccount(core, accountId, async (tx) => {
+      const before = await tx.getAccount(accountId);
+      if (before?.status !== 'pending') {
+        throw new AccountantError('INVALID_OPERATION', `account ${accountId} is not pending`, {
+          details: { status: before?.status },
+        });
+      }
+      const after = await tx.setAccountStatus(accountId, 'disabled', {
+        actor: options.actor ?? null,
+        reason: options.reason,
+      });
+      await tx.setAccountAttribute(accountId, REQUEST_REFUSED_AT, String(core.now()));
+      return after;
+    });
+  }
+
+  /**
+   * Gives an account another nickname (kept in an `account-nickname-changed` event). The
+   * built-in anonymous and starter accounts keep theirs: the node's pages and logs explain them
+   * by those names. A malformed nickname is a TypeError, nothing changed.
+   */
+  async renameAccount(
+    accountId: number,
+    nickname: string,
+    options: OperatorOption = {},
+  ): Promise<AccountRow> {
+    if (accountId <= STARTER_ACCOUNT_ID) {
+      throw new AccountantError('INVALID_OPERATION', 'the built-in accounts cannot be renamed');
+    }
+    return await changeAccount(this.#core, accountId, async (tx) => {
+      const before = await tx.getAccount(accountId);
+      if (before?.nickname === nickname) return before;
+      return await tx.setAccountNickname(accountId, nickname, { actor: options.actor ?? null });
+    });
   }
 
   /** Sets both quota limits (null = none). */
@@ -493,12 +587,37 @@ export class Accountant {
       });
     }
     const ownerRecordsForgotten = await core.forgetOwnerRecordsLater();
+    const deletion = await this.#deleteBatch();
     return {
       uploadsTimedOut,
       deadUploadsReclaimed,
       ownerRecordsForgotten,
-      ...(await this.#deleteBatch()),
+      ...deletion,
+      ...(await this.#trafficStep()),
     };
+  }
+
+  /**
+   * Flushes the traffic counted and, once an hour, deletes the rows past their retention. Both
+   * are bookkeeping: a failure is left for the next sweep (the counts are kept) and fails
+   * nothing else.
+   */
+  async #trafficStep() {
+    const core = this.#core;
+    const trafficRowsWritten = await core.traffic.flush().catch(() => 0);
+    let trafficRowsDeleted = 0;
+    const now = core.now();
+    const prunedAt = this.#trafficPrunedAt;
+    if (prunedAt === undefined || now - prunedAt >= TRAFFIC_RETENTION_INTERVAL_SECONDS) {
+      try {
+        const before = Math.max(0, now - core.options.trafficRetentionSeconds);
+        trafficRowsDeleted = await core.db.deleteTrafficBefore(before);
+        this.#trafficPrunedAt = now;
+      } catch {
+        // Not pruned: the next sweep tries again.
+      }
+    }
+    return { trafficRowsWritten, trafficEntriesHeld: core.traffic.entries, trafficRowsDeleted };
   }
 
   /** Drops one batch of leases of accounts deleted longer than the grace period ago. */

@@ -17,6 +17,7 @@ import {
 import { AccountantError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { RefusalRecorder, type RefusedWrite } from './refusals.js';
+import { TrafficMeter } from './traffic.js';
 import { createUploadBounds, type UploadBounds } from './upload-bounds.js';
 
 /** An immutable upload in progress (Tahoe keeps these in memory too: none survive a restart). */
@@ -110,6 +111,8 @@ export class Core {
   readonly #lastSeen = new Map<number, number>();
   /** Writes refused for the quota, the status or the mode: counted, and logged as events. */
   readonly refusals: RefusalRecorder;
+  /** Uploads, reads and share bytes in and out per account and hour, until flushed. */
+  readonly traffic: TrafficMeter;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -117,6 +120,10 @@ export class Core {
     this.refusals = new RefusalRecorder({
       now: () => this.now(),
       appendEvent: (event) => this.db.appendEvent(event),
+    });
+    this.traffic = new TrafficMeter({
+      now: () => this.now(),
+      write: (rows) => this.db.addTraffic(rows),
     });
   }
 

@@ -26,12 +26,25 @@ export interface Digest {
   readonly accounts: readonly DigestAccount[];
 }
 
-const STATUS_VERBS: Record<string, string> = {
-  frozen: 'froze',
-  disabled: 'disabled',
-  deleted: 'deleted',
-  normal: 'restored',
-};
+/** The verb of a status change, by where it went and (for a return to normal) where it was. */
+function statusVerb(from: unknown, to: unknown): string {
+  if (from === 'pending') {
+    if (to === 'normal') return 'approved';
+    if (to === 'disabled') return 'refused the request of';
+  }
+  switch (to) {
+    case 'frozen':
+      return 'froze';
+    case 'disabled':
+      return 'disabled';
+    case 'deleted':
+      return 'deleted';
+    case 'normal':
+      return from === 'frozen' ? 'thawed' : from === 'disabled' ? 'enabled' : 'restored';
+    default:
+      return 'set the status of';
+  }
+}
 
 /** Lines of one kind a digest names one by one before it sums up the rest in one line. */
 export const DIGEST_LINES_PER_KIND = 20;
@@ -103,7 +116,7 @@ export async function buildDigest(
       uploaded.set(accountId, (uploaded.get(accountId) ?? 0) + bytes);
     } else if (event.kind === 'account-status-changed') {
       await action('statusChanges', async () => {
-        const verb = STATUS_VERBS[String(event.data.to)] ?? `set the status of`;
+        const verb = statusVerb(event.data.from, event.data.to);
         const who = event.actor ?? 'the server';
         const reason = typeof event.data.reason === 'string' ? event.data.reason : '';
         return `${who} ${verb} ${await nameOf(accountId)}${reason ? `: ${reason}` : ''}`;

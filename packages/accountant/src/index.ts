@@ -3,6 +3,7 @@ export {
   Accountant,
   type AccountRequestOutcome,
   type OperatorOption,
+  REQUEST_REFUSED_AT,
   type ServerPolicy,
   type StatusChangeOption,
   type SweepResult,
@@ -32,6 +33,7 @@ export {
   APPROVAL_MODES,
   type ApprovalMode,
   MAX_MUTABLE_SHARE_SIZE,
+  TRAFFIC_RETENTION_DEFAULT_SECONDS,
   UPLOAD_LIMIT_DEFAULTS,
 } from './options.js';
 export {
@@ -42,6 +44,7 @@ export {
 } from './refusals.js';
 export { formatSize, formatSizeExact, parseSize } from './size.js';
 export { accountIdForSwissnum, swissnumFor } from './swissnum.js';
+export { MAX_TRAFFIC_ENTRIES } from './traffic.js';
 export type {
   AccountInfo,
   AllocateRequest,

@@ -21,6 +21,9 @@ const MINUTE = 60;
 const HOUR = 3600;
 const DAY = 86_400;
 
+/** How long traffic rows are kept by default (`AccountantOptions.trafficRetentionSeconds`). */
+export const TRAFFIC_RETENTION_DEFAULT_SECONDS = 90 * DAY;
+
 /** The default bounds on uploads in progress (see `AccountantOptions.maxUploads`). */
 export const UPLOAD_LIMIT_DEFAULTS = {
   maxUploads: 2048,
@@ -145,6 +148,11 @@ export interface AccountantOptions {
    * lease database is lost. Without it, none are written.
    */
   readonly stateKey?: Uint8Array | null;
+  /**
+   * Traffic rows (per account and hour, in the lease database) are kept this long: once an
+   * hour, the sweep deletes those of hours that began longer ago (default 90 days).
+   */
+  readonly trafficRetentionSeconds?: number;
   /** Unix seconds; inject a clock in tests. */
   readonly now?: () => number;
 }
@@ -344,6 +352,11 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
       'processTimeoutSeconds',
       options.processTimeoutSeconds,
       3 * MINUTE,
+    ),
+    trafficRetentionSeconds: positive(
+      'trafficRetentionSeconds',
+      options.trafficRetentionSeconds,
+      TRAFFIC_RETENTION_DEFAULT_SECONDS,
     ),
     now: options.now ?? (() => Math.floor(Date.now() / 1000)),
   };

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { LeaseDbError } from '@ostrom/leasedb';
 import { generateAccountKey, publicKeyFromPrivate, signAccountRequest } from '@ostrom/protocol';
 import { expect, it, vi } from 'vitest';
-import { type Account, Accountant, buildDigest } from '../src/index.js';
+import { type Account, Accountant, buildDigest, REQUEST_REFUSED_AT } from '../src/index.js';
 import {
   bytes,
   describeMatrix,
@@ -193,6 +193,73 @@ describeMatrix('accounts', (matrix) => {
     });
   });
 
+  it('refuseAccount(): a refused request becomes a disabled account whose key is answered refused; enabling admits it', async () => {
+    const { accountant, db, clock } = await setup({ approval: 'manual' });
+    const key = generateAccountKey().privateKey;
+    const first = await accountant.requestAccount(
+      signedRequest(clock.now(), { key, nickname: 'mallory' }),
+    );
+    if (first.status !== 'pending') throw new Error('expected a pending account');
+    const id = first.account.id;
+    const refused = await accountant.refuseAccount(id, { actor: 'carol', reason: 'unknown key' });
+    expect(refused.status).toBe('disabled');
+    expect((await db.getAccountAttributes(id))[REQUEST_REFUSED_AT]).toBe(String(clock.now()));
+    const [event] = await db.listEvents({ kinds: ['account-status-changed'], accountId: id });
+    expect(event).toMatchObject({
+      actor: 'carol',
+      data: { from: 'pending', to: 'disabled', reason: 'unknown key' },
+    });
+    // Asking again queues nothing: the same account, refused, the operator's reason not told.
+    const again = await accountant.requestAccount(signedRequest(clock.now(), { key }));
+    expect(again).toEqual({
+      status: 'refused',
+      reason: "the operator refused this key's request for an account",
+    });
+    expect((await db.listAccounts({ status: 'pending' })).total).toBe(0);
+    expect((await buildDigest(db, { since: 0, until: clock.now() + 1 })).lines).toContain(
+      'carol refused the request of mallory: unknown key',
+    );
+    // Only a pending account can be refused.
+    await expect(accountant.refuseAccount(id)).rejects.toMatchObject({ code: 'INVALID_OPERATION' });
+    await expect(accountant.refuseAccount(0)).rejects.toMatchObject({ code: 'INVALID_OPERATION' });
+    // Enabled, it is admitted, and no longer marked refused; disabled again, it is only disabled.
+    await accountant.setAccountStatus(id, 'normal', { actor: 'carol' });
+    expect((await db.getAccountAttributes(id))[REQUEST_REFUSED_AT]).toBeUndefined();
+    expect((await accountant.requestAccount(signedRequest(clock.now(), { key }))).status).toBe(
+      'active',
+    );
+    await accountant.setAccountStatus(id, 'disabled');
+    expect(await accountant.requestAccount(signedRequest(clock.now(), { key }))).toEqual({
+      status: 'refused',
+      reason: 'this account is disabled',
+    });
+  });
+
+  it('renameAccount(): the nickname changes with an event naming both; built-in accounts and bad names are refused', async () => {
+    const { accountant, db, alice } = await setup();
+    const renamed = await accountant.renameAccount(alice.id, 'alice2', { actor: 'carol' });
+    expect(renamed.nickname).toBe('alice2');
+    expect((await db.getAccount(alice.id))?.nickname).toBe('alice2');
+    const events = await db.listEvents({ kinds: ['account-nickname-changed'] });
+    expect(events).toMatchObject([
+      { accountId: alice.id, actor: 'carol', data: { from: 'alice', to: 'alice2' } },
+    ]);
+    // The same name again changes nothing and logs nothing.
+    await accountant.renameAccount(alice.id, 'alice2');
+    expect(await db.listEvents({ kinds: ['account-nickname-changed'] })).toHaveLength(1);
+    for (const builtIn of [0, 1]) {
+      await expect(accountant.renameAccount(builtIn, 'mine')).rejects.toMatchObject({
+        code: 'INVALID_OPERATION',
+      });
+    }
+    await expect(accountant.renameAccount(alice.id, 'bad\nname')).rejects.toThrow(TypeError);
+    await expect(accountant.renameAccount(alice.id, '')).rejects.toThrow(TypeError);
+    await expect(accountant.renameAccount(999, 'who')).rejects.toMatchObject({
+      code: 'UNKNOWN_ACCOUNT',
+    });
+    expect((await db.getAccount(alice.id))?.nickname).toBe('alice2');
+  });
+
   it('requestAccount() checks the signature, the server id, the time window and the nonce', async () => {
     const { accountant, clock } = await setup();
     const good = signedRequest(clock.now());
@@ -325,10 +392,18 @@ describeMatrix('accounts', (matrix) => {
     await storeOne(alice, storageIndex(2));
     await accountant.setAccountStatus(alice.id, 'frozen', { actor: 'carol', reason: 'over quota' });
     await accountant.setAccountStatus(alice.id, 'normal', { actor: 'carol' });
+    await accountant.setAccountStatus(alice.id, 'disabled', { actor: 'carol' });
+    await accountant.setAccountStatus(alice.id, 'normal', { actor: 'carol' });
+    await accountant.setAccountStatus(alice.id, 'deleted', { actor: 'carol' });
+    await accountant.setAccountStatus(alice.id, 'normal', { actor: 'carol' });
     const digest = await buildDigest(db, { since, until: clock.now() + 1 });
     expect(digest.lines).toEqual([
       'alice uploaded 200 B',
       'carol froze alice: over quota',
+      'carol thawed alice',
+      'carol disabled alice',
+      'carol enabled alice',
+      'carol deleted alice',
       'carol restored alice',
       'alice is using 200 B',
     ]);
