@@ -52,14 +52,12 @@ import { prettyFactory } from 'pino-pretty';
 import {
   type AccountListEntry,
   AccountListError,
-  accountUsageReport,
   importAccounts,
   PUBLIC_KEY_FORMS,
   parseAccountList,
   parsePublicKey,
-  serverUsageReport,
-  usageRow,
-} from './admin/api.js';
+} from './admin/account-list.js';
+import { accountUsageReport, serverUsageReport, usageRow } from './admin/api.js';
 import { isoTime, keyValues, table } from './cli-format.js';
 import { registerGridCommands } from './cli-grid.js';
 import { type GsdCliContext, introductionArg, registerGsdCommands } from './cli-gsd.js';
@@ -785,14 +783,17 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
   const statusCommand = (
     name: string,
     description: string,
-    change: (a: Accountant, id: number) => Promise<AccountRow>,
-  ) =>
-    command(accounts, name, description)
-      .argument('<ID>', 'account id', accountIdArg)
+    change: (a: Accountant, id: number, reason: string | undefined) => Promise<AccountRow>,
+    { withReason = false } = {},
+  ) => {
+    const cmd = command(accounts, name, description).argument('<ID>', 'account id', accountIdArg);
+    if (withReason)
+      cmd.option('--reason <TEXT>', 'why, for the activity log (at most 200 characters)');
+    return cmd
       .option('--json', 'machine-readable output')
-      .action(async (id: number, _o: unknown, cmd: Command) => {
+      .action(async (id: number, o: { reason?: string }, cmd: Command) => {
         await withOperator(nodeDir(cmd), env, async ({ accountant }) => {
-          const account = await change(accountant, id);
+          const account = await change(accountant, id, o.reason);
           print(
             cmd,
             account,
@@ -800,19 +801,47 @@ function buildProgram(io: CliIo, result: { code: number }): Command {
           );
         });
       });
+  };
+  const why = (reason: string | undefined) => ({
+    actor,
+    ...(reason === undefined ? {} : { reason }),
+  });
   statusCommand('approve', 'approve a pending account', (a, id) => a.approveAccount(id, { actor }));
-  statusCommand('freeze', 'freeze an account: it may read, not write', (a, id) =>
-    a.setAccountStatus(id, 'frozen', { actor }),
+  statusCommand(
+    'refuse',
+    "refuse a pending account's request: it becomes disabled, and its key is answered refused",
+    (a, id, reason) => a.refuseAccount(id, why(reason)),
+    { withReason: true },
+  );
+  statusCommand(
+    'freeze',
+    'freeze an account: it may read, not write',
+    (a, id, reason) => a.setAccountStatus(id, 'frozen', why(reason)),
+    { withReason: true },
   );
   statusCommand('thaw', 'return a frozen or disabled account to normal', (a, id) =>
     a.setAccountStatus(id, 'normal', { actor }),
   );
-  statusCommand('disable', 'disable an account: no reads, no writes', (a, id) =>
-    a.setAccountStatus(id, 'disabled', { actor }),
+  statusCommand(
+    'disable',
+    'disable an account: no reads, no writes',
+    (a, id, reason) => a.setAccountStatus(id, 'disabled', why(reason)),
+    { withReason: true },
   );
   statusCommand('delete', 'delete an account: its shares go after the grace period', (a, id) =>
     a.setAccountStatus(id, 'deleted', { actor }),
   );
+
+  command(accounts, 'rename', 'give an account another nickname')
+    .argument('<ID>', 'account id', accountIdArg)
+    .argument('<NICKNAME>', 'its new nickname')
+    .option('--json', 'machine-readable output')
+    .action(async (id: number, nickname: string, _o: unknown, cmd: Command) => {
+      await withOperator(nodeDir(cmd), env, async ({ accountant }) => {
+        const account = await accountant.renameAccount(id, nickname, { actor });
+        print(cmd, account, () => `account ${account.id} is now ${account.nickname}\n`);
+      });
+    });
 
   command(accounts, 'set-quota', 'set an account\'s quotas ("none" removes one)')
     .argument('<ID>', 'account id', accountIdArg)

@@ -15,7 +15,7 @@ import type { ConfigValues } from '../src/config.js';
 import { initNode } from '../src/node-dir.js';
 import { type RunningNode, startNode } from '../src/server.js';
 import { ostromJson } from './helpers.js';
-import { secrets, storageIndex } from './http-setup.js';
+import { bytes, secrets, storageIndex } from './http-setup.js';
 
 interface AdminNode {
   readonly dir: string;
@@ -341,10 +341,97 @@ describe('admin API: accounts', () => {
     expect(badActor.status).toBe(400);
     expect((await t.call('POST', '/admin/v1/accounts/9999/approve')).status).toBe(404);
     expect((await t.call('POST', '/admin/v1/accounts/x/approve')).status).toBe(400);
-    const withBody = await t.call('POST', `/admin/v1/accounts/${id}/freeze`, {
+    for (const body of [{ reason: 7 }, { why: 'spam' }, { reason: 'x'.repeat(201) }]) {
+      const bad = await t.call('POST', `/admin/v1/accounts/${id}/freeze`, { body });
+      expect(bad.status, JSON.stringify(body)).toBe(400);
+    }
+    expect((await t.call('GET', `/admin/v1/accounts/${id}`)).json.status).toBe('normal');
+    const frozen = await t.call('POST', `/admin/v1/accounts/${id}/freeze`, {
       body: { reason: 'spam' },
     });
-    expect(withBody.status).toBe(400);
+    expect(frozen.json).toMatchObject({ id, status: 'frozen' });
+    const [why] = (
+      await t.call('GET', `/admin/v1/events?accountId=${id}&kinds=account-status-changed`)
+    ).json.events.slice(-1);
+    expect(why.data).toEqual({ from: 'normal', to: 'frozen', reason: 'spam' });
+  });
+
+  it('refuses a pending request with a reason (disabled, the key answered refused), and renames accounts', async () => {
+    const answer = await requestAccount(t.running.nurl, 'mallory');
+    expect(answer.status).toBe('pending');
+    const id: number = (await t.call('GET', '/admin/v1/accounts?status=pending')).json.accounts[0]
+      .id;
+    const refused = await t.call('POST', `/admin/v1/accounts/${id}/refuse`, {
+      body: { reason: 'unknown to us' },
+      headers: { 'X-Ostrom-Actor': 'panel:olivia' },
+    });
+    expect(refused.status).toBe(200);
+    expect(refused.json).toMatchObject({ id, status: 'disabled' });
+    expect((await t.call('GET', `/admin/v1/accounts/${id}`)).json.attributes).toHaveProperty(
+      'request-refused-at',
+    );
+    expect((await t.call('POST', `/admin/v1/accounts/${id}/refuse`)).status).toBe(409);
+    expect((await t.call('POST', '/admin/v1/accounts/9999/refuse')).status).toBe(404);
+
+    const renamed = await t.call('PUT', `/admin/v1/accounts/${id}/nickname`, {
+      body: { nickname: 'mallory (refused)' },
+    });
+    expect(renamed.status).toBe(200);
+    expect(renamed.json).toMatchObject({ id, nickname: 'mallory (refused)' });
+    for (const body of [{}, { nickname: '' }, { nickname: 'a\nb' }, { nickname: 5 }, null]) {
+      const bad = await t.call('PUT', `/admin/v1/accounts/${id}/nickname`, { body });
+      expect(bad.status, JSON.stringify(body)).toBe(400);
+    }
+    const builtIn = await t.call('PUT', '/admin/v1/accounts/0/nickname', {
+      body: { nickname: 'guests' },
+    });
+    expect(builtIn.status).toBe(409);
+    expect((await t.call('GET', '/admin/v1/accounts/0')).json.nickname).toBe('anonymous');
+  });
+
+  it("GET /traffic: the node's or one account's uploads, reads and bytes by the hour; bad ranges are 400", async () => {
+    const added = await t.call('POST', '/admin/v1/accounts', {
+      body: { publicKey: newKey(), nickname: 'tess' },
+    });
+    const id: number = added.json.id;
+    const client = createStorageClient({ nurl: added.json.nurl });
+    try {
+      const si = storageIndex('traffic-1');
+      const s = secrets('traffic-1');
+      await client.immutable.allocate(si, { ...s, shareNumbers: [0], allocatedSize: 700 });
+      await client.immutable.write(si, 0, {
+        uploadSecret: s.uploadSecret,
+        offset: 0,
+        data: bytes(700),
+      });
+      expect((await client.immutable.read(si, 0)).length).toBe(700);
+    } finally {
+      client.close();
+    }
+    const mine = await t.call('GET', `/admin/v1/traffic?account=${id}`);
+    expect(mine.status).toBe(200);
+    expect(mine.json.totals).toEqual({ uploads: 1, reads: 1, bytesIn: 700, bytesOut: 700 });
+    expect(mine.json.hours).toHaveLength(1);
+    expect(mine.json.hours[0].hour % 3600).toBe(0);
+    const node = await t.call('GET', '/admin/v1/traffic');
+    expect(node.json.accountId).toBeNull();
+    expect(node.json.totals.uploads).toBeGreaterThanOrEqual(1);
+    const past = await t.call(
+      'GET',
+      `/admin/v1/traffic?account=${id}&since=2020-01-01&until=2020-01-02`,
+    );
+    expect(past.json).toMatchObject({ hours: [], totals: { uploads: 0 } });
+    for (const query of [
+      'account=x',
+      'account=999999',
+      'since=200&until=100',
+      'since=0&until=40000000',
+      'since=yesterday',
+      'hour=1',
+    ]) {
+      const res = await t.call('GET', `/admin/v1/traffic?${query}`);
+      expect(res.status, query).toBe(query === 'account=999999' ? 404 : 400);
+    }
   });
 
   it('freeze makes the account unable to allocate over the storage protocol; thaw restores it', async () => {

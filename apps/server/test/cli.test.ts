@@ -296,8 +296,27 @@ describe('operator commands on an initialised node', () => {
       'ostrom: warning: account 2 holds 3 kB, more than its hard quota of 2 kB: it can store nothing more until it holds less (nothing it holds is deleted)\n',
     );
 
+    expect(
+      (await ostrom(['accounts', 'freeze', '2', '--reason', 'too many uploads', ...d])).stdout,
+    ).toBe('account 2 (alice): frozen\n');
+    expect((await ostrom(['accounts', 'rename', '2', 'alice2', ...d])).stdout).toBe(
+      'account 2 is now alice2\n',
+    );
+    const badName = await ostrom(['accounts', 'rename', '2', 'a\u0007b', ...d]);
+    expect(badName.code).toBe(2);
+    const refuseActive = await ostrom(['accounts', 'refuse', '2', ...d]);
+    expect(refuseActive.code).toBe(1);
+    expect(refuseActive.stderr).toContain('not pending');
+    const renamed = await ostromJson<{ nickname: string; status: string }>([
+      'accounts',
+      'show',
+      '2',
+      '--json',
+      ...d,
+    ]);
+    expect(renamed).toMatchObject({ nickname: 'alice2', status: 'frozen' });
     expect((await ostrom(['accounts', 'delete', '2', ...d])).stdout).toBe(
-      'account 2 (alice): deleted\n',
+      'account 2 (alice2): deleted\n',
     );
     const approve = await ostrom(['accounts', 'approve', '2', ...d]);
     expect(approve.code).toBe(1);

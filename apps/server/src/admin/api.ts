@@ -13,7 +13,6 @@ import {
   type LeaseDb,
   STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
-import { base32Decode } from '@ostrom/protocol';
 import { z } from 'zod';
 import type { NodeMetrics } from '../metrics.js';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
@@ -22,6 +21,15 @@ import type { CrawlerSchedule, DefaultQuotas, NodeIdentity } from '../panel/page
 import { createPanel } from '../panel/panel.js';
 import { parseSize } from '../size.js';
 import { APPLICATION_VERSION } from '../version.js';
+import {
+  type AccountListEntry,
+  AccountListError,
+  importAccounts,
+  MAX_ACCOUNT_LIST_BYTES,
+  PUBLIC_KEY_FORMS,
+  parseAccountList,
+  parsePublicKey,
+} from './account-list.js';
 import { bearerChecker } from './auth.js';
 import { AdminHttpError, failureAnswer } from './errors.js';
 import { isNickname, NICKNAME_RULE } from './names.js';
@@ -34,9 +42,6 @@ export const ADMIN_ACTOR = 'admin-api';
 
 /** Largest JSON body accepted: the biggest real one (an account) is a few hundred bytes. */
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
-
-/** Largest body of `POST /admin/v1/accounts/import`: some 10,000 lines of key and nickname. */
-export const MAX_ADMIN_IMPORT_BYTES = 1024 * 1024;
 
 /** The subset of a (pino) logger the admin API uses. */
 export interface AdminApiLogger {
@@ -107,106 +112,6 @@ interface Route {
 }
 
 // ----------------------------------------------------------------------------- shared with the CLI
-
-/**
- * An Ed25519 public key given as 64 hex digits (the database's form) or 52 base32 characters,
- * as lowercase hex; undefined when it is neither. `ostrom accounts add --pubkey`, the import
- * list and `POST /admin/v1/accounts` all read keys with this.
- */
-export function parsePublicKey(text: string): string | undefined {
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return text.toLowerCase();
-  const bytes = base32Decode(text.toLowerCase());
-  return bytes?.length === 32 ? Buffer.from(bytes).toString('hex') : undefined;
-}
-
-/** What {@link parsePublicKey} takes, for messages. */
-export const PUBLIC_KEY_FORMS = '64 hex digits or 52 base32 characters';
-
-/** One entry of an account list: a key (lowercase hex) and a nickname, and its line. */
-export interface AccountListEntry {
-  readonly line: number;
-  readonly publicKey: string;
-  readonly nickname: string;
-}
-
-/** An account list with bad lines: each named with its number and what is wrong. */
-export class AccountListError extends Error {
-  override readonly name = 'AccountListError';
-  readonly problems: readonly { readonly line: number; readonly problem: string }[];
-
-  constructor(where: string, problems: { line: number; problem: string }[]) {
-    const shown = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.problem}`);
-    if (problems.length > 5) shown.push(`and ${problems.length - 5} more bad lines`);
-    super(`${where}, ${shown.join('; ')}`);
-    this.problems = problems;
-  }
-}
-
-/**
- * Reads an account list (an allow-list, as Tahoe's planned storage-accounts.txt): one
- * `<public key> <nickname>` a line, the nickname the rest of the line, `#` starting a comment,
- * blank lines skipped. Every line is checked before anything is added, so one typo adds nothing:
- * a malformed line, a bad key or nickname, or a key listed twice throws an
- * {@link AccountListError} naming every bad line, `where` naming the list (a file, a field).
- * `ostrom accounts import` and `POST /admin/v1/accounts/import` both read lists with this.
- */
-export function parseAccountList(text: string, where: string): AccountListEntry[] {
-  const entries: AccountListEntry[] = [];
-  const problems: { line: number; problem: string }[] = [];
-  const lineOfKey = new Map<string, number>();
-  for (const [index, raw] of text.split(/\r?\n/).entries()) {
-    const line = index + 1;
-    const content = raw.replace(/#.*$/, '').trim();
-    if (content === '') continue;
-    const read = readListLine(content, lineOfKey);
-    if (typeof read === 'string') {
-      problems.push({ line, problem: read });
-    } else {
-      lineOfKey.set(read.publicKey, line);
-      entries.push({ line, ...read });
-    }
-  }
-  if (problems.length > 0) throw new AccountListError(where, problems);
-  return entries;
-}
-
-/** One line of an account list without its comment: the entry, or what is wrong with it. */
-function readListLine(
-  content: string,
-  lineOfKey: ReadonlyMap<string, number>,
-): { publicKey: string; nickname: string } | string {
-  const m = /^(\S+)\s+(.+)$/.exec(content);
-  if (!m) return 'expected "<public key> <nickname>"';
-  const publicKey = parsePublicKey(m[1]!);
-  if (publicKey === undefined) return `the public key must be ${PUBLIC_KEY_FORMS}`;
-  const nickname = m[2]!;
-  if (!isNickname(nickname)) return `the nickname must be ${NICKNAME_RULE}`;
-  const first = lineOfKey.get(publicKey);
-  if (first !== undefined) return `the same key as line ${first}`;
-  return { publicKey, nickname };
-}
-
-/**
- * Adds an active account (default quotas) for each entry whose key has none, in list order;
- * keys with an account are left as they are and answered under `existing`. Importing the same
- * list again is harmless, so a run cut short (a database failure) is finished by running it
- * again.
- */
-export async function importAccounts(
-  accountant: Accountant,
-  leaseDb: LeaseDb,
-  entries: readonly AccountListEntry[],
-  actor: string,
-): Promise<{ added: Account[]; existing: Account[] }> {
-  const added: Account[] = [];
-  const existing: Account[] = [];
-  for (const { publicKey, nickname } of entries) {
-    const known = await leaseDb.getAccountByPublicKey(publicKey);
-    if (known) existing.push(known);
-    else added.push(await accountant.addAccount({ publicKey, nickname }, { actor }));
-  }
-  return { added, existing };
-}
 
 /** One account's usage and quotas: `GET /admin/v1/usage?account=ID` and `ostrom usage ID`. */
 export async function accountUsageReport(leaseDb: LeaseDb, account: Account) {
@@ -310,6 +215,12 @@ const addBody = z.strictObject({
 
 const importBody = z.strictObject({ text: z.string() });
 
+const statusBody = z.strictObject({ reason: z.string().optional() });
+
+const nicknameBody = z.strictObject({
+  nickname: z.string().refine(isNickname, `nickname must be ${NICKNAME_RULE}`),
+});
+
 const quotaBody = z
   .strictObject({ hardBytes: quota.optional(), softBytes: quota.optional() })
   .refine((q) => q.hardBytes !== undefined || q.softBytes !== undefined, {
@@ -350,6 +261,15 @@ const digestQuery = z.strictObject({
 });
 
 const nurlQuery = z.strictObject({ account: int('account').optional() });
+
+const trafficQuery = z.strictObject({
+  account: int('account').optional(),
+  since: time('since').optional(),
+  until: time('until').optional(),
+});
+
+/** The longest stretch `GET /admin/v1/traffic` answers at once: some 9,600 hourly rows. */
+const MAX_TRAFFIC_SECONDS = 400 * 86_400;
 
 const emptyQuery = z.strictObject({});
 
@@ -399,15 +319,21 @@ export function createAdminApi(
     return account;
   };
 
+  // A body is optional; where a reason is taken it is `{"reason": "..."}` (the accountant
+  // checks its length and characters: a bad one is a 400, nothing changed).
   const statusAction = (
-    change: (id: number, actor: string) => Promise<Account>,
+    change: (id: number, options: { actor: string; reason?: string }) => Promise<Account>,
   ): Route['handle'] => {
     return async (ctx) => {
       parse(emptyQuery, ctx.query, 'query parameter');
       const id = accountId(ctx.params[0]!);
-      const body = await ctx.body();
-      parse(z.strictObject({}), body ?? {}, 'field');
-      return { json: await change(id, ctx.actor) };
+      const body = parse(statusBody, (await ctx.body()) ?? {}, 'field');
+      return {
+        json: await change(id, {
+          actor: ctx.actor,
+          ...(body.reason === undefined ? {} : { reason: body.reason }),
+        }),
+      };
     };
   };
 
@@ -496,7 +422,7 @@ export function createAdminApi(
       path: /^\/admin\/v1\/accounts\/import$/,
       handle: async (ctx) => {
         parse(emptyQuery, ctx.query, 'query parameter');
-        const b = parse(importBody, await ctx.body(MAX_ADMIN_IMPORT_BYTES), 'field');
+        const b = parse(importBody, await ctx.body(MAX_ACCOUNT_LIST_BYTES), 'field');
         let entries: AccountListEntry[];
         try {
           entries = parseAccountList(b.text, 'text');
@@ -534,7 +460,22 @@ export function createAdminApi(
     {
       method: 'POST',
       path: /^\/admin\/v1\/accounts\/([^/]+)\/approve$/,
-      handle: statusAction((id, actor) => accountant.approveAccount(id, { actor })),
+      handle: statusAction((id, { actor }) => accountant.approveAccount(id, { actor })),
+    },
+    {
+      method: 'POST',
+      path: /^\/admin\/v1\/accounts\/([^/]+)\/refuse$/,
+      handle: statusAction((id, options) => accountant.refuseAccount(id, options)),
+    },
+    {
+      method: 'PUT',
+      path: /^\/admin\/v1\/accounts\/([^/]+)\/nickname$/,
+      handle: async (ctx) => {
+        parse(emptyQuery, ctx.query, 'query parameter');
+        const id = accountId(ctx.params[0]!);
+        const b = parse(nicknameBody, await ctx.body(), 'field');
+        return { json: await accountant.renameAccount(id, b.nickname, { actor: ctx.actor }) };
+      },
     },
     ...(
       [
@@ -547,7 +488,7 @@ export function createAdminApi(
       ([verb, status]): Route => ({
         method: 'POST',
         path: new RegExp(`^/admin/v1/accounts/([^/]+)/${verb}$`),
-        handle: statusAction((id, actor) => accountant.setAccountStatus(id, status, { actor })),
+        handle: statusAction((id, options) => accountant.setAccountStatus(id, status, options)),
       }),
     ),
     {
@@ -601,6 +542,40 @@ export function createAdminApi(
         const since = q.since ?? until - 86_400;
         if (since > until) throw new AdminHttpError(400, 'since must not be after until');
         return { json: await buildDigest(leaseDb, { since, until }) };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/admin\/v1\/traffic$/,
+      handle: async (ctx) => {
+        const q = parse(trafficQuery, ctx.query, 'query parameter');
+        const until = q.until ?? now();
+        const since = q.since ?? until - 86_400;
+        if (since > until) throw new AdminHttpError(400, 'since must not be after until');
+        if (until - since > MAX_TRAFFIC_SECONDS) {
+          throw new AdminHttpError(
+            400,
+            `ask for at most ${MAX_TRAFFIC_SECONDS / 86_400} days at once`,
+          );
+        }
+        if (q.account !== undefined) await requireAccount(q.account);
+        // What was counted until now is in the answer (a database that cannot take it keeps it).
+        await accountant.flushTraffic().catch(() => undefined);
+        // Whole hours: the one `since` falls in, up to the one `until` falls in.
+        const from = Math.floor(since / 3600) * 3600;
+        const hours = await leaseDb.getTraffic({
+          ...(q.account === undefined ? {} : { accountId: q.account }),
+          from,
+          to: Math.floor(until / 3600) * 3600 + 3600,
+        });
+        const totals = { uploads: 0, reads: 0, bytesIn: 0, bytesOut: 0 };
+        for (const h of hours) {
+          totals.uploads += h.uploads;
+          totals.reads += h.reads;
+          totals.bytesIn += h.bytesIn;
+          totals.bytesOut += h.bytesOut;
+        }
+        return { json: { accountId: q.account ?? null, since: from, until, totals, hours } };
       },
     },
     {
