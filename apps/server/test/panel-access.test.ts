@@ -272,6 +272,216 @@ describe('panel access', () => {
     });
   });
 
+  it('account lifecycle actions need a session and the form token; each records the operator and refuses bad input, changing nothing', async () => {
+    const actions: [string, Record<string, string>][] = [
+      ['/accounts/add', { key: 'c1'.repeat(32), nickname: 'ghost' }],
+      ['/accounts/import', { list: `${'c2'.repeat(32)} ghost2` }],
+      ['/accounts/bulk', { action: 'quota', hard: '1 GB', [`account-${daveId}`]: '1' }],
+      [`/accounts/${daveId}/rename`, { nickname: 'ghost3' }],
+      [`/accounts/${daveId}/refuse`, {}],
+      [`/accounts/${daveId}/disable`, {}],
+    ];
+    const { cookie, csrf } = await panel.login('olivia');
+    const before = await db.listAccounts({ limit: 1000 });
+    for (const [path, form] of actions) {
+      expect((await panel.post(path, { csrf: 'x', ...form })).status, path).toBe(401);
+      expect((await panel.post(path, { csrf: `${csrf}x`, ...form }, cookie)).status, path).toBe(
+        403,
+      );
+    }
+    expect(await db.listAccounts({ limit: 1000 })).toEqual(before);
+
+    // Refusals: shown on the page the form came from, nothing changed.
+    const refusals: [string, Record<string, string>, string, string][] = [
+      ['/accounts/add', { key: 'nokey', nickname: 'x' }, '/accounts', 'A public key is'],
+      ['/accounts/add', { key: 'c3'.repeat(32), nickname: '' }, '/accounts', 'A nickname is'],
+      [
+        '/accounts/add',
+        { key: 'c3'.repeat(32), nickname: 'x', hard: '1 kB', soft: '2 kB' },
+        '/accounts',
+        'must not exceed',
+      ],
+      [
+        '/accounts/add',
+        { key: 'ab'.repeat(32), nickname: 'dave again' },
+        `/accounts/${daveId}`,
+        'has an account already: dave',
+      ],
+      [
+        '/accounts/import',
+        { list: `${'c4'.repeat(32)} ok\nnot-a-key bad\n` },
+        '/accounts',
+        'line 2: the public key must be',
+      ],
+      ['/accounts/import', { list: '# only a comment' }, '/accounts', 'names no key'],
+      ['/accounts/bulk', { action: 'quota', hard: '1 GB' }, '/accounts', 'Select accounts'],
+      [
+        '/accounts/bulk',
+        { action: 'quota', [`account-${daveId}`]: '1' },
+        '/accounts',
+        'Give a hard quota',
+      ],
+      [
+        '/accounts/bulk',
+        { action: 'quota', hard: 'lots', [`account-${daveId}`]: '1' },
+        '/accounts',
+        'is not a size',
+      ],
+      [
+        '/accounts/bulk',
+        {
+          action: 'quota',
+          hard: '1 kB',
+          soft: '2 kB',
+          [`account-${daveId}`]: '1',
+          'account-0': '1',
+        },
+        '/accounts',
+        'would exceed the hard quota of dave, anonymous',
+      ],
+      [
+        '/accounts/bulk',
+        { action: 'approve', [`account-${daveId}`]: '1' },
+        '/accounts',
+        'None of the selected accounts is pending',
+      ],
+      [
+        '/accounts/bulk',
+        { action: 'quota', hard: '1 GB', 'account-999999': '1' },
+        '/accounts',
+        'A selected account is gone',
+      ],
+      [
+        '/accounts/bulk',
+        {
+          action: 'quota',
+          hard: '1 GB',
+          ...Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`account-${i}`, '1'])),
+        },
+        '/accounts',
+        'at most 200 accounts',
+      ],
+      [
+        `/accounts/${daveId}/rename`,
+        { nickname: 'a\u0001b' },
+        `/accounts/${daveId}`,
+        'A nickname is',
+      ],
+      ['/accounts/0/rename', { nickname: 'guests' }, '/accounts/0', 'cannot be renamed'],
+      [`/accounts/${daveId}/refuse`, {}, `/accounts/${daveId}`, 'is not pending'],
+      ['/accounts/1/disable', {}, '/accounts/1', 'The starter account serves no client'],
+    ];
+    for (const [path, form, back, text] of refusals) {
+      const res = await panel.post(path, { csrf, ...form }, cookie);
+      expect(res.status, `${path} ${text}`).toBe(303);
+      expect(res.headers.get('location'), text).toBe(back);
+      const page = await panel.get(back, cookie);
+      expect(page.text, text).toContain('data-testid="flash-error"');
+      expect(page.text, text).toContain(text);
+    }
+    expect(await db.listAccounts({ limit: 1000 })).toEqual(before);
+    const badAction = await panel.post(
+      '/accounts/bulk',
+      { csrf, action: 'explode', [`account-${daveId}`]: '1' },
+      cookie,
+    );
+    expect(badAction.status).toBe(400);
+    const huge = await panel.post(
+      '/accounts/import',
+      { csrf, list: 'x'.repeat(2 * 1024 * 1024 + 1) },
+      cookie,
+    );
+    expect(huge.status).toBe(413);
+
+    // Done: each by olivia.
+    const added = await panel.post(
+      '/accounts/add',
+      { csrf, key: 'c5'.repeat(32), nickname: 'gail', hard: '3 MB' },
+      cookie,
+    );
+    const gail = (await db.getAccountByPublicKey('c5'.repeat(32)))!;
+    expect(added.headers.get('location')).toBe(`/accounts/${gail.id}`);
+    expect(gail).toMatchObject({ nickname: 'gail', status: 'normal', hardQuotaBytes: 3_000_000 });
+    await panel.post(
+      '/accounts/import',
+      { csrf, list: `${'c5'.repeat(32)} gail\n${'c6'.repeat(32)} hal # new\n` },
+      cookie,
+    );
+    expect((await panel.get('/accounts', cookie)).text).toContain(
+      'Imported: 1 added (hal); 1 had an account already and were left as they are (gail).',
+    );
+    const hal = (await db.getAccountByPublicKey('c6'.repeat(32)))!;
+    await panel.post(`/accounts/${hal.id}/rename`, { csrf, nickname: 'hal 9000' }, cookie);
+    const pending = await db.createAccount({
+      publicKey: 'c7'.repeat(32),
+      nickname: 'ivy',
+      status: 'pending',
+    });
+    const pending2 = await db.createAccount({
+      publicKey: 'c8'.repeat(32),
+      nickname: 'jo',
+      status: 'pending',
+    });
+    await panel.post(`/accounts/${pending.id}/refuse`, { csrf, reason: 'unknown' }, cookie);
+    await panel.post(
+      '/accounts/bulk',
+      {
+        csrf,
+        action: 'approve',
+        back: '/accounts?status=pending',
+        [`account-${pending2.id}`]: '1',
+        [`account-${hal.id}`]: '1',
+      },
+      cookie,
+    );
+    expect((await panel.get('/accounts', cookie)).text).toContain(
+      'Approved: jo. 1 selected was not pending and is as before.',
+    );
+    const bulkQuota = await panel.post(
+      '/accounts/bulk',
+      {
+        csrf,
+        action: 'quota',
+        soft: '1 MB',
+        back: '/accounts?q=a',
+        [`account-${gail.id}`]: '1',
+        [`account-${hal.id}`]: '1',
+      },
+      cookie,
+    );
+    expect(bulkQuota.headers.get('location')).toBe('/accounts?q=a');
+    expect(await db.getAccount(gail.id)).toMatchObject({
+      hardQuotaBytes: 3_000_000,
+      softQuotaBytes: 1_000_000,
+      nickname: 'gail',
+    });
+    expect(await db.getAccount(hal.id)).toMatchObject({
+      softQuotaBytes: 1_000_000,
+      nickname: 'hal 9000',
+      status: 'normal',
+    });
+    expect(await db.getAccount(pending.id)).toMatchObject({ status: 'disabled' });
+    expect(await db.getAccount(pending2.id)).toMatchObject({ status: 'normal' });
+    const ours = await db.listEvents({ since: 0, limit: 1000 });
+    const byOlivia = ours.filter((e) => e.actor === 'olivia').map((e) => [e.kind, e.accountId]);
+    expect(byOlivia).toEqual([
+      ['account-created', gail.id],
+      ['account-created', hal.id],
+      ['account-nickname-changed', hal.id],
+      ['account-status-changed', pending.id],
+      ['account-status-changed', pending2.id],
+      ['account-quota-changed', gail.id],
+      ['account-quota-changed', hal.id],
+    ]);
+    // A back address off the panel is not followed.
+    const offsite = await panel.post(
+      '/accounts/bulk',
+      { csrf, action: 'quota', soft: '1 MB', back: '//evil.example/', [`account-${gail.id}`]: '1' },
+      cookie,
+    );
+    expect(offsite.headers.get('location')).toBe('/accounts');
+  });
+
   it('a quota field left as shown keeps its exact quota; a hard quota below usage is set and said', async () => {
     const { cookie, csrf } = await panel.login();
     const erin = await running.accountant.addAccount({

@@ -34,6 +34,7 @@ function input(change: Partial<AlertInput> = {}): AlertInput {
     availableSpace: 9000,
     atHardQuota: { total: 0, accounts: [] },
     refusedAccountsLastHour: 0,
+    pendingRequests: 0,
     ...change,
   };
 }
@@ -149,5 +150,19 @@ describe('the overview alerts', () => {
       '7 accounts are at the hard quota and can store nothing more: dave and 6 more.',
     );
     expect(alerts[1]!.text).toContain('12 accounts had writes refused in the last hour');
+  });
+
+  it('account requests waiting for the operator are a warning leading to them', () => {
+    expect(nodeAlerts(input({ pendingRequests: 1 }))).toEqual([
+      {
+        level: 'warning',
+        key: 'requests-pending',
+        text: 'One account request waits for your approval or refusal.',
+        href: '/accounts?status=pending',
+      },
+    ]);
+    expect(nodeAlerts(input({ pendingRequests: 4 }))[0]!.text).toBe(
+      '4 account requests wait for your approval or refusal.',
+    );
   });
 });

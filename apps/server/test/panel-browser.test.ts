@@ -9,6 +9,7 @@ import {
   type BrowserSuite,
   DESKTOP,
   describeBrowser,
+  expectNoSidewaysScroll,
   openPanel,
   type PanelTab,
   PHONE,
@@ -70,14 +71,6 @@ async function act(panel: PanelTab, verb: string): Promise<void> {
   const form = panel.page.locator(`form[data-action="${verb}"]`);
   await form.locator('button[type="submit"]').click();
   await panel.page.waitForLoadState();
-}
-
-async function expectNoSidewaysScroll(panel: PanelTab): Promise<void> {
-  // A string: this package's TypeScript has no DOM library.
-  const widths = await panel.page.evaluate<{ scroll: number; inner: number }>(
-    '({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })',
-  );
-  expect(widths.scroll, `${panel.page.url()} scrolls sideways`).toBeLessThanOrEqual(widths.inner);
 }
 
 /** The panel's pages, in nav order, for the tours (the login page is seen logged out). */
@@ -193,7 +186,8 @@ describeBrowser('operator panel in Chromium', (suite) => {
       String(dave.id),
     );
 
-    // Freeze with a reason.
+    // Freeze with a reason (the panel asks first: panel-lifecycle.test.ts reads what it says).
+    await page.locator('details[data-testid="confirm-freeze"] summary').click();
     await page.locator('form[data-action="freeze"] input[name="reason"]').fill('over quota');
     await act(panel, 'freeze');
     await panel.expectText('[data-testid="account-status"]', 'frozen');

@@ -180,3 +180,12 @@ export async function openPanel(
   };
   return panel;
 }
+
+/** Fails when the page is wider than its window (it would scroll sideways on a phone). */
+export async function expectNoSidewaysScroll(panel: PanelTab): Promise<void> {
+  // A string: this package's TypeScript has no DOM library.
+  const widths = await panel.page.evaluate<{ scroll: number; inner: number }>(
+    '({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })',
+  );
+  expect(widths.scroll, `${panel.page.url()} scrolls sideways`).toBeLessThanOrEqual(widths.inner);
+}

@@ -1,6 +1,12 @@
 import type { AccountWithUsage, ActivityEvent } from '@ostrom/leasedb';
 import { describe, expect, it } from 'vitest';
-import { usageChart, withCurrentLevel } from '../src/panel/chart.js';
+import {
+  trafficBuckets,
+  trafficChart,
+  trafficTotals,
+  usageChart,
+  withCurrentLevel,
+} from '../src/panel/chart.js';
 import {
   type AccountsQuery,
   accountPage,
@@ -91,9 +97,12 @@ describe('the pages say what is true', () => {
       account: account({ hardQuotaBytes: 123_456_789, softQuotaBytes: 5 * 1024 ** 3 }),
       nurl: null,
       deletedAt: null,
+      refusedAt: null,
+      statusChange: null,
       range: 'day',
       ranges: ['day'],
       chart: usageChart([], NOW - 86_400, NOW, 'x'),
+      traffic: trafficChart([], NOW - 86_400, NOW, 'x'),
       events: [],
       csrf: 'token',
       now: NOW,
@@ -153,12 +162,55 @@ describe('the pages say what is true', () => {
 
   it('the accounts page says what quotas a new account gets, and sorts by the share of the hard quota held', () => {
     const page = accountsPage(QUERY, [account()], 1, NOW, {
-      hardBytes: 10_000 * MB,
-      softBytes: null,
+      defaults: { hardBytes: 10_000 * MB, softBytes: null },
+      pending: 0,
+      csrf: null,
     });
     expect(page.toString()).toContain(
       'A new account gets a hard quota of 10 GB and a soft quota of none',
     );
     expect(page.toString()).toContain('data-sort="hardQuotaUse"');
+  });
+
+  it('traffic sums hourly samples into whole buckets, a quiet one a zero; the chart titles each bucket and says when there was none', () => {
+    const HOUR = 3600;
+    const to = 1_800_003_600; // an hour boundary
+    const from = to - 24 * HOUR;
+    const sample = (hour: number, n: number) => ({
+      hour,
+      uploads: n,
+      reads: 2 * n,
+      bytesIn: 1000 * n,
+      bytesOut: 3000 * n,
+    });
+    const hourly = trafficBuckets(
+      [sample(from - HOUR, 99), sample(from, 1), sample(to - HOUR, 2), sample(to, 99)],
+      from,
+      to,
+      HOUR,
+    );
+    expect(hourly).toHaveLength(24);
+    // The hour before the range and the one after it are not counted; an hour is its own bucket.
+    expect(hourly[0]).toEqual({ at: from, uploads: 1, reads: 2, bytesIn: 1000, bytesOut: 3000 });
+    expect(hourly[1]).toEqual({ at: from + HOUR, uploads: 0, reads: 0, bytesIn: 0, bytesOut: 0 });
+    expect(hourly[23]).toMatchObject({ uploads: 2, bytesOut: 6000 });
+    expect(trafficTotals(hourly)).toEqual({ uploads: 3, reads: 6, bytesIn: 3000, bytesOut: 9000 });
+    // A day's bucket sums its 24 hours.
+    const daily = trafficBuckets(
+      Array.from({ length: 48 }, (_, i) => sample(from + i * HOUR, 1)),
+      from,
+      from + 2 * 86_400,
+      86_400,
+    );
+    expect(daily.map((b) => b.uploads)).toEqual([24, 24]);
+
+    const chart = trafficChart(hourly, from, to, 'Traffic').toString();
+    expect(chart.match(/data-testid="traffic-bucket"/g)).toHaveLength(24);
+    expect(chart).toContain('1 uploads, 2 reads, 1 kB in, 3 kB out');
+    // The scale is the largest bar: 6 kB out in the last hour.
+    expect(chart).toMatch(/text-anchor="end">6 kB</);
+    expect(trafficChart(trafficBuckets([], from, to, HOUR), from, to, 'x').toString()).toContain(
+      'No uploads or reads in this range.',
+    );
   });
 });

@@ -36,6 +36,8 @@ export interface AlertInput {
    * refusals: the events are rate-limited, so counting them would undercount the refusals.
    */
   readonly refusedAccountsLastHour: number;
+  /** Account requests waiting for the operator (mode `required` or manual approval). */
+  readonly pendingRequests: number;
 }
 
 /** Disk use past this share of the capacity is a warning; past {@link DISK_ERROR}, an error. */
@@ -171,6 +173,15 @@ export function nodeAlerts(input: AlertInput): Alert[] {
       key: 'writes-refused',
       text: `${refused === 1 ? 'One account' : `${refused} accounts`} had writes refused in the last hour (quota, account status or mode).`,
       href: '/activity?kind=write-refused',
+    });
+  }
+  const pending = input.pendingRequests;
+  if (pending > 0) {
+    add({
+      level: 'warning',
+      key: 'requests-pending',
+      text: `${pending === 1 ? 'One account request waits' : `${pending} account requests wait`} for your approval or refusal.`,
+      href: '/accounts?status=pending',
     });
   }
   return [

@@ -46,6 +46,8 @@ form.inline { display: inline; }
 .filters { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin-bottom: .75rem; }
 .filters label, .stack label { display: flex; flex-direction: column; font-size: .85rem; color: var(--muted); }
 input, select, button { font: inherit; padding: .35rem .5rem; border: 1px solid #aab4c0; border-radius: 4px; max-width: 100%; }
+input[type="checkbox"] { padding: 0; margin: 0; }
+th.select, td.select { width: 1.5rem; padding-right: 0; }
 button { background: var(--accent); color: #fff; border-color: var(--accent); cursor: pointer; }
 button:disabled { opacity: .45; cursor: not-allowed; }
 button.danger { background: var(--bad); border-color: var(--bad); }
@@ -53,6 +55,23 @@ button.quiet { background: #fff; color: var(--fg); border-color: #aab4c0; }
 .actions { display: flex; flex-wrap: wrap; gap: .75rem; }
 .actions form { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .6rem .75rem;
   display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; }
+label.stack { display: flex; flex-direction: column; font-size: .85rem; color: var(--muted); }
+textarea { font: .85rem ui-monospace, SFMono-Regular, Menlo, monospace; width: 100%; max-width: 100%;
+  padding: .35rem .5rem; border: 1px solid #aab4c0; border-radius: 4px; }
+/* An action that asks first, and the add and import forms: closed until opened. */
+details { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .45rem .75rem;
+  max-width: 100%; min-width: 0; }
+.actions > details[open] { flex: 1 1 22rem; }
+form.stacked input:not([type]), form.stacked input[type="file"] { width: 100%; }
+details > summary { cursor: pointer; color: var(--accent); }
+details[open] > summary { margin-bottom: .4rem; }
+details p { margin: .25rem 0 .5rem; max-width: 40rem; }
+.actions details form { border: none; padding: 0; }
+form.stacked, .actions form.stacked { display: flex; flex-direction: column; flex-wrap: nowrap;
+  align-items: stretch; gap: .5rem; }
+form.stacked button { align-self: flex-start; }
+.add-forms { margin-bottom: .75rem; }
+.note { background: #eef3fb; border: 1px solid #c5d5ee; border-radius: 6px; padding: .5rem .75rem; }
 .flash { padding: .5rem .75rem; border-radius: 6px; margin-bottom: 1rem; background: #dcf3e2; border: 1px solid #a6dcb4; }
 .flash.error { background: #fde2df; border-color: #f1aca5; }
 .pager { display: flex; gap: 1rem; align-items: center; margin: .6rem 0; flex-wrap: wrap; }
@@ -63,6 +82,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .chart circle { fill: var(--accent); }
 .chart text { font-size: 11px; fill: var(--muted); }
 .chart .quota { stroke-width: 1.5; stroke-dasharray: 6 4; }
+.chart .bar-in { fill: var(--accent); } .chart .bar-out { fill: var(--ok); }
 .chart .quota-hard { stroke: var(--bad); } .chart .quota-soft { stroke: var(--warn); }
 .ranges { display: flex; gap: .75rem; margin: .25rem 0 .5rem; }
 .ranges a[aria-current="page"] { font-weight: 600; text-decoration: none; color: var(--fg); }
@@ -120,6 +140,21 @@ for (const button of document.querySelectorAll('button[data-copy]')) {
       getSelection().addRange(range);
       button.textContent = 'Selected: press Ctrl-C';
     }
+  });
+}
+// "Select all" ticks every account of the page for the bulk form it names.
+for (const all of document.querySelectorAll('input[data-select-all]')) {
+  all.addEventListener('change', () => {
+    for (const box of document.querySelectorAll('input[type="checkbox"][form="' + all.dataset.selectAll + '"]')) {
+      box.checked = all.checked;
+    }
+  });
+}
+// A file chosen for an import list is read into the list's text area (the form sends text).
+for (const input of document.querySelectorAll('input[type="file"][data-fills]')) {
+  input.addEventListener('change', async () => {
+    const file = input.files[0];
+    if (file) document.getElementById(input.dataset.fills).value = await file.text();
   });
 }
 // Filters apply as soon as a select changes, and the page comes back where it was scrolled to.

@@ -1,5 +1,5 @@
 import { formatSize } from '@ostrom/accountant';
-import type { UsageSample } from '@ostrom/leasedb';
+import type { TrafficCounts, TrafficSample, UsageSample } from '@ostrom/leasedb';
 import { type Html, html } from './html.js';
 
 const HOUR = 3600;
@@ -54,6 +54,18 @@ function dateLabel(at: number, withTime: boolean): string {
   return withTime ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(0, 10);
 }
 
+/** Both charts' frame: the axes, the byte scale (0 to `max`) and the range's two ends. */
+function axes(max: number, from: number, to: number): Html {
+  const plotH = HEIGHT - PAD.top - PAD.bottom;
+  const withTime = to - from <= 2 * DAY;
+  return html`<line class="axis" x1="${PAD.left}" y1="${PAD.top + plotH}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotH}"/>
+    <line class="axis" x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotH}"/>
+    <text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${formatSize(max)}</text>
+    <text x="${PAD.left - 6}" y="${PAD.top + plotH}" text-anchor="end">0</text>
+    <text x="${PAD.left}" y="${HEIGHT - 8}">${dateLabel(from, withTime)}</text>
+    <text x="${WIDTH - PAD.right}" y="${HEIGHT - 8}" text-anchor="end">${dateLabel(to, withTime)}</text>`;
+}
+
 /**
  * An inline SVG step chart of bytes over [from, to): one circle per point, each with a title
  * giving its time, bytes and shares. A level holds until the next point, and the last one until
@@ -95,24 +107,105 @@ export function usageChart(
   const last = points[points.length - 1] as UsageSample;
   steps.push([to, last.bytes]);
   const coords = steps.map(([at, bytes]) => `${x(at).toFixed(1)},${y(bytes).toFixed(1)}`).join(' ');
-  const withTime = to - from <= 2 * DAY;
   const circles = points.map(
     (p) =>
       html`<circle data-testid="chart-point" cx="${x(p.at).toFixed(1)}" cy="${y(p.bytes).toFixed(1)}" r="3.5"><title>${dateLabel(p.at, true)} UTC: ${formatSize(p.bytes)} in ${p.shares} shares</title></circle>`,
   );
   return html`<svg class="chart" data-testid="usage-chart" viewBox="0 0 ${WIDTH} ${HEIGHT}"
     role="img" aria-label="${title}" preserveAspectRatio="xMidYMid meet">
-    <line class="axis" x1="${PAD.left}" y1="${PAD.top + plotH}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotH}"/>
-    <line class="axis" x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotH}"/>
-    <text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${formatSize(max)}</text>
-    <text x="${PAD.left - 6}" y="${PAD.top + plotH}" text-anchor="end">0</text>
-    <text x="${PAD.left}" y="${HEIGHT - 8}">${dateLabel(from, withTime)}</text>
-    <text x="${WIDTH - PAD.right}" y="${HEIGHT - 8}" text-anchor="end">${dateLabel(to, withTime)}</text>
+    ${axes(max, from, to)}
     ${lines.map(
       ([kind, bytes]) =>
         html`<line class="quota quota-${kind}" data-testid="chart-quota-${kind}" x1="${PAD.left}" y1="${y(bytes).toFixed(1)}" x2="${WIDTH - PAD.right}" y2="${y(bytes).toFixed(1)}"/><text class="quota-label" x="${WIDTH - PAD.right}" y="${(y(bytes) - 4).toFixed(1)}" text-anchor="end">${kind} quota ${formatSize(bytes)}</text>`,
     )}
     <polyline class="line" data-testid="chart-line" points="${coords}"/>
     ${circles}
+  </svg>`;
+}
+
+/** Traffic summed over one stretch of a chart: its start, and what was served in it. */
+export interface TrafficBucket extends TrafficCounts {
+  readonly at: number;
+}
+
+/**
+ * The hourly traffic samples of [from, to) summed into buckets of `bucket` seconds (an hour for
+ * a day's chart), one per bucket of the range, empty ones included: traffic is a flow, so a
+ * quiet hour is a zero, not a gap. `from` is a whole hour; hours outside the range are left out.
+ */
+export function trafficBuckets(
+  samples: readonly TrafficSample[],
+  from: number,
+  to: number,
+  bucket: number,
+): TrafficBucket[] {
+  const count = Math.max(1, Math.ceil((to - from) / bucket));
+  const buckets = Array.from({ length: count }, (_, i) => ({
+    at: from + i * bucket,
+    uploads: 0,
+    reads: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  }));
+  for (const s of samples) {
+    if (s.hour < from || s.hour >= to) continue;
+    const b = buckets[Math.floor((s.hour - from) / bucket)];
+    if (!b) continue;
+    b.uploads += s.uploads;
+    b.reads += s.reads;
+    b.bytesIn += s.bytesIn;
+    b.bytesOut += s.bytesOut;
+  }
+  return buckets;
+}
+
+/** The sum of every bucket: the range's totals. */
+export function trafficTotals(buckets: readonly TrafficCounts[]): TrafficCounts {
+  return buckets.reduce(
+    (sum, b) => ({
+      uploads: sum.uploads + b.uploads,
+      reads: sum.reads + b.reads,
+      bytesIn: sum.bytesIn + b.bytesIn,
+      bytesOut: sum.bytesOut + b.bytesOut,
+    }),
+    { uploads: 0, reads: 0, bytesIn: 0, bytesOut: 0 },
+  );
+}
+
+/**
+ * An inline SVG bar chart of the bytes in and out of each bucket, side by side, each pair with a
+ * title giving its time, uploads, reads and bytes. Nothing at all in the range says so in words.
+ */
+export function trafficChart(
+  buckets: readonly TrafficBucket[],
+  from: number,
+  to: number,
+  title: string,
+): Html {
+  const totals = trafficTotals(buckets);
+  if (totals.uploads + totals.reads + totals.bytesIn + totals.bytesOut === 0) {
+    return html`<p class="muted" data-testid="traffic-empty">No uploads or reads in this range.</p>`;
+  }
+  const max = Math.max(...buckets.flatMap((b) => [b.bytesIn, b.bytesOut]), 1);
+  const plotW = WIDTH - PAD.left - PAD.right;
+  const plotH = HEIGHT - PAD.top - PAD.bottom;
+  const slot = plotW / buckets.length;
+  const barW = Math.max(1, slot * 0.4);
+  const height = (bytes: number) => (bytes / max) * plotH;
+  const withTime = to - from <= 2 * DAY;
+  const groups = buckets.map((b, i) => {
+    const x = PAD.left + i * slot + slot * 0.1;
+    const inH = height(b.bytesIn);
+    const outH = height(b.bytesOut);
+    return html`<g data-testid="traffic-bucket"><title>${dateLabel(b.at, withTime)} UTC: ${b.uploads} uploads, ${b.reads} reads, ${formatSize(b.bytesIn)} in, ${formatSize(b.bytesOut)} out</title>
+      <rect class="bar-in" x="${x.toFixed(1)}" y="${(PAD.top + plotH - inH).toFixed(1)}" width="${barW.toFixed(1)}" height="${inH.toFixed(1)}"/>
+      <rect class="bar-out" x="${(x + barW).toFixed(1)}" y="${(PAD.top + plotH - outH).toFixed(1)}" width="${barW.toFixed(1)}" height="${outH.toFixed(1)}"/></g>`;
+  });
+  return html`<svg class="chart" data-testid="traffic-chart" viewBox="0 0 ${WIDTH} ${HEIGHT}"
+    role="img" aria-label="${title}" preserveAspectRatio="xMidYMid meet">
+    ${axes(max, from, to)}
+    <rect class="bar-in" x="${PAD.left + 12}" y="${PAD.top - 8}" width="10" height="10"/><text x="${PAD.left + 26}" y="${PAD.top + 2}">bytes in</text>
+    <rect class="bar-out" x="${PAD.left + 132}" y="${PAD.top - 8}" width="10" height="10"/><text x="${PAD.left + 146}" y="${PAD.top + 2}">bytes out</text>
+    ${groups}
   </svg>`;
 }

@@ -6,10 +6,14 @@ import {
   type AccountStatus,
   type AccountWithUsage,
   type ActivityEvent,
+  ANONYMOUS_ACCOUNT_ID,
   EVENT_KINDS,
   type ShareState,
+  STARTER_ACCOUNT_ID,
+  type TrafficCounts,
   type Usage,
 } from '@ostrom/leasedb';
+import { PUBLIC_KEY_FORMS } from '../admin/account-list.js';
 import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import type { Alert } from './alerts.js';
@@ -173,6 +177,8 @@ export interface OverviewData {
   readonly lastBackupAt: number | null;
   readonly nearQuota: { readonly accounts: readonly AccountWithUsage[]; readonly total: number };
   readonly chart: Html;
+  /** Uploads, reads and bytes in and out over the last 24 hours. */
+  readonly traffic: Html;
   readonly alerts: readonly Alert[];
   readonly identity: NodeIdentity | null;
   readonly serverId: string;
@@ -270,7 +276,9 @@ ${d.identity && identitySection(d.identity, d.serverId, d.now)}
   </section>
 </div>
 <h2>Stored bytes, last 24 hours</h2>
-${d.chart}`;
+${d.chart}
+<h2>Traffic, last 24 hours</h2>
+${d.traffic}`;
 }
 
 function crawlerCard(c: NodeCrawlerStatus, now: number): Html {
@@ -340,13 +348,26 @@ export interface DefaultQuotas {
   readonly softBytes: number | null;
 }
 
+/** What the accounts page shows besides the list. */
+export interface AccountsPageExtras {
+  readonly defaults: DefaultQuotas | null;
+  /** Account requests waiting for the operator. */
+  readonly pending: number;
+  /** The session's form token: without it the page has no forms (a test's rendering). */
+  readonly csrf: string | null;
+}
+
+/** Accounts one bulk action may change: a page of them, with room to spare. */
+export const BULK_LIMIT = 200;
+
 export function accountsPage(
   q: AccountsQuery,
   accounts: readonly AccountWithUsage[],
   total: number,
   now: number,
-  defaults: DefaultQuotas | null = null,
+  extras: AccountsPageExtras = { defaults: null, pending: 0, csrf: null },
 ): Html {
+  const { defaults, pending, csrf } = extras;
   const first = (q.page - 1) * PAGE_SIZE + 1;
   const last = (q.page - 1) * PAGE_SIZE + accounts.length;
   const lastPage = Math.max(1, Math.ceil(total / PAGE_SIZE));
@@ -369,6 +390,12 @@ export function accountsPage(
     ${last < total && html`<a rel="next" href="${accountsHref(q, { page: q.page + 1 })}">next →</a>`}
   </div>`;
   return html`<h1>Accounts</h1>
+${
+  pending > 0 &&
+  q.status !== 'pending' &&
+  html`<p class="flash" data-testid="pending-note">${pending === 1 ? 'One account request waits' : `${number(pending)} account requests wait`} for your decision: <a href="/accounts?status=pending">review ${pending === 1 ? 'it' : 'them'}</a>.</p>`
+}
+${csrf && addForms(csrf, defaults)}
 <form class="filters" method="get" action="/accounts" data-testid="account-filter" data-autosubmit>
   <label>Nickname <input name="q" value="${q.q}" type="search" data-testid="account-search"></label>
   <label>Status <select name="status">
@@ -388,10 +415,11 @@ ${
 }
 ${pager}
 <div class="table-wrap"><table data-testid="accounts-table">
-<thead><tr>${header('id', 'ID', true, true)}${header('nickname', 'Nickname')}<th class="hide-narrow">Key</th>${header('status', 'Status')}${header('shares', 'Shares', true, true)}${header('bytes', 'Bytes', true)}${header('hardQuotaUse', 'Quota (% of hard)')}${header('lastSeen', 'Last seen')}</tr></thead>
+<thead><tr>${csrf && html`<th class="select"><input type="checkbox" data-select-all="bulk" aria-label="select every account on this page" data-testid="select-all"></th>`}${header('id', 'ID', true, true)}${header('nickname', 'Nickname')}<th class="hide-narrow">Key</th>${header('status', 'Status')}${header('shares', 'Shares', true, true)}${header('bytes', 'Bytes', true)}${header('hardQuotaUse', 'Quota (% of hard)')}${header('lastSeen', 'Last seen')}</tr></thead>
 <tbody>
 ${accounts.map(
   (a) => html`<tr data-account-id="${a.id}">
+  ${csrf && html`<td class="select"><input type="checkbox" form="bulk" name="account-${a.id}" value="1" aria-label="select ${a.nickname}" data-testid="select-account"></td>`}
   <td class="num hide-narrow">${a.id}</td>
   <td><a data-testid="account-link" href="/accounts/${a.id}">${a.nickname}</a></td>
   <td class="mono hide-narrow">${fingerprint(a.publicKey)}</td>
@@ -402,9 +430,50 @@ ${accounts.map(
   <td class="fit">${ago(a.lastSeenAt, now)}</td>
 </tr>`,
 )}
-${accounts.length === 0 && html`<tr><td colspan="8" class="muted">No account matches.</td></tr>`}
+${accounts.length === 0 && html`<tr><td colspan="9" class="muted">No account matches.</td></tr>`}
 </tbody></table></div>
-${pager}`;
+${pager}
+${csrf && accounts.length > 0 && bulkForm(csrf, accountsHref(q))}`;
+}
+
+/** Adding one key, and importing a list of them. */
+function addForms(csrf: string, defaults: DefaultQuotas | null): Html {
+  const quotaNote = defaults
+    ? `empty: the default (${quotaText(defaults.hardBytes)} hard, ${quotaText(defaults.softBytes)} soft)`
+    : 'empty: the default';
+  return html`<div class="actions add-forms">
+<details data-testid="add-account"><summary>Add an account…</summary>
+  <form method="post" action="/accounts/add" class="stacked">${csrfField(csrf)}
+    <p class="muted">For a key you know: its account is active at once, and its NURL is shown to hand to its owner.</p>
+    <label class="stack">Public key (${PUBLIC_KEY_FORMS})<input name="key" required size="66" autocomplete="off" data-testid="add-key"></label>
+    <label class="stack">Nickname<input name="nickname" required maxlength="64" data-testid="add-nickname"></label>
+    <label class="stack">Hard quota (${quotaNote})<input name="hard" size="12" placeholder="default"></label>
+    <label class="stack">Soft quota<input name="soft" size="12" placeholder="default"></label>
+    <button type="submit" data-testid="add-submit">Add</button>
+  </form>
+</details>
+<details data-testid="import-accounts"><summary>Import a list…</summary>
+  <form method="post" action="/accounts/import" class="stacked">${csrfField(csrf)}
+    <p class="muted">One <code>public-key nickname</code> a line, <code># comments</code> allowed (the format of <code>ostrom accounts import</code>). Every line is checked first: one bad line adds nothing. Keys that have an account already are left as they are.</p>
+    <label class="stack">From a file <input type="file" accept=".txt,text/plain" data-fills="list" data-testid="import-file"></label>
+    <label class="stack">List<textarea name="list" id="list" rows="6" cols="70" required data-testid="import-list"></textarea></label>
+    <button type="submit" data-testid="import-submit">Import</button>
+  </form>
+</details>
+</div>`;
+}
+
+/** What the selected accounts (checkboxes in the list) can have done to them at once. */
+function bulkForm(csrf: string, back: string): Html {
+  return html`<h2>Selected accounts</h2>
+<form method="post" action="/accounts/bulk" id="bulk" class="actions" data-testid="bulk-form">${csrfField(csrf)}<input type="hidden" name="back" value="${back}">
+  <label class="stack">Hard quota<input name="hard" size="12" placeholder="unchanged" data-testid="bulk-hard"></label>
+  <label class="stack">Soft quota<input name="soft" size="12" placeholder="unchanged" data-testid="bulk-soft"></label>
+  <button type="submit" name="action" value="quota" data-testid="bulk-quota">Set quota</button>
+  <button type="submit" name="action" value="approve" data-testid="bulk-approve">Approve</button>
+  <button type="submit" name="action" value="refuse" data-testid="bulk-refuse">Refuse</button>
+  <p class="muted">A quota left empty stays as each account has it; <code>none</code> removes it. Approve and refuse apply to the pending accounts selected.</p>
+</form>`;
 }
 
 // ----------------------------------------------------------------------------- one account
@@ -413,9 +482,15 @@ export interface AccountPageData {
   readonly account: AccountWithUsage;
   readonly nurl: string | null;
   readonly deletedAt: number | null;
+  /** When the operator refused the account's request (it is disabled since), or null. */
+  readonly refusedAt: number | null;
+  /** The account's latest status change: since when, by whom and why it has its status. */
+  readonly statusChange: ActivityEvent | null;
   readonly range: string;
   readonly ranges: readonly string[];
   readonly chart: Html;
+  /** The account's uploads, reads and bytes over the chart's range. */
+  readonly traffic: Html;
   readonly events: readonly ActivityEvent[];
   readonly csrf: string;
   readonly now: number;
@@ -426,23 +501,85 @@ function actionForm(id: number, csrf: string, verb: string, label: string, extra
   ${csrfField(csrf)}${extra ?? ''}<button type="submit" class="${verb === 'disable' ? 'danger' : ''}">${label}</button></form>`;
 }
 
-const reasonField = html`<label class="stack">Reason (optional)<input name="reason" maxlength="200"></label>`;
+const reasonField = html`<label class="stack">Reason (kept in the activity log)<input name="reason" maxlength="200" data-testid="reason-input"></label>`;
+
+/**
+ * An action that asks first: its button opens what the action will do, and only the button
+ * inside (which names the account) does it.
+ */
+function confirmedAction(
+  a: AccountWithUsage,
+  csrf: string,
+  verb: string,
+  label: string,
+  consequence: string,
+): Html {
+  return html`<details class="confirm" data-testid="confirm-${verb}"><summary>${label}…</summary>
+  <p>${consequence}</p>
+  ${actionForm(a.id, csrf, verb, `${label} ${a.nickname}`, reasonField)}</details>`;
+}
+
+/** What freezing and disabling do, said for the account at hand. */
+function consequences(a: AccountWithUsage): { freeze: string; disable: string } {
+  if (a.id === ANONYMOUS_ACCOUNT_ID) {
+    return {
+      freeze:
+        'Every client without an account (every client using the node’s plain NURL) may still read but can no longer upload, write mutable shares or renew leases.',
+      disable:
+        'Every client without an account is refused entirely: nothing it stored can be read through this node until you enable the account again. Clients with their own account are not affected.',
+    };
+  }
+  return {
+    freeze: `${a.nickname} may still read what it stored, but can no longer upload, write mutable shares or renew leases. Nothing is deleted; thaw it to undo.`,
+    disable: `${a.nickname} can neither read nor write, and its requests for an account are refused. Nothing is deleted; its leases still run out unless renewed. Enable it to undo.`,
+  };
+}
+
+/** Why an account is as it is: "frozen since 2026-12-05 14:03 UTC by carol: spam". */
+function statusStory(d: AccountPageData): Html {
+  const a = d.account;
+  const e = d.statusChange;
+  const by = e?.actor ? ` by ${e.actor}` : '';
+  const reason = typeof e?.data.reason === 'string' ? `: ${e.data.reason}` : '';
+  if (d.refusedAt !== null) {
+    return html`<div data-testid="status-story">request refused ${when(d.refusedAt)}${by}${reason}. Its key is answered “refused”; enable it to admit it after all.</div>`;
+  }
+  if (!e) {
+    const since =
+      a.id <= STARTER_ACCOUNT_ID ? 'ever (built in)' : `it was created (${when(a.createdAt)})`;
+    return html`<div class="muted" data-testid="status-story">${a.status} since ${since}</div>`;
+  }
+  return html`<div data-testid="status-story">${a.status} since ${when(e.at)}${by}${reason}</div>`;
+}
+
+/** The built-in accounts, explained on their pages. */
+function builtInNote(id: number): Html {
+  if (id === ANONYMOUS_ACCOUNT_ID) {
+    return html`<p class="note" data-testid="built-in-note">This is the built-in <strong>anonymous</strong> account: every client that uses the node’s plain NURL (without an account of its own) is counted here, together. Its quota bounds what all of them may store at once. It cannot be renamed or deleted; freezing or disabling it affects every such client.</p>`;
+  }
+  return html`<p class="note" data-testid="built-in-note">This is the built-in <strong>starter</strong> account: it holds the leases of shares the node found in its store with no known owner (at its first start or a rebuild), so they are kept until their leases run out. No client can use it; it cannot be renamed, frozen, disabled or deleted.</p>`;
+}
 
 export function accountPage(d: AccountPageData): Html {
   const a = d.account;
-  const builtIn = a.id <= 1;
+  const builtIn = a.id <= STARTER_ACCOUNT_ID;
+  const starter = a.id === STARTER_ACCOUNT_ID;
+  const live = a.status !== 'deleted';
+  const said = consequences(a);
   // Exact, so that a field left alone reads back as the quota it shows (see the quota action).
   const size = (bytes: number | null) => (bytes === null ? '' : formatSizeExact(bytes));
   return html`<h1>${a.nickname}</h1>
+${builtIn && builtInNote(a.id)}
 <div class="cards">
   <section class="card"><h2>Status</h2>${statusBadge(a.status)}
+    ${statusStory(d)}
     ${d.deletedAt !== null && html`<div class="muted">deleted ${when(d.deletedAt)}; its shares go after the deletion grace period</div>`}
   </section>
   <section class="card" data-testid="account-usage"><h2>Usage</h2>
     <div class="big">${formatSize(a.usage.bytes)}</div><div>${number(a.usage.shares)} shares</div><div>${quotaBar(a)}</div>
   </section>
   <section class="card"><h2>Account</h2>
-    <div>id ${a.id}, created ${when(a.createdAt)}</div>
+    <div>id ${a.id}, ${builtIn ? 'built in' : `created ${when(a.createdAt)}`}</div>
     <div>last seen ${ago(a.lastSeenAt, d.now)}</div>
     <div>key <span class="mono">${a.publicKey ?? '— (built-in)'}</span></div>
   </section>
@@ -450,12 +587,15 @@ export function accountPage(d: AccountPageData): Html {
 ${d.nurl !== null && html`<h2>NURL</h2><p class="mono" data-testid="account-nurl">${d.nurl}</p>`}
 <h2>Actions</h2>
 <div class="actions">
-  ${a.status === 'normal' && actionForm(a.id, d.csrf, 'freeze', 'Freeze', reasonField)}
-  ${a.status === 'frozen' && actionForm(a.id, d.csrf, 'thaw', 'Thaw')}
-  ${(a.status === 'normal' || a.status === 'frozen') && actionForm(a.id, d.csrf, 'disable', 'Disable', reasonField)}
   ${a.status === 'pending' && actionForm(a.id, d.csrf, 'approve', 'Approve')}
+  ${a.status === 'pending' && confirmedAction(a, d.csrf, 'refuse', 'Refuse', `The request is refused: ${a.nickname} becomes disabled, and its key is answered “refused” if it asks again (the reason stays in your log; the client is not told it). You can still enable it later.`)}
+  ${!starter && a.status === 'normal' && confirmedAction(a, d.csrf, 'freeze', 'Freeze', said.freeze)}
+  ${a.status === 'frozen' && actionForm(a.id, d.csrf, 'thaw', 'Thaw')}
+  ${!starter && (a.status === 'normal' || a.status === 'frozen') && confirmedAction(a, d.csrf, 'disable', 'Disable', said.disable)}
+  ${a.status === 'disabled' && actionForm(a.id, d.csrf, 'enable', d.refusedAt === null ? 'Enable' : 'Admit after all')}
   ${
-    a.status !== 'deleted' &&
+    live &&
+    !starter &&
     actionForm(
       a.id,
       d.csrf,
@@ -467,7 +607,18 @@ ${d.nurl !== null && html`<h2>NURL</h2><p class="mono" data-testid="account-nurl
     )
   }
   ${
-    a.status !== 'deleted' &&
+    live &&
+    !builtIn &&
+    actionForm(
+      a.id,
+      d.csrf,
+      'rename',
+      'Rename',
+      html`<label class="stack">Nickname<input name="nickname" value="${a.nickname}" maxlength="64" size="16" data-testid="rename-input"></label>`,
+    )
+  }
+  ${
+    live &&
     !builtIn &&
     html`<form method="post" action="/accounts/${a.id}/delete" data-action="delete" data-nickname="${a.nickname}">
     ${csrfField(d.csrf)}
@@ -483,12 +634,22 @@ ${d.nurl !== null && html`<h2>NURL</h2><p class="mono" data-testid="account-nurl
       html`<a data-testid="range-${key}" href="/accounts/${a.id}?range=${key}" ${d.range === key ? raw('aria-current="page"') : ''}>${key}</a>`,
   )}</div>
 ${d.chart}
+<h2>Traffic</h2>
+${d.traffic}
 <h2>Recent events</h2>
 <ul class="events" data-testid="account-events">
 ${d.events.map((e) => html`<li>${when(e.at)} · ${describeEvent(e)}${e.actor && html` · by ${e.actor}`}</li>`)}
 ${d.events.length === 0 && html`<li class="muted">none</li>`}
 </ul>
 <p><a href="/activity?account=${a.id}">all of its events →</a></p>`;
+}
+
+// ----------------------------------------------------------------------------- traffic
+
+/** A range's traffic: its totals in words, then its chart. */
+export function trafficSection(totals: TrafficCounts, label: string, chart: Html): Html {
+  return html`<p data-testid="traffic-totals">${label}: ${number(totals.uploads)} uploads, ${number(totals.reads)} reads, ${formatSize(totals.bytesIn)} in, ${formatSize(totals.bytesOut)} out.</p>
+${chart}`;
 }
 
 // ----------------------------------------------------------------------------- activity

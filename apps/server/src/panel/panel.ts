@@ -4,6 +4,7 @@ import {
   buildDigest,
   type DependencyHealth,
   type Digest,
+  REQUEST_REFUSED_AT,
 } from '@ostrom/accountant';
 import type { BackupInfo, BackupReport } from '@ostrom/crawler';
 import {
@@ -13,7 +14,17 @@ import {
   EVENT_KINDS,
   type EventKind,
   type LeaseDb,
+  STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
+import {
+  type AccountListEntry,
+  AccountListError,
+  importAccounts,
+  MAX_ACCOUNT_LIST_BYTES,
+  PUBLIC_KEY_FORMS,
+  parseAccountList,
+  parsePublicKey,
+} from '../admin/account-list.js';
 import { tokenChecker } from '../admin/auth.js';
 import { AdminHttpError, adminStatusFor, failureAnswer } from '../admin/errors.js';
 import { isNickname, NICKNAME_RULE } from '../admin/names.js';
@@ -26,6 +37,9 @@ import {
   CHART_RANGES,
   type ChartRange,
   chartPoints,
+  trafficBuckets,
+  trafficChart,
+  trafficTotals,
   usageChart,
   withCurrentLevel,
 } from './chart.js';
@@ -35,6 +49,7 @@ import {
   accountPage,
   accountsPage,
   activityPage,
+  BULK_LIMIT,
   type CrawlerSchedule,
   crawlerPage,
   type DefaultQuotas,
@@ -47,6 +62,7 @@ import {
   PAGE_SIZE,
   page,
   SORTABLE,
+  trafficSection,
 } from './pages.js';
 import { type PanelSession, PanelSessions, SESSION_COOKIE, SESSION_SECONDS } from './sessions.js';
 
@@ -88,6 +104,12 @@ export interface PanelOptions {
 
 /** Largest form body: the biggest real one (a login, a quota) is well under a kilobyte. */
 const MAX_FORM_BYTES = 16 * 1024;
+
+/**
+ * Largest imported account list, as a form (the admin API's limit for the same list, with room
+ * for the form's encoding). Only a logged-in operator's form is read this far.
+ */
+const MAX_LIST_FORM_BYTES = 2 * MAX_ACCOUNT_LIST_BYTES;
 
 const HOUR = 3600;
 const DAY = 24 * HOUR;
@@ -188,7 +210,10 @@ export function createPanel(options: PanelOptions) {
         leaseDb.listAccounts({ atHardQuota: true, orderBy: 'bytes', direction: 'desc', limit: 5 }),
         options.health ? options.health.check() : Promise.resolve(null),
       ]);
-    const refusedAccounts = await refusingAccountsSince(at - HOUR);
+    const [refusedAccounts, nodeTraffic] = await Promise.all([
+      refusingAccountsSince(at - HOUR),
+      traffic(undefined, 'day', at),
+    ]);
     const availableSpace = version?.availableSpace ?? null;
     const alerts = nodeAlerts({
       now: at,
@@ -201,6 +226,7 @@ export function createPanel(options: PanelOptions) {
       availableSpace,
       atHardQuota: full,
       refusedAccountsLastHour: refusedAccounts,
+      pendingRequests: accounts.pending,
     });
     return page(
       frame(r, 'Overview', 'overview'),
@@ -222,7 +248,37 @@ export function createPanel(options: PanelOptions) {
           at,
           'Bytes stored on this node, last 24 hours',
         ),
+        traffic: nodeTraffic,
       }),
+    );
+  }
+
+  /**
+   * The traffic of one account (or of the node) over a chart range, in whole buckets ending with
+   * the current one: what was counted until now is written first, so the last bucket is current.
+   */
+  async function traffic(
+    accountId: number | undefined,
+    range: ChartRange,
+    at: number,
+  ): Promise<Html> {
+    const spec = CHART_RANGES[range];
+    const bucket = spec.bucket ?? HOUR;
+    const to = Math.floor(at / bucket) * bucket + bucket;
+    const from = to - Math.ceil(spec.seconds / bucket) * bucket;
+    // A database that cannot take the counts now keeps them; the page shows what it has.
+    await accountant.flushTraffic().catch(() => undefined);
+    const samples = await leaseDb.getTraffic({
+      ...(accountId === undefined ? {} : { accountId }),
+      from,
+      to,
+    });
+    const buckets = trafficBuckets(samples, from, to, bucket);
+    const title = `${accountId === undefined ? 'Traffic of this node' : 'Traffic'}: ${spec.label}`;
+    return trafficSection(
+      trafficTotals(buckets),
+      spec.label,
+      trafficChart(buckets, from, to, title),
     );
   }
 
@@ -243,18 +299,25 @@ export function createPanel(options: PanelOptions) {
       dir: oneOf(p.get('dir'), ['asc', 'desc'] as const, 'asc', 'dir'),
       page: positiveInt(p.get('page'), 1, 'page'),
     };
-    const result = await leaseDb.listAccounts({
-      ...(q.q ? { search: q.q } : {}),
-      ...(q.status ? { status: q.status } : {}),
-      ...(q.near ? { nearQuota: true } : {}),
-      orderBy: q.sort,
-      direction: q.dir,
-      limit: PAGE_SIZE,
-      offset: (q.page - 1) * PAGE_SIZE,
-    });
+    const [result, counts] = await Promise.all([
+      leaseDb.listAccounts({
+        ...(q.q ? { search: q.q } : {}),
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.near ? { nearQuota: true } : {}),
+        orderBy: q.sort,
+        direction: q.dir,
+        limit: PAGE_SIZE,
+        offset: (q.page - 1) * PAGE_SIZE,
+      }),
+      leaseDb.countAccountsByStatus(),
+    ]);
     return page(
       frame(r, 'Accounts', 'accounts'),
-      accountsPage(q, result.accounts, result.total, now(), options.defaultQuotas ?? null),
+      accountsPage(q, result.accounts, result.total, now(), {
+        defaults: options.defaultQuotas ?? null,
+        pending: counts.pending,
+        csrf: r.session!.csrf,
+      }),
     );
   }
 
@@ -270,13 +333,21 @@ export function createPanel(options: PanelOptions) {
     const spec = CHART_RANGES[range];
     const at = now();
     const from = at - spec.seconds;
-    const [usage, attributes, samples, events] = await Promise.all([
+    const [usage, attributes, samples, events, statusChanges, accountTraffic] = await Promise.all([
       leaseDb.getAccountUsage(id),
       leaseDb.getAccountAttributes(id),
       leaseDb.getUsageHistory(id, { from, to: at + 1 }),
       leaseDb.listEvents({ accountId: id, order: 'desc', limit: 20 }),
+      leaseDb.listEvents({
+        accountId: id,
+        kinds: ['account-status-changed'],
+        order: 'desc',
+        limit: 1,
+      }),
+      traffic(id, range, at),
     ]);
     const deletedAt = attributes['deleted-at'];
+    const refusedAt = attributes[REQUEST_REFUSED_AT];
     const current = usage ?? { shares: 0, bytes: 0 };
     return page(
       frame(r, found.nickname, 'accounts'),
@@ -284,6 +355,8 @@ export function createPanel(options: PanelOptions) {
         account: { ...found, usage: current },
         nurl: found.status === 'deleted' || id === 1 ? null : options.nurlFor(id),
         deletedAt: deletedAt === undefined ? null : Number(deletedAt),
+        refusedAt: refusedAt === undefined ? null : Number(refusedAt),
+        statusChange: statusChanges[0] ?? null,
         range,
         ranges: Object.keys(CHART_RANGES) as ChartRange[],
         chart: usageChart(
@@ -293,6 +366,7 @@ export function createPanel(options: PanelOptions) {
           `${found.nickname}: ${spec.label}`,
           { hardBytes: found.hardQuotaBytes, softBytes: found.softQuotaBytes },
         ),
+        traffic: accountTraffic,
         events,
         csrf: r.session!.csrf,
         now: at,
@@ -439,9 +513,14 @@ export function createPanel(options: PanelOptions) {
       switch (verb) {
         case 'freeze':
         case 'thaw':
+        case 'enable':
         case 'disable': {
           const status: AccountStatus =
-            verb === 'freeze' ? 'frozen' : verb === 'thaw' ? 'normal' : 'disabled';
+            verb === 'freeze' ? 'frozen' : verb === 'disable' ? 'disabled' : 'normal';
+          // The starter account serves no client: its status means nothing, so it keeps it.
+          if (id === STARTER_ACCOUNT_ID) {
+            throw new ActionRefused('The starter account serves no client; its status stays.');
+          }
           // The lease database checks the reason (a TypeError, shown, when it is too long).
           const reason = form.get('reason');
           await accountant.setAccountStatus(id, status, {
@@ -455,6 +534,21 @@ export function createPanel(options: PanelOptions) {
           await accountant.approveAccount(id, { actor });
           done = `${name} is approved.`;
           break;
+        case 'refuse': {
+          const reason = form.get('reason');
+          await accountant.refuseAccount(id, { actor, ...(reason === null ? {} : { reason }) });
+          done = `The request of ${name} is refused: the account is disabled.`;
+          break;
+        }
+        case 'rename': {
+          const nickname = (form.get('nickname') ?? '').trim();
+          if (!isNickname(nickname)) {
+            throw new ActionRefused(`A nickname is ${NICKNAME_RULE}. Nothing changed.`);
+          }
+          await accountant.renameAccount(id, nickname, { actor });
+          done = nickname === name ? `${name} keeps its name.` : `${name} is now ${nickname}.`;
+          break;
+        }
         case 'quota': {
           // A field the operator left as the page showed it keeps the quota it has now: only
           // what was changed changes (and nothing is rounded on the way).
@@ -497,12 +591,202 @@ export function createPanel(options: PanelOptions) {
       session.flash = { error: false, text: done };
     } catch (error) {
       if (error instanceof AdminHttpError) throw error;
-      const status = adminStatusFor(error);
-      // Refusals (a wrong state, bad input) are shown; anything else is a real failure.
-      if (!(error instanceof ActionRefused) && (status === undefined || status >= 500)) throw error;
-      session.flash = { error: true, text: (error as Error).message };
+      refusedOnly(error, session);
     }
     redirect(r.res, `/accounts/${id}`);
+  }
+
+  /** "Add an account": one key, active at once; its page comes next, with its NURL. */
+  async function addAccount(r: Request, form: URLSearchParams): Promise<void> {
+    const session = r.session!;
+    try {
+      const keyText = (form.get('key') ?? '').trim();
+      const publicKey = parsePublicKey(keyText);
+      if (publicKey === undefined) {
+        throw new ActionRefused(`A public key is ${PUBLIC_KEY_FORMS}. Nothing was added.`);
+      }
+      const nickname = (form.get('nickname') ?? '').trim();
+      if (!isNickname(nickname)) {
+        throw new ActionRefused(`A nickname is ${NICKNAME_RULE}. Nothing was added.`);
+      }
+      // Empty: the default quota (unlike an account's own form, where empty is none).
+      const quota = (kind: 'hard' | 'soft') =>
+        (form.get(kind) ?? '').trim() === '' ? undefined : sizeField(form, kind);
+      const hard = quota('hard');
+      const soft = quota('soft');
+      const defaults = options.defaultQuotas;
+      const effectiveHard = hard === undefined ? (defaults?.hardBytes ?? null) : hard;
+      const effectiveSoft = soft === undefined ? (defaults?.softBytes ?? null) : soft;
+      if (effectiveHard !== null && effectiveSoft !== null && effectiveSoft > effectiveHard) {
+        throw new ActionRefused(
+          'The soft quota must not exceed the hard quota. Nothing was added.',
+        );
+      }
+      const known = await leaseDb.getAccountByPublicKey(publicKey);
+      if (known) {
+        session.flash = {
+          error: true,
+          text: `That key has an account already: ${known.nickname}.`,
+        };
+        return redirect(r.res, `/accounts/${known.id}`);
+      }
+      const added = await accountant.addAccount(
+        {
+          publicKey,
+          nickname,
+          ...(hard === undefined ? {} : { hardQuotaBytes: hard }),
+          ...(soft === undefined ? {} : { softQuotaBytes: soft }),
+        },
+        { actor: session.operator },
+      );
+      logger?.info({ accountId: added.id, action: 'add', actor: session.operator }, 'panel action');
+      digestCache = undefined;
+      session.flash = {
+        error: false,
+        text: `${added.nickname} is added and active: give its owner the NURL below.`,
+      };
+      redirect(r.res, `/accounts/${added.id}`);
+    } catch (error) {
+      refusedOnly(error, session);
+      redirect(r.res, '/accounts');
+    }
+  }
+
+  /** "Import a list": every line checked first, then each new key added (as the CLI does). */
+  async function importList(r: Request, form: URLSearchParams): Promise<void> {
+    const session = r.session!;
+    try {
+      let entries: AccountListEntry[];
+      try {
+        entries = parseAccountList(form.get('list') ?? '', 'The list');
+      } catch (error) {
+        if (!(error instanceof AccountListError)) throw error;
+        throw new ActionRefused(`${error.message}. Nothing was added.`);
+      }
+      if (entries.length === 0) throw new ActionRefused('The list names no key.');
+      const { added, existing } = await importAccounts(
+        accountant,
+        leaseDb,
+        entries,
+        session.operator,
+      );
+      logger?.info(
+        {
+          action: 'import',
+          added: added.length,
+          existing: existing.length,
+          actor: session.operator,
+        },
+        'panel action',
+      );
+      digestCache = undefined;
+      const names = (list: readonly { nickname: string }[]) =>
+        list.length <= 10
+          ? list.map((a) => a.nickname).join(', ')
+          : `${list
+              .slice(0, 10)
+              .map((a) => a.nickname)
+              .join(', ')} and ${list.length - 10} more`;
+      session.flash = {
+        error: false,
+        text:
+          `Imported: ${added.length} added${added.length > 0 ? ` (${names(added)})` : ''}` +
+          (existing.length > 0
+            ? `; ${existing.length} had an account already and were left as they are (${names(existing)}).`
+            : '.'),
+      };
+    } catch (error) {
+      refusedOnly(error, session);
+    }
+    redirect(r.res, '/accounts');
+  }
+
+  /**
+   * An action on the accounts selected in the list: quotas (a field left empty stays as each
+   * account has it), or approving or refusing the pending ones. Quotas are checked for every
+   * account before any is set, so a refusal changes none.
+   */
+  async function bulk(r: Request, form: URLSearchParams): Promise<void> {
+    const session = r.session!;
+    const actor = session.operator;
+    // The list it came from, filters and page kept (the panel sends no Referer).
+    const back = localPath(form.get('back'));
+    try {
+      const ids: number[] = [];
+      for (const key of form.keys()) {
+        const m = /^account-(\d{1,15})$/.exec(key);
+        if (m) ids.push(Number(m[1]));
+      }
+      if (ids.length === 0) throw new ActionRefused('Select accounts in the list first.');
+      if (ids.length > BULK_LIMIT) {
+        throw new ActionRefused(`Select at most ${BULK_LIMIT} accounts at once.`);
+      }
+      const found = await Promise.all(ids.map((id) => leaseDb.getAccount(id)));
+      const accounts = found.filter((a) => a !== undefined);
+      if (accounts.length < ids.length) throw new ActionRefused('A selected account is gone.');
+      const action = form.get('action');
+      let done: string;
+      if (action === 'quota') {
+        const change = (kind: 'hard' | 'soft') =>
+          (form.get(kind) ?? '').trim() === '' ? undefined : sizeField(form, kind);
+        const hard = change('hard');
+        const soft = change('soft');
+        if (hard === undefined && soft === undefined) {
+          throw new ActionRefused('Give a hard quota, a soft quota or both (none removes one).');
+        }
+        const plans = accounts.map((a) => ({
+          account: a,
+          hardBytes: hard === undefined ? a.hardQuotaBytes : hard,
+          softBytes: soft === undefined ? a.softQuotaBytes : soft,
+        }));
+        const clashing = plans.filter(
+          (p) => p.hardBytes !== null && p.softBytes !== null && p.softBytes > p.hardBytes,
+        );
+        if (clashing.length > 0) {
+          throw new ActionRefused(
+            `The soft quota would exceed the hard quota of ${clashing.map((p) => p.account.nickname).join(', ')}. Nothing changed.`,
+          );
+        }
+        for (const p of plans) {
+          await accountant.setAccountQuota(
+            p.account.id,
+            { hardBytes: p.hardBytes, softBytes: p.softBytes },
+            { actor },
+          );
+        }
+        done = `The quota of ${plans.length === 1 ? plans[0]!.account.nickname : `${plans.length} accounts`} is set.`;
+      } else if (action === 'approve' || action === 'refuse') {
+        const pending = accounts.filter((a) => a.status === 'pending');
+        if (pending.length === 0)
+          throw new ActionRefused('None of the selected accounts is pending.');
+        for (const a of pending) {
+          if (action === 'approve') await accountant.approveAccount(a.id, { actor });
+          else await accountant.refuseAccount(a.id, { actor });
+        }
+        const skipped = accounts.length - pending.length;
+        done =
+          `${action === 'approve' ? 'Approved' : 'Refused'}: ${pending.map((a) => a.nickname).join(', ')}.` +
+          (skipped > 0
+            ? ` ${skipped} selected ${skipped === 1 ? 'was' : 'were'} not pending and ${skipped === 1 ? 'is' : 'are'} as before.`
+            : '');
+      } else {
+        throw new AdminHttpError(400, 'action must be quota, approve or refuse');
+      }
+      logger?.info({ action: `bulk-${action}`, accounts: ids, actor }, 'panel action');
+      digestCache = undefined;
+      session.flash = { error: false, text: done };
+    } catch (error) {
+      if (error instanceof AdminHttpError) throw error;
+      refusedOnly(error, session);
+    }
+    redirect(r.res, back.startsWith('/accounts') ? back : '/accounts');
+  }
+
+  /** A refusal (bad input, a wrong state) becomes the page's flash; anything else fails. */
+  function refusedOnly(error: unknown, session: PanelSession): void {
+    const status = adminStatusFor(error);
+    if (!(error instanceof ActionRefused) && (status === undefined || status >= 500)) throw error;
+    session.flash = { error: true, text: (error as Error).message };
   }
 
   // --------------------------------------------------------------------------- dispatch
@@ -535,7 +819,7 @@ export function createPanel(options: PanelOptions) {
         return sendPage(res, 200, page(frame(r, 'Log in', null), loginPage(next)));
       }
       if (method !== 'POST') throw methodNotAllowed('GET, POST');
-      const form = await readForm(req);
+      const form = await readForm(req, MAX_FORM_BYTES);
       const next = localPath(form.get('next'));
       const operator = (form.get('operator') ?? '').trim();
       // An operator's name follows the rule of the names of accounts.
@@ -565,7 +849,10 @@ export function createPanel(options: PanelOptions) {
     }
 
     if (method === 'POST') {
-      const form = await readForm(req);
+      const form = await readForm(
+        req,
+        path === '/accounts/import' ? MAX_LIST_FORM_BYTES : MAX_FORM_BYTES,
+      );
       if (form.get('csrf') !== session.csrf) {
         throw new AdminHttpError(403, 'this form is stale or not from the panel: reload the page');
       }
@@ -578,6 +865,9 @@ export function createPanel(options: PanelOptions) {
         return redirect(res, '/login');
       }
       if (path === '/crawler/backup') return await backupNow(r);
+      if (path === '/accounts/add') return await addAccount(r, form);
+      if (path === '/accounts/import') return await importList(r, form);
+      if (path === '/accounts/bulk') return await bulk(r, form);
       const m = /^\/accounts\/(\d{1,15})\/([a-z]+)$/.exec(path);
       if (m) return await act(r, Number(m[1]), m[2]!, form);
       throw new AdminHttpError(404, 'no such page');
@@ -680,19 +970,19 @@ function localPath(value: string | null): string {
   return target.pathname + target.search;
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+async function readForm(req: IncomingMessage, maxBytes: number): Promise<URLSearchParams> {
   const essence = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (essence !== 'application/x-www-form-urlencoded') {
     throw new AdminHttpError(415, 'panel forms are application/x-www-form-urlencoded');
   }
   const declared = req.headers['content-length'];
-  const tooLarge = () => new AdminHttpError(413, `a form may be at most ${MAX_FORM_BYTES} bytes`);
-  if (declared !== undefined && Number(declared) > MAX_FORM_BYTES) throw tooLarge();
+  const tooLarge = () => new AdminHttpError(413, `this form may be at most ${maxBytes} bytes`);
+  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_FORM_BYTES) throw tooLarge();
+    if (size > maxBytes) throw tooLarge();
     chunks.push(chunk);
   }
   const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
