@@ -6,4 +6,5 @@ import { defineOstromTestConfig } from '../../test-fixtures/src/vitest-config.ts
 export default defineOstromTestConfig(fileURLToPath(new URL('.', import.meta.url)), {
   services: ['postgres', 's3'],
   maxWorkers: 2,
+  alone: ['test/hostile/**/*.test.ts', 'test/server.test.ts', 'test/faults.test.ts'],
 });

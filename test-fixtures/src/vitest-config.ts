@@ -31,6 +31,12 @@ export interface OstromTestOptions {
    * once they finish, instead of being the run's critical path alone.
    */
   maxWorkers?: number;
+  /**
+   * Test files (globs) that run after all the others, one at a time: those that measure a
+   * node's memory, descriptors and latency under an attack, which test files running beside
+   * them would disturb (and whose time limits a loaded machine would break).
+   */
+  alone?: readonly string[];
 }
 
 /**
@@ -48,6 +54,28 @@ export function defineOstromTestConfig(
   const reportFile = reportDir
     ? join(reportDir, `${name.replace(/^@/, '').replace(/\//g, '__')}.json`)
     : undefined;
+  const include = ['test/**/*.test.ts'];
+  const alone = options.alone ?? [];
+  // Two projects when some files run alone: the rest first (as many at once as asked), then
+  // those, in a later group, one file at a time.
+  const projects =
+    alone.length === 0
+      ? undefined
+      : [
+          {
+            extends: true as const,
+            test: { name, include, exclude: [...alone], sequence: { groupOrder: 0 } },
+          },
+          {
+            extends: true as const,
+            test: {
+              name: `${name} (alone)`,
+              include: [...alone],
+              maxWorkers: 1,
+              sequence: { groupOrder: 1 },
+            },
+          },
+        ];
   return defineConfig({
     resolve: { conditions: CONDITIONS, mainFields: MAIN_FIELDS },
     ssr: { resolve: { conditions: CONDITIONS, mainFields: MAIN_FIELDS } },
@@ -57,7 +85,9 @@ export function defineOstromTestConfig(
       // process.
       env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
       root: packageDir,
-      include: ['test/**/*.test.ts'],
+      // With projects each names its own files (a project extending this config would add its
+      // `include` to this one).
+      ...(projects ? { projects } : { include }),
       globalSetup: (options.services ?? []).map((service) => SETUP_FILES[service]),
       testTimeout: options.testTimeout ?? 45_000,
       ...(options.maxWorkers ? { maxWorkers: options.maxWorkers } : {}),
