@@ -10,6 +10,7 @@ export {
 } from './postgres-database.js';
 export { type PostgresServer, startPostgres } from './postgres-server.js';
 export { pyyamlPython } from './python.js';
+export { type ReadmeExample, readmeExamples, runExample } from './readme-examples.js';
 export { type S3Server, startS3 } from './s3-server.js';
 export { seededRandom } from './seeded-random.js';
 export {

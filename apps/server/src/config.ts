@@ -9,11 +9,11 @@ import {
   UPLOAD_LIMIT_DEFAULTS,
 } from '@ostrom/accountant';
 import { GsdError, parseIntroduction } from '@ostrom/gsd-client';
+import { CONNECTION_LIMIT_DEFAULTS } from '@ostrom/http';
 import { DEFAULT_LEASE_POLICY } from '@ostrom/leasedb';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { NodeError } from './errors.js';
-import { CONNECTION_LIMIT_DEFAULTS } from './http/connection-bounds.js';
 import { formatSize, parseDuration, parseSize } from './size.js';
 
 /** The config file's name inside a node directory. */

@@ -7,9 +7,9 @@ import {
   type RefusalReason,
 } from '@ostrom/accountant';
 import { readCrawlerStatus } from '@ostrom/crawler';
+import { matchRoute } from '@ostrom/http';
 import { ACCOUNT_STATUSES, type LeaseDb } from '@ostrom/leasedb';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { matchRoute } from './http/routes.js';
 
 /** How many accounts `ostrom_account_usage_*` reports (the largest by bytes). */
 export const METRICS_TOP_ACCOUNTS = 1000;

@@ -25,15 +25,20 @@ import {
   type PacingClock,
   syncAccountRecords,
 } from '@ostrom/crawler';
+import {
+  BODY_LIMIT_DEFAULTS,
+  type BodyLimits,
+  boundConnections,
+  createStorageHandler,
+  createUploadForwarder,
+  type UploadForwarder,
+} from '@ostrom/http';
 import { type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
 import { formatFurl, formatNurl } from '@ostrom/protocol';
 import pino, { type Logger } from 'pino';
 import { createAdminApi } from './admin/api.js';
 import { ADMIN_LISTEN } from './config.js';
 import { NodeError } from './errors.js';
-import { boundConnections } from './http/connection-bounds.js';
-import { createUploadForwarder, type UploadForwarder } from './http/forward.js';
-import { BODY_LIMIT_DEFAULTS, type BodyLimits, createStorageApi } from './http/storage-api.js';
 import { createNodeMetrics } from './metrics.js';
 import { createNodeCrawler, type NodeCrawler } from './node-crawler.js';
 import {
@@ -720,7 +725,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     const nurlFor = (accountId: number) => nodeNurl(node, acct, accountId, port);
     forwarder = createUploadForwarder({ spkiHash: node.tls.spkiHash, processId: identity.id });
     const handler = metrics.instrument(
-      createStorageApi({
+      createStorageHandler({
         accountant: acct,
         nurlFor,
         logger,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { buildFeed, createFeedSource, type FeedDb } from '@ostrom/http';
 import type { AccountQuery, AccountWithUsage } from '@ostrom/leasedb';
 import {
   accountKeyFingerprint,
@@ -13,7 +14,6 @@ import {
 } from '@ostrom/protocol';
 import { freePort } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { buildFeed, createFeedSource, type FeedDb } from '../src/http/feed.js';
 import type { RunningNode } from '../src/server.js';
 import { ostrom } from './helpers.js';
 import { addAccount, createTestNode, T0, type TestNode, upload } from './node-harness.js';

@@ -28,7 +28,7 @@ export class AdminHttpError extends Error {
 
 /**
  * The one table from Accountant and LeaseDb failures to admin API statuses. Unlike the storage
- * table (src/http/status.ts) nothing here follows Tahoe: an operator's tool reads these, so a
+ * table (packages/http/src/status.ts) nothing here follows Tahoe: an operator's tool reads these, so a
  * refusal of the action itself is 409 and a busy store 503 (retry).
  */
 export const ADMIN_ERROR_STATUS = {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import type { ShareBackend } from '@ostrom/backend';
+import { ROUTES } from '@ostrom/http';
 import type { LeaseDb } from '@ostrom/leasedb';
 import {
   createStorageClient,
@@ -23,7 +24,6 @@ import {
 } from '@ostrom/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES } from '../../src/http/routes.js';
 import { openNodeBackend, openNodeDatabase } from '../../src/server.js';
 import { bytes, storageIndex } from '../http-setup.js';
 import { expectBounded, type HostileNode, launchHostileNode, underAttack } from './hostile-node.js';

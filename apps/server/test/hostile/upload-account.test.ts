@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Accountant } from '@ostrom/accountant';
 import { createMemoryBackend } from '@ostrom/backend';
+import { createStorageHandler, createUploadForwarder } from '@ostrom/http';
 import { openLeaseDb } from '@ostrom/leasedb';
 import {
   createStorageClient,
@@ -12,8 +13,6 @@ import {
 } from '@ostrom/protocol';
 import { createScratchSchema, manualClock } from '@ostrom/test-fixtures';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createUploadForwarder } from '../../src/http/forward.js';
-import { createStorageApi } from '../../src/http/storage-api.js';
 import {
   bytes,
   CERTIFICATE,
@@ -180,7 +179,7 @@ describe('hostile: an upload belongs to the account that allocated it', () => {
           now: clock.now,
         });
         cleanups.push(() => leaseDb.close());
-        let handler: ReturnType<typeof createStorageApi> | undefined;
+        let handler: ReturnType<typeof createStorageHandler> | undefined;
         const server = https.createServer(
           { key: CERTIFICATE.keyPem, cert: CERTIFICATE.certPem },
           (req, res) => handler?.(req, res),
@@ -211,7 +210,7 @@ describe('hostile: an upload belongs to the account that allocated it', () => {
             port,
             swissnum: accountant.swissnumFor(accountId),
           });
-        handler = createStorageApi({ accountant, nurlFor, forwarder });
+        handler = createStorageHandler({ accountant, nurlFor, forwarder });
         const client = (accountId = 0) => {
           const c = createStorageClient({ nurl: nurlFor(accountId) });
           cleanups.push(() => c.close());

@@ -1,10 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import {
-  boundConnections,
-  type ConnectionRefusal,
-  clientOf,
-} from '../src/http/connection-bounds.js';
+import { boundConnections, type ConnectionRefusal, clientOf } from '../src/connection-bounds.js';
 
 // The bounds on connections, on a plain TCP server (the node's TLS server is a TCP server: the
 // bound runs before its handshake; test/hostile/connections.test.ts attacks a real node).

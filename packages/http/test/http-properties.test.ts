@@ -1,7 +1,7 @@
 import { ENDPOINT_SECRETS, encodeCbor, formatSecretHeaders } from '@ostrom/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ROUTES } from '../src/http/routes.js';
+import { ROUTES } from '../src/routes.js';
 import { bytes, startServer, storageIndex, uploadShare } from './http-setup.js';
 
 /** CBOR of a JSON value; cbor refuses integers past 64 bits (huge doubles), so those become {}. */

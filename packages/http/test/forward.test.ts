@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccountantError } from '@ostrom/accountant';
 import { freePort } from '@ostrom/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createUploadForwarder, FORWARDED_HEADER } from '../src/http/forward.js';
-import { HttpError } from '../src/http/status.js';
+import { createUploadForwarder, FORWARDED_HEADER } from '../src/forward.js';
+import { HttpError } from '../src/status.js';
 import { CERTIFICATE } from './http-setup.js';
 
 // The forwarder's own refusals; forwarding itself runs end to end in multi-node.test.ts.

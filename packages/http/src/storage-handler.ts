@@ -53,19 +53,19 @@ import { matchRoute, type RouteMatch, type RouteSpec } from './routes.js';
 import { HttpError, statusForError } from './status.js';
 
 /** The subset of a (pino) logger the storage API uses. */
-export interface StorageApiLogger {
+export interface StorageHandlerLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
 
-/** Options of {@link createStorageApi}. */
-export interface StorageApiOptions {
+/** Options of {@link createStorageHandler}. */
+export interface StorageHandlerOptions {
   /** The storage service every request goes to. */
   readonly accountant: Accountant;
   /** The NURL of an account (its own swissnum), sent to a client whose account is active. */
   nurlFor(accountId: number): string;
-  readonly logger?: StorageApiLogger;
+  readonly logger?: StorageHandlerLogger;
   /**
    * Sends chunks and aborts of uploads held by another server process there (several processes
    * sharing one database). Without it such a request is answered 503.
@@ -478,7 +478,7 @@ const readTestWrite: Handler = async (ctx) => {
 
 // ------------------------------------------------------------------------- accounting
 
-function accountingHandlers(options: StorageApiOptions) {
+function accountingHandlers(options: StorageHandlerOptions) {
   const requestAccount: Handler = async ({ res, body }) => {
     const signed = decodeAccountRequestBody(await body(BODY_LIMITS.other));
     const outcome = await options.accountant.requestAccount(signed);
@@ -584,8 +584,8 @@ function bodyLimits(given: Partial<BodyLimits> | undefined): BodyLimits {
  * node (normally the anonymous one): only members of the grid, who were given a NURL, may ask for
  * an account; the signed request inside names the key.
  */
-export function createStorageApi(
-  options: StorageApiOptions,
+export function createStorageHandler(
+  options: StorageHandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   if (options === null || typeof options !== 'object') throw new TypeError('options are required');
   if (typeof options.accountant?.accountForSwissnum !== 'function') {
