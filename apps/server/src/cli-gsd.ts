@@ -104,7 +104,6 @@ function gsdMessage(error: unknown): string {
 
 // ---------------------------------------------------------------------------- output helpers
 
-/** A borderless table, as the other commands print them. */
 /** A cap shortened for tables: its prefix and the first characters. */
 export function shortCap(cap: string): string {
   return `${cap.slice(0, 7 + 10)}…`;

@@ -1,0 +1,154 @@
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { homedir, hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import {
+  base32Decode,
+  base32Encode,
+  createStorageClient,
+  generateAccountKey,
+  parseNurl,
+  publicKeyFromPrivate,
+  signAccountRequest,
+} from '@ostrom/protocol';
+import type { Command } from 'commander';
+import { type CliContext, EXIT } from './cli-common.js';
+import { isoTime, keyValues, quotaText } from './cli-format.js';
+import { NodeError } from './errors.js';
+import { formatSize } from './size.js';
+
+// `ostrom account ...`: the client side, run on a client's machine rather than a node: ask a
+// server for an account with a key of one's own, and read that account's usage.
+
+// ---------------------------------------------------------------------------- the account key
+
+function defaultKeyFile(env: NodeJS.ProcessEnv): string {
+  const config = env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
+  return join(config, 'ostrom', 'account.key');
+}
+
+/** Reads the account key file, or creates it (0600, in a 0700 directory) with a new key. */
+async function accountKey(
+  file: string,
+): Promise<{ privateKey: Uint8Array; publicKey: Uint8Array; created: boolean }> {
+  let text: string | undefined;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (text !== undefined) {
+    const seed = base32Decode(text.trim());
+    if (seed?.length !== 32) {
+      throw new NodeError(
+        'NODE_DAMAGED',
+        `${file} is not an Ostrom account key (32 bytes of base32)`,
+      );
+    }
+    return { privateKey: seed, publicKey: publicKeyFromPrivate(seed), created: false };
+  }
+  const key = generateAccountKey();
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, `${base32Encode(key.privateKey)}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(file, 0o600);
+  return { ...key, created: true };
+}
+
+// ---------------------------------------------------------------------------- the commands
+
+/** `ostrom account request|usage`. */
+export function registerAccountCommands(program: Command, ctx: CliContext): void {
+  const { io, env, now, command, json, print, result } = ctx;
+  const account = command(
+    program,
+    'account',
+    'client side: obtain and inspect your account on a server',
+  );
+
+  command(account, 'request', 'ask a server for an account; prints its NURL')
+    .argument('<NURL>', "the server's NURL (the anonymous one)")
+    .option(
+      '--key <FILE>',
+      'your Ed25519 key, created if missing (default ~/.config/ostrom/account.key)',
+    )
+    .option('--nickname <NAME>', 'how the operator sees you (default this host name)')
+    .option('--wait', 'while pending, wait and retry until approved or refused')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (
+        nurl: string,
+        o: { key?: string; nickname?: string; wait?: boolean },
+        cmd: Command,
+      ) => {
+        const keyFile = resolve(o.key ?? defaultKeyFile(env));
+        const key = await accountKey(keyFile);
+        if (key.created && !json(cmd)) io.stderr(`created the account key ${keyFile}\n`);
+        const nickname = (o.nickname ?? hostname()).slice(0, 64);
+        const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+        const client = createStorageClient({ nurl });
+        try {
+          for (;;) {
+            const signed = signAccountRequest(
+              {
+                // The server's id is its TLS key's pin, from the NURL (packages/protocol README).
+                serverId: parseNurl(nurl).spkiHash,
+                publicKey: key.publicKey,
+                nickname,
+                timestamp: now(),
+                nonce: crypto.getRandomValues(new Uint8Array(16)),
+              },
+              key.privateKey,
+            );
+            const answer = await client.accounting.requestAccount(signed);
+            const publicKey = Buffer.from(key.publicKey).toString('hex');
+            if (answer.status === 'active') {
+              print(cmd, { ...answer, publicKey }, () => `${answer.nurl}\n`);
+              return;
+            }
+            if (answer.status === 'refused') {
+              print(cmd, { ...answer, publicKey }, () => `refused: ${answer.reason}\n`);
+              result.code = EXIT.failed;
+              return;
+            }
+            const at = isoTime(now() + answer.retryAfterSeconds);
+            if (!o.wait) {
+              print(
+                cmd,
+                { ...answer, publicKey },
+                () =>
+                  `pending: retry after ${at} (${answer.retryAfterSeconds} s); your public key is ${publicKey}\n`,
+              );
+              result.code = EXIT.pending;
+              return;
+            }
+            io.stderr(`pending: waiting ${answer.retryAfterSeconds} s, until ${at}\n`);
+            await sleep(answer.retryAfterSeconds * 1000);
+          }
+        } finally {
+          client.close();
+        }
+      },
+    );
+
+  command(account, 'usage', "your account's usage, status and quota")
+    .argument('<NURL>', "your account's NURL")
+    .option('--json', 'machine-readable output')
+    .action(async (nurl: string, _o: unknown, cmd: Command) => {
+      const client = createStorageClient({ nurl });
+      try {
+        const info = await client.accounting.getAccount();
+        print(cmd, info, () =>
+          keyValues([
+            ['account', `${info.accountId} (${info.nickname})`],
+            ['status', info.status],
+            ['shares', info.shares],
+            ['used', formatSize(info.bytes)],
+            ['hard quota', quotaText(info.hardQuotaBytes)],
+            ['soft quota', quotaText(info.softQuotaBytes)],
+            ['lease duration', `${Math.round(info.leaseDurationSeconds / 86_400)} days`],
+          ]),
+        );
+      } finally {
+        client.close();
+      }
+    });
+}
