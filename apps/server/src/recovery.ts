@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ShareBackend } from '@ostrom/backend';
@@ -14,8 +14,7 @@ import {
   restoreBackup,
   restoreLatestBackup,
 } from '@ostrom/crawler';
-import type { LeaseDb } from '@ostrom/leasedb';
-import BetterSqlite3 from 'better-sqlite3';
+import { inspectSqliteFile, type LeaseDb, type SqliteFileCondition } from '@ostrom/leasedb';
 import type { OstromConfig } from './config.js';
 import { NodeError } from './errors.js';
 import type { LoadedNode } from './node-dir.js';
@@ -31,10 +30,7 @@ import type { LoadedNode } from './node-dir.js';
 // are not in it.
 
 /** What a look at a SQLite database file found. */
-export type DatabaseCondition =
-  | { readonly state: 'missing' }
-  | { readonly state: 'damaged'; readonly reason: string }
-  | { readonly state: 'sound' };
+export type DatabaseCondition = SqliteFileCondition;
 
 /** Why the node reconciled before serving. */
 export const RECOVERY_REASONS = [
@@ -64,60 +60,16 @@ export interface FileRecovery {
   readonly marker?: RecoveryMarker;
 }
 
-// Errors that say the file itself is bad; anything else (permissions, a lock held by another
-// process, a full disk) is a reason to stop, not to replace the database.
-const DAMAGE = /^SQLITE_(CORRUPT|NOTADB)/;
-
 /**
- * Looks at a SQLite lease database without changing it: missing, damaged (it does not open as a
- * database, fails SQLite's `quick_check`, or holds no lease database), or sound. `quick_check`
- * rather than `integrity_check`: it finds damaged pages and records in time linear in the file,
- * without checking every index against its table, which on a large database takes minutes at
- * every start. NodeError `DATABASE_UNREACHABLE` when the file cannot be read at all.
+ * Looks at a SQLite lease database without changing it (`inspectSqliteFile` of the lease
+ * database package): missing, damaged, or sound. NodeError `DATABASE_UNREACHABLE` when the file
+ * cannot be read at all.
  */
 export function inspectSqliteDatabase(path: string): DatabaseCondition {
   try {
-    if (!statSync(path).isFile()) {
-      throw new NodeError('DATABASE_UNREACHABLE', `the database ${path} is not a file`);
-    }
+    return inspectSqliteFile(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
-    if (error instanceof NodeError) throw error;
-    throw new NodeError(
-      'DATABASE_UNREACHABLE',
-      `cannot read the database ${path} (${(error as NodeJS.ErrnoException).code})`,
-      { cause: error },
-    );
-  }
-  let db: BetterSqlite3.Database | undefined;
-  try {
-    // Read-only: the last read-write connection to close checkpoints the write-ahead log into
-    // the file and deletes it, which would change a damaged database that is to be moved aside
-    // as it was (and lose its log). A read-only one reads the log without replaying it.
-    db = new BetterSqlite3(path, { fileMustExist: true, readonly: true });
-    const check = db.pragma('quick_check', { simple: true });
-    if (check !== 'ok') {
-      return { state: 'damaged', reason: `SQLite's quick_check says: ${String(check)}` };
-    }
-    const migrations = db
-      .prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'")
-      .get();
-    if (migrations === undefined) {
-      return { state: 'damaged', reason: 'it holds no lease database (no kysely_migration table)' };
-    }
-    return { state: 'sound' };
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && DAMAGE.test(code)) {
-      return { state: 'damaged', reason: `${(error as Error).message} (${code})` };
-    }
-    throw new NodeError(
-      'DATABASE_UNREACHABLE',
-      `cannot open the database ${path}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  } finally {
-    db?.close();
+    throw new NodeError('DATABASE_UNREACHABLE', (error as Error).message, { cause: error });
   }
 }
 

@@ -1,62 +1,12 @@
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { tempDir } from '@ostrom/test-fixtures';
-import BetterSqlite3 from 'better-sqlite3';
 import { expect, it } from 'vitest';
-import { inspectSqliteDatabase } from '../src/recovery.js';
 import { ostrom } from './helpers.js';
 import { bytes, storageIndex } from './http-setup.js';
 import { addAccount, configure, createTestNode, upload } from './node-harness.js';
 
-// The pieces of recovery.ts that need no node: looking at a database file without changing it.
-// Then the upgrade to account records: a node started with them writes the missing ones before
-// it serves, so that a database lost afterwards keeps every NURL.
-
-/**
- * A copy of a SQLite database in WAL mode taken while it was open, as a crash leaves it: the
- * database file and a write-ahead log holding the last commits, not yet checkpointed.
- */
-async function crashedCopy(): Promise<string> {
-  const dir = await tempDir('recovery-');
-  const live = join(dir, 'live.sqlite');
-  const db = new BetterSqlite3(live);
-  db.pragma('journal_mode = WAL');
-  db.pragma('wal_autocheckpoint = 0');
-  db.exec('create table kysely_migration (name text); create table t (x blob)');
-  for (let i = 0; i < 50; i++) db.prepare('insert into t values (?)').run(Buffer.alloc(2000, i));
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  // The last commits, in the log only.
-  for (let i = 0; i < 5; i++) db.prepare('insert into t values (?)').run(Buffer.alloc(2000, 99));
-  const copy = join(dir, 'leasedb.sqlite');
-  copyFileSync(live, copy);
-  copyFileSync(`${live}-wal`, `${copy}-wal`);
-  db.close();
-  return copy;
-}
-
-it('inspecting a database changes neither it nor its write-ahead log', async () => {
-  const path = await crashedCopy();
-  const before = [readFileSync(path), readFileSync(`${path}-wal`)];
-  expect(inspectSqliteDatabase(path)).toEqual({ state: 'sound' });
-  // A read-write connection would have checkpointed the log into the file on close, and
-  // deleted it: for a damaged database, the evidence that is to be moved aside as it was.
-  expect(existsSync(`${path}-wal`)).toBe(true);
-  expect(readFileSync(path)).toEqual(before[0]);
-  expect(readFileSync(`${path}-wal`)).toEqual(before[1]);
-});
-
-it('a damaged database with a write-ahead log is reported damaged and left as it was', async () => {
-  const path = await crashedCopy();
-  const damaged = readFileSync(path);
-  damaged.fill(0xa5, 4 * 4096, 12 * 4096); // pages of older rows, which the log does not hold
-  writeFileSync(path, damaged);
-  const wal = readFileSync(`${path}-wal`);
-  const condition = inspectSqliteDatabase(path);
-  expect(condition.state).toBe('damaged');
-  expect(readFileSync(path)).toEqual(damaged);
-  expect(readFileSync(`${path}-wal`)).toEqual(wal);
-});
+// The upgrade to account records: a node started with them writes the missing ones before it
+// serves, so that a database lost afterwards keeps every NURL. (Looking at a database file
+// without changing it is @ostrom/leasedb's inspectSqliteFile, tested there.)
 
 it('after the upgrade to account records, a database lost keeps every NURL, accounts without shares included', async () => {
   const node = await createTestNode('disk', { crawlerEnabled: false });

@@ -9,7 +9,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { openSqliteFile } from './drivers.js';
 import { LeaseDbError } from './errors.js';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -31,7 +32,7 @@ function invalid(message: string, cause?: unknown): LeaseDbError {
 function verifyBackupFile(path: string): void {
   let db: BetterSqlite3.Database | undefined;
   try {
-    db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+    db = openSqliteFile(path, { readonly: true, fileMustExist: true });
     const check = db.pragma('integrity_check', { simple: true });
     if (check !== 'ok') throw invalid(`backup failed SQLite's integrity check: ${String(check)}`);
     const tables = new Set(

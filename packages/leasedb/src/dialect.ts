@@ -1,4 +1,4 @@
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import {
   CompiledQuery,
   type DatabaseConnection,
@@ -9,7 +9,8 @@ import {
   SqliteDialect,
   SqliteDriver,
 } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
+import { openSqliteFile, postgresDriver } from './drivers.js';
 import type { Schema } from './schema.js';
 import { mapUnavailable } from './unavailable.js';
 
@@ -103,7 +104,7 @@ export function openSqlite(options: SqliteOptions): BetterSqlite3.Database {
   if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
     throw new RangeError('busyTimeoutMs must be a non-negative integer');
   }
-  const raw = new BetterSqlite3(options.path);
+  const raw = openSqliteFile(options.path);
   try {
     raw.pragma(`busy_timeout = ${busyTimeoutMs}`);
     enableWal(raw, busyTimeoutMs);
@@ -177,6 +178,7 @@ function parseSafeNumber(text: string): number {
 
 /** A pg pool whose int8/numeric columns come back as numbers. */
 export function openPostgresPool(options: PostgresOptions, size = options.poolSize ?? 10): pg.Pool {
+  const pg = postgresDriver();
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: size,

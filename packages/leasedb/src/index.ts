@@ -38,6 +38,7 @@ export { assertProcessId } from './processes.js';
 export type { RestoreInput } from './restores.js';
 export { hashLeaseSecret } from './secrets.js';
 export type { AdoptShareInput, ComingQuery, ComingShareInput, UnleasedQuery } from './shares.js';
+export { inspectSqliteFile, type SqliteFileCondition } from './sqlite-file.js';
 export type { TrafficQuery, TrafficRow } from './traffic.js';
 export {
   ACCOUNT_STATUSES,
