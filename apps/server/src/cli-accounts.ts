@@ -1,5 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import type { Accountant } from '@ostrom/accountant';
+import {
+  type Accountant,
+  type AccountListEntry,
+  AccountListError,
+  PUBLIC_KEY_FORMS,
+  parseAccountList,
+  parsePublicKey,
+  usageRow,
+} from '@ostrom/accountant';
 import {
   ACCOUNT_STATUSES,
   type Account as AccountRow,
@@ -7,15 +15,6 @@ import {
   type AccountWithUsage,
 } from '@ostrom/leasedb';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import {
-  type AccountListEntry,
-  AccountListError,
-  importAccounts,
-  PUBLIC_KEY_FORMS,
-  parseAccountList,
-  parsePublicKey,
-} from './admin/account-list.js';
-import { usageRow } from './admin/api.js';
 import {
   accountIdArg,
   CLI_ACTOR,
@@ -286,8 +285,8 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
       } catch (error) {
         throw error instanceof AccountListError ? new UsageError(error.message) : error;
       }
-      await withOperator(nodeDir(cmd), env, async ({ db, accountant }) => {
-        const { added, existing } = await importAccounts(accountant, db, entries, actor);
+      await withOperator(nodeDir(cmd), env, async ({ accountant }) => {
+        const { added, existing } = await accountant.importAccounts(entries, { actor });
         print(cmd, { added, existing }, () =>
           [
             ...added.map((a) => `added account ${a.id} (${a.nickname})`),

@@ -1,5 +1,5 @@
+import type { usageRow } from '@ostrom/accountant';
 import Table from 'cli-table3';
-import type { usageRow } from './admin/api.js';
 import { formatSize } from './size.js';
 
 // Output for people, shared by the CLI's command modules (--json output is the data itself).

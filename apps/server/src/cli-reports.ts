@@ -1,5 +1,5 @@
+import { accountUsageReport, serverUsageReport } from '@ostrom/accountant';
 import type { Command } from 'commander';
-import { accountUsageReport, serverUsageReport } from './admin/api.js';
 import {
   accountIdArg,
   type CliContext,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { buildFeed, createFeedSource, type FeedDb } from '@ostrom/http';
+import { buildFeed, createFeedSource, type FeedDb } from '@ostrom/accountant';
 import type { AccountQuery, AccountWithUsage } from '@ostrom/leasedb';
 import {
   accountKeyFingerprint,

@@ -8,6 +8,7 @@ import {
 } from '@ostrom/leasedb';
 import { ProtocolError, type SignedAccountRequest, verifyAccountRequest } from '@ostrom/protocol';
 import { Account, abandonUpload, deleteShare } from './account.js';
+import type { AccountListEntry } from './account-list.js';
 import { changeAccount, createRecordedAccount } from './account-records.js';
 import { Core, guard, translate, uploadKey } from './core.js';
 import { AccountantError } from './errors.js';
@@ -442,6 +443,26 @@ export class Accountant {
       }
       throw translate(error);
     }
+  }
+
+  /**
+   * Adds an active account (default quotas) for each entry of an account list
+   * ({@link parseAccountList}) whose key has none, in list order; keys with an account are left
+   * as they are and answered under `existing`. Importing the same list again is harmless, so a
+   * run cut short (a database failure) is finished by running it again.
+   */
+  async importAccounts(
+    entries: readonly AccountListEntry[],
+    options: OperatorOption = {},
+  ): Promise<{ added: AccountRow[]; existing: AccountRow[] }> {
+    const added: AccountRow[] = [];
+    const existing: AccountRow[] = [];
+    for (const { publicKey, nickname } of entries) {
+      const known = await guard(() => this.#core.db.getAccountByPublicKey(publicKey));
+      if (known) existing.push(known);
+      else added.push(await this.addAccount({ publicKey, nickname }, options));
+    }
+    return { added, existing };
   }
 
   /**

@@ -1,5 +1,15 @@
 export { Account, MAX_ADVISORY_REASON_CHARS, MAX_READ_VECTOR_BYTES } from './account.js';
 export {
+  type AccountListEntry,
+  AccountListError,
+  isNickname,
+  MAX_ACCOUNT_LIST_BYTES,
+  NICKNAME_RULE,
+  PUBLIC_KEY_FORMS,
+  parseAccountList,
+  parsePublicKey,
+} from './account-list.js';
+export {
   Accountant,
   type AccountRequestOutcome,
   type OperatorOption,
@@ -15,6 +25,15 @@ export {
   type DigestAccount,
 } from './digest.js';
 export { ACCOUNTANT_ERROR_CODES, AccountantError, type AccountantErrorCode } from './errors.js';
+export {
+  buildFeed,
+  createFeedSource,
+  FEED_CACHE_SECONDS,
+  FEED_PERIOD_SECONDS,
+  type FeedDb,
+  type FeedSource,
+  type FeedSourceOptions,
+} from './feed.js';
 export {
   DEPENDENCIES,
   type Dependency,
@@ -69,3 +88,4 @@ export {
   UPLOAD_LIMIT_SCOPES,
   type UploadLimitScope,
 } from './upload-bounds.js';
+export { accountUsageReport, serverUsageReport, usageRow } from './usage-reports.js';

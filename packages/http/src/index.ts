@@ -6,15 +6,6 @@ export {
   type ConnectionCounts,
   type ConnectionRefusal,
 } from './connection-bounds.js';
-export {
-  buildFeed,
-  createFeedSource,
-  FEED_CACHE_SECONDS,
-  FEED_PERIOD_SECONDS,
-  type FeedDb,
-  type FeedSource,
-  type FeedSourceOptions,
-} from './feed.js';
 export { createUploadForwarder, FORWARDED_HEADER, type UploadForwarder } from './forward.js';
 export {
   type AnswerKind,

@@ -4,7 +4,9 @@ import {
   type Account,
   type Accountant,
   AccountantError,
+  createFeedSource,
   type DependencyHealth,
+  type FeedDb,
 } from '@ostrom/accountant';
 import {
   BODY_LIMITS,
@@ -32,7 +34,6 @@ import {
   type RawResponse,
 } from '@ostrom/protocol';
 import { type ByteBudget, createByteBudget } from './byte-budget.js';
-import { createFeedSource, type FeedDb } from './feed.js';
 import type { UploadForwarder } from './forward.js';
 import {
   acceptsCbor,

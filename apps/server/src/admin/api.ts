@@ -1,13 +1,26 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Accountant, buildDigest, type DependencyHealth } from '@ostrom/accountant';
-import type { BackupInfo, BackupReport } from '@ostrom/crawler';
+import {
+  type Accountant,
+  type AccountListEntry,
+  AccountListError,
+  accountUsageReport,
+  buildDigest,
+  type DependencyHealth,
+  isNickname,
+  MAX_ACCOUNT_LIST_BYTES,
+  NICKNAME_RULE,
+  PUBLIC_KEY_FORMS,
+  parseAccountList,
+  parsePublicKey,
+  serverUsageReport,
+} from '@ostrom/accountant';
+import type { BackupInfo, BackupReport, NodeCrawlerStatus } from '@ostrom/crawler';
 import { readCrawlerStatus } from '@ostrom/crawler';
 import {
   ACCOUNT_ORDERS,
   ACCOUNT_STATUSES,
   type Account,
   type AccountStatus,
-  type AccountWithUsage,
   EVENT_KINDS,
   type EventKind,
   type LeaseDb,
@@ -15,24 +28,13 @@ import {
 } from '@ostrom/leasedb';
 import { z } from 'zod';
 import type { NodeMetrics } from '../metrics.js';
-import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import type { CrawlerSchedule, DefaultQuotas, NodeIdentity } from '../panel/pages.js';
 import { createPanel } from '../panel/panel.js';
 import { parseSize } from '../size.js';
 import { APPLICATION_VERSION } from '../version.js';
-import {
-  type AccountListEntry,
-  AccountListError,
-  importAccounts,
-  MAX_ACCOUNT_LIST_BYTES,
-  PUBLIC_KEY_FORMS,
-  parseAccountList,
-  parsePublicKey,
-} from './account-list.js';
 import { bearerChecker } from './auth.js';
 import { AdminHttpError, failureAnswer } from './errors.js';
-import { isNickname, NICKNAME_RULE } from './names.js';
 
 /** The admin API's path prefix; `/metrics` sits beside it. */
 export const ADMIN_PREFIX = '/admin/v1';
@@ -112,41 +114,6 @@ interface Route {
 }
 
 // ----------------------------------------------------------------------------- shared with the CLI
-
-/** One account's usage and quotas: `GET /admin/v1/usage?account=ID` and `ostrom usage ID`. */
-export async function accountUsageReport(leaseDb: LeaseDb, account: Account) {
-  const usage = (await leaseDb.getAccountUsage(account.id)) ?? { shares: 0, bytes: 0 };
-  return {
-    accountId: account.id,
-    nickname: account.nickname,
-    status: account.status,
-    ...usage,
-    hardQuotaBytes: account.hardQuotaBytes,
-    softQuotaBytes: account.softQuotaBytes,
-  };
-}
-
-/** An account's line in the server's usage report. */
-export function usageRow(a: AccountWithUsage) {
-  return {
-    id: a.id,
-    nickname: a.nickname,
-    status: a.status,
-    ...a.usage,
-    hardQuotaBytes: a.hardQuotaBytes,
-    softQuotaBytes: a.softQuotaBytes,
-  };
-}
-
-/**
- * The server's usage and its `limit` largest accounts, with how many accounts there are:
- * `GET /admin/v1/usage` and `ostrom usage`.
- */
-export async function serverUsageReport(leaseDb: LeaseDb, limit: number) {
-  const server = await leaseDb.getServerUsage();
-  const page = await leaseDb.listAccounts({ orderBy: 'bytes', direction: 'desc', limit });
-  return { server, accounts: page.accounts.map(usageRow), totalAccounts: page.total };
-}
 
 // ----------------------------------------------------------------------------- validation
 
@@ -438,7 +405,7 @@ export function createAdminApi(
             },
           );
         }
-        const { added, existing } = await importAccounts(accountant, leaseDb, entries, ctx.actor);
+        const { added, existing } = await accountant.importAccounts(entries, { actor: ctx.actor });
         return {
           json: { added: added.map((a) => ({ ...a, nurl: nurlFor(a.id) })), existing },
         };

@@ -1,5 +1,5 @@
-import { type Digest, formatSize, formatSizeExact } from '@ostrom/accountant';
-import type { BackupInfo } from '@ostrom/crawler';
+import { type Digest, formatSize, formatSizeExact, PUBLIC_KEY_FORMS } from '@ostrom/accountant';
+import type { BackupInfo, NodeCrawlerStatus } from '@ostrom/crawler';
 import { COUNTER_NAMES } from '@ostrom/crawler';
 import {
   ACCOUNT_STATUSES,
@@ -13,8 +13,6 @@ import {
   type TrafficCounts,
   type Usage,
 } from '@ostrom/leasedb';
-import { PUBLIC_KEY_FORMS } from '../admin/account-list.js';
-import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import type { Alert } from './alerts.js';
 import { type Html, html, raw } from './html.js';

@@ -1,12 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type Accountant,
+  type AccountListEntry,
+  AccountListError,
   buildDigest,
   type DependencyHealth,
   type Digest,
+  isNickname,
+  MAX_ACCOUNT_LIST_BYTES,
+  NICKNAME_RULE,
+  PUBLIC_KEY_FORMS,
+  parseAccountList,
+  parsePublicKey,
   REQUEST_REFUSED_AT,
 } from '@ostrom/accountant';
-import type { BackupInfo, BackupReport } from '@ostrom/crawler';
+import type { BackupInfo, BackupReport, NodeCrawlerStatus } from '@ostrom/crawler';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -16,19 +24,8 @@ import {
   type LeaseDb,
   STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
-import {
-  type AccountListEntry,
-  AccountListError,
-  importAccounts,
-  MAX_ACCOUNT_LIST_BYTES,
-  PUBLIC_KEY_FORMS,
-  parseAccountList,
-  parsePublicKey,
-} from '../admin/account-list.js';
 import { tokenChecker } from '../admin/auth.js';
 import { AdminHttpError, adminStatusFor, failureAnswer } from '../admin/errors.js';
-import { isNickname, NICKNAME_RULE } from '../admin/names.js';
-import type { NodeCrawlerStatus } from '../node-crawler.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import { formatSize, parseSize } from '../size.js';
 import { nodeAlerts } from './alerts.js';
@@ -664,12 +661,9 @@ export function createPanel(options: PanelOptions) {
         throw new ActionRefused(`${error.message}. Nothing was added.`);
       }
       if (entries.length === 0) throw new ActionRefused('The list names no key.');
-      const { added, existing } = await importAccounts(
-        accountant,
-        leaseDb,
-        entries,
-        session.operator,
-      );
+      const { added, existing } = await accountant.importAccounts(entries, {
+        actor: session.operator,
+      });
       logger?.info(
         {
           action: 'import',

@@ -1,6 +1,6 @@
-import { buildDigest } from '@ostrom/accountant';
 import type { AccountWithUsage, LeaseDbOperations } from '@ostrom/leasedb';
 import { encodeFeed, type Feed, type FeedAccount, MAX_FEED_ACCOUNTS } from '@ostrom/protocol';
+import { buildDigest } from './digest.js';
 
 /** The period a feed covers: the last 24 hours, ending when it is built. */
 export const FEED_PERIOD_SECONDS = 86_400;

@@ -1,10 +1,17 @@
-import type { Accountant } from '@ostrom/accountant';
-import type { Account, LeaseDb } from '@ostrom/leasedb';
 import { base32Decode } from '@ostrom/protocol';
-import { isNickname, NICKNAME_RULE } from './names.js';
 
-// Account lists (allow-lists of keys and nicknames) and public keys as operators write them:
-// read by `ostrom accounts import|add`, `POST /admin/v1/accounts[/import]` and the panel.
+// Names and keys as operators write them, and account lists (allow-lists of keys and
+// nicknames): what `ostrom accounts import|add`, the admin API and the panel read, so an embedder
+// that takes lists from its own operators reads them alike.
+
+/** Whether the lease database takes this nickname (an account's, or an operator's name) (its rule: 1–64 characters, no controls). */
+export function isNickname(text: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  return text.length >= 1 && text.length <= 64 && !/[\u0000-\u001f\u007f]/.test(text);
+}
+
+/** What {@link isNickname} takes, for messages. */
+export const NICKNAME_RULE = '1–64 characters without control characters';
 
 /** Largest account list taken at once (the admin API's body, the panel's form): some 10,000 lines. */
 export const MAX_ACCOUNT_LIST_BYTES = 1024 * 1024;
@@ -85,26 +92,4 @@ function readListLine(
   const first = lineOfKey.get(publicKey);
   if (first !== undefined) return `the same key as line ${first}`;
   return { publicKey, nickname };
-}
-
-/**
- * Adds an active account (default quotas) for each entry whose key has none, in list order;
- * keys with an account are left as they are and answered under `existing`. Importing the same
- * list again is harmless, so a run cut short (a database failure) is finished by running it
- * again.
- */
-export async function importAccounts(
-  accountant: Accountant,
-  leaseDb: LeaseDb,
-  entries: readonly AccountListEntry[],
-  actor: string,
-): Promise<{ added: Account[]; existing: Account[] }> {
-  const added: Account[] = [];
-  const existing: Account[] = [];
-  for (const { publicKey, nickname } of entries) {
-    const known = await leaseDb.getAccountByPublicKey(publicKey);
-    if (known) existing.push(known);
-    else added.push(await accountant.addAccount({ publicKey, nickname }, { actor }));
-  }
-  return { added, existing };
 }
