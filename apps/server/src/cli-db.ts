@@ -5,9 +5,15 @@ import {
   BACKUP_BLOB_PREFIX,
   type CrawlerProgress,
   type CycleReport,
+  describeRestore,
+  dropClaimOfBackup,
+  finishRecovery,
   listBackups,
   makeBackup,
   parseBackupName,
+  reconcileNow,
+  recordRestore,
+  replaceDatabase,
 } from '@ostrom/crawler';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -16,15 +22,7 @@ import { formatSeconds, isoTime, table } from './cli-format.js';
 import { NodeError, UsageError } from './errors.js';
 import { type LoadedNode, loadNode, nodePath } from './node-dir.js';
 import { assertNotRunning } from './pid-file.js';
-import {
-  deletionHoldFor,
-  describeRestore,
-  dropClaimOfBackup,
-  finishRecovery,
-  reconcileNow,
-  recordRestore,
-  replaceDatabase,
-} from './recovery.js';
+import { deletionHoldFor, reconcileOptions } from './recovery.js';
 import { openNodeBackend, openNodeDatabase } from './server.js';
 import { formatSize } from './size.js';
 
@@ -235,7 +233,10 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
           const path = sqlitePathOf(node, 'db restore');
           await assertNotRunning(node.dir, 'restoring its database');
           const at = now();
-          const replaced = await replaceDatabase(path, backend, node.stateKey, {
+          const replaced = await replaceDatabase({
+            path,
+            backend,
+            stateKey: node.stateKey,
             label: 'replaced',
             reason: 'restore',
             at,
@@ -293,7 +294,10 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
           // PostgreSQL: no file to restore (pg_restore's job); the database is reconciled as it
           // is, under the crawler's claim: refused, naming the process, while another crawls it.
           const replaced = path
-            ? await replaceDatabase(path, backend, node.stateKey, {
+            ? await replaceDatabase({
+                path,
+                backend,
+                stateKey: node.stateKey,
                 label: 'replaced',
                 reason: 'rebuild',
                 at: now(),
@@ -311,7 +315,7 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
           try {
             if (replaced?.restored) await dropClaimOfBackup(db);
             cycle = await reconcileNow({
-              node,
+              ...reconcileOptions(node),
               leaseDb: db,
               backend,
               processId: cliProcessId(),

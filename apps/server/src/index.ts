@@ -32,13 +32,7 @@ export {
   type NodeMetrics,
   type NodeMetricsOptions,
 } from './metrics.js';
-export {
-  createNodeCrawler,
-  type DatabaseFileState,
-  type NodeCrawler,
-  type NodeCrawlerOptions,
-  type NodeCrawlerStatus,
-} from './node-crawler.js';
+export { type NodeCrawlerSettings, nodeCrawlerSettings } from './node-crawler.js';
 export {
   ensureAdminToken,
   initNode,
@@ -54,7 +48,6 @@ export {
   type ServerCopy,
 } from './node-gsd.js';
 export { PID_FILE } from './pid-file.js';
-export { RECOVERY_REASONS, type RecoveryReason } from './recovery.js';
 export {
   type RunningNode,
   type StartOptions,

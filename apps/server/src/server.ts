@@ -19,10 +19,21 @@ import type { ShareBackend } from '@ostrom/backend';
 import { createDiskBackend } from '@ostrom/backend-disk';
 import { createS3Backend } from '@ostrom/backend-s3';
 import {
+  beginRecovery,
   type CrawlerProgress,
   type CycleReport,
+  createNodeCrawler,
+  describeRestore,
+  dropClaimOfBackup,
+  everReconciled,
+  type FileRecovery,
+  finishRecovery,
   listBackups,
+  type NodeCrawler,
   type PacingClock,
+  type RecoveryReason,
+  reconcileNow,
+  recordRestore,
   syncAccountRecords,
 } from '@ostrom/crawler';
 import {
@@ -40,7 +51,7 @@ import { createAdminApi } from './admin/api.js';
 import { ADMIN_LISTEN } from './config.js';
 import { NodeError } from './errors.js';
 import { createNodeMetrics } from './metrics.js';
-import { createNodeCrawler, type NodeCrawler } from './node-crawler.js';
+import { nodeCrawlerSettings } from './node-crawler.js';
 import {
   ensureAdminToken,
   type LoadedNode,
@@ -50,19 +61,7 @@ import {
 } from './node-dir.js';
 import { createNodeGsd, type NodeGsd } from './node-gsd.js';
 import { removePidFile, writePidFile } from './pid-file.js';
-import {
-  beginRecovery,
-  deletionHoldFor,
-  describeRestore,
-  dropClaimOfBackup,
-  everReconciled,
-  type FileRecovery,
-  finishRecovery,
-  type RecoveryReason,
-  reconcileNow,
-  recordRestore,
-  recoverSqliteFile,
-} from './recovery.js';
+import { deletionHoldFor, reconcileOptions, recoverNodeDatabase } from './recovery.js';
 import { APPLICATION_VERSION, VERSION } from './version.js';
 
 /** Options of {@link startNode}. */
@@ -90,7 +89,7 @@ export interface StartOptions {
   readonly every?: (fn: () => Promise<void>, ms: number) => () => void;
 }
 
-/** What the node did to its database before serving (SQLite): see `recovery.ts`. */
+/** What the node did to its database before serving (SQLite): see `recoverSqliteFile`. */
 export interface StartupRecovery extends Omit<FileRecovery, 'reason'> {
   readonly reason: RecoveryReason;
   /** The full reconciliation with the store that ran before any request was served. */
@@ -445,7 +444,7 @@ async function prepareDatabase(
     };
   }
   const path = nodePath(node.dir, database.path);
-  const file = await recoverSqliteFile(path, backend, node.stateKey, now());
+  const file = await recoverNodeDatabase(node, path, backend, now());
   if (file?.reason === 'damaged') {
     logger.error(
       { database: path, damage: file.damage, movedAside: file.movedAside },
@@ -482,7 +481,7 @@ async function prepareDatabase(
     if (backup) await dropClaimOfBackup(leaseDb);
     logger.info({ reason }, 'reconciling the database with the store before serving');
     const cycle = await reconcileNow({
-      node,
+      ...reconcileOptions(node),
       leaseDb,
       backend,
       processId,
@@ -738,7 +737,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     // Uploads a previous life left are discarded by start() before any request is served.
     await acct.start({ intervalSeconds: options.sweepIntervalSeconds ?? 60 });
     nodeCrawler = createNodeCrawler({
-      node,
+      ...nodeCrawlerSettings(node),
       leaseDb: db,
       backend,
       exclusive: (storageIndex, fn) => acct.exclusive(storageIndex, fn),

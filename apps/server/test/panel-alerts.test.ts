@@ -1,6 +1,6 @@
 import type { HealthReport } from '@ostrom/accountant';
+import type { NodeCrawlerStatus } from '@ostrom/crawler';
 import { describe, expect, it } from 'vitest';
-import type { NodeCrawlerStatus } from '../src/node-crawler.js';
 import type { NodeGsdStatus } from '../src/node-gsd.js';
 import { type AlertInput, nodeAlerts } from '../src/panel/alerts.js';
 

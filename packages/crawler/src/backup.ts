@@ -30,11 +30,19 @@ export const BACKUP_ERROR_CODES = [
   'NOT_FOUND',
   /** The backup does not decrypt with this state key, does not decompress, or is no lease database. */
   'UNUSABLE',
+  /**
+   * Start-up recovery cannot read the database file at all (permissions, not a file, a lock):
+   * a reason to stop, not to replace it (see `recoverSqliteFile`).
+   */
+  'UNREADABLE',
 ] as const;
 
 export type BackupErrorCode = (typeof BACKUP_ERROR_CODES)[number];
 
-/** An operational failure of a backup or a restore; the store's or database's error is `cause`. */
+/**
+ * An operational failure of a backup, a restore or a recovery; the store's or database's error
+ * is `cause`.
+ */
 export class BackupError extends Error {
   override readonly name = 'BackupError';
   readonly code: BackupErrorCode;

@@ -35,8 +35,43 @@ export {
 } from './crawler.js';
 export { type DeletionHold, deletionHold, deletionHoldSeconds } from './deletion.js';
 export {
+  createNodeCrawler,
+  type DatabaseFileState,
+  DEFAULT_BACKUP_INTERVAL_SECONDS,
+  type NodeCrawler,
+  type NodeCrawlerLogger,
+  type NodeCrawlerOptions,
+  type NodeCrawlerStatus,
+  USAGE_HOURLY_DAYS,
+  USAGE_SNAPSHOT_SECONDS,
+} from './node-crawler.js';
+export {
   type CrawlerOptions,
   DEFAULT_DELETION_GRACE_SECONDS,
   type PacingClock,
 } from './options.js';
 export { PREFIXES } from './prefixes.js';
+export {
+  beginRecovery,
+  type DatabaseReplacement,
+  describeRestore,
+  dropClaimOfBackup,
+  everReconciled,
+  type FileRecovery,
+  finishRecovery,
+  moveAside,
+  RECOVERY_REASONS,
+  type ReconcileOptions,
+  type ReconcileReport,
+  type RecoverFileOptions,
+  type RecoveryMarker,
+  type RecoveryReason,
+  type ReplaceDatabaseOptions,
+  type RestoreRecord,
+  readRecoveryMarker,
+  reconcileNow,
+  recordRestore,
+  recoverSqliteFile,
+  recoveryMarkerPath,
+  replaceDatabase,
+} from './recovery.js';

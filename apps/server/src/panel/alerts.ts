@@ -1,5 +1,5 @@
 import { formatSize, type HealthReport } from '@ostrom/accountant';
-import type { NodeCrawlerStatus } from '../node-crawler.js';
+import type { NodeCrawlerStatus } from '@ostrom/crawler';
 import type { NodeGsdStatus } from '../node-gsd.js';
 
 // What the overview opens with: the node's state and each thing an operator should look at now,
