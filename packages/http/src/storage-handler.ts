@@ -335,12 +335,16 @@ function reader(sharetype: 'immutable' | 'mutable'): Handler {
       } catch (error) {
         // `read_share_chunk` looks the immutable share up before `read_range` parses the
         // header, so a missing share is a 404 even with a bad Range; the mutable route parses
-        // first (`read_mutable_chunk`), so there it is a 416.
+        // first (`read_mutable_chunk`), so there it is a 416. Looked up by listing, not read:
+        // a refused request is not a read in the account's traffic.
         if (sharetype === 'immutable') {
-          await account.readShare(sharetype, match.storageIndex, match.shnum, {
-            offset: 0,
-            length: 0,
-          });
+          const held = await account.listShares(sharetype, match.storageIndex);
+          if (!held.includes(match.shnum)) {
+            throw new AccountantError(
+              'NOT_FOUND',
+              `no ${sharetype} share ${match.storageIndex}/${match.shnum}`,
+            );
+          }
         }
         throw error;
       }

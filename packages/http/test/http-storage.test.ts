@@ -514,6 +514,11 @@ describe('storage API: Tahoe status codes for malformed input', () => {
       });
       expect(res.status, range).toBe(416);
     }
+    // Refused, none of them is a read in the account's traffic (the upload is its only entry).
+    await t.accountant.flushTraffic();
+    expect(await t.db.getTraffic({ accountId: 0, from: 0, to: t.clock.now() + 3600 })).toEqual([
+      expect.objectContaining({ uploads: 1, reads: 0, bytesOut: 0 }),
+    ]);
     // An immutable share that does not exist is a 404 even with a bad Range (Tahoe looks it up first).
     expect(
       (
