@@ -6,5 +6,14 @@ import { defineOstromTestConfig } from '../../test-fixtures/src/vitest-config.ts
 export default defineOstromTestConfig(fileURLToPath(new URL('.', import.meta.url)), {
   services: ['postgres', 's3'],
   maxWorkers: 2,
-  alone: ['test/hostile/**/*.test.ts', 'test/server.test.ts', 'test/faults.test.ts'],
+  // Those measuring memory or latency under attack, and those running several node processes
+  // against time limits (a three-node grid timed out beside two other files).
+  alone: [
+    'test/hostile/**/*.test.ts',
+    'test/server.test.ts',
+    'test/faults.test.ts',
+    'test/gsd-grid.test.ts',
+    'test/gsd-attacks.test.ts',
+    'test/multi-node.test.ts',
+  ],
 });
