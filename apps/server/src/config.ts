@@ -5,11 +5,12 @@ import {
   ANONYMOUS_DEFAULTS,
   APPROVAL_MODES,
   type ApprovalMode,
+  MAX_READ_VECTOR_BYTES,
   MAX_SHARES_PER_ALLOCATION,
   UPLOAD_LIMIT_DEFAULTS,
 } from '@ostrom/accountant';
 import { GsdError, parseIntroduction } from '@ostrom/gsd-client';
-import { CONNECTION_LIMIT_DEFAULTS } from '@ostrom/http';
+import { BODY_LIMIT_DEFAULTS, CONNECTION_LIMIT_DEFAULTS } from '@ostrom/http';
 import { DEFAULT_LEASE_POLICY } from '@ostrom/leasedb';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
@@ -48,9 +49,6 @@ export interface S3BackendConfig {
   /** How long one request to the store may take before it is cut and tried again, seconds. */
   readonly requestTimeoutSeconds: number;
 }
-
-/** `[backend] request_timeout`'s default: a hung store answers 503 after its retries. */
-export const DEFAULT_S3_REQUEST_TIMEOUT_SECONDS = 30;
 
 export type DatabaseConfig =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -163,6 +161,10 @@ export interface OstromConfig {
  * must never be reachable from the network; remote operators use an SSH tunnel.
  */
 export const ADMIN_LISTEN = '127.0.0.1';
+
+function days(seconds: number): string {
+  return `${seconds / 86_400}d`;
+}
 
 // ---------------------------------------------------------------------------- field checks
 
@@ -361,6 +363,92 @@ const schema = z.strictObject({
     .optional(),
 });
 
+/** A size as the config file writes it: "8MiB", "10GB", "0". */
+function sizeText(bytes: number): string {
+  if (bytes === 0) return '0';
+  for (const [unit, factor] of [
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['GB', 1e9],
+    ['MB', 1e6],
+  ] as const) {
+    if (bytes % factor === 0) return `${bytes / factor}${unit}`;
+  }
+  return String(bytes);
+}
+
+/**
+ * Every option's default as the config file writes it: the one source. `parseConfig` fills these
+ * in, `renderConfig` writes them as the commented lines, and the README's table is checked
+ * against them (test/config.test.ts). Defaults the packages own (upload, connection and body
+ * bounds, leases) are read from them. Not here: defaults that follow from other options
+ * (`public_hostname`, `approval`, the anonymous quotas, `force_path_style`, `[admin] port`,
+ * `process_id`, `peer_url`), said in words where they are written.
+ */
+export const CONFIG_DEFAULTS = {
+  node: { nickname: 'ostrom' },
+  storage: {
+    listen: '127.0.0.1',
+    port: DEFAULT_PORT,
+    reserved_space: '0',
+    max_uploads: UPLOAD_LIMIT_DEFAULTS.maxUploads,
+    max_uploads_per_account: UPLOAD_LIMIT_DEFAULTS.maxUploadsPerAccount,
+    max_uploads_per_connection: UPLOAD_LIMIT_DEFAULTS.maxUploadsPerConnection,
+    max_connections: CONNECTION_LIMIT_DEFAULTS.maxConnections,
+    max_connections_per_address: CONNECTION_LIMIT_DEFAULTS.maxConnectionsPerAddress,
+    request_memory: sizeText(BODY_LIMIT_DEFAULTS.memoryBytes),
+    request_spool: sizeText(BODY_LIMIT_DEFAULTS.spoolBytes),
+    read_vector_max: sizeText(MAX_READ_VECTOR_BYTES),
+  },
+  backend: {
+    kind: 'disk',
+    path: 'storage',
+    region: 'us-east-1',
+    prefix: '',
+    // A hung store answers 503 after its retries, about 5 times this.
+    request_timeout: '30s',
+  },
+  database: { path: 'leasedb.sqlite' },
+  accounting: {
+    mode: 'enabled',
+    default_hard_quota: 'none',
+    default_soft_quota: 'none',
+    feed: false,
+  },
+  leases: {
+    duration: days(DEFAULT_LEASE_POLICY.leaseDurationSeconds),
+    max_duration: days(DEFAULT_LEASE_POLICY.maxLeaseDurationSeconds),
+  },
+  admin: { enabled: true },
+  cluster: { cross_process_locks: true, lock_pool_size: 4 },
+  crawler: {
+    enabled: true,
+    allowed_fraction: 0.1,
+    min_cycle: '1h',
+    delete_unleased: true,
+    deletion_grace: '14d',
+    backup_interval: '1h',
+    backups_kept: 24,
+  },
+  gsd: {
+    announce: true,
+    // A day: leases last 31 days by default. Shorter leases shorten it (see parseConfig).
+    republish_interval: '24h',
+    check_interval: '10m',
+  },
+} as const;
+
+type ParsedConfig = z.output<typeof schema>;
+type Section = keyof typeof CONFIG_DEFAULTS;
+/** {@link CONFIG_DEFAULTS} parsed as a config file's values are: seconds, bytes, null for "none". */
+type ParsedDefaults = {
+  [S in Section]: Pick<
+    Required<NonNullable<ParsedConfig[S]>>,
+    keyof (typeof CONFIG_DEFAULTS)[S] & keyof NonNullable<ParsedConfig[S]>
+  >;
+};
+const DEFAULT = schema.parse(CONFIG_DEFAULTS) as ParsedDefaults;
+
 const CREDENTIAL_KEYS = new Set([
   'access_key_id',
   'secret_access_key',
@@ -399,11 +487,6 @@ function describeIssue(file: string, issue: z.core.$ZodIssue): string {
   const got = 'input' in issue ? `, got ${describeValue(issue.input)}` : '';
   return `${file}: ${where(section, key)}${issue.message}${got}`;
 }
-
-/** `[gsd] republish_interval`'s default: a day (leases last 31 days by default). */
-export const DEFAULT_GSD_REPUBLISH_SECONDS = 86_400;
-/** `[gsd] check_interval`'s default. */
-export const DEFAULT_GSD_CHECK_SECONDS = 600;
 
 function formatDuration(seconds: number): string {
   if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
@@ -450,21 +533,21 @@ export function parseConfig(
   }
   const c = result.data;
 
-  const listen = c.storage?.listen ?? '127.0.0.1';
+  const listen = c.storage?.listen ?? DEFAULT.storage.listen;
   const wildcard = listen === '0.0.0.0' || listen === '::';
   if (wildcard && c.storage?.public_hostname === undefined) {
     invalid(file, 'storage', 'public_hostname', `required when listening on ${listen}`);
   }
-  const maxConnections = c.storage?.max_connections ?? CONNECTION_LIMIT_DEFAULTS.maxConnections;
+  const maxConnections = c.storage?.max_connections ?? DEFAULT.storage.max_connections;
   const maxConnectionsPerAddress =
     c.storage?.max_connections_per_address ??
-    Math.min(CONNECTION_LIMIT_DEFAULTS.maxConnectionsPerAddress, maxConnections);
+    Math.min(DEFAULT.storage.max_connections_per_address, maxConnections);
   if (maxConnectionsPerAddress > maxConnections) {
     invalid(file, 'storage', 'max_connections_per_address', 'must not exceed max_connections');
   }
 
   const b = c.backend ?? {};
-  const kind = b.kind ?? 'disk';
+  const kind = b.kind ?? DEFAULT.backend.kind;
   let backend: DiskBackendConfig | S3BackendConfig;
   if (kind === 'disk') {
     const s3Keys = [
@@ -478,7 +561,7 @@ export function parseConfig(
     for (const key of s3Keys) {
       if (b[key] !== undefined) invalid(file, 'backend', key, 'only for kind = "s3"');
     }
-    backend = { kind, path: b.path ?? 'storage' };
+    backend = { kind, path: b.path ?? DEFAULT.backend.path };
   } else {
     if (b.path !== undefined) invalid(file, 'backend', 'path', 'only for kind = "disk"');
     if (b.bucket === undefined) invalid(file, 'backend', 'bucket', 'required for kind = "s3"');
@@ -486,10 +569,10 @@ export function parseConfig(
       kind,
       bucket: b.bucket,
       endpoint: b.endpoint,
-      region: b.region ?? 'us-east-1',
-      prefix: b.prefix ?? '',
+      region: b.region ?? DEFAULT.backend.region,
+      prefix: b.prefix ?? DEFAULT.backend.prefix,
       forcePathStyle: b.force_path_style ?? b.endpoint !== undefined,
-      requestTimeoutSeconds: b.request_timeout ?? DEFAULT_S3_REQUEST_TIMEOUT_SECONDS,
+      requestTimeoutSeconds: b.request_timeout ?? DEFAULT.backend.request_timeout,
     };
     if (backend.requestTimeoutSeconds > 3600) {
       invalid(file, 'backend', 'request_timeout', 'must be at most 1h');
@@ -522,18 +605,18 @@ export function parseConfig(
   const database: DatabaseConfig =
     url !== undefined
       ? { kind: 'postgres', url }
-      : { kind: 'sqlite', path: d.path ?? 'leasedb.sqlite' };
+      : { kind: 'sqlite', path: d.path ?? DEFAULT.database.path };
 
   const a = c.accounting ?? {};
-  const hard = a.default_hard_quota ?? null;
-  const soft = a.default_soft_quota ?? null;
+  const hard = a.default_hard_quota ?? DEFAULT.accounting.default_hard_quota;
+  const soft = a.default_soft_quota ?? DEFAULT.accounting.default_soft_quota;
   if (hard !== null && soft !== null && soft > hard) {
     invalid(file, 'accounting', 'default_soft_quota', 'must not exceed default_hard_quota');
   }
 
   const l = c.leases ?? {};
-  const maxDurationSeconds = l.max_duration ?? DEFAULT_LEASE_POLICY.maxLeaseDurationSeconds;
-  const durationSeconds = l.duration ?? DEFAULT_LEASE_POLICY.leaseDurationSeconds;
+  const maxDurationSeconds = l.max_duration ?? DEFAULT.leases.max_duration;
+  const durationSeconds = l.duration ?? DEFAULT.leases.duration;
   if (durationSeconds > maxDurationSeconds) {
     invalid(file, 'leases', 'duration', 'must not exceed max_duration');
   }
@@ -541,7 +624,7 @@ export function parseConfig(
     invalid(file, 'leases', 'max_duration', 'must be at least 60d (the starter lease)');
   }
 
-  const storagePort = c.storage?.port ?? DEFAULT_PORT;
+  const storagePort = c.storage?.port ?? DEFAULT.storage.port;
   const ad = c.admin ?? {};
   if (ad.listen !== undefined && ad.listen !== ADMIN_LISTEN) {
     invalid(
@@ -599,7 +682,7 @@ export function parseConfig(
   // short lease duration; a value given that would let them lapse is refused.
   const republishIntervalSeconds =
     g.republish_interval ??
-    Math.min(DEFAULT_GSD_REPUBLISH_SECONDS, Math.floor(durationSeconds / 2));
+    Math.min(DEFAULT.gsd.republish_interval, Math.floor(durationSeconds / 2));
   if (g.republish_interval !== undefined && republishIntervalSeconds * 2 > durationSeconds) {
     invalid(
       file,
@@ -609,19 +692,19 @@ export function parseConfig(
     );
   }
   const checkIntervalSeconds =
-    g.check_interval ?? Math.min(DEFAULT_GSD_CHECK_SECONDS, republishIntervalSeconds);
+    g.check_interval ?? Math.min(DEFAULT.gsd.check_interval, republishIntervalSeconds);
   if (checkIntervalSeconds > republishIntervalSeconds) {
     invalid(file, 'gsd', 'check_interval', 'must not exceed republish_interval');
   }
 
   return {
-    node: { nickname: c.node?.nickname ?? 'ostrom' },
+    node: { nickname: c.node?.nickname ?? DEFAULT.node.nickname },
     storage: {
       listen,
       port: storagePort,
       publicHostname: c.storage?.public_hostname ?? listen,
       publicPort: c.storage?.public_port,
-      reservedBytes: c.storage?.reserved_space ?? 0,
+      reservedBytes: c.storage?.reserved_space ?? DEFAULT.storage.reserved_space,
       capacityBytes: c.storage?.capacity,
       maxUploads: c.storage?.max_uploads,
       maxUploadsPerAccount: c.storage?.max_uploads_per_account,
@@ -635,34 +718,35 @@ export function parseConfig(
     backend,
     database,
     accounting: {
-      mode: a.mode ?? 'enabled',
+      mode: a.mode ?? DEFAULT.accounting.mode,
       approval: a.approval,
       defaultHardQuotaBytes: hard,
       defaultSoftQuotaBytes: soft,
-      feed: a.feed ?? false,
+      feed: a.feed ?? DEFAULT.accounting.feed,
       anonymousHardQuotaBytes: a.anonymous_hard_quota,
       anonymousReservedBytesPerConnection: a.anonymous_reserved_per_connection,
     },
     leases: { durationSeconds, maxDurationSeconds },
-    admin: { enabled: ad.enabled ?? true, port: adminPort },
+    admin: { enabled: ad.enabled ?? DEFAULT.admin.enabled, port: adminPort },
     cluster: {
       processId: c.cluster?.process_id,
       peerUrl: c.cluster?.peer_url,
-      crossProcessLocks: c.cluster?.cross_process_locks ?? true,
-      lockPoolSize: c.cluster?.lock_pool_size ?? 4,
+      crossProcessLocks: c.cluster?.cross_process_locks ?? DEFAULT.cluster.cross_process_locks,
+      lockPoolSize: c.cluster?.lock_pool_size ?? DEFAULT.cluster.lock_pool_size,
     },
     crawler: {
-      enabled: cr.enabled ?? true,
-      allowedFraction: cr.allowed_fraction ?? 0.1,
-      minCycleSeconds: cr.min_cycle ?? 3600,
-      deleteUnleased: cr.delete_unleased ?? true,
-      deletionGraceSeconds: cr.deletion_grace ?? 14 * 86_400,
-      backupIntervalSeconds: database.kind === 'sqlite' ? (cr.backup_interval ?? 3600) : 0,
-      backupsKept: cr.backups_kept ?? 24,
+      enabled: cr.enabled ?? DEFAULT.crawler.enabled,
+      allowedFraction: cr.allowed_fraction ?? DEFAULT.crawler.allowed_fraction,
+      minCycleSeconds: cr.min_cycle ?? DEFAULT.crawler.min_cycle,
+      deleteUnleased: cr.delete_unleased ?? DEFAULT.crawler.delete_unleased,
+      deletionGraceSeconds: cr.deletion_grace ?? DEFAULT.crawler.deletion_grace,
+      backupIntervalSeconds:
+        database.kind === 'sqlite' ? (cr.backup_interval ?? DEFAULT.crawler.backup_interval) : 0,
+      backupsKept: cr.backups_kept ?? DEFAULT.crawler.backups_kept,
     },
     gsd: {
       introduction: g.introduction,
-      announce: g.announce ?? true,
+      announce: g.announce ?? DEFAULT.gsd.announce,
       republishIntervalSeconds,
       checkIntervalSeconds,
     },
@@ -720,13 +804,15 @@ const ANONYMOUS_RESERVED_TEXT = formatSize(ANONYMOUS_DEFAULTS.reservedBytesPerCo
   '',
 );
 
+/** An option's default as `ostrom.toml` writes it, from {@link CONFIG_DEFAULTS}. */
+function shown<S extends Section>(section: S, key: keyof (typeof CONFIG_DEFAULTS)[S]): string {
+  const value: unknown = CONFIG_DEFAULTS[section][key];
+  return typeof value === 'string' ? str(value) : String(value);
+}
+
 /** `key = value` when set, else the commented default (so the file documents every option). */
 function line(key: string, value: string | undefined, fallback: string): string {
   return value === undefined ? `# ${key} = ${fallback}` : `${key} = ${value}`;
-}
-
-function days(seconds: number): string {
-  return str(`${seconds / 86_400}d`);
 }
 
 /**
@@ -744,13 +830,13 @@ export function renderConfig(values: ConfigValues = {}): string {
 
 [node]
 # Shown to clients in the server's announcement and on their welcome page.
-${line('nickname', q(values.nickname), str('ostrom'))}
+${line('nickname', q(values.nickname), shown('node', 'nickname'))}
 
 [storage]
 # The HTTPS storage API (Tahoe-LAFS's HTTP storage protocol and the accounting extension).
-${line('listen', q(values.listen), str('127.0.0.1'))}
+${line('listen', q(values.listen), shown('storage', 'listen'))}
 # Part of every NURL: changing it means reconfiguring every client.
-${line('port', values.port === undefined ? undefined : String(values.port), String(DEFAULT_PORT))}
+${line('port', values.port === undefined ? undefined : String(values.port), shown('storage', 'port'))}
 # The host clients connect to, written into NURLs (default: the listen address; required when
 # listening on 0.0.0.0 or ::).
 ${line('public_hostname', q(values.publicHostname), str('127.0.0.1'))}
@@ -759,7 +845,7 @@ ${line('public_hostname', q(values.publicHostname), str('127.0.0.1'))}
 # one NURL (default: the listening port).
 # public_port = 443
 # Space kept free on the disk (Tahoe's reserved_space).
-${line('reserved_space', q(values.reservedSpace), str('0'))}
+${line('reserved_space', q(values.reservedSpace), shown('storage', 'reserved_space'))}
 # A ceiling on what this node stores in total, for stores without one (S3); default none.
 # capacity = "1TB"
 # Uploads in progress this node holds at most: in all, of one account (the anonymous account
@@ -768,31 +854,31 @@ ${line('reserved_space', q(values.reservedSpace), str('0'))}
 # 30 minutes; an allocation past a bound is refused with 503 and Retry-After (a Tahoe-LAFS
 # client then places its shares on other servers). Each is at least 256, one allocation of
 # every share number.
-# max_uploads = ${UPLOAD_LIMIT_DEFAULTS.maxUploads}
-# max_uploads_per_account = ${UPLOAD_LIMIT_DEFAULTS.maxUploadsPerAccount}
-# max_uploads_per_connection = ${UPLOAD_LIMIT_DEFAULTS.maxUploadsPerConnection}
+# max_uploads = ${shown('storage', 'max_uploads')}
+# max_uploads_per_account = ${shown('storage', 'max_uploads_per_account')}
+# max_uploads_per_connection = ${shown('storage', 'max_uploads_per_connection')}
 # Connections held at once, in all and from one client address (an IPv6 client's /64); each
 # costs a descriptor and memory, whether or not it sends anything. A connection past a bound is
 # closed as it is accepted (the client retries later). Clients behind one NAT share an address.
-# max_connections = ${CONNECTION_LIMIT_DEFAULTS.maxConnections}
-# max_connections_per_address = ${CONNECTION_LIMIT_DEFAULTS.maxConnectionsPerAddress}
+# max_connections = ${shown('storage', 'max_connections')}
+# max_connections_per_address = ${shown('storage', 'max_connections_per_address')}
 # Read-test-write bodies (a Tahoe client sends a whole mutable share in one) held in memory at
 # once, and received into temporary files (in spool/ of the node directory) at once, node-wide;
 # the second is also the largest mutable write taken (413 above it, 503 and Retry-After when
 # full). And the most one read-test-write may return (416 above it). Each at least 1MiB.
-# request_memory = "8MiB"
-# request_spool = "1GiB"
-# read_vector_max = "4MiB"
+# request_memory = ${shown('storage', 'request_memory')}
+# request_spool = ${shown('storage', 'request_spool')}
+# read_vector_max = ${shown('storage', 'read_vector_max')}
 
 [backend]
 # "disk": a Tahoe-compatible storage directory; "s3": an S3-compatible bucket.
-${line('kind', values.backend === undefined ? undefined : str(values.backend), str('disk'))}
+${line('kind', values.backend === undefined ? undefined : str(values.backend), shown('backend', 'kind'))}
 ${
   s3
     ? `bucket = ${str(s3.bucket)}
 ${line('endpoint', q(s3.endpoint), '"https://s3.example.net"   # default: AWS')}
-${line('region', q(s3.region), str('us-east-1'))}
-${line('prefix', q(s3.prefix), str(''))}
+${line('region', q(s3.region), shown('backend', 'region'))}
+${line('prefix', q(s3.prefix), shown('backend', 'prefix'))}
 ${line(
   'force_path_style',
   s3.forcePathStyle === undefined ? undefined : String(s3.forcePathStyle),
@@ -800,11 +886,11 @@ ${line(
 )}
 # One request to the store that takes longer is cut and tried again (5 attempts in all); a hung
 # store then answers clients 503 after about 5 times this.
-# request_timeout = "30s"
+# request_timeout = ${shown('backend', 'request_timeout')}
 # Credentials are never written here: they come from private/s3-credentials
 # (access_key_id = "...", secret_access_key = "...") or from the environment
 # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).`
-    : `${line('path', q(values.diskPath), str('storage'))}
+    : `${line('path', q(values.diskPath), shown('backend', 'path'))}
 # For kind = "s3": bucket = "...", endpoint = "https://...", region = "us-east-1",
 # prefix = "node-1/", force_path_style = true. Credentials are never written here: they come
 # from private/s3-credentials or from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.`
@@ -816,7 +902,7 @@ ${line(
 # the whole URL in private/database-url (mode 0600) instead of here.
 ${
   values.databaseUrl === undefined
-    ? `# path = "leasedb.sqlite"
+    ? `# path = ${shown('database', 'path')}
 # url = "postgres://user@db.example.net/ostrom"`
     : `url = ${str(values.databaseUrl)}`
 }
@@ -824,18 +910,18 @@ ${
 [accounting]
 # "disabled": everyone is anonymous; "enabled": anonymous clients are served and clients may
 # obtain accounts; "required": only accounts may write.
-${line('mode', q(values.mode), str('enabled'))}
+${line('mode', q(values.mode), shown('accounting', 'mode'))}
 # "automatic": account requests are granted at once; "manual": they wait for
 # \`ostrom accounts approve\`. Default: automatic when mode is "enabled", manual when "required".
 ${line('approval', q(values.approval), str('automatic'))}
 # Quotas given to accounts created from requests ("none" = no limit).
-${line('default_hard_quota', q(values.defaultHardQuota), str('none'))}
-${line('default_soft_quota', q(values.defaultSoftQuota), str('none'))}
+${line('default_hard_quota', q(values.defaultHardQuota), shown('accounting', 'default_hard_quota'))}
+${line('default_soft_quota', q(values.defaultSoftQuota), shown('accounting', 'default_soft_quota'))}
 # The public feed: GET /accounting/v1/feed on the storage port gives anyone holding a NURL of
 # this node (any member of the grid) the digest of the last 24 hours and each account's
 # nickname, shares, bytes and uploads, as JSON (\`ostrom grid feed NURL\` prints it). Never keys,
 # swissnums or NURLs; but nicknames and usage become visible to the whole grid.
-${line('feed', values.feed === undefined ? undefined : String(values.feed), 'false')}
+${line('feed', values.feed === undefined ? undefined : String(values.feed), shown('accounting', 'feed'))}
 # The anonymous account (every client using the node's NURL without an account of its own):
 # its hard quota, all such clients together, unless set on the account itself (\`ostrom accounts
 # set-quota 0\`), and what its uploads in progress may reserve through one connection, so that
@@ -856,15 +942,15 @@ ${line(
 
 [leases]
 # How long a lease added or renewed by a client lasts (Tahoe: 31 days).
-${line('duration', q(values.leaseDuration), days(DEFAULT_LEASE_POLICY.leaseDurationSeconds))}
+${line('duration', q(values.leaseDuration), shown('leases', 'duration'))}
 # The longest lease a client may ask for through the accounting extension.
-${line('max_duration', undefined, days(DEFAULT_LEASE_POLICY.maxLeaseDurationSeconds))}
+${line('max_duration', undefined, shown('leases', 'max_duration'))}
 
 [admin]
 # The admin API (JSON, /admin/v1/...) and Prometheus /metrics, over plain HTTP on 127.0.0.1
 # only (any other listen address is refused). Every request needs the token in
 # private/admin-token: "Authorization: Bearer <token>".
-${line('enabled', values.adminEnabled === undefined ? undefined : String(values.adminEnabled), 'true')}
+${line('enabled', values.adminEnabled === undefined ? undefined : String(values.adminEnabled), shown('admin', 'enabled'))}
 # listen = "127.0.0.1"   # the only address allowed
 ${line(
   'port',
@@ -881,28 +967,28 @@ ${line(
 # peer_url = "https://<listen address>:<port>"   # default; 127.0.0.1 when listening on 0.0.0.0 or ::
 # Writers of one storage index, and quota-limited accounts, take turns across processes
 # (PostgreSQL advisory locks). Turn off only when this process is sure to be the only one.
-# cross_process_locks = true
+# cross_process_locks = ${shown('cluster', 'cross_process_locks')}
 # PostgreSQL connections that hold those locks (apart from the query pool).
-# lock_pool_size = 4
+# lock_pool_size = ${shown('cluster', 'lock_pool_size')}
 
 [crawler]
 # The accounting crawler walks the store in the background, a prefix at a time: it adopts shares
 # the database does not know, forgets those that vanished, expires leases and deletes shares
 # left without one. Processes sharing one database elect the one that crawls (a claim in the
 # database under [cluster] process_id); when it stops or dies another takes over where it was.
-${line('enabled', values.crawlerEnabled === undefined ? undefined : String(values.crawlerEnabled), 'true')}
+${line('enabled', values.crawlerEnabled === undefined ? undefined : String(values.crawlerEnabled), shown('crawler', 'enabled'))}
 # Share of wall time the crawl may use (Tahoe's crawlers: 10%), and the shortest cycle.
-# allowed_fraction = 0.1
-# min_cycle = "1h"
+# allowed_fraction = ${shown('crawler', 'allowed_fraction')}
+# min_cycle = ${shown('crawler', 'min_cycle')}
 # Delete shares left without a lease, this long after their last lease expired (false: only
 # report them, in \`ostrom crawler status\`). After the database is restored or rebuilt, none is
 # deleted for this long either: the leases renewed after its backup are unknown.
-# delete_unleased = true
-# deletion_grace = "14d"
+# delete_unleased = ${shown('crawler', 'delete_unleased')}
+# deletion_grace = ${shown('crawler', 'deletion_grace')}
 # Backups of a SQLite lease database, sealed with private/state-key, kept in the backend beside
 # the shares (and one at each clean shutdown; 0: none). PostgreSQL is backed up with pg_dump.
-# backup_interval = "1h"
-# backups_kept = 24
+# backup_interval = ${shown('crawler', 'backup_interval')}
+# backups_kept = ${shown('crawler', 'backups_kept')}
 
 [gsd]
 # The grid service directory: the grid's list of storage servers, kept on the servers
@@ -914,14 +1000,14 @@ ${line('enabled', values.crawlerEnabled === undefined ? undefined : String(value
 ${line('introduction', q(values.gsdIntroduction), '"gsd:r1:...,pb://...#v=1"   # default: none')}
 # Publish this node's announcement (false: only read the directory, e.g. on the node of an
 # operator who lists other servers but does not want this one listed).
-# announce = true
+# announce = ${shown('gsd', 'announce')}
 # The announcement is written again this often even when nothing changed, which renews its
 # leases on every server; a node holding the directory's writecap renews the directory's leases
 # as often. At most half of [leases] duration.
-# republish_interval = "24h"
+# republish_interval = ${shown('gsd', 'republish_interval')}
 # How often the node reads the directory again, measures its available space (a change of 10%
 # or more is published), and retries a publication that failed.
-# check_interval = "10m"
+# check_interval = ${shown('gsd', 'check_interval')}
 `;
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import {
+  CONFIG_DEFAULTS,
   CONFIG_FILE,
   DEFAULT_PORT,
   parseConfig,
@@ -481,5 +482,57 @@ describe('processIdentity', () => {
         'h',
       ),
     ).toEqual({ id: 'p1', url: 'https://10.0.0.9:9' });
+  });
+});
+
+describe('the README documents the defaults', () => {
+  // The README's configuration table: rows like "| `[crawler] allowed_fraction`, `min_cycle` |
+  // 0.1, `"1h"` | ... |", the defaults in the order of the keys.
+  const readmeDefaults = async (): Promise<Map<string, string>> => {
+    const readme = await readFile(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const shown = new Map<string, string>();
+    for (const row of readme.split('\n')) {
+      const cells = row.split(' | ');
+      const keys = [...(cells[0] ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+      const section = /^\[([a-z]+)\] /.exec(keys[0] ?? '')?.[1];
+      if (!row.startsWith('| `[') || section === undefined || cells[1] === undefined) continue;
+      const values = cells[1].split(', ');
+      keys.forEach((key, i) => {
+        shown.set(`[${section}] ${key.replace(`[${section}] `, '')}`, values[i] ?? '');
+      });
+    }
+    return shown;
+  };
+
+  it('every default in CONFIG_DEFAULTS is the one the README gives', async () => {
+    const shown = await readmeDefaults();
+    for (const [section, keys] of Object.entries(CONFIG_DEFAULTS)) {
+      for (const [key, value] of Object.entries(keys)) {
+        const written = typeof value === 'string' ? JSON.stringify(value) : String(value);
+        const escaped = written.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        // Strings in code quotes; numbers and booleans plain or quoted.
+        const pattern = typeof value === 'string' ? `\`${escaped}\`` : `\`?${escaped}\`?`;
+        expect(shown.get(`[${section}] ${key}`), `[${section}] ${key}`).toMatch(
+          new RegExp(`^${pattern}(?: |$)`),
+        );
+      }
+    }
+  });
+
+  it('every default in CONFIG_DEFAULTS is the one `ostrom init` writes', () => {
+    // The S3 options are written only for an S3 node.
+    const rendered = [
+      renderDefaultConfig(),
+      renderConfig({ backend: 's3', s3: { bucket: 'b-1' } }),
+    ];
+    for (const [section, keys] of Object.entries(CONFIG_DEFAULTS)) {
+      const body = rendered
+        .map((text) => text.split(`[${section}]\n`)[1]!.split('\n[')[0]!)
+        .join('\n');
+      for (const [key, value] of Object.entries(keys)) {
+        const written = typeof value === 'string' ? JSON.stringify(value) : String(value);
+        expect(body, `[${section}] ${key}`).toContain(`# ${key} = ${written}`);
+      }
+    }
   });
 });
