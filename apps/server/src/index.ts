@@ -51,7 +51,6 @@ export { PID_FILE } from './pid-file.js';
 export {
   type RunningNode,
   type StartOptions,
-  type StartupRecovery,
   serversYaml,
   startNode,
 } from './server.js';

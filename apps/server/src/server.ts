@@ -19,21 +19,13 @@ import type { ShareBackend } from '@ostrom/backend';
 import { createDiskBackend } from '@ostrom/backend-disk';
 import { createS3Backend } from '@ostrom/backend-s3';
 import {
-  beginRecovery,
-  type CrawlerProgress,
-  type CycleReport,
+  BackupError,
   createNodeCrawler,
-  describeRestore,
-  dropClaimOfBackup,
-  everReconciled,
-  type FileRecovery,
-  finishRecovery,
   listBackups,
   type NodeCrawler,
   type PacingClock,
-  type RecoveryReason,
-  reconcileNow,
-  recordRestore,
+  prepareSqliteDatabase,
+  type StartupRecovery,
   syncAccountRecords,
 } from '@ostrom/crawler';
 import {
@@ -61,7 +53,6 @@ import {
 } from './node-dir.js';
 import { createNodeGsd, type NodeGsd } from './node-gsd.js';
 import { removePidFile, writePidFile } from './pid-file.js';
-import { deletionHoldFor, reconcileOptions, recoverNodeDatabase } from './recovery.js';
 import { APPLICATION_VERSION, VERSION } from './version.js';
 
 /** Options of {@link startNode}. */
@@ -87,18 +78,6 @@ export interface StartOptions {
   readonly crawlerClock?: PacingClock;
   /** Runs the periodic backup every `ms` until the returned function is called (tests). */
   readonly every?: (fn: () => Promise<void>, ms: number) => () => void;
-}
-
-/** What the node did to its database before serving (SQLite): see `recoverSqliteFile`. */
-export interface StartupRecovery extends Omit<FileRecovery, 'reason'> {
-  readonly reason: RecoveryReason;
-  /** The full reconciliation with the store that ran before any request was served. */
-  readonly cycle: CycleReport;
-  /**
-   * Whether the restore was recorded, holding deletion for a lease duration and the grace (not when the store
-   * held no share: no lease can have been lost then).
-   */
-  readonly deletionHeld: boolean;
 }
 
 /** A running node. */
@@ -387,138 +366,40 @@ async function listen(server: Server | HttpServer, port: number, host: string): 
   return (server.address() as AddressInfo).port;
 }
 
-/** Progress of a reconciliation as log lines: one per tenth of the prefixes. */
-function progressLogger(
-  logger: Logger,
-  reason: RecoveryReason,
-): (progress: CrawlerProgress) => void {
-  let logged = 0;
-  return (progress) => {
-    const tenth = Math.floor((progress.prefixesDone * 10) / progress.prefixesTotal);
-    if (tenth <= logged) return;
-    logged = tenth;
-    const { examined, adopted, vanished, deadUploads, corrupt } = progress.counters;
-    logger.info(
-      {
-        reason,
-        percent: tenth * 10,
-        prefixesDone: progress.prefixesDone,
-        prefixesTotal: progress.prefixesTotal,
-        examined,
-        adopted,
-        vanished,
-        deadUploads,
-        corrupt,
-      },
-      'reconciling the database with the store',
-    );
-  };
-}
-
 /**
- * A SQLite node's database before it serves: a missing or damaged file is replaced by the newest
- * usable backup (or an empty database), the damaged one moved aside; then, if that happened, a
- * recovery was interrupted, or the database was never reconciled (a new node, one adopting a
- * Tahoe directory), one full reconciliation with the store runs, and the restore is recorded in
- * the database so that the crawler holds deletion for a lease duration and its grace (the leases renewed since
- * the backup, or any lease without one, are unknown; nothing is held when the store is empty).
- * PostgreSQL: nothing here (one database shared by several processes cannot be told lost from
- * new; `ostrom db rebuild`). `processId` is the one this start-up reconciles under: the same at
- * every start, so that the claim of a start that crashed is its own.
+ * The node's database before it serves. SQLite: @ostrom/crawler's `prepareSqliteDatabase`
+ * (recovering a lost or damaged file, reconciling with the store); a file that cannot be read at
+ * all is NodeError `DATABASE_UNREACHABLE`, as any database unreachable at start-up. PostgreSQL:
+ * nothing (`ostrom db rebuild`).
  */
 async function prepareDatabase(
   node: LoadedNode,
   backend: ShareBackend,
   logger: Logger,
-  now: () => number,
   injectedNow: (() => number) | undefined,
   processId: string,
   onConnectionError: (error: Error) => void,
 ): Promise<{ leaseDb: LeaseDb; recovery: StartupRecovery | undefined }> {
-  const { database } = node.config;
-  const openOptions = { onConnectionError, ...(injectedNow ? { now: injectedNow } : {}) };
-  if (database.kind !== 'sqlite') {
-    return {
-      leaseDb: await openNodeDatabase(node, openOptions),
-      recovery: undefined,
-    };
-  }
-  const path = nodePath(node.dir, database.path);
-  const file = await recoverNodeDatabase(node, path, backend, now());
-  if (file?.reason === 'damaged') {
-    logger.error(
-      { database: path, damage: file.damage, movedAside: file.movedAside },
-      'the database is damaged: moved it aside',
-    );
-  } else if (file?.reason === 'missing') {
-    // No database and no backup of one: a new node (or one that never made a backup).
-    const fresh = !file.restored && file.skipped.length === 0 && file.movedAside.length === 0;
-    logger[fresh ? 'info' : 'warn'](
-      { database: path, movedAside: file.movedAside },
-      fresh ? 'no database yet' : 'the database is missing',
-    );
-  } else if (file?.reason === 'interrupted') {
-    logger.warn(
-      { database: path, interrupted: file.marker?.reason, backup: file.marker?.backup?.name },
-      `finishing an interrupted ${file.marker?.reason === 'restore' || file.marker?.reason === 'rebuild' ? `${file.marker.reason} (\`ostrom db ${file.marker.reason}\`)` : 'recovery'} of the database`,
-    );
-  }
-  if (file && file.reason !== 'interrupted') {
-    const level = file.skipped.length > 0 ? 'warn' : 'info';
-    logger[level](
-      { database: path, restored: file.restored?.name ?? null, skipped: file.skipped },
-      describeRestore(file),
-    );
-  }
-  const leaseDb = await openNodeDatabase(node, openOptions);
+  const { database, leases, crawler } = node.config;
+  const open = () =>
+    openNodeDatabase(node, { onConnectionError, ...(injectedNow ? { now: injectedNow } : {}) });
+  if (database.kind !== 'sqlite') return { leaseDb: await open(), recovery: undefined };
   try {
-    const reason: RecoveryReason | undefined =
-      file?.reason ?? ((await everReconciled(leaseDb)) ? undefined : 'never-reconciled');
-    if (reason === undefined) return { leaseDb, recovery: undefined };
-    // A crash before the end makes the next start reconcile again (and hold deletion).
-    if (!file) await beginRecovery(path, reason, now());
-    const backup = file?.restored ?? file?.marker?.backup ?? null;
-    if (backup) await dropClaimOfBackup(leaseDb);
-    logger.info({ reason }, 'reconciling the database with the store before serving');
-    const cycle = await reconcileNow({
-      ...reconcileOptions(node),
-      leaseDb,
+    return await prepareSqliteDatabase({
+      path: nodePath(node.dir, database.path),
+      open,
       backend,
+      stateKey: node.stateKey,
+      leaseDurationSeconds: leases.durationSeconds,
+      deletionGraceSeconds: crawler.deletionGraceSeconds,
       processId,
       ...(injectedNow ? { now: injectedNow } : {}),
-      onProgress: progressLogger(logger, reason),
+      logger,
     });
-    const deletionHeld = await recordRestore(leaseDb, {
-      reason: reason === 'interrupted' ? (file?.marker?.reason ?? reason) : reason,
-      backup,
-      at: now(),
-      actor: 'node',
-      cycle,
-    });
-    await finishRecovery(path);
-    logger.info({ reason, counters: cycle.counters }, 'the database agrees with the store');
-    if (deletionHeld) {
-      const until = now() + deletionHoldFor(node.config);
-      logger.warn(
-        { reason, deletionHeldUntil: until },
-        `deletion of unleased shares is held until ${new Date(until * 1000).toISOString()}: the leases renewed after ${backup ? `the backup ${backup.name}` : 'the database was lost'} are unknown, and their clients have a lease duration and the deletion grace to renew them again`,
-      );
-    }
-    return {
-      leaseDb,
-      recovery: {
-        reason,
-        movedAside: file?.movedAside ?? [],
-        restored: file?.restored,
-        skipped: file?.skipped ?? [],
-        ...(file?.damage === undefined ? {} : { damage: file.damage }),
-        ...(file?.marker === undefined ? {} : { marker: file.marker }),
-        cycle,
-        deletionHeld,
-      },
-    };
   } catch (error) {
-    await leaseDb.close().catch(() => undefined);
+    if (error instanceof BackupError && error.code === 'UNREADABLE') {
+      throw new NodeError('DATABASE_UNREACHABLE', error.message, { cause: error.cause });
+    }
     throw error;
   }
 }
@@ -633,7 +514,6 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       node,
       backend,
       logger,
-      now,
       options.now,
       startupId,
       (error) => {

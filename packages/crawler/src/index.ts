@@ -75,3 +75,4 @@ export {
   recoveryMarkerPath,
   replaceDatabase,
 } from './recovery.js';
+export { type PrepareSqliteOptions, prepareSqliteDatabase, type StartupRecovery } from './startup.js';
