@@ -5,7 +5,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -31,8 +31,8 @@ import {
 import {
   BODY_LIMIT_DEFAULTS,
   type BodyLimits,
-  boundConnections,
   createStorageHandler,
+  createStorageServer,
   createUploadForwarder,
   type UploadForwarder,
 } from '@ostrom/http';
@@ -354,7 +354,7 @@ function defaultEvery(fn: () => Promise<void>, ms: number): () => void {
   return () => clearInterval(timer);
 }
 
-async function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
+async function listen(server: HttpServer, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
@@ -539,26 +539,15 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     });
     started.catch(() => undefined);
 
-    let inFlight = 0;
-    let drained: (() => void) | undefined;
-    const track = (_req: IncomingMessage, res: ServerResponse) => {
-      inFlight++;
-      res.once('close', () => {
-        inFlight--;
-        if (inFlight === 0) drained?.();
-      });
-    };
-    server = createServer(
-      {
-        key: node.tls.keyPem,
-        cert: node.tls.certPem,
-        // Tahoe's client pools connections and retries only idempotent requests on a dead one,
-        // so idle connections are kept long (fact 16); headers must arrive within a bounded time.
-        keepAliveTimeout: 60_000,
-        headersTimeout: 65_000,
-      },
-      (req, res) => {
-        track(req, res);
+    const storage = createStorageServer({
+      tls: node.tls,
+      connections: node.config.storage,
+      onConnectionsRefused: (refusal, refused) =>
+        logger.warn(
+          { ...refusal, refused },
+          'connections refused as they were accepted: a bound on connections was reached',
+        ),
+      handler: (req, res) => {
         if (serve) serve(req, res);
         else
           started.then(
@@ -566,31 +555,10 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
             () => res.destroy(),
           );
       },
-    );
-    // Every connection costs a descriptor and memory before it sends anything: bounded in all
-    // and per client address. Refusals are logged at most once a minute, with their count.
-    let refusalsLoggedAt = Number.NEGATIVE_INFINITY;
-    let refusalsUnlogged = 0;
-    boundConnections(server, node.config.storage, (refusal) => {
-      refusalsUnlogged++;
-      const at = Date.now();
-      if (at - refusalsLoggedAt < 60_000) return;
-      logger.warn(
-        { ...refusal, refused: refusalsUnlogged },
-        'connections refused as they were accepted: a bound on connections was reached',
-      );
-      refusalsLoggedAt = at;
-      refusalsUnlogged = 0;
     });
-    // CONNECT (a proxy request) never reaches the request handler: without this, Node drops the
-    // socket with no answer; every request gets a status instead (test/hostile/fuzz.test.ts).
-    server.on('connect', (_req, socket) => {
-      socket.end(
-        'HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
-      );
-    });
+    server = storage.server;
     try {
-      port = await listen(server, port, node.config.storage.listen);
+      port = await storage.listen(port, node.config.storage.listen);
     } catch (cause) {
       throw new NodeError(
         'LISTEN_FAILED',
@@ -712,7 +680,6 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       'listening',
     );
 
-    const srv = server;
     const admin = adminServer;
     const be = backend;
     let closing: Promise<void> | undefined;
@@ -721,29 +688,16 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         logger.info('stopping');
         // First: a check in progress may be writing to this node's own storage API.
         await gsd.stop();
-        const stopped = new Promise<void>((resolve) => srv.close(() => resolve()));
         // Admin requests are short: those in flight finish while the storage API drains, and
         // whatever is left is cut off with it, before the database closes under them.
         const adminStopped = new Promise<void>((resolve) =>
           admin ? admin.close(() => resolve()) : resolve(),
         );
         admin?.closeIdleConnections();
-        srv.closeIdleConnections();
-        if (inFlight > 0) {
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([
-            new Promise<void>((resolve) => {
-              drained = resolve;
-            }),
-            new Promise<void>((resolve) => {
-              timer = setTimeout(resolve, options.drainTimeoutMs ?? 10_000);
-            }),
-          ]);
-          clearTimeout(timer);
-        }
-        srv.closeAllConnections();
+        await storage.close(
+          options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs },
+        );
         admin?.closeAllConnections();
-        await stopped;
         await adminStopped;
         await crawler.stop();
         await acct.stop();

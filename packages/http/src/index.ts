@@ -32,3 +32,4 @@ export {
   type StorageHandlerLogger,
   type StorageHandlerOptions,
 } from './storage-handler.js';
+export { createStorageServer, type StorageServer, type StorageServerOptions } from './storage-server.js';
