@@ -1,10 +1,10 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
+  // An application, not a library: the CLI is its only entry, and it declares no types.
+  entry: { cli: 'src/cli.ts' },
   format: ['esm'],
   target: 'node20',
-  dts: { entry: { index: 'src/index.ts' } },
   sourcemap: true,
   clean: true,
 });

@@ -27,7 +27,8 @@ import {
 } from '@ostrom/test-fixtures';
 import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type ConfigValues, initNode } from '../src/index.js';
+import type { ConfigValues } from '../src/config.js';
+import { initNode } from '../src/node-dir.js';
 import { openNodeBackend, openNodeDatabase, type RunningNode, startNode } from '../src/server.js';
 import { bytes, storageIndex } from './http-setup.js';
 

@@ -8,8 +8,8 @@ import { createStorageClient, deriveLeaseSecrets, type StorageClient } from '@os
 import { type ManualClock, manualClock, s3Endpoint, tempDir } from '@ostrom/test-fixtures';
 import pino from 'pino';
 import { describe, expect, onTestFinished } from 'vitest';
-import { type ConfigValues, initNode } from '../src/index.js';
-import { loadNode } from '../src/node-dir.js';
+import type { ConfigValues } from '../src/config.js';
+import { initNode, loadNode } from '../src/node-dir.js';
 import {
   openNodeBackend,
   openNodeDatabase,
