@@ -92,7 +92,7 @@ export function createUploadForwarder(options: {
     if (!(error instanceof AccountantError && error.code === 'UPLOAD_ELSEWHERE')) return undefined;
     const peerUrl = error.details.url as string;
     if (req.headers[FORWARDED_HEADER] !== undefined) {
-      throw new HttpError(404, 'no such upload here (already forwarded once)');
+      throw new HttpError('NOT_FOUND', 'no such upload here (already forwarded once)');
     }
     const headers: Record<string, string | string[] | null> = {
       [FORWARDED_HEADER]: options.processId,

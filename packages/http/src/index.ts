@@ -1,3 +1,23 @@
+export { bearerChecker, tokenChecker } from './admin/auth.js';
+export {
+  ADMIN_ERROR_STATUS,
+  ADMIN_HTTP_ERROR_CODES,
+  AdminHttpError,
+  type AdminHttpErrorCode,
+  type AdminHttpErrorOptions,
+  adminStatusFor,
+  type FailureAnswer,
+  failureAnswer,
+} from './admin/errors.js';
+export {
+  ADMIN_ACTOR,
+  ADMIN_PREFIX,
+  type AdminHandlerLogger,
+  type AdminHandlerOptions,
+  createAdminHandler,
+  MAX_ADMIN_BODY_BYTES,
+} from './admin/handler.js';
+export type { AdminMetrics, AdminStatusProvider } from './admin/routes.js';
 export { type ByteBudget, createByteBudget } from './byte-budget.js';
 export {
   boundConnections,
@@ -17,10 +37,12 @@ export {
   type RoutingResult,
 } from './routes.js';
 export {
-  ACCOUNTANT_ERROR_STATUS,
+  HTTP_ERROR_CODES,
   HttpError,
-  PROTOCOL_ERROR_STATUS,
-  statusForError,
+  type HttpErrorCode,
+  type HttpErrorOptions,
+  STORAGE_ERROR_STATUS,
+  storageStatusFor,
 } from './status.js';
 export {
   BODY_LIMIT_DEFAULTS,
@@ -32,4 +54,8 @@ export {
   type StorageHandlerLogger,
   type StorageHandlerOptions,
 } from './storage-handler.js';
-export { createStorageServer, type StorageServer, type StorageServerOptions } from './storage-server.js';
+export {
+  createStorageServer,
+  type StorageServer,
+  type StorageServerOptions,
+} from './storage-server.js';

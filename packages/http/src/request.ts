@@ -102,7 +102,7 @@ export function acceptsJson(req: IncomingMessage): boolean {
 export function checkCborContentType(req: IncomingMessage): void {
   const header = firstHeader(req, 'content-type');
   if (header !== undefined && mediaType(header) !== CBOR) {
-    throw new HttpError(415, 'request bodies must be application/cbor');
+    throw new HttpError('UNSUPPORTED_MEDIA_TYPE', 'request bodies must be application/cbor');
   }
 }
 
@@ -163,7 +163,8 @@ export function contentLength(req: IncomingMessage): number | undefined {
 export function readBody(
   req: IncomingMessage,
   limit: number,
-  tooLarge: () => Error = () => new HttpError(413, `request body is over ${limit} bytes`),
+  tooLarge: () => Error = () =>
+    new HttpError('PAYLOAD_TOO_LARGE', `request body is over ${limit} bytes`),
 ): Promise<Uint8Array> {
   const announced = contentLength(req);
   if (announced !== undefined && announced > limit) return Promise.reject(tooLarge());
@@ -195,7 +196,7 @@ export function readBody(
       chunks.push(chunk);
     };
     const onEnd = () => settle(undefined);
-    const onClose = () => settle(new HttpError(400, 'request body was cut short'));
+    const onClose = () => settle(new HttpError('BAD_REQUEST', 'request body was cut short'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('close', onClose);
@@ -248,7 +249,7 @@ function consumeBody(
       void busy.then(() => settle());
     };
     const onClose = () => {
-      if (!req.complete) settle(new HttpError(400, 'request body was cut short'));
+      if (!req.complete) settle(new HttpError('BAD_REQUEST', 'request body was cut short'));
     };
     req.on('data', onData);
     req.on('end', onEnd);
@@ -272,7 +273,8 @@ export async function readPieces(
   pieceBytes: number,
   onPiece: (offset: number, piece: Uint8Array) => Promise<void>,
 ): Promise<void> {
-  const mismatch = () => new HttpError(400, 'the body length differs from the Content-Range');
+  const mismatch = () =>
+    new HttpError('BAD_REQUEST', 'the body length differs from the Content-Range');
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let offset = 0;
@@ -337,16 +339,20 @@ export async function spoolBody(
 ): Promise<SpooledBody> {
   const { dir, limit, budget } = options;
   const announced = contentLength(req);
-  const tooLarge = () => new HttpError(413, `request body is over ${limit} bytes`);
+  const tooLarge = () => new HttpError('PAYLOAD_TOO_LARGE', `request body is over ${limit} bytes`);
   if (announced !== undefined && announced > limit) throw tooLarge();
   const releases: (() => void)[] = [];
   let reserved = 0;
   const reserve = (bytes: number) => {
     const release = budget.tryTake(bytes);
     if (release === undefined) {
-      throw new HttpError(503, 'too many large request bodies are arriving; try again later', {
-        'Retry-After': String(options.retryAfterSeconds),
-      });
+      throw new HttpError(
+        'OVERLOADED',
+        'too many large request bodies are arriving; try again later',
+        {
+          headers: { 'Retry-After': String(options.retryAfterSeconds) },
+        },
+      );
     }
     releases.push(release);
     reserved += bytes;
@@ -409,8 +415,9 @@ export async function spoolBody(
  */
 function spoolFailed(error: unknown, retryAfterSeconds: number): HttpError {
   const reason = error instanceof Error ? error.message : String(error);
-  return new HttpError(503, `cannot take the body now: ${reason}`, {
-    'Retry-After': String(retryAfterSeconds),
+  return new HttpError('OVERLOADED', `cannot take the body now: ${reason}`, {
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+    cause: error,
   });
 }
 

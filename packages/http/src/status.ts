@@ -1,12 +1,34 @@
 import { AccountantError, type AccountantErrorCode } from '@ostrom/accountant';
 import { ProtocolError, type ProtocolErrorCode } from '@ostrom/protocol';
 
-/**
- * The one table from storage-service failures to HTTP statuses. Where Tahoe-LAFS has the case,
- * the status is what `storage/http_server.py` answers, because its client checks codes exactly
- * (docs/TAHOE-COMPATIBILITY.md facts 17 and 31); the other rows are Ostrom's own.
- */
-export const ACCOUNTANT_ERROR_STATUS = {
+/** What the handler refuses itself, before or beside the accountant (`HttpError`). */
+export const HTTP_ERROR_CODES = [
+  // Malformed beside the protocol's own checks: a body cut short or not as long as its
+  // Content-Range, offsets past 2^53, a lease of no time, an Authorization that is not UTF-8.
+  'BAD_REQUEST',
+  // No account has this swissnum (Tahoe: an unknown swissnum is 401 too).
+  'UNAUTHORIZED',
+  // The account may only read, and a read-test-write would write.
+  'FORBIDDEN',
+  // No such path, no such upload here, or a feature the node has not enabled.
+  'NOT_FOUND',
+  // A known path with another method (Tahoe's router: 405); the answer carries `Allow`.
+  'METHOD_NOT_SUPPORTED',
+  // The client accepts neither CBOR nor JSON where the route answers one of them.
+  'NOT_ACCEPTABLE',
+  'PAYLOAD_TOO_LARGE',
+  // Tahoe: `write_share_data` without a Content-Range is 416, as is any bad range.
+  'RANGE_NOT_SATISFIABLE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  // The node has no memory or spool room for the body now; the answer says when to come back.
+  'OVERLOADED',
+] as const;
+
+/** A code of {@link HttpError}. */
+export type HttpErrorCode = (typeof HTTP_ERROR_CODES)[number];
+
+/** The accountant's refusals (`AccountantError`). */
+const ACCOUNTANT_STATUS = {
   // An account's status (frozen, disabled, pending, deleted) or the accounting mode refuses the
   // operation. Tahoe has no such case; its client treats any non-2xx as a failed server and moves
   // on to the next one, which is what we want. 403 "understood, refused" fits, with the reason as
@@ -53,10 +75,10 @@ export const ACCOUNTANT_ERROR_STATUS = {
 } as const satisfies Record<AccountantErrorCode, number>;
 
 /**
- * Malformed input from the wire is 400 (Tahoe: CDDL failure, bad secrets, non-UTF-8
- * Authorization), except ranges: `read_range` and `write_share_data` answer 416.
+ * Malformed input from the wire (`ProtocolError`) is 400 (Tahoe: CDDL failure, bad secrets,
+ * non-UTF-8 Authorization), except ranges: `read_range` and `write_share_data` answer 416.
  */
-export const PROTOCOL_ERROR_STATUS = {
+const PROTOCOL_STATUS = {
   MALFORMED_CBOR: 400,
   // Shared references, tags other than 258, too deep or too many items: refused before
   // decoding, 400 as a body failing Tahoe's CDDL schema, which has none of these (fact 24).
@@ -72,23 +94,58 @@ export const PROTOCOL_ERROR_STATUS = {
   INVALID_CERTIFICATE: 400,
 } as const satisfies Record<ProtocolErrorCode, number>;
 
-/** A failure the handler raises itself with the status to answer and a short reason. */
+const HTTP_STATUS = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_SUPPORTED: 405,
+  NOT_ACCEPTABLE: 406,
+  PAYLOAD_TOO_LARGE: 413,
+  RANGE_NOT_SATISFIABLE: 416,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  OVERLOADED: 503,
+} as const satisfies Record<HttpErrorCode, number>;
+
+/**
+ * The one table from the storage API's failures to HTTP statuses, by the class that raised them
+ * and its code. Where Tahoe-LAFS has the case, the status is what `storage/http_server.py`
+ * answers, because its client checks codes exactly (docs/TAHOE-COMPATIBILITY.md facts 17 and
+ * 31); the other rows are Ostrom's own. The admin API has its own table (`ADMIN_ERROR_STATUS`).
+ */
+export const STORAGE_ERROR_STATUS = {
+  http: HTTP_STATUS,
+  accountant: ACCOUNTANT_STATUS,
+  protocol: PROTOCOL_STATUS,
+} as const;
+
+/** Options of {@link HttpError}. */
+export interface HttpErrorOptions {
+  /** Headers of the answer beside its status (`Allow`, `Retry-After`). */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly cause?: unknown;
+}
+
+/**
+ * A refusal the storage handler raises itself: a code (its status is the code's row of
+ * {@link STORAGE_ERROR_STATUS}) and a short reason, answered as plain text.
+ */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
-  readonly status: number;
+  readonly code: HttpErrorCode;
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.status = status;
-    this.headers = headers;
+  constructor(code: HttpErrorCode, message: string, options: HttpErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.headers = options.headers ?? {};
   }
 }
 
-/** The status for an error the handler knows, or undefined for anything unexpected (a 500). */
-export function statusForError(error: unknown): number | undefined {
-  if (error instanceof HttpError) return error.status;
-  if (error instanceof AccountantError) return ACCOUNTANT_ERROR_STATUS[error.code];
-  if (error instanceof ProtocolError) return PROTOCOL_ERROR_STATUS[error.code];
+/** The storage API's status for an error it knows, or undefined for anything unexpected (a 500). */
+export function storageStatusFor(error: unknown): number | undefined {
+  if (error instanceof HttpError) return STORAGE_ERROR_STATUS.http[error.code];
+  if (error instanceof AccountantError) return STORAGE_ERROR_STATUS.accountant[error.code];
+  if (error instanceof ProtocolError) return STORAGE_ERROR_STATUS.protocol[error.code];
   return undefined;
 }

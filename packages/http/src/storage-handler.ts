@@ -51,7 +51,7 @@ import {
   spoolBody,
 } from './request.js';
 import { matchRoute, type RouteMatch, type RouteSpec } from './routes.js';
-import { HttpError, statusForError } from './status.js';
+import { HttpError, storageStatusFor } from './status.js';
 
 /** The subset of a (pino) logger the storage API uses. */
 export interface StorageHandlerLogger {
@@ -201,7 +201,7 @@ function sendCbor(res: ServerResponse, status: number, body: Uint8Array): void {
 /** A safe integer sum, or a 400: a client may name offsets that overflow together. */
 function checkedEnd(offset: number, length: number): number {
   const end = offset + length;
-  if (!Number.isSafeInteger(end)) throw new HttpError(400, 'offsets are too large');
+  if (!Number.isSafeInteger(end)) throw new HttpError('BAD_REQUEST', 'offsets are too large');
   return end;
 }
 
@@ -228,15 +228,16 @@ const allocate: Handler = async ({ req, res, match, account, secrets, body }) =>
 const write: Handler = async ({ req, res, match, account, secrets, pieces, forwarder }) => {
   // `write_share_data`: a missing or unparsable Content-Range, or another unit, is a 416.
   const header = firstHeader(req, 'content-range');
-  if (header === undefined) throw new HttpError(416, 'PATCH needs a Content-Range');
+  if (header === undefined)
+    throw new HttpError('RANGE_NOT_SATISFIABLE', 'PATCH needs a Content-Range');
   const range = parseContentRange(header);
   const length = range.end - range.begin;
   if (length > MAX_PATCH_BYTES) {
-    throw new HttpError(413, `a chunk may hold at most ${MAX_PATCH_BYTES} bytes`);
+    throw new HttpError('PAYLOAD_TOO_LARGE', `a chunk may hold at most ${MAX_PATCH_BYTES} bytes`);
   }
   const announced = contentLength(req);
   if (announced !== undefined && announced !== length) {
-    throw new HttpError(400, 'the body length differs from the Content-Range');
+    throw new HttpError('BAD_REQUEST', 'the body length differs from the Content-Range');
   }
   const { storageIndex, shnum } = match;
   const uploadSecret = secrets['upload-secret']!;
@@ -434,7 +435,10 @@ const readTestWrite: Handler = async (ctx) => {
   if (!mayWrite) {
     // Only reads: a few hundred bytes. A larger body holds writes this account may not make.
     const refused = () =>
-      new HttpError(403, 'this account may only read: a read-test-write with writes is refused');
+      new HttpError(
+        'FORBIDDEN',
+        'this account may only read: a read-test-write with writes is refused',
+      );
     body = await ctx.body(READ_ONLY_RTW_BYTES, refused);
   } else if (small) {
     body = await ctx.body(limits.inMemoryBytes);
@@ -447,8 +451,8 @@ const readTestWrite: Handler = async (ctx) => {
         spooled.size,
         limits.memoryWaitMs,
         () =>
-          new HttpError(503, 'too many large writes at once; try again later', {
-            'Retry-After': String(RETRY_AFTER_SECONDS),
+          new HttpError('OVERLOADED', 'too many large writes at once; try again later', {
+            headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
           }),
       );
       body = await spooled.read();
@@ -527,7 +531,8 @@ function accountingHandlers(options: StorageHandlerOptions) {
 
   const setLeaseDuration: Handler = async ({ res, account, body }) => {
     const { seconds } = decodeLeaseDurationRequest(await body(BODY_LIMITS.other));
-    if (seconds <= 0) throw new HttpError(400, 'a lease duration is a positive number of seconds');
+    if (seconds <= 0)
+      throw new HttpError('BAD_REQUEST', 'a lease duration is a positive number of seconds');
     const granted = await account.setLeaseDuration(seconds);
     sendCbor(res, 200, encodeLeaseDurationResponse({ leaseDurationSeconds: granted }));
   };
@@ -549,7 +554,8 @@ function accountingHandlers(options: StorageHandlerOptions) {
       serverId: options.accountant.serverInfo().serverId,
     });
   const getFeed: Handler = async ({ res }) => {
-    if (feed === undefined) throw new HttpError(404, 'the feed is not enabled on this node');
+    if (feed === undefined)
+      throw new HttpError('NOT_FOUND', 'the feed is not enabled on this node');
     const { body } = await feed.get();
     send(res, 200, body, { 'Content-Type': JSON_TYPE });
   };
@@ -621,9 +627,11 @@ export function createStorageHandler(
 
   async function handle(req: IncomingMessage, res: ServerResponse, state: { consumed: boolean }) {
     const routing = matchRoute(req.method ?? '', req.url ?? '');
-    if (routing.kind === 'not-found') throw new HttpError(404, 'no such resource');
+    if (routing.kind === 'not-found') throw new HttpError('NOT_FOUND', 'no such resource');
     if (routing.kind === 'method-not-allowed') {
-      throw new HttpError(405, 'method not allowed', { Allow: routing.allow.join(', ') });
+      throw new HttpError('METHOD_NOT_SUPPORTED', 'method not allowed', {
+        headers: { Allow: routing.allow.join(', ') },
+      });
     }
     const { match } = routing;
     const spec = match.route;
@@ -632,11 +640,11 @@ export function createStorageHandler(
     // "Tahoe-LAFS " + base64(swissnum): missing or different is 401, not UTF-8 is 400.
     const authorization = firstHeader(req, 'authorization');
     if (authorization !== undefined && !isUtf8Header(authorization)) {
-      throw new HttpError(400, 'Authorization is not UTF-8');
+      throw new HttpError('BAD_REQUEST', 'Authorization is not UTF-8');
     }
     const swissnum = parseAuthorization(authorization);
     const account = swissnum === undefined ? undefined : accountant.accountForSwissnum(swissnum);
-    if (account === undefined) throw new HttpError(401, 'unknown swissnum');
+    if (account === undefined) throw new HttpError('UNAUTHORIZED', 'unknown swissnum');
 
     // `_extract_secrets` with the exact-set rule: missing, extra or malformed secrets are 400.
     const secrets: Record<string, Uint8Array> = parseSecretHeaders(
@@ -647,10 +655,10 @@ export function createStorageHandler(
     // Tahoe checks Accept only when it encodes the answer, after the operation ran; checking
     // first gives the same status without doing work whose answer cannot be sent.
     if (spec.answer === 'cbor' && !acceptsCbor(req)) {
-      throw new HttpError(406, 'answers are application/cbor');
+      throw new HttpError('NOT_ACCEPTABLE', 'answers are application/cbor');
     }
     if (spec.answer === 'json' && !acceptsJson(req)) {
-      throw new HttpError(406, 'answers are application/json');
+      throw new HttpError('NOT_ACCEPTABLE', 'answers are application/json');
     }
     if (spec.body === 'cbor') checkCborContentType(req);
 
@@ -695,7 +703,7 @@ export function createStorageHandler(
     req.on('error', (error) => logger?.info({ err: error }, 'request stream failed'));
     res.on('error', (error) => logger?.info({ err: error }, 'response stream failed'));
     handle(req, res, state).catch((error: unknown) => {
-      let status = statusForError(error);
+      let status = storageStatusFor(error);
       let message = error instanceof Error ? error.message : 'error';
       if (status === undefined) {
         status = 500;

@@ -3,7 +3,7 @@ import { AccountantError } from '@ostrom/accountant';
 import { freePort } from '@ostrom/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createUploadForwarder, FORWARDED_HEADER } from '../src/forward.js';
-import { HttpError } from '../src/status.js';
+import { HttpError, storageStatusFor } from '../src/status.js';
 import { CERTIFICATE } from './http-setup.js';
 
 // The forwarder's own refusals; forwarding itself runs end to end in multi-node.test.ts.
@@ -32,7 +32,8 @@ describe('upload forwarder', () => {
     const forwarded = request({ [FORWARDED_HEADER]: 'other' });
     const attempt = forwarder.forward(elsewhere('https://127.0.0.1:1'), forwarded, response);
     await expect(attempt).rejects.toBeInstanceOf(HttpError);
-    await expect(attempt).rejects.toMatchObject({ status: 404 });
+    await expect(attempt).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(storageStatusFor(await attempt.catch((error: unknown) => error))).toBe(404);
   });
 
   it('a holder that cannot be reached is UNAVAILABLE (503), not a crash', async () => {

@@ -15,6 +15,7 @@ import {
   REQUEST_REFUSED_AT,
 } from '@ostrom/accountant';
 import type { BackupInfo, BackupReport, NodeCrawlerStatus } from '@ostrom/crawler';
+import { AdminHttpError, adminStatusFor, failureAnswer, tokenChecker } from '@ostrom/http';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -24,8 +25,6 @@ import {
   type LeaseDb,
   STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
-import { tokenChecker } from '../admin/auth.js';
-import { AdminHttpError, adminStatusFor, failureAnswer } from '../admin/errors.js';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import { formatSize, parseSize } from '../size.js';
 import { nodeAlerts } from './alerts.js';
@@ -320,7 +319,7 @@ export function createPanel(options: PanelOptions) {
 
   async function account(r: Request, id: number): Promise<Html> {
     const found = await leaseDb.getAccount(id);
-    if (!found) throw new AdminHttpError(404, `there is no account ${id}`);
+    if (!found) throw new AdminHttpError('NOT_FOUND', `there is no account ${id}`);
     const range = oneOf(
       r.url.searchParams.get('range'),
       Object.keys(CHART_RANGES) as ChartRange[],
@@ -361,7 +360,7 @@ export function createPanel(options: PanelOptions) {
           from,
           at,
           `${found.nickname}: ${spec.label}`,
-          { hardBytes: found.hardQuotaBytes, softBytes: found.softQuotaBytes },
+          { hardQuotaBytes: found.hardQuotaBytes, softQuotaBytes: found.softQuotaBytes },
         ),
         traffic: accountTraffic,
         events,
@@ -430,7 +429,10 @@ export function createPanel(options: PanelOptions) {
     if (/^\d+$/.test(text))
       return { id: nonNegativeInt(text, 'account'), found: true, matches: [] };
     if (!isNickname(text)) {
-      throw new AdminHttpError(400, `account must be an id or a nickname (${NICKNAME_RULE})`);
+      throw new AdminHttpError(
+        'BAD_REQUEST',
+        `account must be an id or a nickname (${NICKNAME_RULE})`,
+      );
     }
     const { accounts } = await leaseDb.listAccounts({
       search: text,
@@ -503,7 +505,7 @@ export function createPanel(options: PanelOptions) {
     const session = r.session!;
     const actor = session.operator;
     const found = await leaseDb.getAccount(id);
-    if (!found) throw new AdminHttpError(404, `there is no account ${id}`);
+    if (!found) throw new AdminHttpError('NOT_FOUND', `there is no account ${id}`);
     const name = found.nickname;
     try {
       let done: string;
@@ -560,7 +562,11 @@ export function createPanel(options: PanelOptions) {
           if (hard !== null && soft !== null && soft > hard) {
             throw new ActionRefused('The soft quota must not exceed the hard quota.');
           }
-          await accountant.setAccountQuota(id, { hardBytes: hard, softBytes: soft }, { actor });
+          await accountant.setAccountQuota(
+            id,
+            { hardQuotaBytes: hard, softQuotaBytes: soft },
+            { actor },
+          );
           done = `The quota of ${name} is set.`;
           const usage = (await leaseDb.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
           if (hard !== null && usage.bytes > hard) {
@@ -581,7 +587,7 @@ export function createPanel(options: PanelOptions) {
           break;
         }
         default:
-          throw new AdminHttpError(404, 'no such action');
+          throw new AdminHttpError('NOT_FOUND', 'no such action');
       }
       logger?.info({ accountId: id, action: verb, actor }, 'panel action');
       digestCache = undefined;
@@ -612,8 +618,8 @@ export function createPanel(options: PanelOptions) {
       const hard = quota('hard');
       const soft = quota('soft');
       const defaults = options.defaultQuotas;
-      const effectiveHard = hard === undefined ? (defaults?.hardBytes ?? null) : hard;
-      const effectiveSoft = soft === undefined ? (defaults?.softBytes ?? null) : soft;
+      const effectiveHard = hard === undefined ? (defaults?.hardQuotaBytes ?? null) : hard;
+      const effectiveSoft = soft === undefined ? (defaults?.softQuotaBytes ?? null) : soft;
       if (effectiveHard !== null && effectiveSoft !== null && effectiveSoft > effectiveHard) {
         throw new ActionRefused(
           'The soft quota must not exceed the hard quota. Nothing was added.',
@@ -730,11 +736,14 @@ export function createPanel(options: PanelOptions) {
         }
         const plans = accounts.map((a) => ({
           account: a,
-          hardBytes: hard === undefined ? a.hardQuotaBytes : hard,
-          softBytes: soft === undefined ? a.softQuotaBytes : soft,
+          hardQuotaBytes: hard === undefined ? a.hardQuotaBytes : hard,
+          softQuotaBytes: soft === undefined ? a.softQuotaBytes : soft,
         }));
         const clashing = plans.filter(
-          (p) => p.hardBytes !== null && p.softBytes !== null && p.softBytes > p.hardBytes,
+          (p) =>
+            p.hardQuotaBytes !== null &&
+            p.softQuotaBytes !== null &&
+            p.softQuotaBytes > p.hardQuotaBytes,
         );
         if (clashing.length > 0) {
           throw new ActionRefused(
@@ -744,7 +753,7 @@ export function createPanel(options: PanelOptions) {
         for (const p of plans) {
           await accountant.setAccountQuota(
             p.account.id,
-            { hardBytes: p.hardBytes, softBytes: p.softBytes },
+            { hardQuotaBytes: p.hardQuotaBytes, softQuotaBytes: p.softQuotaBytes },
             { actor },
           );
         }
@@ -764,7 +773,7 @@ export function createPanel(options: PanelOptions) {
             ? ` ${skipped} selected ${skipped === 1 ? 'was' : 'were'} not pending and ${skipped === 1 ? 'is' : 'are'} as before.`
             : '');
       } else {
-        throw new AdminHttpError(400, 'action must be quota, approve or refuse');
+        throw new AdminHttpError('BAD_REQUEST', 'action must be quota, approve or refuse');
       }
       logger?.info({ action: `bulk-${action}`, accounts: ids, actor }, 'panel action');
       digestCache = undefined;
@@ -790,11 +799,14 @@ export function createPanel(options: PanelOptions) {
     try {
       url = new URL(req.url ?? '/', PANEL_ORIGIN);
     } catch {
-      throw new AdminHttpError(400, 'malformed request target');
+      throw new AdminHttpError('BAD_REQUEST', 'malformed request target');
     }
     const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
     if (!LOCAL_HOSTS.has(host)) {
-      throw new AdminHttpError(421, 'the panel answers to 127.0.0.1 or localhost only');
+      throw new AdminHttpError(
+        'MISDIRECTED_REQUEST',
+        'the panel answers to 127.0.0.1 or localhost only',
+      );
     }
     const method = req.method ?? '';
     const path = url.pathname;
@@ -839,7 +851,7 @@ export function createPanel(options: PanelOptions) {
       if (method === 'GET' || method === 'HEAD') {
         return redirect(res, `/login?next=${encodeURIComponent(path + url.search)}`);
       }
-      throw new AdminHttpError(401, 'log in first');
+      throw new AdminHttpError('UNAUTHORIZED', 'log in first');
     }
 
     if (method === 'POST') {
@@ -848,7 +860,10 @@ export function createPanel(options: PanelOptions) {
         path === '/accounts/import' ? MAX_LIST_FORM_BYTES : MAX_FORM_BYTES,
       );
       if (form.get('csrf') !== session.csrf) {
-        throw new AdminHttpError(403, 'this form is stale or not from the panel: reload the page');
+        throw new AdminHttpError(
+          'FORBIDDEN',
+          'this form is stale or not from the panel: reload the page',
+        );
       }
       if (path === '/logout') {
         sessions.delete(session.id);
@@ -864,7 +879,7 @@ export function createPanel(options: PanelOptions) {
       if (path === '/accounts/bulk') return await bulk(r, form);
       const m = /^\/accounts\/(\d{1,15})\/([a-z]+)$/.exec(path);
       if (m) return await act(r, Number(m[1]), m[2]!, form);
-      throw new AdminHttpError(404, 'no such page');
+      throw new AdminHttpError('NOT_FOUND', 'no such page');
     }
     if (method !== 'GET') throw methodNotAllowed('GET');
     if (path === '/') return sendPage(res, 200, await overview(r));
@@ -874,7 +889,7 @@ export function createPanel(options: PanelOptions) {
     if (path === '/activity') return sendPage(res, 200, await activity(r));
     if (path === '/crawler') return sendPage(res, 200, await crawlerStatusPage(r));
     if (path === '/grid') return sendPage(res, 200, grid(r));
-    throw new AdminHttpError(404, 'no such page');
+    throw new AdminHttpError('NOT_FOUND', 'no such page');
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -912,7 +927,7 @@ function oneOf<T extends string>(
 ): T {
   if (value === null || value === '') return fallback;
   if (!allowed.includes(value as T)) {
-    throw new AdminHttpError(400, `${name} must be one of ${allowed.join(', ')}`);
+    throw new AdminHttpError('BAD_REQUEST', `${name} must be one of ${allowed.join(', ')}`);
   }
   return value as T;
 }
@@ -920,13 +935,14 @@ function oneOf<T extends string>(
 function positiveInt(value: string | null, fallback: number, name: string): number {
   if (value === null || value === '') return fallback;
   if (!/^[1-9][0-9]{0,14}$/.test(value)) {
-    throw new AdminHttpError(400, `${name} must be a whole number from 1`);
+    throw new AdminHttpError('BAD_REQUEST', `${name} must be a whole number from 1`);
   }
   return Number(value);
 }
 
 function nonNegativeInt(value: string, name: string): number {
-  if (!/^[0-9]{1,15}$/.test(value)) throw new AdminHttpError(400, `${name} must be a whole number`);
+  if (!/^[0-9]{1,15}$/.test(value))
+    throw new AdminHttpError('BAD_REQUEST', `${name} must be a whole number`);
   return Number(value);
 }
 
@@ -967,10 +983,14 @@ function localPath(value: string | null): string {
 async function readForm(req: IncomingMessage, maxBytes: number): Promise<URLSearchParams> {
   const essence = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (essence !== 'application/x-www-form-urlencoded') {
-    throw new AdminHttpError(415, 'panel forms are application/x-www-form-urlencoded');
+    throw new AdminHttpError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'panel forms are application/x-www-form-urlencoded',
+    );
   }
   const declared = req.headers['content-length'];
-  const tooLarge = () => new AdminHttpError(413, `this form may be at most ${maxBytes} bytes`);
+  const tooLarge = () =>
+    new AdminHttpError('PAYLOAD_TOO_LARGE', `this form may be at most ${maxBytes} bytes`);
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -982,14 +1002,16 @@ async function readForm(req: IncomingMessage, maxBytes: number): Promise<URLSear
   const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
   const seen = new Set<string>();
   for (const key of form.keys()) {
-    if (seen.has(key)) throw new AdminHttpError(400, `form field "${key}" given twice`);
+    if (seen.has(key)) throw new AdminHttpError('BAD_REQUEST', `form field "${key}" given twice`);
     seen.add(key);
   }
   return form;
 }
 
 function methodNotAllowed(allow: string): AdminHttpError {
-  return new AdminHttpError(405, 'method not allowed', { Allow: allow });
+  return new AdminHttpError('METHOD_NOT_SUPPORTED', 'method not allowed', {
+    headers: { Allow: allow },
+  });
 }
 
 // ----------------------------------------------------------------------------- output

@@ -10,6 +10,9 @@ function digest(text: string): Buffer {
  * time whatever the length or content of what was sent.
  */
 export function tokenChecker(token: string): (sent: string) => boolean {
+  if (typeof token !== 'string' || token === '') {
+    throw new TypeError('the token must be a non-empty string');
+  }
   const expected = digest(token);
   return (sent) => timingSafeEqual(digest(sent), expected);
 }
