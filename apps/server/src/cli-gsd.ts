@@ -1,23 +1,26 @@
 import { swissnumFor } from '@ostrom/accountant';
 import {
   type AnnouncementBody,
+  announcedNurls,
   createWriteCap,
   DirectoryWriter,
   formatIntroduction,
+  type GridView,
   GsdError,
   parseIntroduction,
   parseReadCap,
   parseWriteCap,
   READCAP_PREFIX,
   readDocument,
+  readGrid,
+  SlotServerPool,
   updateDocument,
   WRITECAP_PREFIX,
 } from '@ostrom/gsd-client';
 import { type Command, InvalidArgumentError } from 'commander';
 import { isoTime, table } from './cli-format.js';
 import { NodeError } from './errors.js';
-import { announcementWritecap, directoryWritecap, SlotServerPool } from './gsd.js';
-import { announcedNurls, type GridView, readGrid } from './gsd-grid.js';
+import { announcementWritecap, connectGsdServer, directoryWritecap } from './gsd.js';
 import { type LoadedNode, loadNode, PRIVATE_FILES, writePrivateLine } from './node-dir.js';
 import { nodeNurl } from './server.js';
 import { formatSize } from './size.js';
@@ -172,17 +175,12 @@ function requireDirectory(
   self: string,
 ): asserts view is GridView & { directory: NonNullable<GridView['directory']> } {
   if (view.directory !== undefined) return;
-  const down = view.problems.filter((p) => p.code === 'UNREACHABLE');
-  const selfDown = down.some((p) => p.nurl === self);
+  const selfDown = view.problems.some((p) => p.code === 'UNREACHABLE' && p.nurl === self);
   throw new GsdError(
-    down.length > 0 &&
-      down.length === view.problems.length &&
-      view.problems.length === view.nurls.length
-      ? 'UNREACHABLE'
-      : 'NOT_FOUND',
+    view.answered.length === 0 ? 'UNREACHABLE' : 'NOT_FOUND',
     selfDown
       ? `this node does not answer at ${self}: is it running (\`ostrom run\`)? No other server gave the directory either`
-      : `no server reached holds the directory (${view.nurls.length} asked${view.problems.length > 0 ? `; ${view.problems.map((p) => `${p.nurl}: ${p.problem}`).join('; ')}` : ''})`,
+      : `no server reached holds the directory (${view.asked.length} asked${view.problems.length > 0 ? `; ${view.problems.map((p) => `${p.nurl}: ${p.problem}`).join('; ')}` : ''})`,
   );
 }
 
@@ -206,7 +204,7 @@ interface ShownServer {
 export function registerGsdCommands(program: Command, ctx: GsdCliContext): void {
   const { command, nodeDir, print, now } = ctx;
   const withPool = async <T>(fn: (pool: SlotServerPool) => Promise<T>): Promise<T> => {
-    const pool = new SlotServerPool(ctx.connect);
+    const pool = new SlotServerPool(ctx.connect ?? connectGsdServer);
     try {
       return await fn(pool);
     } finally {

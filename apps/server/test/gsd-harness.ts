@@ -1,7 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, tempDir } from '@ostrom/test-fixtures';
-import { type ConfigValues, initNode } from '../src/index.js';
+import type { ConfigValues } from '../src/config.js';
+import { initNode } from '../src/node-dir.js';
 import type { RunningNode, StartOptions } from '../src/server.js';
 import { ostrom } from './helpers.js';
 import { configure, createTestNode, type TestNode } from './node-harness.js';

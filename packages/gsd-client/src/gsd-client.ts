@@ -6,16 +6,16 @@ import { z } from 'zod';
 import {
   type AnnouncementBody,
   announcementBodySchema,
-  type DirectoryEntry,
   describeIssue,
   petnameSchema,
   uintSchema,
 } from './bodies.js';
 import { GsdError, type GsdErrorCode } from './errors.js';
-import { connectSlotServer } from './https-slot-server.js';
+import { readGrid } from './grid-reader.js';
 import { type Introduction, parseIntroduction } from './introduction.js';
-import { readDocument, type ServerProblem } from './publish.js';
+import type { ServerProblem } from './publish.js';
 import type { SlotServer } from './slot-server.js';
+import { SlotServerPool, serverKey } from './slot-server-pool.js';
 
 /** One storage server of the grid, as the directory and its announcement describe it. */
 export interface GridServer {
@@ -68,7 +68,7 @@ export interface GsdClientOptions {
   pollSeconds?: number;
   /** The clock, Unix seconds (default: the system clock). */
   now?: () => number;
-  /** How a NURL becomes a {@link SlotServer} (default {@link connectSlotServer}). */
+  /** How a NURL becomes a {@link SlotServer} (default: over HTTPS, `connectSlotServer`). */
   connect?: (nurl: string) => SlotServer;
   timers?: GsdTimers;
 }
@@ -148,9 +148,8 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
   readonly #statePath: string | undefined;
   readonly #pollMs: number;
   readonly #now: () => number;
-  readonly #connect: (nurl: string) => SlotServer;
+  readonly #pool: SlotServerPool;
   readonly #timers: GsdTimers;
-  readonly #connections = new Map<string, SlotServer>();
   #servers: GridServer[] = [];
   #directorySeqnum = 0;
   #seqnums = new Map<string, number>();
@@ -169,7 +168,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     this.#pollMs = pollSeconds * 1000;
     this.#statePath = options.statePath;
     this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
-    this.#connect = options.connect ?? ((nurl) => connectSlotServer(nurl));
+    this.#pool = new SlotServerPool(options.connect);
     this.#timers = options.timers ?? systemTimers;
   }
 
@@ -266,22 +265,16 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     } catch {
       // Reported by whoever awaited it.
     }
-    for (const connection of this.#connections.values()) connection.close();
-    this.#connections.clear();
+    this.#pool.close();
   }
 
   #server(nurl: string): SlotServer | undefined {
-    let server = this.#connections.get(nurl);
-    if (server === undefined) {
-      try {
-        server = this.#connect(nurl);
-      } catch (err) {
-        this.#problem({ nurl, code: 'UNREACHABLE', problem: message(err) });
-        return undefined;
-      }
-      this.#connections.set(nurl, server);
+    try {
+      return this.#pool.server(nurl);
+    } catch (err) {
+      this.#problem({ nurl, code: 'UNREACHABLE', problem: message(err) });
+      return undefined;
     }
-    return server;
   }
 
   #problem(problem: GsdProblem): void {
@@ -298,52 +291,36 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
   async #poll(): Promise<GridChange> {
     const directory = this.#introduction.readcap;
     // Every server known can serve the directory: the introduction's and every announced one.
-    const sources = [
-      ...new Set([
-        ...this.#introduction.nurls,
-        ...this.#servers.flatMap((s) => s.announcement.nurls),
-      ]),
-    ];
-    const servers = sources.flatMap((nurl) => this.#server(nurl) ?? []);
-    const read = await readDocument(servers, directory, 'directory', {
-      atLeast: this.#directorySeqnum,
-    });
-    this.#report(read.problems, directory, true);
-    const answered = new Set(read.answered);
-
-    // Without a directory this poll (none reachable, or only rollbacks), the last good list
-    // stands, and its announcements are still refreshed.
-    let entries: readonly DirectoryEntry[];
-    if (read.document === undefined) {
-      if (read.answered.length > 0 && !read.problems.some((p) => p.code !== 'UNREACHABLE')) {
+    const view = await readGrid(
+      this.#pool,
+      directory,
+      [...this.#introduction.nurls, ...this.#servers.flatMap((s) => s.announcement.nurls)],
+      {
+        directoryAtLeast: this.#directorySeqnum,
+        announcementAtLeast: (readcap) => this.#seqnums.get(readcap) ?? 0,
+        // Without a directory this poll (none reachable, or only rollbacks), the last good
+        // list stands, and its announcements are still refreshed.
+        fallback: this.#servers.map((s) => ({ readcap: s.readcap, petname: s.petname })),
+      },
+    );
+    this.#report(view.problems, directory, true);
+    if (view.directory === undefined) {
+      if (view.answered.length > 0 && !view.problems.some((p) => p.code !== 'UNREACHABLE')) {
         this.#problem({
           readcap: directory,
           code: 'NOT_FOUND',
           problem: 'no server holds the directory',
         });
       }
-      entries = this.#servers.map((s) => ({ readcap: s.readcap, petname: s.petname }));
     } else {
-      this.#directorySeqnum = read.document.seqnum;
-      entries = read.document.body.announcements;
+      this.#directorySeqnum = view.directory.seqnum;
     }
     const previous = new Map(this.#servers.map((s) => [s.readcap, s]));
-    // Announcements are read from the servers that just answered: one that is down is asked
-    // once a poll, not once for every document (each a connection attempt or a timeout).
-    const up = servers.filter((s) => answered.has(s.nurl));
-    const found = await Promise.all(
-      entries.map((entry) =>
-        readDocument(up, entry.readcap, 'announcement', {
-          atLeast: this.#seqnums.get(entry.readcap) ?? 0,
-        }),
-      ),
-    );
     const next: GridServer[] = [];
-    for (const [i, entry] of entries.entries()) {
-      const result = found[i]!;
+    for (const entry of view.entries) {
       // Down servers already showed in the directory read (one going down since: same report).
-      this.#report(result.problems, entry.readcap, false);
-      const document = result.document;
+      this.#report(entry.problems, entry.readcap, false);
+      const document = entry.announcement;
       if (document !== undefined) {
         this.#seqnums.set(entry.readcap, document.seqnum);
         next.push({
@@ -357,7 +334,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
       }
       const kept = previous.get(entry.readcap);
       // With no server answering, the one problem is reachability, reported already.
-      if (result.answered.length > 0)
+      if (view.answered.length > 0)
         this.#problem({
           readcap: entry.readcap,
           code: 'NOT_FOUND',
@@ -369,15 +346,17 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
       if (kept !== undefined) next.push({ ...kept, petname: entry.petname });
     }
 
-    // Reachable: one of its NURLs answered the directory read, or (NURLs not asked yet) answers now.
+    // Reachable: one of its servers answered the read, or (servers not asked: the read stopped
+    // before reaching them) answers now.
+    const asked = new Set(view.asked.map(serverKey));
+    const answered = new Set(view.answered.map(serverKey));
     await Promise.all(
       next.map(async (server) => {
-        const nurls = server.announcement.nurls;
-        if (nurls.some((n) => answered.has(n))) {
+        if (server.announcement.nurls.some((n) => answered.has(serverKey(n)))) {
           server.reachable = true;
           return;
         }
-        const unasked = nurls.filter((n) => !sources.includes(n));
+        const unasked = server.announcement.nurls.filter((n) => !asked.has(serverKey(n)));
         const answers = await Promise.all(
           unasked.map((n) => this.#server(n)?.reachable() ?? Promise.resolve(false)),
         );

@@ -4,9 +4,12 @@ import { type SlotServer, serverIdOf } from './slot-server.js';
 
 /** Options of {@link connectSlotServer}. */
 export interface ConnectSlotServerOptions {
-  /** Time for one request (default 10 000 ms: a directory poll should not hang on one server). */
+  /** Time for one request (default {@link SLOT_REQUEST_TIMEOUT_MS}). */
   timeoutMs?: number;
 }
+
+/** The default time for one request: a directory poll or a command must not hang on one server. */
+export const SLOT_REQUEST_TIMEOUT_MS = 10_000;
 
 const SHNUM = 0;
 /**
@@ -25,7 +28,10 @@ export function connectSlotServer(
   options: ConnectSlotServerOptions = {},
 ): SlotServer {
   const parsed = parseNurl(nurl);
-  const client = createStorageClient({ nurl: parsed, timeoutMs: options.timeoutMs ?? 10_000 });
+  const client = createStorageClient({
+    nurl: parsed,
+    timeoutMs: options.timeoutMs ?? SLOT_REQUEST_TIMEOUT_MS,
+  });
   return {
     nurl,
     serverId: serverIdOf(parsed),

@@ -1,4 +1,9 @@
-export { publishAnnouncement } from './announcement.js';
+export {
+  announcementChange,
+  publishAnnouncement,
+  SPACE_CHANGE_RATIO,
+  spaceChanged,
+} from './announcement.js';
 export {
   type AnnouncementBody,
   type BodyOf,
@@ -46,6 +51,22 @@ export {
   type GsdErrorCode,
 } from './errors.js';
 export {
+  createGridMember,
+  type GridMember,
+  type GridMemberOptions,
+  type GridMemberStatus,
+  type GridServerRow,
+  type GsdLogger,
+} from './grid-member.js';
+export {
+  announcedNurls,
+  describeMissing,
+  type GridEntry,
+  type GridView,
+  type ReadGridOptions,
+  readGrid,
+} from './grid-reader.js';
+export {
   type GridChange,
   type GridServer,
   GsdClient,
@@ -58,6 +79,7 @@ export {
   type ConnectSlotServerOptions,
   connectSlotServer,
   MAX_SLOT_READ_BYTES,
+  SLOT_REQUEST_TIMEOUT_MS,
 } from './https-slot-server.js';
 export { formatIntroduction, type Introduction, parseIntroduction } from './introduction.js';
 export {
@@ -77,6 +99,15 @@ export {
   type ServerProblem,
   updateDocument,
 } from './publish.js';
+export {
+  copyNewestVersion,
+  lackingCopies,
+  SERVER_COPY_STATES,
+  type ServerCopy,
+  type ServerCopyState,
+  type ServerFailure,
+  surveyCopies,
+} from './server-copies.js';
 export { type ServersYamlOptions, serversYaml } from './servers-yaml.js';
 export {
   decodeSlotData,
@@ -86,3 +117,4 @@ export {
   slotHeaderOf,
 } from './slot.js';
 export type { SlotServer } from './slot-server.js';
+export { SlotServerPool, serverKey } from './slot-server-pool.js';

@@ -158,6 +158,18 @@ describe('GsdClient', () => {
     ]);
   });
 
+  it('a first poll finds a newer directory on a server the announcements name', async () => {
+    const g = await grid();
+    // The introduction's only server misses the operator's last change.
+    g.servers[0]!.down = true;
+    await g.writer.removeAnnouncement('node2');
+    g.servers[0]!.down = false;
+    const { client } = g.client();
+    const change = await client.refresh();
+    expect(change.added.map((s) => s.petname)).toEqual(['node0', 'node1']);
+    expect(client.directorySeqnum).toBe(5);
+  });
+
   it('a down server is asked once a poll, not once for each document', async () => {
     const g = await grid();
     const { client } = g.client();

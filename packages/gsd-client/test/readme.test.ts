@@ -1,18 +1,37 @@
 import { fileURLToPath } from 'node:url';
 import { readmeExamples, runExample } from '@ostrom/test-fixtures';
 import { expect, it } from 'vitest';
+import type { GridMemberStatus, GridView } from '../src/index.js';
 
-// The README's example runs as written, on memory servers: what it exports is what it claims.
+// The README's examples run as written, on memory servers: what they export is what they claim.
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const examples = readmeExamples(`${packageDir}README.md`);
 
-it('the README example publishes a directory of one node that a client turns into servers.yaml', async () => {
-  const [example, ...rest] = readmeExamples(`${packageDir}README.md`);
-  expect(rest).toEqual([]);
-  const exported = await runExample(packageDir, example!);
+it('the README has its two examples', () => {
+  expect(examples).toHaveLength(2);
+});
+
+it('the first example publishes a directory of one node that a client turns into servers.yaml', async () => {
+  const exported = await runExample(packageDir, examples[0]!);
   const changes = exported.changes as { added: { petname: string; reachable: boolean }[] }[];
   expect(changes).toHaveLength(1);
   expect(changes[0]!.added).toEqual([expect.objectContaining({ petname: 'n1', reachable: true })]);
   expect(exported.yaml).toMatch(/^storage:\n {2}"?v0-[a-z2-7]{52}"?:\n/);
   expect(exported.yaml).toContain('"n1"');
+});
+
+it('the second example’s node announces itself and keeps the directory, which then lists it', async () => {
+  const exported = await runExample(packageDir, examples[1]!);
+  const status = exported.status as GridMemberStatus;
+  expect(status.lastError).toBeNull();
+  expect(status.announcement).toMatchObject({ seqnum: 1, lastReason: 'not published yet' });
+  expect(status.announcement!.servers.map((c) => c.state)).toEqual(['current', 'current']);
+  // This node only: the directory lists no server yet.
+  expect(status.directoryWriter!.renewed).toHaveLength(1);
+  const view = exported.view as GridView;
+  expect(view.entries).toEqual([
+    expect.objectContaining({ petname: 'n1', answering: true, problem: undefined }),
+  ]);
+  expect(view.entries[0]!.announcement?.body.nickname).toBe('n1');
 });
