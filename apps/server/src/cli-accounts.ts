@@ -10,7 +10,7 @@ import {
 } from '@ostrom/accountant';
 import {
   ACCOUNT_STATUSES,
-  type Account as AccountRow,
+  type AccountRow,
   type AccountStatus,
   type AccountWithUsage,
 } from '@ostrom/leasedb';
@@ -217,12 +217,20 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
         const o = { hard: quotaValue(given.hard), soft: quotaValue(given.soft) };
         await withOperator(nodeDir(cmd), env, async ({ db, accountant }) => {
           const current = await requireAccount(db, id);
-          const hardBytes = o.hard === undefined ? current.hardQuotaBytes : o.hard;
-          const softBytes = o.soft === undefined ? current.softQuotaBytes : o.soft;
-          if (hardBytes !== null && softBytes !== null && softBytes > hardBytes) {
+          const hardQuotaBytes = o.hard === undefined ? current.hardQuotaBytes : o.hard;
+          const softQuotaBytes = o.soft === undefined ? current.softQuotaBytes : o.soft;
+          if (
+            hardQuotaBytes !== null &&
+            softQuotaBytes !== null &&
+            softQuotaBytes > hardQuotaBytes
+          ) {
             throw new UsageError('the soft quota must not exceed the hard quota');
           }
-          const account = await accountant.setAccountQuota(id, { hardBytes, softBytes }, { actor });
+          const account = await accountant.setAccountQuota(
+            id,
+            { hardQuotaBytes, softQuotaBytes },
+            { actor },
+          );
           print(
             cmd,
             account,
@@ -231,9 +239,9 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
           );
           // Allowed (an operator may stop an account's growth this way), but never silently.
           const usage = (await db.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
-          if (hardBytes !== null && usage.bytes > hardBytes) {
+          if (hardQuotaBytes !== null && usage.bytes > hardQuotaBytes) {
             io.stderr(
-              `ostrom: warning: account ${id} holds ${formatSize(usage.bytes)}, more than its hard quota of ${formatSize(hardBytes)}: it can store nothing more until it holds less (nothing it holds is deleted)\n`,
+              `ostrom: warning: account ${id} holds ${formatSize(usage.bytes)}, more than its hard quota of ${formatSize(hardQuotaBytes)}: it can store nothing more until it holds less (nothing it holds is deleted)\n`,
             );
           }
         });

@@ -5,7 +5,7 @@ import { type Accountant, AccountantError } from '@ostrom/accountant';
 import { BackendError, type ShareBackend } from '@ostrom/backend';
 import { BackupError, CrawlerClaimedError, listBackups } from '@ostrom/crawler';
 import { GsdError, type SlotServer } from '@ostrom/gsd-client';
-import { type Account as AccountRow, type LeaseDb, LeaseDbError } from '@ostrom/leasedb';
+import { type AccountRow, type LeaseDb, LeaseDbError } from '@ostrom/leasedb';
 import { ProtocolError, StorageClientError } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { GsdCliContext } from './cli-gsd.js';

@@ -25,6 +25,7 @@ import {
   type NodeCrawler,
   type PacingClock,
   prepareSqliteDatabase,
+  readCrawlerStatus,
   type StartupRecovery,
   syncAccountRecords,
 } from '@ostrom/crawler';
@@ -32,6 +33,7 @@ import {
   BODY_LIMIT_DEFAULTS,
   type BodyLimits,
   createStorageHandler,
+  createStorageMetrics,
   createStorageServer,
   createUploadForwarder,
   type UploadForwarder,
@@ -42,7 +44,6 @@ import pino, { type Logger } from 'pino';
 import { createAdminApi } from './admin/api.js';
 import { ADMIN_LISTEN } from './config.js';
 import { NodeError } from './errors.js';
-import { createNodeMetrics } from './metrics.js';
 import { nodeCrawlerSettings } from './node-crawler.js';
 import {
   ensureAdminToken,
@@ -526,10 +527,12 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
     leaseDb = db;
     await syncAccounts(node, db, backend, logger);
     let port = options.port ?? node.config.storage.port;
-    const metrics = createNodeMetrics({
+    const metrics = createStorageMetrics({
       leaseDb: db,
       health,
       refusals: () => accountant?.refusalCounts(),
+      // The saved state, not the running crawler's: another process may hold the crawl.
+      crawlerStatus: () => readCrawlerStatus(db),
     });
     // Requests that arrive between listening and the accountant's start wait for it: the port
     // (0 picks one) must be known to build the accountant, which registers where peers reach it.
@@ -633,8 +636,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
           serversYaml: serversYaml(node, nurl, furl),
         },
         defaultQuotas: {
-          hardBytes: node.config.accounting.defaultHardQuotaBytes,
-          softBytes: node.config.accounting.defaultSoftQuotaBytes,
+          hardQuotaBytes: node.config.accounting.defaultHardQuotaBytes,
+          softQuotaBytes: node.config.accounting.defaultSoftQuotaBytes,
         },
         listBackups: () => listBackups(shareStore),
         crawlerSchedule: {

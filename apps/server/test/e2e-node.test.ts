@@ -562,7 +562,10 @@ for (const { name: flavour, skip } of flavours) {
       });
 
       // Bob over his hard quota: 403 with a reason, nothing allocated.
-      await running.accountant.setAccountQuota(bob.id, { hardBytes: 3000, softBytes: null });
+      await running.accountant.setAccountQuota(bob.id, {
+        hardQuotaBytes: 3000,
+        softQuotaBytes: null,
+      });
       const tahoe = tahoeClient(running, 2);
       const siB2 = storageIndex(`e2e-bob2-${flavour}`);
       await expect(

@@ -149,8 +149,8 @@ describe('the pages say what is true', () => {
   it("an account's chart draws its quotas, scaled to hold them", () => {
     const points = [{ at: NOW - 3600, shares: 1, bytes: 50 * MB }];
     const chart = usageChart(points, NOW - 86_400, NOW, 'x', {
-      hardBytes: 200 * MB,
-      softBytes: 100 * MB,
+      hardQuotaBytes: 200 * MB,
+      softQuotaBytes: 100 * MB,
     }).toString();
     expect(chart).toContain('data-testid="chart-quota-hard"');
     expect(chart).toContain('hard quota 200 MB');
@@ -162,7 +162,7 @@ describe('the pages say what is true', () => {
 
   it('the accounts page says what quotas a new account gets, and sorts by the share of the hard quota held', () => {
     const page = accountsPage(QUERY, [account()], 1, NOW, {
-      defaults: { hardBytes: 10_000 * MB, softBytes: null },
+      defaults: { hardQuotaBytes: 10_000 * MB, softQuotaBytes: null },
       pending: 0,
       csrf: null,
     });

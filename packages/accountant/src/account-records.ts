@@ -6,7 +6,7 @@ import {
   writeAccountRecord,
 } from '@ostrom/backend';
 import {
-  type Account as AccountRow,
+  type AccountRow,
   type CreateAccountInput,
   LeaseDbError,
   type LeaseDbOperations,

@@ -1,6 +1,6 @@
 import { BackendError, type EmbeddedLease, type ShareInfo } from '@ostrom/backend';
 import {
-  type Account as AccountRow,
+  type AccountRow,
   type ActivityEvent,
   hashLeaseSecret,
   LeaseDbError,
@@ -21,12 +21,12 @@ import {
 import { AccountantError } from './errors.js';
 import { predictMutableLength } from './mutable.js';
 import type {
-  AccountInfo,
-  AllocateRequest,
+  AccountReadTestWriteOptions,
+  AccountSummary,
+  AllocateOptions,
   AllocateResult,
   LeaseSecrets,
   ReadTestWriteAdmission,
-  ReadTestWriteRequest,
   ReadTestWriteResult,
   ShareRead,
   ShareStream,
@@ -35,7 +35,7 @@ import type {
 } from './types.js';
 import type { RequestContext } from './upload-bounds.js';
 import {
-  checkAllocateRequest,
+  checkAllocateOptions,
   checkLeaseSecrets,
   checkReadTestWrite,
   checkShnum,
@@ -79,11 +79,11 @@ export class Account {
    */
   async allocate(
     storageIndex: string,
-    request: AllocateRequest,
+    request: AllocateOptions,
     context: RequestContext = {},
   ): Promise<AllocateResult> {
     checkStorageIndex(storageIndex);
-    checkAllocateRequest(request);
+    checkAllocateOptions(request);
     const core = this.#core;
     const connection = core.uploadBounds.connectionKey(context.connection);
     const requested = new Set(request.shareNumbers).size * request.allocatedSize;
@@ -166,7 +166,7 @@ export class Account {
    */
   async #createUploads(
     storageIndex: string,
-    request: AllocateRequest,
+    request: AllocateOptions,
     allocated: readonly number[],
     account: AccountRow,
     duration: number,
@@ -584,7 +584,7 @@ export class Account {
    */
   async readTestWrite(
     storageIndex: string,
-    request: ReadTestWriteRequest,
+    request: AccountReadTestWriteOptions,
   ): Promise<ReadTestWriteResult> {
     checkStorageIndex(storageIndex);
     checkReadTestWrite(request);
@@ -672,7 +672,7 @@ export class Account {
 
   async #applyWrites(
     storageIndex: string,
-    request: ReadTestWriteRequest,
+    request: AccountReadTestWriteOptions,
     existing: Map<number, ShareInfo>,
     account: AccountRow,
     duration: number,
@@ -776,8 +776,8 @@ export class Account {
   async #createMutable(
     storageIndex: string,
     shnum: number,
-    request: ReadTestWriteRequest,
-    vector: ReadTestWriteRequest['testWriteVectors'] extends ReadonlyMap<number, infer V>
+    request: AccountReadTestWriteOptions,
+    vector: AccountReadTestWriteOptions['testWriteVectors'] extends ReadonlyMap<number, infer V>
       ? V
       : never,
     predicted: number,
@@ -826,7 +826,7 @@ export class Account {
   // ---------------------------------------------------------------------- account
 
   /** The account's status, usage, quotas and lease duration (`GET /accounting/v1/account`). */
-  async info(): Promise<AccountInfo> {
+  async info(): Promise<AccountSummary> {
     const core = this.#core;
     const account = await core.loadAccount(this.id);
     await core.touch(this.id);
@@ -1005,7 +1005,7 @@ function clippedLength(share: ShareInfo, offset: number, size: number): number {
  * a share it deleted (new length 0), which are never written.
  */
 function readTestWriteTraffic(
-  request: ReadTestWriteRequest,
+  request: AccountReadTestWriteOptions,
   result: ReadTestWriteResult,
 ): Partial<TrafficCounts> {
   let bytesOut = 0;

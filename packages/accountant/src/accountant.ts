@@ -1,8 +1,9 @@
 import {
-  type Account as AccountRow,
+  type AccountRow,
   type AccountStatus,
   ANONYMOUS_ACCOUNT_ID,
   LeaseDbError,
+  type QuotaInput,
   STARTER_ACCOUNT_ID,
   type TrafficCounts,
 } from '@ostrom/leasedb';
@@ -559,16 +560,16 @@ export class Accountant {
     });
   }
 
-  /** Sets both quota limits (null = none). */
+  /** Sets both quota limits (null = none), named as the lease database and the wire name them. */
   async setAccountQuota(
     accountId: number,
-    quota: { hardBytes: number | null; softBytes: number | null },
+    quota: QuotaInput,
     options: OperatorOption = {},
   ): Promise<AccountRow> {
     return await changeAccount(this.#core, accountId, (tx) =>
       tx.setAccountQuota(
         accountId,
-        { hardQuotaBytes: quota.hardBytes, softQuotaBytes: quota.softBytes },
+        { hardQuotaBytes: quota.hardQuotaBytes, softQuotaBytes: quota.softQuotaBytes },
         { actor: options.actor ?? null },
       ),
     );

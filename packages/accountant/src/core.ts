@@ -7,7 +7,7 @@ import {
   writeOwnerRecords,
 } from '@ostrom/backend';
 import {
-  type Account as AccountRow,
+  type AccountRow,
   ANONYMOUS_ACCOUNT_ID,
   isUnavailableError,
   LeaseDbError,

@@ -65,18 +65,19 @@ export { formatSize, formatSizeExact, parseSize } from './size.js';
 export { accountIdForSwissnum, swissnumFor } from './swissnum.js';
 export { MAX_TRAFFIC_ENTRIES } from './traffic.js';
 export type {
-  AccountInfo,
-  AllocateRequest,
+  AccountReadTestWriteOptions,
+  AccountSummary,
+  AllocateOptions,
   AllocateResult,
   LeaseSecrets,
   ReadTestWriteAdmission,
-  ReadTestWriteRequest,
+  ReadTestWriteOptions,
   ReadTestWriteResult,
   ReadVector,
   ShareRead,
   ShareStream,
-  ShareTestWrite,
   TestVector,
+  TestWriteVectors,
   UploadWriteResult,
   VersionInfo,
   WriteVector,

@@ -1,19 +1,38 @@
 import type { ByteRange, ShareType } from '@ostrom/backend';
 import type { AccountStatus, Usage } from '@ostrom/leasedb';
+import type {
+  AllocateOptions,
+  LeaseSecrets,
+  ReadTestWriteOptions,
+  ReadVector,
+  TestVector,
+  TestWriteVectors,
+  WriteVector,
+} from '@ostrom/protocol';
 
-/** The two lease secrets a Tahoe client sends with every lease-bearing request (32 bytes each). */
-export interface LeaseSecrets {
-  readonly renewSecret: Uint8Array;
-  readonly cancelSecret: Uint8Array;
-}
+// The arguments of the storage protocol's calls are the protocol's own types, the same on the
+// client's side and here; this package re-exports them beside the calls that take them.
+export type {
+  AllocateOptions,
+  LeaseSecrets,
+  ReadTestWriteOptions,
+  ReadVector,
+  TestVector,
+  TestWriteVectors,
+  WriteVector,
+};
 
-/** `POST /storage/v1/immutable/:si`. */
-export interface AllocateRequest extends LeaseSecrets {
-  /** Random per upload and server (Tahoe sends 20 bytes); later chunks must present it. */
-  readonly uploadSecret: Uint8Array;
-  readonly shareNumbers: readonly number[];
-  /** Size of each share's data, in bytes. */
-  readonly allocatedSize: number;
+/**
+ * What `Account.readTestWrite` takes: the client's read-test-write call, plus a bound of the
+ * server's own on what the read vector may return.
+ */
+export interface AccountReadTestWriteOptions extends ReadTestWriteOptions {
+  /**
+   * The most the read vector may return in all, over every existing share (default 4 MiB,
+   * `MAX_READ_VECTOR_BYTES` in account.ts): a request asking more is OUT_OF_RANGE before anything
+   * is read.
+   */
+  readonly maxReadBytes?: number;
 }
 
 export interface AllocateResult {
@@ -27,44 +46,6 @@ export interface AllocateResult {
 export interface UploadWriteResult {
   readonly complete: boolean;
   readonly required: readonly ByteRange[];
-}
-
-export interface TestVector {
-  readonly offset: number;
-  readonly size: number;
-  /** Passes when the `size` bytes at `offset` (truncated at the share's end) equal this. */
-  readonly specimen: Uint8Array;
-}
-
-export interface WriteVector {
-  readonly offset: number;
-  readonly data: Uint8Array;
-}
-
-/** What one share of a read-test-write asks: tests, then writes if every test of every share passed. */
-export interface ShareTestWrite {
-  readonly test: readonly TestVector[];
-  readonly write: readonly WriteVector[];
-  /** 0 deletes the share; a smaller length truncates it; a larger one is ignored; null leaves it. */
-  readonly newLength: number | null;
-}
-
-export interface ReadVector {
-  readonly offset: number;
-  readonly size: number;
-}
-
-/** `POST /storage/v1/mutable/:si/read-test-write`. */
-export interface ReadTestWriteRequest extends LeaseSecrets {
-  readonly writeEnabler: Uint8Array;
-  readonly testWriteVectors: ReadonlyMap<number, ShareTestWrite>;
-  readonly readVector: readonly ReadVector[];
-  /**
-   * The most the read vector may return in all, over every existing share (default 4 MiB,
-   * `MAX_READ_VECTOR_BYTES` in account.ts): a request asking more is OUT_OF_RANGE before anything
-   * is read.
-   */
-  readonly maxReadBytes?: number;
 }
 
 export interface ReadTestWriteResult {
@@ -104,8 +85,11 @@ export interface ReadTestWriteAdmission {
   readonly mayWrite: boolean;
 }
 
-/** What `GET /accounting/v1/account` tells a client about its own account. */
-export interface AccountInfo {
+/**
+ * What an account's holder may know of it (`Account.info()`): the server turns it into the
+ * wire's `AccountInfo` for `GET /accounting/v1/account`.
+ */
+export interface AccountSummary {
   readonly accountId: number;
   readonly nickname: string;
   readonly status: AccountStatus;

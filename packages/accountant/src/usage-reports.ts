@@ -1,10 +1,10 @@
-import type { Account, AccountWithUsage, LeaseDb } from '@ostrom/leasedb';
+import type { AccountRow, AccountWithUsage, LeaseDb } from '@ostrom/leasedb';
 
 // Usage reports as an operator reads them (`ostrom usage`, `GET /admin/v1/usage`): one account's
 // usage beside its quotas, and the node's total with its largest accounts.
 
 /** One account's usage and quotas: as `ostrom usage ID` prints it. */
-export async function accountUsageReport(leaseDb: LeaseDb, account: Account) {
+export async function accountUsageReport(leaseDb: LeaseDb, account: AccountRow) {
   const usage = (await leaseDb.getAccountUsage(account.id)) ?? { shares: 0, bytes: 0 };
   return {
     accountId: account.id,

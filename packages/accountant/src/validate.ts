@@ -1,18 +1,23 @@
-import { isStorageIndex, MAX_SHNUM } from '@ostrom/protocol';
-import type { AllocateRequest, LeaseSecrets, ReadTestWriteRequest } from './types.js';
+import {
+  isShareNumber,
+  isStorageIndex,
+  LEASE_SECRET_BYTES,
+  MAX_SHNUM,
+} from '@ostrom/protocol/facts';
+import type { AccountReadTestWriteOptions, AllocateOptions, LeaseSecrets } from './types.js';
 
 // The HTTP layer decodes and validates requests (`@ostrom/protocol`); these checks guard the
 // accountant's own contract for embedders that call it directly. Misuse throws TypeError or
 // RangeError, as everywhere in Ostrom.
 
 export function checkStorageIndex(storageIndex: string): void {
-  if (typeof storageIndex !== 'string' || !isStorageIndex(storageIndex)) {
+  if (!isStorageIndex(storageIndex)) {
     throw new TypeError(`not a storage index: ${String(storageIndex).slice(0, 40)}`);
   }
 }
 
 export function checkShnum(shnum: number): void {
-  if (!Number.isInteger(shnum) || shnum < 0 || shnum > MAX_SHNUM) {
+  if (!isShareNumber(shnum)) {
     throw new RangeError(`share numbers are 0–${MAX_SHNUM}`);
   }
 }
@@ -33,15 +38,15 @@ function checkOffset(name: string, value: unknown): void {
 }
 
 export function checkLeaseSecrets(secrets: LeaseSecrets): void {
-  checkBytes('renewSecret', secrets?.renewSecret, 32);
-  checkBytes('cancelSecret', secrets?.cancelSecret, 32);
+  checkBytes('renewSecret', secrets?.renewSecret, LEASE_SECRET_BYTES);
+  checkBytes('cancelSecret', secrets?.cancelSecret, LEASE_SECRET_BYTES);
 }
 
 export function checkUploadSecret(secret: Uint8Array): void {
   checkBytes('uploadSecret', secret);
 }
 
-export function checkAllocateRequest(request: AllocateRequest): void {
+export function checkAllocateOptions(request: AllocateOptions): void {
   checkLeaseSecrets(request);
   checkUploadSecret(request.uploadSecret);
   checkOffset('allocatedSize', request.allocatedSize);
@@ -51,7 +56,7 @@ export function checkAllocateRequest(request: AllocateRequest): void {
   for (const shnum of request.shareNumbers) checkShnum(shnum);
 }
 
-export function checkReadTestWrite(request: ReadTestWriteRequest): void {
+export function checkReadTestWrite(request: AccountReadTestWriteOptions): void {
   checkLeaseSecrets(request);
   checkBytes('writeEnabler', request.writeEnabler);
   if (!(request.testWriteVectors instanceof Map)) {

@@ -42,7 +42,7 @@ describeMatrix('account records', (matrix) => {
 
     await accountant.setAccountStatus(alice.id, 'frozen', { actor: 'op' });
     expect(await record(alice.id)).toMatchObject({ status: 'frozen' });
-    await accountant.setAccountQuota(alice.id, { hardBytes: 5000, softBytes: 4000 });
+    await accountant.setAccountQuota(alice.id, { hardQuotaBytes: 5000, softQuotaBytes: 4000 });
     expect(await record(alice.id)).toMatchObject({ hardQuotaBytes: 5000, softQuotaBytes: 4000 });
     await accountant.setAccountStatus(alice.id, 'deleted');
     expect(await record(alice.id)).toMatchObject({
@@ -85,7 +85,7 @@ describeMatrix('account records', (matrix) => {
       code: 'UNAVAILABLE',
     });
     await expect(
-      accountant.setAccountQuota(alice.id, { hardBytes: 1, softBytes: null }),
+      accountant.setAccountQuota(alice.id, { hardQuotaBytes: 1, softQuotaBytes: null }),
     ).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     await expect(accountant.setAccountStatus(alice.id, 'deleted')).rejects.toMatchObject({
       code: 'UNAVAILABLE',
@@ -140,8 +140,8 @@ describeMatrix('account records', (matrix) => {
     await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
         (i % 2 === 0 ? accountant : other).setAccountQuota(alice.id, {
-          hardBytes: 1000 + i,
-          softBytes: null,
+          hardQuotaBytes: 1000 + i,
+          softQuotaBytes: null,
         }),
       ).concat(
         [accountant, other].map((a, i) => a.setAccountStatus(alice.id, i ? 'frozen' : 'disabled')),

@@ -347,7 +347,7 @@ describeMatrix('accounts', (matrix) => {
   it('info() reports status, usage, quotas and lease duration', async () => {
     const { accountant, alice } = await setup();
     await storeOne(alice);
-    await accountant.setAccountQuota(alice.id, { hardBytes: 10_000, softBytes: 5000 });
+    await accountant.setAccountQuota(alice.id, { hardQuotaBytes: 10_000, softQuotaBytes: 5000 });
     expect(await alice.info()).toEqual({
       accountId: alice.id,
       nickname: 'alice',

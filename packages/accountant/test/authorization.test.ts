@@ -8,8 +8,8 @@ import {
   AccountantError,
   type AccountantErrorCode,
   type AccountingMode,
+  type AccountReadTestWriteOptions,
   type ApprovalMode,
-  type ReadTestWriteRequest,
 } from '../src/index.js';
 import {
   bytes,
@@ -650,7 +650,7 @@ async function setUp(world: World, s: Scenario): Promise<Model> {
   }
   model.anonymousDefaultQuota = (await accountant.anonymous().info()).hardQuotaBytes;
   if (s.anonymousQuota !== undefined) {
-    await accountant.setAccountQuota(0, { hardBytes: s.anonymousQuota, softBytes: null });
+    await accountant.setAccountQuota(0, { hardQuotaBytes: s.anonymousQuota, softQuotaBytes: null });
     model.accounts[ANONYMOUS]!.hardQuota = s.anonymousQuota;
   }
   for (const [i, spec] of s.accounts.entries()) {
@@ -677,8 +677,8 @@ async function setUp(world: World, s: Scenario): Promise<Model> {
           account.id = outcome.account.id;
           account.status = status === 'pending' ? 'pending' : 'normal';
           await accountant.setAccountQuota(account.id, {
-            hardBytes: spec.hardQuota,
-            softBytes: null,
+            hardQuotaBytes: spec.hardQuota,
+            softQuotaBytes: null,
           });
         }
       }
@@ -951,7 +951,10 @@ async function step(world: World, model: Model, cmd: Command, what: string): Pro
 
     case 'quota': {
       const account = model.accounts[cmd.acct]!;
-      await accountant.setAccountQuota(account.id, { hardBytes: cmd.hard, softBytes: null });
+      await accountant.setAccountQuota(account.id, {
+        hardQuotaBytes: cmd.hard,
+        softQuotaBytes: null,
+      });
       account.hardQuota = cmd.hard;
       return;
     }
@@ -1016,7 +1019,7 @@ async function readTestWrite(
         ? { test: [], write: [write], newLength: null }
         : { test: [], write: [], newLength: cmd.op === 'delete' ? 0 : cmd.newLength };
   const writes = cmd.op !== 'read';
-  const request: ReadTestWriteRequest = {
+  const request: AccountReadTestWriteOptions = {
     renewSecret: s.renewSecret,
     cancelSecret: s.cancelSecret,
     writeEnabler: we,

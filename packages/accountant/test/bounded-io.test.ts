@@ -1,6 +1,6 @@
 import type { ShareBackend } from '@ostrom/backend';
 import { expect, it } from 'vitest';
-import { AccountantError, type ReadTestWriteRequest } from '../src/index.js';
+import { AccountantError, type AccountReadTestWriteOptions } from '../src/index.js';
 import { bytes, describeMatrix, makeWorld, randomKey, secrets, storageIndex } from './setup.js';
 
 // What lets a server judge a request on its headers and send a share without holding it:
@@ -16,12 +16,14 @@ function rtw(
   vectors: [
     number,
     Partial<
-      ReadTestWriteRequest['testWriteVectors'] extends ReadonlyMap<number, infer V> ? V : never
+      AccountReadTestWriteOptions['testWriteVectors'] extends ReadonlyMap<number, infer V>
+        ? V
+        : never
     >,
   ][],
   readVector: { offset: number; size: number }[] = [],
   options: { writeEnabler?: Uint8Array; maxReadBytes?: number } = {},
-): ReadTestWriteRequest {
+): AccountReadTestWriteOptions {
   const s = secrets('writer');
   return {
     renewSecret: s.renewSecret,

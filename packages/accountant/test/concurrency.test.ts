@@ -1,6 +1,6 @@
 import type { MutableWriteRequest, ShareBackend } from '@ostrom/backend';
 import { expect, it } from 'vitest';
-import type { ReadTestWriteRequest, TestVector } from '../src/index.js';
+import type { AccountReadTestWriteOptions, TestVector } from '../src/index.js';
 import { bytes, describeMatrix, makeWorld, randomKey, secrets, storageIndex } from './setup.js';
 
 const A = storageIndex('A');
@@ -38,7 +38,7 @@ function write(
   seed: string,
   data: Uint8Array,
   test: readonly TestVector[] = [],
-): ReadTestWriteRequest {
+): AccountReadTestWriteOptions {
   return {
     ...secrets(seed),
     testWriteVectors: new Map([[0, { test, write: [{ offset: 0, data }], newLength: null }]]),

@@ -1,7 +1,7 @@
 import { BackendError, type ShareBackend } from '@ostrom/backend';
 import { LeaseDbError } from '@ostrom/leasedb';
 import { expect, it } from 'vitest';
-import type { ReadTestWriteRequest } from '../src/index.js';
+import type { AccountReadTestWriteOptions } from '../src/index.js';
 import {
   bytes,
   describeMatrix,
@@ -89,7 +89,7 @@ function rtw(
     newLength?: number | null;
     create?: boolean;
   },
-): ReadTestWriteRequest {
+): AccountReadTestWriteOptions {
   const s = secrets('writer');
   return {
     renewSecret: s.renewSecret,

@@ -218,7 +218,7 @@ describeMatrix('immutable uploads', (matrix) => {
 
   it('allocate() passing the hard quota is QUOTA_EXCEEDED and allocates nothing', async () => {
     const { accountant, alice, db, backend } = await setup();
-    await accountant.setAccountQuota(alice.id, { hardBytes: 1000, softBytes: null });
+    await accountant.setAccountQuota(alice.id, { hardQuotaBytes: 1000, softQuotaBytes: null });
     await alice.allocate(SI, { ...secrets('a'), shareNumbers: [0], allocatedSize: 600 });
     const other = storageIndex(2);
     const error = await alice
@@ -236,7 +236,7 @@ describeMatrix('immutable uploads', (matrix) => {
 
   it('allocate() crossing 80% and 100% of the soft quota appends one warning each', async () => {
     const { accountant, alice, db } = await setup();
-    await accountant.setAccountQuota(alice.id, { hardBytes: null, softBytes: 1000 });
+    await accountant.setAccountQuota(alice.id, { hardQuotaBytes: null, softQuotaBytes: 1000 });
     for (const [i, size] of [700, 200, 50, 100].entries()) {
       await alice.allocate(storageIndex(i), {
         ...secrets(i),

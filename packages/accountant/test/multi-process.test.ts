@@ -2,7 +2,11 @@ import { createMemoryBackend, type MutableWriteRequest, type ShareBackend } from
 import { type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
 import { createScratchSchema, manualClock, postgresUrl } from '@ostrom/test-fixtures';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { Accountant, type AccountantOptions, type ReadTestWriteRequest } from '../src/index.js';
+import {
+  Accountant,
+  type AccountantOptions,
+  type AccountReadTestWriteOptions,
+} from '../src/index.js';
 import { bytes, randomKey, SERVER_ID, SERVER_SECRET, secrets, storageIndex } from './setup.js';
 
 // Two Accountants, each with its own LeaseDb (own pools) on one PostgreSQL schema and one shared
@@ -52,7 +56,7 @@ function gated(inner: ShareBackend, gatedIndex: string, calls: string[], name: s
 }
 
 /** Writes `data` at the start of share 0, without tests. */
-function write(data: Uint8Array): ReadTestWriteRequest {
+function write(data: Uint8Array): AccountReadTestWriteOptions {
   return {
     ...secrets('writer'),
     testWriteVectors: new Map([[0, { test: [], write: [{ offset: 0, data }], newLength: null }]]),
@@ -188,7 +192,10 @@ describe.skipIf(pgAdminUrl === undefined)('two processes on one database [postgr
       await aliceB.readTestWrite(Q, write(bytes(50, 2)));
       const used = (await a.leaseDb.getAccountUsage(row.id))!.bytes;
       // Room for one 40-byte growth, not two.
-      await a.accountant.setAccountQuota(row.id, { hardBytes: used + 60, softBytes: null });
+      await a.accountant.setAccountQuota(row.id, {
+        hardQuotaBytes: used + 60,
+        softQuotaBytes: null,
+      });
       calls.length = 0;
 
       const growP = outcome(aliceA.readTestWrite(P, write(bytes(90, 3))));
@@ -223,7 +230,10 @@ describe.skipIf(pgAdminUrl === undefined)('two processes on one database [postgr
     const aliceA = a.accountant.account(row.id);
     await aliceA.readTestWrite(Q, write(bytes(10, 1)));
     const used = (await a.leaseDb.getAccountUsage(row.id))!.bytes;
-    await a.accountant.setAccountQuota(row.id, { hardBytes: used + 100, softBytes: null });
+    await a.accountant.setAccountQuota(row.id, {
+      hardQuotaBytes: used + 100,
+      softQuotaBytes: null,
+    });
 
     const grow = outcome(aliceA.readTestWrite(P, write(bytes(80, 2))));
     await gate.entered.promise;

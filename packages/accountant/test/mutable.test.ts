@@ -2,9 +2,9 @@ import { expect, it } from 'vitest';
 import {
   type Account,
   AccountantError,
-  type ReadTestWriteRequest,
+  type AccountReadTestWriteOptions,
   type ReadVector,
-  type ShareTestWrite,
+  type TestWriteVectors,
 } from '../src/index.js';
 import {
   bytes,
@@ -27,13 +27,13 @@ const empty = new Uint8Array(0);
 /** Tahoe's create-if-absent test: the first byte of a missing share reads as empty. */
 const ABSENT = { offset: 0, size: 1, specimen: empty } as const;
 
-type Vectors = Record<number, Partial<ShareTestWrite>>;
+type Vectors = Record<number, Partial<TestWriteVectors>>;
 
 /** A read-test-write request from one client (lease secrets of `who`) with the slot's enabler. */
 function request(
   vectors: Vectors,
   options: { readVector?: ReadVector[]; writeEnabler?: Uint8Array; who?: string } = {},
-): ReadTestWriteRequest {
+): AccountReadTestWriteOptions {
   const s = secrets(options.who ?? 'writer');
   return {
     renewSecret: s.renewSecret,
@@ -50,7 +50,7 @@ function request(
 }
 
 /** Writes `data` at 0 of each listed share, creating them. */
-function create(shnums: Record<number, Uint8Array>, who?: string): ReadTestWriteRequest {
+function create(shnums: Record<number, Uint8Array>, who?: string): AccountReadTestWriteOptions {
   const vectors: Vectors = {};
   for (const [shnum, data] of Object.entries(shnums)) {
     vectors[Number(shnum)] = { test: [ABSENT], write: [{ offset: 0, data }] };
@@ -525,7 +525,7 @@ describeMatrix('mutable read-test-write', (matrix) => {
     const world = await setup();
     const { accountant, alice, db } = world;
     await alice.readTestWrite(SI, create({ 0: bytes(80), 1: bytes(40) }));
-    await accountant.setAccountQuota(alice.id, { hardBytes: 50, softBytes: null });
+    await accountant.setAccountQuota(alice.id, { hardQuotaBytes: 50, softQuotaBytes: null });
     await alice.readTestWrite(SI, request({ 0: { newLength: 60 } }));
     expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 2, bytes: 100 });
     // Shrinking one share while growing another is fine when the total shrinks.
@@ -604,7 +604,7 @@ describeMatrix('mutable read-test-write', (matrix) => {
     const world = await setup();
     const { accountant, alice, db } = world;
     await alice.readTestWrite(SI, create({ 0: bytes(80) }));
-    await accountant.setAccountQuota(alice.id, { hardBytes: 50, softBytes: null });
+    await accountant.setAccountQuota(alice.id, { hardQuotaBytes: 50, softQuotaBytes: null });
     const result = await alice.readTestWrite(SI, request({ 1: { test: [ABSENT] } }));
     expect(result.success).toBe(true);
     expect(await alice.readShare('mutable', SI, 1)).toEqual({ data: empty, sizeBytes: 0 });

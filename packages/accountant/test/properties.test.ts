@@ -4,7 +4,7 @@ import {
   type Account,
   AccountantError,
   type AccountantErrorCode,
-  type ReadTestWriteRequest,
+  type AccountReadTestWriteOptions,
 } from '../src/index.js';
 import {
   bytes,
@@ -362,7 +362,7 @@ async function run(
             : cmd.op === 'overwrite'
               ? { test: [], write: [write], newLength: null }
               : { test: [], write: [], newLength: cmd.op === 'delete' ? 0 : cmd.newLength };
-        const request: ReadTestWriteRequest = {
+        const request: AccountReadTestWriteOptions = {
           renewSecret: s.renewSecret,
           cancelSecret: s.cancelSecret,
           writeEnabler: we,

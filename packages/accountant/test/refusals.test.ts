@@ -3,8 +3,8 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   type Account,
   AccountantError,
+  type AccountReadTestWriteOptions,
   REFUSAL_EVENT_WINDOW_SECONDS,
-  type ReadTestWriteRequest,
 } from '../src/index.js';
 import { MAX_REFUSAL_LIMITER_ENTRIES, RefusalRecorder } from '../src/refusals.js';
 import {
@@ -38,7 +38,7 @@ function allocate(account: Account, seed: string, allocatedSize: number, shareNu
 }
 
 /** Writes `data` at 0 of share 0 of the slot, creating it. */
-function mutableWrite(data: Uint8Array): ReadTestWriteRequest {
+function mutableWrite(data: Uint8Array): AccountReadTestWriteOptions {
   return {
     renewSecret: S.renewSecret,
     cancelSecret: S.cancelSecret,

@@ -68,7 +68,7 @@ describeMatrix('a day on a storage node', (matrix) => {
     const carol = accountant.account(ids.carol);
     await accountant.setAccountQuota(
       ids.bob,
-      { hardBytes: 20_000, softBytes: 10_000 },
+      { hardQuotaBytes: 20_000, softQuotaBytes: 10_000 },
       { actor: 'operator' },
     );
 

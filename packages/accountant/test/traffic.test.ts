@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type Account,
   Accountant,
+  type AccountReadTestWriteOptions,
   MAX_TRAFFIC_ENTRIES,
-  type ReadTestWriteRequest,
-  type ShareTestWrite,
+  type TestWriteVectors,
   TRAFFIC_RETENTION_DEFAULT_SECONDS,
 } from '../src/index.js';
 import { TrafficMeter } from '../src/traffic.js';
@@ -64,9 +64,9 @@ async function upload(account: Account, si: string, data: Uint8Array, chunks = 1
 
 /** A read-test-write of the slot's share 0 (or none), with its read vector. */
 function rtw(
-  vector: Partial<ShareTestWrite> | undefined,
+  vector: Partial<TestWriteVectors> | undefined,
   readVector: { offset: number; size: number }[] = [],
-): ReadTestWriteRequest {
+): AccountReadTestWriteOptions {
   const s = secrets('writer');
   return {
     renewSecret: s.renewSecret,
@@ -272,7 +272,7 @@ describeMatrix(
         await expect(refused(), code).rejects.toMatchObject({ code });
       }
       // 210 bytes held (two allocations and the slot); the rewrite would grow it by 90.
-      await accountant.setAccountQuota(alice.id, { hardBytes: 250, softBytes: null });
+      await accountant.setAccountQuota(alice.id, { hardQuotaBytes: 250, softQuotaBytes: null });
       await expect(alice.readTestWrite(slot, rewrite(100))).rejects.toMatchObject({
         code: 'QUOTA_EXCEEDED',
       });

@@ -393,8 +393,8 @@ describeMatrix("the anonymous account's default quota", (matrix) => {
   it("the operator's quota on the account wins over the default", async () => {
     const world = await makeWorld(matrix, { availableBytes: 10 ** 13 });
     await world.accountant.setAccountQuota(ANONYMOUS_ACCOUNT_ID, {
-      hardBytes: 100,
-      softBytes: null,
+      hardQuotaBytes: 100,
+      softQuotaBytes: null,
     });
     const anonymous = world.accountant.anonymous();
     expect((await anonymous.info()).hardQuotaBytes).toBe(100);

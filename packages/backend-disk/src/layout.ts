@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { MAX_SHNUM, sharePrefixOf } from '@ostrom/protocol/facts';
 
 // Tahoe-LAFS's storage directory, as its storage server lays it out (storage/server.py):
 //   <root>/shares/<pp>/<SI>/<shnum>            complete shares, pp = the first two SI characters
@@ -19,7 +20,7 @@ export function diskLayout(root: string): DiskLayout {
 }
 
 export function shareSetDir(layout: DiskLayout, storageIndex: string): string {
-  return join(layout.shares, storageIndex.slice(0, 2), storageIndex);
+  return join(layout.shares, sharePrefixOf(storageIndex), storageIndex);
 }
 
 export function sharePath(layout: DiskLayout, storageIndex: string, shnum: number): string {
@@ -27,7 +28,7 @@ export function sharePath(layout: DiskLayout, storageIndex: string, shnum: numbe
 }
 
 export function incomingSetDir(layout: DiskLayout, storageIndex: string): string {
-  return join(layout.incoming, storageIndex.slice(0, 2), storageIndex);
+  return join(layout.incoming, sharePrefixOf(storageIndex), storageIndex);
 }
 
 export function incomingPath(layout: DiskLayout, storageIndex: string, shnum: number): string {
@@ -42,5 +43,5 @@ export function blobPath(layout: DiskLayout, name: string): string {
 export function parseShareFileName(name: string): number | undefined {
   if (!/^(0|[1-9][0-9]{0,2})$/.test(name)) return undefined;
   const shnum = Number(name);
-  return shnum <= 255 ? shnum : undefined;
+  return shnum <= MAX_SHNUM ? shnum : undefined;
 }

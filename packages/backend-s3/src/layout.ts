@@ -1,3 +1,5 @@
+import { MAX_SHNUM, sharePrefixOf } from '@ostrom/protocol/facts';
+
 // Object keys, all under the backend's optional `prefix`:
 //
 //   shares/<pp>/<SI>/<shnum>               complete shares only: immutable data, or a mutable
@@ -28,7 +30,7 @@ export interface S3Layout {
 }
 
 export function s3Layout(root: string): S3Layout {
-  const pp = (storageIndex: string) => storageIndex.slice(0, 2);
+  const pp = sharePrefixOf;
   const layout: S3Layout = {
     sharePrefixDir: (prefix) => `${root}shares/${prefix}/`,
     sharesRoot: () => `${root}shares/`,
@@ -53,5 +55,5 @@ const SHNUM_NAME = /^(0|[1-9][0-9]{0,2})$/;
 export function parseShnum(name: string): number | undefined {
   if (!SHNUM_NAME.test(name)) return undefined;
   const shnum = Number(name);
-  return shnum <= 255 ? shnum : undefined;
+  return shnum <= MAX_SHNUM ? shnum : undefined;
 }

@@ -6,6 +6,7 @@ import {
   type ShareBackend,
   type ShareInfo,
 } from '@ostrom/backend';
+import { isStorageIndex, sharePrefixOf } from '@ostrom/protocol/facts';
 import { mapLimit, REQUEST_CONCURRENCY } from './concurrency.js';
 import type { S3Context } from './context.js';
 import { parseShnum } from './layout.js';
@@ -15,13 +16,9 @@ import { headShare, infoOf } from './share-objects.js';
 // Which complete shares exist: storage indexes and share sets from key listings alone (read
 // ahead across prefixes by share-listing.ts), and each share's type and sizes from a HEAD.
 
-/** Whether a listed name is a storage index filed under `prefix`. */
+/** Whether a listed name is a storage index filed under `prefix` (else something else wrote it). */
 function isStorageIndexOf(name: string, prefix: string): boolean {
-  try {
-    return checkStorageIndex(name).startsWith(prefix);
-  } catch {
-    return false; // something else wrote into the bucket
-  }
+  return isStorageIndex(name) && sharePrefixOf(name) === prefix;
 }
 
 export type Listing = Pick<
@@ -42,11 +39,8 @@ export function createListing(
       for await (const page of store.list(dir, '/')) {
         for (const p of page.prefixes) {
           const storageIndex = p.slice(dir.length, -1);
-          try {
-            found.push(checkStorageIndex(storageIndex));
-          } catch {
-            // Not a storage index: something else wrote into the bucket.
-          }
+          // Anything else under the prefix was written by something other than this backend.
+          if (isStorageIndexOf(storageIndex, sharePrefix)) found.push(storageIndex);
         }
       }
       return found.sort();

@@ -1,3 +1,4 @@
+import { isShareNumber, isStorageIndex, sharePrefixOf } from '@ostrom/protocol/facts';
 import { BackendError } from './errors.js';
 import { SHARE_TYPES, type ShareBackend, type ShareType } from './types.js';
 import { checkShnum, checkStorageIndex } from './validate.js';
@@ -25,7 +26,7 @@ const OWNERS = 'owners';
 export function ownerRecordName(storageIndex: string, shnum: number): string {
   checkStorageIndex(storageIndex);
   checkShnum(shnum);
-  return `${OWNERS}/${storageIndex.slice(0, 2)}/${storageIndex}/${shnum}`;
+  return `${OWNERS}/${sharePrefixOf(storageIndex)}/${storageIndex}/${shnum}`;
 }
 
 /** The blob-name prefix of every owner record under a two-character prefix. */
@@ -38,10 +39,11 @@ export function parseOwnerRecordName(
   name: string,
 ): { storageIndex: string; shnum: number } | undefined {
   const match = /^owners\/([a-z2-7]{2})\/([a-z2-7]{26})\/(\d{1,3})$/.exec(name);
-  if (!match || !match[2]!.startsWith(match[1]!)) return undefined;
+  const storageIndex = match?.[2];
+  if (!isStorageIndex(storageIndex) || sharePrefixOf(storageIndex) !== match?.[1]) return undefined;
   const shnum = Number(match[3]);
-  if (shnum > 255 || String(shnum) !== match[3]) return undefined;
-  return { storageIndex: match[2]!, shnum };
+  if (!isShareNumber(shnum) || String(shnum) !== match[3]) return undefined;
+  return { storageIndex, shnum };
 }
 
 export function encodeOwnerRecord(record: OwnerRecord): Uint8Array {

@@ -1,17 +1,14 @@
-export const SHARE_TYPES = ['immutable', 'mutable'] as const;
-export type ShareType = (typeof SHARE_TYPES)[number];
+import { type ByteRange, SHARE_TYPES, type ShareType } from '@ostrom/protocol/facts';
+
+// Tahoe's share types and byte ranges are defined once for every package; this package
+// re-exports them.
+export { type ByteRange, SHARE_TYPES, type ShareType };
 
 /** The share numbers a listing names under one storage index. */
 export interface ShareSet {
   readonly storageIndex: string;
   /** Ascending. */
   readonly shnums: readonly number[];
-}
-
-/** A half-open byte range [begin, end). */
-export interface ByteRange {
-  readonly begin: number;
-  readonly end: number;
 }
 
 /** One share as a backend reports it. */

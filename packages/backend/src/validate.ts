@@ -1,15 +1,19 @@
+import { isShareNumber, isSharePrefix, isStorageIndex, MAX_SHNUM } from '@ostrom/protocol/facts';
 import { BackendError } from './errors.js';
 
 // Every name a backend turns into a path or an object key is checked here first, so nothing a
-// client sends can point outside a backend's root.
+// client sends can point outside a backend's root. What a storage index, a share number and a
+// prefix are is Tahoe's, defined once in @ostrom/protocol/facts.
 
-const STORAGE_INDEX = /^[a-z2-7]{25}[aeimquy4]$/;
-const PREFIX = /^[a-z2-7]{2}$/;
 const BLOB_NAME = /^[a-z0-9][a-z0-9_.-]*(\/[a-z0-9][a-z0-9_.-]*)*$/;
 
-/** Throws INVALID_KEY unless `value` is a canonical 26-character base32 storage index. */
+/**
+ * Throws INVALID_KEY unless `value` is a canonical 26-character base32 storage index: directories
+ * and object keys are named by the string, so a second spelling of one index would be a second
+ * share set.
+ */
 export function checkStorageIndex(value: unknown): string {
-  if (typeof value !== 'string' || !STORAGE_INDEX.test(value)) {
+  if (!isStorageIndex(value)) {
     throw new BackendError(
       'INVALID_KEY',
       'storage index must be 26 characters of lowercase base32',
@@ -23,17 +27,17 @@ export function checkStorageIndex(value: unknown): string {
 
 /** Throws INVALID_KEY unless `value` is a share number 0–255. */
 export function checkShnum(value: unknown): number {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 255) {
-    throw new BackendError('INVALID_KEY', 'share number must be an integer 0–255', {
+  if (!isShareNumber(value)) {
+    throw new BackendError('INVALID_KEY', `share number must be an integer 0–${MAX_SHNUM}`, {
       details: { shnum: String(value).slice(0, 32) },
     });
   }
-  return value as number;
+  return value;
 }
 
 /** Throws INVALID_KEY unless `value` is one of the 1024 two-character prefixes. */
 export function checkPrefix(value: unknown): string {
-  if (typeof value !== 'string' || !PREFIX.test(value)) {
+  if (!isSharePrefix(value)) {
     throw new BackendError('INVALID_KEY', 'prefix must be two base32 characters');
   }
   return value;

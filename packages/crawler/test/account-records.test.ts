@@ -59,7 +59,7 @@ async function populate(world: World): Promise<Population> {
     await upload(world, ids[share.owner]!, share.si, share.shnum, bytes(100 + i, i));
   }
   await accountant.setAccountStatus(ids.dave!, 'frozen', { actor: 'op' });
-  await accountant.setAccountQuota(ids.erin!, { hardBytes: 7000, softBytes: 5000 });
+  await accountant.setAccountQuota(ids.erin!, { hardQuotaBytes: 7000, softQuotaBytes: 5000 });
   await accountant.setAccountStatus(ids.gina!, 'deleted', { actor: 'op' });
   return { ids, shares };
 }

@@ -5,7 +5,7 @@ import { appendEvent } from './events.js';
 import { toAccount } from './rows.js';
 import {
   ACCOUNT_STATUSES,
-  type Account,
+  type AccountRow,
   type AccountStatus,
   type AccountWithUsage,
 } from './types.js';
@@ -105,7 +105,7 @@ function assertQuota(quota: QuotaInput): void {
   }
 }
 
-export async function requireAccount(ctx: Ctx, id: number): Promise<Account> {
+export async function requireAccount(ctx: Ctx, id: number): Promise<AccountRow> {
   assertAccountId(id);
   const account = await getAccount(ctx, id);
   if (!account)
@@ -113,7 +113,7 @@ export async function requireAccount(ctx: Ctx, id: number): Promise<Account> {
   return account;
 }
 
-export async function createAccount(ctx: Ctx, input: CreateAccountInput): Promise<Account> {
+export async function createAccount(ctx: Ctx, input: CreateAccountInput): Promise<AccountRow> {
   const publicKey = normalizePublicKey(input.publicKey);
   assertNickname(input.nickname);
   const status = input.status ?? 'normal';
@@ -173,7 +173,7 @@ function insertAccount(
     .executeTakeFirstOrThrow();
 }
 
-export async function getAccount(ctx: Ctx, id: number): Promise<Account | undefined> {
+export async function getAccount(ctx: Ctx, id: number): Promise<AccountRow | undefined> {
   assertAccountId(id);
   const row = await ctx.db
     .selectFrom('accounts')
@@ -186,7 +186,7 @@ export async function getAccount(ctx: Ctx, id: number): Promise<Account | undefi
 export async function getAccountByPublicKey(
   ctx: Ctx,
   publicKey: Uint8Array | string,
-): Promise<Account | undefined> {
+): Promise<AccountRow | undefined> {
   const key = normalizePublicKey(publicKey);
   const row = await ctx.db
     .selectFrom('accounts')
@@ -322,7 +322,7 @@ export async function setAccountStatus(
   id: number,
   status: AccountStatus,
   options: StatusChangeOptions,
-): Promise<Account> {
+): Promise<AccountRow> {
   assertStatus(status);
   const reason = normalizeReason(options.reason);
   const actor = options.actor ?? null;
@@ -348,7 +348,7 @@ export async function setAccountQuota(
   id: number,
   quota: QuotaInput,
   actor: string | null,
-): Promise<Account> {
+): Promise<AccountRow> {
   assertQuota(quota);
   const before = await requireAccount(ctx, id);
   const row = await ctx.db
@@ -374,7 +374,7 @@ export async function setAccountNickname(
   id: number,
   nickname: string,
   actor: string | null,
-): Promise<Account> {
+): Promise<AccountRow> {
   assertNickname(nickname);
   const before = await requireAccount(ctx, id);
   const row = await ctx.db
@@ -448,7 +448,7 @@ export async function getAccountAttributes(ctx: Ctx, id: number): Promise<Record
  * of the same account (`FOR NO KEY UPDATE`). On SQLite the process's one connection serialises
  * writers already.
  */
-export async function lockAccount(ctx: Ctx, id: number): Promise<Account | undefined> {
+export async function lockAccount(ctx: Ctx, id: number): Promise<AccountRow | undefined> {
   assertAccountId(id);
   let query = ctx.db.selectFrom('accounts').selectAll().where('id', '=', id);
   // NO KEY UPDATE: writers of the account wait, but rows that only reference it (a lease, a
@@ -477,7 +477,7 @@ export interface RestoreAccountInput {
 /** What `restoreAccount` did: `created` with the given id, `updated` to the given state, or nothing. */
 export interface RestoreAccountResult {
   readonly outcome: 'created' | 'updated' | 'unchanged';
-  readonly account: Account;
+  readonly account: AccountRow;
 }
 
 /**

@@ -42,7 +42,7 @@ export { inspectSqliteFile, type SqliteFileCondition } from './sqlite-file.js';
 export type { TrafficQuery, TrafficRow } from './traffic.js';
 export {
   ACCOUNT_STATUSES,
-  type Account,
+  type AccountRow,
   type AccountStatus,
   type AccountWithUsage,
   type ActivityEvent,

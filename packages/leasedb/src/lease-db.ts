@@ -31,7 +31,7 @@ import * as shares from './shares.js';
 import type { TrafficQuery, TrafficRow } from './traffic.js';
 import * as traffic from './traffic.js';
 import type {
-  Account,
+  AccountRow,
   AccountStatus,
   ActivityEvent,
   CrawlerClaim,
@@ -64,9 +64,9 @@ export interface LeaseDbOperations {
   readonly policy: LeasePolicy;
 
   /** Creates an account for an Ed25519 public key; ACCOUNT_EXISTS if the key has one. */
-  createAccount(input: CreateAccountInput): Promise<Account>;
-  getAccount(id: number): Promise<Account | undefined>;
-  getAccountByPublicKey(publicKey: Uint8Array | string): Promise<Account | undefined>;
+  createAccount(input: CreateAccountInput): Promise<AccountRow>;
+  getAccount(id: number): Promise<AccountRow | undefined>;
+  getAccountByPublicKey(publicKey: Uint8Array | string): Promise<AccountRow | undefined>;
   /** A page of accounts with usage, filtered, sorted and paged in the database. */
   listAccounts(query?: AccountQuery): Promise<AccountPage>;
   /** Accounts in each status, every status present (zeros included): one grouped query. */
@@ -81,10 +81,10 @@ export interface LeaseDbOperations {
     id: number,
     status: AccountStatus,
     options?: StatusChangeOptions,
-  ): Promise<Account>;
+  ): Promise<AccountRow>;
   /** Sets both limits (null = none); soft must not exceed hard. */
-  setAccountQuota(id: number, quota: QuotaInput, options?: ActorOption): Promise<Account>;
-  setAccountNickname(id: number, nickname: string, options?: ActorOption): Promise<Account>;
+  setAccountQuota(id: number, quota: QuotaInput, options?: ActorOption): Promise<AccountRow>;
+  setAccountNickname(id: number, nickname: string, options?: ActorOption): Promise<AccountRow>;
   /** Sets a free-form attribute (e.g. `lease-duration-seconds`); null removes it. */
   setAccountAttribute(id: number, name: string, value: string | null): Promise<void>;
   getAccountAttributes(id: number): Promise<Record<string, string>>;
@@ -93,7 +93,7 @@ export interface LeaseDbOperations {
    * transaction ends: writers of one account (and of what is derived from its row, such as its
    * record in the store) then take turns. Undefined when there is no such account.
    */
-  lockAccount(id: number): Promise<Account | undefined>;
+  lockAccount(id: number): Promise<AccountRow | undefined>;
   /**
    * Makes account `input.id` exactly as given (a restore from the account's record): created with
    * that id when missing, updated when it exists with the same key; ACCOUNT_EXISTS when the id has

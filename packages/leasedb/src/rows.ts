@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { AccountsTable, EventsTable, LeasesTable, SharesTable } from './schema.js';
 import type {
-  Account,
+  AccountRow,
   AccountStatus,
   ActivityEvent,
   EventKind,
@@ -13,7 +13,7 @@ import type {
 
 // Row → record conversions, in one place so column names never leak out of the package.
 
-export function toAccount(row: Selectable<AccountsTable>): Account {
+export function toAccount(row: Selectable<AccountsTable>): AccountRow {
   return {
     id: row.id,
     publicKey: row.public_key,

@@ -1,18 +1,13 @@
-import { blake2b } from '@noble/hashes/blake2.js';
-
-/** Tahoe lease secrets (renew, cancel) are 32 bytes. */
-const SECRET_BYTES = 32;
+import { leaseSecretDigest } from '@ostrom/protocol/lease-secret';
 
 /**
- * The stored form of a lease secret: BLAKE2b-256, hex — the hash Tahoe-LAFS's v2 share
- * containers store (`lease_schema.py`, #3839), so hashes read from a Tahoe share file and hashes
+ * The stored form of a lease secret: the digest Tahoe-LAFS's v2 share containers store
+ * (`leaseSecretDigest`, BLAKE2b-256), in hex, so hashes read from a Tahoe share file and hashes
  * of secrets presented over HTTP compare directly. Secrets are never stored in plain text.
+ * TypeError unless `secret` is 32 bytes.
  */
 export function hashLeaseSecret(secret: Uint8Array): string {
-  if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES) {
-    throw new TypeError(`a lease secret is ${SECRET_BYTES} bytes`);
-  }
-  return Buffer.from(blake2b(secret, { dkLen: 32 })).toString('hex');
+  return Buffer.from(leaseSecretDigest(secret)).toString('hex');
 }
 
 /** Throws unless `value` is a stored secret hash (64 hex digits) or null/undefined. */

@@ -1,9 +1,11 @@
+import { SHARE_TYPES, type ShareType } from '@ostrom/protocol/facts';
+
 /** Share states: an upload in progress, a complete share, a share being deleted. */
 export const SHARE_STATES = ['coming', 'stable', 'going'] as const;
 export type ShareState = (typeof SHARE_STATES)[number];
 
-export const SHARE_TYPES = ['immutable', 'mutable'] as const;
-export type ShareType = (typeof SHARE_TYPES)[number];
+// Tahoe's share types are defined once for every package; this package re-exports them.
+export { SHARE_TYPES, type ShareType };
 
 /**
  * Account statuses, Tahoe's `{write, read, save}` triple read first-match-wins: deleted
@@ -18,7 +20,11 @@ export const ANONYMOUS_ACCOUNT_ID = 0;
 /** Account 1: owner of the leases given to shares found on disk with no known owner. */
 export const STARTER_ACCOUNT_ID = 1;
 
-export interface Account {
+/**
+ * An account as the lease database stores it. (The accountant's `Account` is the object that acts
+ * for an account; `Accountant.account(id)` gives one.)
+ */
+export interface AccountRow {
   readonly id: number;
   /** Ed25519 public key, 64 hex digits; null for the anonymous and starter accounts. */
   readonly publicKey: string | null;
@@ -39,7 +45,7 @@ export interface Usage {
   readonly bytes: number;
 }
 
-export interface AccountWithUsage extends Account {
+export interface AccountWithUsage extends AccountRow {
   readonly usage: Usage;
 }
 

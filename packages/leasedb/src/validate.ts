@@ -1,16 +1,17 @@
+import { isShareNumber, isSharePrefix, isStorageIndex, MAX_SHNUM } from '@ostrom/protocol/facts';
+
 // Validation of every value that reaches SQL from a caller. Misuse is a programming error at the
-// boundary, so it throws TypeError/RangeError before any statement runs.
+// boundary, so it throws TypeError/RangeError before any statement runs. What a storage index,
+// a share number and a prefix are is Tahoe's, defined once in @ostrom/protocol/facts.
 
-/** Tahoe's storage-index alphabet: RFC 4648 base32, lowercase, no padding. */
-const STORAGE_INDEX = /^[a-z2-7]{25}[aeimquy4]$/;
-// A storage index is 16 bytes = 128 bits; 26 base32 digits carry 130, so the last digit's two
-// low bits must be zero. Accepting other last digits would let two spellings name one index.
-
-/** Throws unless `value` is a canonical 26-character storage index. */
+/**
+ * Throws unless `value` is a canonical 26-character storage index: rows are keyed by the string,
+ * so a second spelling of one index would make a second share.
+ */
 export function assertStorageIndex(value: unknown): asserts value is string {
-  if (typeof value !== 'string' || !STORAGE_INDEX.test(value)) {
+  if (!isStorageIndex(value)) {
     throw new TypeError(
-      `storage index must be 26 characters of unpadded lowercase base32, got ${JSON.stringify(value)}`,
+      `storage index must be 26 characters of canonical unpadded lowercase base32, got ${JSON.stringify(value)}`,
     );
   }
 }
@@ -22,7 +23,7 @@ export function prefixOf(storageIndex: string): string {
 
 /** Throws unless `value` is one of the 1024 two-character prefixes. */
 export function assertPrefix(value: unknown): asserts value is string {
-  if (typeof value !== 'string' || !/^[a-z2-7]{2}$/.test(value)) {
+  if (!isSharePrefix(value)) {
     throw new TypeError(`prefix must be two base32 characters, got ${JSON.stringify(value)}`);
   }
 }
@@ -31,8 +32,8 @@ export function assertPrefix(value: unknown): asserts value is string {
 export function assertShnum(value: unknown): asserts value is number {
   if (!Number.isInteger(value))
     throw new TypeError(`shnum must be an integer, got ${String(value)}`);
-  if ((value as number) < 0 || (value as number) > 255) {
-    throw new RangeError(`shnum must be within 0–255, got ${String(value)}`);
+  if (!isShareNumber(value)) {
+    throw new RangeError(`shnum must be within 0–${MAX_SHNUM}, got ${String(value)}`);
   }
 }
 

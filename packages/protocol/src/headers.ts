@@ -1,5 +1,5 @@
 import { ProtocolError } from './errors.js';
-import type { ByteRange } from './messages.js';
+import { type ByteRange, LEASE_SECRET_BYTES } from './facts.js';
 
 /** Kinds of `X-Tahoe-Authorization` secret (`http_common.Secrets`). */
 export const SECRET_KINDS = [
@@ -46,7 +46,6 @@ const AUTH_SCHEME = 'Tahoe-LAFS';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 // Lease secrets are compared against 32-byte hashes on disk (`http_server._extract_secrets`).
-const LEASE_SECRET_BYTES = 32;
 
 function decodeBase64(s: string): Uint8Array | undefined {
   if (!BASE64.test(s)) return undefined;

@@ -30,6 +30,19 @@ export {
   type StorageClientErrorCode,
 } from './errors.js';
 export {
+  type ByteRange,
+  isShareNumber,
+  isSharePrefix,
+  isStorageIndex,
+  LEASE_SECRET_BYTES,
+  MAX_SHNUM,
+  SHARE_TYPES,
+  type ShareType,
+  STORAGE_INDEX_BYTES,
+  STORAGE_INDEX_CHARS,
+  sharePrefixOf,
+} from './facts.js';
+export {
   decodeFeed,
   encodeFeed,
   type Feed,
@@ -55,6 +68,7 @@ export {
   SECRET_KINDS,
   type SecretKind,
 } from './headers.js';
+export { leaseSecretDigest } from './lease-secret.js';
 export {
   ACCOUNT_RESPONSE_STATUSES,
   ACCOUNTING_PATHS,
@@ -63,7 +77,6 @@ export {
   type AllocateRequest,
   type AllocateResponse,
   BODY_LIMITS,
-  type ByteRange,
   type CorruptionAdvisory,
   decodeAccountInfo,
   decodeAccountRequestBody,
@@ -128,7 +141,7 @@ export {
   type MutableClient,
   type RawRequest,
   type RawResponse,
-  type ReadOptions,
+  type ReadRange,
   type ReadTestWriteOptions,
   type StorageClient,
   type StorageClientOptions,
@@ -138,10 +151,6 @@ export {
 export {
   base32Decode,
   base32Encode,
-  isShareNumber,
-  isStorageIndex,
-  MAX_SHNUM,
-  STORAGE_INDEX_BYTES,
   storageIndexFromBytes,
   storageIndexToBytes,
 } from './storage-index.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { SignedAccountRequest } from './account-request.js';
 import { decodeCbor, encodeCbor } from './cbor.js';
 import { ProtocolError } from './errors.js';
-import { MAX_SHNUM } from './storage-index.js';
+import { type ByteRange, MAX_SHNUM } from './facts.js';
 
 // Shapes follow Tahoe's CDDL (`http_server._SCHEMAS` for requests, `http_client._SCHEMAS` for
 // responses) and what `http_server` actually writes (docs/TAHOE-COMPATIBILITY.md fact 29).
@@ -17,12 +17,6 @@ export const BODY_LIMITS = {
   readTestWrite: 2 ** 48,
   other: 1024 * 1024,
 } as const;
-
-/** A half-open byte range `[begin, end)` of a share still to be uploaded. */
-export interface ByteRange {
-  begin: number;
-  end: number;
-}
 
 /** What a server says about itself at `GET /storage/v1/version`, as a sender gives it. */
 export interface VersionInput {
@@ -46,7 +40,7 @@ export interface Version {
 /** `POST /storage/v1/immutable/:si` body. */
 export interface AllocateRequest {
   /** Sorted and unique once decoded. */
-  shareNumbers: number[];
+  readonly shareNumbers: readonly number[];
   allocatedSize: number;
 }
 
@@ -68,34 +62,39 @@ export interface CorruptionAdvisory {
 
 /** One equality test of read-test-write: the `size` bytes at `offset` must equal `specimen`. */
 export interface TestVector {
-  offset: number;
-  size: number;
-  specimen: Uint8Array;
+  readonly offset: number;
+  readonly size: number;
+  /** Passes when the `size` bytes at `offset` (truncated at the share's end) equal this. */
+  readonly specimen: Uint8Array;
 }
 
 /** One write of read-test-write. */
 export interface WriteVector {
-  offset: number;
-  data: Uint8Array;
+  readonly offset: number;
+  readonly data: Uint8Array;
 }
 
-/** The tests, writes and optional truncation for one mutable share. */
+/**
+ * The tests, writes and optional truncation for one mutable share: its writes apply only if
+ * every test of every share in the request passed.
+ */
 export interface TestWriteVectors {
-  test: TestVector[];
-  write: WriteVector[];
-  newLength: number | null;
+  readonly test: readonly TestVector[];
+  readonly write: readonly WriteVector[];
+  /** 0 deletes the share; a smaller length truncates it; a larger one is ignored; null leaves it. */
+  readonly newLength: number | null;
 }
 
 /** One read of read-test-write, applied to every existing share. */
 export interface ReadVector {
-  offset: number;
-  size: number;
+  readonly offset: number;
+  readonly size: number;
 }
 
 /** `POST /storage/v1/mutable/:si/read-test-write` body. */
 export interface ReadTestWriteRequest {
-  testWriteVectors: Map<number, TestWriteVectors>;
-  readVector: ReadVector[];
+  readonly testWriteVectors: ReadonlyMap<number, TestWriteVectors>;
+  readonly readVector: readonly ReadVector[];
 }
 
 /** Read-test-write answer; `data` is keyed by every existing share, one bstr per read vector. */
@@ -391,10 +390,10 @@ export function encodeReadTestWriteRequest(request: ReadTestWriteRequest): Uint8
   for (const [n, v] of request.testWriteVectors) {
     tw.set(n, {
       test: Array.isArray(v.test)
-        ? v.test.map((t) => ({ offset: t.offset, size: t.size, specimen: t.specimen }))
+        ? v.test.map((t: TestVector) => ({ offset: t.offset, size: t.size, specimen: t.specimen }))
         : v.test,
       write: Array.isArray(v.write)
-        ? v.write.map((w) => ({ offset: w.offset, data: w.data }))
+        ? v.write.map((w: WriteVector) => ({ offset: w.offset, data: w.data }))
         : v.write,
       'new-length': v.newLength,
     });

@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import type { SignedAccountRequest } from './account-request.js';
 import { spkiHashOfKey } from './certificate.js';
 import { ProtocolError, StorageClientError } from './errors.js';
+import { type ByteRange, isShareNumber, isStorageIndex } from './facts.js';
 import { decodeFeed, type Feed } from './feed.js';
 import {
   formatAuthorization,
@@ -18,7 +19,6 @@ import {
   type AccountInfo,
   type AccountResponse,
   type AllocateResponse,
-  type ByteRange,
   decodeAccountInfo,
   decodeAccountResponse,
   decodeAllocateResponse,
@@ -39,7 +39,6 @@ import {
   type Version,
 } from './messages.js';
 import { type ParsedNurl, parseNurl } from './nurl.js';
-import { isShareNumber, isStorageIndex } from './storage-index.js';
 
 /** Options of {@link createStorageClient}. */
 export interface StorageClientOptions {
@@ -73,16 +72,17 @@ export interface RawResponse {
 
 /** Lease secrets sent with allocate, add-or-renew and read-test-write (32 bytes each). */
 export interface LeaseSecrets {
-  renewSecret: Uint8Array;
-  cancelSecret: Uint8Array;
+  readonly renewSecret: Uint8Array;
+  readonly cancelSecret: Uint8Array;
 }
 
 /** Arguments of {@link ImmutableClient.allocate}. */
 export interface AllocateOptions extends LeaseSecrets {
   /** A random secret per upload (Tahoe uses 20 bytes) that the later PATCHes must present. */
-  uploadSecret: Uint8Array;
-  shareNumbers: number[];
-  allocatedSize: number;
+  readonly uploadSecret: Uint8Array;
+  readonly shareNumbers: readonly number[];
+  /** Size of each share's data, in bytes. */
+  readonly allocatedSize: number;
 }
 
 /** Arguments of {@link ImmutableClient.write}. */
@@ -101,14 +101,14 @@ export interface WriteResult {
 }
 
 /** A ranged read; without one the whole share is read. */
-export interface ReadOptions {
+export interface ReadRange {
   offset: number;
   length: number;
 }
 
 /** Arguments of {@link MutableClient.readTestWrite}. */
 export interface ReadTestWriteOptions extends LeaseSecrets, ReadTestWriteRequest {
-  writeEnabler: Uint8Array;
+  readonly writeEnabler: Uint8Array;
 }
 
 /** Calls on immutable shares (`/storage/v1/immutable`). */
@@ -122,7 +122,7 @@ export interface ImmutableClient {
   /** The share numbers held for a storage index (an unknown index gives `[]`). */
   listShares(storageIndex: string): Promise<number[]>;
   /** Reads a share or a range of it; a range past the end gives fewer bytes, or none. */
-  read(storageIndex: string, shnum: number, range?: ReadOptions): Promise<Uint8Array>;
+  read(storageIndex: string, shnum: number, range?: ReadRange): Promise<Uint8Array>;
   /** Reports a corrupt share. */
   adviseCorrupt(storageIndex: string, shnum: number, reason: string): Promise<void>;
 }
@@ -137,7 +137,7 @@ export interface MutableClient {
   /** The share numbers held for a storage index. */
   listShares(storageIndex: string): Promise<number[]>;
   /** Reads a share or a range of it. */
-  read(storageIndex: string, shnum: number, range?: ReadOptions): Promise<Uint8Array>;
+  read(storageIndex: string, shnum: number, range?: ReadRange): Promise<Uint8Array>;
   /** Reports a corrupt share. */
   adviseCorrupt(storageIndex: string, shnum: number, reason: string): Promise<void>;
 }
@@ -395,7 +395,7 @@ export function createStorageClient(options: StorageClientOptions): StorageClien
     kind: 'immutable' | 'mutable',
     storageIndex: string,
     shnum: number,
-    range?: ReadOptions,
+    range?: ReadRange,
   ): Promise<Uint8Array> {
     const path = `/storage/v1/${kind}/${checkSi(storageIndex)}/${checkShnum(shnum)}`;
     if (range === undefined) {

@@ -77,9 +77,9 @@ export function usageChart(
   from: number,
   to: number,
   title: string,
-  quotas: { readonly hardBytes: number | null; readonly softBytes: number | null } = {
-    hardBytes: null,
-    softBytes: null,
+  quotas: { readonly hardQuotaBytes: number | null; readonly softQuotaBytes: number | null } = {
+    hardQuotaBytes: null,
+    softQuotaBytes: null,
   },
 ): Html {
   if (points.length === 0) {
@@ -89,8 +89,8 @@ export function usageChart(
   // The scale holds the quotas too, so their lines show how close the usage came.
   const lines = (
     [
-      ['hard', quotas.hardBytes],
-      ['soft', quotas.softBytes],
+      ['hard', quotas.hardQuotaBytes],
+      ['soft', quotas.softQuotaBytes],
     ] as const
   ).filter((entry): entry is readonly ['hard' | 'soft', number] => entry[1] !== null);
   const max = Math.max(...points.map((p) => p.bytes), ...lines.map(([, bytes]) => bytes), 1);

@@ -342,8 +342,8 @@ export function accountsHref(q: AccountsQuery, change: Partial<AccountsQuery> = 
 
 /** The quotas a new account gets (`[accounting] default_hard_quota` and `default_soft_quota`). */
 export interface DefaultQuotas {
-  readonly hardBytes: number | null;
-  readonly softBytes: number | null;
+  readonly hardQuotaBytes: number | null;
+  readonly softQuotaBytes: number | null;
 }
 
 /** What the accounts page shows besides the list. */
@@ -409,7 +409,7 @@ ${csrf && addForms(csrf, defaults)}
 </form>
 ${
   defaults &&
-  html`<p class="muted" data-testid="default-quotas">A new account gets a hard quota of ${quotaText(defaults.hardBytes)} and a soft quota of ${quotaText(defaults.softBytes)} (<code>[accounting]</code> in ostrom.toml).</p>`
+  html`<p class="muted" data-testid="default-quotas">A new account gets a hard quota of ${quotaText(defaults.hardQuotaBytes)} and a soft quota of ${quotaText(defaults.softQuotaBytes)} (<code>[accounting]</code> in ostrom.toml).</p>`
 }
 ${pager}
 <div class="table-wrap"><table data-testid="accounts-table">
@@ -437,7 +437,7 @@ ${csrf && accounts.length > 0 && bulkForm(csrf, accountsHref(q))}`;
 /** Adding one key, and importing a list of them. */
 function addForms(csrf: string, defaults: DefaultQuotas | null): Html {
   const quotaNote = defaults
-    ? `empty: the default (${quotaText(defaults.hardBytes)} hard, ${quotaText(defaults.softBytes)} soft)`
+    ? `empty: the default (${quotaText(defaults.hardQuotaBytes)} hard, ${quotaText(defaults.softQuotaBytes)} soft)`
     : 'empty: the default';
   return html`<div class="actions add-forms">
 <details data-testid="add-account"><summary>Add an account…</summary>

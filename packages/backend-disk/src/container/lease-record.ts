@@ -1,4 +1,5 @@
-import { blake2b } from '@noble/hashes/blake2.js';
+import { LEASE_SECRET_BYTES } from '@ostrom/protocol/facts';
+import { leaseSecretDigest } from '@ostrom/protocol/lease-secret';
 import { assertBytes, assertU32, viewOf } from './bytes.js';
 import { assertContainerVersion, type ContainerVersion } from './version.js';
 
@@ -17,8 +18,9 @@ import { assertContainerVersion, type ContainerVersion } from './version.js';
 export const IMMUTABLE_LEASE_BYTES = 72;
 /** Bytes of one lease record in a mutable container. */
 export const MUTABLE_LEASE_BYTES = 92;
-/** Bytes of a lease secret (renew or cancel), plain or hashed. */
-export const LEASE_SECRET_BYTES = 32;
+// A lease secret's length and the digest a v2 container stores in its place are Tahoe facts,
+// defined once in @ostrom/protocol; this module re-exports them beside the records that hold them.
+export { LEASE_SECRET_BYTES, leaseSecretDigest };
 /** Bytes of a Tahoe node id (the server's tub id). */
 export const NODE_ID_BYTES = 20;
 
@@ -34,16 +36,6 @@ export interface ContainerLease {
   readonly expiresAt: number;
   /** The 20-byte id of the node that accepted the lease; mutable records only. */
   readonly nodeId?: Uint8Array;
-}
-
-/**
- * BLAKE2b with a 32-byte digest, unkeyed and unpersonalised: what a v2 container stores in
- * place of a lease secret (`lease_schema.py`, `HashedLeaseSerializer._hash_secret`, PyNaCl's
- * `blake2b(secret, digest_size=32)`).
- */
-export function leaseSecretDigest(secret: Uint8Array): Uint8Array {
-  assertBytes('lease secret', secret, LEASE_SECRET_BYTES);
-  return blake2b(secret, { dkLen: 32 });
 }
 
 /** What a container of `version` stores for a presented `secret`: a copy (v1) or its digest (v2). */
