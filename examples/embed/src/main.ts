@@ -1,16 +1,15 @@
 // A storage node embedded in an application, as a developer builds it from Ostrom's published
 // packages: an accountant on SQLite and the disk, served over HTTPS by @ostrom/http's storage
-// handler, and a StorageClient that uploads an immutable share through it and reads it back.
+// server and handler, and a StorageClient that uploads an immutable share through it and reads
+// it back.
 // Exits 0 with one line on success; any failure rejects the top-level await, so Node exits 1.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Accountant } from '@ostrom/accountant';
 import { createDiskBackend } from '@ostrom/backend-disk';
-import { createStorageHandler } from '@ostrom/http';
+import { createStorageHandler, createStorageServer } from '@ostrom/http';
 import { openLeaseDb } from '@ostrom/leasedb';
 import {
   createSelfSignedCertificate,
@@ -41,12 +40,12 @@ try {
       port,
       swissnum: accountant.swissnumFor(accountId),
     });
-  const server = https.createServer(
-    { key: certificate.keyPem, cert: certificate.certPem },
-    createStorageHandler({ accountant, nurlFor }),
-  );
-  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
-  port = (server.address() as AddressInfo).port;
+  // HTTPS as Tahoe-LAFS clients expect it: their keep-alive, bounded connections, a draining close.
+  const server = createStorageServer({
+    tls: certificate,
+    handler: createStorageHandler({ accountant, nurlFor }),
+  });
+  port = await server.listen(0, '127.0.0.1');
 
   // The anonymous account (0): the NURL a Tahoe-LAFS client finds in the node's announcement.
   const client = createStorageClient({ nurl: nurlFor(0) });
@@ -89,7 +88,7 @@ try {
     );
   } finally {
     client.close();
-    await new Promise<void>((closed) => server.close(() => closed()));
+    await server.close();
     await accountant.stop();
     await leaseDb.close();
   }

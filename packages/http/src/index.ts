@@ -55,6 +55,13 @@ export {
   type StorageHandlerOptions,
 } from './storage-handler.js';
 export {
+  createStorageMetrics,
+  METRICS_TOP_ACCOUNTS,
+  type MetricsCrawlerStatus,
+  type StorageMetrics,
+  type StorageMetricsOptions,
+} from './storage-metrics.js';
+export {
   createStorageServer,
   type StorageServer,
   type StorageServerOptions,

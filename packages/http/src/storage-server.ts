@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import {
   boundConnections,
   CONNECTION_LIMIT_DEFAULTS,
@@ -81,6 +81,13 @@ export function createStorageServer(options: StorageServerOptions): StorageServe
       unreported = 0;
     },
   );
+  // Every socket from its accept: one still in its TLS handshake (or sending nothing) is not an
+  // HTTP connection yet, so closeAllConnections() would leave it to hold close() until a timeout.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.on('connect', (_req, socket) => {
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   });
@@ -115,6 +122,7 @@ export function createStorageServer(options: StorageServerOptions): StorageServe
         clearTimeout(timer);
       }
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await stopped;
     },
   };

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -42,6 +43,11 @@ export interface ServerOptions extends Partial<Omit<AccountantOptions, 'leaseDb'
   readonly availableBytes?: number;
   /** Wraps the backend (failure injection, slow calls). */
   readonly wrapBackend?: (backend: ShareBackend) => ShareBackend;
+  /** Wraps the storage handler (metrics), given the server's database and accountant. */
+  readonly wrapHandler?: (
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+    server: { readonly db: LeaseDb; readonly accountant: Accountant },
+  ) => (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface TestServer {
@@ -70,6 +76,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     backend: kind = 'memory',
     availableBytes,
     wrapBackend,
+    wrapHandler,
     ...rest
   } = options;
   const clock = manualClock();
@@ -117,11 +124,12 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
       port,
       swissnum: accountant.swissnumFor(accountId),
     });
-  const handler = createStorageHandler({
+  const storageHandler = createStorageHandler({
     accountant,
     nurlFor: (id) => nurl(id),
     logger: { info: record('info'), warn: record('warn'), error: record('error') },
   });
+  const handler = wrapHandler ? wrapHandler(storageHandler, { db, accountant }) : storageHandler;
   const server = https.createServer(
     { key: CERTIFICATE.keyPem, cert: CERTIFICATE.certPem },
     handler,

@@ -1,4 +1,5 @@
 import { request } from 'node:https';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { createSelfSignedCertificate } from '@ostrom/protocol';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -96,6 +97,19 @@ describe('createStorageServer()', () => {
     await expect.poll(() => storage.inFlight).toBe(1);
     await storage.close({ drainTimeoutMs: 0 });
     expect(await pending).toBe('cut');
+  });
+
+  it('close() does not wait for a connection that never finished its TLS handshake', async () => {
+    const { storage, port } = await serve((_req, res) => res.end('never'));
+    const socket = netConnect({ host: '127.0.0.1', port }); // TCP only: no TLS hello is sent
+    const cut = new Promise((resolve) => socket.once('close', resolve));
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const started = performance.now();
+    await storage.close({ drainTimeoutMs: 0 });
+    await cut;
+    // Without destroying it, close() waits for the handshake timeout (over a minute).
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 
   it('reports refused connections at most once per window, with how many were refused', async () => {

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readCrawlerStatus } from '@ostrom/crawler';
-import { bearerChecker, createAdminHandler } from '@ostrom/http';
-import type { NodeMetrics } from '../metrics.js';
+import { type AdminMetrics, bearerChecker, createAdminHandler } from '@ostrom/http';
 import { createPanel, type PanelOptions } from '../panel/panel.js';
 import { APPLICATION_VERSION } from '../version.js';
 
@@ -12,7 +11,7 @@ export interface AdminApiOptions extends PanelOptions {
   /** The node's announcement fURL, for `GET /admin/v1/nurl`. */
   readonly furl: string;
   /** Served as `/metrics` when given. */
-  readonly metrics?: NodeMetrics | undefined;
+  readonly metrics?: AdminMetrics | undefined;
 }
 
 /**
@@ -22,7 +21,7 @@ export interface AdminApiOptions extends PanelOptions {
 export function createAdminApi(
   options: AdminApiOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { crawler, gsd, metrics, leaseDb } = options;
+  const { crawler, gsd, leaseDb } = options;
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
   return createAdminHandler({
     ...options,
@@ -31,10 +30,6 @@ export function createAdminApi(
     // Without the running crawler, the state it saved, as `ostrom crawler status` reads it.
     crawlerStatus: () => (crawler ? crawler.status() : readCrawlerStatus(leaseDb, { now: now() })),
     gsdStatus: gsd && (() => gsd.status()),
-    metrics: metrics && {
-      scrape: () => metrics.scrape(),
-      contentType: metrics.registry.contentType,
-    },
     fallback: createPanel(options),
   });
 }

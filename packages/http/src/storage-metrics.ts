@@ -6,44 +6,78 @@ import {
   REFUSAL_REASONS,
   type RefusalReason,
 } from '@ostrom/accountant';
-import { readCrawlerStatus } from '@ostrom/crawler';
-import { matchRoute } from '@ostrom/http';
 import { ACCOUNT_STATUSES, type LeaseDb } from '@ostrom/leasedb';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { AdminMetrics } from './admin/routes.js';
+import { matchRoute } from './routes.js';
 
-/** How many accounts `ostrom_account_usage_*` reports (the largest by bytes). */
+/** How many accounts `ostrom_account_usage_*` reports by default (the largest by bytes). */
 export const METRICS_TOP_ACCOUNTS = 1000;
 
-/** A Node request handler. */
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+/** The most `topAccounts` can be: the lease database's largest page of accounts. */
+const MAX_TOP_ACCOUNTS = 10_000;
 
-/** Options of {@link createNodeMetrics}. */
-export interface NodeMetricsOptions {
+/**
+ * The part of a crawler's status the `ostrom_crawler_*` gauges read. `@ostrom/crawler`'s
+ * `CrawlerStatus` (from `readCrawlerStatus` or a running crawler's `status()`) has this shape.
+ */
+export interface MetricsCrawlerStatus {
+  /** The cycle in progress (or next), counted from 1. */
+  readonly cycle: number;
+  readonly prefixesDone: number;
+  readonly prefixesTotal: number;
+  /** Counters of the cycle in progress, by name. */
+  readonly counters: Readonly<Record<string, number>>;
+  /** Finished cycles, newest first. */
+  readonly history: readonly {
+    readonly startedAt: number;
+    readonly finishedAt: number;
+    readonly counters: Readonly<Record<string, number>>;
+  }[];
+}
+
+/** Options of {@link createStorageMetrics}. */
+export interface StorageMetricsOptions {
   /** Where the scrape-time gauges come from. */
   readonly leaseDb: LeaseDb;
-  /** Default {@link METRICS_TOP_ACCOUNTS}. */
-  readonly topAccounts?: number;
-  /** Whether to add prom-client's process metrics (default true). */
-  readonly processMetrics?: boolean;
+  /** How many accounts the usage gauges report, the largest by bytes: 1–10000, default {@link METRICS_TOP_ACCOUNTS}. */
+  readonly topAccounts?: number | undefined;
+  /** Whether to add prom-client's process metrics to the registry (default true). */
+  readonly processMetrics?: boolean | undefined;
   /**
    * Whether the database and the store answer, exported as `ostrom_dependency_up`. With it a
    * scrape succeeds while the database is away (its gauges keep their last values).
    */
-  readonly health?: DependencyHealth;
+  readonly health?: Pick<DependencyHealth, 'check'> | undefined;
   /**
    * The writes the accountant refused so far, by reason (`Accountant.refusalCounts`), exported as
    * `ostrom_writes_refused_total`; undefined (all 0) before the accountant exists.
    */
-  readonly refusals?: () => Readonly<Record<RefusalReason, number>> | undefined;
+  readonly refusals?: (() => Readonly<Record<RefusalReason, number>> | undefined) | undefined;
+  /**
+   * The crawler's status, read at each scrape for the `ostrom_crawler_*` gauges (without it they
+   * are not exported). A node whose crawler may run in another process passes
+   * `() => readCrawlerStatus(leaseDb)` from `@ostrom/crawler`, which reads its saved state.
+   */
+  readonly crawlerStatus?: (() => MetricsCrawlerStatus | Promise<MetricsCrawlerStatus>) | undefined;
 }
 
-/** A node's Prometheus metrics: its own registry, the storage-listener wrapper and the scrape. */
-export interface NodeMetrics {
+/**
+ * A storage node's Prometheus metrics: its registry, the wrapper that counts the storage
+ * handler's requests, and the scrape. It is an {@link AdminMetrics}: give it to
+ * `createAdminHandler` as `metrics` to serve it as `GET /metrics`.
+ */
+export interface StorageMetrics extends AdminMetrics {
+  /** The registry every series is on (merge it into yours with prom-client's `Registry.merge`). */
   readonly registry: Registry;
-  /** Wraps the storage API's handler to count requests, durations and bytes. */
-  instrument(handler: RequestHandler): RequestHandler;
-  /** Refreshes the gauges from the lease database and renders the registry (Prometheus text). */
+  /** Wraps the storage handler to count requests by route, method and status, durations and bytes. */
+  instrument(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): (req: IncomingMessage, res: ServerResponse) => void;
+  /** Refreshes the gauges from the lease database (and the crawler) and renders the registry. */
   scrape(): Promise<string>;
+  /** The exposition format's `Content-Type` (Prometheus text 0.0.4). */
+  readonly contentType: string;
 }
 
 interface SocketCounts {
@@ -52,12 +86,32 @@ interface SocketCounts {
 }
 
 /**
- * Creates the metrics of one node on a registry of its own (not prom-client's global one, so
+ * Creates a storage node's metrics on a registry of its own (not prom-client's global one, so
  * that several nodes in one process, as in tests, do not collide).
  */
-export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
-  const { leaseDb } = options;
+export function createStorageMetrics(options: StorageMetricsOptions): StorageMetrics {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('createStorageMetrics needs options with a leaseDb');
+  }
+  const { leaseDb, health, refusals, crawlerStatus } = options;
+  if (typeof leaseDb !== 'object' || leaseDb === null) {
+    throw new TypeError('leaseDb must be a LeaseDb');
+  }
+  if (health !== undefined && typeof health?.check !== 'function') {
+    throw new TypeError('health must have a check() method (a DependencyHealth)');
+  }
+  for (const [name, callback] of [
+    ['refusals', refusals],
+    ['crawlerStatus', crawlerStatus],
+  ] as const) {
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new TypeError(`${name} must be a function`);
+    }
+  }
   const topAccounts = options.topAccounts ?? METRICS_TOP_ACCOUNTS;
+  if (!Number.isInteger(topAccounts) || topAccounts < 1 || topAccounts > MAX_TOP_ACCOUNTS) {
+    throw new RangeError(`topAccounts must be an integer 1–${MAX_TOP_ACCOUNTS}`);
+  }
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
 
@@ -119,39 +173,7 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
     labelNames: ['status'] as const,
     registers: [registry],
   });
-  // The crawler's saved state and last cycle: two small reads per scrape.
-  const crawlerCycle = new Gauge({
-    name: 'ostrom_crawler_cycle',
-    help: 'The crawler cycle in progress (or next), counted from 1',
-    registers: [registry],
-  });
-  const crawlerProgress = new Gauge({
-    name: 'ostrom_crawler_cycle_progress_ratio',
-    help: 'Share of the 1024 prefixes the cycle in progress has done',
-    registers: [registry],
-  });
-  const crawlerCounters = new Gauge({
-    name: 'ostrom_crawler_cycle_count',
-    help: 'Counters of the cycle in progress (examined, adopted, vanished, expired, deleted, corrupt, ...)',
-    labelNames: ['counter'] as const,
-    registers: [registry],
-  });
-  const lastCycleFinished = new Gauge({
-    name: 'ostrom_crawler_last_cycle_finished_timestamp_seconds',
-    help: 'When the last full crawler cycle finished (absent before the first)',
-    registers: [registry],
-  });
-  const lastCycleDuration = new Gauge({
-    name: 'ostrom_crawler_last_cycle_duration_seconds',
-    help: 'How long the last full crawler cycle took',
-    registers: [registry],
-  });
-  const lastCycleCounters = new Gauge({
-    name: 'ostrom_crawler_last_cycle_count',
-    help: 'Counters of the last full crawler cycle',
-    labelNames: ['counter'] as const,
-    registers: [registry],
-  });
+  const crawlerGauges = crawlerStatus && createCrawlerGauges(registry);
   // Counted in the accountant's memory, not the lease database: read at each scrape, even while
   // the database is away. No account label: one series per reason whatever the number of accounts.
   new Counter({
@@ -160,7 +182,7 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
     labelNames: ['reason'] as const,
     registers: [registry],
     collect() {
-      const counts = options.refusals?.();
+      const counts = refusals?.();
       this.reset();
       for (const reason of REFUSAL_REASONS) this.inc({ reason }, counts?.[reason] ?? 0);
     },
@@ -168,6 +190,12 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
   const quotaWarnings = new Counter({
     name: 'ostrom_quota_warnings_total',
     help: 'Soft-quota warnings in the activity log (80% and 100% crossings)',
+    registers: [registry],
+  });
+  const dependencyUp = new Gauge({
+    name: 'ostrom_dependency_up',
+    help: 'Whether the lease database and the share store answer (1) or not (0), as last probed',
+    labelNames: ['dependency'] as const,
     registers: [registry],
   });
 
@@ -193,7 +221,8 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
     seen.written = Math.max(seen.written, written);
   };
 
-  const instrument = (handler: RequestHandler): RequestHandler => {
+  const instrument: StorageMetrics['instrument'] = (handler) => {
+    if (typeof handler !== 'function') throw new TypeError('instrument needs a request handler');
     return (req, res) => {
       const started = process.hrtime.bigint();
       const method = req.method ?? '';
@@ -217,12 +246,6 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
 
   let quotaCursor: number | undefined;
   let refreshing: Promise<void> | undefined;
-  const dependencyUp = new Gauge({
-    name: 'ostrom_dependency_up',
-    help: 'Whether the lease database and the share store answer (1) or not (0), as last probed',
-    labelNames: ['dependency'] as const,
-    registers: [registry],
-  });
 
   const refresh = async () => {
     const top = await leaseDb.listAccounts({
@@ -248,23 +271,7 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
       const page = await leaseDb.listAccounts({ status, limit: 1 });
       accounts.set({ status }, page.total);
     }
-    const crawler = await readCrawlerStatus(leaseDb);
-    crawlerCycle.set(crawler.cycle);
-    crawlerProgress.set(crawler.prefixesDone / crawler.prefixesTotal);
-    for (const [counter, value] of Object.entries(crawler.counters)) {
-      crawlerCounters.set({ counter }, value);
-    }
-    const last = crawler.history[0];
-    lastCycleFinished.reset();
-    lastCycleDuration.reset();
-    lastCycleCounters.reset();
-    if (last) {
-      lastCycleFinished.set(last.finishedAt);
-      lastCycleDuration.set(last.finishedAt - last.startedAt);
-      for (const [counter, value] of Object.entries(last.counters)) {
-        lastCycleCounters.set({ counter }, value);
-      }
-    }
+    if (crawlerStatus && crawlerGauges) crawlerGauges.update(await crawlerStatus());
     // Follows the log from where the last scrape stopped, so each scrape reads only new events.
     for (;;) {
       const events = await leaseDb.listEvents({
@@ -284,6 +291,7 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
 
   return {
     registry,
+    contentType: registry.contentType,
     instrument,
     async scrape() {
       // Concurrent scrapes share one refresh, so the quota cursor is never read twice.
@@ -291,8 +299,8 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
         refreshing = undefined;
       });
       const refreshed = refreshing;
-      if (options.health) {
-        const report = await options.health.check();
+      if (health) {
+        const report = await health.check();
         for (const dependency of DEPENDENCIES) {
           dependencyUp.set({ dependency }, report[dependency].up ? 1 : 0);
         }
@@ -302,6 +310,68 @@ export function createNodeMetrics(options: NodeMetricsOptions): NodeMetrics {
         await refreshed;
       }
       return await registry.metrics();
+    },
+  };
+}
+
+/** The `ostrom_crawler_*` gauges, and how a crawler status sets them. */
+function createCrawlerGauges(registry: Registry): {
+  update(status: MetricsCrawlerStatus): void;
+} {
+  const cycle = new Gauge({
+    name: 'ostrom_crawler_cycle',
+    help: 'The crawler cycle in progress (or next), counted from 1',
+    registers: [registry],
+  });
+  const progress = new Gauge({
+    name: 'ostrom_crawler_cycle_progress_ratio',
+    help: 'Share of the 1024 prefixes the cycle in progress has done',
+    registers: [registry],
+  });
+  const counters = new Gauge({
+    name: 'ostrom_crawler_cycle_count',
+    help: 'Counters of the cycle in progress (examined, adopted, vanished, expired, deleted, corrupt, ...)',
+    labelNames: ['counter'] as const,
+    registers: [registry],
+  });
+  const lastFinished = new Gauge({
+    name: 'ostrom_crawler_last_cycle_finished_timestamp_seconds',
+    help: 'When the last full crawler cycle finished (absent before the first)',
+    registers: [registry],
+  });
+  const lastDuration = new Gauge({
+    name: 'ostrom_crawler_last_cycle_duration_seconds',
+    help: 'How long the last full crawler cycle took',
+    registers: [registry],
+  });
+  const lastCounters = new Gauge({
+    name: 'ostrom_crawler_last_cycle_count',
+    help: 'Counters of the last full crawler cycle',
+    labelNames: ['counter'] as const,
+    registers: [registry],
+  });
+  return {
+    update(status) {
+      cycle.set(status.cycle);
+      progress.set(status.prefixesTotal > 0 ? status.prefixesDone / status.prefixesTotal : 0);
+      counters.reset();
+      for (const [counter, value] of Object.entries(status.counters)) {
+        counters.set({ counter }, value);
+      }
+      const last = status.history[0];
+      lastCounters.reset();
+      if (last) {
+        lastFinished.set(last.finishedAt);
+        lastDuration.set(last.finishedAt - last.startedAt);
+        for (const [counter, value] of Object.entries(last.counters)) {
+          lastCounters.set({ counter }, value);
+        }
+      } else {
+        // Absent before the first cycle: a gauge without labels that is only reset reads 0, a
+        // finish in 1970 that would set off every "no cycle for a day" alert.
+        lastFinished.remove({});
+        lastDuration.remove({});
+      }
     },
   };
 }
