@@ -75,4 +75,8 @@ export {
   recoveryMarkerPath,
   replaceDatabase,
 } from './recovery.js';
-export { type PrepareSqliteOptions, prepareSqliteDatabase, type StartupRecovery } from './startup.js';
+export {
+  type PrepareSqliteOptions,
+  prepareSqliteDatabase,
+  type StartupRecovery,
+} from './startup.js';
