@@ -29,4 +29,4 @@ export {
   type TahoeManifestShare,
   tahoeFixtureDir,
 } from './tahoe-fixture.js';
-export { suiteTempDir, tempDir } from './temp-dir.js';
+export { memoryTempDir, suiteTempDir, tempDir } from './temp-dir.js';

@@ -20,10 +20,10 @@ import {
 } from '@ostrom/protocol';
 import {
   createScratchSchema,
+  memoryTempDir,
   postgresUrl,
   s3Endpoint,
   seededRandom,
-  tempDir,
 } from '@ostrom/test-fixtures';
 import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -67,7 +67,7 @@ interface NodeHarness {
 }
 
 async function createNode(flavour: Flavour, values: ConfigValues = {}): Promise<NodeHarness> {
-  const dir = await tempDir('e2e-node-');
+  const dir = await memoryTempDir('e2e-node-');
   if (flavour === 'disk + SQLite') {
     await initNode(dir, values);
   } else {

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, tempDir } from '@ostrom/test-fixtures';
+import { freePort, memoryTempDir } from '@ostrom/test-fixtures';
 import type { ConfigValues } from '../src/config.js';
 import { initNode } from '../src/node-dir.js';
 import type { RunningNode, StartOptions } from '../src/server.js';
@@ -60,7 +60,7 @@ export interface GridNode {
 }
 
 export async function gridNodes(count: number, values: ConfigValues = {}): Promise<GridNode[]> {
-  const root = await tempDir('gsd-grid-');
+  const root = await memoryTempDir('gsd-grid-');
   const nodes: GridNode[] = [];
   for (let i = 0; i < count; i++) {
     const name = `node-${String.fromCharCode(97 + i)}`;

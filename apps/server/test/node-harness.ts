@@ -5,7 +5,7 @@ import type { ShareBackend } from '@ostrom/backend';
 import type { PacingClock } from '@ostrom/crawler';
 import type { LeaseDb } from '@ostrom/leasedb';
 import { createStorageClient, deriveLeaseSecrets, type StorageClient } from '@ostrom/protocol';
-import { type ManualClock, manualClock, s3Endpoint, tempDir } from '@ostrom/test-fixtures';
+import { type ManualClock, manualClock, memoryTempDir, s3Endpoint } from '@ostrom/test-fixtures';
 import pino from 'pino';
 import { describe, expect, onTestFinished } from 'vitest';
 import type { ConfigValues } from '../src/config.js';
@@ -125,7 +125,8 @@ export async function createTestNode(
   values: ConfigValues = {},
   options: { dir?: string; init?: boolean } = {},
 ): Promise<TestNode> {
-  const dir = options.dir ?? join(await tempDir('crawler-node-'), 'node');
+  // In memory: a new node's first start reconciles every prefix, a flush each (memoryTempDir).
+  const dir = options.dir ?? join(await memoryTempDir('crawler-node-'), 'node');
   if (options.init === false) {
     // Made by the test, as it wants it.
   } else if (flavour === 'disk') {

@@ -1,8 +1,5 @@
-import { constants } from 'node:fs';
-import { access, mkdtemp, rm, statfs } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
+import { memoryTempDir } from '@ostrom/test-fixtures';
 import type { ConfigValues } from '../src/config.js';
 import { configure, createTestNode, type Flavour, type TestNode } from './node-harness.js';
 
@@ -16,26 +13,6 @@ export interface RebuildJson {
   cycle: { counters: Record<string, number> };
 }
 
-/** Linux's memory file system; elsewhere the OS temp dir is used. */
-const MEMORY_FS = '/dev/shm';
-
-/**
- * Free space the memory file system must have to be used: a node here holds a few MB (its
- * database, WAL and backups), but a container's /dev/shm may be as small as 64 MB and shared.
- */
-const MEMORY_FS_MIN_FREE_BYTES = 256 * 2 ** 20;
-
-/** The memory file system, when there is one with room; else the OS temp dir. */
-async function memoryBackedBase(): Promise<string> {
-  try {
-    await access(MEMORY_FS, constants.W_OK);
-    const { bavail, bsize } = await statfs(MEMORY_FS);
-    return bavail * bsize >= MEMORY_FS_MIN_FREE_BYTES ? MEMORY_FS : tmpdir();
-  } catch {
-    return tmpdir();
-  }
-}
-
 /**
  * A node directory on a memory file system when the machine has one. A new node's first start,
  * every start after a loss or a restore and every `db rebuild` reconcile all 1,024 prefixes,
@@ -45,11 +22,7 @@ async function memoryBackedBase(): Promise<string> {
  * of these suites' time. No test here can observe durability (nothing crashes the machine).
  */
 export async function nodeDirInMemory(): Promise<string> {
-  const dir = await mkdtemp(join(await memoryBackedBase(), 'ostrom-rebuild-'));
-  onTestFinished(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-  return join(dir, 'node');
+  return join(await memoryTempDir('ostrom-rebuild-'), 'node');
 }
 
 /** A test node (see `createTestNode`) whose directory is on a memory file system. */
