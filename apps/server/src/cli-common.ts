@@ -9,8 +9,8 @@ import { type AccountRow, type LeaseDb, LeaseDbError } from '@ostrom/leasedb';
 import { ProtocolError, StorageClientError } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { GsdCliContext } from './cli-gsd.js';
+import type { Ask } from './cli-init-checks.js';
 import { NodeError, UsageError } from './errors.js';
-import type { Ask } from './init-checks.js';
 import { type LoadedNode, loadNode, nodePath } from './node-dir.js';
 import { createNodeAccountant, openNodeBackend, openNodeDatabase } from './server.js';
 

@@ -5,12 +5,14 @@ import {
   BACKUP_BLOB_PREFIX,
   type CrawlerProgress,
   type CycleReport,
+  deletionHoldSeconds,
   describeRestore,
   dropClaimOfBackup,
   finishRecovery,
   listBackups,
   makeBackup,
   parseBackupName,
+  type ReconcileOptions,
   reconcileNow,
   recordRestore,
   replaceDatabase,
@@ -22,7 +24,6 @@ import { formatSeconds, isoTime, table } from './cli-format.js';
 import { NodeError, UsageError } from './errors.js';
 import { type LoadedNode, loadNode, nodePath } from './node-dir.js';
 import { assertNotRunning } from './pid-file.js';
-import { deletionHoldFor, reconcileOptions } from './recovery.js';
 import { openNodeBackend, openNodeDatabase } from './server.js';
 import { formatSize } from './size.js';
 
@@ -30,6 +31,21 @@ import { formatSize } from './size.js';
 // from the store.
 
 // ---------------------------------------------------------------------------- argument parsers
+
+/** What `reconcileNow` takes from the node: its state key and `[crawler] deletion_grace`. */
+function reconcileOptions(
+  node: LoadedNode,
+): Pick<ReconcileOptions, 'stateKey' | 'deletionGraceSeconds'> {
+  return {
+    stateKey: node.stateKey,
+    deletionGraceSeconds: node.config.crawler.deletionGraceSeconds,
+  };
+}
+
+/** How long after a restore the node's crawler deletes nothing (see `deletionHoldSeconds`). */
+function deletionHoldFor(config: LoadedNode['config']): number {
+  return deletionHoldSeconds(config.leases.durationSeconds, config.crawler.deletionGraceSeconds);
+}
 
 /** `--from`: a backup's blob name, or its file name without `leasedb/`. */
 function backupArg(value: string): string {

@@ -6,11 +6,11 @@ import pino from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import { type CliContext, EXIT, intArg } from './cli-common.js';
 import { introductionArg } from './cli-gsd.js';
+import { checkServices, provideS3Credentials } from './cli-init-checks.js';
 import { BACKEND_KINDS, type ConfigValues, DEFAULT_PORT } from './config.js';
 import { UsageError } from './errors.js';
-import { checkServices, provideS3Credentials } from './init-checks.js';
 import { initNode, type LoadedNode } from './node-dir.js';
-import { nodeFurl, nodeNurl, serversYaml, startNode } from './server.js';
+import { nodeFurl, nodeNurl, nodeServersYaml, startNode } from './server.js';
 import { parseDuration, parseSize } from './size.js';
 
 // `ostrom init` and `ostrom run`: a node directory made, and served.
@@ -170,7 +170,7 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
             serverId: node.serverId,
             nurl,
             furl,
-            serversYaml: serversYaml(node, nurl, furl),
+            serversYaml: nodeServersYaml(node, nurl, furl),
             ...(adopt === undefined ? {} : { adopted: adopt }),
             ...(credentials === undefined ? {} : { s3CredentialsFrom: credentials }),
             problems,
@@ -184,7 +184,7 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
               '',
               'A Tahoe-LAFS client uses this node with this block in its private/servers.yaml:',
               '',
-              serversYaml(node, nurl, furl),
+              nodeServersYaml(node, nurl, furl),
               ...(adopt === undefined
                 ? []
                 : [

@@ -69,24 +69,21 @@ export interface OstromConfig {
     readonly publicPort: number | undefined;
     readonly reservedBytes: number;
     readonly capacityBytes: number | undefined;
-    /**
-     * Bounds on uploads in progress: in this process, of one account, allocated through one
-     * connection. Undefined: the accountant's defaults (`UPLOAD_LIMIT_DEFAULTS`).
-     */
-    readonly maxUploads: number | undefined;
-    readonly maxUploadsPerAccount: number | undefined;
-    readonly maxUploadsPerConnection: number | undefined;
+    /** Bounds on uploads in progress: in this process, of one account, through one connection. */
+    readonly maxUploads: number;
+    readonly maxUploadsPerAccount: number;
+    readonly maxUploadsPerConnection: number;
     /** Connections held at once: in all, and from one client address (an IPv6 client's /64). */
     readonly maxConnections: number;
     readonly maxConnectionsPerAddress: number;
     /**
      * Bounds on request bodies and reads (the storage API's `BodyLimits`): read-test-write bodies
      * held in memory and spooled to disk at once, node-wide, and what one read-test-write may
-     * return. Undefined: the storage API's defaults (`BODY_LIMIT_DEFAULTS`).
+     * return.
      */
-    readonly requestMemoryBytes: number | undefined;
-    readonly requestSpoolBytes: number | undefined;
-    readonly readVectorMaxBytes: number | undefined;
+    readonly requestMemoryBytes: number;
+    readonly requestSpoolBytes: number;
+    readonly readVectorMaxBytes: number;
   };
   readonly backend: DiskBackendConfig | S3BackendConfig;
   readonly database: DatabaseConfig;
@@ -706,14 +703,16 @@ export function parseConfig(
       publicPort: c.storage?.public_port,
       reservedBytes: c.storage?.reserved_space ?? DEFAULT.storage.reserved_space,
       capacityBytes: c.storage?.capacity,
-      maxUploads: c.storage?.max_uploads,
-      maxUploadsPerAccount: c.storage?.max_uploads_per_account,
-      maxUploadsPerConnection: c.storage?.max_uploads_per_connection,
+      maxUploads: c.storage?.max_uploads ?? DEFAULT.storage.max_uploads,
+      maxUploadsPerAccount:
+        c.storage?.max_uploads_per_account ?? DEFAULT.storage.max_uploads_per_account,
+      maxUploadsPerConnection:
+        c.storage?.max_uploads_per_connection ?? DEFAULT.storage.max_uploads_per_connection,
       maxConnections,
       maxConnectionsPerAddress,
-      requestMemoryBytes: c.storage?.request_memory,
-      requestSpoolBytes: c.storage?.request_spool,
-      readVectorMaxBytes: c.storage?.read_vector_max,
+      requestMemoryBytes: c.storage?.request_memory ?? DEFAULT.storage.request_memory,
+      requestSpoolBytes: c.storage?.request_spool ?? DEFAULT.storage.request_spool,
+      readVectorMaxBytes: c.storage?.read_vector_max ?? DEFAULT.storage.read_vector_max,
     },
     backend,
     database,
@@ -1014,9 +1013,4 @@ ${line('introduction', q(values.gsdIntroduction), '"gsd:r1:...,pb://...#v=1"   #
 /** The commented `ostrom.toml` of a default node: every option at its default. */
 export function renderDefaultConfig(): string {
   return renderConfig();
-}
-
-/** A one-line summary of sizes in a config, for logs. */
-export function describeQuota(bytes: number | null): string {
-  return bytes === null ? 'none' : formatSize(bytes);
 }

@@ -9,12 +9,7 @@ import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import {
-  Accountant,
-  type Dependency,
-  DependencyHealth,
-  type HealthChange,
-} from '@ostrom/accountant';
+import { Accountant, DependencyHealth, describeHealthChange } from '@ostrom/accountant';
 import type { ShareBackend } from '@ostrom/backend';
 import { createDiskBackend } from '@ostrom/backend-disk';
 import { createS3Backend } from '@ostrom/backend-s3';
@@ -29,8 +24,8 @@ import {
   type StartupRecovery,
   syncAccountRecords,
 } from '@ostrom/crawler';
+import { serversYaml } from '@ostrom/gsd-client';
 import {
-  BODY_LIMIT_DEFAULTS,
   type BodyLimits,
   createStorageHandler,
   createStorageMetrics,
@@ -259,7 +254,6 @@ export function createNodeAccountant(
     applicationVersion: APPLICATION_VERSION,
     defaultHardQuotaBytes: accounting.defaultHardQuotaBytes,
     defaultSoftQuotaBytes: accounting.defaultSoftQuotaBytes,
-    // Unset keys are undefined: the accountant's defaults (README, "Security").
     maxUploads: storage.maxUploads,
     maxUploadsPerAccount: storage.maxUploadsPerAccount,
     maxUploadsPerConnection: storage.maxUploadsPerConnection,
@@ -267,7 +261,7 @@ export function createNodeAccountant(
     anonymousReservedBytesPerConnection: accounting.anonymousReservedBytesPerConnection,
     // A Tahoe client sends a whole mutable share in one read-test-write body, and the storage
     // API takes bodies up to `request_spool`: advertise no larger share than that.
-    maxMutableShareBytes: storage.requestSpoolBytes ?? BODY_LIMIT_DEFAULTS.spoolBytes,
+    maxMutableShareBytes: storage.requestSpoolBytes,
   });
 }
 
@@ -280,12 +274,12 @@ async function bodyLimits(node: LoadedNode): Promise<Partial<BodyLimits>> {
   const spoolDir = join(node.dir, 'spool');
   await rm(spoolDir, { recursive: true, force: true });
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
-  const { requestMemoryBytes, requestSpoolBytes, readVectorMaxBytes } = node.config.storage;
+  const { storage } = node.config;
   return {
     spoolDir,
-    ...(requestMemoryBytes === undefined ? {} : { memoryBytes: requestMemoryBytes }),
-    ...(requestSpoolBytes === undefined ? {} : { spoolBytes: requestSpoolBytes }),
-    ...(readVectorMaxBytes === undefined ? {} : { readVectorBytes: readVectorMaxBytes }),
+    memoryBytes: storage.requestMemoryBytes,
+    spoolBytes: storage.requestSpoolBytes,
+    readVectorBytes: storage.readVectorMaxBytes,
   };
 }
 
@@ -337,16 +331,20 @@ export function nodeFurl(node: LoadedNode, accountant: Pick<Accountant, 'swissnu
 }
 
 /** The block a Tahoe client puts in its `private/servers.yaml` to use this node. */
-export function serversYaml(node: LoadedNode, nurl: string, furl: string): string {
-  return `storage:
-  ${node.serverId}:
-    ann:
-      nickname: ${JSON.stringify(node.config.node.nickname)}
-      anonymous-storage-FURL: ${furl}
-      anonymous-storage-NURLs:
-        - ${nurl}
-      permutation-seed-base32: ${node.permutationSeed}
-`;
+export function nodeServersYaml(node: LoadedNode, nurl: string, furl: string): string {
+  const { serverId, permutationSeed } = node;
+  const nickname = node.config.node.nickname;
+  return serversYaml([
+    {
+      announcement: {
+        serverId,
+        nickname,
+        anonymousStorageFurl: furl,
+        nurls: [nurl],
+        permutationSeed,
+      },
+    },
+  ]);
 }
 
 function defaultEvery(fn: () => Promise<void>, ms: number): () => void {
@@ -406,13 +404,10 @@ async function prepareDatabase(
 }
 
 /**
- * Before serving, on every start: every account without its record in the store gets one (all of
- * them, the first time a node of this version starts, so that a database lost after the upgrade
- * keeps every NURL), an account recorded in the store but missing from the database is made
- * again with its id (a database restored behind the node's back), and the id sequence is moved
- * past every recorded id. At start rather than in the crawler: the crawler may be disabled or
- * not reach the accounts for an hour, and a database lost meanwhile would lose the NURLs. When
- * nothing is missing this costs one listing of the records. A store that fails stops the start.
+ * Before serving, on every start: @ostrom/crawler's `syncAccountRecords` (every account's record in
+ * the store, so that a database lost later keeps every NURL; accounts the database lacks made
+ * again from theirs). At start rather than in the crawler: the crawler may be disabled, and a
+ * database lost meanwhile would lose the NURLs. A store that fails stops the start.
  */
 async function syncAccounts(
   node: LoadedNode,
@@ -420,49 +415,13 @@ async function syncAccounts(
   backend: ShareBackend,
   logger: Logger,
 ): Promise<void> {
-  let report: Awaited<ReturnType<typeof syncAccountRecords>>;
   try {
-    report = await syncAccountRecords({ leaseDb, backend, stateKey: node.stateKey, actor: 'node' });
+    await syncAccountRecords({ leaseDb, backend, stateKey: node.stateKey, actor: 'node', logger });
   } catch (cause) {
     throw new NodeError(
       'BACKEND_UNREACHABLE',
       `cannot write the account records into the store: ${reason(cause)}`,
       { cause },
-    );
-  }
-  const { written, created, problems } = report;
-  if (written.length > 0) {
-    logger.info({ accounts: written.length }, 'wrote the records of accounts that had none');
-  }
-  if (created.length > 0) {
-    logger.warn(
-      { accounts: created },
-      'made again from their records accounts the database lacked (was it restored?)',
-    );
-  }
-  if (problems.length > 0) {
-    logger.error({ problems }, 'account records that could not be applied');
-  }
-}
-
-const DEPENDENCY_NAMES: Record<Dependency, string> = {
-  database: 'the lease database',
-  store: 'the share store',
-};
-
-/** One line per change: when a service went away (clients get 503 meanwhile) and came back. */
-function logHealthChange(logger: Logger, change: HealthChange): void {
-  const name = DEPENDENCY_NAMES[change.dependency];
-  if (change.up) {
-    const seconds = ((change.downMs ?? 0) / 1000).toFixed(1);
-    logger.warn(
-      { dependency: change.dependency, downMs: change.downMs },
-      `${name} is back after ${seconds} s`,
-    );
-  } else {
-    logger.error(
-      { dependency: change.dependency, error: change.error },
-      `${name} is unavailable: clients get 503 until it is back`,
     );
   }
 }
@@ -497,7 +456,10 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         backend &&
         (await Promise.all([backend.listBlobs('ostrom-probe'), backend.availableSpace()])),
     },
-    onChange: (change) => logHealthChange(logger, change),
+    onChange: (change) => {
+      const { level, message } = describeHealthChange(change);
+      logger[level]({ ...change }, message);
+    },
   });
   try {
     // Created on the first start of a node made before the admin API existed.
@@ -633,7 +595,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
           version: VERSION,
           startedAt,
           nurl,
-          serversYaml: serversYaml(node, nurl, furl),
+          serversYaml: nodeServersYaml(node, nurl, furl),
         },
         defaultQuotas: {
           hardQuotaBytes: node.config.accounting.defaultHardQuotaBytes,
@@ -651,7 +613,12 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
         gsd,
         ...(options.now ? { now: options.now } : {}),
       });
-      adminServer = createHttpServer(adminHandler);
+      // Idle connections are kept longer than clients keep theirs (undici 4 s, browsers minutes):
+      // Node's 5 s default races a client reusing one, and a form POST sent as it closes is reset.
+      adminServer = createHttpServer(
+        { keepAliveTimeout: 65_000, headersTimeout: 66_000 },
+        adminHandler,
+      );
       const wanted = options.adminPort ?? (options.port === undefined ? node.config.admin.port : 0);
       let adminPort: number;
       try {

@@ -47,9 +47,10 @@ describe('ostrom init', () => {
     );
     expect(out.furl).toMatch(/^pb:\/\/[a-z2-7]{32}@tcp:127\.0\.0\.1:1\/[a-z2-7]{32}$/);
     expect(out.serversYaml).toContain(`  ${out.serverId}:\n`);
-    expect(out.serversYaml).toContain(`anonymous-storage-FURL: ${out.furl}`);
-    expect(out.serversYaml).toContain(`- ${out.nurl}`);
-    expect(out.serversYaml).toContain(`permutation-seed-base32: ${out.serverId.slice(3)}`);
+    // Tahoe reads it with a YAML 1.1 parser: every string value is quoted.
+    expect(out.serversYaml).toContain(`anonymous-storage-FURL: "${out.furl}"`);
+    expect(out.serversYaml).toContain(`- "${out.nurl}"`);
+    expect(out.serversYaml).toContain(`permutation-seed-base32: "${out.serverId.slice(3)}"`);
     // The human form carries the same block.
     const again = await ostrom(['init', dir]);
     expect(again.code).toBe(1);

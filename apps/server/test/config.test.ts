@@ -35,8 +35,14 @@ describe('parseConfig', () => {
         publicHostname: '127.0.0.1',
         reservedBytes: 0,
         capacityBytes: undefined,
+        maxUploads: 2048,
+        maxUploadsPerAccount: 1024,
+        maxUploadsPerConnection: 512,
         maxConnections: 2048,
         maxConnectionsPerAddress: 128,
+        requestMemoryBytes: 8 * 2 ** 20,
+        requestSpoolBytes: 2 ** 30,
+        readVectorMaxBytes: 4 * 2 ** 20,
       },
       backend: { kind: 'disk', path: 'storage' },
       database: { kind: 'sqlite', path: 'leasedb.sqlite' },
@@ -315,9 +321,9 @@ duration = "12h"
   it('reads the bounds on uploads in progress and the anonymous limits; absent, the accountant decides', () => {
     const empty = parseConfig('');
     expect(empty.storage).toMatchObject({
-      maxUploads: undefined,
-      maxUploadsPerAccount: undefined,
-      maxUploadsPerConnection: undefined,
+      maxUploads: 2048,
+      maxUploadsPerAccount: 1024,
+      maxUploadsPerConnection: 512,
     });
     expect(empty.accounting).toMatchObject({
       anonymousHardQuotaBytes: undefined,
@@ -338,9 +344,9 @@ anonymous_reserved_per_connection = "none"
       maxUploadsPerConnection: 256,
     });
     expect(empty.storage).toMatchObject({
-      requestMemoryBytes: undefined,
-      requestSpoolBytes: undefined,
-      readVectorMaxBytes: undefined,
+      requestMemoryBytes: 8 * 2 ** 20,
+      requestSpoolBytes: 2 ** 30,
+      readVectorMaxBytes: 4 * 2 ** 20,
     });
     expect(
       parseConfig(

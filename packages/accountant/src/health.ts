@@ -33,6 +33,27 @@ export interface HealthChange {
   readonly error?: string;
 }
 
+const DEPENDENCY_NAMES: Readonly<Record<Dependency, string>> = {
+  database: 'the lease database',
+  store: 'the share store',
+};
+
+/**
+ * A change as the operator's log line says it: an error when a service went away (clients get
+ * 503 meanwhile), a warning when it came back, with how long it was away.
+ */
+export function describeHealthChange(change: HealthChange): {
+  readonly level: 'error' | 'warn';
+  readonly message: string;
+} {
+  const name = DEPENDENCY_NAMES[change.dependency];
+  if (!change.up) {
+    return { level: 'error', message: `${name} is unavailable: clients get 503 until it is back` };
+  }
+  const seconds = ((change.downMs ?? 0) / 1000).toFixed(1);
+  return { level: 'warn', message: `${name} is back after ${seconds} s` };
+}
+
 export interface DependencyHealthOptions {
   /** One cheap request to each service; a rejection means it is down. */
   readonly probes: { readonly [D in Dependency]: () => Promise<unknown> };

@@ -40,6 +40,7 @@ export {
   DependencyHealth,
   type DependencyHealthOptions,
   type DependencyState,
+  describeHealthChange,
   type HealthChange,
   type HealthReport,
 } from './health.js';

@@ -2,7 +2,12 @@ import { BackendError } from '@ostrom/backend';
 import { LeaseDbError } from '@ostrom/leasedb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { translate } from '../src/core.js';
-import { type AccountantError, DependencyHealth, type HealthChange } from '../src/index.js';
+import {
+  type AccountantError,
+  DependencyHealth,
+  describeHealthChange,
+  type HealthChange,
+} from '../src/index.js';
 
 // The health of the database and the store, on an injected clock with probes the test answers.
 
@@ -140,5 +145,20 @@ describe('translate: what clients are told of a failure below the accountant', (
     ) as AccountantError;
     expect(missing).toMatchObject({ code: 'NOT_FOUND' });
     expect(missing.message).not.toMatch(/srv/);
+  });
+});
+
+describe("describeHealthChange: the operator's log line", () => {
+  it('a service away is an error saying clients get 503; back, a warning saying for how long', () => {
+    expect(
+      describeHealthChange({ dependency: 'database', up: false, error: 'ECONNREFUSED' }),
+    ).toEqual({
+      level: 'error',
+      message: 'the lease database is unavailable: clients get 503 until it is back',
+    });
+    expect(describeHealthChange({ dependency: 'store', up: true, downMs: 12_345 })).toEqual({
+      level: 'warn',
+      message: 'the share store is back after 12.3 s',
+    });
   });
 });

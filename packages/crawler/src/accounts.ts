@@ -9,6 +9,7 @@ import {
   writeAccountRecord,
 } from '@ostrom/backend';
 import { type LeaseDb, LeaseDbError, type LeaseDbOperations } from '@ostrom/leasedb';
+import type { NodeCrawlerLogger } from './node-crawler.js';
 
 // Accounts as the store records them (`accounts/<id>`, written by the accountant before each
 // change commits; docs/ARCHITECTURE.md, "Recovering a lost database"). A swissnum names its
@@ -108,7 +109,10 @@ export async function restoreAccounts(
  * does, for rebuilds). Costs one listing of the records when nothing is missing.
  */
 export async function syncAccountRecords(
-  options: AccountRecordsOptions,
+  options: AccountRecordsOptions & {
+    /** Told, one line each, what was written, made again, or could not be applied. */
+    readonly logger?: NodeCrawlerLogger;
+  },
 ): Promise<AccountRestoreReport> {
   const { leaseDb: db, backend, stateKey } = options;
   const actor = options.actor ?? 'server';
@@ -129,6 +133,17 @@ export async function syncAccountRecords(
   const written = await writeMissingRecords(db, backend, stateKey, new Set(ids), known);
   const reservedThrough = Math.max(1, ...ids);
   await db.reserveAccountIds(reservedThrough);
+  const { logger } = options;
+  if (written.length > 0) {
+    logger?.info({ accounts: written.length }, 'wrote the records of accounts that had none');
+  }
+  if (created.length > 0) {
+    logger?.warn(
+      { accounts: created },
+      'made again from their records accounts the database lacked (was it restored?)',
+    );
+  }
+  if (problems.length > 0) logger?.error({ problems }, 'account records that could not be applied');
   return {
     records: ids.length,
     created: created.sort((a, b) => a - b),

@@ -153,15 +153,25 @@ describeMatrix('accounts given back from their records', (matrix) => {
     for (const name of await world.backend.listBlobs(ACCOUNT_RECORD_PREFIX)) {
       await world.backend.deleteBlob(name);
     }
-    const options = { leaseDb: world.db, backend: world.backend, stateKey: STATE_KEY };
+    const lines: string[] = [];
+    const logger = {
+      info: (_: object, msg?: string) => lines.push(`info: ${msg}`),
+      warn: (_: object, msg?: string) => lines.push(`warn: ${msg}`),
+      error: (_: object, msg?: string) => lines.push(`error: ${msg}`),
+    };
+    const options = { leaseDb: world.db, backend: world.backend, stateKey: STATE_KEY, logger };
     const first = await syncAccountRecords(options);
     const everyone = [0, 1, ...Object.values(population.ids)].sort((a, b) => a - b);
     expect(first.written).toEqual(everyone);
+    expect(lines).toEqual(['info: wrote the records of accounts that had none']);
     expect(await syncAccountRecords(options)).toMatchObject({ written: [], created: [] });
     // Then the database is lost: the records alone give every account back.
     const fresh = await makeWorld(matrix);
     const restored = await syncAccountRecords({ ...options, leaseDb: fresh.db });
     expect(restored.created).toEqual(Object.values(population.ids).sort((a, b) => a - b));
+    expect(lines.at(-1)).toBe(
+      'warn: made again from their records accounts the database lacked (was it restored?)',
+    );
     await fresh.crawler({ backend: world.backend }).runOnce();
     await expectSameAccounts(world, fresh, population);
   });

@@ -108,7 +108,7 @@ export {
   type ServerFailure,
   surveyCopies,
 } from './server-copies.js';
-export { type ServersYamlOptions, serversYaml } from './servers-yaml.js';
+export { type ServersYamlEntry, type ServersYamlOptions, serversYaml } from './servers-yaml.js';
 export {
   decodeSlotData,
   encodeSlotData,

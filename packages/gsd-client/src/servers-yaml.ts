@@ -1,5 +1,18 @@
 import { stringify } from 'yaml';
-import type { GridServer } from './gsd-client.js';
+import type { AnnouncementBody } from './bodies.js';
+
+/**
+ * One server of {@link serversYaml}: a `GridServer` of the directory, or a node's own entry
+ * (what its operator hands to a client directly).
+ */
+export interface ServersYamlEntry {
+  readonly announcement: Pick<
+    AnnouncementBody,
+    'serverId' | 'nickname' | 'anonymousStorageFurl' | 'nurls' | 'permutationSeed'
+  >;
+  /** Whether it answered the last poll (default true). */
+  readonly reachable?: boolean;
+}
 
 /** Options of {@link serversYaml}. */
 export interface ServersYamlOptions {
@@ -15,12 +28,12 @@ export interface ServersYamlOptions {
  * announcements claim one server id, the first in the directory wins (a map has one entry per key).
  */
 export function serversYaml(
-  servers: readonly GridServer[],
+  servers: readonly ServersYamlEntry[],
   options: ServersYamlOptions = {},
 ): string {
   const storage: Record<string, unknown> = {};
   for (const server of servers) {
-    if (options.reachableOnly && !server.reachable) continue;
+    if (options.reachableOnly && server.reachable === false) continue;
     const a = server.announcement;
     if (Object.hasOwn(storage, a.serverId)) continue;
     storage[a.serverId] = {
