@@ -1009,8 +1009,3 @@ ${line('introduction', q(values.gsdIntroduction), '"gsd:r1:...,pb://...#v=1"   #
 # check_interval = ${shown('gsd', 'check_interval')}
 `;
 }
-
-/** The commented `ostrom.toml` of a default node: every option at its default. */
-export function renderDefaultConfig(): string {
-  return renderConfig();
-}

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { freePort, tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PORT, parseConfig, renderConfig, renderDefaultConfig } from '../src/config.js';
+import { DEFAULT_PORT, parseConfig, renderConfig } from '../src/config.js';
 import { initNode } from '../src/node-dir.js';
 import { startNode } from '../src/server.js';
 
@@ -43,7 +43,7 @@ describe('[admin] config', () => {
   });
 
   it('renders the [admin] section: defaults commented, values set', () => {
-    const text = renderDefaultConfig();
+    const text = renderConfig();
     expect(text).toContain('[admin]');
     expect(text).toMatch(/^# enabled = true$/m);
     expect(text).toMatch(/^# port = 3458 {3}# default: the storage port \+ 1$/m);

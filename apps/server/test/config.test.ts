@@ -8,7 +8,6 @@ import {
   DEFAULT_PORT,
   parseConfig,
   renderConfig,
-  renderDefaultConfig,
 } from '../src/config.js';
 import { NodeError } from '../src/errors.js';
 import { initNode, type LoadedNode } from '../src/node-dir.js';
@@ -114,8 +113,8 @@ describe('parseConfig', () => {
     });
   });
 
-  it('renderDefaultConfig() parses to the defaults and lists every option', () => {
-    const text = renderDefaultConfig();
+  it('renderConfig() with no values parses to the defaults and lists every option', () => {
+    const text = renderConfig();
     expect(parseConfig(text)).toEqual(parseConfig(''));
     for (const key of [
       'nickname',
@@ -527,10 +526,7 @@ describe('the README documents the defaults', () => {
 
   it('every default in CONFIG_DEFAULTS is the one `ostrom init` writes', () => {
     // The S3 options are written only for an S3 node.
-    const rendered = [
-      renderDefaultConfig(),
-      renderConfig({ backend: 's3', s3: { bucket: 'b-1' } }),
-    ];
+    const rendered = [renderConfig(), renderConfig({ backend: 's3', s3: { bucket: 'b-1' } })];
     for (const [section, keys] of Object.entries(CONFIG_DEFAULTS)) {
       const body = rendered
         .map((text) => text.split(`[${section}]\n`)[1]!.split('\n[')[0]!)
