@@ -506,7 +506,7 @@ describeBrowser('operator panel in Chromium', (suite) => {
       running.nurl,
     );
     expect(await panel.page.locator('[data-testid="servers-yaml"]').textContent()).toContain(
-      `- ${running.nurl}`,
+      `- "${running.nurl}"`,
     );
     await panel.page.context().grantPermissions(['clipboard-read', 'clipboard-write'], {
       origin: panel.origin,

@@ -32,6 +32,12 @@ export interface SqliteOptions {
    * the same file. The wait blocks this process's event loop.
    */
   readonly busyTimeoutMs?: number;
+  /**
+   * better-sqlite3's `Database` class to open the file with (`import Database from
+   * 'better-sqlite3'`), as kysely's dialects take a driver; default: the installed better-sqlite3,
+   * loaded on first use.
+   */
+  readonly driver?: typeof BetterSqlite3;
 }
 
 export interface PostgresOptions {
@@ -58,6 +64,11 @@ export interface PostgresOptions {
    * TCP keepalive is on too, so a connection whose peer vanished is found out.
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * The pg module to connect with (`import pg from 'pg'`), as kysely's dialects take a driver;
+   * default: the installed pg, loaded on first use.
+   */
+  readonly driver?: Pick<typeof pg, 'Pool' | 'types'>;
 }
 
 export type ConnectionOptions = SqliteOptions | PostgresOptions;
@@ -104,7 +115,7 @@ export function openSqlite(options: SqliteOptions): BetterSqlite3.Database {
   if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
     throw new RangeError('busyTimeoutMs must be a non-negative integer');
   }
-  const raw = openSqliteFile(options.path);
+  const raw = openSqliteFile(options.path, {}, options.driver);
   try {
     raw.pragma(`busy_timeout = ${busyTimeoutMs}`);
     enableWal(raw, busyTimeoutMs);
@@ -178,7 +189,7 @@ function parseSafeNumber(text: string): number {
 
 /** A pg pool whose int8/numeric columns come back as numbers. */
 export function openPostgresPool(options: PostgresOptions, size = options.poolSize ?? 10): pg.Pool {
-  const pg = postgresDriver();
+  const pg = options.driver ?? postgresDriver();
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: size,

@@ -31,8 +31,9 @@ export function postgresDriver(): typeof pg {
 export function openSqliteFile(
   path: string,
   options?: BetterSqlite3.Options,
+  driver?: typeof BetterSqlite3,
 ): BetterSqlite3.Database {
-  const Database = sqliteDriver();
+  const Database = driver ?? sqliteDriver();
   try {
     return new Database(path, options);
   } catch (error) {

@@ -1,5 +1,9 @@
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { expect, it } from 'vitest';
 import { missingDriver, NOT_BUILT, postgresDriver, sqliteDriver } from '../src/drivers.js';
+import { type LeaseDbOptions, openLeaseDb } from '../src/index.js';
+import { describeEachDialect } from './setup.js';
 
 // The drivers are optional peers loaded on first use: present, they load once; absent or not
 // compiled, the error says which package to install or build, and how.
@@ -20,4 +24,37 @@ it('a missing or uncompiled driver is named with what to run', () => {
   expect(error.cause).toBe(cause);
   expect(NOT_BUILT).toContain('pnpm approve-builds');
   expect(NOT_BUILT).toContain('npm rebuild better-sqlite3');
+});
+
+// As kysely's dialects take a driver: an application may hand over the driver it loaded itself.
+describeEachDialect('a driver passed in', (dialect) => {
+  it('is the one that opens the database, and the database works through it', async () => {
+    const { connection } = await dialect.location();
+    let opened = 0;
+    const driver =
+      connection.dialect === 'sqlite'
+        ? class CountingDatabase extends BetterSqlite3 {
+            constructor(...args: ConstructorParameters<typeof BetterSqlite3>) {
+              super(...args);
+              opened++;
+            }
+          }
+        : {
+            types: pg.types,
+            Pool: class CountingPool extends pg.Pool {
+              constructor(config?: pg.PoolConfig) {
+                super(config);
+                opened++;
+              }
+            },
+          };
+    const db = await openLeaseDb({ ...connection, driver } as LeaseDbOptions);
+    try {
+      expect(opened).toBeGreaterThan(0);
+      const account = await db.createAccount({ publicKey: 'cd'.repeat(32), nickname: 'dora' });
+      expect((await db.getAccount(account.id))?.nickname).toBe('dora');
+    } finally {
+      await db.close();
+    }
+  });
 });
