@@ -17,6 +17,18 @@ import { mapUnavailable } from './unavailable.js';
 export const DIALECTS = ['sqlite', 'postgres'] as const;
 export type Dialect = (typeof DIALECTS)[number];
 
+// The drivers' own types are not named in what this package exports: they are optional peers,
+// and an application that uses one dialect need not have the other's types installed.
+
+/** better-sqlite3's `Database` class (its type, `typeof Database`, fits). */
+export type SqliteDriverClass = abstract new (...args: never[]) => object;
+
+/** The pg module (`typeof pg` fits). */
+export interface PostgresDriverModule {
+  readonly Pool: abstract new (...args: never[]) => object;
+  readonly types: object;
+}
+
 export interface SqliteOptions {
   readonly dialect: 'sqlite';
   /** Database file; `:memory:` for a private in-memory database. */
@@ -37,7 +49,7 @@ export interface SqliteOptions {
    * 'better-sqlite3'`), as kysely's dialects take a driver; default: the installed better-sqlite3,
    * loaded on first use.
    */
-  readonly driver?: typeof BetterSqlite3;
+  readonly driver?: SqliteDriverClass;
 }
 
 export interface PostgresOptions {
@@ -68,7 +80,7 @@ export interface PostgresOptions {
    * The pg module to connect with (`import pg from 'pg'`), as kysely's dialects take a driver;
    * default: the installed pg, loaded on first use.
    */
-  readonly driver?: Pick<typeof pg, 'Pool' | 'types'>;
+  readonly driver?: PostgresDriverModule;
 }
 
 export type ConnectionOptions = SqliteOptions | PostgresOptions;
@@ -115,7 +127,7 @@ export function openSqlite(options: SqliteOptions): BetterSqlite3.Database {
   if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
     throw new RangeError('busyTimeoutMs must be a non-negative integer');
   }
-  const raw = openSqliteFile(options.path, {}, options.driver);
+  const raw = openSqliteFile(options.path, {}, options.driver as typeof BetterSqlite3 | undefined);
   try {
     raw.pragma(`busy_timeout = ${busyTimeoutMs}`);
     enableWal(raw, busyTimeoutMs);
@@ -189,8 +201,8 @@ function parseSafeNumber(text: string): number {
 
 /** A pg pool whose int8/numeric columns come back as numbers. */
 export function openPostgresPool(options: PostgresOptions, size = options.poolSize ?? 10): pg.Pool {
-  const pg = options.driver ?? postgresDriver();
-  const pool = new pg.Pool({
+  const driver = (options.driver as typeof pg | undefined) ?? postgresDriver();
+  const pool = new driver.Pool({
     connectionString: options.connectionString,
     max: size,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
@@ -199,7 +211,7 @@ export function openPostgresPool(options: PostgresOptions, size = options.poolSi
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID || oid === NUMERIC_OID
           ? parseSafeNumber
-          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+          : driver.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
   // A connection the server ends (57P01 on a restart) or that breaks makes its client emit

@@ -13,7 +13,9 @@ export {
   type ConnectionOptions,
   DIALECTS,
   type Dialect,
+  type PostgresDriverModule,
   type PostgresOptions,
+  type SqliteDriverClass,
   type SqliteOptions,
 } from './dialect.js';
 export { LEASE_DB_ERROR_CODES, LeaseDbError, type LeaseDbErrorCode } from './errors.js';
