@@ -2,11 +2,13 @@ import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
+  connectSlotServer,
   type GridChange,
   type GridServer,
   GsdClient,
   type GsdProblem,
   parseIntroduction,
+  SLOT_REQUEST_TIMEOUT_MS,
   type SlotServer,
   serversYaml,
 } from '@ostrom/gsd-client';
@@ -21,7 +23,6 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { isoTime, table } from './cli-format.js';
 import { type GsdCliContext, introductionArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
-import { connectGsdServer, GSD_TIMEOUT_MS } from './gsd.js';
 import { readPrivateLine } from './node-dir.js';
 import { formatSize } from './size.js';
 
@@ -202,7 +203,7 @@ function feedText(feed: Feed): string {
 
 export function registerGridCommands(program: Command, ctx: GsdCliContext): void {
   const { command, print, now } = ctx;
-  const connect = ctx.connect ?? connectGsdServer;
+  const connect = ctx.connect ?? ((nurl: string) => connectSlotServer(nurl));
   const stateDir = (o: { state?: string }) => resolve(o.state ?? defaultGridDir(ctx.env));
 
   /** Loads the saved state (if any) and polls once. */
@@ -373,7 +374,7 @@ export function registerGridCommands(program: Command, ctx: GsdCliContext): void
       const parsed = parseNurl(nurl);
       const where = `${parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host}:${parsed.port}`;
       // Pinned to the NURL's key like every grid command: the feed is that node's, or nothing.
-      const client = createStorageClient({ nurl: parsed, timeoutMs: GSD_TIMEOUT_MS });
+      const client = createStorageClient({ nurl: parsed, timeoutMs: SLOT_REQUEST_TIMEOUT_MS });
       let feed: Feed;
       try {
         feed = await client.accounting.getFeed();

@@ -2,6 +2,7 @@ import { swissnumFor } from '@ostrom/accountant';
 import {
   type AnnouncementBody,
   announcedNurls,
+  connectSlotServer,
   createWriteCap,
   DirectoryWriter,
   formatIntroduction,
@@ -20,7 +21,7 @@ import {
 import { type Command, InvalidArgumentError } from 'commander';
 import { isoTime, table } from './cli-format.js';
 import { NodeError } from './errors.js';
-import { announcementWritecap, connectGsdServer, directoryWritecap } from './gsd.js';
+import { announcementWritecap, directoryWritecap } from './gsd.js';
 import { type LoadedNode, loadNode, PRIVATE_FILES, writePrivateLine } from './node-dir.js';
 import { nodeNurl } from './server.js';
 import { formatSize } from './size.js';
@@ -204,7 +205,7 @@ interface ShownServer {
 export function registerGsdCommands(program: Command, ctx: GsdCliContext): void {
   const { command, nodeDir, print, now } = ctx;
   const withPool = async <T>(fn: (pool: SlotServerPool) => Promise<T>): Promise<T> => {
-    const pool = new SlotServerPool(ctx.connect ?? connectGsdServer);
+    const pool = new SlotServerPool(ctx.connect ?? ((nurl: string) => connectSlotServer(nurl)));
     try {
       return await fn(pool);
     } finally {

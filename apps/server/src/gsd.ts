@@ -1,21 +1,10 @@
-import {
-  type AnnouncementBody,
-  connectSlotServer,
-  createWriteCap,
-  SLOT_REQUEST_TIMEOUT_MS as GSD_TIMEOUT_MS,
-  GsdError,
-  parseWriteCap,
-  type SlotServer,
-} from '@ostrom/gsd-client';
+import { type AnnouncementBody, createWriteCap, GsdError, parseWriteCap } from '@ostrom/gsd-client';
 import { NodeError } from './errors.js';
 import { ensurePrivateLine, type LoadedNode, PRIVATE_FILES, readPrivateLine } from './node-dir.js';
 import { APPLICATION_VERSION } from './version.js';
 
 // What the node and the `ostrom gsd` commands share of the grid service directory: the node's
 // private writecaps and its announcement's body. The rest is @ostrom/gsd-client's.
-
-export { SlotServerPool } from '@ostrom/gsd-client';
-export { GSD_TIMEOUT_MS };
 
 /** The writecap in a private file, checked: NodeError `NODE_DAMAGED` naming the file if it is not one. */
 function checkedWritecap(node: LoadedNode, name: string, text: string): string {
@@ -71,9 +60,4 @@ export function announcementBody(
     ),
     version: APPLICATION_VERSION,
   };
-}
-
-/** A storage server of the grid over HTTPS, with {@link GSD_TIMEOUT_MS} a request. */
-export function connectGsdServer(nurl: string): SlotServer {
-  return connectSlotServer(nurl, { timeoutMs: GSD_TIMEOUT_MS });
 }

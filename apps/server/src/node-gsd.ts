@@ -27,8 +27,8 @@ export interface NodeGsdOptions {
   readonly logger?: GsdLogger;
   /** Unix seconds. */
   readonly now: () => number;
-  /** Runs `fn` every `ms` until the returned function is called (the node's timer). */
-  readonly every: (fn: () => Promise<void>, ms: number) => () => void;
+  /** Runs `fn` every `ms` until the returned function is called (default: an unref'd interval). */
+  readonly every?: ((fn: () => Promise<void>, ms: number) => () => void) | undefined;
   /** How servers are reached (default HTTPS, 10 s a request). */
   readonly connect?: (nurl: string) => SlotServer;
 }
@@ -55,7 +55,7 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
     checkIntervalSeconds: config.checkIntervalSeconds,
     republishIntervalSeconds: config.republishIntervalSeconds,
     now: options.now,
-    every: options.every,
+    ...(options.every ? { every: options.every } : {}),
     connect: options.connect,
     logger,
   });

@@ -347,12 +347,6 @@ export function nodeServersYaml(node: LoadedNode, nurl: string, furl: string): s
   ]);
 }
 
-function defaultEvery(fn: () => Promise<void>, ms: number): () => void {
-  const timer = setInterval(() => void fn(), ms);
-  timer.unref();
-  return () => clearInterval(timer);
-}
-
 async function listen(server: HttpServer, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);
@@ -575,7 +569,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       availableSpace: async () => (await acct.refreshVersion()).availableSpace,
       logger,
       now,
-      every: options.every ?? defaultEvery,
+      every: options.every,
     });
     nodeGsd = gsd;
 

@@ -15,6 +15,7 @@ import {
   createSelfSignedCertificate,
   createStorageClient,
   formatNurl,
+  type StorageClient,
   storageIndexFromBytes,
 } from '@ostrom/protocol';
 
@@ -24,13 +25,13 @@ const nodeDir = await mkdtemp(join(tmpdir(), 'ostrom-embed-node-'));
 try {
   const certificate = createSelfSignedCertificate();
   const leaseDb = await openLeaseDb({ dialect: 'sqlite', path: join(nodeDir, 'leasedb.sqlite') });
+  const backend = await createDiskBackend({ root: join(nodeDir, 'storage') });
   const accountant = new Accountant({
     leaseDb,
-    backend: await createDiskBackend({ root: join(nodeDir, 'storage') }),
+    backend,
     serverSecret: randomBytes(32),
     serverId: certificate.spkiHash,
   });
-  await accountant.start();
 
   let port = 0;
   const nurlFor = (accountId: number): string =>
@@ -45,10 +46,24 @@ try {
     tls: certificate,
     handler: createStorageHandler({ accountant, nurlFor }),
   });
-  port = await server.listen(0, '127.0.0.1');
+  // Whatever fails from here, everything opened is closed, in the reverse order.
+  try {
+    await accountant.start();
+    port = await server.listen(0, '127.0.0.1');
+    // The anonymous account (0): the NURL a Tahoe-LAFS client finds in the node's announcement.
+    await useNode(createStorageClient({ nurl: nurlFor(0) }), port);
+  } finally {
+    await server.close();
+    await accountant.stop();
+    await backend.close();
+    await leaseDb.close();
+  }
+} finally {
+  await rm(nodeDir, { recursive: true, force: true });
+}
 
-  // The anonymous account (0): the NURL a Tahoe-LAFS client finds in the node's announcement.
-  const client = createStorageClient({ nurl: nurlFor(0) });
+/** Uploads a share in two chunks through `client`, reads it back and checks it. */
+async function useNode(client: StorageClient, port: number): Promise<void> {
   try {
     const storageIndex = storageIndexFromBytes(randomBytes(16));
     const uploadSecret = randomBytes(20);
@@ -88,10 +103,5 @@ try {
     );
   } finally {
     client.close();
-    await server.close();
-    await accountant.stop();
-    await leaseDb.close();
   }
-} finally {
-  await rm(nodeDir, { recursive: true, force: true });
 }

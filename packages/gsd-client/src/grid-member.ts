@@ -144,8 +144,10 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 const systemNow = () => Math.floor(Date.now() / 1000);
 
+/** Runs `fn` every `ms`; the timer does not keep the process alive (`stop()` clears it). */
 function systemEvery(fn: () => Promise<void>, ms: number): () => void {
   const timer = setInterval(() => void fn(), ms);
+  timer.unref();
   return () => clearInterval(timer);
 }
 

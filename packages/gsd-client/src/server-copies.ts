@@ -34,8 +34,9 @@ export interface ServerCopy {
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
- * Each server's copy of a document, read one server at a time (so that each server's state is
- * known, not only the newest copy), and the newest valid one. Never throws for a server.
+ * Each server's copy of a document, read from every server at once, each on its own (so that
+ * each server's state is known, not only the newest copy), and the newest valid one. Never
+ * throws for a server.
  */
 export async function surveyCopies(
   servers: readonly SlotServer[],

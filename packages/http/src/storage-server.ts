@@ -19,11 +19,12 @@ export interface StorageServerOptions {
   /**
    * Told of connections refused by a bound: at most once per `refusalReportMs` (default a
    * minute), with how many were refused since the last report, so a flood makes one log line.
+   * Refusals within a window are told with the next refusal after it.
    */
   readonly onConnectionsRefused?: (refusal: ConnectionRefusal, refused: number) => void;
   readonly refusalReportMs?: number;
   /** Milliseconds (default `Date.now`), for the refusal reports. */
-  readonly now?: () => number;
+  readonly nowMs?: () => number;
 }
 
 export interface StorageServer {
@@ -35,7 +36,8 @@ export interface StorageServer {
   readonly inFlight: number;
   /**
    * Stops accepting, closes idle connections, waits up to `drainTimeoutMs` (default 10 s) for
-   * the requests in flight to finish, then cuts every connection left.
+   * the requests in flight to finish, then cuts every connection left. Calling it again returns
+   * the first call's promise.
    */
   close(options?: { drainTimeoutMs?: number }): Promise<void>;
 }
@@ -49,6 +51,7 @@ export interface StorageServer {
  */
 export function createStorageServer(options: StorageServerOptions): StorageServer {
   let inFlight = 0;
+  let closing: Promise<void> | undefined;
   let drained: (() => void) | undefined;
   const server = createServer(
     {
@@ -66,7 +69,7 @@ export function createStorageServer(options: StorageServerOptions): StorageServe
       options.handler(req, res);
     },
   );
-  const now = options.now ?? Date.now;
+  const now = options.nowMs ?? Date.now;
   const reportMs = options.refusalReportMs ?? 60_000;
   let reportedAt = Number.NEGATIVE_INFINITY;
   let unreported = 0;
@@ -106,24 +109,29 @@ export function createStorageServer(options: StorageServerOptions): StorageServe
           resolve((server.address() as AddressInfo).port);
         });
       }),
-    async close({ drainTimeoutMs = 10_000 } = {}) {
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      if (inFlight > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => {
-            drained = resolve;
-          }),
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, drainTimeoutMs);
-          }),
-        ]);
-        clearTimeout(timer);
-      }
-      server.closeAllConnections();
-      for (const socket of sockets) socket.destroy();
-      await stopped;
+    close({ drainTimeoutMs = 10_000 } = {}) {
+      closing ??= drain(drainTimeoutMs);
+      return closing;
     },
   };
+
+  async function drain(drainTimeoutMs: number): Promise<void> {
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    if (inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          drained = resolve;
+        }),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, drainTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    server.closeAllConnections();
+    for (const socket of sockets) socket.destroy();
+    await stopped;
+  }
 }

@@ -88,6 +88,21 @@ describe('createStorageServer()', () => {
     expect(storage.inFlight).toBe(0);
   });
 
+  it('close() called twice: both calls wait for the same drain', async () => {
+    let answer: (() => void) | undefined;
+    const { storage, port } = await serve((_req, res) => {
+      answer = () => res.end('late');
+    });
+    const pending = get(port);
+    await expect.poll(() => storage.inFlight).toBe(1);
+    const first = storage.close({ drainTimeoutMs: 60_000 });
+    const second = storage.close({ drainTimeoutMs: 60_000 });
+    expect(second).toBe(first);
+    answer?.();
+    await pending;
+    await second;
+  });
+
   it('close() cuts a request still in flight after drainTimeoutMs', async () => {
     const { storage, port } = await serve(() => undefined); // never answers
     const pending = get(port).then(
@@ -119,7 +134,7 @@ describe('createStorageServer()', () => {
       connections: { maxConnections: 1, maxConnectionsPerAddress: 1 },
       onConnectionsRefused: (_refusal, refused) => reports.push(refused),
       refusalReportMs: 60_000,
-      now: () => clock,
+      nowMs: () => clock,
     });
     void get(port).catch(() => undefined); // holds the one connection allowed, never answered
     await expect.poll(() => storage.connections.open()).toBe(1);

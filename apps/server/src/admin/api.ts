@@ -4,8 +4,6 @@ import { type AdminMetrics, bearerChecker, createAdminHandler } from '@ostrom/ht
 import { createPanel, type PanelOptions } from '../panel/panel.js';
 import { APPLICATION_VERSION } from '../version.js';
 
-export { ADMIN_ACTOR, ADMIN_PREFIX } from '@ostrom/http';
-
 /** Options of {@link createAdminApi}: the panel's, and what only the API serves. */
 export interface AdminApiOptions extends PanelOptions {
   /** The node's announcement fURL, for `GET /admin/v1/nurl`. */
