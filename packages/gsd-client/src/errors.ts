@@ -65,3 +65,8 @@ export class GsdError extends Error {
     this.reason = options.reason;
   }
 }
+
+/** What went wrong, in one line, from anything thrown. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

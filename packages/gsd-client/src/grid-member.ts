@@ -3,6 +3,7 @@ import { announcementChange, spaceChanged } from './announcement.js';
 import type { AnnouncementBody } from './bodies.js';
 import { parseWriteCap } from './caps.js';
 import type { GsdDocument } from './document.js';
+import { errorMessage } from './errors.js';
 import { announcedNurls, type GridView, readGrid } from './grid-reader.js';
 import { parseIntroduction } from './introduction.js';
 import { type PublishResult, publishDocument, renewDocumentLeases } from './publish.js';
@@ -139,8 +140,6 @@ export interface GridMember {
   check(): Promise<void>;
   status(): GridMemberStatus;
 }
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 const systemNow = () => Math.floor(Date.now() / 1000);
 
@@ -379,7 +378,7 @@ export function createGridMember(options: GridMemberOptions): GridMember {
       try {
         announcement = await publishOwn(view.directory ? view : undefined);
       } catch (error) {
-        lastError = `announcement: ${message(error)}`;
+        lastError = `announcement: ${errorMessage(error)}`;
         logger?.error({ err: error }, 'could not publish this node’s announcement');
       }
       const ownReadcap = announcement?.readcap;
@@ -398,12 +397,12 @@ export function createGridMember(options: GridMemberOptions): GridMember {
         try {
           directoryWriter = await keepDirectory(writecap, view, readcap);
         } catch (error) {
-          lastError = `directory: ${message(error)}`;
+          lastError = `directory: ${errorMessage(error)}`;
           logger?.error({ err: error }, 'could not keep the grid service directory');
         }
       } else directoryWriter = null;
     } catch (error) {
-      lastError = message(error);
+      lastError = errorMessage(error);
       logger?.error({ err: error }, 'grid service directory: the check failed');
     } finally {
       status = {

@@ -1,6 +1,7 @@
 import type { AnnouncementBody, DirectoryBody, DirectoryEntry } from './bodies.js';
 import { parseReadCap } from './caps.js';
 import type { GsdDocument } from './document.js';
+import { errorMessage } from './errors.js';
 import { readDocument, type ServerProblem } from './publish.js';
 import type { SlotServer } from './slot-server.js';
 import { type SlotServerPool, serverKey } from './slot-server-pool.js';
@@ -125,7 +126,7 @@ export async function readGrid(
         if (!answeredKeys.has(key)) fresh.set(key, pool.server(nurl));
       } catch (error) {
         tried.add(nurl);
-        problems.push({ nurl, code: 'UNREACHABLE', problem: message(error) });
+        problems.push({ nurl, code: 'UNREACHABLE', problem: errorMessage(error) });
       }
     }
     if (fresh.size === 0) break;
@@ -191,5 +192,3 @@ export function describeMissing(problems: readonly ServerProblem[], asked: numbe
   if (unreachable + refused.length < asked) parts.push('the others hold none');
   return parts.join(', ');
 }
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));

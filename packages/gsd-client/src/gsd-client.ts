@@ -10,7 +10,7 @@ import {
   petnameSchema,
   uintSchema,
 } from './bodies.js';
-import { GsdError, type GsdErrorCode } from './errors.js';
+import { errorMessage, GsdError, type GsdErrorCode } from './errors.js';
 import { readGrid } from './grid-reader.js';
 import { type Introduction, parseIntroduction } from './introduction.js';
 import type { ServerProblem } from './publish.js';
@@ -99,8 +99,6 @@ const systemTimers: GsdTimers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** A canonical text of a server, to tell whether it changed. */
 function fingerprint(server: GridServer): string {
@@ -213,7 +211,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     } catch (cause) {
       throw new GsdError(
         'BAD_STATE',
-        `${this.#statePath} is not a GSD client state: ${message(cause)}`,
+        `${this.#statePath} is not a GSD client state: ${errorMessage(cause)}`,
         {
           cause,
         },
@@ -248,7 +246,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
       try {
         await this.refresh();
       } catch (err) {
-        this.emit('problem', { code: 'BAD_STATE', problem: `poll failed: ${message(err)}` });
+        this.emit('problem', { code: 'BAD_STATE', problem: `poll failed: ${errorMessage(err)}` });
       }
       if (this.#started) this.#timer = this.#timers.setTimeout(() => void tick(), this.#pollMs);
     };
@@ -272,7 +270,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     try {
       return this.#pool.server(nurl);
     } catch (err) {
-      this.#problem({ nurl, code: 'UNREACHABLE', problem: message(err) });
+      this.#problem({ nurl, code: 'UNREACHABLE', problem: errorMessage(err) });
       return undefined;
     }
   }

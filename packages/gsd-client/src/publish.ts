@@ -2,7 +2,7 @@ import type { BodyOf, DocumentKind } from './bodies.js';
 import { parseReadCap, parseWriteCap, type ReadCap } from './caps.js';
 import { deriveSlotSecrets } from './derive.js';
 import { type GsdDocument, openDocument, sealDocument } from './document.js';
-import { GsdError, type GsdErrorCode } from './errors.js';
+import { errorMessage, GsdError, type GsdErrorCode } from './errors.js';
 import { decodeSlotData, encodeSlotData, slotHeaderOf } from './slot.js';
 import type { SlotServer } from './slot-server.js';
 
@@ -52,7 +52,6 @@ export interface ReadOptions {
   atLeast?: number;
 }
 
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const systemNow = () => Math.floor(Date.now() / 1000);
 
 interface Copy {
@@ -76,7 +75,7 @@ async function readCopies(
       try {
         data = await server.read(readcap.storageIndex);
       } catch (err) {
-        return { problem: { nurl: server.nurl, code: 'UNREACHABLE', problem: message(err) } };
+        return { problem: { nurl: server.nurl, code: 'UNREACHABLE', problem: errorMessage(err) } };
       }
       if (data === undefined) return { copy: { server, data, document: undefined } };
       try {
@@ -206,7 +205,7 @@ export async function updateDocument<K extends DocumentKind>(
         const header = slotHeaderOf(answered.get(server));
         return await server.testAndWrite(cap.storageIndex, header, data, secrets);
       } catch (err) {
-        return message(err);
+        return errorMessage(err);
       }
     }),
   );
@@ -247,7 +246,7 @@ export async function renewDocumentLeases(
         await server.renewLease(cap.storageIndex, renewSecret, cancelSecret);
         return undefined;
       } catch (err) {
-        return message(err);
+        return errorMessage(err);
       }
     }),
   );

@@ -2,6 +2,7 @@ import type { DocumentKind } from './bodies.js';
 import { parseWriteCap } from './caps.js';
 import { deriveSlotSecrets } from './derive.js';
 import type { GsdDocument } from './document.js';
+import { errorMessage } from './errors.js';
 import { readDocument } from './publish.js';
 import { decodeSlotData, slotHeaderOf } from './slot.js';
 import type { SlotServer } from './slot-server.js';
@@ -30,8 +31,6 @@ export interface ServerCopy {
   readonly seqnum: number | null;
   readonly problem: string | null;
 }
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * Each server's copy of a document, read from every server at once, each on its own (so that
@@ -112,7 +111,7 @@ export async function copyNewestVersion(
   try {
     data = await holder.read(cap.storageIndex);
   } catch (error) {
-    return { copied, failed: targets.map((t) => ({ nurl: t.nurl, reason: message(error) })) };
+    return { copied, failed: targets.map((t) => ({ nurl: t.nurl, reason: errorMessage(error) })) };
   }
   // Changed since it was read (a new version): the next check sees it.
   if (!data || decodeSlotData(data).seqnum !== current.seqnum) return { copied, failed };
@@ -128,7 +127,7 @@ export async function copyNewestVersion(
         if (ok) copied.push(nurl);
         else failed.push({ nurl, reason: 'another writer changed it meanwhile' });
       } catch (error) {
-        failed.push({ nurl, reason: message(error) });
+        failed.push({ nurl, reason: errorMessage(error) });
       }
     }),
   );
