@@ -16,6 +16,7 @@ import { type Connection, type ConnectionOptions, connect, type Dialect } from '
 import { LeaseDbError } from './errors.js';
 import type { EventInput, EventQuery } from './events.js';
 import * as events from './events.js';
+import { GroupCommit } from './group-commit.js';
 import type { TimeRange } from './history.js';
 import * as history from './history.js';
 import type { AddOrRenewInput, AddOrRenewResult, DroppedLease, ExpiredLease } from './leases.js';
@@ -263,6 +264,18 @@ export type LeaseDbOptions = ConnectionOptions & {
   readonly policy?: Partial<LeasePolicy>;
   /** Migrate to the latest schema on open (default true). */
   readonly migrate?: boolean;
+  /**
+   * SQLite: writes that arrive together share one transaction and one flush of the WAL, each
+   * settling once the COMMIT that covers it returns (see GroupCommit; default true). PostgreSQL
+   * already shares one WAL flush among the commits of concurrent connections, so there each
+   * write keeps a transaction of its own and this is ignored.
+   */
+  readonly groupCommit?: boolean;
+  /**
+   * Called after each COMMIT of writes made through this LeaseDb's operations (not those of
+   * `transaction`), with how many writes it covered: for metrics and tests.
+   */
+  readonly onCommit?: (writes: number) => void;
 };
 
 const MAX_ATTEMPTS = 5;
@@ -275,12 +288,23 @@ class SqlLeaseDb implements LeaseDb {
   readonly #ctx: Ctx;
   readonly #connection: Connection | undefined;
   readonly #locks: SessionLocks | undefined;
+  readonly #group: GroupCommit | undefined;
+  readonly #onCommit: ((writes: number) => void) | undefined;
 
-  constructor(ctx: Ctx, connection: Connection | undefined) {
+  constructor(
+    ctx: Ctx,
+    connection: Connection | undefined,
+    commits: Pick<LeaseDbOptions, 'groupCommit' | 'onCommit'> = {},
+  ) {
     this.#ctx = ctx;
     this.#connection = connection;
     this.#locks =
       connection?.dialect === 'postgres' ? new SessionLocks(connection.lockPool) : undefined;
+    this.#onCommit = commits.onCommit;
+    this.#group =
+      connection?.dialect === 'sqlite' && (commits.groupCommit ?? true)
+        ? new GroupCommit(ctx, (fn) => this.#transact(fn, undefined), commits.onCommit)
+        : undefined;
   }
 
   get dialect(): Dialect {
@@ -291,9 +315,16 @@ class SqlLeaseDb implements LeaseDb {
     return this.#ctx.policy;
   }
 
-  /** Runs a write in a transaction of its own, or in the caller's when already inside one. */
-  #write<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
-    return this.#transact(fn, undefined);
+  /**
+   * Runs a write in the caller's transaction when already inside one; otherwise in a group
+   * commit (SQLite) or a transaction of its own.
+   */
+  async #write<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+    if (this.#ctx.db.isTransaction) return await fn(this.#ctx);
+    if (this.#group) return await this.#group.run(fn);
+    const result = await this.#transact(fn, undefined);
+    this.#onCommit?.(1);
+    return result;
   }
 
   /** A read that must see one snapshot across several statements (repeatable read on PostgreSQL). */
@@ -322,7 +353,9 @@ class SqlLeaseDb implements LeaseDb {
   }
 
   transaction<T>(fn: (tx: LeaseDbOperations) => Promise<T>): Promise<T> {
-    return this.#write((ctx) => fn(new SqlLeaseDb(ctx, undefined)));
+    // Never grouped: `fn` may wait on other things (a backend call) while it holds the
+    // transaction, and a group would wait with it.
+    return this.#transact((ctx) => fn(new SqlLeaseDb(ctx, undefined)), undefined);
   }
 
   createAccount(input: CreateAccountInput) {
@@ -593,6 +626,12 @@ export async function openLeaseDb(options: LeaseDbOptions): Promise<LeaseDb> {
   if (typeof clock !== 'function') {
     throw new TypeError('now must be a function returning Unix seconds');
   }
+  if (options.groupCommit !== undefined && typeof options.groupCommit !== 'boolean') {
+    throw new TypeError('groupCommit must be a boolean');
+  }
+  if (options.onCommit !== undefined && typeof options.onCommit !== 'function') {
+    throw new TypeError('onCommit must be a function');
+  }
   // An injected clock is checked on every read: a fractional or negative time must not reach SQL.
   const now = () => {
     const at = clock();
@@ -621,5 +660,9 @@ export async function openLeaseDb(options: LeaseDbOptions): Promise<LeaseDb> {
   return new SqlLeaseDb(
     { db: connection.db, dialect: connection.dialect, now, policy },
     connection,
+    {
+      groupCommit: options.groupCommit,
+      onCommit: options.onCommit,
+    },
   );
 }

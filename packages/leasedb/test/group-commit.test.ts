@@ -1,0 +1,145 @@
+import { join } from 'node:path';
+import { tempDir } from '@ostrom/test-fixtures';
+import BetterSqlite3 from 'better-sqlite3';
+import fc from 'fast-check';
+import { expect, it, onTestFinished } from 'vitest';
+import { type LeaseDb, openLeaseDb } from '../src/index.js';
+import { outcome } from './errors.js';
+import { publicKey, storageIndex } from './setup.js';
+
+// Group commit on SQLite: writes asked for together share one transaction, each in a savepoint,
+// and each settles only after the COMMIT that covers it.
+
+async function sqlite(options: { groupCommit?: boolean; busyTimeoutMs?: number } = {}) {
+  const path = join(await tempDir('group-commit-'), 'leasedb.sqlite');
+  const commits: number[] = [];
+  const db = await openLeaseDb({
+    dialect: 'sqlite',
+    path,
+    now: () => 1_700_000_000,
+    onCommit: (writes) => commits.push(writes),
+    ...options,
+  });
+  onTestFinished(() => db.close());
+  return { db, path, commits };
+}
+
+/** A second connection to the same file, as another process would see it. */
+function observer(path: string) {
+  const raw = new BetterSqlite3(path, { readonly: true });
+  onTestFinished(() => raw.close());
+  const row = raw.prepare('select state from shares where storage_index = ? and shnum = ?');
+  return (si: string, shnum: number) => row.get(si, shnum) as { state: string } | undefined;
+}
+
+interface Upload {
+  readonly account: number;
+  readonly si: number;
+  readonly shnum: number;
+  readonly bytes: number;
+}
+
+/** Starts every upload at once: outcome of each, and the accounts' usage afterwards. */
+async function uploadAll(db: LeaseDb, accounts: number[], uploads: readonly Upload[]) {
+  const outcomes = await Promise.all(
+    uploads.map((u) =>
+      outcome(
+        db.addComingShares({
+          storageIndex: storageIndex(u.si),
+          sharetype: 'immutable',
+          accountId: accounts[u.account]!,
+          shares: [{ shnum: u.shnum, usedBytes: u.bytes }],
+        }),
+      ),
+    ),
+  );
+  const usage = await Promise.all(accounts.map((id) => db.getAccountUsage(id)));
+  return { outcomes, usage };
+}
+
+it('writes asked for together are committed in fewer transactions, each acknowledged only once its commit is visible to another connection', async () => {
+  const { db, path, commits } = await sqlite();
+  const account = await db.createAccount({ publicKey: publicKey(1), nickname: 'a' });
+  const seen = observer(path);
+  commits.length = 0;
+  const acknowledged: boolean[] = await Promise.all(
+    Array.from({ length: 40 }, (_, i) =>
+      db
+        .addComingShares({
+          storageIndex: storageIndex(i),
+          sharetype: 'immutable',
+          accountId: account.id,
+          shares: [{ shnum: 0, usedBytes: 100 }],
+        })
+        // Whoever is told "done" must find the write committed, not merely made.
+        .then(() => seen(storageIndex(i), 0)?.state === 'coming'),
+    ),
+  );
+  expect(acknowledged).toEqual(Array(40).fill(true));
+  expect(commits.reduce((a, b) => a + b, 0)).toBe(40);
+  expect(commits.length).toBeLessThan(40);
+  expect(await db.getAccountUsage(account.id)).toEqual({ shares: 40, bytes: 4000 });
+});
+
+it('a refused write inside a group fails alone: outcomes and totals equal those of the same writes made one transaction each', async () => {
+  const upload = fc.record({
+    account: fc.integer({ min: 0, max: 2 }),
+    si: fc.integer({ min: 0, max: 5 }),
+    shnum: fc.integer({ min: 0, max: 2 }),
+    bytes: fc.integer({ min: 1, max: 600 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.array(upload, { minLength: 2, maxLength: 40 }), async (uploads) => {
+      const results = [];
+      for (const groupCommit of [true, false]) {
+        const { db } = await sqlite({ groupCommit });
+        const accounts: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          // Hard quotas small enough that some uploads pass them (QUOTA_EXCEEDED), and the same
+          // share twice is refused too (INVALID_STATE_TRANSITION).
+          const row = await db.createAccount({
+            publicKey: publicKey(i + 1),
+            nickname: `a${i}`,
+            hardQuotaBytes: 1000,
+          });
+          accounts.push(row.id);
+        }
+        results.push(await uploadAll(db, accounts, uploads));
+        await db.close();
+      }
+      expect(results[0]).toEqual(results[1]);
+    }),
+    { numRuns: 25 },
+  );
+});
+
+it('a database held by another process fails the whole group as BUSY, and writes go through once it is free', async () => {
+  const { db, path } = await sqlite({ busyTimeoutMs: 50 });
+  const account = await db.createAccount({ publicKey: publicKey(1), nickname: 'a' });
+  const other = new BetterSqlite3(path);
+  onTestFinished(() => other.close());
+  other.exec('begin immediate');
+  const write = (i: number) =>
+    outcome(
+      db.addComingShares({
+        storageIndex: storageIndex(i),
+        sharetype: 'immutable',
+        accountId: account.id,
+        shares: [{ shnum: 0, usedBytes: 10 }],
+      }),
+    );
+  expect(await Promise.all([0, 1, 2, 3].map(write))).toEqual(Array(4).fill('BUSY'));
+  other.exec('rollback');
+  expect(await Promise.all([0, 1, 2, 3].map(write))).toEqual(Array(4).fill('resolved'));
+  expect(await db.getAccountUsage(account.id)).toEqual({ shares: 4, bytes: 40 });
+});
+
+it('groupCommit and onCommit are checked', async () => {
+  const path = join(await tempDir('group-commit-'), 'leasedb.sqlite');
+  await expect(
+    openLeaseDb({ dialect: 'sqlite', path, groupCommit: 'yes' as unknown as boolean }),
+  ).rejects.toThrow('groupCommit must be a boolean');
+  await expect(
+    openLeaseDb({ dialect: 'sqlite', path, onCommit: 1 as unknown as () => void }),
+  ).rejects.toThrow('onCommit must be a function');
+});
