@@ -36,6 +36,8 @@ interface Upload {
   readonly account: number;
   readonly si: number;
   readonly shnum: number;
+  /** Shares from shnum on (a later one may be held already, after the first is written). */
+  readonly count: number;
   readonly bytes: number;
 }
 
@@ -48,7 +50,10 @@ async function uploadAll(db: LeaseDb, accounts: number[], uploads: readonly Uplo
           storageIndex: storageIndex(u.si),
           sharetype: 'immutable',
           accountId: accounts[u.account]!,
-          shares: [{ shnum: u.shnum, usedBytes: u.bytes }],
+          shares: Array.from({ length: u.count }, (_, i) => ({
+            shnum: u.shnum + i,
+            usedBytes: u.bytes,
+          })),
         }),
       ),
     ),
@@ -86,6 +91,7 @@ it('a refused write inside a group fails alone: outcomes and totals equal those 
     account: fc.integer({ min: 0, max: 2 }),
     si: fc.integer({ min: 0, max: 5 }),
     shnum: fc.integer({ min: 0, max: 2 }),
+    count: fc.integer({ min: 1, max: 2 }),
     bytes: fc.integer({ min: 1, max: 600 }),
   });
   await fc.assert(
