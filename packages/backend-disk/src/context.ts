@@ -1,4 +1,5 @@
 import type { KeyedLock } from '@ostrom/backend';
+import type { Flushing } from './durable-fs.js';
 import type { DiskLayout } from './layout.js';
 import type { ShareCache } from './share-cache.js';
 
@@ -9,8 +10,8 @@ export interface DiskContext {
   readonly layout: DiskLayout;
   /** Largest share accepted. */
   readonly maxShareBytes: number;
-  /** Whether data and directories are fsynced before a write is acknowledged. */
-  readonly sync: boolean;
+  /** Whether data and directories are fsynced before a write is acknowledged; who hears of it. */
+  readonly sync: Flushing;
   /** Writers of one share (chunks of an upload, a mutable rewrite) take turns; reads do not wait. */
   readonly lock: KeyedLock;
   /** Open handles and headers of complete shares, which a change to a share must drop. */

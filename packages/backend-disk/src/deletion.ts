@@ -23,7 +23,9 @@ export function createShareDeletion({ layout, sync, lock, shares }: DiskContext)
             if (errnoOf(error) === 'ENOENT') return false;
             throw error;
           }
-          await syncPath(shareSetDir(layout, storageIndex), sync).catch(() => undefined);
+          await syncPath(shareSetDir(layout, storageIndex), 'directory', sync).catch(
+            () => undefined,
+          );
           // Tahoe removes the storage-index and prefix directories once empty; so do we.
           await pruneEmptyDirs(shareSetDir(layout, storageIndex), layout.shares);
           return true;

@@ -9,6 +9,7 @@ import {
 import { createBlobs } from './blobs.js';
 import type { DiskContext } from './context.js';
 import { createShareDeletion } from './deletion.js';
+import type { DiskFlush, Flushing } from './durable-fs.js';
 import { fsStep } from './fs-errors.js';
 import { diskLayout } from './layout.js';
 import { createListing } from './listing.js';
@@ -27,6 +28,12 @@ export interface DiskBackendOptions {
    * gives up crash safety; it exists for benchmarks that measure the rest.
    */
   readonly fsync?: boolean;
+  /**
+   * Hears of each flush that makes a write durable, once it has completed: a share's or state
+   * blob's data (`file`, named by the path it is published under) or a directory's entries. For
+   * tests that check every acknowledged write was flushed first, and for counting flushes.
+   */
+  readonly onFlush?: (flush: DiskFlush) => void;
   /**
    * Start writing an upload's data back to disk while it is still arriving: an `fdatasync` in
    * the background after every this many bytes of chunks (default 8 MiB; 0: none), at most one
@@ -79,7 +86,10 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
     throw new TypeError('root must be a directory path');
   const maxShareBytes = options.maxShareBytes ?? 2 ** 40;
   checkOffset('maxShareBytes', maxShareBytes);
-  const sync = options.fsync ?? true;
+  if (options.onFlush !== undefined && typeof options.onFlush !== 'function') {
+    throw new TypeError('onFlush must be a function');
+  }
+  const sync: Flushing = { enabled: options.fsync ?? true, onFlush: options.onFlush };
   const flushEveryBytes = options.flushEveryBytes ?? 8 * 2 ** 20;
   checkOffset('flushEveryBytes', flushEveryBytes);
   const writeBehind = options.writeBehind ?? true;

@@ -6,15 +6,43 @@ import { errnoOf } from './fs-errors.js';
 // The few file operations whose order makes writes crash-safe: data reaches the disk before the
 // name that makes it visible, and the name before the call returns.
 
-/** fsync a file or directory by path (no-op when `enabled` is false). */
-export async function syncPath(path: string, enabled: boolean): Promise<void> {
-  if (!enabled) return;
+/** One completed flush: a file's data (and size) or a directory's entries are on the disk. */
+export interface DiskFlush {
+  readonly path: string;
+  readonly kind: 'file' | 'directory';
+}
+
+/** Whether writes are flushed before they are acknowledged, and who hears of each flush. */
+export interface Flushing {
+  readonly enabled: boolean;
+  readonly onFlush: ((flush: DiskFlush) => void) | undefined;
+}
+
+/** fsyncs an open file (no-op when flushing is off), then reports it. */
+export async function flushFile(
+  handle: { sync(): Promise<void> },
+  path: string,
+  flushing: Flushing,
+): Promise<void> {
+  if (!flushing.enabled) return;
+  await handle.sync();
+  flushing.onFlush?.({ path, kind: 'file' });
+}
+
+/** fsyncs a file or directory by path (no-op when flushing is off), then reports it. */
+export async function syncPath(
+  path: string,
+  kind: DiskFlush['kind'],
+  flushing: Flushing,
+): Promise<void> {
+  if (!flushing.enabled) return;
   const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
+  flushing.onFlush?.({ path, kind });
 }
 
 /**
@@ -34,9 +62,9 @@ export async function inDirectory<T>(dir: string, fn: () => Promise<T>): Promise
 }
 
 /** Renames `from` over `to` (creating `to`'s directory), then syncs the directory entry. */
-export async function publish(from: string, to: string, sync: boolean): Promise<void> {
+export async function publish(from: string, to: string, flushing: Flushing): Promise<void> {
   await inDirectory(dirname(to), () => rename(from, to));
-  await syncPath(dirname(to), sync);
+  await syncPath(dirname(to), 'directory', flushing);
 }
 
 /**
@@ -48,7 +76,7 @@ export async function writeFileAtomically(
   parts: readonly { offset: number; bytes: Uint8Array }[],
   size: number,
   tempDir: string,
-  sync: boolean,
+  flushing: Flushing,
 ): Promise<void> {
   await mkdir(tempDir, { recursive: true });
   const temp = join(tempDir, `.tmp-${randomBytes(8).toString('hex')}`);
@@ -57,11 +85,12 @@ export async function writeFileAtomically(
     try {
       await handle.truncate(size);
       for (const part of parts) await writeAll(handle, part.bytes, part.offset);
-      if (sync) await handle.sync();
+      // Reported under the name it is about to take: that is the file a reader will find.
+      await flushFile(handle, path, flushing);
     } finally {
       await handle.close();
     }
-    await publish(temp, path, sync);
+    await publish(temp, path, flushing);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;

@@ -15,3 +15,4 @@ export {
   type ShareContainer,
 } from './container/index.js';
 export { createDiskBackend, type DiskBackendOptions, type UploadFile } from './disk-backend.js';
+export type { DiskFlush } from './durable-fs.js';

@@ -16,7 +16,7 @@ import {
 import { immutableContainerLayout } from './container/index.js';
 import { type DiskContext, keyOf } from './context.js';
 import type { UploadFile } from './disk-backend.js';
-import { inDirectory, pruneEmptyDirs, publish, writeAll } from './durable-fs.js';
+import { flushFile, inDirectory, pruneEmptyDirs, publish, writeAll } from './durable-fs.js';
 import { fsStep } from './fs-errors.js';
 import { incomingPath, incomingSetDir, parseShareFileName, sharePath } from './layout.js';
 import { NO_NODE_ID, toContainerLease } from './leases.js';
@@ -149,7 +149,7 @@ export function createUploads(
    * when due, which uses the file until it ends.
    */
   function startFlush(upload: Upload, file: OpenUploadFile, bytes: number): void {
-    if (!sync || flushEveryBytes === 0 || upload.failure) return;
+    if (!sync.enabled || flushEveryBytes === 0 || upload.failure) return;
     upload.unflushed += bytes;
     if (upload.unflushed < flushEveryBytes || upload.flushing) return;
     upload.unflushed = 0;
@@ -190,7 +190,7 @@ export function createUploads(
         );
       }
       uploads.delete(keyOf(storageIndex, shnum));
-      if (sync) await file.handle.sync();
+      await flushFile(file.handle, sharePath(layout, storageIndex, shnum), sync);
     } finally {
       await doneWithFile(upload, file);
     }

@@ -1,0 +1,165 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Accountant } from '@ostrom/accountant';
+import { createDiskBackend, type DiskFlush } from '@ostrom/backend-disk';
+import { openLeaseDb } from '@ostrom/leasedb';
+import { createStorageClient, formatNurl } from '@ostrom/protocol';
+import { manualClock, tempDir } from '@ostrom/test-fixtures';
+import BetterSqlite3 from 'better-sqlite3';
+import { expect, it, onTestFinished } from 'vitest';
+import { createStorageHandler } from '../src/index.js';
+import {
+  bytes,
+  CERTIFICATE,
+  SERVER_ID,
+  SERVER_SECRET,
+  secrets,
+  storageIndex,
+  uploadShare,
+  writeMutable,
+} from './http-setup.js';
+
+// Nothing acknowledged is lost. A process killed at any moment cannot show it (the page cache
+// outlives the process), so this looks at the flushes themselves: the disk backend reports each
+// fsync once it has completed, the lease database's commits are seen from a second connection
+// (with synchronous = FULL a commit that another connection can read has flushed the WAL), and
+// at the moment the server sends a success status for a write, the flushes that make that write
+// durable must already have happened. Writes run concurrently, so group commits and concurrent
+// uploads are what is checked.
+
+/** Which share a request writes, from its path (immutable PATCH, mutable POST, lease PUT). */
+function target(req: IncomingMessage): { kind: string; si: string; shnum?: number } | undefined {
+  const path = req.url ?? '';
+  let m = /^\/storage\/v1\/immutable\/([a-z2-7]+)\/(\d+)$/.exec(path);
+  if (m && req.method === 'PATCH') return { kind: 'chunk', si: m[1]!, shnum: Number(m[2]) };
+  m = /^\/storage\/v1\/mutable\/([a-z2-7]+)\/read-test-write$/.exec(path);
+  if (m && req.method === 'POST') return { kind: 'mutable', si: m[1]! };
+  m = /^\/storage\/v1\/lease\/([a-z2-7]+)$/.exec(path);
+  if (m && req.method === 'PUT') return { kind: 'lease', si: m[1]! };
+  return undefined;
+}
+
+async function durableNode() {
+  const clock = manualClock();
+  const root = await tempDir('durability-disk-');
+  const dbPath = join(await tempDir('durability-db-'), 'leasedb.sqlite');
+  const flushed: DiskFlush[] = [];
+  // The defaults a node runs with: fsync on, synchronous = FULL, group commit.
+  const db = await openLeaseDb({ dialect: 'sqlite', path: dbPath, now: clock.now });
+  const backend = await createDiskBackend({ root, onFlush: (flush) => flushed.push(flush) });
+  const accountant = new Accountant({
+    serverSecret: SERVER_SECRET,
+    serverId: SERVER_ID,
+    now: clock.now,
+    leaseDb: db,
+    backend,
+  });
+  await accountant.start({ intervalSeconds: 0 });
+  const observer = new BetterSqlite3(dbPath, { readonly: true });
+  const shareRow = observer.prepare(
+    'select state from shares where storage_index = ? and shnum = ?',
+  );
+  const leaseExpiries = observer.prepare('select expires_at from leases where storage_index = ?');
+
+  const has = (kind: DiskFlush['kind'], path: string) =>
+    flushed.some((flush) => flush.kind === kind && flush.path === path);
+  const shareFile = (si: string, shnum: number) =>
+    join(root, 'shares', si.slice(0, 2), si, String(shnum));
+  const violations: string[] = [];
+  const checked: Record<string, number> = { chunk: 0, mutable: 0, lease: 0 };
+  /** What must be durable when `req` is answered with a success; each miss is a violation. */
+  const checkAcknowledged = (req: IncomingMessage, status: number) => {
+    const what = target(req);
+    if (!what || status >= 300) return;
+    const miss = (why: string) => violations.push(`${req.method} ${req.url} ${status}: ${why}`);
+    if (what.kind === 'chunk') {
+      if (status !== 201) return; // a chunk that does not complete the share promises nothing
+      checked.chunk!++;
+      const file = shareFile(what.si, what.shnum!);
+      if (!has('file', file)) miss('share data not flushed');
+      if (!has('directory', join(file, '..'))) miss('share directory not flushed');
+      const row = shareRow.get(what.si, what.shnum) as { state: string } | undefined;
+      if (row?.state !== 'stable')
+        miss(`share row ${row?.state ?? 'missing'} to another connection`);
+    } else if (what.kind === 'mutable') {
+      checked.mutable!++;
+      const file = shareFile(what.si, 0);
+      if (!has('file', file)) miss('mutable share not flushed');
+      if (!has('directory', join(file, '..'))) miss('mutable share directory not flushed');
+      if (!shareRow.get(what.si, 0)) miss('mutable share row not committed');
+    } else {
+      checked.lease!++;
+      const expiries = leaseExpiries.all(what.si) as { expires_at: number }[];
+      // Every lease request here is made at the clock's current time: the lease it added or
+      // renewed runs a whole lease period from now.
+      const wanted = clock.now() + db.policy.leaseDurationSeconds;
+      if (!expiries.some((row) => row.expires_at === wanted)) miss('lease not committed');
+    }
+  };
+  const handler = createStorageHandler({ accountant, nurlFor: () => nurl });
+  const server = https.createServer(
+    { key: CERTIFICATE.keyPem, cert: CERTIFICATE.certPem },
+    (req, res: ServerResponse) => {
+      const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+      // Every response's status goes through writeHead, the implicit one of res.end included.
+      res.writeHead = ((status: number, ...rest: unknown[]) => {
+        checkAcknowledged(req, status);
+        return writeHead(status, ...rest);
+      }) as typeof res.writeHead;
+      void handler(req, res);
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const nurl = formatNurl({
+    spkiHash: CERTIFICATE.spkiHash,
+    host: '127.0.0.1',
+    port: (server.address() as AddressInfo).port,
+    swissnum: accountant.swissnumFor(0),
+  });
+  const client = createStorageClient({ nurl, maxSockets: 16 });
+  onTestFinished(async () => {
+    client.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await accountant.stop();
+    observer.close();
+    await db.close();
+    await backend.close();
+  });
+  return { client, clock, violations, checked };
+}
+
+it('every acknowledged share, lease and mutable write was flushed before its acknowledgement, with writes arriving together', async () => {
+  const { client, clock, violations, checked } = await durableNode();
+  const rounds = 3;
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all([
+      // New immutable shares, 1 KB each: allocate and one PATCH that completes it.
+      ...Array.from({ length: 24 }, (_, i) =>
+        uploadShare(client, storageIndex(`up-${round}-${i}`), bytes(1000, i + 1)),
+      ),
+      // Mutable shares: the first write makes the share, later rounds rewrite it.
+      ...Array.from({ length: 8 }, (_, i) =>
+        writeMutable(
+          client,
+          storageIndex(`mut-${i}`),
+          { ...secrets(`mut-${i}`), writeEnabler: new Uint8Array(32).fill(i + 1) },
+          bytes(500, round + 1),
+        ),
+      ),
+      // Leases on the shares of the previous round: added with new secrets and renewed.
+      ...(round === 0
+        ? []
+        : Array.from({ length: 16 }, (_, i) => {
+            const si = storageIndex(`up-${round - 1}-${i}`);
+            return client.addOrRenewLease(si, secrets(i % 2 === 0 ? si : `other-${round}-${i}`));
+          })),
+    ]);
+    clock.advance(3600);
+  }
+  expect(violations).toEqual([]);
+  // The checks ran on every acknowledgement (not on none).
+  expect(checked).toEqual({ chunk: 24 * rounds, mutable: 8 * rounds, lease: 16 * (rounds - 1) });
+});
