@@ -25,6 +25,8 @@ export interface NodeProcess {
   stderr(): string;
   /** SIGTERM, and SIGKILL if it has not ended 20 s later. */
   stop(): Promise<void>;
+  /** SIGKILL at once (a crash: nothing is flushed or closed), resolved once it has ended. */
+  kill(): Promise<void>;
 }
 
 /** Starts `ostrom run DIR --json-logs` and resolves once it listens (rejects if it exits). */
@@ -82,5 +84,9 @@ export async function runNodeProcess(dir: string): Promise<NodeProcess> {
     logged,
     stderr: () => stderr,
     stop,
+    async kill() {
+      if (!exited) child.kill('SIGKILL');
+      await exit;
+    },
   };
 }
