@@ -67,7 +67,7 @@ it('after kill -9 during concurrent small uploads and lease additions, every ack
     leased.set(si, Math.max(leased.get(si) ?? 0, askedAt));
   };
   const worker = async (n: number) => {
-    for (let i = 0; !stopping; i++) {
+    while (!stopping) {
       try {
         if (n % 2 === 1 && uploaded.length > 0) await addLease(client);
         else await upload(client);
