@@ -23,11 +23,11 @@ import {
 
 // Nothing acknowledged is lost. A process killed at any moment cannot show it (the page cache
 // outlives the process), so this looks at the flushes themselves: the disk backend reports each
-// fsync once it has completed, the lease database's commits are seen from a second connection
-// (with synchronous = FULL a commit that another connection can read has flushed the WAL), and
-// at the moment the server sends a success status for a write, the flushes that make that write
-// durable must already have happened. Writes run concurrently, so group commits and concurrent
-// uploads are what is checked.
+// fsync once it has completed, and each flush of the lease database's write-ahead log is wrapped
+// to see what it covers (what a second connection could read when it began: the commits made
+// by then). At the moment the server sends a success status for a write, the flushes that make
+// that write durable must already have happened. Writes run concurrently, so group commits and
+// concurrent uploads are what is checked.
 
 /** Which share a request writes, from its path (immutable PATCH, mutable POST, lease PUT). */
 function target(req: IncomingMessage): { kind: string; si: string; shnum?: number } | undefined {
@@ -46,8 +46,20 @@ async function durableNode() {
   const root = await tempDir('durability-disk-');
   const dbPath = join(await tempDir('durability-db-'), 'leasedb.sqlite');
   const flushed: DiskFlush[] = [];
+  // Rows (as the observer reads them) that a completed flush of the log covers.
+  const durableRows = new Set<string>();
+  let snapshot: () => string[] = () => [];
   // The defaults a node runs with: fsync on, synchronous = FULL, group commit.
-  const db = await openLeaseDb({ dialect: 'sqlite', path: dbPath, now: clock.now });
+  const db = await openLeaseDb({
+    dialect: 'sqlite',
+    path: dbPath,
+    now: clock.now,
+    wrapWalFlush: async (flush) => {
+      const covered = snapshot();
+      await flush();
+      for (const row of covered) durableRows.add(row);
+    },
+  });
   const backend = await createDiskBackend({ root, onFlush: (flush) => flushed.push(flush) });
   const accountant = new Accountant({
     serverSecret: SERVER_SECRET,
@@ -58,10 +70,12 @@ async function durableNode() {
   });
   await accountant.start({ intervalSeconds: 0 });
   const observer = new BetterSqlite3(dbPath, { readonly: true });
-  const shareRow = observer.prepare(
-    'select state from shares where storage_index = ? and shnum = ?',
+  const everyRow = observer.prepare(
+    `select 'share ' || storage_index || '/' || shnum || ' ' || state as row from shares
+     union all
+     select 'lease ' || storage_index || '/' || shnum || ' ' || account_id || ' ' || expires_at from leases`,
   );
-  const leaseExpiries = observer.prepare('select expires_at from leases where storage_index = ?');
+  snapshot = () => (everyRow.all() as { row: string }[]).map(({ row }) => row);
 
   const has = (kind: DiskFlush['kind'], path: string) =>
     flushed.some((flush) => flush.kind === kind && flush.path === path);
@@ -80,22 +94,19 @@ async function durableNode() {
       const file = shareFile(what.si, what.shnum!);
       if (!has('file', file)) miss('share data not flushed');
       if (!has('directory', join(file, '..'))) miss('share directory not flushed');
-      const row = shareRow.get(what.si, what.shnum) as { state: string } | undefined;
-      if (row?.state !== 'stable')
-        miss(`share row ${row?.state ?? 'missing'} to another connection`);
+      if (!durableRows.has(`share ${what.si}/${what.shnum} stable`)) miss('share row not flushed');
     } else if (what.kind === 'mutable') {
       checked.mutable!++;
       const file = shareFile(what.si, 0);
       if (!has('file', file)) miss('mutable share not flushed');
       if (!has('directory', join(file, '..'))) miss('mutable share directory not flushed');
-      if (!shareRow.get(what.si, 0)) miss('mutable share row not committed');
+      if (!durableRows.has(`share ${what.si}/0 stable`)) miss('mutable share row not flushed');
     } else {
       checked.lease!++;
-      const expiries = leaseExpiries.all(what.si) as { expires_at: number }[];
       // Every lease request here is made at the clock's current time: the lease it added or
-      // renewed runs a whole lease period from now.
+      // renewed (the anonymous account's, on share 0) runs a whole lease period from now.
       const wanted = clock.now() + db.policy.leaseDurationSeconds;
-      if (!expiries.some((row) => row.expires_at === wanted)) miss('lease not committed');
+      if (!durableRows.has(`lease ${what.si}/0 0 ${wanted}`)) miss('lease not flushed');
     }
   };
   const handler = createStorageHandler({ accountant, nurlFor: () => nurl });

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   CompiledQuery,
@@ -13,6 +14,7 @@ import type pg from 'pg';
 import { openSqliteFile, postgresDriver } from './drivers.js';
 import type { Schema } from './schema.js';
 import { mapUnavailable } from './unavailable.js';
+import { WalFlusher } from './wal-flush.js';
 
 export const DIALECTS = ['sqlite', 'postgres'] as const;
 export type Dialect = (typeof DIALECTS)[number];
@@ -34,10 +36,17 @@ export interface SqliteOptions {
   /** Database file; `:memory:` for a private in-memory database. */
   readonly path: string;
   /**
-   * `full` (default) makes every commit durable before it is acknowledged, surviving power loss;
-   * `normal` survives a crash of the process but may lose the last commits on power loss.
+   * `full` (default) makes every commit durable before it is acknowledged, surviving power loss:
+   * a write resolves once the write-ahead log holding it is flushed, by a flush made off the
+   * event loop and shared by the commits made meanwhile (see WalFlusher). `normal` survives a
+   * crash of the process but may lose the last commits on power loss.
    */
   readonly synchronous?: 'full' | 'normal';
+  /**
+   * Tests only: wraps each flush of the write-ahead log (with `synchronous: 'full'`), e.g. to see
+   * which commits a flush covers or to make one fail.
+   */
+  readonly wrapWalFlush?: (flush: () => Promise<void>) => Promise<void>;
   /**
    * How long a write waits for another process's write transaction on the same file before
    * failing with BUSY (default 5000 ms), and opening for another process opening or migrating
@@ -91,6 +100,8 @@ export type Connection =
       readonly dialect: 'sqlite';
       readonly db: Kysely<Schema>;
       readonly raw: BetterSqlite3.Database;
+      /** Flushes the write-ahead log after commits (`synchronous: 'full'` on a file). */
+      readonly wal: WalFlusher | undefined;
     }
   | {
       readonly dialect: 'postgres';
@@ -131,7 +142,9 @@ export function openSqlite(options: SqliteOptions): BetterSqlite3.Database {
   try {
     raw.pragma(`busy_timeout = ${busyTimeoutMs}`);
     enableWal(raw, busyTimeoutMs);
-    raw.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    // NORMAL either way: with `full` the log is flushed by WalFlusher, off the event loop. An
+    // in-memory database has nothing to flush.
+    raw.pragma(`synchronous = ${raw.memory ? 'OFF' : 'NORMAL'}`);
     raw.pragma('foreign_keys = ON');
   } catch (error) {
     raw.close();
@@ -233,7 +246,11 @@ export function connect(options: ConnectionOptions): Connection {
     const db = new Kysely<Schema>({
       dialect: mapUnavailable(new ImmediateSqliteDialect(withStatementCache(raw))),
     });
-    return { dialect: 'sqlite', db, raw };
+    const wal =
+      options.synchronous === 'normal' || raw.memory
+        ? undefined
+        : new WalFlusher(`${resolve(options.path)}-wal`, options.wrapWalFlush);
+    return { dialect: 'sqlite', db, raw, wal };
   }
   if (options.dialect === 'postgres') {
     const lockPoolSize = options.lockPoolSize ?? 4;

@@ -16,12 +16,20 @@ type Outcome =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: unknown };
 
+export interface GroupCommitOptions {
+  /** Runs a write alone, in a transaction of its own, durable when it resolves. */
+  readonly alone: (fn: (ctx: Ctx) => Promise<unknown>) => Promise<unknown>;
+  /** Once a group's transaction has committed: resolves when that commit is on the disk. */
+  readonly durable: () => Promise<void>;
+  /** Told how many writes each durable commit covered. */
+  readonly onCommit: ((writes: number) => void) | undefined;
+}
+
 /**
  * Group commit for SQLite, as databases do it: writes asked for while the connection is busy go
- * into one transaction together, and each caller's promise settles only once the COMMIT that
- * covers its write has returned. With `synchronous = FULL` that COMMIT is one fsync of the WAL
- * for the whole group instead of one per write; on SQLite it blocks the event loop, so fewer
- * of them is time given back to every request.
+ * into one transaction together, and each caller's promise settles only once the commit that
+ * covers its write is on the disk: one flush of the write-ahead log for the whole group (see
+ * WalFlusher), and while it runs the next group gathers.
  *
  * Each write runs inside a savepoint of the shared transaction: one that throws (a refusal such
  * as a quota, a conflict, a state that forbids it) is rolled back to its savepoint and rejects
@@ -32,20 +40,17 @@ type Outcome =
  */
 export class GroupCommit {
   readonly #ctx: Ctx;
-  /** Runs a write alone, in a transaction of its own (the path without grouping). */
-  readonly #alone: (fn: (ctx: Ctx) => Promise<unknown>) => Promise<unknown>;
-  readonly #onCommit: ((writes: number) => void) | undefined;
+  readonly #alone: GroupCommitOptions['alone'];
+  readonly #durable: GroupCommitOptions['durable'];
+  readonly #onCommit: GroupCommitOptions['onCommit'];
   readonly #queue: Pending[] = [];
   #draining = false;
 
-  constructor(
-    ctx: Ctx,
-    alone: (fn: (ctx: Ctx) => Promise<unknown>) => Promise<unknown>,
-    onCommit?: (writes: number) => void,
-  ) {
+  constructor(ctx: Ctx, options: GroupCommitOptions) {
     this.#ctx = ctx;
-    this.#alone = alone;
-    this.#onCommit = onCommit;
+    this.#alone = options.alone;
+    this.#durable = options.durable;
+    this.#onCommit = options.onCommit;
   }
 
   run<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
@@ -76,22 +81,16 @@ export class GroupCommit {
           .transaction()
           .execute((trx) => this.#runGroup(trx, group));
       } catch (error) {
-        // Nothing of the group committed. A database that is away or held by another process
-        // fails each write alike (and alone each would wait busy_timeout again): all of them
-        // get that error. Otherwise each write alone, for its own result.
-        if (error instanceof LeaseDbError || isBusy(error)) {
-          const reason = isBusy(error)
-            ? new LeaseDbError('BUSY', 'the lease database is busy; try again', { cause: error })
-            : error;
-          for (const pending of group) pending.reject(reason);
-          continue;
-        }
-        for (const pending of group) {
-          await this.#alone(pending.fn).then((value) => {
-            this.#onCommit?.(1);
-            pending.resolve(value);
-          }, pending.reject);
-        }
+        await this.#retryAlone(group, error);
+        continue;
+      }
+      try {
+        await this.#durable();
+      } catch (error) {
+        // Committed, but not known to be on the disk: no write of the group is acknowledged.
+        outcomes.forEach((outcome, i) => {
+          group[i]!.reject(outcome.ok ? error : outcome.error);
+        });
         continue;
       }
       this.#onCommit?.(outcomes.filter((outcome) => outcome.ok).length);
@@ -101,6 +100,26 @@ export class GroupCommit {
       });
     }
     this.#draining = false;
+  }
+
+  /** After a group's transaction failed (nothing of it committed). */
+  async #retryAlone(group: readonly Pending[], error: unknown): Promise<void> {
+    // A database that is away or held by another process fails each write alike (and alone each
+    // would wait busy_timeout again): all of them get that error. Otherwise each write alone,
+    // for its own result.
+    if (error instanceof LeaseDbError || isBusy(error)) {
+      const reason = isBusy(error)
+        ? new LeaseDbError('BUSY', 'the lease database is busy; try again', { cause: error })
+        : error;
+      for (const pending of group) pending.reject(reason);
+      return;
+    }
+    for (const pending of group) {
+      await this.#alone(pending.fn).then((value) => {
+        this.#onCommit?.(1);
+        pending.resolve(value);
+      }, pending.reject);
+    }
   }
 
   async #runGroup(trx: Transaction<Schema>, group: readonly Pending[]): Promise<Outcome[]> {

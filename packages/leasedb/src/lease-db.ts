@@ -303,7 +303,11 @@ class SqlLeaseDb implements LeaseDb {
     this.#onCommit = commits.onCommit;
     this.#group =
       connection?.dialect === 'sqlite' && (commits.groupCommit ?? true)
-        ? new GroupCommit(ctx, (fn) => this.#transact(fn, undefined), commits.onCommit)
+        ? new GroupCommit(ctx, {
+            alone: (fn) => this.#transact(fn, 'write'),
+            durable: () => this.#durable(),
+            onCommit: commits.onCommit,
+          })
         : undefined;
   }
 
@@ -322,26 +326,43 @@ class SqlLeaseDb implements LeaseDb {
   async #write<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
     if (this.#ctx.db.isTransaction) return await fn(this.#ctx);
     if (this.#group) return await this.#group.run(fn);
-    const result = await this.#transact(fn, undefined);
+    const result = await this.#transact(fn, 'write');
     this.#onCommit?.(1);
     return result;
   }
 
   /** A read that must see one snapshot across several statements (repeatable read on PostgreSQL). */
   #consistentRead<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
-    return this.#transact(fn, this.#ctx.dialect === 'postgres' ? 'repeatable read' : undefined);
+    return this.#transact(fn, 'read');
   }
 
-  async #transact<T>(
-    fn: (ctx: Ctx) => Promise<T>,
-    isolation: 'repeatable read' | undefined,
-  ): Promise<T> {
+  /**
+   * Once a write transaction has committed: its commit on the disk (SQLite with
+   * `synchronous: 'full'` flushes the write-ahead log here; PostgreSQL's COMMIT already did).
+   */
+  async #durable(): Promise<void> {
+    const wal = this.#connection?.dialect === 'sqlite' ? this.#connection.wal : undefined;
+    if (!wal) return;
+    try {
+      await wal.flush();
+    } catch (error) {
+      throw new LeaseDbError('UNAVAILABLE', 'the lease database could not flush its log', {
+        cause: error,
+      });
+    }
+  }
+
+  async #transact<T>(fn: (ctx: Ctx) => Promise<T>, kind: 'read' | 'write'): Promise<T> {
     if (this.#ctx.db.isTransaction) return await fn(this.#ctx);
     for (let attempt = 1; ; attempt++) {
       try {
         let builder = this.#ctx.db.transaction();
-        if (isolation) builder = builder.setIsolationLevel(isolation);
-        return await builder.execute((trx) => fn({ ...this.#ctx, db: trx }));
+        if (kind === 'read' && this.#ctx.dialect === 'postgres') {
+          builder = builder.setIsolationLevel('repeatable read');
+        }
+        const result = await builder.execute((trx) => fn({ ...this.#ctx, db: trx }));
+        if (kind === 'write') await this.#durable();
+        return result;
       } catch (error) {
         if (isRetryableConflict(error) && attempt < MAX_ATTEMPTS) continue;
         if (isRetryableConflict(error) || isBusy(error)) {
@@ -355,7 +376,7 @@ class SqlLeaseDb implements LeaseDb {
   transaction<T>(fn: (tx: LeaseDbOperations) => Promise<T>): Promise<T> {
     // Never grouped: `fn` may wait on other things (a backend call) while it holds the
     // transaction, and a group would wait with it.
-    return this.#transact((ctx) => fn(new SqlLeaseDb(ctx, undefined)), undefined);
+    return this.#transact((ctx) => fn(new SqlLeaseDb(ctx, undefined)), 'write');
   }
 
   createAccount(input: CreateAccountInput) {
@@ -610,6 +631,7 @@ class SqlLeaseDb implements LeaseDb {
   async close(): Promise<void> {
     // kysely's destroy ends the pg pool or closes the SQLite handle.
     await this.#connection?.db.destroy();
+    if (this.#connection?.dialect === 'sqlite') await this.#connection.wal?.close();
     await this.#locks?.close();
   }
 }

@@ -1,16 +1,24 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '@ostrom/test-fixtures';
 import BetterSqlite3 from 'better-sqlite3';
 import fc from 'fast-check';
 import { expect, it, onTestFinished } from 'vitest';
 import { type LeaseDb, openLeaseDb } from '../src/index.js';
+import { WalFlusher } from '../src/wal-flush.js';
 import { outcome } from './errors.js';
 import { publicKey, storageIndex } from './setup.js';
 
 // Group commit on SQLite: writes asked for together share one transaction, each in a savepoint,
 // and each settles only after the COMMIT that covers it.
 
-async function sqlite(options: { groupCommit?: boolean; busyTimeoutMs?: number } = {}) {
+async function sqlite(
+  options: {
+    groupCommit?: boolean;
+    busyTimeoutMs?: number;
+    wrapWalFlush?: (flush: () => Promise<void>) => Promise<void>;
+  } = {},
+) {
   const path = join(await tempDir('group-commit-'), 'leasedb.sqlite');
   const commits: number[] = [];
   const db = await openLeaseDb({
@@ -27,7 +35,9 @@ async function sqlite(options: { groupCommit?: boolean; busyTimeoutMs?: number }
 /** A second connection to the same file, as another process would see it. */
 function observer(path: string) {
   const raw = new BetterSqlite3(path, { readonly: true });
-  onTestFinished(() => raw.close());
+  onTestFinished(() => {
+    raw.close();
+  });
   const row = raw.prepare('select state from shares where storage_index = ? and shnum = ?');
   return (si: string, shnum: number) => row.get(si, shnum) as { state: string } | undefined;
 }
@@ -62,10 +72,29 @@ async function uploadAll(db: LeaseDb, accounts: number[], uploads: readonly Uplo
   return { outcomes, usage };
 }
 
-it('writes asked for together are committed in fewer transactions, each acknowledged only once its commit is visible to another connection', async () => {
-  const { db, path, commits } = await sqlite();
+it('writes asked for together share commits, and each is acknowledged only after a flush of the log that began once it was committed', async () => {
+  const path = join(await tempDir('group-commit-'), 'leasedb.sqlite');
+  let seen: ReturnType<typeof observer> | undefined;
+  /** Shares whose commit a completed flush of the log covers. */
+  const durable = new Set<string>();
+  const flushes: number[] = [];
+  const commits: number[] = [];
+  const db = await openLeaseDb({
+    dialect: 'sqlite',
+    path,
+    now: () => 1_700_000_000,
+    onCommit: (writes) => commits.push(writes),
+    // What a flush covers is what was committed when it began.
+    wrapWalFlush: async (flush) => {
+      const covered = seen ? [...Array(40).keys()].filter((i) => seen!(storageIndex(i), 0)) : [];
+      await flush();
+      flushes.push(covered.length);
+      for (const i of covered) durable.add(storageIndex(i));
+    },
+  });
+  onTestFinished(() => db.close());
   const account = await db.createAccount({ publicKey: publicKey(1), nickname: 'a' });
-  const seen = observer(path);
+  seen = observer(path);
   commits.length = 0;
   const acknowledged: boolean[] = await Promise.all(
     Array.from({ length: 40 }, (_, i) =>
@@ -76,14 +105,41 @@ it('writes asked for together are committed in fewer transactions, each acknowle
           accountId: account.id,
           shares: [{ shnum: 0, usedBytes: 100 }],
         })
-        // Whoever is told "done" must find the write committed, not merely made.
-        .then(() => seen(storageIndex(i), 0)?.state === 'coming'),
+        // Whoever is told "done" must find the write on the disk, not merely committed.
+        .then(() => durable.has(storageIndex(i))),
     ),
   );
   expect(acknowledged).toEqual(Array(40).fill(true));
   expect(commits.reduce((a, b) => a + b, 0)).toBe(40);
   expect(commits.length).toBeLessThan(40);
+  expect(flushes.length).toBeLessThan(40);
   expect(await db.getAccountUsage(account.id)).toEqual({ shares: 40, bytes: 4000 });
+});
+
+it('a failed flush of the log fails the writes it was to cover (UNAVAILABLE), and the next flush serves the writes after it', async () => {
+  let failNext = false;
+  const { db } = await sqlite({
+    wrapWalFlush: async (flush) => {
+      await flush();
+      if (failNext) {
+        failNext = false;
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      }
+    },
+  });
+  const account = await db.createAccount({ publicKey: publicKey(1), nickname: 'a' });
+  const write = (i: number) =>
+    outcome(
+      db.addComingShares({
+        storageIndex: storageIndex(i),
+        sharetype: 'immutable',
+        accountId: account.id,
+        shares: [{ shnum: 0, usedBytes: 10 }],
+      }),
+    );
+  failNext = true;
+  expect(await Promise.all([0, 1, 2].map(write))).toEqual(Array(3).fill('UNAVAILABLE'));
+  expect(await Promise.all([3, 4, 5].map(write))).toEqual(Array(3).fill('resolved'));
 });
 
 it('a refused write inside a group fails alone: outcomes and totals equal those of the same writes made one transaction each', async () => {
@@ -123,7 +179,9 @@ it('a database held by another process fails the whole group as BUSY, and writes
   const { db, path } = await sqlite({ busyTimeoutMs: 50 });
   const account = await db.createAccount({ publicKey: publicKey(1), nickname: 'a' });
   const other = new BetterSqlite3(path);
-  onTestFinished(() => other.close());
+  onTestFinished(() => {
+    other.close();
+  });
   other.exec('begin immediate');
   const write = (i: number) =>
     outcome(
@@ -148,4 +206,32 @@ it('groupCommit and onCommit are checked', async () => {
   await expect(
     openLeaseDb({ dialect: 'sqlite', path, onCommit: 1 as unknown as () => void }),
   ).rejects.toThrow('onCommit must be a function');
+});
+
+it('a flush asked for while another runs is a flush of its own, begun after that one ends (the running one may predate the commit)', async () => {
+  const path = join(await tempDir('wal-flush-'), 'log');
+  await writeFile(path, 'frames');
+  const began: number[] = [];
+  const releases: (() => void)[] = [];
+  const flusher = new WalFlusher(path, async (flush) => {
+    began.push(began.length);
+    await new Promise<void>((resolve) => releases.push(resolve));
+    await flush();
+  });
+  onTestFinished(() => flusher.close());
+  const order: string[] = [];
+  const first = flusher.flush().then(() => order.push('first'));
+  const second = flusher.flush().then(() => order.push('second'));
+  const third = flusher.flush().then(() => order.push('third'));
+  expect(began).toEqual([0]);
+  releases[0]!();
+  await first;
+  // The second and third callers share one flush, begun only now.
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(began).toEqual([0, 1]);
+  expect(order).toEqual(['first']);
+  releases[1]!();
+  await Promise.all([second, third]);
+  expect(order).toEqual(['first', 'second', 'third']);
+  expect(began).toEqual([0, 1]);
 });
