@@ -509,6 +509,13 @@ export class Account {
   /**
    * Adds this account's lease to every share of the storage index, mutable and immutable, or
    * renews it (never shortening it). NOT_FOUND when the server holds no share of the index.
+   *
+   * The shares are those the database holds as stored, when it holds any: renewals are most of
+   * a grid's small requests, and listing the store for each costs more than the rest of one. A
+   * share the store has and the database lacks beside them (written outside this server) is
+   * adopted by the crawler, unleased, and leased at the next renewal; one the database lists and
+   * the store lost is renewed until the crawler finds it gone. Only an index the database knows
+   * nothing of is looked up in the store, and its shares adopted now.
    */
   async addOrRenewLease(storageIndex: string, secrets: LeaseSecrets): Promise<void> {
     checkStorageIndex(storageIndex);
@@ -517,12 +524,15 @@ export class Account {
     const account = await core.authorizeWrite(this.id, 'lease');
     const duration = await core.leaseDurationFor(this.id);
     await core.lock.run(storageIndex, async () => {
-      const held = (await guard(() => core.backend.listShares(storageIndex))).map((s) => s.shnum);
+      const rows = await guard(() => core.db.listShares(storageIndex));
+      let held = rows.filter((row) => row.state === 'stable').map((row) => row.shnum);
+      if (held.length === 0) {
+        held = (await guard(() => core.backend.listShares(storageIndex))).map((s) => s.shnum);
+        await this.#adoptUnknown(storageIndex, held, rows);
+      }
       if (held.length === 0) {
         throw new AccountantError('NOT_FOUND', `no share of ${storageIndex} here`);
       }
-      const rows = await guard(() => core.db.listShares(storageIndex));
-      await this.#adoptUnknown(storageIndex, held, rows);
       const before = await core.usageBeforeGrowth(account);
       await this.#renewHeld(storageIndex, held, secrets, duration);
       await core.warnOnSoftQuota(account, before);

@@ -1,3 +1,4 @@
+import type { ShareBackend } from '@ostrom/backend';
 import { expect, it } from 'vitest';
 import { AccountantError } from '../src/index.js';
 import { bytes, describeMatrix, makeWorld, randomKey, secrets, storageIndex } from './setup.js';
@@ -376,6 +377,34 @@ describeMatrix('immutable uploads', (matrix) => {
     const bobs = (await db.listLeases(SI)).filter((l) => l.accountId === bob.id);
     expect(bobs.map((l) => l.shnum)).toContain(0);
     expect(await db.getAccountUsage(bob.id)).toMatchObject({ bytes: bobs.length * 4 });
+  });
+
+  it('addOrRenewLease() renews the shares the database holds without listing the store, and looks in the store (adopting what it finds) only for an index the database does not know', async () => {
+    let listings = 0;
+    const { alice, bob, db, backend } = await setup({
+      backendFactory: (inner: ShareBackend) =>
+        Object.assign(Object.create(inner) as ShareBackend, {
+          listShares: (si: string) => {
+            listings++;
+            return inner.listShares(si);
+          },
+        }),
+    });
+    const a = secrets('a');
+    await alice.allocate(SI, { ...a, shareNumbers: [0], allocatedSize: 4 });
+    await alice.writeUpload(SI, 0, a.uploadSecret, 0, bytes(4));
+    listings = 0;
+    await bob.addOrRenewLease(SI, secrets('b'));
+    expect(listings).toBe(0);
+    expect((await db.listLeases(SI, 0)).map((l) => l.accountId)).toContain(bob.id);
+    // A share stored outside this server, for an index the database has never seen.
+    const other = storageIndex('stored-elsewhere');
+    await backend.createUpload(other, 3, 4);
+    await backend.writeUpload(other, 3, 0, bytes(4));
+    await bob.addOrRenewLease(other, secrets('b'));
+    expect(listings).toBeGreaterThan(0);
+    expect((await db.getShare(other, 3))?.state).toBe('stable');
+    expect((await db.listLeases(other, 3)).map((l) => l.accountId)).toEqual([bob.id]);
   });
 
   it('setLeaseDuration() is clamped to the policy and used by later leases', async () => {
