@@ -40,10 +40,13 @@ function postgresBinDir(): string | undefined {
 }
 
 /**
- * Starts a fresh cluster in a temp dir (initdb + pg_ctl, fsync off: it holds test data only).
+ * Starts a fresh cluster in a temp dir (initdb + pg_ctl, fsync off: it holds test data only;
+ * `durable` keeps PostgreSQL's own default, fsync on, for benchmarks).
  * PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
  */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(
+  options: { readonly durable?: boolean } = {},
+): Promise<PostgresServer> {
   const binDir = postgresBinDir();
   if (!binDir)
     throw new Error('PostgreSQL binaries not found (set OSTROM_PG_BIN to their directory)');
@@ -86,8 +89,8 @@ export async function startPostgres(): Promise<PostgresServer> {
       `-p ${port}`,
       `-k ${dir}`,
       '-c listen_addresses=127.0.0.1',
-      '-c fsync=off',
-      '-c full_page_writes=off',
+      // Tests keep no data worth flushing; a benchmark (`durable`) flushes as production does.
+      ...(options.durable ? [] : ['-c fsync=off', '-c full_page_writes=off']),
       '-c max_connections=200',
     ].join(' ');
     const start = () =>
