@@ -9,6 +9,7 @@ export {
   type ScratchDatabase,
 } from './postgres-database.js';
 export { type PostgresServer, startPostgres } from './postgres-server.js';
+export { type PrometheusSample, parsePrometheus, sampleValue } from './prometheus.js';
 export { pyyamlPython } from './python.js';
 export { type ReadmeExample, readmeExamples, runExample } from './readme-examples.js';
 export { type S3Server, startS3 } from './s3-server.js';

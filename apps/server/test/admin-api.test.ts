@@ -266,23 +266,7 @@ describe('admin API: accounts', () => {
     expect(search.json.accounts.map((a: { nickname: string }) => a.nickname)).toEqual(['carol']);
     expect(search.json.total).toBe(1);
 
-    for (const query of [
-      'status=sleeping',
-      'orderBy=password',
-      'direction=up',
-      'limit=0',
-      'limit=10001',
-      'limit=-1',
-      'limit=1.5',
-      'offset=x',
-      'search=',
-      'colour=red',
-      'limit=1&limit=2',
-    ]) {
-      const res = await t.call('GET', `/admin/v1/accounts?${query}`);
-      expect(res.status, query).toBe(400);
-      expect(typeof res.json.error).toBe('string');
-    }
+    // Each malformed query is refused by the admin handler's own tests (@ostrom/http).
   });
 
   it('shows one account with usage, attributes and NURL; 404 unknown, 400 malformed', async () => {

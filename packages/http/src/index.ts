@@ -1,4 +1,5 @@
 export { bearerChecker, tokenChecker } from './admin/auth.js';
+export { readBoundedBody } from './admin/body.js';
 export {
   ADMIN_ERROR_STATUS,
   ADMIN_HTTP_ERROR_CODES,

@@ -268,11 +268,14 @@ describe('createAdminHandler: accounts', () => {
       'search=',
       `search=${'x'.repeat(201)}`,
       'colour=red',
+      'limit=1&limit=2',
     ]) {
       const res = await t.call('GET', `/admin/v1/accounts?${query}`);
       expect(res.status, query).toBe(400);
       expect(res.json.error, query).toMatch(
-        new RegExp(`^(unknown query parameter "colour"|${query.split('=')[0]})`),
+        new RegExp(
+          `^(unknown query parameter "colour"|query parameter "limit" given twice|${query.split('=')[0]})`,
+        ),
       );
     }
   });

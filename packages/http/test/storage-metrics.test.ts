@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { DependencyHealth } from '@ostrom/accountant';
 import { openLeaseDb } from '@ostrom/leasedb';
 import { generateAccountKey } from '@ostrom/protocol';
-import { tempDir } from '@ostrom/test-fixtures';
+import {
+  type PrometheusSample,
+  parsePrometheus as parse,
+  tempDir,
+  sampleValue as value,
+} from '@ostrom/test-fixtures';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { bearerChecker } from '../src/admin/auth.js';
 import { createAdminHandler } from '../src/admin/handler.js';
@@ -20,47 +25,10 @@ import { type ServerOptions, secrets, startServer, storageIndex } from './http-s
 // socket, and gauges read from a real lease database, asserted on the Prometheus text a scrape
 // renders.
 
-interface Sample {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)/g;
-
-/** The samples and declared types of Prometheus text (0.0.4); throws on a line that is neither. */
-function parse(text: string): { samples: Sample[]; types: Map<string, string> } {
-  const samples: Sample[] = [];
-  const types = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('# HELP ')) continue;
-    if (line.startsWith('# TYPE ')) {
-      const [, , name, type] = line.split(' ');
-      types.set(name!, type!);
-      continue;
-    }
-    const m = SAMPLE.exec(line);
-    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]!] = l[2]!;
-    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return { samples, types };
-}
+type Sample = PrometheusSample;
 
 function series(samples: readonly Sample[], name: string): Sample[] {
   return samples.filter((s) => s.name === name);
-}
-
-function value(
-  samples: readonly Sample[],
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  return series(samples, name).find((s) =>
-    Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-  )?.value;
 }
 
 /**

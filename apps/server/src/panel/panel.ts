@@ -15,7 +15,13 @@ import {
   REQUEST_REFUSED_AT,
 } from '@ostrom/accountant';
 import type { BackupInfo, BackupReport, NodeCrawlerStatus } from '@ostrom/crawler';
-import { AdminHttpError, adminStatusFor, failureAnswer, tokenChecker } from '@ostrom/http';
+import {
+  AdminHttpError,
+  adminStatusFor,
+  failureAnswer,
+  readBoundedBody,
+  tokenChecker,
+} from '@ostrom/http';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -988,18 +994,8 @@ async function readForm(req: IncomingMessage, maxBytes: number): Promise<URLSear
       'panel forms are application/x-www-form-urlencoded',
     );
   }
-  const declared = req.headers['content-length'];
-  const tooLarge = () =>
-    new AdminHttpError('PAYLOAD_TOO_LARGE', `this form may be at most ${maxBytes} bytes`);
-  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk);
-  }
-  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const body = await readBoundedBody(req, maxBytes, 'form');
+  const form = new URLSearchParams(body.toString('utf8'));
   const seen = new Set<string>();
   for (const key of form.keys()) {
     if (seen.has(key)) throw new AdminHttpError('BAD_REQUEST', `form field "${key}" given twice`);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBoundedBody } from './body.js';
 import { AdminHttpError, failureAnswer } from './errors.js';
 import { type AdminRoute, type AdminRouteOptions, adminRoutes } from './routes.js';
 
@@ -185,21 +186,10 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const tooLarge = () =>
-    new AdminHttpError('PAYLOAD_TOO_LARGE', `this body may be at most ${maxBytes} bytes`);
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk);
-  }
-  if (size === 0) return undefined;
-  const text = Buffer.concat(chunks).toString('utf8');
+  const body = await readBoundedBody(req, maxBytes);
+  if (body.length === 0) return undefined;
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch (error) {
     throw new AdminHttpError('BAD_REQUEST', 'the body is not valid JSON', { cause: error });
   }
