@@ -24,6 +24,8 @@ export interface GridEntry {
   readonly problems: readonly ServerProblem[];
   /** Whether one of the servers it announces answered the read (undefined: no announcement). */
   readonly answering: boolean | undefined;
+  /** How many of the servers asked for this announcement answered (holding it or not). */
+  readonly answered: number;
 }
 
 /** What {@link readGrid} found. */
@@ -166,6 +168,9 @@ export async function readGrid(
             : undefined,
         problems: resolution?.problems ?? [],
         answering: document?.body.nurls.some((nurl) => answeredKeys.has(serverKey(nurl))),
+        answered:
+          (resolution?.asked.size ?? 0) -
+          (resolution?.problems ?? []).filter((p) => p.code === 'UNREACHABLE').length,
       };
     }),
     problems,

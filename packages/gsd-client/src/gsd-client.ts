@@ -279,9 +279,8 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     this.emit('problem', problem);
   }
 
-  #report(problems: readonly ServerProblem[], readcap: string, includeUnreachable: boolean): void {
+  #report(problems: readonly ServerProblem[], readcap: string): void {
     for (const p of problems) {
-      if (p.code === 'UNREACHABLE' && !includeUnreachable) continue;
       this.#problem({ nurl: p.nurl, readcap, code: p.code, problem: p.problem });
     }
   }
@@ -301,7 +300,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
         fallback: this.#servers.map((s) => ({ readcap: s.readcap, petname: s.petname })),
       },
     );
-    this.#report(view.problems, directory, true);
+    this.#report(view.problems, directory);
     if (view.directory === undefined) {
       if (view.answered.length > 0 && !view.problems.some((p) => p.code !== 'UNREACHABLE')) {
         this.#problem({
@@ -315,9 +314,13 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     }
     const previous = new Map(this.#servers.map((s) => [s.readcap, s]));
     const next: GridServer[] = [];
+    // Servers found down by the directory's read are reported once, there.
+    const down = new Set(view.problems.filter((p) => p.code === 'UNREACHABLE').map((p) => p.nurl));
     for (const entry of view.entries) {
-      // Down servers already showed in the directory read (one going down since: same report).
-      this.#report(entry.problems, entry.readcap, false);
+      this.#report(
+        entry.problems.filter((p) => p.code !== 'UNREACHABLE' || !down.has(p.nurl)),
+        entry.readcap,
+      );
       const document = entry.announcement;
       if (document !== undefined) {
         this.#seqnums.set(entry.readcap, document.seqnum);
@@ -331,8 +334,9 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
         continue;
       }
       const kept = previous.get(entry.readcap);
-      // With no server answering, the one problem is reachability, reported already.
-      if (view.answered.length > 0)
+      // With no server answering for this announcement, the one problem is reachability,
+      // reported already (the servers that answered for the directory may not be those asked).
+      if (entry.answered > 0)
         this.#problem({
           readcap: entry.readcap,
           code: 'NOT_FOUND',

@@ -13,6 +13,7 @@ import {
   GsdError,
   type GsdProblem,
   type MemorySlotServer,
+  parseReadCap,
   parseWriteCap,
   publishAnnouncement,
   readCapOf,
@@ -242,6 +243,23 @@ describe('GsdClient', () => {
     await publishAnnouncement(g.servers, late, announcementFor([g.servers[1]!.nurl]));
     const change = await client.refresh();
     expect(change.added.map((s) => s.petname)).toEqual(['late']);
+  });
+
+  it('a server that answers for the directory and fails for an announcement makes it unreachable, not missing', async () => {
+    const g = await grid(1);
+    const { client, problems } = g.client();
+    await client.refresh();
+    const server = g.servers[0]!;
+    const read = server.read.bind(server);
+    const announcement = parseReadCap(g.nodes[0]!.readcap).storageIndex;
+    server.read = async (storageIndex: string) => {
+      if (storageIndex === announcement) throw new Error('connection reset');
+      return await read(storageIndex);
+    };
+    problems.length = 0;
+    await client.refresh();
+    expect(problems.map((p) => p.code)).toEqual(['UNREACHABLE']);
+    expect(client.servers.map((s) => s.petname)).toEqual(['node0']);
   });
 
   it('refuses rollbacks of the directory and of announcements across restarts', async () => {
