@@ -32,6 +32,16 @@ async function sqlite(
   return { db, path, commits };
 }
 
+/** One 10-byte share of storage index `i` coming for the account. */
+function addShare(db: LeaseDb, accountId: number, i: number) {
+  return db.addComingShares({
+    storageIndex: storageIndex(i),
+    sharetype: 'immutable',
+    accountId,
+    shares: [{ shnum: 0, usedBytes: 10 }],
+  });
+}
+
 /** A second connection to the same file, as another process would see it. */
 function observer(path: string) {
   const raw = new BetterSqlite3(path, { readonly: true });
@@ -128,15 +138,7 @@ it('a failed flush of the log fails the writes it was to cover (UNAVAILABLE), an
     },
   });
   const account = await db.createAccount({ publicKey: publicKey(1), nickname: 'a' });
-  const write = (i: number) =>
-    outcome(
-      db.addComingShares({
-        storageIndex: storageIndex(i),
-        sharetype: 'immutable',
-        accountId: account.id,
-        shares: [{ shnum: 0, usedBytes: 10 }],
-      }),
-    );
+  const write = (i: number) => outcome(addShare(db, account.id, i));
   failNext = true;
   expect(await Promise.all([0, 1, 2].map(write))).toEqual(Array(3).fill('UNAVAILABLE'));
   expect(await Promise.all([3, 4, 5].map(write))).toEqual(Array(3).fill('resolved'));
@@ -183,15 +185,7 @@ it('a database held by another process fails the whole group as BUSY, and writes
     other.close();
   });
   other.exec('begin immediate');
-  const write = (i: number) =>
-    outcome(
-      db.addComingShares({
-        storageIndex: storageIndex(i),
-        sharetype: 'immutable',
-        accountId: account.id,
-        shares: [{ shnum: 0, usedBytes: 10 }],
-      }),
-    );
+  const write = (i: number) => outcome(addShare(db, account.id, i));
   expect(await Promise.all([0, 1, 2, 3].map(write))).toEqual(Array(4).fill('BUSY'));
   other.exec('rollback');
   expect(await Promise.all([0, 1, 2, 3].map(write))).toEqual(Array(4).fill('resolved'));
