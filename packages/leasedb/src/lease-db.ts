@@ -265,15 +265,15 @@ export type LeaseDbOptions = ConnectionOptions & {
   /** Migrate to the latest schema on open (default true). */
   readonly migrate?: boolean;
   /**
-   * SQLite: writes that arrive together share one transaction and one flush of the WAL, each
-   * settling once the COMMIT that covers it returns (see GroupCommit; default true). PostgreSQL
-   * already shares one WAL flush among the commits of concurrent connections, so there each
-   * write keeps a transaction of its own and this is ignored.
+   * SQLite: writes that arrive together share one transaction and one flush of the write-ahead
+   * log, each settling once the commit that covers it is on the disk (see GroupCommit; default
+   * true). PostgreSQL already shares one WAL flush among the commits of concurrent connections,
+   * so there each write keeps a transaction of its own and this is ignored.
    */
   readonly groupCommit?: boolean;
   /**
-   * Called after each COMMIT of writes made through this LeaseDb's operations (not those of
-   * `transaction`), with how many writes it covered: for metrics and tests.
+   * Called once each commit of writes made through this LeaseDb's operations (not those of
+   * `transaction`) is durable, with how many writes it covered: for metrics and tests.
    */
   readonly onCommit?: (writes: number) => void;
 };
