@@ -50,6 +50,18 @@ export interface DiskBackendOptions {
    */
   readonly writeBehind?: boolean;
   /**
+   * Uploads of at most this many bytes (default 64 KiB; 0: none) are held in memory until they
+   * complete, then written whole, synced and renamed into place: no file in `shares/incoming`,
+   * about half the file operations of an upload, which on a disk cost more than small shares'
+   * bytes. Past `heldUploadsBudgetBytes` held at once, uploads are files again.
+   */
+  readonly heldUploadMaxBytes?: number;
+  /**
+   * Most bytes of held uploads at once (default 16 MiB): the memory a crowd of small uploads,
+   * hostile or not, can take; uploads past it use files.
+   */
+  readonly heldUploadsBudgetBytes?: number;
+  /**
    * Tests only: wraps each opening of an upload's file (opened for each chunk and closed once
    * idle), e.g. to make a background sync fail.
    */
@@ -93,6 +105,10 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
   const flushEveryBytes = options.flushEveryBytes ?? 8 * 2 ** 20;
   checkOffset('flushEveryBytes', flushEveryBytes);
   const writeBehind = options.writeBehind ?? true;
+  const heldUploadMaxBytes = options.heldUploadMaxBytes ?? 64 * 2 ** 10;
+  checkOffset('heldUploadMaxBytes', heldUploadMaxBytes);
+  const heldUploadsBudgetBytes = options.heldUploadsBudgetBytes ?? 16 * 2 ** 20;
+  checkOffset('heldUploadsBudgetBytes', heldUploadsBudgetBytes);
   const wrapUploadFile = options.wrapUploadFile ?? ((file: UploadFile) => file);
   const layout = diskLayout(resolve(options.root));
   await fsStep('create the storage directory', () => mkdir(layout.shares, { recursive: true }));
@@ -113,7 +129,13 @@ export async function createDiskBackend(options: DiskBackendOptions): Promise<Sh
   };
   const listing = createListing(context);
   const reads = createShareReads(context);
-  const uploads = createUploads(context, { flushEveryBytes, writeBehind, wrapUploadFile });
+  const uploads = createUploads(context, {
+    flushEveryBytes,
+    writeBehind,
+    wrapUploadFile,
+    heldUploadMaxBytes,
+    heldUploadsBudgetBytes,
+  });
   const mutable = createMutableWrites(context, uploads);
   const deletion = createShareDeletion(context);
   const blobs = createBlobs(context);

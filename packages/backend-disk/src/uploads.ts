@@ -16,7 +16,14 @@ import {
 import { immutableContainerLayout } from './container/index.js';
 import { type DiskContext, keyOf } from './context.js';
 import type { UploadFile } from './disk-backend.js';
-import { flushFile, inDirectory, pruneEmptyDirs, publish, writeAll } from './durable-fs.js';
+import {
+  flushFile,
+  inDirectory,
+  pruneEmptyDirs,
+  publish,
+  writeAll,
+  writeFileAtomically,
+} from './durable-fs.js';
 import { fsStep } from './fs-errors.js';
 import { incomingPath, incomingSetDir, parseShareFileName, sharePath } from './layout.js';
 import { NO_NODE_ID, toContainerLease } from './leases.js';
@@ -24,20 +31,27 @@ import { readRegion, shareExists } from './share-files.js';
 
 // Immutable uploads: a container file under `shares/incoming` that chunks fill (written behind
 // and flushed in the background, the file open only while something uses it), published by
-// rename once complete. Uploads live in this process only; none survives a restart.
+// rename once complete. A small upload is held in memory instead, its container written once,
+// whole, when it completes: most of what a Tahoe grid stores is small, and on a disk each file
+// operation costs more than the bytes. Uploads live in this process only; none survives a
+// restart.
 
 /** The backend's options that concern uploads only (see `DiskBackendOptions`). */
 export interface UploadOptions {
   readonly flushEveryBytes: number;
   readonly writeBehind: boolean;
   readonly wrapUploadFile: (file: UploadFile) => UploadFile;
+  readonly heldUploadMaxBytes: number;
+  readonly heldUploadsBudgetBytes: number;
 }
 
 interface Upload {
-  /** The incoming file, under `shares/incoming`. */
+  /** The incoming file, under `shares/incoming` (none for a held upload). */
   readonly path: string;
   readonly sizeBytes: number;
   received: readonly ByteRange[];
+  /** A held upload's whole container (header, data as received, leases), in memory. */
+  readonly held: Uint8Array | undefined;
   /**
    * The incoming file while something uses it (a call on the upload, a chunk's write running
    * on, a background fdatasync), closed when the last of them ends: an idle upload holds no
@@ -55,6 +69,8 @@ interface Upload {
   /** The first error of a write or sync that ran on in the background: the upload is lost. */
   failure: { readonly error: unknown } | undefined;
 }
+
+type HeldUpload = Upload & { readonly held: Uint8Array };
 
 /** An upload's incoming file, open while `users` (calls and background work) use it. */
 interface OpenUploadFile {
@@ -117,9 +133,18 @@ function progress(upload: Upload): UploadProgress {
 
 export function createUploads(
   { layout, maxShareBytes, sync, lock }: DiskContext,
-  { flushEveryBytes, writeBehind, wrapUploadFile }: UploadOptions,
+  { flushEveryBytes, writeBehind, wrapUploadFile, ...holding }: UploadOptions,
 ): Uploads {
   const uploads = new Map<string, Upload>();
+  /** Bytes of the held uploads' containers, at most `heldUploadsBudgetBytes`. */
+  let heldBytes = 0;
+
+  /** Forgets an upload, and gives back what a held one took of the budget. */
+  function forget(key: string, upload: Upload): void {
+    if (uploads.get(key) !== upload) return;
+    uploads.delete(key);
+    heldBytes -= upload.held?.length ?? 0;
+  }
 
   /**
    * The upload's incoming file for one more user, opened when nobody uses it. Only while used:
@@ -164,7 +189,49 @@ export function createUploads(
   async function closeUploads(): Promise<void> {
     const open = [...uploads.values()];
     uploads.clear();
+    heldBytes = 0;
     await Promise.all(open.map(closeUpload));
+  }
+
+  /**
+   * Writes a chunk of a held upload into its container in memory (the bytes are copied: the
+   * caller may reuse `data`), and the whole container to the disk when it is complete.
+   */
+  async function writeHeld(
+    upload: HeldUpload,
+    chunk: ByteRange,
+    data: Uint8Array,
+    storageIndex: string,
+    shnum: number,
+  ): Promise<UploadProgress> {
+    const key = keyOf(storageIndex, shnum);
+    for (const part of coveredParts(upload.received, chunk)) {
+      const before = upload.held.subarray(12 + part.begin, 12 + part.end);
+      const after = data.subarray(part.begin - chunk.begin, part.end - chunk.begin);
+      if (Buffer.compare(before, after) !== 0) {
+        throw new BackendError('CONFLICT', `chunk of ${key} differs from bytes already written`, {
+          details: { begin: part.begin, end: part.end },
+        });
+      }
+    }
+    upload.held.set(data, 12 + chunk.begin);
+    upload.received = addRange(upload.received, chunk);
+    const missing = missingRanges(upload.received, upload.sizeBytes);
+    if (missing.length > 0) return { complete: false, missing };
+    if (await shareExists(layout, storageIndex, shnum)) {
+      throw new BackendError('CONFLICT', `share ${key} appeared during its upload`);
+    }
+    // As a file upload: once its completion starts it is over, published or failed (the client
+    // then starts again); a temporary file left by a crash goes with discardUploads().
+    forget(key, upload);
+    await writeFileAtomically(
+      sharePath(layout, storageIndex, shnum),
+      [{ offset: 0, bytes: upload.held }],
+      upload.held.length,
+      layout.incoming,
+      sync,
+    );
+    return { complete: true, missing };
   }
 
   /**
@@ -189,7 +256,7 @@ export function createUploads(
           `share ${storageIndex}/${shnum} appeared during its upload`,
         );
       }
-      uploads.delete(keyOf(storageIndex, shnum));
+      forget(keyOf(storageIndex, shnum), upload);
       await flushFile(file.handle, sharePath(layout, storageIndex, shnum), sync);
     } finally {
       await doneWithFile(upload, file);
@@ -220,6 +287,28 @@ export function createUploads(
             ),
           });
           const path = incomingPath(layout, storageIndex, shnum);
+          const fresh = {
+            path,
+            sizeBytes,
+            received: [],
+            file: undefined,
+            closing: undefined,
+            writing: undefined,
+            flushing: undefined,
+            unflushed: 0,
+            failure: undefined,
+          };
+          if (
+            sizeBytes <= holding.heldUploadMaxBytes &&
+            heldBytes + container.fileSize <= holding.heldUploadsBudgetBytes
+          ) {
+            const held = new Uint8Array(container.fileSize);
+            held.set(container.header, 0);
+            held.set(container.leaseRecords, container.leaseOffset);
+            heldBytes += held.length;
+            uploads.set(key, { ...fresh, held });
+            return;
+          }
           // 'w' truncates a leftover of an upload that a crash interrupted: uploads never survive.
           const handle = wrapUploadFile(
             await inDirectory(incomingSetDir(layout, storageIndex), () => open(path, 'w+')),
@@ -232,17 +321,7 @@ export function createUploads(
             // Each chunk opens the file again: an upload waiting for its chunks holds nothing.
             await handle.close();
           }
-          uploads.set(key, {
-            path,
-            sizeBytes,
-            received: [],
-            file: undefined,
-            closing: undefined,
-            writing: undefined,
-            flushing: undefined,
-            unflushed: 0,
-            failure: undefined,
-          });
+          uploads.set(key, { ...fresh, held: undefined });
         }),
       );
     },
@@ -265,6 +344,9 @@ export function createUploads(
             throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
           }
           const chunk = checkUploadChunk(offset, data, upload.sizeBytes);
+          if (upload.held) {
+            return await writeHeld(upload as HeldUpload, chunk, data, storageIndex, shnum);
+          }
           // The previous chunk's write first: its bytes are compared below, its error is ours.
           await upload.writing;
           upload.writing = undefined;
@@ -329,7 +411,8 @@ export function createUploads(
         fsStep('abort an upload', async () => {
           const upload = uploads.get(key);
           if (!upload) throw new BackendError('NOT_FOUND', `no upload of ${key} in progress`);
-          uploads.delete(key);
+          forget(key, upload);
+          if (upload.held) return;
           await closeUpload(upload);
           await rm(incomingPath(layout, storageIndex, shnum), { force: true });
           await pruneEmptyDirs(incomingSetDir(layout, storageIndex), layout.incoming);

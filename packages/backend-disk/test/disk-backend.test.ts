@@ -17,6 +17,7 @@ import { inDirectory } from '../src/durable-fs.js';
 import {
   bufferReader,
   createDiskBackend,
+  type DiskFlush,
   immutableContainerLayout,
   mutableContainerLayout,
   readContainer,
@@ -32,18 +33,22 @@ async function code(promise: Promise<unknown>): Promise<string> {
   return 'resolved';
 }
 
-describeShareBackend(
-  'disk',
-  async () => {
-    const { dir, remove } = await suiteTempDir('backend-disk-');
-    return {
-      backend: await createDiskBackend({ root: dir }),
-      reopen: () => createDiskBackend({ root: dir }),
-      cleanup: remove,
-    };
-  },
-  { numRuns: 15 },
-);
+// Twice: with the defaults, which hold the suite's small uploads in memory, and with every
+// upload a file in shares/incoming.
+for (const heldUploadMaxBytes of [undefined, 0]) {
+  describeShareBackend(
+    heldUploadMaxBytes === 0 ? 'disk, uploads as files' : 'disk',
+    async () => {
+      const { dir, remove } = await suiteTempDir('backend-disk-');
+      return {
+        backend: await createDiskBackend({ root: dir, heldUploadMaxBytes }),
+        reopen: () => createDiskBackend({ root: dir, heldUploadMaxBytes }),
+        cleanup: remove,
+      };
+    },
+    { numRuns: 15 },
+  );
+}
 
 it('serves a storage directory written by Tahoe-LAFS 1.20 exactly as its manifest says', async () => {
   const root = await copyTahoeFixture();
@@ -137,20 +142,71 @@ it('shares it writes are Tahoe v2 containers with the leases given', async () =>
 
 it('uploads in progress live under shares/incoming and are never listed; a restart discards them', async () => {
   const root = await tempDir();
-  const backend = await createDiskBackend({ root });
+  const backend = await createDiskBackend({ root, heldUploadMaxBytes: 0 });
   const si = 'aaaabbbbccccddddeeeeffffgq';
   await backend.createUpload(si, 2, 100);
   await backend.writeUpload(si, 2, 0, new Uint8Array(50).fill(1));
   expect(await readdir(join(root, 'shares/incoming/aa', si))).toEqual(['2']);
   expect(await backend.listStorageIndexes('aa')).toEqual([]);
   // A crash now: a new process over the same directory sees no share, and discards the leftover.
-  const restarted = await createDiskBackend({ root });
+  const restarted = await createDiskBackend({ root, heldUploadMaxBytes: 0 });
   expect(await restarted.listShares(si)).toEqual([]);
   expect(await restarted.discardUploads()).toBe(1);
   await expect(stat(join(root, 'shares/incoming'))).rejects.toMatchObject({ code: 'ENOENT' });
   // The interrupted upload can start over.
   await restarted.createUpload(si, 2, 1);
   expect((await restarted.writeUpload(si, 2, 0, new Uint8Array([7]))).complete).toBe(true);
+});
+
+it("a small upload is held in memory until complete, then written whole, flushed and published; its chunks are checked as a file upload's", async () => {
+  const root = await tempDir();
+  const flushed: DiskFlush[] = [];
+  const backend = await createDiskBackend({ root, onFlush: (flush) => flushed.push(flush) });
+  const si = 'aaaabbbbccccddddeeeeffffgq';
+  await backend.createUpload(si, 2, 100);
+  await backend.writeUpload(si, 2, 50, new Uint8Array(50).fill(2));
+  // Nothing on the disk while it arrives.
+  await expect(readdir(join(root, 'shares/incoming/aa'))).rejects.toMatchObject({
+    code: 'ENOENT',
+  });
+  expect(await backend.getUpload(si, 2)).toEqual({
+    complete: false,
+    missing: [{ begin: 0, end: 50 }],
+  });
+  expect(await code(backend.writeUpload(si, 2, 40, new Uint8Array(20).fill(9)))).toBe('CONFLICT');
+  expect(flushed).toEqual([]);
+  const done = await backend.writeUpload(si, 2, 0, new Uint8Array(50).fill(1));
+  expect(done).toEqual({ complete: true, missing: [] });
+  const sharePath = join(root, 'shares/aa', si, '2');
+  expect(flushed).toEqual([
+    { path: sharePath, kind: 'file' },
+    { path: join(root, 'shares/aa', si), kind: 'directory' },
+  ]);
+  expect(await backend.readShare(si, 2, 0, 100)).toEqual(
+    new Uint8Array([...Array(50).fill(1), ...Array(50).fill(2)]),
+  );
+  expect(await readdir(join(root, 'shares/incoming'))).toEqual([]);
+  expect(await backend.getUpload(si, 2)).toBeUndefined();
+});
+
+it('held uploads take at most heldUploadsBudgetBytes; past it uploads are files, and an aborted one gives its part back', async () => {
+  const root = await tempDir();
+  // Room for one 100-byte share's container (a 12-byte header, no lease), not two.
+  const backend = await createDiskBackend({ root, heldUploadsBudgetBytes: 150 });
+  const si = 'aaaabbbbccccddddeeeeffffgq';
+  await backend.createUpload(si, 0, 100);
+  await backend.createUpload(si, 1, 100);
+  expect(await readdir(join(root, 'shares/incoming/aa', si))).toEqual(['1']);
+  await backend.abortUpload(si, 0);
+  await backend.createUpload(si, 3, 100);
+  expect(await readdir(join(root, 'shares/incoming/aa', si))).toEqual(['1']);
+  // Both kinds complete alike.
+  for (const shnum of [1, 3]) {
+    await backend.writeUpload(si, shnum, 0, new Uint8Array(100).fill(shnum));
+    expect(await backend.readShare(si, shnum, 99, 1)).toEqual(new Uint8Array([shnum]));
+  }
+  expect((await backend.listShares(si)).map((s) => s.shnum)).toEqual([1, 3]);
+  await expect(createDiskBackend({ root, heldUploadMaxBytes: -1 })).rejects.toThrow(RangeError);
 });
 
 it('a complete upload leaves no incoming directories behind', async () => {
@@ -334,7 +390,7 @@ it('reads keep a bounded number of share files open, and none after close()', as
 
 it('uploads in progress hold no descriptor while idle: 300 started, each half written', async () => {
   const root = await tempDir();
-  const backend = await createDiskBackend({ root, flushEveryBytes: 8 });
+  const backend = await createDiskBackend({ root, heldUploadMaxBytes: 0, flushEveryBytes: 8 });
   const openFiles = async () => (await readdir('/proc/self/fd')).length;
   const before = await openFiles();
   const b32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -467,6 +523,8 @@ it('a failed background fdatasync fails the upload by its completion: the share 
   let datasync = (real: () => Promise<void>) => flush.promise.then(real);
   const backend = await createDiskBackend({
     root,
+    // A file upload: these tests watch its file.
+    heldUploadMaxBytes: 0,
     flushEveryBytes: 100,
     wrapUploadFile: (file) =>
       hookedFile(file, log, {
@@ -511,6 +569,8 @@ it('a background fdatasync that fails early fails the next chunk too', async () 
   const log: string[] = [];
   const backend = await createDiskBackend({
     root,
+    // A file upload: these tests watch its file.
+    heldUploadMaxBytes: 0,
     flushEveryBytes: 10,
     writeBehind: false,
     wrapUploadFile: (file) =>
@@ -534,6 +594,8 @@ it('chunks out of order with background flushes between them make a byte-identic
   let holding = true;
   const backend = await createDiskBackend({
     root,
+    // A file upload: these tests watch its file.
+    heldUploadMaxBytes: 0,
     flushEveryBytes: 1000,
     wrapUploadFile: (file) =>
       hookedFile(file, log, {
@@ -594,6 +656,8 @@ it('write-behind: the next chunk waits for the previous write, so overlapping by
   let gated = 0;
   const backend = await createDiskBackend({
     root,
+    // A file upload: these tests watch its file.
+    heldUploadMaxBytes: 0,
     wrapUploadFile: (file) =>
       hookedFile(file, [], {
         // Chunk writes (data starts at 12) wait for the gate; the container header does not.
@@ -628,6 +692,8 @@ it('write-behind: a failed chunk write fails the upload (NO_SPACE), which is nev
   const root = await tempDir();
   const backend = await createDiskBackend({
     root,
+    // A file upload: these tests watch its file.
+    heldUploadMaxBytes: 0,
     wrapUploadFile: (file) =>
       hookedFile(file, [], {
         write: (position, real) =>
@@ -655,6 +721,8 @@ it('without write-behind a failed chunk write fails that call only; with fsync: 
   const log: string[] = [];
   const backend = await createDiskBackend({
     root,
+    // A file upload: these tests watch its file.
+    heldUploadMaxBytes: 0,
     writeBehind: false,
     flushEveryBytes: 0,
     wrapUploadFile: (file) =>
@@ -694,8 +762,12 @@ it('without write-behind a failed chunk write fails that call only; with fsync: 
 
 it('createDiskBackend() refuses a negative or fractional flushEveryBytes', async () => {
   const root = await tempDir();
-  await expect(createDiskBackend({ root, flushEveryBytes: -1 })).rejects.toThrow(RangeError);
-  await expect(createDiskBackend({ root, flushEveryBytes: 0.5 })).rejects.toThrow(RangeError);
+  await expect(
+    createDiskBackend({ root, heldUploadMaxBytes: 0, flushEveryBytes: -1 }),
+  ).rejects.toThrow(RangeError);
+  await expect(
+    createDiskBackend({ root, heldUploadMaxBytes: 0, flushEveryBytes: 0.5 }),
+  ).rejects.toThrow(RangeError);
 });
 
 it('inDirectory makes its directory again when a prune removes it before the entry is made', async () => {
