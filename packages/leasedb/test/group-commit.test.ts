@@ -83,17 +83,11 @@ async function uploadAll(db: LeaseDb, accounts: number[], uploads: readonly Uplo
 }
 
 it('writes asked for together share commits, and each is acknowledged only after a flush of the log that began once it was committed', async () => {
-  const path = join(await tempDir('group-commit-'), 'leasedb.sqlite');
   let seen: ReturnType<typeof observer> | undefined;
   /** Shares whose commit a completed flush of the log covers. */
   const durable = new Set<string>();
   const flushes: number[] = [];
-  const commits: number[] = [];
-  const db = await openLeaseDb({
-    dialect: 'sqlite',
-    path,
-    now: () => 1_700_000_000,
-    onCommit: (writes) => commits.push(writes),
+  const { db, path, commits } = await sqlite({
     // What a flush covers is what was committed when it began.
     wrapWalFlush: async (flush) => {
       const covered = seen ? [...Array(40).keys()].filter((i) => seen!(storageIndex(i), 0)) : [];
@@ -102,7 +96,6 @@ it('writes asked for together share commits, and each is acknowledged only after
       for (const i of covered) durable.add(storageIndex(i));
     },
   });
-  onTestFinished(() => db.close());
   const account = await db.createAccount({ publicKey: publicKey(1), nickname: 'a' });
   seen = observer(path);
   commits.length = 0;
