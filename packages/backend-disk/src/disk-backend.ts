@@ -51,9 +51,9 @@ export interface DiskBackendOptions {
   readonly writeBehind?: boolean;
   /**
    * Uploads of at most this many bytes (default 64 KiB; 0: none) are held in memory until they
-   * complete, then written whole, synced and renamed into place: no file in `shares/incoming`,
-   * about half the file operations of an upload, which on a disk cost more than small shares'
-   * bytes. Past `heldUploadsBudgetBytes` held at once, uploads are files again.
+   * complete, then written whole, synced and renamed into place: no file in `shares/incoming`
+   * and no file opened per chunk (file operations cost more than small shares' bytes). Past
+   * `heldUploadsBudgetBytes` held at once, uploads are files again.
    */
   readonly heldUploadMaxBytes?: number;
   /**
