@@ -41,7 +41,8 @@ async function walkBlobs(layout: DiskLayout, dir: string): Promise<string[]> {
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return [];
+    const code = errnoOf(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
     throw error;
   }
   const names: string[] = [];
@@ -52,6 +53,15 @@ async function walkBlobs(layout: DiskLayout, dir: string): Promise<string[]> {
     else if (entry.isFile()) names.push(relative(layout.state, path).split(sep).join('/'));
   }
   return names;
+}
+
+function isBlobName(name: string): boolean {
+  try {
+    checkBlobName(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export type Blobs = Pick<ShareBackend, 'putBlob' | 'getBlob' | 'listBlobs' | 'deleteBlob'>;
@@ -91,7 +101,11 @@ export function createBlobs({ layout, sync }: DiskContext): Blobs {
 
     async listBlobs(prefix = '') {
       if (typeof prefix !== 'string') throw new TypeError('prefix must be a string');
-      const names = await fsStep('list state blobs', () => walkBlobs(layout, layout.state));
+      // Only the directory the prefix names is walked: the crawler lists one prefix's owner
+      // records at a time, and the whole tree holds one file per share.
+      const dir = prefix.slice(0, prefix.lastIndexOf('/'));
+      const root = dir !== '' && isBlobName(dir) ? blobPath(layout, dir) : layout.state;
+      const names = await fsStep('list state blobs', () => walkBlobs(layout, root));
       return names.filter((name) => name.startsWith(prefix)).sort();
     },
 

@@ -1,9 +1,11 @@
+import { close, fstat, open as openFd, read } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { BackendError } from '@ostrom/backend';
 import {
   CONTAINER_HEADER_PROBE_BYTES,
   ContainerFormatError,
   type ContainerHeader,
+  type ContainerReader,
   fileReader,
   parseContainerHeader,
   readContainer,
@@ -22,6 +24,55 @@ export async function openIfExists(path: string): Promise<FileHandle | undefined
   } catch (error) {
     if (errnoOf(error) === 'ENOENT') return undefined;
     throw error;
+  }
+}
+
+/**
+ * A share file opened for reading by descriptor, through the callback API: four calls on a small
+ * file (open, fstat, read, close) cost about 12 µs this way and 35 µs through a `FileHandle`
+ * (measured on the bench machine), and a rebuild reads every share's header.
+ */
+export class ShareFile {
+  readonly #fd: number;
+
+  private constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /** The file opened read-only; undefined when there is none. */
+  static open(path: string): Promise<ShareFile | undefined> {
+    return new Promise((resolve, reject) =>
+      openFd(path, 'r', (error, fd) => {
+        if (!error) resolve(new ShareFile(fd));
+        else if (errnoOf(error) === 'ENOENT') resolve(undefined);
+        else reject(error);
+      }),
+    );
+  }
+
+  read(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }> {
+    return new Promise((resolve, reject) =>
+      read(this.#fd, buffer, offset, length, position, (error, bytesRead) =>
+        error ? reject(error) : resolve({ bytesRead }),
+      ),
+    );
+  }
+
+  size(): Promise<number> {
+    return new Promise((resolve, reject) =>
+      fstat(this.#fd, (error, stats) => (error ? reject(error) : resolve(stats.size))),
+    );
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) =>
+      close(this.#fd, (error) => (error ? reject(error) : resolve())),
+    );
   }
 }
 
@@ -55,24 +106,47 @@ export async function withShare<T>(
   layout: DiskLayout,
   storageIndex: string,
   shnum: number,
-  fn: (container: ShareContainer, handle: FileHandle, size: number) => Promise<T>,
+  fn: (container: ShareContainer, file: ShareFile, size: number) => Promise<T>,
 ): Promise<T | undefined> {
-  const path = sharePath(layout, storageIndex, shnum);
-  const handle = await openIfExists(path);
-  if (!handle) return undefined;
+  const file = await ShareFile.open(sharePath(layout, storageIndex, shnum));
+  if (!file) return undefined;
   try {
-    const { size } = await handle.stat();
+    const size = await file.size();
     let container: ShareContainer;
     try {
-      container = await readContainer(fileReader(handle, size));
+      container = await readContainer(headedReader(file, size));
     } catch (error) {
       if (error instanceof ContainerFormatError) throw corrupt(storageIndex, shnum, error);
       throw error;
     }
-    return await fn(container, handle, size);
+    return await fn(container, file, size);
   } finally {
-    await handle.close();
+    await file.close();
   }
+}
+
+/** Bytes read at once from the start of a share file when its container is parsed. */
+const HEAD_BYTES = 4096;
+
+/**
+ * A container reader that reads a file's first 4 KiB once and answers from them: parsing a
+ * container reads its magic, its header and (for a small immutable share) its leases at the end,
+ * three reads that one covers. Ranges past the head are read from the file.
+ */
+function headedReader(file: ShareFile, size: number): ContainerReader {
+  const fromFile = fileReader(file, size);
+  let head: Promise<Uint8Array> | undefined;
+  return {
+    size,
+    async read(offset, length) {
+      head ??= readRegion(file, 0, Math.min(size, HEAD_BYTES));
+      const bytes = await head;
+      if (offset >= 0 && offset + length <= bytes.length) {
+        return bytes.subarray(offset, offset + length);
+      }
+      return await fromFile.read(offset, length);
+    },
+  };
 }
 
 /** Bytes [position, position + length) of a file, fewer where it ends sooner. */

@@ -14,8 +14,8 @@ interface Pending {
  * Writes adoptions in group commits: each caller waits (holding its storage index's lock) until
  * the transaction carrying its share and event has committed, and every adoption asked for
  * while one transaction runs goes into the next. One commit per share made a rebuild cost
- * milliseconds per share; this makes it one commit per batch while keeping each share's
- * adoption inside its lock.
+ * milliseconds per share; this makes it one commit, and one statement per table, per batch while
+ * keeping each share's adoption inside its lock.
  */
 export class AdoptionWriter {
   readonly #db: LeaseDb;
@@ -56,8 +56,8 @@ export class AdoptionWriter {
 
   #write(batch: readonly Pending[]): Promise<void> {
     return this.#db.transaction(async (tx) => {
-      for (const { share } of batch) await tx.adoptShare(share);
-      for (const { event } of batch) await tx.appendEvent(event);
+      await tx.adoptShares(batch.map(({ share }) => share));
+      await tx.appendEvents(batch.map(({ event }) => event));
     });
   }
 }

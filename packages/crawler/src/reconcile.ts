@@ -3,12 +3,15 @@ import {
   deleteOwnerRecords,
   type EmbeddedLease,
   type OwnerRecord,
+  ownerRecordName,
+  ownerRecordPrefix,
   readOwnerRecord,
   type ShareInfo,
 } from '@ostrom/backend';
 import {
   ANONYMOUS_ACCOUNT_ID,
   hashLeaseSecret,
+  LeaseDbError,
   type LeaseInput,
   type Share,
   STARTER_ACCOUNT_ID,
@@ -31,6 +34,8 @@ interface Settling {
   readonly live: LiveProcesses;
   readonly counters: Counters;
   readonly adoptions: AdoptionWriter;
+  /** The names of the prefix's owner records, listed once, when the first share is adopted. */
+  readonly ownerRecords: () => Promise<ReadonlySet<string>>;
 }
 
 /** Whether a server process is alive, asked at most once per prefix and only when needed. */
@@ -53,10 +58,11 @@ export async function reconcilePrefix(
     options.leaseDb.listSharesByPrefix(prefix),
   ]);
   const rowsByKey = new Map(rows.map((row) => [keyOf(row.storageIndex, row.shnum), row]));
-  const suspects = new Map<string, Set<number>>();
-  const suspect = (storageIndex: string, shnum: number) => {
-    const shnums = suspects.get(storageIndex) ?? new Set<number>();
-    suspects.set(storageIndex, shnums.add(shnum));
+  // Each suspect share, and whether the database had a row for it when listed.
+  const suspects = new Map<string, Map<number, boolean>>();
+  const suspect = (storageIndex: string, shnum: number, hadRow: boolean) => {
+    const shnums = suspects.get(storageIndex) ?? new Map<number, boolean>();
+    suspects.set(storageIndex, shnums.set(shnum, hadRow));
   };
 
   for (const { storageIndex, shnums } of sets) {
@@ -65,20 +71,35 @@ export async function reconcilePrefix(
       const row = rowsByKey.get(keyOf(storageIndex, shnum));
       rowsByKey.delete(keyOf(storageIndex, shnum));
       if (row?.state === 'stable') counters.bytes += row.usedBytes;
-      else if (!row || !(await inProgress(row, live))) suspect(storageIndex, shnum);
+      else if (!row || !(await inProgress(row, live))) suspect(storageIndex, shnum, !!row);
     }
   }
   // Rows whose share was not listed.
   for (const row of rowsByKey.values()) {
-    if (!(await inProgress(row, live))) suspect(row.storageIndex, row.shnum);
+    if (!(await inProgress(row, live))) suspect(row.storageIndex, row.shnum, true);
   }
 
-  const settling: Settling = { live, counters, adoptions: new AdoptionWriter(options.leaseDb) };
+  const settling: Settling = {
+    live,
+    counters,
+    adoptions: new AdoptionWriter(options.leaseDb),
+    // One listing instead of a lookup per adopted share, most of which find nothing (shares that
+    // Tahoe wrote, or written before owner records existed). A record is written when its share is
+    // allocated, and the allocation's COMING row keeps that share from being adopted: a record
+    // written after the listing never belongs to a share adopted from it.
+    ownerRecords: once(
+      async () => new Set(await options.backend.listBlobs(ownerRecordPrefix(prefix))),
+    ),
+  };
   await forEachConcurrently([...suspects], CONCURRENCY, ([storageIndex, shnums]) =>
     // The shares of one index are distinct rows and files: they are settled side by side.
     options.exclusive(storageIndex, async () => {
       await Promise.all(
-        [...shnums].map((shnum) => settleShare(options, storageIndex, shnum, settling)),
+        [...shnums].map(([shnum, hadRow]) =>
+          hadRow
+            ? settleShare(options, storageIndex, shnum, settling)
+            : adoptOrSettle(options, storageIndex, shnum, settling),
+        ),
       );
     }),
   );
@@ -109,10 +130,36 @@ async function forEachConcurrently<T>(
   if (failure) throw failure.error;
 }
 
+/** Calls `fn` the first time it is asked, and answers every later call with that same promise. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => (result ??= fn());
+}
+
 /** A COMING row whose upload a live server process holds: not ours to touch. */
 async function inProgress(row: Share, live: LiveProcesses): Promise<boolean> {
   if (row.state !== 'coming' || row.uploadProcess === null) return false;
   return (await live()).has(row.uploadProcess);
+}
+
+/**
+ * A stored share the database had no row for when the prefix was listed (every share, in a
+ * rebuild): adopted without looking at the database first. A row that appeared since (an upload
+ * between the listing and the lock) makes the adoption fail as a whole, and the share is then
+ * settled as any other.
+ */
+async function adoptOrSettle(
+  options: ResolvedCrawlerOptions,
+  storageIndex: string,
+  shnum: number,
+  settling: Settling,
+): Promise<void> {
+  try {
+    await adopt(options, storageIndex, shnum, settling);
+  } catch (error) {
+    if (!(error instanceof LeaseDbError && error.code === 'INVALID_STATE_TRANSITION')) throw error;
+    await settleShare(options, storageIndex, shnum, settling);
+  }
 }
 
 /** Settles one share under its index's lock, from a fresh look at both sides. */
@@ -208,7 +255,7 @@ async function adopt(
   options: ResolvedCrawlerOptions,
   storageIndex: string,
   shnum: number,
-  { counters, adoptions }: Settling,
+  { counters, adoptions, ownerRecords }: Settling,
 ): Promise<void> {
   const db = options.leaseDb;
   const [meta, record] = await Promise.all([
@@ -216,7 +263,7 @@ async function adopt(
       if (error instanceof BackendError && error.code === 'CORRUPT') return error;
       throw error;
     }),
-    ownerRecord(options, storageIndex, shnum),
+    ownerRecord(options, storageIndex, shnum, ownerRecords),
   ]);
   if (meta instanceof BackendError) {
     await reportCorrupt(options, storageIndex, shnum, undefined, meta, counters);
@@ -281,8 +328,10 @@ async function ownerRecord(
   options: ResolvedCrawlerOptions,
   storageIndex: string,
   shnum: number,
+  listed: Settling['ownerRecords'],
 ): Promise<OwnerRecord | undefined> {
   if (!options.stateKey) return undefined;
+  if (!(await listed()).has(ownerRecordName(storageIndex, shnum))) return undefined;
   try {
     return await readOwnerRecord(options.backend, options.stateKey, storageIndex, shnum);
   } catch (error) {

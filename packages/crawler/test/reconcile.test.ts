@@ -298,6 +298,71 @@ describeMatrix('reconciliation', (matrix) => {
     expect((await second.db.getShare(FIRST, 0))?.ownerAccountId).toBe(moved.id);
   });
 
+  it('a row that appears between the listing and the lock: the share is settled, not adopted again', async () => {
+    const world = await makeWorld(matrix);
+    await storeOutOfBand(world.backend, FIRST, 0, bytes(40));
+    await storeOutOfBand(world.backend, SECOND, 0, bytes(50));
+    // Someone else adopts FIRST after the crawler listed its prefix (it saw no row), before the
+    // crawler takes the index's lock.
+    const crawler = world.crawler({
+      exclusive: async (si, fn) => {
+        if (si === FIRST && !(await world.db.getShare(FIRST, 0))) {
+          await world.db.adoptShare({
+            storageIndex: FIRST,
+            shnum: 0,
+            sharetype: 'immutable',
+            usedBytes: 40,
+          });
+        }
+        return world.accountant.exclusive(si, fn);
+      },
+    });
+    const report = await crawler.runOnce();
+    expect(report.counters).toMatchObject({ examined: 2, adopted: 1, corrupt: 0, bytes: 90 });
+    // The starter lease its adopter gave, and no second adoption's.
+    expect((await world.db.listLeases(FIRST)).map((lease) => lease.accountId)).toEqual([
+      STARTER_ACCOUNT_ID,
+    ]);
+    expect(
+      (await world.db.listEvents({ kinds: ['share-adopted'] })).map((e) => e.storageIndex),
+    ).toEqual([SECOND]);
+    expect(await world.db.getServerUsage()).toEqual({ shares: 2, bytes: 90 });
+  });
+
+  it('a prefix of shares without owner records: one listing of its records, no lookup per share', async () => {
+    const calls: string[] = [];
+    const world = await makeWorld(matrix, {
+      backendFactory: (inner) =>
+        Object.assign(Object.create(inner) as ShareBackend, {
+          async getBlob(name: string, key: Uint8Array) {
+            calls.push(`get ${name}`);
+            return inner.getBlob(name, key);
+          },
+          async listBlobs(prefix?: string) {
+            calls.push(`list ${prefix}`);
+            return inner.listBlobs(prefix);
+          },
+        }),
+    });
+    const key = randomKey();
+    const alice = await world.accountant.addAccount({ publicKey: key, nickname: 'alice' });
+    const owned = `aa${storageIndex('owned').slice(2)}`;
+    await upload(world, alice.id, owned, 0, bytes(30));
+    await world.db.transaction(async (tx) => {
+      await tx.markGoing(owned, 0, { dropLeases: true });
+      await tx.removeGoing(owned, 0);
+    });
+    const found = Array.from({ length: 5 }, (_, i) => `aa${storageIndex(`found ${i}`).slice(2)}`);
+    for (const si of found) await storeOutOfBand(world.backend, si, 0, bytes(10));
+    calls.length = 0;
+    const report = await world.crawler().runOnce();
+    expect(report.counters.adopted).toBe(6);
+    const ownerCalls = calls.filter((call) => call.includes('owners/'));
+    expect(ownerCalls).toEqual(['list owners/aa/', `get ${ownerRecordName(owned, 0)}`]);
+    expect((await world.db.getShare(owned, 0))?.ownerAccountId).toBe(alice.id);
+    for (const si of found) expect((await world.db.getShare(si, 0))?.ownerAccountId).toBeNull();
+  });
+
   it("a dead upload's owner record the store would not remove keeps its row until a later cycle removes both", async () => {
     let storeRefusesDeletes = false;
     const world = await makeWorld(matrix, {

@@ -119,6 +119,8 @@ export interface LeaseDbOperations {
   ): Promise<Share>;
   /** NONE → STABLE: a share found in the backend (starter lease unless leases are given). */
   adoptShare(input: AdoptShareInput): Promise<Share>;
+  /** adoptShare for many shares in one statement per table, all or none (a rebuild's batches). */
+  adoptShares(inputs: readonly AdoptShareInput[]): Promise<Share[]>;
   /** STABLE → GOING; SHARE_LEASED unless unleased or `dropLeases`. */
   markGoing(
     storageIndex: string,
@@ -165,6 +167,8 @@ export interface LeaseDbOperations {
   repairUsage(options?: ActorOption): Promise<UsageMismatch[]>;
 
   appendEvent(input: EventInput): Promise<void>;
+  /** Appends several events in one statement, in the order given. */
+  appendEvents(inputs: readonly EventInput[]): Promise<void>;
   listEvents(query?: EventQuery): Promise<ActivityEvent[]>;
   pruneEvents(before: number): Promise<number>;
 
@@ -446,6 +450,10 @@ class SqlLeaseDb implements LeaseDb {
   adoptShare(input: AdoptShareInput) {
     return this.#write((ctx) => shares.adoptShare(ctx, input));
   }
+
+  adoptShares(inputs: readonly AdoptShareInput[]) {
+    return this.#write((ctx) => shares.adoptShares(ctx, inputs));
+  }
   markGoing(storageIndex: string, shnum: number, options: { dropLeases?: boolean } = {}) {
     return this.#write((ctx) =>
       shares.markGoing(ctx, storageIndex, shnum, options.dropLeases ?? false),
@@ -519,6 +527,10 @@ class SqlLeaseDb implements LeaseDb {
 
   appendEvent(input: EventInput) {
     return this.#write((ctx) => events.appendEvent(ctx, input));
+  }
+
+  appendEvents(inputs: readonly EventInput[]) {
+    return this.#write((ctx) => events.appendEvents(ctx, inputs));
   }
   listEvents(query?: EventQuery) {
     return events.listEvents(this.#ctx, query);

@@ -356,14 +356,112 @@ export async function setUsedSpace(
   return toShare(updated);
 }
 
-/** NONE → STABLE: the crawler found a complete share the database did not know. */
+/** NONE → STABLE for one share; see adoptShares. */
 export async function adoptShare(ctx: Ctx, input: AdoptShareInput): Promise<Share> {
+  return (await adoptShares(ctx, [input]))[0]!;
+}
+
+/** Adoptions per INSERT: far below either dialect's limit on bound parameters (10 a share). */
+const ADOPTIONS_PER_INSERT = 200;
+
+/**
+ * NONE → STABLE for shares found in the backend, all or none: a rebuild adopts every share on the
+ * node, and a statement per table for a batch instead of seven per share is what makes it fast.
+ * Each share gets its leases, or one starter lease when none are given. Throws before writing
+ * anything when an input is malformed, names a share twice, names an unknown account, or names a
+ * share the database already has (INVALID_STATE_TRANSITION for the first such share).
+ */
+export async function adoptShares(ctx: Ctx, inputs: readonly AdoptShareInput[]): Promise<Share[]> {
+  const now = ctx.now();
+  const adoptions = inputs.map((input) => checkAdoption(ctx, input, now));
+  const keys = new Set<string>();
+  for (const { storageIndex, shnum } of inputs) {
+    const key = `${storageIndex}/${shnum}`;
+    if (keys.has(key)) throw new TypeError(`share ${key} is adopted twice`);
+    keys.add(key);
+  }
+  if (inputs.length === 0) return [];
+
+  const indexes = [...new Set(inputs.map((input) => input.storageIndex))].sort();
+  for (const storageIndex of indexes) await lockStorageIndex(ctx, storageIndex);
+  for (let start = 0; start < indexes.length; start += ADOPTIONS_PER_INSERT) {
+    const existing = await ctx.db
+      .selectFrom('shares')
+      .select(['storage_index', 'shnum', 'state'])
+      .where('storage_index', 'in', indexes.slice(start, start + ADOPTIONS_PER_INSERT))
+      .execute();
+    const taken = existing.find((row) => keys.has(`${row.storage_index}/${row.shnum}`));
+    if (taken) {
+      throw transitionError(taken.storage_index, taken.shnum, taken.state as ShareState, 'stable');
+    }
+  }
+  const accounts = new Set<number>();
+  for (const { input, leases } of adoptions) {
+    for (const lease of leases) accounts.add(lease.accountId);
+    if (input.ownerAccountId != null) accounts.add(input.ownerAccountId);
+  }
+  for (const accountId of [...accounts].sort((a, b) => a - b)) await requireAccount(ctx, accountId);
+
+  const rows = adoptions.map(({ input, leases }) => ({
+    storage_index: input.storageIndex,
+    shnum: input.shnum,
+    prefix: prefixOf(input.storageIndex),
+    sharetype: input.sharetype,
+    state: 'stable',
+    used_space: input.usedBytes,
+    owner_account_id: input.ownerAccountId ?? null,
+    created_at: now,
+    updated_at: now,
+    lease_expires_at: leases.length ? Math.max(...leases.map((l) => l.expiresAt)) : null,
+    upload_process: null,
+  }));
+  const leaseRows = adoptions.flatMap(({ input, leases }) =>
+    leases.map((lease) => ({
+      storage_index: input.storageIndex,
+      shnum: input.shnum,
+      account_id: lease.accountId,
+      renewed_at: lease.renewedAt ?? now,
+      expires_at: lease.expiresAt,
+      used_space: input.usedBytes,
+      renew_secret_hash: lease.renewSecretHash ?? null,
+      cancel_secret_hash: lease.cancelSecretHash ?? null,
+    })),
+  );
+  for (let start = 0; start < rows.length; start += ADOPTIONS_PER_INSERT) {
+    await ctx.db
+      .insertInto('shares')
+      .values(rows.slice(start, start + ADOPTIONS_PER_INSERT))
+      .execute();
+  }
+  for (let start = 0; start < leaseRows.length; start += ADOPTIONS_PER_INSERT) {
+    await ctx.db
+      .insertInto('leases')
+      .values(leaseRows.slice(start, start + ADOPTIONS_PER_INSERT))
+      .execute();
+  }
+  const usage = new Map<number, { shares: number; bytes: number }>();
+  for (const lease of leaseRows) {
+    const delta = usage.get(lease.account_id) ?? { shares: 0, bytes: 0 };
+    delta.shares += 1;
+    delta.bytes += lease.used_space;
+    usage.set(lease.account_id, delta);
+  }
+  await addUsageByAccount(ctx, usage);
+  await addServerUsage(
+    ctx,
+    rows.length,
+    rows.reduce((sum, row) => sum + row.used_space, 0),
+  );
+  return rows.map((row) => toShare(row));
+}
+
+/** Checks one adoption's input and returns the leases it gets (a starter lease by default). */
+function checkAdoption(ctx: Ctx, input: AdoptShareInput, now: number) {
   assertStorageIndex(input.storageIndex);
   assertShnum(input.shnum);
   assertShareType(input.sharetype);
   assertNonNegativeInteger('usedBytes', input.usedBytes);
   if (input.ownerAccountId != null) assertAccountId(input.ownerAccountId);
-  const now = ctx.now();
   const leases = input.leases ?? [
     { accountId: 1, expiresAt: now + ctx.policy.starterLeaseDurationSeconds },
   ];
@@ -378,54 +476,7 @@ export async function adoptShare(ctx: Ctx, input: AdoptShareInput): Promise<Shar
       throw new TypeError(`two leases for account ${lease.accountId}`);
     accounts.add(lease.accountId);
   }
-
-  await lockStorageIndex(ctx, input.storageIndex);
-  const existing = await currentState(ctx, input.storageIndex, input.shnum);
-  if (existing)
-    throw transitionError(input.storageIndex, input.shnum, existing.state as ShareState, 'stable');
-  for (const accountId of accounts) await requireAccount(ctx, accountId);
-  if (input.ownerAccountId != null) await requireAccount(ctx, input.ownerAccountId);
-
-  const leaseExpiresAt = leases.length ? Math.max(...leases.map((l) => l.expiresAt)) : null;
-  const row = await ctx.db
-    .insertInto('shares')
-    .values({
-      storage_index: input.storageIndex,
-      shnum: input.shnum,
-      prefix: prefixOf(input.storageIndex),
-      sharetype: input.sharetype,
-      state: 'stable',
-      used_space: input.usedBytes,
-      owner_account_id: input.ownerAccountId ?? null,
-      created_at: now,
-      updated_at: now,
-      lease_expires_at: leaseExpiresAt,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  if (leases.length) {
-    await ctx.db
-      .insertInto('leases')
-      .values(
-        leases.map((lease) => ({
-          storage_index: input.storageIndex,
-          shnum: input.shnum,
-          account_id: lease.accountId,
-          renewed_at: lease.renewedAt ?? now,
-          expires_at: lease.expiresAt,
-          used_space: input.usedBytes,
-          renew_secret_hash: lease.renewSecretHash ?? null,
-          cancel_secret_hash: lease.cancelSecretHash ?? null,
-        })),
-      )
-      .execute();
-    await addUsageByAccount(
-      ctx,
-      new Map(leases.map((l) => [l.accountId, { shares: 1, bytes: input.usedBytes }])),
-    );
-  }
-  await addServerUsage(ctx, 1, input.usedBytes);
-  return toShare(row);
+  return { input, leases };
 }
 
 /**

@@ -26,6 +26,7 @@ type Op =
   | { op: 'abort'; si: number; shnum: number }
   | { op: 'resize'; si: number; shnum: number; size: number; enforce: number | undefined }
   | { op: 'adopt'; si: number; shnum: number; size: number; accounts: number[] }
+  | { op: 'adoptMany'; shares: { si: number; shnum: number; size: number; accounts: number[] }[] }
   | { op: 'going'; si: number; shnum: number; drop: boolean }
   | { op: 'back'; si: number; shnum: number }
   | { op: 'remove'; si: number; shnum: number }
@@ -62,6 +63,18 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     shnum,
     size,
     accounts: fc.uniqueArray(fc.constantFrom(0, 1, 2, 3), { maxLength: 2 }),
+  }),
+  fc.record({
+    op: fc.constant('adoptMany' as const),
+    shares: fc.uniqueArray(
+      fc.record({
+        si,
+        shnum,
+        size,
+        accounts: fc.uniqueArray(fc.constantFrom(0, 1, 2, 3), { maxLength: 2 }),
+      }),
+      { minLength: 1, maxLength: 5, selector: (share) => `${share.si}/${share.shnum}` },
+    ),
   }),
   fc.record({ op: fc.constant('going' as const), si, shnum, drop: fc.boolean() }),
   fc.record({ op: fc.constant('back' as const), si, shnum }),
@@ -145,6 +158,18 @@ class Model {
           leases: new Map(op.accounts.map((a) => [a, now + 10 * DAY])),
         });
         return 'resolved';
+      case 'adoptMany':
+        // All or none: one share the database knows refuses the whole batch.
+        if (op.shares.some((share) => this.shares.has(key(share.si, share.shnum))))
+          return 'INVALID_STATE_TRANSITION';
+        for (const share of op.shares) {
+          this.shares.set(key(share.si, share.shnum), {
+            state: 'stable',
+            size: share.size,
+            leases: new Map(share.accounts.map((a) => [a, now + 10 * DAY])),
+          });
+        }
+        return 'resolved';
       case 'going': {
         if (!expect(op.si, op.shnum, 'stable')) return 'INVALID_STATE_TRANSITION';
         const share = this.shares.get(key(op.si, op.shnum))!;
@@ -217,6 +242,16 @@ function run(db: LeaseDb, op: Op, now: number): Promise<unknown> {
         usedBytes: op.size,
         leases: op.accounts.map((a) => ({ accountId: a, expiresAt: now + 10 * DAY })),
       });
+    case 'adoptMany':
+      return db.adoptShares(
+        op.shares.map((share) => ({
+          storageIndex: SIS[share.si]!,
+          shnum: share.shnum,
+          sharetype: 'mutable',
+          usedBytes: share.size,
+          leases: share.accounts.map((a) => ({ accountId: a, expiresAt: now + 10 * DAY })),
+        })),
+      );
     case 'going':
       return db.markGoing(SIS[op.si]!, op.shnum, { dropLeases: op.drop });
     case 'back':

@@ -214,6 +214,122 @@ describeEachDialect('share state machine', (dialect) => {
     expect(await db.listShares(storageIndex(2))).toEqual([]);
   });
 
+  it('adoptShares() adopts a batch across indexes and accounts, with the totals of one by one', async () => {
+    const { db, alice, clock } = await setup();
+    const adopted = await db.adoptShares([
+      { storageIndex: SI, shnum: 0, sharetype: 'immutable', usedBytes: 100 },
+      {
+        storageIndex: SI,
+        shnum: 1,
+        sharetype: 'immutable',
+        usedBytes: 200,
+        ownerAccountId: alice.id,
+        leases: [{ accountId: alice.id, expiresAt: 1_800_000_000 }],
+      },
+      {
+        storageIndex: storageIndex(2),
+        shnum: 5,
+        sharetype: 'mutable',
+        usedBytes: 300,
+        leases: [
+          { accountId: 0, expiresAt: 1_750_000_000, renewSecretHash: 'cd'.repeat(32) },
+          { accountId: alice.id, expiresAt: 1_760_000_000 },
+        ],
+      },
+      { storageIndex: storageIndex(3), shnum: 0, sharetype: 'mutable', usedBytes: 7, leases: [] },
+    ]);
+    expect(adopted.map((share) => [share.storageIndex, share.shnum, share.state])).toEqual([
+      [SI, 0, 'stable'],
+      [SI, 1, 'stable'],
+      [storageIndex(2), 5, 'stable'],
+      [storageIndex(3), 0, 'stable'],
+    ]);
+    for (const share of adopted)
+      expect(await db.getShare(share.storageIndex, share.shnum)).toEqual(share);
+    expect(adopted[0]!.leaseExpiresAt).toBe(clock.now() + 60 * DAY);
+    expect(adopted[2]!.leaseExpiresAt).toBe(1_760_000_000);
+    expect(adopted[3]!.leaseExpiresAt).toBeNull();
+    expect(adopted[1]!.ownerAccountId).toBe(alice.id);
+    expect(await db.getAccountUsage(1)).toEqual({ shares: 1, bytes: 100 });
+    expect(await db.getAccountUsage(alice.id)).toEqual({ shares: 2, bytes: 500 });
+    expect(await db.getAccountUsage(0)).toEqual({ shares: 1, bytes: 300 });
+    expect(await db.getServerUsage()).toEqual({ shares: 4, bytes: 607 });
+    expect((await db.listLeases(storageIndex(2), 5)).map((l) => l.renewSecretHash)).toEqual([
+      'cd'.repeat(32),
+      null,
+    ]);
+    expect(await db.checkUsage()).toEqual([]);
+    expect(await db.adoptShares([])).toEqual([]);
+  });
+
+  it('adoptShares() writes nothing when one share of the batch is known, repeated or unknown-owned', async () => {
+    const { db, alice } = await setup();
+    await db.adoptShare({ storageIndex: SI, shnum: 3, sharetype: 'immutable', usedBytes: 10 });
+    const before = {
+      one: await snapshot(db),
+      two: await snapshot(db, storageIndex(2)),
+      events: await db.listEvents(),
+    };
+    const fresh = {
+      storageIndex: storageIndex(2),
+      shnum: 0,
+      sharetype: 'immutable',
+      usedBytes: 5,
+    } as const;
+    const known = { storageIndex: SI, shnum: 3, sharetype: 'immutable', usedBytes: 10 } as const;
+    const refused = async (batch: Parameters<LeaseDb['adoptShares']>[0]) => {
+      const result = await outcome(db.adoptShares(batch));
+      expect({
+        one: await snapshot(db),
+        two: await snapshot(db, storageIndex(2)),
+        events: await db.listEvents(),
+      }).toEqual(before);
+      return result;
+    };
+    expect(await refused([fresh, known])).toBe('INVALID_STATE_TRANSITION');
+    await expect(db.adoptShares([fresh, { ...fresh, usedBytes: 6 }])).rejects.toThrow(
+      /adopted twice/,
+    );
+    expect(
+      await refused([
+        fresh,
+        { ...known, shnum: 4, leases: [{ accountId: alice.id + 50, expiresAt: 1 }] },
+      ]),
+    ).toBe('UNKNOWN_ACCOUNT');
+    expect(await refused([fresh, { ...known, shnum: 4, ownerAccountId: 999 }])).toBe(
+      'UNKNOWN_ACCOUNT',
+    );
+    await expect(db.adoptShares([fresh, { ...known, shnum: 256 }])).rejects.toThrow(RangeError);
+    expect(await snapshot(db, storageIndex(2))).toEqual(before.two);
+  });
+
+  it('appendEvents() appends every event in the order given', async () => {
+    const { db, alice } = await setup();
+    await db.appendEvents([
+      { kind: 'notice', actor: 'crawler', data: { n: 1 } },
+      {
+        kind: 'notice',
+        actor: 'crawler',
+        accountId: alice.id,
+        storageIndex: SI,
+        shnum: 2,
+        data: { n: 2 },
+      },
+      { kind: 'notice', actor: 'crawler', data: { n: 3 } },
+    ]);
+    const events = await db.listEvents({ kinds: ['notice'] });
+    expect(events.map((e) => e.data['n']).sort()).toEqual([1, 2, 3]);
+    const ids = Object.fromEntries(events.map((e) => [e.data['n'] as number, e.id]));
+    expect(ids[1]! < ids[2]! && ids[2]! < ids[3]!).toBe(true);
+    expect(events.find((e) => e.data['n'] === 2)).toMatchObject({
+      accountId: alice.id,
+      storageIndex: SI,
+      shnum: 2,
+    });
+    await db.appendEvents([]);
+    expect(await db.listEvents({ kinds: ['notice'] })).toHaveLength(3);
+  });
+
   it('setUsedSpace() follows a mutable rewrite for every leaseholder, growing or shrinking', async () => {
     const { db, alice } = await setup();
     await db.addComingShares({

@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import { assertSize } from './bytes.js';
 import { ContainerFormatError } from './errors.js';
 
@@ -16,8 +15,15 @@ export interface ContainerReader {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
-/** The subset of `FileHandle` a {@link fileReader} uses. */
-export type ReadableFileHandle = Pick<FileHandle, 'read'>;
+/** What a {@link fileReader} reads through: a `FileHandle` from node:fs/promises is one. */
+export interface ReadableFileHandle {
+  read(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+}
 
 /**
  * A reader over bytes in memory. Reads return views into `bytes` (no copy); the codec copies
@@ -46,7 +52,7 @@ export function bufferReader(bytes: Uint8Array): ContainerReader {
  */
 export function fileReader(handle: ReadableFileHandle, size: number): ContainerReader {
   if (handle === null || typeof handle !== 'object' || typeof handle.read !== 'function') {
-    throw new TypeError('fileReader needs a FileHandle from node:fs/promises');
+    throw new TypeError('fileReader needs a FileHandle or another object with read()');
   }
   assertSize('size', size);
   return {

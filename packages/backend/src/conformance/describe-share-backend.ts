@@ -562,6 +562,28 @@ export function describeShareBackend(
         expect(await backend.listBlobs('leasedb/')).toEqual(['leasedb/2']);
       });
 
+      it('listBlobs() with a prefix ending inside a name, at a slash, or naming nothing', async () => {
+        for (const name of ['owners/aa/x/1', 'owners/aa/y/2', 'owners/ab/z/0', 'owners/aab'])
+          await backend.putBlob(name, bytes(1), KEY);
+        expect(await backend.listBlobs('owners/aa/')).toEqual(['owners/aa/x/1', 'owners/aa/y/2']);
+        expect(await backend.listBlobs('owners/aa')).toEqual([
+          'owners/aa/x/1',
+          'owners/aa/y/2',
+          'owners/aab',
+        ]);
+        expect(await backend.listBlobs('owners/a')).toEqual([
+          'owners/aa/x/1',
+          'owners/aa/y/2',
+          'owners/aab',
+          'owners/ab/z/0',
+        ]);
+        expect(await backend.listBlobs('owners/aa/x/')).toEqual(['owners/aa/x/1']);
+        expect(await backend.listBlobs('owners/zz/')).toEqual([]);
+        expect(await backend.listBlobs('owners/aab/')).toEqual([]);
+        expect(await backend.listBlobs('../owners/')).toEqual([]);
+        expect(await backend.listBlobs('owners//')).toEqual([]);
+      });
+
       it('blob names that could escape the store are INVALID_KEY', async () => {
         for (const name of [
           '',
