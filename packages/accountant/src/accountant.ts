@@ -20,7 +20,7 @@ import {
   resolveOptions,
 } from './options.js';
 import type { RefusalReason } from './refusals.js';
-import { accountIdForSwissnum, swissnumFor } from './swissnum.js';
+import { SwissnumBook } from './swissnum.js';
 import type { VersionInfo } from './types.js';
 import { checkStorageIndex } from './validate.js';
 
@@ -88,6 +88,7 @@ export const REQUEST_REFUSED_AT = 'request-refused-at';
  */
 export class Accountant {
   readonly #core: Core;
+  readonly #swissnums: SwissnumBook;
   #version: { info: VersionInfo; at: number; refreshing: boolean } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #sweeping: Promise<SweepResult> | undefined;
@@ -97,6 +98,7 @@ export class Accountant {
 
   constructor(options: AccountantOptions) {
     this.#core = new Core(resolveOptions(options));
+    this.#swissnums = new SwissnumBook(this.#core.options.serverSecret);
   }
 
   get mode() {
@@ -256,7 +258,7 @@ export class Accountant {
     if (typeof swissnum !== 'string' || swissnum.length === 0 || swissnum.length > 64) {
       return undefined;
     }
-    const accountId = accountIdForSwissnum(this.#core.options.serverSecret, swissnum);
+    const accountId = this.#swissnums.accountIdFor(swissnum);
     if (accountId === undefined) return undefined;
     if (this.#core.options.mode === 'disabled' && accountId !== ANONYMOUS_ACCOUNT_ID) {
       return undefined;
@@ -267,7 +269,7 @@ export class Accountant {
 
   /** The swissnum of an account's NURL (the anonymous account's is the node's ordinary one). */
   swissnumFor(accountId: number): string {
-    return swissnumFor(this.#core.options.serverSecret, accountId);
+    return this.#swissnums.swissnumFor(accountId);
   }
 
   /** Who this server is and how it grants accounts and leases (`GET /accounting/v1/server`). */

@@ -1,3 +1,4 @@
+import { LEASE_SECRET_BYTES } from '@ostrom/protocol/facts';
 import { leaseSecretDigest } from '@ostrom/protocol/lease-secret';
 
 /**
@@ -15,6 +16,14 @@ export function assertSecretHash(name: string, value: unknown): void {
   if (value == null) return;
   if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) {
     throw new TypeError(`${name} must be 64 lowercase hex digits (a BLAKE2b-256 hash)`);
+  }
+}
+
+/** Throws as hashing would (TypeError unless 32 bytes), without hashing: null/undefined pass. */
+export function assertLeaseSecret(name: string, secret: unknown): void {
+  if (secret == null) return;
+  if (!(secret instanceof Uint8Array) || secret.length !== LEASE_SECRET_BYTES) {
+    throw new TypeError(`${name} must be ${LEASE_SECRET_BYTES} bytes`);
   }
 }
 

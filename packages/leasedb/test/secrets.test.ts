@@ -42,6 +42,19 @@ describeEachDialect('lease secrets', (dialect) => {
         }),
       ),
     ).toBe('TypeError');
+    // A renewal hashes nothing, yet a malformed secret is refused all the same, before any write.
+    const renewed = await db.listLeases(storageIndex(1));
+    expect(
+      await outcome(
+        db.addOrRenewLeases({
+          storageIndex: storageIndex(1),
+          accountId: 0,
+          renewSecret: new Uint8Array(31),
+          durationSeconds: 99 * 86_400,
+        }),
+      ),
+    ).toBe('TypeError');
+    expect(await db.listLeases(storageIndex(1))).toEqual(renewed);
     expect(
       await outcome(
         db.adoptShare({
