@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { FdFile } from './fd-file.js';
 import { errnoOf } from './fs-errors.js';
 
 // The few file operations whose order makes writes crash-safe: data reaches the disk before the
@@ -36,7 +37,7 @@ export async function syncPath(
   flushing: Flushing,
 ): Promise<void> {
   if (!flushing.enabled) return;
-  const handle = await open(path, 'r');
+  const handle = await FdFile.open(path, 'r');
   try {
     await handle.sync();
   } finally {
@@ -48,18 +49,34 @@ export async function syncPath(
 /**
  * Makes `dir`, then runs `fn`, which creates an entry in it. Emptied share directories are
  * pruned (as Tahoe does), so another share of the same index may remove `dir` between the two
- * steps: on ENOENT the directory is made again and `fn` retried.
+ * steps: on ENOENT the directory is made again and `fn` retried. With `made`, a directory in it
+ * is taken to exist (no mkdir) until `fn` finds it missing.
  */
-export async function inDirectory<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+export async function inDirectory<T>(
+  dir: string,
+  fn: () => Promise<T>,
+  made?: Set<string>,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    await mkdir(dir, { recursive: true });
+    if (!made?.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      made?.add(dir);
+    }
     try {
       return await fn();
     } catch (error) {
       if (errnoOf(error) !== 'ENOENT' || attempt === 5) throw error;
+      made?.delete(dir);
     }
   }
 }
+
+/**
+ * The temporary directories made by this process: each write would otherwise begin with a mkdir
+ * of one that exists (two file-system calls of a small upload's thirty-five). Only the backends'
+ * few temporary directories are kept; one removed meanwhile is made again on ENOENT.
+ */
+const madeTempDirs = new Set<string>();
 
 /** Renames `from` over `to` (creating `to`'s directory), then syncs the directory entry. */
 export async function publish(from: string, to: string, flushing: Flushing): Promise<void> {
@@ -78,12 +95,14 @@ export async function writeFileAtomically(
   tempDir: string,
   flushing: Flushing,
 ): Promise<void> {
-  await mkdir(tempDir, { recursive: true });
   const temp = join(tempDir, `.tmp-${randomBytes(8).toString('hex')}`);
   try {
-    const handle = await open(temp, 'wx');
+    const handle = await inDirectory(tempDir, () => FdFile.open(temp, 'wx'), madeTempDirs);
     try {
-      await handle.truncate(size);
+      // Parts that end short of `size` leave the rest to a truncate (it reads as zeros).
+      if (parts.every((part) => part.offset + part.bytes.length < size)) {
+        await handle.truncate(size);
+      }
       for (const part of parts) await writeAll(handle, part.bytes, part.offset);
       // Reported under the name it is about to take: that is the file a reader will find.
       await flushFile(handle, path, flushing);
