@@ -23,6 +23,12 @@
 // (0.25 → 16 MiB); OSTROM_BENCH_SHARES (default 3) shares each way per round.
 // OSTROM_BENCH_PROFILE=DIR writes a CPU profile of the node process during each small-operation
 // figure to DIR (NAME.cpuprofile, for Chrome's DevTools or any .cpuprofile reader).
+//
+// Small uploads make two files each (the share and its owner record). On an ext4 file system
+// without a journal, as on the bench machine, making a file skips every inode freed in the last
+// one to six minutes, at a cost each: run right after something removed many files (the crawler
+// bench, a test run), the same node made 1 KB uploads several times slower in `ext4_create`
+// (perf). Let the disk rest six minutes first.
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -516,6 +516,12 @@ export class Account {
    * adopted by the crawler, unleased, and leased at the next renewal; one the database lists and
    * the store lost is renewed until the crawler finds it gone. Only an index the database knows
    * nothing of is looked up in the store, and its shares adopted now.
+   *
+   * So the common case is one database write, without the storage index's lock: the lock keeps
+   * the store and the database in step, and leasing the shares the database holds as stored
+   * changes neither the store nor which shares are stored (its transaction locks the index in
+   * the database, against a deletion). Only when that leased nothing is the lock taken and the
+   * store consulted.
    */
   async addOrRenewLease(storageIndex: string, secrets: LeaseSecrets): Promise<void> {
     checkStorageIndex(storageIndex);
@@ -523,6 +529,24 @@ export class Account {
     const core = this.#core;
     const account = await core.authorizeWrite(this.id, 'lease');
     const duration = await core.leaseDurationFor(this.id);
+    const before = await core.usageBeforeGrowth(account);
+    let leased: { added: number; renewed: number };
+    try {
+      leased = await core.db.addOrRenewLeases({
+        storageIndex,
+        accountId: this.id,
+        renewSecret: secrets.renewSecret,
+        cancelSecret: secrets.cancelSecret,
+        durationSeconds: duration,
+        stableOnly: true,
+      });
+    } catch (error) {
+      throw translate(error);
+    }
+    if (leased.added + leased.renewed > 0) {
+      await core.warnOnSoftQuota(account, before);
+      return;
+    }
     await core.lock.run(storageIndex, async () => {
       const rows = await guard(() => core.db.listShares(storageIndex));
       let held = rows.filter((row) => row.state === 'stable').map((row) => row.shnum);
@@ -533,7 +557,6 @@ export class Account {
       if (held.length === 0) {
         throw new AccountantError('NOT_FOUND', `no share of ${storageIndex} here`);
       }
-      const before = await core.usageBeforeGrowth(account);
       await this.#renewHeld(storageIndex, held, secrets, duration);
       await core.warnOnSoftQuota(account, before);
     });

@@ -364,8 +364,8 @@ describeMatrix('immutable uploads', (matrix) => {
     });
   });
 
-  it('addOrRenewLease() leases every share of both kinds, and is NOT_FOUND for an index with none', async () => {
-    const { alice, bob, db } = await setup();
+  it('addOrRenewLease() leases every stored share, and is NOT_FOUND for an index with none', async () => {
+    const { alice, bob, db, clock } = await setup();
     const a = secrets('a');
     await alice.allocate(SI, { ...a, shareNumbers: [0, 1], allocatedSize: 4 });
     await alice.writeUpload(SI, 0, a.uploadSecret, 0, bytes(4));
@@ -375,8 +375,16 @@ describeMatrix('immutable uploads', (matrix) => {
     await bob.addOrRenewLease(SI, secrets('b'));
     // Share 1 is still coming: it is not stored, and renewals see stored shares.
     const bobs = (await db.listLeases(SI)).filter((l) => l.accountId === bob.id);
-    expect(bobs.map((l) => l.shnum)).toContain(0);
-    expect(await db.getAccountUsage(bob.id)).toMatchObject({ bytes: bobs.length * 4 });
+    expect(bobs.map((l) => l.shnum)).toEqual([0]);
+    expect(await db.getAccountUsage(bob.id)).toEqual({ shares: 1, bytes: 4 });
+    // Alice's renewal extends her lease on the stored share, not the one on her upload.
+    const uploading = (await db.listLeases(SI, 1)).find((l) => l.accountId === alice.id);
+    clock.advance(86_400);
+    await alice.addOrRenewLease(SI, a);
+    const leaseOf = async (shnum: number) =>
+      (await db.listLeases(SI, shnum)).find((l) => l.accountId === alice.id);
+    expect((await leaseOf(0))?.renewedAt).toBe(clock.now());
+    expect(await leaseOf(1)).toEqual(uploading);
   });
 
   it('addOrRenewLease() renews the shares the database holds without listing the store, and looks in the store (adopting what it finds) only for an index the database does not know', async () => {

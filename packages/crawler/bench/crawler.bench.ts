@@ -5,8 +5,8 @@
  *      shares tree; on S3 a bare paged ListObjectsV2 (1,000 keys a page) of the whole bucket,
  *      with the raw @aws-sdk/client-s3 client;
  *   2. one rebuild from no database: runOnce on an empty SQLite lease database (every share
- *      adopted; the crawler has a 32-byte state key as on a node, so each adoption also looks
- *      for an owner record);
+ *      adopted; the crawler has a 32-byte state key as on a node, so it also lists each
+ *      prefix's owner records);
  *   3. one unpaced full cycle with the database in agreement.
  * Each time is printed with its ratio to that backend's own baseline. Target: a full disk cycle
  * over 1,000,000 shares within 2x of the bare listing.
@@ -26,8 +26,14 @@
  * moto are removed at the end, on failure and on SIGINT/SIGTERM.
  *
  * moto scans and sorts the whole bucket on every ListObjectsV2 request (and walks to the
- * continuation token): its S3 figures show the crawler's request pattern (a listing per prefix,
- * a HEAD and an owner-record GET per adopted share), not what S3 itself would take.
+ * continuation token): its S3 figures show the crawler's request pattern (a listing of shares and
+ * one of owner records per prefix, a header read per adopted share), not what S3 itself would
+ * take.
+ *
+ * On an ext4 file system without a journal (as on the bench machine), inodes freed in the last
+ * minutes are skipped when new files are made, at a cost per skipped inode: removing a million
+ * shares makes the next several minutes of file creation there several times slower (the server
+ * bench's small uploads, for one). Give the machine six minutes before the next benchmark.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { benchDisk } from './disk.js';

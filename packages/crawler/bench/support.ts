@@ -72,8 +72,8 @@ export interface Crawled {
 /**
  * One rebuild (runOnce on an empty SQLite lease database: every share adopted) and then one full
  * cycle with the database in agreement, both unpaced. The crawler gets a 32-byte state key as
- * the node passes it, so the rebuild also looks up each adopted share's owner record (a getBlob
- * finding none here: a failed open on disk, a GET answered 404 on S3), as a real rebuild does.
+ * the node passes it, so the rebuild also lists each prefix's owner records (none here: an empty
+ * directory on disk, an empty listing on S3), as a real rebuild does.
  */
 export async function crawl(
   label: string,

@@ -29,6 +29,11 @@ export interface AddOrRenewInput {
   readonly cancelSecret?: Uint8Array | null;
   /** Defaults to the policy's (the starter duration for the starter account). */
   readonly durationSeconds?: number;
+  /**
+   * Lease only STABLE shares, leaving an upload in progress (COMING) as it is, as Tahoe's
+   * add-lease sees only complete shares (default false: every share but GOING ones).
+   */
+  readonly stableOnly?: boolean;
 }
 
 export interface AddOrRenewResult {
@@ -49,8 +54,8 @@ export interface ExpiredLease {
  * Adds a lease for the account on each share of the storage index (or the named one) that it
  * holds none on, and renews those it does. Renewal never shortens a lease (Tahoe's rule, unlike
  * the 2016 leasedb branch which allowed backdating). Shares being deleted (GOING) are not
- * leased again. With no shnum and no share, nothing happens and zeros come back; a named shnum
- * that does not exist is SHARE_NOT_FOUND.
+ * leased again, nor, with `stableOnly`, shares still uploading. With no shnum and no such share,
+ * nothing happens and zeros come back; a named shnum that does not exist is SHARE_NOT_FOUND.
  */
 export async function addOrRenewLeases(
   ctx: Ctx,
@@ -75,6 +80,7 @@ export async function addOrRenewLeases(
   // times a template per statement (see bench/), which showed in the ratio to the raw driver.
   const { storageIndex, accountId } = input;
   const oneShare = input.shnum === undefined ? sql`` : sql`and shnum = ${input.shnum}`;
+  const leasable = input.stableOnly ? sql`state = 'stable'` : sql`state <> 'going'`;
   await lockStorageIndex(ctx, storageIndex);
   const account = await sql`select id from accounts where id = ${accountId}`.execute(ctx.db);
   if (account.rows.length === 0) {
@@ -84,7 +90,7 @@ export async function addOrRenewLeases(
   }
   const { rows: shares } = await sql<{ shnum: number; used_space: number }>`
     select shnum, used_space from shares
-    where storage_index = ${storageIndex} and state <> 'going' ${oneShare}`.execute(ctx.db);
+    where storage_index = ${storageIndex} and ${leasable} ${oneShare}`.execute(ctx.db);
   if (shares.length === 0) {
     if (input.shnum === undefined) return { added: 0, renewed: 0 };
     throw new LeaseDbError('SHARE_NOT_FOUND', `no share ${storageIndex}/${input.shnum}`, {
@@ -101,6 +107,7 @@ export async function addOrRenewLeases(
     set renewed_at = ${now},
         expires_at = case when expires_at < ${expiresAt} then ${expiresAt} else expires_at end
     where storage_index = ${storageIndex} and account_id = ${accountId} ${oneShare}
+      ${input.stableOnly ? sql`and shnum in (${sql.join(shares.map((share) => share.shnum))})` : sql``}
     returning shnum`.execute(ctx.db);
   const renewedShnums = new Set(renewed.map((r) => r.shnum));
   const fresh = shares.filter((share) => !renewedShnums.has(share.shnum));
@@ -134,7 +141,7 @@ export async function addOrRenewLeases(
     set lease_expires_at = case
       when lease_expires_at is null or lease_expires_at < ${expiresAt} then ${expiresAt}
       else lease_expires_at end
-    where storage_index = ${storageIndex} and state <> 'going' ${oneShare}`.execute(ctx.db);
+    where storage_index = ${storageIndex} and ${leasable} ${oneShare}`.execute(ctx.db);
   return { added: fresh.length, renewed: renewed.length };
 }
 

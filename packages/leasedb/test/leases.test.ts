@@ -65,6 +65,37 @@ describeEachDialect('leases', (dialect) => {
     ).toBe('SHARE_NOT_FOUND');
   });
 
+  it('addOrRenewLeases() with stableOnly leaves a share still uploading as it is', async () => {
+    const { db, alice, bob, clock } = await setup();
+    await db.addComingShares({
+      storageIndex: SI,
+      sharetype: 'immutable',
+      accountId: alice.id,
+      shares: [{ shnum: 5, usedBytes: 1000 }],
+    });
+    const uploading = await db.listLeases(SI, 5);
+    clock.advance(DAY);
+    expect(
+      await db.addOrRenewLeases({ storageIndex: SI, accountId: alice.id, stableOnly: true }),
+    ).toEqual({ added: 0, renewed: 3 });
+    expect(await db.listLeases(SI, 5)).toEqual(uploading);
+    expect((await db.getShare(SI, 5))?.leaseExpiresAt).toBe(uploading[0]!.expiresAt);
+    expect(
+      await db.addOrRenewLeases({ storageIndex: SI, accountId: bob.id, stableOnly: true }),
+    ).toEqual({ added: 3, renewed: 0 });
+    expect(
+      await outcome(
+        db.addOrRenewLeases({ storageIndex: SI, shnum: 5, accountId: bob.id, stableOnly: true }),
+      ),
+    ).toBe('SHARE_NOT_FOUND');
+    // Without it, the upload's lease is renewed too.
+    expect(await db.addOrRenewLeases({ storageIndex: SI, accountId: alice.id })).toEqual({
+      added: 0,
+      renewed: 4,
+    });
+    expect((await db.listLeases(SI, 5))[0]?.renewedAt).toBe(clock.now());
+  });
+
   it('addOrRenewLeases() on an index with no share does nothing and says so', async () => {
     const { db, bob } = await setup();
     expect(await db.addOrRenewLeases({ storageIndex: storageIndex(3), accountId: bob.id })).toEqual(
