@@ -22,7 +22,8 @@
 // here; PostgreSQL with fsync on). OSTROM_BENCH_SCALE (default 1) scales the large shares
 // (0.25 → 16 MiB); OSTROM_BENCH_SHARES (default 3) shares each way per round.
 // OSTROM_BENCH_PROFILE=DIR writes a CPU profile of the node process during each small-operation
-// figure to DIR (NAME.cpuprofile, for Chrome's DevTools or any .cpuprofile reader).
+// figure and each of its rounds of a large one to DIR (NAME.cpuprofile, for Chrome's DevTools or
+// any .cpuprofile reader).
 //
 // Small uploads make two files each (the share and its owner record). On an ext4 file system
 // without a journal, as on the bench machine, making a file skips every inode freed in the last
@@ -375,13 +376,21 @@ async function main(): Promise<void> {
       const [[o, b], rss] = await withRss(async () => {
         const o: number[] = [];
         const b: number[] = [];
+        const ours = async (round: number) => {
+          if (profileDir) await ourSide.profile(true);
+          o.push(await measureOurs(round));
+          if (profileDir) {
+            const file = `${name.replace(/\W+/g, '-')}round-${round}.cpuprofile`;
+            await ourSide.profile(false, join(profileDir, file));
+          }
+        };
         for (let round = 0; round < rounds; round++) {
           if (round % 2 === 0) {
-            o.push(await measureOurs(round));
+            await ours(round);
             b.push(await measureBare(round));
           } else {
             b.push(await measureBare(round));
-            o.push(await measureOurs(round));
+            await ours(round);
           }
         }
         return [o, b] as const;
