@@ -530,19 +530,16 @@ export class Account {
     const account = await core.authorizeWrite(this.id, 'lease');
     const duration = await core.leaseDurationFor(this.id);
     const before = await core.usageBeforeGrowth(account);
-    let leased: { added: number; renewed: number };
-    try {
-      leased = await core.db.addOrRenewLeases({
+    const leased = await guard(() =>
+      core.db.addOrRenewLeases({
         storageIndex,
         accountId: this.id,
         renewSecret: secrets.renewSecret,
         cancelSecret: secrets.cancelSecret,
         durationSeconds: duration,
         stableOnly: true,
-      });
-    } catch (error) {
-      throw translate(error);
-    }
+      }),
+    );
     if (leased.added + leased.renewed > 0) {
       await core.warnOnSoftQuota(account, before);
       return;
