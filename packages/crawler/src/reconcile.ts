@@ -7,6 +7,7 @@ import {
   ownerRecordPrefix,
   readOwnerRecord,
   type ShareInfo,
+  type ShareSet,
 } from '@ostrom/backend';
 import {
   ANONYMOUS_ACCOUNT_ID,
@@ -52,11 +53,9 @@ export async function reconcilePrefix(
   prefix: string,
   live: LiveProcesses,
   counters: Counters,
+  listing: Promise<ShareSet[]> = options.backend.listShareSets(prefix),
 ): Promise<void> {
-  const [sets, rows] = await Promise.all([
-    options.backend.listShareSets(prefix),
-    options.leaseDb.listSharesByPrefix(prefix),
-  ]);
+  const [sets, rows] = await Promise.all([listing, options.leaseDb.listSharesByPrefix(prefix)]);
   const rowsByKey = new Map(rows.map((row) => [keyOf(row.storageIndex, row.shnum), row]));
   // Each suspect share, and whether the database had a row for it when listed.
   const suspects = new Map<string, Map<number, boolean>>();

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { BackendError, ownerRecordName, type ShareBackend } from '@ostrom/backend';
 import { ANONYMOUS_ACCOUNT_ID, hashLeaseSecret, STARTER_ACCOUNT_ID } from '@ostrom/leasedb';
 import { expect, it } from 'vitest';
+import { PREFIXES } from '../src/prefixes.js';
 import {
   bytes,
   describeMatrix,
@@ -327,6 +328,35 @@ describeMatrix('reconciliation', (matrix) => {
       (await world.db.listEvents({ kinds: ['share-adopted'] })).map((e) => e.storageIndex),
     ).toEqual([SECOND]);
     expect(await world.db.getServerUsage()).toEqual({ shares: 2, bytes: 90 });
+  });
+
+  it("runOnce lists the next prefix's shares before it settles this one's", async () => {
+    const log: string[] = [];
+    const world = await makeWorld(matrix, {
+      backendFactory: (inner) =>
+        Object.assign(Object.create(inner) as ShareBackend, {
+          async listShareSets(prefix: string) {
+            log.push(`list ${prefix}`);
+            return inner.listShareSets(prefix);
+          },
+          async getShareMeta(si: string, shnum: number) {
+            log.push(`read ${si.slice(0, 2)}`);
+            return inner.getShareMeta(si, shnum);
+          },
+        }),
+    });
+    const [first, second, third] = PREFIXES;
+    await storeOutOfBand(world.backend, `${first}${storageIndex('ahead').slice(2)}`, 0, bytes(8));
+    const report = await world.crawler().runOnce();
+    expect(report.counters.adopted).toBe(1);
+    expect(log.slice(0, 4)).toEqual([
+      `list ${first}`,
+      `list ${second}`,
+      `read ${first}`,
+      `list ${third}`,
+    ]);
+    // Every prefix listed once.
+    expect(log.filter((entry) => entry.startsWith('list '))).toHaveLength(PREFIXES.length);
   });
 
   it('a prefix of shares without owner records: one listing of its records, no lookup per share', async () => {
