@@ -7,6 +7,7 @@ import {
   type ShareBackend,
 } from '@ostrom/backend';
 import { createBlobs } from './blobs.js';
+import type { ReadableFileHandle } from './container/index.js';
 import type { DiskContext } from './context.js';
 import { createShareDeletion } from './deletion.js';
 import type { DiskFlush, Flushing } from './durable-fs.js';
@@ -69,19 +70,13 @@ export interface DiskBackendOptions {
 }
 
 /** The calls the backend makes on an upload's incoming file (a `FileHandle` is one). */
-export interface UploadFile {
+export interface UploadFile extends ReadableFileHandle {
   write(
     buffer: Uint8Array,
     offset: number,
     length: number,
     position: number,
   ): Promise<{ bytesWritten: number }>;
-  read(
-    buffer: Uint8Array,
-    offset: number,
-    length: number,
-    position: number,
-  ): Promise<{ bytesRead: number }>;
   truncate(length: number): Promise<void>;
   datasync(): Promise<void>;
   sync(): Promise<void>;

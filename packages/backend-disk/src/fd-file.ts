@@ -1,5 +1,14 @@
 import { close, fstat, fsync, ftruncate, open, read, write } from 'node:fs';
+import { promisify } from 'node:util';
 import { errnoOf } from './fs-errors.js';
+
+const openFd = promisify(open);
+const readFd = promisify(read);
+const writeFd = promisify(write);
+const truncateFd = promisify(ftruncate);
+const syncFd = promisify(fsync);
+const statFd = promisify(fstat);
+const closeFd = promisify(close);
 
 /**
  * A file opened by descriptor, through node:fs's callback API. Small shares and state blobs are
@@ -15,10 +24,8 @@ export class FdFile {
   }
 
   /** Opens `path` with `flags` ('r', 'wx', ...); rejects with the system's error. */
-  static open(path: string, flags: string): Promise<FdFile> {
-    return new Promise((resolve, reject) =>
-      open(path, flags, (error, fd) => (error ? reject(error) : resolve(new FdFile(fd)))),
-    );
+  static async open(path: string, flags: string): Promise<FdFile> {
+    return new FdFile(await openFd(path, flags));
   }
 
   /** Opens `path` read-only; undefined when there is no such file. */
@@ -31,54 +38,28 @@ export class FdFile {
     }
   }
 
-  read(
-    buffer: Uint8Array,
-    offset: number,
-    length: number,
-    position: number,
-  ): Promise<{ bytesRead: number }> {
-    return new Promise((resolve, reject) =>
-      read(this.#fd, buffer, offset, length, position, (error, bytesRead) =>
-        error ? reject(error) : resolve({ bytesRead }),
-      ),
-    );
+  read(buffer: Uint8Array, offset: number, length: number, position: number) {
+    return readFd(this.#fd, buffer, offset, length, position);
   }
 
-  write(
-    buffer: Uint8Array,
-    offset: number,
-    length: number,
-    position: number,
-  ): Promise<{ bytesWritten: number }> {
-    return new Promise((resolve, reject) =>
-      write(this.#fd, buffer, offset, length, position, (error, bytesWritten) =>
-        error ? reject(error) : resolve({ bytesWritten }),
-      ),
-    );
+  write(buffer: Uint8Array, offset: number, length: number, position: number) {
+    return writeFd(this.#fd, buffer, offset, length, position);
   }
 
   truncate(length: number): Promise<void> {
-    return new Promise((resolve, reject) =>
-      ftruncate(this.#fd, length, (error) => (error ? reject(error) : resolve())),
-    );
+    return truncateFd(this.#fd, length);
   }
 
   /** fsync: data and metadata (a new file's size included) are on the disk. */
   sync(): Promise<void> {
-    return new Promise((resolve, reject) =>
-      fsync(this.#fd, (error) => (error ? reject(error) : resolve())),
-    );
+    return syncFd(this.#fd);
   }
 
-  size(): Promise<number> {
-    return new Promise((resolve, reject) =>
-      fstat(this.#fd, (error, stats) => (error ? reject(error) : resolve(stats.size))),
-    );
+  async size(): Promise<number> {
+    return (await statFd(this.#fd)).size;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve, reject) =>
-      close(this.#fd, (error) => (error ? reject(error) : resolve())),
-    );
+    return closeFd(this.#fd);
   }
 }
