@@ -361,8 +361,11 @@ export async function adoptShare(ctx: Ctx, input: AdoptShareInput): Promise<Shar
   return (await adoptShares(ctx, [input]))[0]!;
 }
 
-/** Adoptions per INSERT: far below either dialect's limit on bound parameters (10 a share). */
-const ADOPTIONS_PER_INSERT = 200;
+/**
+ * Rows (or storage indexes) per statement of a batch: far below either dialect's limit on bound
+ * parameters (11 a share row).
+ */
+const ROWS_PER_STATEMENT = 200;
 
 /**
  * NONE → STABLE for shares found in the backend, all or none: a rebuild adopts every share on the
@@ -384,11 +387,11 @@ export async function adoptShares(ctx: Ctx, inputs: readonly AdoptShareInput[]):
 
   const indexes = [...new Set(inputs.map((input) => input.storageIndex))].sort();
   for (const storageIndex of indexes) await lockStorageIndex(ctx, storageIndex);
-  for (let start = 0; start < indexes.length; start += ADOPTIONS_PER_INSERT) {
+  for (let start = 0; start < indexes.length; start += ROWS_PER_STATEMENT) {
     const existing = await ctx.db
       .selectFrom('shares')
       .select(['storage_index', 'shnum', 'state'])
-      .where('storage_index', 'in', indexes.slice(start, start + ADOPTIONS_PER_INSERT))
+      .where('storage_index', 'in', indexes.slice(start, start + ROWS_PER_STATEMENT))
       .execute();
     const taken = existing.find((row) => keys.has(`${row.storage_index}/${row.shnum}`));
     if (taken) {
@@ -427,16 +430,16 @@ export async function adoptShares(ctx: Ctx, inputs: readonly AdoptShareInput[]):
       cancel_secret_hash: lease.cancelSecretHash ?? null,
     })),
   );
-  for (let start = 0; start < rows.length; start += ADOPTIONS_PER_INSERT) {
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
     await ctx.db
       .insertInto('shares')
-      .values(rows.slice(start, start + ADOPTIONS_PER_INSERT))
+      .values(rows.slice(start, start + ROWS_PER_STATEMENT))
       .execute();
   }
-  for (let start = 0; start < leaseRows.length; start += ADOPTIONS_PER_INSERT) {
+  for (let start = 0; start < leaseRows.length; start += ROWS_PER_STATEMENT) {
     await ctx.db
       .insertInto('leases')
-      .values(leaseRows.slice(start, start + ADOPTIONS_PER_INSERT))
+      .values(leaseRows.slice(start, start + ROWS_PER_STATEMENT))
       .execute();
   }
   const usage = new Map<number, { shares: number; bytes: number }>();
