@@ -16,7 +16,11 @@
 // - small operations, closed loop, for OSTROM_BENCH_SECONDS (default 5) each: 1,000-byte
 //   immutable uploads (allocate + one PATCH) and lease adds (new secrets) and renewals (the same
 //   secrets) with 16 connections, GET version with 32; operations per second, p50 and p99;
-// - the node's RSS before and after each figure.
+// - the node's RSS before and after each figure;
+// - on disk, the floors under the upload figures, measured beside them in the node's file
+//   system: large files written and fsynced as the node writes a share, and durable 1 KB files
+//   made 16 at once as the node makes a small share and its owner record, without HTTP or a
+//   database. The gap between a figure and its floor is the node's own cost.
 //
 // OSTROM_BENCH_STORE: `disk` (default: disk + SQLite) or `s3` (moto + PostgreSQL, both started
 // here; PostgreSQL with fsync on). OSTROM_BENCH_SCALE (default 1) scales the large shares
@@ -34,7 +38,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -275,6 +279,58 @@ function rawFlushes(dir: string) {
   return { walAppend, smallFile, sqliteCommit };
 }
 
+// ------------------------------------------------------------------------------ disk floors
+
+/**
+ * The least file-system work a durable 1 KB upload needs, without HTTP or a database, run as the
+ * node runs it (node:fs promises, libuv's pool) by SMALL_CONNECTIONS callers for `seconds`, in
+ * `dir`: each operation writes `files` new 1 KB files, each to a temporary file that is fsynced,
+ * renamed into a directory of its own (made for it, as a share's storage index directory is) and
+ * that directory fsynced. One file is the share; two are the share and its owner record, which is
+ * what the node writes. Operations per second.
+ */
+async function durableFilesFloor(
+  dir: string,
+  files: number,
+): Promise<{ perSecond: number; cpuMicrosEach: number }> {
+  const temp = join(dir, 'tmp');
+  await mkdir(temp, { recursive: true });
+  const durableFile = async (to: string) => {
+    const from = join(temp, randomBytes(8).toString('hex'));
+    const file = await open(from, 'wx');
+    await file.write(small, 0, small.length, 0);
+    await file.sync();
+    await file.close();
+    await mkdir(to, { recursive: true });
+    await rename(from, join(to, '0'));
+    const directory = await open(to, 'r');
+    await directory.sync();
+    await directory.close();
+  };
+  const cpu = process.cpuUsage();
+  const rate = await closedLoop(SMALL_CONNECTIONS, async () => {
+    const si = randomBytes(16).toString('hex');
+    for (let f = 0; f < files; f++) await durableFile(join(dir, `set${f}`, si.slice(0, 2), si));
+  });
+  const used = process.cpuUsage(cpu);
+  return { perSecond: rate.perSecond, cpuMicrosEach: (used.user + used.system) / rate.count };
+}
+
+/** `shares` files of SHARE_BYTES written in CHUNK writes, each fsynced at its end, in `dir`; MB/s. */
+async function largeFilesFloor(dir: string): Promise<number> {
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < shares; i++) {
+    const file = await open(join(dir, `large-${i}`), 'wx');
+    for (let offset = 0; offset < SHARE_BYTES; offset += CHUNK) {
+      await file.write(data, offset, CHUNK, offset);
+    }
+    await file.sync();
+    await file.close();
+  }
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  return (shares * SHARE_BYTES) / 1e6 / elapsed;
+}
+
 // ------------------------------------------------------------------------------ main
 
 function median(values: readonly number[]): number {
@@ -411,6 +467,19 @@ async function main(): Promise<void> {
       (round) => upload(ours, indexes[round]!),
       (round) => upload(bare, indexes[round]!, false),
     );
+    // The disk floors: in the node's file system, beside the figure they bound, on disk only.
+    const floorDir = await mkdtemp(join(dir, 'floor-'));
+    const floors: {
+      large?: number[];
+      oneFile?: Awaited<ReturnType<typeof durableFilesFloor>>;
+      twoFiles?: Awaited<ReturnType<typeof durableFilesFloor>>;
+    } = {};
+    if (store === 'disk' && wanted('upload (MB/s)')) {
+      floors.large = [];
+      for (let round = 0; round < rounds; round++) {
+        floors.large.push(await largeFilesFloor(await mkdtemp(join(floorDir, 'large-'))));
+      }
+    }
     await alternate(
       'download (MB/s)',
       (round) => download(ours, indexes[round]!),
@@ -440,6 +509,10 @@ async function main(): Promise<void> {
       });
     };
     await closedLoops('1 KB upload (/s)', SMALL_CONNECTIONS, (client) => uploadSmall(client));
+    if (store === 'disk' && wanted('1 KB upload (/s)')) {
+      floors.oneFile = await durableFilesFloor(await mkdtemp(join(floorDir, 'one-')), 1);
+      floors.twoFiles = await durableFilesFloor(await mkdtemp(join(floorDir, 'two-')), 2);
+    }
     const leased = Array.from({ length: LEASED_SHARES }, newSi);
     for (const si of leased) {
       const uploadSecret = new Uint8Array(randomBytes(20));
@@ -486,6 +559,27 @@ async function main(): Promise<void> {
         `1 KB file + fsync + directory fsync ${raw.smallFile.toFixed(0)}; ` +
         `SQLite one-row commit (WAL, synchronous = FULL) ${raw.sqliteCommit.toFixed(0)}`,
     );
+    if (floors.large || floors.twoFiles !== undefined) {
+      const parts: string[] = [];
+      if (floors.large) {
+        const [low, high] = [Math.min(...floors.large), Math.max(...floors.large)];
+        parts.push(
+          `${mb(SHARE_BYTES)} MiB files in ${CHUNK / MIB} MiB writes, fsynced: median ` +
+            `${num(median(floors.large))} MB/s (${num(low)}–${num(high)})`,
+        );
+      }
+      if (floors.oneFile !== undefined && floors.twoFiles !== undefined) {
+        parts.push(
+          `durable 1 KB files (temporary file, fsync, rename into a new directory, its fsync), ` +
+            `${SMALL_CONNECTIONS} at once: one per operation ${num(floors.oneFile.perSecond)}/s ` +
+            `(${num(floors.oneFile.cpuMicrosEach)} µs CPU each), two (share + owner record, as ` +
+            `the node) ${num(floors.twoFiles.perSecond)}/s (${num(floors.twoFiles.cpuMicrosEach)} µs)`,
+        );
+      }
+      console.log(
+        `disk floors (the same files without HTTP or a database):\n  ${parts.join('\n  ')}`,
+      );
+    }
     const byName = new Map(figures.map((f) => [f.name, f]));
     const targets: [string, (f: Figure) => boolean, string][] = [
       ['upload (MB/s)', (f) => f.spread![0] >= 0.67, 'every round ≥ 0.67x bare'],
