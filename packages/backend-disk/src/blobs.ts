@@ -1,8 +1,8 @@
-import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { checkBlobName, openBlob, type ShareBackend, sealBlob } from '@ostrom/backend';
 import type { DiskContext } from './context.js';
 import { pruneEmptyDirs, writeFileAtomically } from './durable-fs.js';
+import { readdir, readFile, unlink } from './fs-calls.js';
 import { errnoOf, fsStep } from './fs-errors.js';
 import { blobPath, type DiskLayout } from './layout.js';
 

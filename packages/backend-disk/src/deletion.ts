@@ -1,7 +1,7 @@
-import { unlink } from 'node:fs/promises';
 import { checkShnum, checkStorageIndex, type ShareBackend } from '@ostrom/backend';
 import { type DiskContext, keyOf } from './context.js';
 import { pruneEmptyDirs, syncPath } from './durable-fs.js';
+import { unlink } from './fs-calls.js';
 import { errnoOf, fsStep } from './fs-errors.js';
 import { sharePath, shareSetDir } from './layout.js';
 

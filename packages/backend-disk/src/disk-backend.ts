@@ -1,4 +1,3 @@
-import { mkdir, statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   type BackendCapabilities,
@@ -11,6 +10,7 @@ import type { ReadableFileHandle } from './container/index.js';
 import type { DiskContext } from './context.js';
 import { createShareDeletion } from './deletion.js';
 import type { DiskFlush, Flushing } from './durable-fs.js';
+import { mkdir, statfs } from './fs-calls.js';
 import { fsStep } from './fs-errors.js';
 import { diskLayout } from './layout.js';
 import { createListing } from './listing.js';

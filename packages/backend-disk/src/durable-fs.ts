@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FdFile } from './fd-file.js';
+import { mkdir, rename, rmdir } from './fs-calls.js';
 import { errnoOf } from './fs-errors.js';
 
 // The few file operations whose order makes writes crash-safe: data reaches the disk before the

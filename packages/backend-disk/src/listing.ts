@@ -1,4 +1,3 @@
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BackendError,
@@ -9,6 +8,7 @@ import {
   type ShareInfo,
 } from '@ostrom/backend';
 import type { DiskContext } from './context.js';
+import { readdir } from './fs-calls.js';
 import { errnoOf, fsStep } from './fs-errors.js';
 import { type DiskLayout, parseShareFileName, shareSetDir } from './layout.js';
 

@@ -1,5 +1,6 @@
-import { type FileHandle, open, stat } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { ContainerFormatError, type ContainerHeader } from './container/index.js';
+import { stat } from './fs-calls.js';
 import { errnoOf } from './fs-errors.js';
 import { type DiskLayout, sharePath } from './layout.js';
 import { corrupt, openIfExists, readHeader } from './share-files.js';

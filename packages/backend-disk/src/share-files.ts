@@ -1,4 +1,4 @@
-import { type FileHandle, open, stat } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { BackendError } from '@ostrom/backend';
 import {
   CONTAINER_HEADER_PROBE_BYTES,
@@ -12,6 +12,7 @@ import {
 } from './container/index.js';
 import type { UploadFile } from './disk-backend.js';
 import { FdFile } from './fd-file.js';
+import { stat } from './fs-calls.js';
 import { errnoOf } from './fs-errors.js';
 import { type DiskLayout, sharePath } from './layout.js';
 
