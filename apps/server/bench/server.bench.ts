@@ -16,7 +16,8 @@
 // - small operations, closed loop, for OSTROM_BENCH_SECONDS (default 5) each: 1,000-byte
 //   immutable uploads (allocate + one PATCH) and lease adds (new secrets) and renewals (the same
 //   secrets) with 16 connections, GET version with 32; operations per second, p50 and p99;
-// - the node's RSS before and after each figure;
+// - the node's RSS before and after each figure, and for the closed loops the CPU time per
+//   operation of the node and of this process (the load generator shares the machine's cores);
 // - on disk, the floors under the upload figures, measured beside them in the node's file
 //   system: large files written and fsynced as the node writes a share, and durable 1 KB files
 //   made 16 at once as the node makes a small share and its owner record, without HTTP or a
@@ -350,6 +351,8 @@ interface Figure {
   rss: [number, number];
   /** The node's CPU time (user + system, all its threads) per operation, µs. */
   cpuMicrosEach?: number;
+  /** This process's (the load generator's) CPU time per operation against the node, µs. */
+  clientCpuMicrosEach?: number;
 }
 
 async function main(): Promise<void> {
@@ -493,7 +496,9 @@ async function main(): Promise<void> {
     ) => {
       if (!wanted(name)) return;
       if (profileDir) await ourSide.profile(true);
+      const clientCpu = process.cpuUsage();
       const [o, rss, cpuMicros] = await withRss(() => closedLoop(concurrency, (n) => op(ours, n)));
+      const clientUsed = process.cpuUsage(clientCpu);
       if (profileDir) {
         await ourSide.profile(false, join(profileDir, `${name.replace(/\W+/g, '-')}.cpuprofile`));
       }
@@ -506,6 +511,7 @@ async function main(): Promise<void> {
         latency: { ours: o, baseline: b },
         rss,
         cpuMicrosEach: cpuMicros / o.count,
+        clientCpuMicrosEach: (clientUsed.user + clientUsed.system) / o.count,
       });
     };
     await closedLoops('1 KB upload (/s)', SMALL_CONNECTIONS, (client) => uploadSmall(client));
@@ -543,7 +549,7 @@ async function main(): Promise<void> {
     const num = (x: number) => x.toFixed(x >= 100 ? 0 : 1);
     const mb = (bytes: number) => `${(bytes / MIB).toFixed(0)}`;
     console.log(
-      `\n${pad('figure', 20)}${pad('ours', 9)}${pad('baseline', 10)}${pad('ratio', 24)}${pad('p50/p99 ms (ours)', 19)}${pad('p50/p99 ms (bare)', 19)}${pad('node CPU µs/op', 16)}node RSS MiB`,
+      `\n${pad('figure', 20)}${pad('ours', 9)}${pad('baseline', 10)}${pad('ratio', 24)}${pad('p50/p99 ms (ours)', 19)}${pad('p50/p99 ms (bare)', 19)}${pad('node CPU µs/op', 16)}${pad('client CPU µs/op', 18)}node RSS MiB`,
     );
     for (const f of figures) {
       const spread = f.spread ? ` (${f.spread[0].toFixed(2)}–${f.spread[1].toFixed(2)})` : '';
@@ -551,7 +557,9 @@ async function main(): Promise<void> {
       console.log(
         `${pad(f.name, 20)}${pad(num(f.ours), 9)}${pad(num(f.baseline), 10)}${pad(f.ratio.toFixed(2) + spread, 24)}` +
           `${pad(lat(f.latency?.ours), 19)}${pad(lat(f.latency?.baseline), 19)}` +
-          `${pad(f.cpuMicrosEach === undefined ? '' : f.cpuMicrosEach.toFixed(0), 16)}${mb(f.rss[0])} → ${mb(f.rss[1])}`,
+          `${pad(f.cpuMicrosEach === undefined ? '' : f.cpuMicrosEach.toFixed(0), 16)}` +
+          `${pad(f.clientCpuMicrosEach === undefined ? '' : f.clientCpuMicrosEach.toFixed(0), 18)}` +
+          `${mb(f.rss[0])} → ${mb(f.rss[1])}`,
       );
     }
     console.log(
