@@ -49,9 +49,9 @@ export async function syncPath(
 
 /**
  * Makes `dir`, then runs `fn`, which creates an entry in it. Emptied share directories are
- * pruned (as Tahoe does), so another share of the same index may remove `dir` between the two
- * steps: on ENOENT the directory is made again and `fn` retried. With `made`, a directory in it
- * is taken to exist (no mkdir) until `fn` finds it missing.
+ * pruned (as Tahoe does), so another share of the same index may remove `dir` (or a parent the
+ * mkdir made) before `fn` runs: on ENOENT the directory is made again and `fn` retried. With
+ * `made`, a directory in it is taken to exist (no mkdir) until `fn` finds it missing.
  */
 export async function inDirectory<T>(
   dir: string,
@@ -59,11 +59,12 @@ export async function inDirectory<T>(
   made?: Set<string>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    if (!made?.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      made?.add(dir);
-    }
     try {
+      // The mkdir too: a prune may remove a parent it has just made before it makes the next.
+      if (!made?.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        made?.add(dir);
+      }
       return await fn();
     } catch (error) {
       if (errnoOf(error) !== 'ENOENT' || attempt === 5) throw error;
