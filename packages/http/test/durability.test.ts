@@ -67,6 +67,8 @@ async function durableNode() {
     now: clock.now,
     leaseDb: db,
     backend,
+    // With a state key, each new share's owner record is written beside it (for a rebuild).
+    stateKey: new Uint8Array(32).fill(9),
   });
   await accountant.start({ intervalSeconds: 0 });
   const observer = new BetterSqlite3(dbPath, { readonly: true });
@@ -81,6 +83,14 @@ async function durableNode() {
     flushed.some((flush) => flush.kind === kind && flush.path === path);
   const shareFile = (si: string, shnum: number) =>
     join(root, 'shares', si.slice(0, 2), si, String(shnum));
+  const ownerRecordFile = (si: string, shnum: number) =>
+    join(root, 'ostrom-state', 'owners', si.slice(0, 2), si, String(shnum));
+  /** Who owns a new share must be as durable as the share: a rebuild reads it. */
+  const checkOwnerRecord = (si: string, shnum: number, miss: (why: string) => void) => {
+    const file = ownerRecordFile(si, shnum);
+    if (!has('file', file)) miss('owner record not flushed');
+    if (!has('directory', join(file, '..'))) miss('owner record directory not flushed');
+  };
   const violations: string[] = [];
   const checked: Record<string, number> = { chunk: 0, mutable: 0, lease: 0 };
   /** What must be durable when `req` is answered with a success; each miss is a violation. */
@@ -95,12 +105,14 @@ async function durableNode() {
       if (!has('file', file)) miss('share data not flushed');
       if (!has('directory', join(file, '..'))) miss('share directory not flushed');
       if (!durableRows.has(`share ${what.si}/${what.shnum} stable`)) miss('share row not flushed');
+      checkOwnerRecord(what.si, what.shnum!, miss);
     } else if (what.kind === 'mutable') {
       checked.mutable!++;
       const file = shareFile(what.si, 0);
       if (!has('file', file)) miss('mutable share not flushed');
       if (!has('directory', join(file, '..'))) miss('mutable share directory not flushed');
       if (!durableRows.has(`share ${what.si}/0 stable`)) miss('mutable share row not flushed');
+      checkOwnerRecord(what.si, 0, miss);
     } else {
       checked.lease!++;
       // Every lease request here is made at the clock's current time: the lease it added or
@@ -142,7 +154,7 @@ async function durableNode() {
   return { client, clock, violations, checked };
 }
 
-it('every acknowledged share, lease and mutable write was flushed before its acknowledgement, with writes arriving together', async () => {
+it('every acknowledged share (with its owner record), lease and mutable write was flushed before its acknowledgement, with writes arriving together', async () => {
   const { client, clock, violations, checked } = await durableNode();
   const rounds = 3;
   for (let round = 0; round < rounds; round++) {
