@@ -30,8 +30,8 @@ import { NO_NODE_ID, toContainerLease } from './leases.js';
 import { readRegion, shareExists } from './share-files.js';
 
 // Immutable uploads: a container file under `shares/incoming` that chunks fill (written behind
-// and flushed in the background, the file open only while something uses it), published by
-// rename once complete. A small upload is held in memory instead, its container written once,
+// and flushed in the background, the file open while something uses it and, for the most recent
+// few, between chunks), published by rename once complete. A small upload is held in memory instead, its container written once,
 // whole, when it completes: most of what a Tahoe grid stores is small, and on a disk each file
 // operation costs more than the bytes. Uploads live in this process only; none survives a
 // restart.
@@ -45,7 +45,12 @@ export interface UploadOptions {
   readonly heldUploadsBudgetBytes: number;
 }
 
+/** Incoming files left open between chunks, at most (see `idleFiles`). */
+const IDLE_UPLOAD_FILES = 32;
+
 interface Upload {
+  /** `<storage index>/<shnum>`, its key among the uploads. */
+  readonly key: string;
   /** The incoming file, under `shares/incoming` (none for a held upload). */
   readonly path: string;
   readonly sizeBytes: number;
@@ -54,8 +59,9 @@ interface Upload {
   readonly held: Uint8Array | undefined;
   /**
    * The incoming file while something uses it (a call on the upload, a chunk's write running
-   * on, a background fdatasync), closed when the last of them ends: an idle upload holds no
-   * descriptor, so uploads in progress cannot exhaust the process's descriptors.
+   * on, a background fdatasync), and after the last of them ends while it is among the idle
+   * files (at most IDLE_UPLOAD_FILES): other uploads waiting for chunks hold no descriptor, so
+   * uploads in progress cannot exhaust the process's descriptors.
    */
   file: OpenUploadFile | undefined;
   /** The last close of the file, which abort and close wait for. */
@@ -99,31 +105,11 @@ function background(upload: Upload, work: Promise<unknown>): Promise<void> {
   );
 }
 
-/** One user is done with the file; the last one closes it. */
-function doneWithFile(upload: Upload, file: OpenUploadFile): Promise<void> {
-  file.users -= 1;
-  if (file.users > 0) return Promise.resolve();
-  if (upload.file === file) upload.file = undefined;
-  const closing = file.handle.close().catch(() => undefined);
-  upload.closing = closing;
-  return closing;
-}
-
 /** Waits for the upload's background work; throws its failure, if any. */
 async function settle(upload: Upload): Promise<void> {
   await upload.writing;
   await upload.flushing;
   if (upload.failure) throw upload.failure.error;
-}
-
-/**
- * Waits for an upload's background work and the close of its file (abort, discard, close):
- * once it returns the upload holds no descriptor.
- */
-async function closeUpload(upload: Upload): Promise<void> {
-  await upload.writing;
-  await upload.flushing;
-  await upload.closing;
 }
 
 function progress(upload: Upload): UploadProgress {
@@ -139,6 +125,55 @@ export function createUploads(
   /** Bytes of the held uploads' containers, at most `heldUploadsBudgetBytes`. */
   let heldBytes = 0;
 
+  /**
+   * Incoming files open with no user, their uploads waiting for the next chunk, the least
+   * recently used first; at most IDLE_UPLOAD_FILES. A client sends a large share's chunks one
+   * after another, and opening the file again for each cost a quarter of a millisecond of each
+   * chunk's few (measured on the bench machine). Beyond the bound the oldest is closed, so
+   * uploads in progress still hold a bounded number of descriptors.
+   */
+  const idleFiles = new Map<Upload, OpenUploadFile>();
+
+  function closeFile(upload: Upload, file: OpenUploadFile): Promise<void> {
+    if (upload.file === file) upload.file = undefined;
+    const closing = file.handle.close().catch(() => undefined);
+    upload.closing = closing;
+    return closing;
+  }
+
+  /**
+   * One user is done with the file. The last one closes it, or, with `keepOpen` and the upload
+   * still going, leaves it open for the next chunk (among the idle files).
+   */
+  function doneWithFile(upload: Upload, file: OpenUploadFile, keepOpen = false): Promise<void> {
+    file.users -= 1;
+    if (file.users > 0) return Promise.resolve();
+    const going = upload.file === file && !upload.failure && uploads.get(upload.key) === upload;
+    if (!keepOpen || !going) return closeFile(upload, file);
+    idleFiles.set(upload, file);
+    const [oldest] = idleFiles;
+    if (idleFiles.size > IDLE_UPLOAD_FILES && oldest) {
+      idleFiles.delete(oldest[0]);
+      void closeFile(oldest[0], oldest[1]);
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * Waits for an upload's background work and the close of its file (abort, discard, close):
+   * once it returns the upload holds no descriptor.
+   */
+  async function closeUpload(upload: Upload): Promise<void> {
+    await upload.writing;
+    await upload.flushing;
+    const idle = idleFiles.get(upload);
+    if (idle) {
+      idleFiles.delete(upload);
+      await closeFile(upload, idle);
+    }
+    await upload.closing;
+  }
+
   /** Forgets an upload, and gives back what a held one took of the budget. */
   function forget(key: string, upload: Upload): void {
     if (uploads.get(key) !== upload) return;
@@ -147,12 +182,13 @@ export function createUploads(
   }
 
   /**
-   * The upload's incoming file for one more user, opened when nobody uses it. Only while used:
+   * The upload's incoming file for one more user, opened unless it is open (in use or idle).
    * fsync and fdatasync write back the file's data whichever descriptor wrote it, so closing in
    * between loses none of the crash safety (docs/ARCHITECTURE.md, "Crash safety").
    */
   async function useFile(upload: Upload): Promise<OpenUploadFile> {
     if (upload.file) {
+      idleFiles.delete(upload);
       upload.file.users += 1;
       return upload.file;
     }
@@ -181,7 +217,7 @@ export function createUploads(
     file.users += 1;
     const flushing = background(upload, file.handle.datasync()).finally(() => {
       if (upload.flushing === flushing) upload.flushing = undefined;
-      return doneWithFile(upload, file);
+      return doneWithFile(upload, file, true);
     });
     upload.flushing = flushing;
   }
@@ -288,6 +324,7 @@ export function createUploads(
           });
           const path = incomingPath(layout, storageIndex, shnum);
           const fresh = {
+            key,
             path,
             sizeBytes,
             received: [],
@@ -318,7 +355,7 @@ export function createUploads(
             await writeAll(handle, container.header, 0);
             await writeAll(handle, container.leaseRecords, container.leaseOffset);
           } finally {
-            // Each chunk opens the file again: an upload waiting for its chunks holds nothing.
+            // The first chunk opens the file again: an upload never sent one holds nothing.
             await handle.close();
           }
           uploads.set(key, { ...fresh, held: undefined });
@@ -381,7 +418,7 @@ export function createUploads(
             handedOver = true;
             const write = writeAll(handle, data, 12 + offset)
               .then(() => startFlush(upload, file, data.length))
-              .finally(() => doneWithFile(upload, file));
+              .finally(() => doneWithFile(upload, file, true));
             // With write-behind the chunk is acknowledged before its bytes reach the page cache:
             // that loses nothing, as an upload does not survive a crash anyway, and a failed
             // write fails the whole upload (the next call on it, or its completion, throws it).
@@ -390,7 +427,7 @@ export function createUploads(
             upload.received = received;
             return { complete: false, missing };
           } finally {
-            if (!handedOver) await doneWithFile(upload, file);
+            if (!handedOver) await doneWithFile(upload, file, true);
           }
         }),
       );

@@ -14,9 +14,10 @@ import {
 // anonymous NURL (mode enabled) allocates gigabyte shares: seven allocations reserved 84 GB of
 // sparse files and the node reported no available space until they timed out.
 // Expected, on a node with the default configuration: the account gets its bound of uploads in
-// progress (1,024: four allocations) and 503 for the rest, nothing allocated; an upload waiting
-// for its chunks holds no descriptor; another account still uploads; a second attacker fills
-// the node's bound (2,048), past which everyone gets 503; the node stops within seconds. The anonymous account reserves at most its default quota (10 GB), then 403; the
+// progress (1,024: four allocations) and 503 for the rest, nothing allocated; uploads waiting
+// for their chunks hold at most 32 descriptors in all; another account still uploads; a second
+// attacker fills the node's bound (2,048), past which everyone gets 503; the node stops within
+// seconds. The anonymous account reserves at most its default quota (10 GB), then 403; the
 // node's available space stays what it was, less that. Throughout, the suite's bounds hold.
 
 const SECRETS = {
