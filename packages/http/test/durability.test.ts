@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Accountant } from '@ostrom/accountant';
+import { ownerRecordName } from '@ostrom/backend';
 import { createDiskBackend, type DiskFlush } from '@ostrom/backend-disk';
 import { openLeaseDb } from '@ostrom/leasedb';
 import { createStorageClient, formatNurl } from '@ostrom/protocol';
@@ -83,8 +84,9 @@ async function durableNode() {
     flushed.some((flush) => flush.kind === kind && flush.path === path);
   const shareFile = (si: string, shnum: number) =>
     join(root, 'shares', si.slice(0, 2), si, String(shnum));
+  // The disk backend keeps each state blob at its name's path under `ostrom-state/`.
   const ownerRecordFile = (si: string, shnum: number) =>
-    join(root, 'ostrom-state', 'owners', si.slice(0, 2), si, String(shnum));
+    join(root, 'ostrom-state', ...ownerRecordName(si, shnum).split('/'));
   /** Who owns a new share must be as durable as the share: a rebuild reads it. */
   const checkOwnerRecord = (si: string, shnum: number, miss: (why: string) => void) => {
     const file = ownerRecordFile(si, shnum);
