@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { writeFileAtomically } from './atomic-file.js';
 import {
   type AnnouncementBody,
   announcementBodySchema,
@@ -384,21 +383,6 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
       refreshedAt: this.#refreshedAt,
       servers: this.#servers,
     };
-    // Temp file + rename: a crash leaves the old state or the new one, never half of one.
-    await mkdir(dirname(this.#statePath), { recursive: true });
-    const temp = `${this.#statePath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      const file = await open(temp, 'wx', 0o600);
-      try {
-        await file.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, this.#statePath);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    await writeFileAtomically(this.#statePath, `${JSON.stringify(state, null, 2)}\n`);
   }
 }

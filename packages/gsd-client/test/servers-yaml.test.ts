@@ -1,8 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { pyyamlPython } from '@ostrom/test-fixtures';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createWriteCap, type GridServer, readCapOf, serversYaml } from '../src/index.js';
+import {
+  createWriteCap,
+  type GridServer,
+  GsdError,
+  mergeServersYaml,
+  readCapOf,
+  serversYaml,
+} from '../src/index.js';
 import { announcementFor, memoryServers } from './helpers.js';
 
 // Tahoe reads servers.yaml with PyYAML's safe_load: the output is checked with PyYAML itself
@@ -127,5 +135,102 @@ describe('serversYaml()', () => {
     const b = server('second');
     b.announcement.serverId = a.announcement.serverId;
     expect(parse(serversYaml([a, b]))).toEqual(expected([a]));
+  });
+});
+
+describe('mergeServersYaml()', () => {
+  const mine = `# my servers.yaml
+storage:
+  v0-mine:
+    ann:
+      nickname: mine # by hand
+      anonymous-storage-NURLs: ["pb://AAAA@127.0.0.1:1/swiss#v=1"]
+other-key: kept
+`;
+
+  it('with no file, writes what serversYaml writes', () => {
+    const servers = [server('alpha'), server('beta')];
+    const merged = mergeServersYaml(undefined, servers, new Set());
+    expect(merged.text).toBe(serversYaml(servers));
+    expect(merged).toMatchObject({ changed: true, keptTheirs: [], removed: [] });
+    expect(merged.written).toEqual(servers.map((s) => s.announcement.serverId));
+  });
+
+  it("adds, replaces and removes its own entries; the user's entries, comments and keys stay", () => {
+    const [a, b, c] = [server('a'), server('b'), server('c')];
+    const first = mergeServersYaml(mine, [a, b], new Set());
+    expect(first.text).toContain('nickname: mine # by hand');
+    expect(first.text.startsWith('# my servers.yaml\n')).toBe(true);
+    const account = 'pb://BBBB@127.0.0.1:2/account#v=1';
+    const second = mergeServersYaml(
+      first.text,
+      [{ ...b, nurls: [account] }, c],
+      new Set(first.written),
+    );
+    expect(second.removed).toEqual([a.announcement.serverId]);
+    const back = parse(second.text, { version: '1.1' });
+    expect(Object.keys(back.storage)).toEqual([
+      'v0-mine',
+      b.announcement.serverId,
+      c.announcement.serverId,
+    ]);
+    expect(back.storage[b.announcement.serverId].ann['anonymous-storage-NURLs']).toEqual([account]);
+    expect(back['other-key']).toBe('kept');
+    expect(back.storage['v0-mine']).toEqual({
+      ann: { nickname: 'mine', 'anonymous-storage-NURLs': ['pb://AAAA@127.0.0.1:1/swiss#v=1'] },
+    });
+  });
+
+  it("a server the user wrote by hand keeps the user's entry, even when the directory lists it", () => {
+    const a = server('a');
+    const text = `storage:\n  ${a.announcement.serverId}:\n    ann:\n      nickname: my way\n`;
+    const merged = mergeServersYaml(text, [a], new Set());
+    expect(merged).toMatchObject({
+      changed: false,
+      written: [],
+      keptTheirs: [a.announcement.serverId],
+    });
+    expect(merged.text).toBe(text);
+  });
+
+  it('refuses a file that is not YAML or not a map, and says which', () => {
+    for (const [text, why] of [
+      ['storage: [', /not YAML/],
+      ['- a list', /not a map/],
+      ['storage: 3', /storage: is not a map/],
+    ] as const) {
+      expect(() => mergeServersYaml(text, [server('a')], new Set())).toThrow(GsdError);
+      expect(() => mergeServersYaml(text, [server('a')], new Set())).toThrow(why);
+    }
+  });
+
+  it('property: a second merge of the same servers changes nothing; entries not ours survive any sequence', () => {
+    const pool = ['a', 'b', 'c', 'd', 'e'].map((n) => server(n));
+    const poolIds = new Set(pool.map((s) => s.announcement.serverId));
+    fc.assert(
+      fc.property(
+        fc.array(fc.subarray(pool), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.stringMatching(/^v0-[a-z]{1,8}$/), { maxLength: 3 }),
+        (rounds, handIds) => {
+          const hand = [...new Set(handIds)].filter((id) => !poolIds.has(id));
+          let text: string | undefined =
+            hand.length === 0
+              ? undefined
+              : `storage:\n${hand.map((id) => `  ${id}:\n    ann:\n      nickname: "${id}"\n`).join('')}`;
+          let ours = new Set<string>();
+          for (const servers of rounds) {
+            const merged = mergeServersYaml(text, servers, ours);
+            text = merged.text;
+            ours = new Set(merged.written);
+            expect(mergeServersYaml(text, servers, ours).changed).toBe(false);
+            const keys = Object.keys(parse(text, { version: '1.1' }).storage ?? {});
+            expect(keys.sort()).toEqual(
+              [...hand, ...servers.map((s) => s.announcement.serverId)].sort(),
+            );
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
