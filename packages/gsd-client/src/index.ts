@@ -4,6 +4,7 @@ export {
   SPACE_CHANGE_RATIO,
   spaceChanged,
 } from './announcement.js';
+export { writeFileAtomically } from './atomic-file.js';
 export {
   type AnnouncementBody,
   type BodyOf,
@@ -50,6 +51,23 @@ export {
   GsdError,
   type GsdErrorCode,
 } from './errors.js';
+export {
+  failureReason,
+  type GridAccount,
+  type GridAccountKey,
+  type GridAccountStatus,
+  type GridAccountsTransport,
+  type GridLeaseDurationAnswer,
+  type GridUsage,
+  type GridUsageRow,
+  gridServersYamlEntries,
+  gridUsage,
+  HTTPS_ACCOUNTS_TRANSPORT,
+  type RequestGridAccountsOptions,
+  requestGridAccounts,
+  setGridLeaseDuration,
+  settleGridAccounts,
+} from './grid-accounts.js';
 export {
   createGridMember,
   type GridMember,
@@ -108,7 +126,13 @@ export {
   type ServerFailure,
   surveyCopies,
 } from './server-copies.js';
-export { type ServersYamlEntry, type ServersYamlOptions, serversYaml } from './servers-yaml.js';
+export {
+  type MergedServersYaml,
+  mergeServersYaml,
+  type ServersYamlEntry,
+  type ServersYamlOptions,
+  serversYaml,
+} from './servers-yaml.js';
 export {
   decodeSlotData,
   encodeSlotData,
