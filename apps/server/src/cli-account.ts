@@ -1,57 +1,14 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { homedir, hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import {
-  base32Decode,
-  base32Encode,
-  createStorageClient,
-  generateAccountKey,
-  parseNurl,
-  publicKeyFromPrivate,
-  signAccountRequest,
-} from '@ostrom/protocol';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { createStorageClient, parseNurl, signAccountRequest } from '@ostrom/protocol';
 import type { Command } from 'commander';
+import { defaultKeyFile, readOrCreateAccountKey } from './account-key.js';
 import { type CliContext, EXIT } from './cli-common.js';
 import { isoTime, keyValues, quotaText } from './cli-format.js';
-import { NodeError } from './errors.js';
 import { formatSize } from './size.js';
 
 // `ostrom account ...`: the client side, run on a client's machine rather than a node: ask a
 // server for an account with a key of one's own, and read that account's usage.
-
-// ---------------------------------------------------------------------------- the account key
-
-function defaultKeyFile(env: NodeJS.ProcessEnv): string {
-  const config = env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
-  return join(config, 'ostrom', 'account.key');
-}
-
-/** Reads the account key file, or creates it (0600, in a 0700 directory) with a new key. */
-async function accountKey(
-  file: string,
-): Promise<{ privateKey: Uint8Array; publicKey: Uint8Array; created: boolean }> {
-  let text: string | undefined;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (text !== undefined) {
-    const seed = base32Decode(text.trim());
-    if (seed?.length !== 32) {
-      throw new NodeError(
-        'NODE_DAMAGED',
-        `${file} is not an Ostrom account key (32 bytes of base32)`,
-      );
-    }
-    return { privateKey: seed, publicKey: publicKeyFromPrivate(seed), created: false };
-  }
-  const key = generateAccountKey();
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, `${base32Encode(key.privateKey)}\n`, { mode: 0o600, flag: 'wx' });
-  await chmod(file, 0o600);
-  return { ...key, created: true };
-}
 
 // ---------------------------------------------------------------------------- the commands
 
@@ -80,7 +37,7 @@ export function registerAccountCommands(program: Command, ctx: CliContext): void
         cmd: Command,
       ) => {
         const keyFile = resolve(o.key ?? defaultKeyFile(env));
-        const key = await accountKey(keyFile);
+        const key = await readOrCreateAccountKey(keyFile);
         if (key.created && !json(cmd)) io.stderr(`created the account key ${keyFile}\n`);
         const nickname = (o.nickname ?? hostname()).slice(0, 64);
         const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));

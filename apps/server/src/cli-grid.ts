@@ -1,16 +1,25 @@
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   connectSlotServer,
+  type GridAccount,
   type GridChange,
   type GridServer,
   GsdClient,
+  GsdError,
   type GsdProblem,
+  gridServersYamlEntries,
+  gridUsage,
+  mergeServersYaml,
   parseIntroduction,
+  requestGridAccounts,
   SLOT_REQUEST_TIMEOUT_MS,
   type SlotServer,
   serversYaml,
+  setGridLeaseDuration,
+  settleGridAccounts,
+  writeFileAtomically,
 } from '@ostrom/gsd-client';
 import {
   createStorageClient,
@@ -20,11 +29,18 @@ import {
   StorageClientError,
 } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
-import { isoTime, table } from './cli-format.js';
-import { type GsdCliContext, introductionArg } from './cli-gsd.js';
+import { type AccountKey, defaultKeyFile, readOrCreateAccountKey } from './account-key.js';
+import { type CliContext, EXIT } from './cli-common.js';
+import { formatSeconds, isoTime, quotaText, table } from './cli-format.js';
+import { introductionArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
+import {
+  type GridClientState,
+  readGridClientState,
+  saveGridClientState,
+} from './grid-client-state.js';
 import { readPrivateLine } from './node-dir.js';
-import { formatSize } from './size.js';
+import { formatSize, parseDuration } from './size.js';
 
 // `ostrom grid ...`: the client side of the grid service directory. A client joins a grid with
 // its introduction text and from then on asks for the grid's storage servers; the state lives in
@@ -53,6 +69,26 @@ export function defaultGridDir(env: NodeJS.ProcessEnv): string {
 /** The introduction text joined, or undefined when no grid was joined in `dir`. */
 function readIntroduction(dir: string): Promise<string | undefined> {
   return readPrivateLine(dir, GRID_FILES.introduction);
+}
+
+/** The introduction text joined in `dir`, checked; NodeError when there is none or it is damaged. */
+async function joinedIntroduction(dir: string): Promise<string> {
+  const introduction = await readIntroduction(dir);
+  if (introduction === undefined) {
+    throw new NodeError(
+      'NODE_MISSING',
+      `no grid joined in ${dir}: run \`ostrom grid join INTRODUCTION-TEXT\` first`,
+    );
+  }
+  try {
+    parseIntroduction(introduction);
+  } catch (error) {
+    throw new NodeError(
+      'NODE_DAMAGED',
+      `${join(dir, GRID_FILES.introduction)} is damaged: ${(error as Error).message}`,
+    );
+  }
+  return introduction;
 }
 
 /** A server wrapper that notes which servers answered a read (so "nothing answered" is known). */
@@ -121,8 +157,7 @@ function serverRows(servers: readonly GridServer[]): string {
   );
 }
 
-function changeLines(change: GridChange): string[] {
-  const summary = changeSummary(change);
+function changeLines(summary: ReturnType<typeof changeSummary>): string[] {
   return [
     ...summary.added.map((p) => `added: ${p}`),
     ...summary.removed.map((p) => `removed: ${p}`),
@@ -201,8 +236,89 @@ function feedText(feed: Feed): string {
   return `${head}${digest}\n${accounts}${totals.accounts} account(s)${shown}, ${totals.shares} share(s), ${formatSize(totals.bytes)}\n`;
 }
 
-export function registerGridCommands(program: Command, ctx: GsdCliContext): void {
-  const { command, print, now } = ctx;
+// ---------------------------------------------------------------------------- accounts on the grid
+
+/** A nickname for account requests: what a server accepts (1..64 characters, none a control). */
+function nicknameArg(value: string): string {
+  if (value.length < 1 || value.length > 64 || /\p{Cc}/u.test(value)) {
+    throw new InvalidArgumentError('a nickname is 1 to 64 characters, none of them a control');
+  }
+  return value;
+}
+
+/** A duration argument in seconds (`90d`, `12h`, `3600`). */
+function durationArg(value: string): number {
+  const seconds = parseDuration(value);
+  if (seconds === undefined) {
+    throw new InvalidArgumentError('not a duration: give a number with s, m, h, d, w or y (90d)');
+  }
+  return seconds;
+}
+
+/** Tahoe's servers.yaml in a Tahoe-LAFS node directory. */
+function serversYamlPath(tahoeDir: string): string {
+  return join(tahoeDir, 'private', 'servers.yaml');
+}
+
+/** Refuses a directory that is not a Tahoe-LAFS node's (it has a tahoe.cfg) before any request. */
+async function checkTahoeDir(dir: string): Promise<void> {
+  const config = await stat(join(dir, 'tahoe.cfg')).catch(() => undefined);
+  if (!config?.isFile()) {
+    throw new UsageError(
+      `${dir} is not a Tahoe-LAFS node directory (no tahoe.cfg): give the directory \`tahoe create-client\` made`,
+    );
+  }
+}
+
+/** The NURL a Tahoe client will use for one server, in words. */
+function usedNurl(account: GridAccount): string {
+  return account.status === 'active' ? 'account' : 'anonymous';
+}
+
+function accountRows(accounts: readonly GridAccount[]): string {
+  if (accounts.length === 0) return 'the directory lists no storage server yet\n';
+  return table(
+    ['petname', 'account', 'NURL used', 'why'],
+    accounts.map((a) => [
+      a.petname,
+      a.status === 'active' && a.accountId !== undefined ? `active (${a.accountId})` : a.status,
+      usedNurl(a),
+      printable(a.reason ?? ''),
+    ]),
+  );
+}
+
+/** What a round of account requests did to servers.yaml, for --json. */
+interface ServersYamlOutcome {
+  path: string;
+  changed: boolean;
+  accountNurls: number;
+  anonymousNurls: number;
+  keptYourEntries: string[];
+  removed: string[];
+}
+
+function serversYamlLine(outcome: ServersYamlOutcome): string {
+  const counts = `${outcome.accountNurls} account NURL(s), ${outcome.anonymousNurls} anonymous`;
+  const kept = outcome.keptYourEntries.map(
+    (id) => `kept your own entry for ${id} in servers.yaml (the directory lists it too)\n`,
+  );
+  const head = outcome.changed
+    ? `wrote ${outcome.path} (${counts}): restart the Tahoe-LAFS node to use it\n`
+    : `${outcome.path} is up to date (${counts})\n`;
+  return `${kept.join('')}${head}`;
+}
+
+interface JoinOptions {
+  state?: string;
+  force?: boolean;
+  tahoeDir?: string;
+  nickname?: string;
+  key?: string;
+}
+
+export function registerGridCommands(program: Command, ctx: CliContext): void {
+  const { command, print, now, json, result: exit } = ctx;
   const connect = ctx.connect ?? ((nurl: string) => connectSlotServer(nurl));
   const stateDir = (o: { state?: string }) => resolve(o.state ?? defaultGridDir(ctx.env));
 
@@ -224,6 +340,64 @@ export function registerGridCommands(program: Command, ctx: GsdCliContext): void
     } finally {
       await client.stop();
     }
+  };
+
+  /**
+   * Asks every server for the key's account, settles the answers against the last ones, rewrites
+   * servers.yaml when it changed (keeping the user's own entries) and saves the answers.
+   */
+  const syncAccounts = async (
+    dir: string,
+    settings: Pick<GridClientState, 'tahoeDir' | 'nickname' | 'keyFile'>,
+    servers: readonly GridServer[],
+    previous: Pick<GridClientState, 'accounts' | 'written'>,
+    key: AccountKey,
+  ) => {
+    const fresh = await requestGridAccounts({ servers, key, nickname: settings.nickname, now });
+    const accounts = settleGridAccounts(previous.accounts, fresh);
+    const path = serversYamlPath(settings.tahoeDir);
+    const existing = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    let merged: ReturnType<typeof mergeServersYaml>;
+    try {
+      merged = mergeServersYaml(
+        existing,
+        gridServersYamlEntries(servers, accounts),
+        new Set(previous.written),
+      );
+    } catch (error) {
+      if (!(error instanceof GsdError)) throw error;
+      throw new NodeError(
+        'NODE_DAMAGED',
+        `${path}: ${error.message}; fix it or move it away, then run this again`,
+      );
+    }
+    const state = {
+      ...settings,
+      publicKey: Buffer.from(key.publicKey).toString('hex'),
+      accounts,
+    };
+    if (merged.changed) {
+      // Ours before and after, while the file is being replaced: a crash in between leaves
+      // no entry of ours counted as the user's.
+      const both = new Set([...previous.written, ...merged.written]);
+      await saveGridClientState(dir, { ...state, written: [...both] });
+      await writeFileAtomically(path, merged.text, 0o600);
+    }
+    await saveGridClientState(dir, { ...state, written: merged.written });
+    const active = new Set(accounts.filter((a) => a.status === 'active').map((a) => a.serverId));
+    const accountNurls = merged.written.filter((id) => active.has(id)).length;
+    const serversYaml: ServersYamlOutcome = {
+      path,
+      changed: merged.changed,
+      accountNurls,
+      anonymousNurls: merged.written.length - accountNurls,
+      keptYourEntries: merged.keptTheirs,
+      removed: merged.removed,
+    };
+    return { accounts, serversYaml };
   };
 
   const grid = command(
@@ -248,9 +422,39 @@ export function registerGridCommands(program: Command, ctx: GsdCliContext): void
     )
     .option(...stateOption)
     .option('--force', 'replace the grid joined before (its state is discarded)')
+    .option(
+      '--tahoe-dir <DIR>',
+      "a Tahoe-LAFS client's node directory: ask every server for an account and write its private/servers.yaml",
+    )
+    .option(
+      '--nickname <NAME>',
+      'with --tahoe-dir: how operators see you (default this host name)',
+      nicknameArg,
+    )
+    .option(
+      '--key <FILE>',
+      'with --tahoe-dir: your Ed25519 key, created if missing (default ~/.config/ostrom/account.key)',
+    )
     .option('--json', 'machine-readable output')
-    .action(async (introduction: string, o: { state?: string; force?: boolean }, cmd: Command) => {
+    .action(async (introduction: string, o: JoinOptions, cmd: Command) => {
       const dir = stateDir(o);
+      if ((o.nickname !== undefined || o.key !== undefined) && o.tahoeDir === undefined) {
+        throw new UsageError('--nickname and --key go with --tahoe-dir');
+      }
+      // Everything local is checked before the first request: a bad directory or an unreadable
+      // key refuses the join without asking any server for anything.
+      const tahoeDir = o.tahoeDir === undefined ? undefined : resolve(o.tahoeDir);
+      if (tahoeDir !== undefined) await checkTahoeDir(tahoeDir);
+      const keyFile = resolve(o.key ?? defaultKeyFile(ctx.env));
+      // An existing key is read (and checked) now; a new one is made once the directory is read,
+      // so that a join that fails leaves nothing behind.
+      const existingKey =
+        tahoeDir === undefined
+          ? undefined
+          : await readOrCreateAccountKey(keyFile, { create: false }).catch((error: unknown) => {
+              if (error instanceof NodeError && error.code === 'NODE_MISSING') return undefined;
+              throw error;
+            });
       const previous = await readIntroduction(dir);
       const { readcap } = parseIntroduction(introduction);
       const sameGrid = previous !== undefined && parseIntroduction(previous).readcap === readcap;
@@ -279,17 +483,34 @@ export function registerGridCommands(program: Command, ctx: GsdCliContext): void
       await writeFile(join(dir, GRID_FILES.introduction), `${introduction}\n`, { mode: 0o600 });
       await chmod(join(dir, GRID_FILES.introduction), 0o600);
       const servers = result.client.servers;
+      const joined = {
+        stateDir: dir,
+        directory: readcap,
+        seqnum: result.client.directorySeqnum,
+        servers,
+        problems: result.problems,
+      };
+      const joinedText = `joined the grid: ${servers.length} storage server(s), ${servers.filter((s) => s.reachable).length} answering (directory seqnum ${result.client.directorySeqnum}); state in ${dir}\n`;
+      if (tahoeDir === undefined) {
+        print(cmd, joined, () => `${joinedText}${serverRows(servers)}`);
+        return;
+      }
+      // A damaged accounts file is written again; the entries it named as ours are then kept
+      // as the user's (never removed by mistake).
+      const saved = await readGridClientState(dir).catch(() => undefined);
+      const before = {
+        accounts: sameGrid ? (saved?.accounts ?? []) : [],
+        written: saved?.tahoeDir === tahoeDir ? saved.written : [],
+      };
+      const key = existingKey ?? (await readOrCreateAccountKey(keyFile));
+      if (key.created && !json(cmd)) ctx.stderr(`created the account key ${keyFile}\n`);
+      const nickname = o.nickname ?? nicknameArg(hostname().slice(0, 64) || 'tahoe client');
+      const settings = { tahoeDir, nickname, keyFile };
+      const synced = await syncAccounts(dir, settings, servers, before, key);
       print(
         cmd,
-        {
-          stateDir: dir,
-          directory: readcap,
-          seqnum: result.client.directorySeqnum,
-          servers,
-          problems: result.problems,
-        },
-        () =>
-          `joined the grid: ${servers.length} storage server(s), ${servers.filter((s) => s.reachable).length} answering (directory seqnum ${result.client.directorySeqnum}); state in ${dir}\n${serverRows(servers)}`,
+        { ...joined, ...settings, ...synced },
+        () => `${joinedText}${accountRows(synced.accounts)}${serversYamlLine(synced.serversYaml)}`,
       );
     });
 
@@ -310,21 +531,7 @@ export function registerGridCommands(program: Command, ctx: GsdCliContext): void
         if (o.json && o.yaml) throw new UsageError('give --json or --yaml, not both');
         if (o.reachableOnly && !o.yaml) throw new UsageError('--reachable-only goes with --yaml');
         const dir = stateDir(o);
-        const introduction = await readIntroduction(dir);
-        if (introduction === undefined) {
-          throw new NodeError(
-            'NODE_MISSING',
-            `no grid joined in ${dir}: run \`ostrom grid join INTRODUCTION-TEXT\` first`,
-          );
-        }
-        try {
-          parseIntroduction(introduction);
-        } catch (error) {
-          throw new NodeError(
-            'NODE_DAMAGED',
-            `${join(dir, GRID_FILES.introduction)} is damaged: ${(error as Error).message}`,
-          );
-        }
+        const introduction = await joinedIntroduction(dir);
         const result = await refresh(introduction, dir);
         const { client } = result;
         const servers = client.servers;
@@ -341,7 +548,7 @@ export function registerGridCommands(program: Command, ctx: GsdCliContext): void
             `ostrom: no server of the grid answered; these are the servers known${at === null ? '' : ` (directory seqnum ${client.directorySeqnum})`}\n`,
           );
         } else if (!o.json && !o.yaml) {
-          for (const line of changeLines(result.change)) ctx.stderr(`${line}\n`);
+          for (const line of changeLines(changeSummary(result.change))) ctx.stderr(`${line}\n`);
         }
         if (o.yaml) {
           ctx.stdout(serversYaml(servers, { reachableOnly: o.reachableOnly === true }));
@@ -362,6 +569,151 @@ export function registerGridCommands(program: Command, ctx: GsdCliContext): void
         );
       },
     );
+
+  /** The saved accounts state of `dir`; NodeError when `grid join --tahoe-dir` never ran there. */
+  const clientState = async (dir: string): Promise<GridClientState> => {
+    const state = await readGridClientState(dir);
+    if (state === undefined) {
+      throw new NodeError(
+        'NODE_MISSING',
+        `no accounts asked for in ${dir}: run \`ostrom grid join INTRODUCTION-TEXT --tahoe-dir DIR\` first`,
+      );
+    }
+    return state;
+  };
+
+  command(
+    grid,
+    'sync',
+    "read the directory again, ask new servers for accounts, and rewrite the Tahoe node's servers.yaml when it changed",
+  )
+    .option(...stateOption)
+    .option('--watch', 'keep doing it, every --interval, until stopped')
+    .option(
+      '--interval <DURATION>',
+      'with --watch: how often (default 10m, at least 10s)',
+      durationArg,
+    )
+    .option('--json', 'machine-readable output (with --watch, one line of JSON a round)')
+    .action(async (o: { state?: string; watch?: boolean; interval?: number }, cmd: Command) => {
+      if (o.interval !== undefined && !o.watch) {
+        throw new UsageError('--interval goes with --watch');
+      }
+      const interval = o.interval ?? 600;
+      if (interval < 10) throw new UsageError('--interval is at least 10s');
+      const dir = stateDir(o);
+      const introduction = await joinedIntroduction(dir);
+      await clientState(dir);
+      const once = async () => {
+        const state = await clientState(dir);
+        // Never a new key here: the accounts on the grid are the saved key's.
+        const key = await readOrCreateAccountKey(state.keyFile, { create: false });
+        const refreshed = await refresh(introduction, dir);
+        if (!refreshed.answered) {
+          if (refreshed.client.directorySeqnum === 0) {
+            throw new NodeError(
+              'BACKEND_UNREACHABLE',
+              'no server of the grid answered, and no list of servers was saved before',
+            );
+          }
+          ctx.stderr('ostrom: no server of the grid answered; using the servers known\n');
+        }
+        const synced = await syncAccounts(dir, state, refreshed.client.servers, state, key);
+        return {
+          at: now(),
+          fromSavedState: !refreshed.answered,
+          changes: changeSummary(refreshed.change),
+          ...synced,
+        };
+      };
+      const say = (round: Awaited<ReturnType<typeof once>>) => {
+        if (o.watch && json(cmd)) {
+          ctx.stdout(`${JSON.stringify(round)}\n`);
+          return;
+        }
+        print(cmd, round, () => {
+          const changes = changeLines(round.changes);
+          return `${o.watch ? `${isoTime(round.at)}\n` : ''}${changes.map((l) => `${l}\n`).join('')}${accountRows(round.accounts)}${serversYamlLine(round.serversYaml)}`;
+        });
+      };
+      if (!o.watch) {
+        say(await once());
+        return;
+      }
+      const sleep = ctx.io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+      for (;;) {
+        try {
+          say(await once());
+        } catch (error) {
+          // A round that fails (a server, the disk) is said and the next one tried: a watcher
+          // that dies at the first outage would leave servers.yaml as stale as no watcher.
+          ctx.stderr(`ostrom: ${isoTime(now())}: ${(error as Error).message}\n`);
+        }
+        await sleep(interval * 1000);
+      }
+    });
+
+  command(
+    grid,
+    'usage',
+    'what each server holds of yours: your account there, its shares, bytes, quota and lease duration, and the total',
+  )
+    .option(...stateOption)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { state?: string }, cmd: Command) => {
+      const state = await clientState(stateDir(o));
+      const usage = await gridUsage(state.accounts);
+      if (
+        usage.servers.some(
+          (row) =>
+            row.status === 'unreachable' &&
+            state.accounts.some((a) => a.serverId === row.serverId && a.status === 'active'),
+        )
+      ) {
+        exit.code = EXIT.failed;
+      }
+      print(cmd, usage, () => {
+        const rows = usage.servers.map((row) =>
+          row.status === 'read'
+            ? [
+                row.petname,
+                row.account.status,
+                row.account.shares,
+                formatSize(row.account.bytes),
+                quotaText(row.account.hardQuotaBytes),
+                quotaText(row.account.softQuotaBytes),
+                formatSeconds(row.account.leaseDurationSeconds),
+              ]
+            : [row.petname, `${row.status}: ${printable(row.reason)}`, '-', '-', '-', '-', '-'],
+        );
+        const { total } = usage;
+        return `${table(['server', 'account', 'shares', 'used', 'hard quota', 'soft quota', 'lease duration'], rows)}total: ${total.shares} share(s), ${formatSize(total.bytes)} on ${total.servers} server(s)\n`;
+      });
+    });
+
+  command(
+    grid,
+    'lease-duration',
+    'ask every server where you have an account for this lease duration (what your new leases get)',
+  )
+    .argument('<DURATION>', 'e.g. 90d, 31d, 12h', durationArg)
+    .option(...stateOption)
+    .option('--json', 'machine-readable output')
+    .action(async (seconds: number, o: { state?: string }, cmd: Command) => {
+      const state = await clientState(stateDir(o));
+      const answers = await setGridLeaseDuration(state.accounts, seconds);
+      if (answers.some((a) => a.outcome === 'refused')) exit.code = EXIT.failed;
+      print(cmd, { askedSeconds: seconds, servers: answers }, () =>
+        table(
+          ['server', 'answer', 'lease duration'],
+          answers.map((a) =>
+            'leaseDurationSeconds' in a
+              ? [a.petname, a.outcome, formatSeconds(a.leaseDurationSeconds)]
+              : [a.petname, a.outcome, printable(a.reason)],
+          ),
+        ),
+      );
+    });
 
   command(
     grid,
