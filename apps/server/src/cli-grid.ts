@@ -5,6 +5,7 @@ import {
   connectSlotServer,
   type GridAccount,
   type GridChange,
+  type GridFeed,
   type GridServer,
   GsdClient,
   GsdError,
@@ -13,6 +14,7 @@ import {
   gridUsage,
   mergeServersYaml,
   parseIntroduction,
+  readGridFeed,
   requestGridAccounts,
   SLOT_REQUEST_TIMEOUT_MS,
   type SlotServer,
@@ -315,6 +317,37 @@ interface JoinOptions {
   tahoeDir?: string;
   nickname?: string;
   key?: string;
+}
+
+/** The grid's merged feed for people: the digest, the new servers, then who stores what where. */
+function gridFeedText(feed: GridFeed, newServers: readonly string[]): string {
+  const period =
+    feed.since === null || feed.until === null
+      ? ''
+      : ` (${isoTime(feed.since)} to ${isoTime(feed.until)})`;
+  const head = `the grid: feeds of ${feed.totals.servers} of ${feed.servers.length} server(s)${period}\n`;
+  const news = newServers.map((petname) => `  new in the directory: ${printable(petname)}\n`);
+  const digest = feed.digest.map((line) => `  ${printable(line)}\n`);
+  const said =
+    news.length + digest.length === 0 ? '  nothing happened\n' : [...news, ...digest].join('');
+  const accounts =
+    feed.accounts.length === 0
+      ? 'no account holds data\n'
+      : table(
+          ['nickname', 'shares', 'used', 'uploaded', 'where'],
+          feed.accounts.map((a) => [
+            printable(a.nickname),
+            a.shares,
+            formatSize(a.bytes),
+            formatSize(a.uploadedBytes),
+            a.where.map((w) => `${printable(w.petname)} ${formatSize(w.bytes)}`).join(', '),
+          ]),
+        );
+  const missing = feed.servers.flatMap((s) =>
+    s.status === 'read' ? [] : [`no feed from ${printable(s.petname)}: ${printable(s.reason)}\n`],
+  );
+  const { totals } = feed;
+  return `${head}${said}\n${accounts}${missing.join('')}${totals.accounts} account(s), ${totals.shares} share(s), ${formatSize(totals.bytes)} on ${totals.servers} server(s)\n`;
 }
 
 export function registerGridCommands(program: Command, ctx: CliContext): void {
@@ -718,11 +751,25 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
   command(
     grid,
     'feed',
-    "a node's public feed: what happened in the last 24 hours and each account's usage",
+    "a node's public feed (what happened in the last 24 hours and each account's usage); without NURL, every server's of the grid joined, merged",
   )
-    .argument('<NURL>', "a NURL of the node: the anonymous one or your account's", nurlArg)
+    .argument('[NURL]', "a NURL of the node: the anonymous one or your account's", nurlArg)
+    .option(...stateOption)
     .option('--json', 'the feed as JSON')
-    .action(async (nurl: string, _o: unknown, cmd: Command) => {
+    .action(async (nurl: string | undefined, o: { state?: string }, cmd: Command) => {
+      if (nurl === undefined) {
+        const dir = stateDir(o);
+        const refreshed = await refresh(await joinedIntroduction(dir), dir);
+        if (!refreshed.answered) {
+          ctx.stderr('ostrom: no server of the grid answered; using the servers known\n');
+        }
+        const feed = await readGridFeed(refreshed.client.servers);
+        if (feed.totals.servers === 0) exit.code = EXIT.failed;
+        const newServers = changeSummary(refreshed.change).added;
+        print(cmd, { ...feed, newServers }, () => gridFeedText(feed, newServers));
+        return;
+      }
+      if (o.state !== undefined) throw new UsageError('--state goes with the grid feed, not NURL');
       const parsed = parseNurl(nurl);
       const where = `${parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host}:${parsed.port}`;
       // Pinned to the NURL's key like every grid command: the feed is that node's, or nothing.

@@ -56,6 +56,9 @@ async function grid() {
   const nodes = await gridNodes(3);
   const [a, b] = nodes as [GridNode, GridNode, GridNode];
   await b.configure('mode', '"required"');
+  // node-a and node-b publish their feeds; node-c does not.
+  await a.configure('feed', 'true');
+  await b.configure('feed', 'true');
   await a.start();
   const created = await a.cli(['gsd', 'create', '--json']);
   if (created.code !== 0) throw new Error(`gsd create: ${created.stderr}`);
@@ -217,6 +220,35 @@ describe('grid accounts: join --tahoe-dir, sync, usage, lease-duration', () => {
     expect(u.total).toEqual({ servers: 3, shares: 4, bytes: 4500 + 4 * overhead });
     const human = await cli(['grid', 'usage', ...base]);
     expect(human.stdout).toMatch(/total: 4 share\(s\), .* on 3 server\(s\)/);
+
+    // --- the grid's feed: node-a's and node-b's merged, node-c's off.
+    const feed = await cli(['grid', 'feed', ...base, '--json']);
+    expect(feed.code, feed.stderr).toBe(0);
+    const f = JSON.parse(feed.stdout) as {
+      servers: { petname: string; status: string }[];
+      digest: string[];
+      accounts: { nickname: string; bytes: number; where: { petname: string; bytes: number }[] }[];
+      totals: { servers: number };
+      newServers: string[];
+    };
+    expect(f.servers.map((x) => [x.petname, x.status])).toEqual([
+      ['node-a', 'read'],
+      ['node-b', 'read'],
+      ['node-c', 'off'],
+    ]);
+    expect(f.totals.servers).toBe(2);
+    expect(f.newServers).toEqual([]);
+    const alice = f.accounts.find((x) => x.nickname === 'alice')!;
+    expect(alice.where).toEqual([
+      { petname: 'node-b', bytes: 2500 + overhead },
+      { petname: 'node-a', bytes: 1300 + 2 * overhead },
+    ]);
+    expect(alice.bytes).toBe(3800 + 3 * overhead);
+    expect(f.digest.length).toBeGreaterThan(0);
+    expect(f.digest.every((line) => /^node-[ab]: /.test(line))).toBe(true);
+    const feedText = await cli(['grid', 'feed', ...base]);
+    expect(feedText.stdout).toMatch(/no feed from node-c: its feed is not on/);
+    expect(feedText.stdout).toMatch(/alice .*node-b .*node-a/);
 
     // --- lease duration: each server answers within its own bounds.
     const lease = await cli(['grid', 'lease-duration', '40d', ...base, '--json']);

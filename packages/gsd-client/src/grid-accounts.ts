@@ -124,7 +124,8 @@ export function failureReason(error: unknown): string {
   }
 }
 
-const isStatus = (error: unknown, status: number) =>
+/** Whether a call failed with this HTTP status. */
+export const isStatus = (error: unknown, status: number): boolean =>
   error instanceof StorageClientError && error.code === 'HTTP_STATUS' && error.status === status;
 
 /** Asks one server for the key's account. */

@@ -69,6 +69,13 @@ export {
   settleGridAccounts,
 } from './grid-accounts.js';
 export {
+  type GridFeed,
+  type GridFeedAccount,
+  type GridFeedServer,
+  mergeGridFeeds,
+  readGridFeed,
+} from './grid-feed.js';
+export {
   createGridMember,
   type GridMember,
   type GridMemberOptions,
