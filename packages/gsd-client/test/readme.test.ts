@@ -8,8 +8,8 @@ import type { GridMemberStatus, GridView } from '../src/index.js';
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const examples = readmeExamples(`${packageDir}README.md`);
 
-it('the README has its two examples', () => {
-  expect(examples).toHaveLength(2);
+it('the README has its three examples', () => {
+  expect(examples).toHaveLength(3);
 });
 
 it('the first example publishes a directory of one node that a client turns into servers.yaml', async () => {
@@ -34,4 +34,16 @@ it('the second example’s node announces itself and keeps the directory, which 
     expect.objectContaining({ petname: 'n1', answering: true, problem: undefined }),
   ]);
   expect(view.entries[0]!.announcement?.body.nickname).toBe('n1');
+});
+
+it("the third example merges an account NURL into a person's servers.yaml, then removes it", async () => {
+  const exported = await runExample(packageDir, examples[2]!);
+  const withAccount = exported.withAccount as string;
+  expect(withAccount).toContain('nickname: mine # by hand');
+  expect(withAccount).toContain('"pb://pin@a.example.net:3457/account-swissnum#v=1"');
+  expect(withAccount).not.toContain('anonymous-swissnum');
+  expect(exported.written).toEqual(['v0-grid-server']);
+  expect(exported.dropped).toBe(
+    'storage:\n  v0-my-own-server:\n    ann:\n      nickname: mine # by hand\n',
+  );
 });
