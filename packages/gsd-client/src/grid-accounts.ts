@@ -105,10 +105,7 @@ export function failureReason(error: unknown): string {
   }
   switch (error.code) {
     case 'HTTP_STATUS': {
-      const body = (error.body ?? '')
-        .replace(/\p{Cc}/gu, ' ')
-        .trim()
-        .slice(0, 200);
+      const body = serverWords(error.body ?? '');
       return `it answered ${error.status}${body === '' ? '' : `: ${body}`}`;
     }
     case 'PIN_MISMATCH':
@@ -122,6 +119,32 @@ export function failureReason(error: unknown): string {
     case 'BAD_RESPONSE':
       return `it sent something unexpected: ${error.message}`;
   }
+}
+
+/** Most characters kept of what a server says (a reason, an error body). */
+const MAX_SERVER_WORDS = 200;
+
+/** Text from a server, safe to print and to keep: control characters as spaces, and short. */
+function serverWords(text: string): string {
+  return text
+    .replace(/\p{Cc}/gu, ' ')
+    .trim()
+    .slice(0, MAX_SERVER_WORDS);
+}
+
+/** Why `accountNurl` cannot be the account NURL of the server at `askedNurl`, if it cannot. */
+function accountNurlProblem(accountNurl: string, askedNurl: string): string | undefined {
+  let parsed: ReturnType<typeof parseNurl>;
+  try {
+    parsed = parseNurl(accountNurl);
+  } catch {
+    return 'it answered an account NURL that is not a NURL';
+  }
+  if (accountNurl.length > 1024) return 'it answered an account NURL over 1024 characters';
+  if (parsed.spkiHash !== parseNurl(askedNurl).spkiHash) {
+    return "it answered an account NURL of another server (another TLS key than its NURL's)";
+  }
+  return undefined;
 }
 
 /** Whether a call failed with this HTTP status. */
@@ -174,7 +197,13 @@ async function requestOne(
       );
       const answer = await accounting.requestAccount(signed);
       switch (answer.status) {
-        case 'active':
+        case 'active': {
+          // The server's word, checked: an account NURL is a NURL of the same server (the same
+          // key pinned), or the client would send its uploads wherever a server pointed it.
+          const problem = accountNurlProblem(answer.nurl, nurl);
+          if (problem !== undefined) {
+            return { ...base, status: 'unreachable', reason: problem, askedAt };
+          }
           return {
             ...base,
             status: 'active',
@@ -182,6 +211,7 @@ async function requestOne(
             accountId: answer.accountId,
             askedAt,
           };
+        }
         case 'pending':
           return {
             ...base,
@@ -191,7 +221,7 @@ async function requestOne(
             askedAt,
           };
         case 'refused':
-          return { ...base, status: 'refused', reason: answer.reason, askedAt };
+          return { ...base, status: 'refused', reason: serverWords(answer.reason), askedAt };
       }
     });
   } catch (error) {

@@ -75,6 +75,8 @@ describe('requestGridAccounts()', () => {
     );
     const nurl = (i: number) => servers[i]!.announcement.nurls[0]!;
     const key = generateAccountKey();
+    // The account's NURL: the same server (its key pinned), another swissnum.
+    const accountNurl = nurl(0).replace(/\/[^/#]+#/, '/accountswissnum#');
     const seen: string[] = [];
     const { t, closed } = transport({
       [nurl(0)]: {
@@ -86,7 +88,7 @@ describe('requestGridAccounts()', () => {
           );
           seen.push(request.nickname);
           expect(Buffer.from(request.publicKey)).toEqual(Buffer.from(key.publicKey));
-          return { status: 'active', accountId: 7, nurl: 'pb://account' };
+          return { status: 'active', accountId: 7, nurl: accountNurl };
         },
       },
       [nurl(1)]: {
@@ -112,7 +114,7 @@ describe('requestGridAccounts()', () => {
       transport: t,
     });
     expect(answers.map((a) => [a.petname, a.status, a.reason ?? a.accountNurl])).toEqual([
-      ['active', 'active', 'pb://account'],
+      ['active', 'active', accountNurl],
       ['pending', 'pending', "waiting for the operator's approval"],
       ['refused', 'refused', 'not you'],
       ['tahoe', 'no-accounting', 'it has no accounting'],
@@ -123,6 +125,41 @@ describe('requestGridAccounts()', () => {
     expect(answers[1]!.retryAt).toBe(1000 + 3600);
     expect(seen).toEqual(['alice']);
     expect(closed.sort()).toEqual(servers.map((s) => s.announcement.nurls[0]!).sort());
+  });
+
+  it('checks what a server says: an account NURL of another key, or not a NURL; long or control-laden reasons', async () => {
+    const servers = ['elsewhere', 'garbage', 'chatty'].map(server);
+    const other = server('other').announcement.nurls[0]!;
+    const nurl = (i: number) => servers[i]!.announcement.nurls[0]!;
+    const { t } = transport({
+      [nurl(0)]: {
+        getServer: policy('enabled'),
+        requestAccount: async () => ({ status: 'active', accountId: 1, nurl: other }),
+      },
+      [nurl(1)]: {
+        getServer: policy('enabled'),
+        requestAccount: async () => ({ status: 'active', accountId: 1, nurl: 'not a nurl' }),
+      },
+      [nurl(2)]: {
+        getServer: policy('enabled'),
+        requestAccount: async () => ({
+          status: 'refused',
+          reason: `no\u001b[2J${'x'.repeat(5000)}`,
+        }),
+      },
+    });
+    const answers = await requestGridAccounts({
+      servers,
+      key: generateAccountKey(),
+      nickname: 'alice',
+      now: () => 1,
+      transport: t,
+    });
+    expect(answers.map((a) => a.status)).toEqual(['unreachable', 'unreachable', 'refused']);
+    expect(answers[0]!.reason).toMatch(/another server/);
+    expect(answers[1]!.reason).toMatch(/not a NURL/);
+    expect(answers[2]!.reason).toHaveLength(200);
+    expect(answers[2]!.reason).toMatch(/^no \[2Jx+$/);
   });
 
   it('a server announcing no NURL is unreachable, and a wrong key is refused before any request', async () => {
