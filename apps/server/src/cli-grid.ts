@@ -584,7 +584,13 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
           for (const line of changeLines(changeSummary(result.change))) ctx.stderr(`${line}\n`);
         }
         if (o.yaml) {
-          ctx.stdout(serversYaml(servers, { reachableOnly: o.reachableOnly === true }));
+          // After `join --tahoe-dir`, the NURLs servers.yaml gets: the accounts' where active.
+          const accounts = (await readGridClientState(dir))?.accounts ?? [];
+          ctx.stdout(
+            serversYaml(gridServersYamlEntries(servers, accounts), {
+              reachableOnly: o.reachableOnly === true,
+            }),
+          );
           return;
         }
         print(

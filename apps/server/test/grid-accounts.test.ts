@@ -184,6 +184,11 @@ describe('grid accounts: join --tahoe-dir, sync, usage, lease-duration', () => {
     expect(Object.keys(nurls)).toEqual(['v0-my-own-server', ...ids]);
     for (const [i, id] of ids.entries()) expect(nurls[id]).toEqual([s.accounts[i]!.accountNurl]);
 
+    // `grid servers --yaml` prints the same NURLs.
+    const printed = await cli(['grid', 'servers', ...base, '--yaml']);
+    expect(printed.stdout).toContain(s.accounts[1]!.accountNurl!);
+    expect(printed.stdout).not.toContain(anonymous[1]!);
+
     // Nothing changed: servers.yaml is left alone and the user is told so.
     const again = await cli(['grid', 'sync', ...base]);
     expect(again.code, again.stderr).toBe(0);
