@@ -14,6 +14,7 @@ export default defineOstromTestConfig(fileURLToPath(new URL('.', import.meta.url
     'test/faults.test.ts',
     'test/gsd-grid.test.ts',
     'test/gsd-attacks.test.ts',
+    'test/gsd-required.test.ts',
     'test/multi-node.test.ts',
   ],
 });

@@ -18,7 +18,9 @@ import {
   updateDocument,
   WRITECAP_PREFIX,
 } from '@ostrom/gsd-client';
+import { ProtocolError, parseNurl } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
+import { withOperator } from './cli-common.js';
 import { isoTime, table } from './cli-format.js';
 import { NodeError } from './errors.js';
 import { announcementWritecap, directoryWritecap } from './gsd.js';
@@ -75,6 +77,17 @@ export function petnameArg(value: string): string {
     );
   }
   return value;
+}
+
+/** A NURL option: one clear line (exit 2) if it is not one. */
+function nurlOption(value: string): string {
+  try {
+    parseNurl(value.trim());
+    return value.trim();
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    throw new InvalidArgumentError(error.message);
+  }
 }
 
 /** `remove-announcement`'s argument: a readcap (checked) or a petname. */
@@ -140,6 +153,20 @@ function writeSummary(
 /** This node's anonymous NURL as its config says (the CLI opens no database for it). */
 export function selfNurl(node: LoadedNode): string {
   return nodeNurl(node, { swissnumFor: (id) => swissnumFor(node.serverSecret, id) }, 0);
+}
+
+/**
+ * Where `gsd create` writes a new directory on this node: its anonymous NURL, or in accounting
+ * mode `required`, where the running node takes anonymous writes only of the slots it knew at
+ * start, the NURL of its `grid directory` account, which those writes are made as anyway.
+ */
+async function creatorNurl(node: LoadedNode, env: NodeJS.ProcessEnv): Promise<string> {
+  if (node.config.accounting.mode !== 'required') return selfNurl(node);
+  return await withOperator(node.dir, env, async ({ accountant }) => {
+    const id = await accountant.directoryAccountId();
+    if (id === undefined) throw new Error('mode required without a directory account');
+    return nodeNurl(node, accountant, id);
+  });
 }
 
 async function requireDirectoryWritecap(node: LoadedNode): Promise<string> {
@@ -241,12 +268,13 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
       const self = selfNurl(node);
       const writecap = createWriteCap();
       const { readcap } = parseWriteCap(writecap);
+      const via = await creatorNurl(node, ctx.env);
       const result = await withPool((pool) =>
-        updateDocument([pool.server(self)], writecap, 'directory', () => ({ announcements: [] }), {
+        updateDocument([pool.server(via)], writecap, 'directory', () => ({ announcements: [] }), {
           now,
         }),
       );
-      if (!result.written.includes(self)) {
+      if (!result.written.includes(via)) {
         const why = result.failed[0]?.reason ?? 'it refused the write';
         throw new GsdError(
           'UNREACHABLE',
@@ -350,8 +378,13 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
       "the operator's name for it (default: its nickname, if free)",
       petnameArg,
     )
+    .option(
+      '--from <NURL>',
+      "also read the announcement from this server: the node's own NURL, when the directory's servers are in accounting mode required (they take only listed announcements)",
+      nurlOption,
+    )
     .option('--json', 'machine-readable output')
-    .action(async (readcap: string, o: { petname?: string }, cmd: Command) => {
+    .action(async (readcap: string, o: { petname?: string; from?: string }, cmd: Command) => {
       const node = await loadNode(nodeDir(cmd));
       const writecap = await requireDirectoryWritecap(node);
       const dirReadcap = parseWriteCap(writecap).readcap;
@@ -368,11 +401,12 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
         }
         // The announcement must be readable: it says where to write the directory, and a
         // readcap copied wrong (but with a valid checksum: another node's) shows up here.
-        const read = await readDocument(pool.servers(view.nurls), readcap, 'announcement');
+        const asked = [...view.nurls, ...(o.from === undefined ? [] : [o.from])];
+        const read = await readDocument(pool.servers(asked), readcap, 'announcement');
         if (!read.document) {
           throw new GsdError(
             'NOT_FOUND',
-            `no server reached holds this announcement (${view.nurls.length} asked): start that node with [gsd] introduction set (it publishes its announcement to this node), then try again`,
+            `no server reached holds this announcement (${asked.length} asked): start that node with [gsd] introduction set (it publishes its announcement to this node), then try again${o.from === undefined ? "; if this grid's servers are in accounting mode required, they hold only listed announcements: give that node's NURL with --from" : ''}`,
           );
         }
         const announcement = read.document.body;

@@ -5,6 +5,7 @@ import {
   ANONYMOUS_DEFAULTS,
   APPROVAL_MODES,
   type ApprovalMode,
+  DIRECTORY_SLOTS_DEFAULTS,
   MAX_READ_VECTOR_BYTES,
   MAX_SHARES_PER_ALLOCATION,
   UPLOAD_LIMIT_DEFAULTS,
@@ -150,6 +151,11 @@ export interface OstromConfig {
      * something changed, and retries what failed.
      */
     readonly checkIntervalSeconds: number;
+    /**
+     * With `[accounting] mode = "required"`: the hard quota of the account that the anonymous
+     * writes of the directory's and the listed announcements' slots are made as (null: none).
+     */
+    readonly directoryQuotaBytes: number | null;
   };
 }
 
@@ -356,6 +362,7 @@ const schema = z.strictObject({
       announce: bool.optional(),
       republish_interval: durationAtLeast(3600, '1 hour').optional(),
       check_interval: durationAtLeast(10, '10 seconds').optional(),
+      directory_quota: quota.optional(),
     })
     .optional(),
 });
@@ -432,6 +439,7 @@ export const CONFIG_DEFAULTS = {
     // A day: leases last 31 days by default. Shorter leases shorten it (see parseConfig).
     republish_interval: '24h',
     check_interval: '10m',
+    directory_quota: sizeText(DIRECTORY_SLOTS_DEFAULTS.hardQuotaBytes),
   },
 } as const;
 
@@ -748,6 +756,8 @@ export function parseConfig(
       announce: g.announce ?? DEFAULT.gsd.announce,
       republishIntervalSeconds,
       checkIntervalSeconds,
+      directoryQuotaBytes:
+        g.directory_quota === undefined ? DEFAULT.gsd.directory_quota : g.directory_quota,
     },
   };
 }
@@ -1007,5 +1017,11 @@ ${line('introduction', q(values.gsdIntroduction), '"gsd:r1:...,pb://...#v=1"   #
 # How often the node reads the directory again, measures its available space (a change of 10%
 # or more is published), and retries a publication that failed.
 # check_interval = ${shown('gsd', 'check_interval')}
+# With [accounting] mode = "required" (only accounts may write), the grid's nodes still write the
+# directory and their announcements here through the anonymous NURL: this node takes those
+# writes for the directory of its introduction, its own announcement and the announcements the
+# directory lists (none other), made as the account "grid directory", with this hard quota
+# ("none" = no limit). Without an introduction (and not holding the directory) it takes none.
+# directory_quota = ${shown('gsd', 'directory_quota')}
 `;
 }

@@ -3,6 +3,9 @@ import {
   type GridMember,
   type GridMemberStatus,
   type GsdLogger,
+  parseIntroduction,
+  parseReadCap,
+  parseWriteCap,
   type SlotServer,
 } from '@ostrom/gsd-client';
 import { announcementBody, announcementWritecap, directoryWritecap } from './gsd.js';
@@ -31,6 +34,65 @@ export interface NodeGsdOptions {
   readonly every?: ((fn: () => Promise<void>, ms: number) => () => void) | undefined;
   /** How servers are reached (default HTTPS, 10 s a request). */
   readonly connect?: (nurl: string) => SlotServer;
+  /** The slots this node takes anonymous writes of, told what each directory read lists. */
+  readonly slots?: NodeDirectorySlots | undefined;
+}
+
+/**
+ * The slots of the grid a node in accounting mode `required` takes anonymous writes of (the
+ * accountant's `directorySlots`): the directory of its introduction and the one whose writecap
+ * it holds, its own announcement (so that it holds it before the directory lists it: the
+ * operator's `gsd add-announcement` reads it from here), and the announcements listed in the
+ * directory it read last. Storage indexes derived from readcaps the node trusts, never from what
+ * a slot holds: anyone can write bytes that look like a directory.
+ */
+export interface NodeDirectorySlots {
+  admits(storageIndex: string): boolean;
+  /** The announcements the directory lists now, replacing those it listed before. */
+  listed(readcaps: readonly string[]): void;
+}
+
+/**
+ * The node's {@link NodeDirectorySlots} as its configuration and private writecaps say at
+ * start. A writecap file that cannot be read admits nothing for it: the grid member reports the
+ * damage at its checks.
+ */
+export async function nodeDirectorySlots(
+  node: LoadedNode,
+  logger?: GsdLogger,
+): Promise<NodeDirectorySlots> {
+  const { introduction, announce } = node.config.gsd;
+  const fixed = new Set<string>();
+  if (introduction !== undefined) {
+    fixed.add(parseReadCap(parseIntroduction(introduction).readcap).storageIndex);
+  }
+  try {
+    const held = await directoryWritecap(node);
+    if (held !== undefined) fixed.add(parseWriteCap(held).storageIndex);
+    if (introduction !== undefined && announce) {
+      const own = await announcementWritecap(node);
+      if (own.created)
+        logger?.info({ readcap: own.readcap }, 'made the slot of this node’s announcement');
+      fixed.add(parseReadCap(own.readcap).storageIndex);
+    }
+  } catch (error) {
+    logger?.error({ err: error }, 'grid service directory: a private writecap is unreadable');
+  }
+  let listed = new Set<string>();
+  return {
+    admits: (storageIndex) => fixed.has(storageIndex) || listed.has(storageIndex),
+    listed(readcaps) {
+      const next = new Set<string>();
+      for (const readcap of readcaps) {
+        try {
+          next.add(parseReadCap(readcap).storageIndex);
+        } catch {
+          // The directory's entries are checked when it is read; nothing else to admit here.
+        }
+      }
+      listed = next;
+    },
+  };
 }
 
 export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
@@ -52,6 +114,9 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
       return writecap;
     },
     directoryWritecap: () => directoryWritecap(node),
+    ...(options.slots
+      ? { onDirectory: ({ announcements }) => options.slots?.listed(announcements) }
+      : {}),
     checkIntervalSeconds: config.checkIntervalSeconds,
     republishIntervalSeconds: config.republishIntervalSeconds,
     now: options.now,

@@ -47,7 +47,12 @@ import {
   nodePath,
   readS3Credentials,
 } from './node-dir.js';
-import { createNodeGsd, type NodeGsd } from './node-gsd.js';
+import {
+  createNodeGsd,
+  type NodeDirectorySlots,
+  type NodeGsd,
+  nodeDirectorySlots,
+} from './node-gsd.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { APPLICATION_VERSION, VERSION } from './version.js';
 
@@ -231,8 +236,9 @@ export function createNodeAccountant(
   backend: ShareBackend,
   process?: { readonly id: string; readonly url: string },
   now?: () => number,
+  slots?: Pick<NodeDirectorySlots, 'admits'>,
 ): Accountant {
-  const { storage, accounting, cluster } = node.config;
+  const { storage, accounting, cluster, gsd } = node.config;
   return new Accountant({
     ...(now ? { now } : {}),
     ...(process ? { processId: process.id, processUrl: process.url } : {}),
@@ -262,6 +268,13 @@ export function createNodeAccountant(
     // A Tahoe client sends a whole mutable share in one read-test-write body, and the storage
     // API takes bodies up to `request_spool`: advertise no larger share than that.
     maxMutableShareBytes: storage.requestSpoolBytes,
+    // In mode `required`, the grid's own anonymous writes (ignored in the other modes). Given
+    // even without slots (operator commands, a node outside any grid: none admitted), so the
+    // account they are made as exists and `gsd create` can write through it.
+    directorySlots: {
+      admits: slots ? (storageIndex) => slots.admits(storageIndex) : () => false,
+      hardQuotaBytes: gsd.directoryQuotaBytes,
+    },
   });
 }
 
@@ -526,7 +539,8 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       );
     }
     const identity = processIdentity(node, port);
-    accountant = createNodeAccountant(node, db, backend, identity, options.now);
+    const slots = await nodeDirectorySlots(node, logger);
+    accountant = createNodeAccountant(node, db, backend, identity, options.now, slots);
     const acct = accountant;
     const nurlFor = (accountId: number) => nodeNurl(node, acct, accountId, port);
     forwarder = createUploadForwarder({ spkiHash: node.tls.spkiHash, processId: identity.id });
@@ -570,6 +584,7 @@ export async function startNode(dir: string, options: StartOptions = {}): Promis
       logger,
       now,
       every: options.every,
+      slots,
     });
     nodeGsd = gsd;
 

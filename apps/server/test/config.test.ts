@@ -74,6 +74,7 @@ describe('parseConfig', () => {
         announce: true,
         republishIntervalSeconds: 86_400,
         checkIntervalSeconds: 600,
+        directoryQuotaBytes: 8 * 1024 ** 2,
       },
     });
   });
@@ -159,6 +160,7 @@ describe('parseConfig', () => {
       'announce',
       'republish_interval',
       'check_interval',
+      'directory_quota',
     ]) {
       expect(text).toMatch(new RegExp(`^# ${key} = `, 'm'));
     }
@@ -230,8 +232,12 @@ default_hard_quota = "1.5TB"
 default_soft_quota = "none"
 [leases]
 duration = "12h"
+[gsd]
+directory_quota = "1MiB"
 `);
     expect(config.storage.reservedBytes).toBe(512 * 1024 ** 2);
+    expect(config.gsd.directoryQuotaBytes).toBe(1024 ** 2);
+    expect(parseConfig('[gsd]\ndirectory_quota = "none"\n').gsd.directoryQuotaBytes).toBeNull();
     expect(config.storage.capacityBytes).toBe(1000);
     expect(config.accounting.defaultHardQuotaBytes).toBe(1.5e12);
     expect(config.accounting.defaultSoftQuotaBytes).toBeNull();
@@ -418,6 +424,7 @@ anonymous_reserved_per_connection = "none"
       '[accounting]\nanonymous_reserved_per_connection = -1',
       '[accounting] anonymous_reserved_per_connection: expected a size',
     ],
+    ['[gsd]\ndirectory_quota = "small"', '[gsd] directory_quota: expected a size'],
   ])('%j → one message naming the key', (text, message) => {
     const error = configError(text);
     expect(error.message).toContain(message);

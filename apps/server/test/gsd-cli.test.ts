@@ -424,6 +424,7 @@ describe('[gsd] config', () => {
       announce: false,
       republishIntervalSeconds: 43_200,
       checkIntervalSeconds: 300,
+      directoryQuotaBytes: 8 * 1024 ** 2,
     });
     // Short leases shorten the default republication, so that leases never lapse.
     expect(parseConfig('[leases]\nduration = "12h"').gsd).toMatchObject({

@@ -18,6 +18,7 @@ import {
   type Upload,
   uploadKey,
 } from './core.js';
+import { directoryWriterFor } from './directory-slots.js';
 import { AccountantError } from './errors.js';
 import { predictMutableLength } from './mutable.js';
 import type {
@@ -526,6 +527,8 @@ export class Account {
   async addOrRenewLease(storageIndex: string, secrets: LeaseSecrets): Promise<void> {
     checkStorageIndex(storageIndex);
     checkLeaseSecrets(secrets);
+    const writer = await this.#writer(storageIndex);
+    if (writer !== this) return await writer.addOrRenewLease(storageIndex, secrets);
     const core = this.#core;
     const account = await core.authorizeWrite(this.id, 'lease');
     const duration = await core.leaseDurationFor(this.id);
@@ -575,6 +578,8 @@ export class Account {
     writeEnabler?: Uint8Array,
   ): Promise<ReadTestWriteAdmission> {
     checkStorageIndex(storageIndex);
+    const writer = await this.#writer(storageIndex);
+    if (writer !== this) return await writer.admitReadTestWrite(storageIndex, writeEnabler);
     const core = this.#core;
     let mayWrite = true;
     try {
@@ -621,6 +626,10 @@ export class Account {
     const core = this.#core;
     // Only reads (no test-write vectors) are what a frozen account may still do.
     const writes = request.testWriteVectors.size > 0;
+    if (writes) {
+      const writer = await this.#writer(storageIndex);
+      if (writer !== this) return await writer.readTestWrite(storageIndex, request);
+    }
     const account = writes
       ? await core.authorizeWrite(this.id, 'mutable-write')
       : await core.authorize(this.id, 'read');
@@ -899,6 +908,17 @@ export class Account {
   }
 
   // ---------------------------------------------------------------------- helpers
+
+  /**
+   * The facet a mutable write or lease renewal of this account at `storageIndex` goes through:
+   * the directory account's for an anonymous write to a slot the embedder admits in mode
+   * `required` (directory-slots.ts), so that account is authorized, charged, and owns and leases
+   * what is stored; otherwise this one.
+   */
+  async #writer(storageIndex: string): Promise<Account> {
+    const id = await directoryWriterFor(this.#core, this.id, storageIndex);
+    return id === undefined ? this : new Account(this.#core, id);
+  }
 
   /**
    * Adds or renews this account's lease on each stored share named — not on shares still being

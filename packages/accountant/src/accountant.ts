@@ -12,6 +12,7 @@ import { Account, abandonUpload, deleteShare } from './account.js';
 import type { AccountListEntry } from './account-list.js';
 import { changeAccount, createRecordedAccount } from './account-records.js';
 import { Core, guard, translate, uploadKey } from './core.js';
+import { directoryAccountId } from './directory-slots.js';
 import { AccountantError } from './errors.js';
 import {
   type AccountantOptions,
@@ -148,6 +149,8 @@ export class Accountant {
   async start(options: { intervalSeconds?: number } = {}): Promise<void> {
     const core = this.#core;
     await guard(() => core.db.heartbeatProcess(core.options.processId, core.options.processUrl));
+    // Before any request: the account the directory slots' writes are made as, with its quota.
+    await directoryAccountId(core);
     const peers = await core.peers();
     const alone = peers.live.size === 0;
     if (alone) await guard(() => core.backend.discardUploads());
@@ -243,6 +246,15 @@ export class Accountant {
       throw new RangeError('an account id is a non-negative integer');
     }
     return new Account(this.#core, accountId);
+  }
+
+  /**
+   * The id of the account that anonymous writes to the directory slots are made as
+   * (`directorySlots`), created at `start()` (or on first need); undefined when there is none:
+   * no `directorySlots`, or a mode other than `required`.
+   */
+  async directoryAccountId(): Promise<number | undefined> {
+    return await directoryAccountId(this.#core);
   }
 
   /** The anonymous account's facet: clients that present the node's ordinary NURL. */

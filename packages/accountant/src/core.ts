@@ -113,6 +113,8 @@ export class Core {
   readonly refusals: RefusalRecorder;
   /** Uploads, reads and share bytes in and out per account and hour, until flushed. */
   readonly traffic: TrafficMeter;
+  /** The directory account's id once settled (directory-slots.ts, `directoryAccountId`). */
+  directoryAccount: Promise<number> | undefined;
 
   constructor(options: ResolvedOptions) {
     this.options = options;

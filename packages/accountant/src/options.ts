@@ -41,6 +41,33 @@ export const ANONYMOUS_DEFAULTS = {
   reservedBytesPerConnection: 2_000_000_000,
 } as const;
 
+/**
+ * The account the anonymous writes of the grid service directory's slots are counted against
+ * ({@link AccountantOptions.directorySlots}): its nickname, and its hard quota by default,
+ * 8 MiB — a full directory (1,000 entries, about 150 KiB) and an announcement of a few KiB for
+ * each of its servers.
+ */
+export const DIRECTORY_SLOTS_DEFAULTS = {
+  nickname: 'grid directory',
+  hardQuotaBytes: 8 * 1024 * 1024,
+} as const;
+
+/** What {@link AccountantOptions.directorySlots} is given. */
+export interface DirectorySlotsOptions {
+  /**
+   * Whether anonymous clients may write the mutable slot at this storage index in mode
+   * `required`. Asked at every such write, so the embedder may change its answer at any time
+   * (as the directory it reads changes); keep it a lookup, such as a `Set`'s `has`.
+   */
+  readonly admits: (storageIndex: string) => boolean;
+  /**
+   * The hard quota of the account those writes are counted against (default
+   * {@link DIRECTORY_SLOTS_DEFAULTS}; null: none). Set on the account at every start, so the
+   * embedder's value wins over one an operator set meanwhile.
+   */
+  readonly hardQuotaBytes?: number | null;
+}
+
 export interface AccountantOptions {
   readonly leaseDb: LeaseDb;
   readonly backend: ShareBackend;
@@ -153,6 +180,17 @@ export interface AccountantOptions {
    * hour, the sweep deletes those of hours that began longer ago (default 90 days).
    */
   readonly trafficRetentionSeconds?: number;
+  /**
+   * Slots anonymous clients may write in mode `required` (where the anonymous account otherwise
+   * only reads): those of a grid service directory and its servers' announcements, which every
+   * node of the grid writes to every other through the anonymous NURL. Only mutable writes and
+   * lease renewals of the storage indexes `admits` names are let through, never an immutable
+   * upload, and they are made as a dedicated account (nickname "grid directory", its key derived
+   * from `serverSecret`, so the same account after a restart and after a rebuild from the
+   * store), created at `start()` with its own hard quota: it owns and leases what they store.
+   * Ignored in modes `disabled` and `enabled`, where anonymous clients write anyway.
+   */
+  readonly directorySlots?: DirectorySlotsOptions;
   /** Unix seconds; inject a clock in tests. */
   readonly now?: () => number;
 }
@@ -167,6 +205,7 @@ export type ResolvedOptions = Required<
     | 'stateKey'
     | 'anonymousHardQuotaBytes'
     | 'anonymousReservedBytesPerConnection'
+    | 'directorySlots'
   >
 > & {
   readonly stateKey: Uint8Array | null;
@@ -176,6 +215,10 @@ export type ResolvedOptions = Required<
   readonly defaultSoftQuotaBytes: number | null;
   readonly anonymousHardQuotaBytes: number | null;
   readonly anonymousReservedBytesPerConnection: number | null;
+  readonly directorySlots: {
+    readonly admits: (storageIndex: string) => boolean;
+    readonly hardQuotaBytes: number | null;
+  } | null;
 };
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
@@ -271,6 +314,10 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
   ) {
     throw new RangeError('defaultSoftQuotaBytes must not exceed defaultHardQuotaBytes');
   }
+  const slots = options.directorySlots;
+  if (slots !== undefined && typeof slots?.admits !== 'function') {
+    throw new TypeError('directorySlots.admits must be a function');
+  }
   const maxLease = options.leaseDb.policy.maxLeaseDurationSeconds;
   const minLeaseDurationSeconds = positive(
     'minLeaseDurationSeconds',
@@ -344,6 +391,16 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
       mode,
       ANONYMOUS_DEFAULTS.reservedBytesPerConnection,
     ),
+    directorySlots:
+      slots === undefined
+        ? null
+        : {
+            admits: slots.admits,
+            hardQuotaBytes:
+              slots.hardQuotaBytes === undefined
+                ? DIRECTORY_SLOTS_DEFAULTS.hardQuotaBytes
+                : optionalBytes('directorySlots.hardQuotaBytes', slots.hardQuotaBytes),
+          },
     crossProcessLocks: options.crossProcessLocks ?? true,
     processId,
     processUrl,

@@ -48,6 +48,18 @@ export interface GridMemberOptions {
   announcementWritecap(): Promise<string>;
   /** The directory's writecap when this node keeps the directory, else undefined; asked at each check. */
   directoryWritecap?(): Promise<string | undefined>;
+  /**
+   * Told what the directory lists each time a check read it (not when no server gave one: what
+   * it was told last stands). A node whose servers admit only the grid's own anonymous writes
+   * (accounting mode `required`) admits the announcements listed here. Called before the node
+   * publishes anything in that check; what it throws is logged and changes nothing else.
+   */
+  onDirectory?(directory: {
+    readonly readcap: string;
+    readonly seqnum: number;
+    /** The readcaps of the announcements it lists, in its order. */
+    readonly announcements: readonly string[];
+  }): void;
   /** Seconds between checks. */
   readonly checkIntervalSeconds: number;
   /** Seconds after which an unchanged announcement is published again and the directory's leases renewed. */
@@ -374,6 +386,16 @@ export function createGridMember(options: GridMemberOptions): GridMember {
       if (!view.directory) {
         lastError = `no server reached holds the directory (${view.nurls.length} asked)`;
         logger?.warn({ problems: view.problems }, `grid service directory: ${lastError}`);
+      } else if (options.onDirectory) {
+        try {
+          options.onDirectory({
+            readcap,
+            seqnum: view.directory.seqnum,
+            announcements: view.entries.map((e) => e.readcap),
+          });
+        } catch (error) {
+          logger?.error({ err: error }, 'grid service directory: onDirectory failed');
+        }
       }
       try {
         announcement = await publishOwn(view.directory ? view : undefined);

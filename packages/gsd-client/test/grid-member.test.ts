@@ -303,6 +303,41 @@ describe('createGridMember(options)', () => {
     expect(s.member.status().lastError).toBeNull();
   });
 
+  it('onDirectory is told the listed readcaps at each check that read the directory, before publishing', async () => {
+    const told: { readcap: string; seqnum: number; announcements: readonly string[] }[] = [];
+    let published: number | undefined;
+    const s = await setup({
+      onDirectory(directory) {
+        told.push(directory);
+        published = s.annSeqnumOn(s.self);
+      },
+    });
+    await s.member.check();
+    expect(told).toEqual([{ readcap: s.dirReadcap, seqnum: 1, announcements: [] }]);
+    // Told before this check published (so a node can admit what the directory lists first).
+    expect(published).toBeUndefined();
+    await s.addServer('other');
+    await s.addServer('later');
+    await s.member.check();
+    const listed = s.member.status().directory!.servers.map((r) => r.readcap);
+    expect(listed).toHaveLength(2);
+    expect(told.at(-1)).toEqual({ readcap: s.dirReadcap, seqnum: 3, announcements: listed });
+    // No directory found: not told (the last list stands); a throwing hook is only logged.
+    for (const server of s.servers.values()) server.down = true;
+    await s.member.check();
+    expect(told).toHaveLength(2);
+    for (const server of s.servers.values()) server.down = false;
+    const failing = await setup({
+      onDirectory() {
+        throw new Error('hook failed');
+      },
+    });
+    await failing.member.check();
+    expect(failing.member.status().lastError).toBeNull();
+    expect(failing.annSeqnumOn(failing.self)).toBe(1);
+    expect(failing.logged.some((l) => l.level === 'error')).toBe(true);
+  });
+
   it('announce: false reads the directory and publishes nothing', async () => {
     const s = await setup({ announce: false });
     await s.member.check();
