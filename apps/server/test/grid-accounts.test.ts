@@ -298,7 +298,7 @@ describe('grid accounts: join --tahoe-dir, sync, usage, lease-duration', () => {
     ).toEqual(['read', 'read', 'unreachable']);
 
     // --- the directory drops node-b: sync removes it, and keeps the user's entry.
-    // (written to node-a alone: node-b refuses anonymous slot writes, node-c is down)
+    // (exit 1: node-c, down, missed the write; node-a and node-b took it)
     const dropped = await a.cli(['gsd', 'remove-announcement', 'node-b']);
     expect(dropped.stdout, dropped.stderr).toMatch(/^removed/);
     await a.running!.gsd.check();
