@@ -23,18 +23,12 @@ import {
   settleGridAccounts,
   writeFileAtomically,
 } from '@ostrom/gsd-client';
-import {
-  createStorageClient,
-  type Feed,
-  ProtocolError,
-  parseNurl,
-  StorageClientError,
-} from '@ostrom/protocol';
+import { createStorageClient, type Feed, parseNurl, StorageClientError } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type AccountKey, defaultKeyFile, readOrCreateAccountKey } from './account-key.js';
 import { type CliContext, EXIT } from './cli-common.js';
 import { formatSeconds, isoTime, quotaText, table } from './cli-format.js';
-import { introductionArg } from './cli-gsd.js';
+import { introductionArg, nurlArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
 import {
   type GridClientState,
@@ -165,17 +159,6 @@ function changeLines(summary: ReturnType<typeof changeSummary>): string[] {
     ...summary.removed.map((p) => `removed: ${p}`),
     ...summary.updated.map((u) => `updated: ${u.petname} (${u.changed.join(', ')})`),
   ];
-}
-
-/** A NURL argument: one clear line (exit 2) if it is not one. */
-function nurlArg(value: string): string {
-  try {
-    parseNurl(value.trim());
-    return value.trim();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw error;
-    throw new InvalidArgumentError(error.message);
-  }
 }
 
 /** Text from another node, safe on a terminal: control characters shown as U+FFFD. */

@@ -79,8 +79,8 @@ export function petnameArg(value: string): string {
   return value;
 }
 
-/** A NURL option: one clear line (exit 2) if it is not one. */
-function nurlOption(value: string): string {
+/** A NURL argument or option: one clear line (exit 2) if it is not one. */
+export function nurlArg(value: string): string {
   try {
     parseNurl(value.trim());
     return value.trim();
@@ -381,7 +381,7 @@ export function registerGsdCommands(program: Command, ctx: GsdCliContext): void 
     .option(
       '--from <NURL>',
       "also read the announcement from this server: the node's own NURL, when the directory's servers are in accounting mode required (they take only listed announcements)",
-      nurlOption,
+      nurlArg,
     )
     .option('--json', 'machine-readable output')
     .action(async (readcap: string, o: { petname?: string; from?: string }, cmd: Command) => {

@@ -4,7 +4,7 @@ import { createStorageClient, parseNurl } from '@ostrom/protocol';
 import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type GridNode, gridNodes } from './gsd-harness.js';
+import { type GridNode, gridNodes, threeNodeGrid } from './gsd-harness.js';
 import { ostrom } from './helpers.js';
 import { bytes, secrets, storageIndex } from './http-setup.js';
 
@@ -51,32 +51,15 @@ const HAND_ENTRY = `storage:
       anonymous-storage-NURLs: ["pb://AAAA@127.0.0.1:1/swiss#v=1"]
 `;
 
-/** Starts three nodes, node-b in mode required, and lists all three in node-a's directory. */
-async function grid() {
-  const nodes = await gridNodes(3);
-  const [a, b] = nodes as [GridNode, GridNode, GridNode];
-  await b.configure('mode', '"required"');
-  // node-a and node-b publish their feeds; node-c does not.
-  await a.configure('feed', 'true');
-  await b.configure('feed', 'true');
-  await a.start();
-  const created = await a.cli(['gsd', 'create', '--json']);
-  if (created.code !== 0) throw new Error(`gsd create: ${created.stderr}`);
-  const { introduction } = JSON.parse(created.stdout) as { introduction: string };
-  for (const n of nodes) await n.configure('introduction', JSON.stringify(introduction));
-  await a.stop();
-  for (const n of nodes) await n.start();
-  for (const n of nodes) await n.running!.gsd.check();
-  for (const n of nodes) {
-    const { readcap } = JSON.parse((await n.cli(['gsd', 'announcement', '--json'])).stdout) as {
-      readcap: string;
-    };
-    const added = await a.cli(['gsd', 'add-announcement', readcap]);
-    if (!added.stdout.startsWith('listed'))
-      throw new Error(`add-announcement ${n.name}: ${added.stderr}`);
-  }
-  for (const n of nodes) await n.running!.gsd.check();
-  return { nodes, introduction };
+/** Three nodes listed in node-a's directory, node-b in mode required; the feed on a and b. */
+function grid() {
+  return threeNodeGrid({
+    async before([a, b]) {
+      await b!.configure('mode', '"required"');
+      await a!.configure('feed', 'true');
+      await b!.configure('feed', 'true');
+    },
+  });
 }
 
 /** Uploads one immutable share of `size` bytes through `nurl`. */

@@ -102,12 +102,18 @@ export async function gridNodes(count: number, values: ConfigValues = {}): Promi
  * listed by the operator; then every node checks once more, so that each announcement is on every
  * server. Returns the nodes (running), the introduction text and the announcement readcaps.
  */
-export async function threeNodeGrid(): Promise<{
+export async function threeNodeGrid(
+  options: {
+    /** Called with the nodes before any starts: settings of their own (`configure`). */
+    before?: (nodes: readonly GridNode[]) => Promise<void>;
+  } = {},
+): Promise<{
   nodes: GridNode[];
   introduction: string;
   readcaps: string[];
 }> {
   const nodes = await gridNodes(3);
+  await options.before?.(nodes);
   const [a] = nodes as [GridNode];
   await a.start();
   const created = await a.cli(['gsd', 'create', '--json']);

@@ -1,16 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseIntroduction, parseReadCap } from '@ostrom/gsd-client';
-import {
-  createStorageClient,
-  parseNurl,
-  StorageClientError,
-  storageIndexFromBytes,
-} from '@ostrom/protocol';
+import { createStorageClient, parseNurl, storageIndexFromBytes } from '@ostrom/protocol';
 import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { type GridNode, gridNodes, gridServers } from './gsd-harness.js';
-import { ostrom } from './helpers.js';
+import { ostrom, outcome } from './helpers.js';
 
 // A grid whose every server is in accounting mode `required` (only accounts may write), over
 // HTTPS on loopback: each node still takes the grid's own anonymous writes — the directory of
@@ -18,17 +13,6 @@ import { ostrom } from './helpers.js';
 // `grid directory` account, so the directory and all three announcements end up on every
 // server and a client sees all three servers; any other anonymous write, and an immutable
 // upload even to the directory's storage index, is refused with 403.
-
-/** 'ok', or the HTTP status the server refused with. */
-async function outcome(request: Promise<unknown>): Promise<'ok' | number> {
-  try {
-    await request;
-    return 'ok';
-  } catch (error) {
-    if (error instanceof StorageClientError && error.status !== undefined) return error.status;
-    throw error;
-  }
-}
 
 function storageIndexOf(seed: string): string {
   return storageIndexFromBytes(createHash('sha256').update(seed).digest().subarray(0, 16));

@@ -1,3 +1,4 @@
+import { StorageClientError } from '@ostrom/protocol';
 import { type CliIo, main } from '../src/cli.js';
 
 /** What one in-process `ostrom` run printed and returned. */
@@ -30,4 +31,15 @@ export async function ostromJson<T = unknown>(args: string[], io: Partial<CliIo>
   if (result.code !== 0)
     throw new Error(`ostrom ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
   return JSON.parse(result.stdout) as T;
+}
+
+/** 'ok', or the HTTP status a storage call was refused with (other failures are thrown). */
+export async function outcome(request: Promise<unknown>): Promise<'ok' | number> {
+  try {
+    await request;
+    return 'ok';
+  } catch (error) {
+    if (error instanceof StorageClientError && error.status !== undefined) return error.status;
+    throw error;
+  }
 }

@@ -2,16 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LeaseDb, openLeaseDb } from '@ostrom/leasedb';
-import {
-  createStorageClient,
-  type StorageClient,
-  StorageClientError,
-  storageIndexFromBytes,
-} from '@ostrom/protocol';
+import { createStorageClient, type StorageClient, storageIndexFromBytes } from '@ostrom/protocol';
 import { createScratchSchema, postgresUrl, s3Endpoint, tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { initNode } from '../src/node-dir.js';
 import { type RunningNode, startNode } from '../src/server.js';
+import { outcome } from './helpers.js';
 import { steppedPacing } from './node-harness.js';
 
 // Outgrowing one machine (docs/ARCHITECTURE.md, "Multi-process operation"): one node directory, so
@@ -42,17 +38,6 @@ function secrets(seed: string) {
 
 function bytes(length: number, seed: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => (i * 31 + seed * 17) & 0xff);
-}
-
-/** 'ok', or the HTTP status the server refused with. */
-async function outcome(request: Promise<unknown>): Promise<'ok' | number> {
-  try {
-    await request;
-    return 'ok';
-  } catch (error) {
-    if (error instanceof StorageClientError && error.status !== undefined) return error.status;
-    throw error;
-  }
 }
 
 interface Cluster {

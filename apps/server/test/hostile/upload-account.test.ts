@@ -5,14 +5,10 @@ import { Accountant } from '@ostrom/accountant';
 import { createMemoryBackend } from '@ostrom/backend';
 import { createStorageHandler, createUploadForwarder } from '@ostrom/http';
 import { openLeaseDb } from '@ostrom/leasedb';
-import {
-  createStorageClient,
-  formatNurl,
-  type StorageClient,
-  StorageClientError,
-} from '@ostrom/protocol';
+import { createStorageClient, formatNurl, type StorageClient } from '@ostrom/protocol';
 import { createScratchSchema, manualClock } from '@ostrom/test-fixtures';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { outcome } from '../helpers.js';
 import {
   bytes,
   CERTIFICATE,
@@ -37,17 +33,6 @@ import {
 // it) and changes nothing; the allocating account's own chunks are refused once it is frozen
 // (403), while it may still abort (200) and so give its reservation back; the same through a
 // second server process, which forwards only the allocating account's requests to the holder.
-
-/** 'ok', or the HTTP status the server refused with. */
-async function outcome(request: Promise<unknown>): Promise<'ok' | number> {
-  try {
-    await request;
-    return 'ok';
-  } catch (error) {
-    if (error instanceof StorageClientError && error.status !== undefined) return error.status;
-    throw error;
-  }
-}
 
 const SIZE = 100;
 const DATA = bytes(SIZE, 3);
