@@ -4,11 +4,10 @@ import { join, resolve } from 'node:path';
 import { type Accountant, AccountantError } from '@ostrom/accountant';
 import { BackendError, type ShareBackend } from '@ostrom/backend';
 import { BackupError, CrawlerClaimedError, listBackups } from '@ostrom/crawler';
-import { GsdError, type SlotServer } from '@ostrom/gsd-client';
+import { GsdError, type SlotServer, type SlotServerPool } from '@ostrom/gsd-client';
 import { type AccountRow, type LeaseDb, LeaseDbError } from '@ostrom/leasedb';
 import { ProtocolError, StorageClientError } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { GsdCliContext } from './cli-gsd.js';
 import type { Ask } from './cli-init-checks.js';
 import { NodeError, UsageError } from './errors.js';
 import { type LoadedNode, loadNode, nodePath } from './node-dir.js';
@@ -87,11 +86,25 @@ export function errorLine(error: unknown): { message: string; code: number } {
 /** The actor the activity log names for what an operator does from the command line. */
 export const CLI_ACTOR = 'cli';
 
-/** What buildProgram hands every `register*Commands` (the gsd and grid ones take a part of it). */
-export interface CliContext extends GsdCliContext {
+/** What buildProgram hands every `register*Commands`. */
+export interface CliContext {
   readonly io: CliIo;
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  /** Unix seconds. */
+  readonly now: () => number;
+  /** Adds a subcommand sharing the program's exit override and output. */
+  command(parent: Command, nameAndArgs: string, description: string): Command;
   /** The node directory: the command's `[DIR]` when given, else `-d`, $OSTROM_DIR, ~/.ostrom. */
   nodeDir(cmd: Command, positional?: string): string;
+  json(cmd: Command): boolean;
+  /** JSON with `--json`, else `human()`. */
+  print(cmd: Command, value: unknown, human: () => string): void;
+  /** The exit code of the run (set to 1 for a partial failure that still printed a result). */
+  readonly result: { code: number };
+  /** How servers are reached (tests may substitute); default HTTPS with a 10 s timeout. */
+  readonly connect?: ConstructorParameters<typeof SlotServerPool>[0];
 }
 
 /** The context of one run; `result.code` is the exit code a command sets without failing. */

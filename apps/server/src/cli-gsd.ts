@@ -20,7 +20,7 @@ import {
 } from '@ostrom/gsd-client';
 import { ProtocolError, parseNurl } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
-import { withOperator } from './cli-common.js';
+import { type CliContext, withOperator } from './cli-common.js';
 import { isoTime, table } from './cli-format.js';
 import { NodeError } from './errors.js';
 import { announcementWritecap, directoryWritecap } from './gsd.js';
@@ -31,26 +31,6 @@ import { formatSize } from './size.js';
 // `ostrom gsd ...`: the operator's commands for the grid service directory, run on a node's
 // directory (the node must be running to be written to: the directory and the announcements
 // live in the storage servers' slots, this node's among them).
-
-/** What cli.ts hands the gsd and grid commands. */
-export interface GsdCliContext {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-  /** Unix seconds. */
-  readonly now: () => number;
-  /** Adds a subcommand sharing the program's exit override and output. */
-  command(parent: Command, nameAndArgs: string, description: string): Command;
-  /** The node directory a command works on (`-d`, $OSTROM_DIR, ~/.ostrom). */
-  nodeDir(cmd: Command): string;
-  json(cmd: Command): boolean;
-  /** JSON with `--json`, else `human()`. */
-  print(cmd: Command, value: unknown, human: () => string): void;
-  /** The exit code of the run (set to 1 for a partial failure that still printed a result). */
-  readonly result: { code: number };
-  /** How servers are reached (tests may substitute); default HTTPS with a 10 s timeout. */
-  readonly connect?: ConstructorParameters<typeof SlotServerPool>[0];
-}
 
 // ---------------------------------------------------------------------------- argument parsers
 
@@ -229,7 +209,7 @@ interface ShownServer {
 
 // ---------------------------------------------------------------------------- the commands
 
-export function registerGsdCommands(program: Command, ctx: GsdCliContext): void {
+export function registerGsdCommands(program: Command, ctx: CliContext): void {
   const { command, nodeDir, print, now } = ctx;
   const withPool = async <T>(fn: (pool: SlotServerPool) => Promise<T>): Promise<T> => {
     const pool = new SlotServerPool(ctx.connect ?? ((nurl: string) => connectSlotServer(nurl)));
