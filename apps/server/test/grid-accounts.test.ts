@@ -334,7 +334,7 @@ describe('grid accounts: join --tahoe-dir, sync, usage, lease-duration', () => {
       cli(['grid', 'join', introduction, ...base, '--tahoe-dir', tahoe, '--key', key, ...more]);
 
     // Commands that need a join say which join.
-    for (const args of [['sync'], ['usage'], ['lease-duration', '30d']]) {
+    for (const args of [['sync'], ['usage'], ['lease-duration', '30d'], ['feed']]) {
       const r = await cli(['grid', ...args, ...base]);
       expect(r.code, args.join(' ')).toBe(1);
       expect(r.stderr).toMatch(/no grid joined|run `ostrom grid join/);

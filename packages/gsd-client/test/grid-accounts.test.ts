@@ -13,8 +13,10 @@ import {
   type GridAccountsTransport,
   type GridServer,
   gridServersYamlEntries,
+  gridUsage,
   readCapOf,
   requestGridAccounts,
+  setGridLeaseDuration,
   settleGridAccounts,
 } from '../src/index.js';
 import { announcementFor, memoryServers } from './helpers.js';
@@ -212,5 +214,69 @@ describe('settleGridAccounts() and gridServersYamlEntries()', () => {
       ],
     );
     expect(entries.map((e) => e.nurls)).toEqual([['pb://acct'], undefined]);
+  });
+});
+
+describe('gridUsage() and setGridLeaseDuration()', () => {
+  const account = (petname: string, status: GridAccount['status'] = 'active'): GridAccount => ({
+    serverId: `v0-${petname}`,
+    petname,
+    status,
+    askedAt: 1,
+    ...(status === 'active' ? { accountNurl: `https://${petname}` } : { reason: 'pending' }),
+  });
+  const info = (bytes: number) => ({
+    accountId: 3,
+    nickname: 'alice',
+    status: 'normal',
+    shares: 1,
+    bytes,
+    hardQuotaBytes: null,
+    softQuotaBytes: null,
+    leaseDurationSeconds: 100,
+  });
+
+  it('reads only active accounts, sums what was read, and says why for the rest', async () => {
+    const { t } = transport({
+      'https://a': { getAccount: async () => info(1000) },
+      'https://b': { getAccount: async () => info(250) },
+      'https://c': { getAccount: () => Promise.reject(httpError(503, 'database away')) },
+    });
+    const usage = await gridUsage(
+      [account('a'), account('b'), account('c'), account('d', 'pending')],
+      { transport: t },
+    );
+    expect(usage.servers.map((r) => [r.petname, r.status])).toEqual([
+      ['a', 'read'],
+      ['b', 'read'],
+      ['c', 'unreachable'],
+      ['d', 'pending'],
+    ]);
+    expect(usage.total).toEqual({ servers: 2, shares: 2, bytes: 1250 });
+  });
+
+  it('granted, clamped, refused with the reason, and skipped without an account', async () => {
+    const { t } = transport({
+      'https://a': { setLeaseDuration: async (s) => s },
+      'https://b': { setLeaseDuration: async () => 86_400 },
+      'https://c': { setLeaseDuration: () => Promise.reject(httpError(403, 'account frozen')) },
+    });
+    const answers = await setGridLeaseDuration(
+      [account('a'), account('b'), account('c'), account('d', 'refused')],
+      7 * 86_400,
+      { transport: t },
+    );
+    expect(answers).toEqual([
+      { serverId: 'v0-a', petname: 'a', outcome: 'granted', leaseDurationSeconds: 7 * 86_400 },
+      { serverId: 'v0-b', petname: 'b', outcome: 'clamped', leaseDurationSeconds: 86_400 },
+      {
+        serverId: 'v0-c',
+        petname: 'c',
+        outcome: 'refused',
+        reason: 'it answered 403: account frozen',
+      },
+      { serverId: 'v0-d', petname: 'd', outcome: 'skipped', reason: 'pending' },
+    ]);
+    await expect(setGridLeaseDuration([], 0, { transport: t })).rejects.toThrow(RangeError);
   });
 });
