@@ -80,12 +80,17 @@ describeMatrix('concurrency', (matrix) => {
     const row = await world.accountant.addAccount({ publicKey: randomKey(), nickname: 'alice' });
     const alice = world.accountant.account(row.id);
     const held = deferred();
+    const started = deferred();
     const order: string[] = [];
     const outside = world.accountant.exclusive(A, async () => {
       order.push('exclusive start');
+      started.release();
       await held.promise;
       order.push('exclusive end');
     });
+    // The writes begin once the exclusive section holds A (on PostgreSQL taking it is a round
+    // trip of its own, which a write of B could otherwise finish before).
+    await started.promise;
     const writeA = alice.readTestWrite(A, write('w', bytes(10, 1))).then(() => order.push('A'));
     await alice.readTestWrite(B, write('w', bytes(10, 2)));
     order.push('B');
