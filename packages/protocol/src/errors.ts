@@ -26,6 +26,8 @@ export const PROTOCOL_ERROR_CODES = [
   'BAD_SIGNATURE',
   /** A certificate that cannot be parsed. */
   'INVALID_CERTIFICATE',
+  /** An invitation code that is malformed or whose checksum does not match. */
+  'INVALID_INVITATION',
 ] as const;
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];

@@ -68,11 +68,22 @@ export {
   SECRET_KINDS,
   type SecretKind,
 } from './headers.js';
+export {
+  formatInvitation,
+  INVITATION_PREFIX,
+  INVITATION_SECRET_BYTES,
+  type Invitation,
+  invitationSecretHash,
+  MAX_INVITATION_LENGTH,
+  newInvitationSecret,
+  parseInvitation,
+} from './invitation.js';
 export { leaseSecretDigest } from './lease-secret.js';
 export {
   ACCOUNT_RESPONSE_STATUSES,
   ACCOUNTING_PATHS,
   type AccountInfo,
+  type AccountRequestBody,
   type AccountResponse,
   type AllocateRequest,
   type AllocateResponse,

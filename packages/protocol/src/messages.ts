@@ -3,6 +3,7 @@ import type { SignedAccountRequest } from './account-request.js';
 import { decodeCbor, encodeCbor } from './cbor.js';
 import { ProtocolError } from './errors.js';
 import { type ByteRange, MAX_SHNUM } from './facts.js';
+import { INVITATION_SECRET_BYTES } from './invitation.js';
 
 // Shapes follow Tahoe's CDDL (`http_server._SCHEMAS` for requests, `http_client._SCHEMAS` for
 // responses) and what `http_server` actually writes (docs/TAHOE-COMPATIBILITY.md fact 29).
@@ -490,21 +491,42 @@ const accountRequestBodySchema = struct({
     message: `must be 1..${MAX_ACCOUNT_REQUEST_BYTES} bytes`,
   }),
   signature: bytes.refine((b) => b.length === 64, { message: 'must be 64 bytes' }),
+  invitation: bytes
+    .refine((b) => b.length === INVITATION_SECRET_BYTES, {
+      message: `must be ${INVITATION_SECRET_BYTES} bytes`,
+    })
+    .optional(),
 });
 
+/**
+ * The body of `POST /accounting/v1/account`: the signed request, and the secret of an invitation
+ * code when the client has one (README, "Invitations").
+ */
+export interface AccountRequestBody extends SignedAccountRequest {
+  readonly invitation?: Uint8Array;
+}
+
 /** Encodes the body of `POST /accounting/v1/account`. */
-export function encodeAccountRequestBody(signed: SignedAccountRequest): Uint8Array {
+export function encodeAccountRequestBody(body: AccountRequestBody): Uint8Array {
   return send(
     accountRequestBodySchema,
-    { request: signed.request, signature: signed.signature },
+    {
+      request: body.request,
+      signature: body.signature,
+      ...(body.invitation === undefined ? {} : { invitation: body.invitation }),
+    },
     'account request body',
   );
 }
 
 /** Decodes the body of `POST /accounting/v1/account` (the signature is not checked here). */
-export function decodeAccountRequestBody(body: Uint8Array): SignedAccountRequest {
+export function decodeAccountRequestBody(body: Uint8Array): AccountRequestBody {
   const wire = receive(accountRequestBodySchema, body, 'account request body');
-  return { request: wire.request, signature: wire.signature };
+  return {
+    request: wire.request,
+    signature: wire.signature,
+    ...(wire.invitation === undefined ? {} : { invitation: wire.invitation }),
+  };
 }
 
 const accountStatusSchema = struct({ status: z.enum(ACCOUNT_RESPONSE_STATUSES) }, false);

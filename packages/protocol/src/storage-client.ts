@@ -145,7 +145,13 @@ export interface MutableClient {
 /** Calls of Ostrom's accounting extension (`/accounting/v1`). */
 export interface AccountingClient {
   /** Asks for an account: active (with its NURL), pending (retry later) or refused. */
-  requestAccount(signed: SignedAccountRequest): Promise<AccountResponse>;
+  requestAccount(
+    signed: SignedAccountRequest,
+    options?: {
+      /** The secret of an invitation code (`parseInvitation`): an active account at once. */
+      invitation?: Uint8Array;
+    },
+  ): Promise<AccountResponse>;
   /** The account this client's swissnum belongs to, with usage and quotas. */
   getAccount(): Promise<AccountInfo>;
   /** Asks for a lease duration; answers the duration granted after the server's clamping. */
@@ -549,12 +555,16 @@ export function createStorageClient(options: StorageClientOptions): StorageClien
   };
 
   const accounting: AccountingClient = {
-    async requestAccount(signed) {
+    async requestAccount(signed, options = {}) {
+      const body = {
+        ...signed,
+        ...(options.invitation === undefined ? {} : { invitation: options.invitation }),
+      };
       const response = await call(
         {
           method: 'POST',
           path: ACCOUNTING_PATHS.account,
-          ...cborBody(encodeAccountRequestBody(signed)),
+          ...cborBody(encodeAccountRequestBody(body)),
         },
         [200, 202, 403],
         MAX_CBOR_RESPONSE_BYTES,
