@@ -92,6 +92,7 @@ const PROTOCOL_STATUS = {
   INVALID_ACCOUNT_REQUEST: 400,
   BAD_SIGNATURE: 400,
   INVALID_CERTIFICATE: 400,
+  INVALID_INVITATION: 400,
 } as const satisfies Record<ProtocolErrorCode, number>;
 
 const HTTP_STATUS = {
