@@ -91,7 +91,8 @@ function assertStatus(status: unknown): asserts status is AccountStatus {
   }
 }
 
-function assertQuota(quota: QuotaInput): void {
+/** Throws unless both limits are null or sizes, soft at most hard when both are set. */
+export function assertQuota(quota: QuotaInput): void {
   if (quota.hardQuotaBytes !== null)
     assertNonNegativeInteger('hardQuotaBytes', quota.hardQuotaBytes);
   if (quota.softQuotaBytes !== null)

@@ -29,6 +29,8 @@ export const LEASE_DB_ERROR_CODES = [
   'MIGRATION_FAILED',
   /** A backup given to restore is not a usable lease database. */
   'INVALID_BACKUP',
+  /** An invitation with that secret hash exists already. */
+  'INVITATION_EXISTS',
 ] as const;
 
 export type LeaseDbErrorCode = (typeof LEASE_DB_ERROR_CODES)[number];

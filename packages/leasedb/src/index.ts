@@ -21,6 +21,7 @@ export {
 export { LEASE_DB_ERROR_CODES, LeaseDbError, type LeaseDbErrorCode } from './errors.js';
 export type { EventInput, EventQuery } from './events.js';
 export type { TimeRange } from './history.js';
+export { MAX_INVITATION_USES } from './invitations.js';
 export {
   type ActorOption,
   type LeaseDb,
@@ -52,9 +53,12 @@ export {
   type CrawlerClaim,
   type CrawlerCycle,
   type CrawlerState,
+  type CreateInvitationInput,
   type DatabaseRestore,
   EVENT_KINDS,
   type EventKind,
+  type InvitationRedemption,
+  type InvitationRow,
   type Lease,
   type LeaseInput,
   type ServerProcess,

@@ -19,6 +19,7 @@ import * as events from './events.js';
 import { GroupCommit } from './group-commit.js';
 import type { TimeRange } from './history.js';
 import * as history from './history.js';
+import * as invitations from './invitations.js';
 import type { AddOrRenewInput, AddOrRenewResult, DroppedLease, ExpiredLease } from './leases.js';
 import * as leases from './leases.js';
 import { migrateLeaseDb } from './migrations.js';
@@ -38,7 +39,10 @@ import type {
   CrawlerClaim,
   CrawlerCycle,
   CrawlerState,
+  CreateInvitationInput,
   DatabaseRestore,
+  InvitationRedemption,
+  InvitationRow,
   Lease,
   ServerProcess,
   Share,
@@ -103,6 +107,26 @@ export interface LeaseDbOperations {
   restoreAccount(input: RestoreAccountInput): Promise<RestoreAccountResult>;
   /** Makes every account id issued from now on greater than `throughId`; never moves back. */
   reserveAccountIds(throughId: number): Promise<void>;
+
+  /**
+   * Stores an invitation (its code's secret only as a SHA-256) and logs `invitation-created`;
+   * INVITATION_EXISTS when the hash has one already.
+   */
+  createInvitation(input: CreateInvitationInput): Promise<InvitationRow>;
+  /** Every invitation, newest first. */
+  listInvitations(): Promise<InvitationRow[]>;
+  getInvitation(id: number): Promise<InvitationRow | undefined>;
+  /**
+   * Revokes an invitation now; one revoked already keeps its first time and logs nothing more.
+   * Undefined when there is no such invitation.
+   */
+  revokeInvitation(id: number, actor: string): Promise<InvitationRow | undefined>;
+  /**
+   * Counts one use of the invitation with this hash, atomically, if it is not revoked, expired
+   * or spent (the first of these that holds is the answer otherwise). Run it in the transaction
+   * that creates the account it admits, so that a failed creation gives the use back.
+   */
+  redeemInvitation(secretHash: string): Promise<InvitationRedemption>;
 
   /** NONE → COMING for an allocation, leased to the uploader; checks the hard quota. */
   addComingShares(input: ComingShareInput): Promise<Share[]>;
@@ -426,6 +450,22 @@ class SqlLeaseDb implements LeaseDb {
   }
   reserveAccountIds(throughId: number) {
     return this.#write((ctx) => accounts.reserveAccountIds(ctx, throughId));
+  }
+
+  createInvitation(input: CreateInvitationInput) {
+    return this.#write((ctx) => invitations.createInvitation(ctx, input));
+  }
+  listInvitations() {
+    return invitations.listInvitations(this.#ctx);
+  }
+  getInvitation(id: number) {
+    return invitations.getInvitation(this.#ctx, id);
+  }
+  revokeInvitation(id: number, actor: string) {
+    return this.#write((ctx) => invitations.revokeInvitation(ctx, id, actor));
+  }
+  redeemInvitation(secretHash: string) {
+    return this.#write((ctx) => invitations.redeemInvitation(ctx, secretHash));
   }
 
   addComingShares(input: ComingShareInput) {

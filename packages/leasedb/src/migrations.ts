@@ -324,6 +324,38 @@ const traffic: Migration = {
   },
 };
 
+/**
+ * Invitations an operator issues: a client presenting one's code gets an active account with the
+ * invitation's quota. Only the SHA-256 of the code's secret is kept, so the table read from a
+ * backup admits nobody. A redemption is one conditional UPDATE of `uses`, hence the counter and
+ * its limit in the row rather than a table of uses.
+ */
+function invitations(dialect: Dialect): Migration {
+  return {
+    // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('invitations')
+        .addColumn('id', identity(dialect), (c) => {
+          const pk = c.primaryKey();
+          return dialect === 'sqlite' ? pk.autoIncrement() : pk;
+        })
+        .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('nickname', 'text')
+        .addColumn('hard_quota_bytes', 'bigint')
+        .addColumn('soft_quota_bytes', 'bigint')
+        .addColumn('max_uses', 'integer', (c) => c.notNull())
+        .addColumn('uses', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+    },
+  };
+}
+
 /** The migrations of the lease database, in order, for one dialect. */
 export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -335,6 +367,7 @@ export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
     '0006_account_last_seen': accountLastSeen(dialect),
     '0007_usage_history_changes_only': usageHistoryChangesOnly,
     '0008_traffic': traffic,
+    '0009_invitations': invitations(dialect),
   };
 }
 

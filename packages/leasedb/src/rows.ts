@@ -1,10 +1,17 @@
 import type { Selectable } from 'kysely';
-import type { AccountsTable, EventsTable, LeasesTable, SharesTable } from './schema.js';
+import type {
+  AccountsTable,
+  EventsTable,
+  InvitationsTable,
+  LeasesTable,
+  SharesTable,
+} from './schema.js';
 import type {
   AccountRow,
   AccountStatus,
   ActivityEvent,
   EventKind,
+  InvitationRow,
   Lease,
   Share,
   ShareState,
@@ -64,5 +71,22 @@ export function toEvent(row: Selectable<EventsTable>): ActivityEvent {
     storageIndex: row.storage_index,
     shnum: row.shnum,
     data: JSON.parse(row.data) as Record<string, unknown>,
+  };
+}
+
+export function toInvitation(row: Selectable<InvitationsTable>): InvitationRow {
+  return {
+    id: row.id,
+    secretHash: row.secret_hash,
+    nickname: row.nickname,
+    hardQuotaBytes: row.hard_quota_bytes,
+    softQuotaBytes: row.soft_quota_bytes,
+    maxUses: row.max_uses,
+    uses: row.uses,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    createdBy: row.created_by,
+    lastUsedAt: row.last_used_at,
   };
 }

@@ -150,6 +150,24 @@ export interface TrafficTable {
   bytes_out: number;
 }
 
+/** An invitation: its code's secret only as a hash, its quota, and how often it was used. */
+export interface InvitationsTable {
+  id: Generated<number>;
+  /** SHA-256 of the code's secret, 64 lowercase hex digits; never the secret. */
+  secret_hash: string;
+  nickname: string | null;
+  hard_quota_bytes: number | null;
+  soft_quota_bytes: number | null;
+  max_uses: number;
+  uses: Generated<number>;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  /** Who issued it (the actor of its `invitation-created` event). */
+  created_by: string;
+  last_used_at: number | null;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   account_attributes: AccountAttributesTable;
@@ -167,4 +185,5 @@ export interface Schema {
   crawler_claims: CrawlerClaimsTable;
   restores: RestoresTable;
   traffic: TrafficTable;
+  invitations: InvitationsTable;
 }

@@ -111,6 +111,11 @@ export const EVENT_KINDS = [
   'usage-corrected',
   'backup-made',
   'database-restored',
+  /** An operator issued an invitation (its data never holds the secret's hash). */
+  'invitation-created',
+  'invitation-revoked',
+  /** A code refused (unknown, revoked, expired or spent): appended by the caller that redeems. */
+  'invitation-refused',
   'notice',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
@@ -204,3 +209,55 @@ export interface DatabaseRestore {
   readonly backupCreatedAt: number | null;
   readonly actor: string | null;
 }
+
+/**
+ * An invitation an operator issued: whoever presents its code gets an active account with its
+ * quota, while it is neither revoked, expired nor spent.
+ */
+export interface InvitationRow {
+  readonly id: number;
+  /** SHA-256 of the code's secret, 64 lowercase hex. */
+  readonly secretHash: string;
+  /** The nickname the account gets; null: the client's own choice. */
+  readonly nickname: string | null;
+  readonly hardQuotaBytes: number | null;
+  readonly softQuotaBytes: number | null;
+  /** Redemptions allowed in all. */
+  readonly maxUses: number;
+  /** Redemptions so far. */
+  readonly uses: number;
+  readonly createdAt: number;
+  /** Refused from this time on (Unix seconds). */
+  readonly expiresAt: number;
+  readonly revokedAt: number | null;
+  /** Who issued it. */
+  readonly createdBy: string;
+  /** The latest redemption's time; null: never used. */
+  readonly lastUsedAt: number | null;
+}
+
+/** What `createInvitation` takes. */
+export interface CreateInvitationInput {
+  /** SHA-256 of the code's secret, 64 lowercase hex; the secret itself never reaches the database. */
+  readonly secretHash: string;
+  /** The nickname the account gets (account nicknames' rules); default none. */
+  readonly nickname?: string | null;
+  readonly hardQuotaBytes?: number | null;
+  /** At most `hardQuotaBytes` when both are set. */
+  readonly softQuotaBytes?: number | null;
+  /** A positive integer, at most 1,000,000 (`MAX_INVITATION_USES`). */
+  readonly maxUses: number;
+  /** Unix seconds, after now. */
+  readonly expiresAt: number;
+  /** Who issues it (1–64 characters): the actor of its event, kept as `createdBy`. */
+  readonly actor: string;
+}
+
+/**
+ * What redeeming a code's hash came to: `redeemed` (the use counted, the row as it is after) or
+ * why not, first match wins: `revoked`, `expired`, `spent` (no use left); `unknown`: no such hash.
+ */
+export type InvitationRedemption =
+  | { readonly status: 'redeemed'; readonly invitation: InvitationRow }
+  | { readonly status: 'unknown' }
+  | { readonly status: 'revoked' | 'expired' | 'spent'; readonly invitation: InvitationRow };

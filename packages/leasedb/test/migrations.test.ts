@@ -147,6 +147,26 @@ describeEachDialect('migrations', (dialect) => {
     ]);
   });
 
+  it('a database made by 0008 migrates to invitations, keeping its accounts', async () => {
+    const location = await dialect.location();
+    await migrateBefore(location.connection, dialect.name, '0009');
+    await location.exec(`
+      insert into accounts (id, public_key, nickname, nickname_key, status, created_at) values
+        (2, '${'aa'.repeat(32)}', 'alice', 'alice', 'normal', 10);
+      insert into account_usage (account_id, shares, bytes) values (2, 0, 0);`);
+    const clock = manualClock(1_000);
+    const db = await location.open({ now: clock.now });
+    expect((await db.getAccount(2))?.nickname).toBe('alice');
+    const made = await db.createInvitation({
+      secretHash: 'ab'.repeat(32),
+      maxUses: 1,
+      expiresAt: 2_000,
+      actor: 'op',
+    });
+    expect(made).toMatchObject({ id: 1, uses: 0 });
+    expect(await db.redeemInvitation('ab'.repeat(32))).toMatchObject({ status: 'redeemed' });
+  });
+
   it('a database made by an earlier version (0003) migrates to crawler claims and restores, keeping its rows', async () => {
     const location = await dialect.location();
     expect(await migrateBefore(location.connection, dialect.name, '0004')).toEqual([
