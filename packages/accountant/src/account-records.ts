@@ -106,13 +106,19 @@ class IdTaken extends Error {}
 export async function createRecordedAccount(
   core: Core,
   input: CreateAccountInput,
+  /** More to change in the creating transaction, before the record is written (what it throws rolls all back). */
+  also?: (tx: LeaseDbOperations, created: AccountRow) => Promise<void>,
 ): Promise<AccountRow> {
   for (let attempt = 1; ; attempt++) {
     let createdId: number | undefined;
     try {
       return await core.db.transaction(async (tx) => {
         createdId = undefined;
-        const created = await tx.createAccount(input);
+        let created = await tx.createAccount(input);
+        if (also) {
+          await also(tx, created);
+          created = (await tx.getAccount(created.id)) ?? created;
+        }
         const key = core.options.stateKey;
         if (!key) return created;
         const recorded = await readAccountRecord(core.backend, key, created.id).catch(

@@ -2,6 +2,7 @@ import {
   type AccountRow,
   type AccountStatus,
   ANONYMOUS_ACCOUNT_ID,
+  type InvitationRow,
   LeaseDbError,
   type QuotaInput,
   STARTER_ACCOUNT_ID,
@@ -14,6 +15,12 @@ import { changeAccount, createRecordedAccount } from './account-records.js';
 import { Core, guard, translate, uploadKey } from './core.js';
 import { directoryAccountId } from './directory-slots.js';
 import { AccountantError } from './errors.js';
+import {
+  createInvitation,
+  type InvitationInput,
+  MAX_FAILED_REDEMPTIONS,
+  requestWithInvitation,
+} from './invitations.js';
 import {
   type AccountantOptions,
   type AccountingMode,
@@ -349,8 +356,16 @@ export class Accountant {
    * timestamp (within the window) and the nonce (never seen) are checked, in that order, and
    * refusals of that kind throw. Then a known key gets its account's state; an unknown key gets
    * a new account, active at once with automatic approval, pending with manual approval.
+   *
+   * With `invitation` (an invitation code's secret), an unknown key's account, or a pending one,
+   * is active at once with the invitation's quotas, whatever the approval, and spends one of its
+   * uses; a code that is unknown here, revoked, expired or spent is refused with the reason, and
+   * past {@link MAX_FAILED_REDEMPTIONS} such refusals in a while, TOO_MANY_ATTEMPTS is thrown.
    */
-  async requestAccount(signed: SignedAccountRequest): Promise<AccountRequestOutcome> {
+  async requestAccount(
+    signed: SignedAccountRequest,
+    { invitation }: { invitation?: Uint8Array } = {},
+  ): Promise<AccountRequestOutcome> {
     const core = this.#core;
     const { options } = core;
     if (options.mode === 'disabled') {
@@ -385,6 +400,11 @@ export class Accountant {
     }
 
     let account = await guard(() => core.db.getAccountByPublicKey(request.publicKey));
+    if (invitation !== undefined) {
+      const invited = await requestWithInvitation(core, request, invitation, account);
+      if (invited && 'refused' in invited) return { status: 'refused', reason: invited.refused };
+      if (invited) account = invited.account;
+    }
     if (!account) {
       try {
         account = await createRecordedAccount(core, {
@@ -426,6 +446,29 @@ export class Accountant {
   }
 
   // ---------------------------------------------------------------------- operator actions
+
+  /**
+   * Issues an invitation: its row, and its secret, which only the caller ever sees (the
+   * database keeps a hash); `formatInvitation({ secret, nurl })` of @ostrom/protocol makes the
+   * code to hand out, with this server's NURL.
+   */
+  async createInvitation(
+    input: InvitationInput,
+  ): Promise<{ invitation: InvitationRow; secret: Uint8Array }> {
+    return await createInvitation(this.#core, input);
+  }
+
+  /** Every invitation, newest first, with its uses and whether it was revoked. */
+  async listInvitations(): Promise<InvitationRow[]> {
+    return await guard(() => this.#core.db.listInvitations());
+  }
+
+  /** Revokes an invitation (again: no change). NOT_FOUND when there is no such invitation. */
+  async revokeInvitation(id: number, options: OperatorOption = {}): Promise<InvitationRow> {
+    const row = await guard(() => this.#core.db.revokeInvitation(id, options.actor ?? 'operator'));
+    if (!row) throw new AccountantError('NOT_FOUND', `no invitation ${id}`);
+    return row;
+  }
 
   /** Creates an account for a key ahead of its request (an allow-list entry), normal at once. */
   async addAccount(

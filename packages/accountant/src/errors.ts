@@ -44,6 +44,8 @@ export const ACCOUNTANT_ERROR_CODES = [
    * was allocated; the same request may succeed once uploads in progress complete or time out.
    */
   'UPLOAD_LIMIT',
+  /** Too many invitation codes were refused here lately: none is read for a while (HTTP 429). */
+  'TOO_MANY_ATTEMPTS',
 ] as const;
 
 export type AccountantErrorCode = (typeof ACCOUNTANT_ERROR_CODES)[number];

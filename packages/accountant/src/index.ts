@@ -44,6 +44,13 @@ export {
   type HealthChange,
   type HealthReport,
 } from './health.js';
+export {
+  GUESS_WINDOW_SECONDS,
+  INVITED_BY_INVITATION,
+  type InvitationInput,
+  MAX_FAILED_REDEMPTIONS,
+  MAX_INVITATION_SECONDS,
+} from './invitations.js';
 export { predictMutableLength } from './mutable.js';
 export {
   ACCOUNTING_MODES,

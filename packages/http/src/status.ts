@@ -72,6 +72,8 @@ const ACCOUNTANT_STATUS = {
   // case; its client takes any status but 200 from allocate as this server failing the upload
   // (fact 17) and places the shares elsewhere.
   UPLOAD_LIMIT: 503,
+  // Invitation codes guessed at: the client is told when to try again (Retry-After).
+  TOO_MANY_ATTEMPTS: 429,
 } as const satisfies Record<AccountantErrorCode, number>;
 
 /**

@@ -489,8 +489,11 @@ const readTestWrite: Handler = async (ctx) => {
 
 function accountingHandlers(options: StorageHandlerOptions) {
   const requestAccount: Handler = async ({ res, body }) => {
-    const signed = decodeAccountRequestBody(await body(BODY_LIMITS.other));
-    const outcome = await options.accountant.requestAccount(signed);
+    const { invitation, ...signed } = decodeAccountRequestBody(await body(BODY_LIMITS.other));
+    const outcome = await options.accountant.requestAccount(
+      signed,
+      invitation === undefined ? {} : { invitation },
+    );
     switch (outcome.status) {
       case 'active': {
         const accountId = outcome.account.id;

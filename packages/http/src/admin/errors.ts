@@ -96,6 +96,7 @@ export const ADMIN_ERROR_STATUS = {
     UNAVAILABLE: 503,
     // Too many uploads in progress: no admin route allocates, and were one to, retry later.
     UPLOAD_LIMIT: 503,
+    TOO_MANY_ATTEMPTS: 429,
   } satisfies Record<AccountantErrorCode, number>,
   leaseDb: {
     INVALID_STATE_TRANSITION: 409,
@@ -109,6 +110,7 @@ export const ADMIN_ERROR_STATUS = {
     UNSUPPORTED: 501,
     MIGRATION_FAILED: 500,
     INVALID_BACKUP: 400,
+    INVITATION_EXISTS: 409,
   } satisfies Record<LeaseDbErrorCode, number>,
   // The store failing under an operator's command (a backup, a restore), or the database away
   // as its driver says it: retry once it is back.

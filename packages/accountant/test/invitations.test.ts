@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { readAccountRecord } from '@ostrom/backend';
+import { generateAccountKey, publicKeyFromPrivate, signAccountRequest } from '@ostrom/protocol';
+import { expect, it } from 'vitest';
+import {
+  GUESS_WINDOW_SECONDS,
+  INVITED_BY_INVITATION,
+  MAX_FAILED_REDEMPTIONS,
+} from '../src/index.js';
+import { describeMatrix, makeWorld, SERVER_ID, STATE_KEY, type WorldOptions } from './setup.js';
+
+// Server invitations through the accountant: a code's secret makes an active account at once
+// (manual approval or not), with the invitation's quota and nickname, spending one use in the
+// creating transaction; every refusal says why; guessing is bounded and logged.
+
+function request(now: number, key = generateAccountKey().privateKey, nickname = 'edgar') {
+  return signAccountRequest(
+    {
+      serverId: SERVER_ID,
+      publicKey: publicKeyFromPrivate(key),
+      nickname,
+      timestamp: now,
+      nonce: new Uint8Array(randomBytes(16)),
+    },
+    key,
+  );
+}
+
+describeMatrix('invitations', (matrix) => {
+  async function setup(options: WorldOptions = {}) {
+    return await makeWorld(matrix, { approval: 'manual', mode: 'required', ...options });
+  }
+
+  it('an invitation makes an active account with its quota and nickname, once; the record says so', async () => {
+    const { accountant, clock, db, backend } = await setup();
+    const { invitation, secret } = await accountant.createInvitation({
+      nickname: 'edgar (invited)',
+      hardQuotaBytes: 5_000_000,
+      softQuotaBytes: 4_000_000,
+      expiresInSeconds: 7 * 86_400,
+      actor: 'dave',
+    });
+    expect(invitation).toMatchObject({ uses: 0, maxUses: 1, createdBy: 'dave' });
+    const first = await accountant.requestAccount(request(clock.now()), { invitation: secret });
+    expect(first.status).toBe('active');
+    if (first.status !== 'active') return;
+    expect(first.account).toMatchObject({
+      nickname: 'edgar (invited)',
+      status: 'normal',
+      hardQuotaBytes: 5_000_000,
+      softQuotaBytes: 4_000_000,
+    });
+    expect(await db.getAccountAttributes(first.account.id)).toMatchObject({
+      [INVITED_BY_INVITATION]: String(invitation.id),
+    });
+    // What a rebuild gives back: the account as the invitation made it.
+    expect(await readAccountRecord(backend, STATE_KEY, first.account.id)).toMatchObject({
+      nickname: 'edgar (invited)',
+      status: 'normal',
+      hardQuotaBytes: 5_000_000,
+    });
+    expect((await accountant.listInvitations())[0]).toMatchObject({ id: invitation.id, uses: 1 });
+    // Spent: another key is refused, and without the code it would be pending.
+    const second = await accountant.requestAccount(request(clock.now()), { invitation: secret });
+    expect(second).toEqual({ status: 'refused', reason: 'this invitation has been used' });
+    expect((await accountant.requestAccount(request(clock.now()))).status).toBe('pending');
+  });
+
+  it('the same key asking again keeps its account and spends nothing; a pending one is activated', async () => {
+    const { accountant, clock } = await setup();
+    const key = generateAccountKey().privateKey;
+    const pending = await accountant.requestAccount(request(clock.now(), key));
+    expect(pending.status).toBe('pending');
+    const { invitation, secret } = await accountant.createInvitation({
+      hardQuotaBytes: 1000,
+      expiresInSeconds: 60,
+      maxUses: 2,
+      actor: 'cli',
+    });
+    const activated = await accountant.requestAccount(request(clock.now(), key), {
+      invitation: secret,
+    });
+    expect(activated).toMatchObject({ status: 'active', account: { hardQuotaBytes: 1000 } });
+    const again = await accountant.requestAccount(request(clock.now(), key), {
+      invitation: secret,
+    });
+    expect(again.status).toBe('active');
+    expect((await accountant.listInvitations())[0]).toMatchObject({ id: invitation.id, uses: 1 });
+  });
+
+  it('refuses unknown, expired and revoked codes with the reason, spending nothing and making no account', async () => {
+    const { accountant, clock, db } = await setup();
+    const expiring = await accountant.createInvitation({ expiresInSeconds: 60, actor: 'cli' });
+    const revoked = await accountant.createInvitation({ expiresInSeconds: 60, actor: 'cli' });
+    await accountant.revokeInvitation(revoked.invitation.id, { actor: 'cli' });
+    const accountsBefore = (await db.listAccounts()).total;
+    const ask = (secret: Uint8Array) =>
+      accountant.requestAccount(request(clock.now()), { invitation: secret });
+    expect(await ask(new Uint8Array(randomBytes(16)))).toEqual({
+      status: 'refused',
+      reason: 'this invitation code is not one of this server’s',
+    });
+    expect(await ask(revoked.secret)).toEqual({
+      status: 'refused',
+      reason: 'this invitation was revoked',
+    });
+    clock.advance(60);
+    expect(await ask(expiring.secret)).toEqual({
+      status: 'refused',
+      reason: 'this invitation has expired',
+    });
+    expect((await db.listAccounts()).total).toBe(accountsBefore);
+    const refusals = await db.listEvents({ kinds: ['invitation-refused'] });
+    expect(refusals.map((e) => e.data.reason).sort()).toEqual(['expired', 'revoked', 'unknown']);
+    await expect(accountant.revokeInvitation(999)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it(`after ${MAX_FAILED_REDEMPTIONS} refused codes in a while, codes are refused unread (429) until the window passes`, async () => {
+    const { accountant, clock, db } = await setup();
+    const good = await accountant.createInvitation({ expiresInSeconds: 86_400, actor: 'cli' });
+    for (let i = 0; i < MAX_FAILED_REDEMPTIONS; i++) {
+      const answer = await accountant.requestAccount(request(clock.now()), {
+        invitation: new Uint8Array(randomBytes(16)),
+      });
+      expect(answer.status).toBe('refused');
+    }
+    // Even a good code is not read now: guessing costs nothing more, and logs nothing more.
+    await expect(
+      accountant.requestAccount(request(clock.now()), { invitation: good.secret }),
+    ).rejects.toMatchObject({
+      code: 'TOO_MANY_ATTEMPTS',
+      details: { retryAfterSeconds: GUESS_WINDOW_SECONDS },
+    });
+    expect((await db.listEvents({ kinds: ['invitation-refused'] })).length).toBe(
+      MAX_FAILED_REDEMPTIONS,
+    );
+    // A request without a code is not affected.
+    expect((await accountant.requestAccount(request(clock.now()))).status).toBe('pending');
+    clock.advance(GUESS_WINDOW_SECONDS);
+    expect(
+      (await accountant.requestAccount(request(clock.now()), { invitation: good.secret })).status,
+    ).toBe('active');
+  });
+
+  it('checks what it is given', async () => {
+    const { accountant } = await setup();
+    for (const input of [
+      { expiresInSeconds: 0, actor: 'cli' },
+      { expiresInSeconds: 400 * 86_400, actor: 'cli' },
+      { expiresInSeconds: 60, maxUses: 0, actor: 'cli' },
+      { expiresInSeconds: 60, hardQuotaBytes: 10, softQuotaBytes: 20, actor: 'cli' },
+    ]) {
+      await expect(accountant.createInvitation(input)).rejects.toThrow(RangeError);
+    }
+  });
+});
