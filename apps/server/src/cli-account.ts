@@ -1,11 +1,29 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { createStorageClient, parseNurl, signAccountRequest } from '@ostrom/protocol';
-import type { Command } from 'commander';
+import {
+  createStorageClient,
+  type Invitation,
+  ProtocolError,
+  parseInvitation,
+  parseNurl,
+  signAccountRequest,
+} from '@ostrom/protocol';
+import { type Command, InvalidArgumentError } from 'commander';
 import { defaultKeyFile, readOrCreateAccountKey } from './account-key.js';
 import { type CliContext, EXIT } from './cli-common.js';
 import { isoTime, keyValues, quotaText } from './cli-format.js';
+import { UsageError } from './errors.js';
 import { formatSize } from './size.js';
+
+/** An invitation code argument: one clear line (exit 2) if it is not one. */
+export function inviteArg(value: string): Invitation {
+  try {
+    return parseInvitation(value);
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    throw new InvalidArgumentError(error.message);
+  }
+}
 
 // `ostrom account ...`: the client side, run on a client's machine rather than a node: ask a
 // server for an account with a key of one's own, and read that account's usage.
@@ -22,7 +40,12 @@ export function registerAccountCommands(program: Command, ctx: CliContext): void
   );
 
   command(account, 'request', 'ask a server for an account; prints its NURL')
-    .argument('<NURL>', "the server's NURL (the anonymous one)")
+    .argument('[NURL]', "the server's NURL (the anonymous one; with --invite, the code's)")
+    .option(
+      '--invite <CODE>',
+      "an invitation code from the server's operator: the account is active at once",
+      inviteArg,
+    )
     .option(
       '--key <FILE>',
       'your Ed25519 key, created if missing (default ~/.config/ostrom/account.key)',
@@ -32,10 +55,17 @@ export function registerAccountCommands(program: Command, ctx: CliContext): void
     .option('--json', 'machine-readable output')
     .action(
       async (
-        nurl: string,
-        o: { key?: string; nickname?: string; wait?: boolean },
+        given: string | undefined,
+        o: { key?: string; nickname?: string; wait?: boolean; invite?: Invitation },
         cmd: Command,
       ) => {
+        const nurl = given ?? o.invite?.nurl;
+        if (nurl === undefined) {
+          throw new UsageError("give the server's NURL, or --invite CODE");
+        }
+        if (o.invite && parseNurl(o.invite.nurl).spkiHash !== parseNurl(nurl).spkiHash) {
+          throw new UsageError('the invitation code is for another server than NURL (another key)');
+        }
         const keyFile = resolve(o.key ?? defaultKeyFile(env));
         const key = await readOrCreateAccountKey(keyFile);
         if (key.created && !json(cmd)) io.stderr(`created the account key ${keyFile}\n`);
@@ -55,7 +85,10 @@ export function registerAccountCommands(program: Command, ctx: CliContext): void
               },
               key.privateKey,
             );
-            const answer = await client.accounting.requestAccount(signed);
+            const answer = await client.accounting.requestAccount(
+              signed,
+              o.invite ? { invitation: o.invite.secret } : {},
+            );
             const publicKey = Buffer.from(key.publicKey).toString('hex');
             if (answer.status === 'active') {
               print(cmd, { ...answer, publicKey }, () => `${answer.nurl}\n`);

@@ -20,34 +20,21 @@ import {
   CLI_ACTOR,
   type CliContext,
   intArg,
+  quotaArg,
+  quotaValue,
   requireAccount,
   withOperator,
 } from './cli-common.js';
 import { isoTime, keyValues, quotaText, table, USAGE_HEAD, usageCells } from './cli-format.js';
+import { registerInvitationCommands } from './cli-invitations.js';
 import { UsageError } from './errors.js';
 import { nodeNurl } from './server.js';
-import { formatSize, parseSize } from './size.js';
+import { formatSize } from './size.js';
 
 // `ostrom accounts ...`: the operator's commands for the node's accounts, on its database (the
 // node running or not).
 
 // ---------------------------------------------------------------------------- argument parsers
-
-/** A quota: bytes, or `none`. Commander drops a null from a parser, so `none` stays a word here. */
-function quotaArg(value: string): number | 'none' {
-  if (value === 'none') return 'none';
-  const bytes = parseSize(value);
-  if (bytes === undefined) {
-    throw new InvalidArgumentError('expected a size such as 5GB, 512MiB, or "none"');
-  }
-  return bytes;
-}
-
-function quotaValue(value: number | 'none'): number | null;
-function quotaValue(value: number | 'none' | undefined): number | null | undefined;
-function quotaValue(value: number | 'none' | undefined): number | null | undefined {
-  return value === 'none' ? null : value;
-}
 
 /** A public key as 64 hex digits (the database's form) or 52 base32 characters. */
 function publicKeyArg(value: string): string {
@@ -305,4 +292,5 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
         );
       });
     });
+  registerInvitationCommands(accounts, ctx);
 }

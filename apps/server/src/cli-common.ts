@@ -12,6 +12,7 @@ import type { Ask } from './cli-init-checks.js';
 import { NodeError, UsageError } from './errors.js';
 import { type LoadedNode, loadNode, nodePath } from './node-dir.js';
 import { createNodeAccountant, openNodeBackend, openNodeDatabase } from './server.js';
+import { parseDuration, parseSize } from './size.js';
 
 // What every `ostrom` command module shares: the run's IO and exit codes, the context
 // buildProgram hands each `register*Commands`, the parsers more than one group takes, and the
@@ -151,6 +152,31 @@ export function intArg(min: number, max: number): (value: string) => number {
     }
     return n;
   };
+}
+
+/** A quota: bytes, or `none`. Commander drops a null from a parser, so `none` stays a word here. */
+export function quotaArg(value: string): number | 'none' {
+  if (value === 'none') return 'none';
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    throw new InvalidArgumentError('expected a size such as 5GB, 512MiB, or "none"');
+  }
+  return bytes;
+}
+
+export function quotaValue(value: number | 'none'): number | null;
+export function quotaValue(value: number | 'none' | undefined): number | null | undefined;
+export function quotaValue(value: number | 'none' | undefined): number | null | undefined {
+  return value === 'none' ? null : value;
+}
+
+/** A duration argument, in seconds (`90d`, `12h`, `3600`). */
+export function durationArg(value: string): number {
+  const seconds = parseDuration(value);
+  if (seconds === undefined) {
+    throw new InvalidArgumentError('not a duration: give a number with s, m, h, d, w or y (90d)');
+  }
+  return seconds;
 }
 
 /** An account id: a whole number from 0. */

@@ -12,6 +12,7 @@ import {
   type GsdProblem,
   gridServersYamlEntries,
   gridUsage,
+  invitationIsFor,
   mergeServersYaml,
   parseIntroduction,
   readGridFeed,
@@ -23,10 +24,17 @@ import {
   settleGridAccounts,
   writeFileAtomically,
 } from '@ostrom/gsd-client';
-import { createStorageClient, type Feed, parseNurl, StorageClientError } from '@ostrom/protocol';
+import {
+  createStorageClient,
+  type Feed,
+  type Invitation,
+  parseNurl,
+  StorageClientError,
+} from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type AccountKey, defaultKeyFile, readOrCreateAccountKey } from './account-key.js';
-import { type CliContext, EXIT } from './cli-common.js';
+import { inviteArg } from './cli-account.js';
+import { type CliContext, durationArg, EXIT } from './cli-common.js';
 import { formatSeconds, isoTime, quotaText, table } from './cli-format.js';
 import { introductionArg, nurlArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
@@ -36,7 +44,7 @@ import {
   saveGridClientState,
 } from './grid-client-state.js';
 import { readPrivateLine } from './node-dir.js';
-import { formatSize, parseDuration } from './size.js';
+import { formatSize } from './size.js';
 
 // `ostrom grid ...`: the client side of the grid service directory. A client joins a grid with
 // its introduction text and from then on asks for the grid's storage servers; the state lives in
@@ -231,15 +239,6 @@ function nicknameArg(value: string): string {
   return value;
 }
 
-/** A duration argument in seconds (`90d`, `12h`, `3600`). */
-function durationArg(value: string): number {
-  const seconds = parseDuration(value);
-  if (seconds === undefined) {
-    throw new InvalidArgumentError('not a duration: give a number with s, m, h, d, w or y (90d)');
-  }
-  return seconds;
-}
-
 /** Tahoe's servers.yaml in a Tahoe-LAFS node directory. */
 function serversYamlPath(tahoeDir: string): string {
   return join(tahoeDir, 'private', 'servers.yaml');
@@ -300,6 +299,7 @@ interface JoinOptions {
   tahoeDir?: string;
   nickname?: string;
   key?: string;
+  invite?: Invitation;
 }
 
 /** The grid's merged feed for people: the digest, the new servers, then who stores what where. */
@@ -368,8 +368,15 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
     servers: readonly GridServer[],
     previous: Pick<GridClientState, 'accounts' | 'written'>,
     key: AccountKey,
+    invitation?: Invitation,
   ) => {
-    const fresh = await requestGridAccounts({ servers, key, nickname: settings.nickname, now });
+    const fresh = await requestGridAccounts({
+      servers,
+      key,
+      nickname: settings.nickname,
+      now,
+      ...(invitation ? { invitation } : {}),
+    });
     const accounts = settleGridAccounts(previous.accounts, fresh);
     const path = serversYamlPath(settings.tahoeDir);
     const existing = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -451,11 +458,19 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
       '--key <FILE>',
       'with --tahoe-dir: your Ed25519 key, created if missing (default ~/.config/ostrom/account.key)',
     )
+    .option(
+      '--invite <CODE>',
+      "with --tahoe-dir: an invitation code from one server's operator, used on that server",
+      inviteArg,
+    )
     .option('--json', 'machine-readable output')
     .action(async (introduction: string, o: JoinOptions, cmd: Command) => {
       const dir = stateDir(o);
-      if ((o.nickname !== undefined || o.key !== undefined) && o.tahoeDir === undefined) {
-        throw new UsageError('--nickname and --key go with --tahoe-dir');
+      if (
+        (o.nickname !== undefined || o.key !== undefined || o.invite !== undefined) &&
+        o.tahoeDir === undefined
+      ) {
+        throw new UsageError('--nickname, --key and --invite go with --tahoe-dir');
       }
       // Everything local is checked before the first request: a bad directory or an unreadable
       // key refuses the join without asking any server for anything.
@@ -522,7 +537,15 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
       if (key.created && !json(cmd)) ctx.stderr(`created the account key ${keyFile}\n`);
       const nickname = o.nickname ?? nicknameArg(hostname().slice(0, 64) || 'tahoe client');
       const settings = { tahoeDir, nickname, keyFile };
-      const synced = await syncAccounts(dir, settings, servers, before, key);
+      if (
+        o.invite &&
+        !servers.some((s) => s.announcement.nurls.some((n) => invitationIsFor(o.invite!, n)))
+      ) {
+        ctx.stderr(
+          'ostrom: the invitation is for a server this directory does not list; not used\n',
+        );
+      }
+      const synced = await syncAccounts(dir, settings, servers, before, key, o.invite);
       print(
         cmd,
         { ...joined, ...settings, ...synced },

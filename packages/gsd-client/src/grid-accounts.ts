@@ -82,6 +82,16 @@ export interface RequestGridAccountsOptions {
   /** Unix seconds. */
   readonly now: () => number;
   readonly transport?: GridAccountsTransport;
+  /**
+   * An invitation code's parts (`parseInvitation`): its secret goes with the request to the
+   * server its NURL names (by pinned key), and to no other.
+   */
+  readonly invitation?: { readonly secret: Uint8Array; readonly nurl: string };
+}
+
+/** Whether an invitation is for the server at `nurl` (the same pinned key). */
+export function invitationIsFor(invitation: { readonly nurl: string }, nurl: string): boolean {
+  return parseNurl(invitation.nurl).spkiHash === parseNurl(nurl).spkiHash;
 }
 
 /** The answer of a call, or the failure as a {@link GridAccount} that is not active. */
@@ -195,7 +205,11 @@ async function requestOne(
         },
         options.key.privateKey,
       );
-      const answer = await accounting.requestAccount(signed);
+      const { invitation } = options;
+      const answer = await accounting.requestAccount(
+        signed,
+        invitation && invitationIsFor(invitation, nurl) ? { invitation: invitation.secret } : {},
+      );
       switch (answer.status) {
         case 'active': {
           // The server's word, checked: an account NURL is a NURL of the same server (the same

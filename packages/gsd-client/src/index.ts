@@ -63,6 +63,7 @@ export {
   gridServersYamlEntries,
   gridUsage,
   HTTPS_ACCOUNTS_TRANSPORT,
+  invitationIsFor,
   type RequestGridAccountsOptions,
   requestGridAccounts,
   setGridLeaseDuration,
