@@ -263,6 +263,8 @@ function manyAccounts(count: number): FeedDb & { reads: number } {
     },
     getAccount: async (id: number) => accounts[id],
     getAccountUsage: async (id: number) => accounts[id]?.usage,
+    getAccountAttributes: async () => ({}),
+    getInvitation: async () => undefined,
   };
   return db;
 }

@@ -1,5 +1,20 @@
 import type { ActivityEvent, LeaseDbOperations } from '@ostrom/leasedb';
+import { INVITED_BY_INVITATION } from './invitations.js';
 import { formatSize } from './size.js';
+
+/** What a digest reads from the lease database. */
+export type DigestDb = Pick<
+  LeaseDbOperations,
+  | 'listEvents'
+  | 'listAccounts'
+  | 'getAccount'
+  | 'getAccountUsage'
+  | 'getAccountAttributes'
+  | 'getInvitation'
+>;
+
+/** The actor of what an invitation did (leasedb events): the account's creation or activation. */
+const INVITATION_ACTOR = 'invitation';
 
 /** One account's line in a digest. */
 export interface DigestAccount {
@@ -56,13 +71,14 @@ function count(n: number, one: string, many: string): string {
 
 /**
  * Summarises the activity log between `since` and `until` (Unix seconds): who stored how much,
- * operators' actions on accounts, quota warnings, and who uses the most now. Each kind of line
- * (uploads, joins, status changes, quota warnings) names at most `linesPerKind` (default
+ * operators' actions on accounts, invitations (who invited whom, who joined with one, which were
+ * refused and why), quota warnings, and who uses the most now. Each kind of line (uploads, joins,
+ * status changes, invitations, quota warnings) names at most `linesPerKind` (default
  * {@link DIGEST_LINES_PER_KIND}) and sums up the rest in one more line, so a busy day on a
  * large node still reads as a summary.
  */
 export async function buildDigest(
-  db: Pick<LeaseDbOperations, 'listEvents' | 'listAccounts' | 'getAccount' | 'getAccountUsage'>,
+  db: DigestDb,
   range: {
     readonly since: number;
     readonly until: number;
@@ -98,8 +114,25 @@ export async function buildDigest(
   // Actions keep the log's order; past `perKind` of a kind they are only counted.
   const uploaded = new Map<number, number>();
   const actions: string[] = [];
-  const unnamed = { joined: 0, statusChanges: 0, quotaWarnings: 0 };
-  const named = { joined: 0, statusChanges: 0, quotaWarnings: 0 };
+  const unnamed = { joined: 0, statusChanges: 0, quotaWarnings: 0, invitations: 0 };
+  const named = { joined: 0, statusChanges: 0, quotaWarnings: 0, invitations: 0 };
+  // Who issued each invitation, by id (an invitation the database no longer has: "someone").
+  const issuers = new Map<number, string>();
+  async function issuerOf(invitationId: unknown): Promise<string> {
+    const id = Number(invitationId);
+    if (!Number.isSafeInteger(id)) return 'someone';
+    let issuer = issuers.get(id);
+    if (issuer === undefined) {
+      issuer = (await db.getInvitation(id))?.createdBy ?? 'someone';
+      issuers.set(id, issuer);
+    }
+    return issuer;
+  }
+  /** The issuer of the invitation an account came with, when it came with one. */
+  async function invitedBy(accountId: number): Promise<string> {
+    const attributes = await db.getAccountAttributes(accountId);
+    return await issuerOf(attributes[INVITED_BY_INVITATION]);
+  }
   const action = async (kind: keyof typeof named, line: () => Promise<string>) => {
     if (named[kind] < perKind) {
       named[kind]++;
@@ -110,10 +143,35 @@ export async function buildDigest(
   };
   for (const event of events) {
     const { accountId } = event;
+    if (event.kind === 'invitation-created') {
+      await action('invitations', async () => {
+        const who = event.actor ?? 'the server';
+        const nickname = event.data.nickname;
+        return typeof nickname === 'string'
+          ? `${who} invited ${nickname}`
+          : `${who} issued an invitation`;
+      });
+      continue;
+    }
+    if (event.kind === 'invitation-refused') {
+      await action('invitations', async () =>
+        event.data.invitationId === null || event.data.invitationId === undefined
+          ? 'an invitation code that is not one of this server’s was refused'
+          : `an invitation from ${await issuerOf(event.data.invitationId)} was refused: ${String(event.data.reason)}`,
+      );
+      continue;
+    }
     if (accountId === null) continue;
     if (event.kind === 'share-stored') {
       const bytes = Number(event.data.bytes ?? 0);
       uploaded.set(accountId, (uploaded.get(accountId) ?? 0) + bytes);
+    } else if (event.kind === 'account-status-changed' && event.actor === INVITATION_ACTOR) {
+      // A pending account let in by an invitation: a join, as the operator who issued it did.
+      await action(
+        'joined',
+        async () =>
+          `${await nameOf(accountId)} joined with an invitation from ${await invitedBy(accountId)}`,
+      );
     } else if (event.kind === 'account-status-changed') {
       await action('statusChanges', async () => {
         const verb = statusVerb(event.data.from, event.data.to);
@@ -127,7 +185,11 @@ export async function buildDigest(
         async () => `${await nameOf(accountId)} reached ${event.data.percent}% of the soft quota`,
       );
     } else if (event.kind === 'account-created') {
-      await action('joined', async () => `${await nameOf(accountId)} joined`);
+      await action('joined', async () =>
+        event.actor === INVITATION_ACTOR
+          ? `${await nameOf(accountId)} joined with an invitation from ${await invitedBy(accountId)}`
+          : `${await nameOf(accountId)} joined`,
+      );
     }
   }
 
@@ -179,6 +241,9 @@ export async function buildDigest(
   }
   if (unnamed.statusChanges > 0) {
     lines.push(count(unnamed.statusChanges, 'more status change', 'more status changes'));
+  }
+  if (unnamed.invitations > 0) {
+    lines.push(count(unnamed.invitations, 'more invitation event', 'more invitation events'));
   }
   if (unnamed.quotaWarnings > 0) {
     lines.push(count(unnamed.quotaWarnings, 'more quota warning', 'more quota warnings'));

@@ -1,6 +1,6 @@
-import type { AccountWithUsage, LeaseDbOperations } from '@ostrom/leasedb';
+import type { AccountWithUsage } from '@ostrom/leasedb';
 import { encodeFeed, type Feed, type FeedAccount, MAX_FEED_ACCOUNTS } from '@ostrom/protocol';
-import { buildDigest } from './digest.js';
+import { buildDigest, type DigestDb } from './digest.js';
 
 /** The period a feed covers: the last 24 hours, ending when it is built. */
 export const FEED_PERIOD_SECONDS = 86_400;
@@ -9,10 +9,7 @@ export const FEED_PERIOD_SECONDS = 86_400;
 export const FEED_CACHE_SECONDS = 60;
 
 /** What the feed reads from the lease database. */
-export type FeedDb = Pick<
-  LeaseDbOperations,
-  'listEvents' | 'listAccounts' | 'getAccount' | 'getAccountUsage'
->;
+export type FeedDb = DigestDb;
 
 /** Options of {@link createFeedSource}. */
 export interface FeedSourceOptions {

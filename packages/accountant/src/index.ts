@@ -23,6 +23,7 @@ export {
   DIGEST_LINES_PER_KIND,
   type Digest,
   type DigestAccount,
+  type DigestDb,
 } from './digest.js';
 export { ACCOUNTANT_ERROR_CODES, AccountantError, type AccountantErrorCode } from './errors.js';
 export {

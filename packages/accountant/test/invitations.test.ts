@@ -3,6 +3,7 @@ import { readAccountRecord } from '@ostrom/backend';
 import { generateAccountKey, publicKeyFromPrivate, signAccountRequest } from '@ostrom/protocol';
 import { expect, it } from 'vitest';
 import {
+  buildDigest,
   GUESS_WINDOW_SECONDS,
   INVITED_BY_INVITATION,
   MAX_FAILED_REDEMPTIONS,
@@ -152,5 +153,40 @@ describeMatrix('invitations', (matrix) => {
     ]) {
       await expect(accountant.createInvitation(input)).rejects.toThrow(RangeError);
     }
+  });
+
+  it('the digest says who invited whom, who joined with an invitation from whom, and what was refused', async () => {
+    const { accountant, clock, db } = await setup();
+    const since = clock.now();
+    const edgar = await accountant.createInvitation({
+      nickname: 'edgar',
+      expiresInSeconds: 60,
+      actor: 'dave',
+    });
+    const open = await accountant.createInvitation({ expiresInSeconds: 30, actor: 'carol' });
+    // A pending request let in later by carol's invitation.
+    const key = generateAccountKey().privateKey;
+    await accountant.requestAccount(request(clock.now(), key, 'frank'));
+    await accountant.requestAccount(request(clock.now()), { invitation: edgar.secret });
+    await accountant.requestAccount(request(clock.now(), key, 'frank'), {
+      invitation: open.secret,
+    });
+    await accountant.requestAccount(request(clock.now()), { invitation: edgar.secret });
+    await accountant.requestAccount(request(clock.now()), {
+      invitation: new Uint8Array(randomBytes(16)),
+    });
+    const { lines } = await buildDigest(db, { since, until: clock.now() + 1 });
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'dave invited edgar',
+        'carol issued an invitation',
+        'edgar joined with an invitation from dave',
+        'frank joined with an invitation from carol',
+        'an invitation from dave was refused: spent',
+        'an invitation code that is not one of this server’s was refused',
+      ]),
+    );
+    // Not an operator's approval: the invitation let frank in.
+    expect(lines.some((l) => /approved/.test(l))).toBe(false);
   });
 });
