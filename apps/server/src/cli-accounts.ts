@@ -3,6 +3,7 @@ import {
   type Accountant,
   type AccountListEntry,
   AccountListError,
+  INVITED_BY_INVITATION,
   PUBLIC_KEY_FORMS,
   parseAccountList,
   parsePublicKey,
@@ -107,7 +108,15 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
         const usage = (await db.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
         const attributes = await db.getAccountAttributes(id);
         const nurl = account.status === 'deleted' ? null : nodeNurl(node, accountant, id);
-        print(cmd, { ...account, usage, attributes, nurl }, () =>
+        // Who brought it in: the invitation it joined with, and who issued that.
+        const invitationId = Number(attributes[INVITED_BY_INVITATION]);
+        const invitation = Number.isSafeInteger(invitationId)
+          ? await db.getInvitation(invitationId)
+          : undefined;
+        const invitedBy = invitation
+          ? { invitationId: invitation.id, issuedBy: invitation.createdBy }
+          : null;
+        print(cmd, { ...account, usage, attributes, invitedBy, nurl }, () =>
           keyValues([
             ['id', account.id],
             ['nickname', account.nickname],
@@ -119,6 +128,14 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
             ['hard quota', quotaText(account.hardQuotaBytes)],
             ['soft quota', quotaText(account.softQuotaBytes)],
             ...Object.entries(attributes).map(([k, v]): [string, string] => [k, v]),
+            ...(invitedBy
+              ? [
+                  [
+                    'invited by',
+                    `${invitedBy.issuedBy} (invitation ${invitedBy.invitationId})`,
+                  ] as [string, string],
+                ]
+              : []),
             ['NURL', nurl ?? '-'],
           ]),
         );

@@ -52,6 +52,14 @@ describe('invitations', () => {
       (await client(['account', 'usage', answer.nurl, '--json'])).stdout,
     ) as { nickname: string; status: string; hardQuotaBytes: number };
     expect(usage).toMatchObject({ nickname: 'edgar', status: 'normal', hardQuotaBytes: 5_000_000 });
+    // The operator sees who brought the account in.
+    const shown = await a.cli(['accounts', 'show', String(answer.accountId), '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      invitedBy: { invitationId: invitation.id, issuedBy: 'cli' },
+    });
+    expect((await a.cli(['accounts', 'show', String(answer.accountId)])).stdout).toMatch(
+      /invited by\s*│\s*cli \(invitation \d+\)/,
+    );
 
     // Spent: another person with the same code is refused, and told why (exit 1).
     const again = await client([
