@@ -87,6 +87,13 @@ describeMatrix('invitations', (matrix) => {
     });
     expect(again.status).toBe('active');
     expect((await accountant.listInvitations())[0]).toMatchObject({ id: invitation.id, uses: 1 });
+    // Its second use is another person's; a third is over its uses.
+    const other = await accountant.requestAccount(request(clock.now()), { invitation: secret });
+    expect(other).toMatchObject({ status: 'active', account: { hardQuotaBytes: 1000 } });
+    expect(await accountant.requestAccount(request(clock.now()), { invitation: secret })).toEqual({
+      status: 'refused',
+      reason: 'this invitation has been used',
+    });
   });
 
   it('refuses unknown, expired and revoked codes with the reason, spending nothing and making no account', async () => {
