@@ -1,4 +1,5 @@
-import { type InvitationRow, MAX_INVITATION_USES } from '@ostrom/leasedb';
+import { invitationState, invitationView } from '@ostrom/http';
+import { MAX_INVITATION_USES } from '@ostrom/leasedb';
 import { formatInvitation } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import {
@@ -14,15 +15,8 @@ import { isoTime, quotaText, table } from './cli-format.js';
 import { nodeNurl } from './server.js';
 
 // `ostrom accounts invite | invitations | revoke-invitation`: the operator's invitations. A code
-// is printed once, when it is made: the database keeps only its secret's hash.
-
-/** Where an invitation stands now. */
-export function invitationState(row: InvitationRow, now: number): string {
-  if (row.revokedAt !== null) return 'revoked';
-  if (now >= row.expiresAt) return 'expired';
-  if (row.uses >= row.maxUses) return 'spent';
-  return 'open';
-}
+// is printed once, when it is made: the database keeps only its secret's hash, and no output
+// shows even that (`invitationView`, as the admin API and the panel).
 
 function nicknameArg(value: string): string {
   if (value.length < 1 || value.length > 64 || /\p{Cc}/u.test(value)) {
@@ -74,7 +68,7 @@ export function registerInvitationCommands(accounts: Command, ctx: CliContext): 
             actor: CLI_ACTOR,
           });
           const code = formatInvitation({ secret, nurl: nodeNurl(node, accountant, 0) });
-          print(cmd, { ...invitation, code }, () => {
+          print(cmd, { ...invitationView(invitation, now()), code }, () => {
             const who = invitation.nickname === null ? '' : ` for ${invitation.nickname}`;
             return `invitation ${invitation.id}${who}: ${invitation.maxUses} use(s), until ${isoTime(invitation.expiresAt)}; shown this once:\n${code}\n`;
           });
@@ -90,7 +84,7 @@ export function registerInvitationCommands(accounts: Command, ctx: CliContext): 
         const at = now();
         print(
           cmd,
-          rows.map((row) => ({ ...row, state: invitationState(row, at) })),
+          rows.map((row) => invitationView(row, at)),
           () =>
             rows.length === 0
               ? 'no invitation issued\n'
@@ -116,7 +110,11 @@ export function registerInvitationCommands(accounts: Command, ctx: CliContext): 
     .action(async (id: number, _o: unknown, cmd: Command) => {
       await withOperator(nodeDir(cmd), env, async ({ accountant }) => {
         const row = await accountant.revokeInvitation(id, { actor: CLI_ACTOR });
-        print(cmd, row, () => `invitation ${row.id} revoked (${row.uses} use(s) made)\n`);
+        print(
+          cmd,
+          invitationView(row, now()),
+          () => `invitation ${row.id} revoked (${row.uses} use(s) made)\n`,
+        );
       });
     });
 }

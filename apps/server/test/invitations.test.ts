@@ -33,6 +33,7 @@ describe('invitations', () => {
     // The code is shown once; the list has no secret.
     const listed = await a.cli(['accounts', 'invitations', '--json']);
     expect(listed.stdout).not.toContain(invitation.code.slice(4, 30));
+    for (const shown of [made.stdout, listed.stdout]) expect(shown).not.toContain('secretHash');
 
     // The code alone is enough: it names the server.
     const key = join(home, 'edgar.key');

@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LeaseDb } from '@ostrom/leasedb';
+import { invitationSecretHash, parseInvitation } from '@ostrom/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initNode, loadNode } from '../src/node-dir.js';
 import { openNodeDatabase, type RunningNode, startNode } from '../src/server.js';
@@ -107,6 +108,7 @@ describe('panel access', () => {
       '/',
       '/accounts?q=da',
       `/accounts/${daveId}`,
+      '/invitations',
       '/activity',
       '/crawler',
       '/grid',
@@ -592,6 +594,81 @@ describe('panel access', () => {
     expect(page.status).toBe(200);
     expect(page.text).toContain('data-testid="flash"');
     expect(page.text).toContain('Backed up: leasedb/backup-');
+  });
+
+  it('invitations: issuing and revoking need a session and the form token; the code is shown once; bad input is said and issues nothing', async () => {
+    const listed = () => db.listInvitations();
+    const before = (await listed()).length;
+    expect((await panel.get('/invitations')).status).toBe(303);
+    expect((await panel.post('/invitations/issue', { csrf: 'x', uses: '1' })).status).toBe(401);
+    const { cookie, csrf } = await panel.login('erin');
+    const form = { nickname: 'edgar', hard: '10 GB', soft: '', expires: '86400', uses: '2' };
+    expect(
+      (await panel.post('/invitations/issue', { ...form, csrf: 'stale' }, cookie)).status,
+    ).toBe(403);
+    expect((await listed()).length).toBe(before);
+
+    const issued = await panel.post('/invitations/issue', { ...form, csrf }, cookie);
+    expect(issued.status).toBe(303);
+    expect(issued.headers.get('location')).toBe('/invitations');
+    const [row] = await listed();
+    expect(row).toMatchObject({
+      nickname: 'edgar',
+      hardQuotaBytes: 10_000_000_000,
+      softQuotaBytes: null,
+      maxUses: 2,
+      createdBy: 'erin',
+    });
+    expect(row!.expiresAt - row!.createdAt).toBe(86_400);
+    const page = await panel.get('/invitations', cookie);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(`Invitation ${row!.id} is issued`);
+    const code = /data-testid="invitation-code">([^<]+)</.exec(page.text)![1]!;
+    const parsed = parseInvitation(code);
+    expect(parsed.nurl).toBe(running.nurl);
+    expect(invitationSecretHash(parsed.secret)).toBe(row!.secretHash);
+    expect(page.text).not.toContain(row!.secretHash);
+    expect(page.text).toContain(`action="/invitations/${row!.id}/revoke"`);
+    // Shown once: the next page has the list, not the code.
+    const again = await panel.get('/invitations', cookie);
+    expect(again.text).not.toContain('data-testid="invitation-code"');
+    expect(again.text).not.toContain(code);
+    expect(again.text).toContain('data-testid="invitation-state">open<');
+
+    const refusals: [Record<string, string>, string][] = [
+      [{ ...form, uses: '0' }, 'Uses must be a whole number from 1 to'],
+      [{ ...form, uses: '-1' }, 'Uses must be a whole number from 1 to'],
+      [{ ...form, expires: '0' }, 'Valid for must be a whole number from 1 to'],
+      [{ ...form, hard: 'lots' }, 'is not a size'],
+      [{ ...form, hard: '1 MB', soft: '2 MB' }, 'The soft quota must not exceed the hard quota'],
+      [{ ...form, nickname: 'a'.repeat(65) }, 'A nickname is'],
+    ];
+    for (const [fields, reason] of refusals) {
+      const res = await panel.post('/invitations/issue', { ...fields, csrf }, cookie);
+      expect(res.status, JSON.stringify(fields)).toBe(303);
+      const shown = await panel.get('/invitations', cookie);
+      expect(shown.text, JSON.stringify(fields)).toContain('data-testid="flash-error"');
+      expect(shown.text, JSON.stringify(fields)).toContain(reason);
+    }
+    expect((await listed()).length).toBe(before + 1);
+
+    expect((await panel.post(`/invitations/${row!.id}/revoke`, { csrf: 'x' }, cookie)).status).toBe(
+      403,
+    );
+    expect((await listed())[0]!.revokedAt).toBeNull();
+    const revoked = await panel.post(`/invitations/${row!.id}/revoke`, { csrf }, cookie);
+    expect([revoked.status, revoked.headers.get('location')]).toEqual([303, '/invitations']);
+    const [after] = await listed();
+    expect(after!.revokedAt).not.toBeNull();
+    const events = await db.listEvents({ kinds: ['invitation-revoked'] });
+    expect(events.at(-1)?.actor).toBe('erin');
+    const list = await panel.get('/invitations', cookie);
+    expect(list.text).toContain(`Invitation ${row!.id} is revoked`);
+    expect(list.text).toContain('data-testid="invitation-state">revoked<');
+    expect(list.text).not.toContain(`action="/invitations/${row!.id}/revoke"`);
+    const unknown = await panel.post('/invitations/99999/revoke', { csrf }, cookie);
+    expect(unknown.status).toBe(303);
+    expect((await panel.get('/invitations', cookie)).text).toContain('data-testid="flash-error"');
   });
 
   it('the activity filter takes a nickname: one account, several to pick from, or nobody', async () => {

@@ -79,6 +79,7 @@ function pages(accountId: number): [string, string][] {
     ['overview', '/'],
     ['accounts', '/accounts'],
     ['account', `/accounts/${accountId}`],
+    ['invitations', '/invitations'],
     ['activity', '/activity'],
     ['crawler', '/crawler'],
     ['grid', '/grid'],
@@ -95,6 +96,19 @@ async function furnishedNode() {
   t.node.clock.advance(HOUR);
   await uploadAs(dave, t.running, 9000);
   await db.snapshotUsage(t.node.clock.now());
+  // An open invitation and a revoked one, so the invitations page has rows and a revoke button.
+  await t.running.accountant.createInvitation({
+    nickname: 'edgar',
+    hardQuotaBytes: 10_000_000,
+    expiresInSeconds: 7 * DAY,
+    actor: 'carol',
+  });
+  const { invitation } = await t.running.accountant.createInvitation({
+    expiresInSeconds: DAY,
+    maxUses: 5,
+    actor: 'carol',
+  });
+  await t.running.accountant.revokeInvitation(invitation.id, { actor: 'carol' });
   return { ...t, dave };
 }
 
@@ -121,7 +135,7 @@ async function tour(
     await panel.goto(path);
     await panel.page.locator('h1').waitFor();
     await panel.page.locator('form[data-testid="logout"]').waitFor({ state: 'attached' });
-    for (const nav of ['overview', 'accounts', 'activity', 'crawler', 'grid']) {
+    for (const nav of ['overview', 'accounts', 'invitations', 'activity', 'crawler', 'grid']) {
       await panel.page.locator(`nav a[data-testid="nav-${nav}"]`).waitFor({ state: 'attached' });
     }
     if (viewport.width <= PHONE.width) await expectNoSidewaysScroll(panel);
@@ -549,6 +563,40 @@ describeBrowser('operator panel in Chromium', (suite) => {
     await saveScreenshot(panel.page, 'panel-grid-long-nurl-phone');
   });
 
+  it('carol issues an invitation from the panel: its code (with the node’s NURL) is shown once; she revokes it', async () => {
+    const { running } = await startWith();
+    const panel = await openPanel(suite, running);
+    await panel.login('carol');
+    await panel.page.locator('nav a[data-testid="nav-invitations"]').click();
+    await panel.page.locator('table[data-testid="invitations-table"]').waitFor();
+    await panel.page.locator('input[data-testid="invite-nickname"]').fill('edgar');
+    await panel.page.locator('input[data-testid="invite-hard"]').fill('10 GB');
+    await panel.page.locator('select[data-testid="invite-expires"]').selectOption(String(DAY));
+    await panel.page.locator('input[data-testid="invite-uses"]').fill('2');
+    await panel.page.locator('button[data-testid="invite-submit"]').click();
+    await panel.expectText('[data-testid="flash"]', /^Invitation 1 is issued: 2 uses/);
+    const code = (await panel.page.locator('[data-testid="invitation-code"]').textContent()) ?? '';
+    expect(code).toContain(running.nurl);
+    await panel.expectText('[data-testid="invitation-state"]', 'open');
+    await panel.expectText('[data-testid="invitation-uses"]', '0/2');
+    await saveScreenshot(panel.page, 'panel-invitation-issued');
+
+    // Once: a reload shows the list without it.
+    await panel.page.reload();
+    await panel.page.locator('table[data-testid="invitations-table"]').waitFor();
+    expect(await panel.page.locator('[data-testid="invitation-code"]').count()).toBe(0);
+    expect(await panel.page.content()).not.toContain(code);
+
+    await panel.page.locator('form[data-testid="revoke-invitation"] button').click();
+    await panel.expectText('[data-testid="flash"]', /^Invitation 1 is revoked/);
+    await panel.expectText('[data-testid="invitation-state"]', 'revoked');
+    expect(await panel.page.locator('form[data-testid="revoke-invitation"]').count()).toBe(0);
+    const [row] = await running.accountant.listInvitations();
+    expect(row).toMatchObject({ nickname: 'edgar', hardQuotaBytes: 10_000_000_000, maxUses: 2 });
+    expect(row!.revokedAt).not.toBeNull();
+    expect(panel.foreignRequests()).toEqual([]);
+  });
+
   it('at 390×844 no page scrolls sideways (phone screenshots saved)', async () => {
     const { running, dave } = await furnishedNode();
     const tabs = await tour(suite, running, dave.id, PHONE, '-phone');
@@ -568,6 +616,7 @@ describeBrowser('operator panel in Chromium', (suite) => {
       'overview',
       'accounts',
       'account',
+      'invitations',
       'activity',
       'crawler',
       'grid',

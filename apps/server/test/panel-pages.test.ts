@@ -1,4 +1,5 @@
-import type { AccountWithUsage, ActivityEvent } from '@ostrom/leasedb';
+import { type InvitationView, invitationView } from '@ostrom/http';
+import type { AccountWithUsage, ActivityEvent, InvitationRow } from '@ostrom/leasedb';
 import { describe, expect, it } from 'vitest';
 import {
   trafficBuckets,
@@ -12,6 +13,7 @@ import {
   accountPage,
   accountsPage,
   describeEvent,
+  invitationsPage,
   PAGE_SIZE,
 } from '../src/panel/pages.js';
 
@@ -212,5 +214,81 @@ describe('the pages say what is true', () => {
     expect(trafficChart(trafficBuckets([], from, to, HOUR), from, to, 'x').toString()).toContain(
       'No uploads or reads in this range.',
     );
+  });
+});
+
+function invitation(change: Partial<InvitationRow> = {}): InvitationView {
+  return invitationView(
+    {
+      id: 3,
+      secretHash: 'f'.repeat(64),
+      nickname: 'edgar',
+      hardQuotaBytes: 10_000 * MB,
+      softQuotaBytes: null,
+      maxUses: 2,
+      uses: 1,
+      createdAt: NOW - 3600,
+      expiresAt: NOW + 86_400,
+      revokedAt: null,
+      createdBy: 'carol',
+      lastUsedAt: NOW - 60,
+      ...change,
+    },
+    NOW,
+  );
+}
+
+describe('the invitations page', () => {
+  const rows = [
+    invitation({ id: 4 }),
+    invitation({ id: 3, uses: 2 }),
+    invitation({ id: 2, expiresAt: NOW }),
+    invitation({ id: 1, revokedAt: NOW - 10, nickname: null, hardQuotaBytes: null }),
+  ];
+  const render = (change: Partial<Parameters<typeof invitationsPage>[0]> = {}) =>
+    invitationsPage({
+      invitations: rows,
+      issued: null,
+      maxUses: 1_000_000,
+      csrf: 'token',
+      now: NOW,
+      ...change,
+    }).toString();
+
+  it('lists each with its state, uses of its maximum, expiry, quota and issuer; a revoke button for open ones only', () => {
+    const page = render();
+    const states = [...page.matchAll(/data-testid="invitation-state">(\w+)</g)].map((m) => m[1]);
+    expect(states).toEqual(['open', 'spent', 'expired', 'revoked']);
+    expect(page).toContain('data-testid="invitation-uses">1/2<');
+    expect(page).toContain('hard 10 GB, soft none');
+    expect(page).toContain('carol <span class="muted">2027-01-15 07:00 UTC</span>');
+    expect(page.match(/action="\/invitations\/\d+\/revoke"/g)).toEqual([
+      'action="/invitations/4/revoke"',
+    ]);
+    expect(page).toContain('name="csrf" value="token"');
+    // The row with no nickname takes the one its person asks for; no hash is ever rendered.
+    expect(page).toContain('as asked');
+    expect(page).not.toContain('f'.repeat(64));
+  });
+
+  it('shows an issued code with a copy button, and folds the form away while it does', () => {
+    const code = 'oi1-abcdefghijklmnopqrstuvwxyz-abcdef,pb://x@h:1/y#v=1';
+    const page = render({ issued: { id: 4, code } });
+    expect(page).toContain(`data-testid="invitation-code">${code}<`);
+    expect(page).toContain('data-copy="invitation-code"');
+    expect(page).not.toMatch(/data-testid="issue-invitation" open/);
+    expect(render()).not.toContain('data-testid="issued-invitation"');
+    expect(render()).toMatch(/data-testid="issue-invitation" open/);
+  });
+
+  it('escapes nicknames and issuers, says when there is none, and has no forms without a session token', () => {
+    const page = render({
+      invitations: [invitation({ nickname: '<b>x</b>', createdBy: '<i>y</i>' })],
+    });
+    expect(page).toContain('&lt;b&gt;x&lt;/b&gt;');
+    expect(page).toContain('&lt;i&gt;y&lt;/i&gt;');
+    expect(render({ invitations: [] })).toContain('No invitation issued yet.');
+    const readOnly = render({ csrf: null });
+    expect(readOnly).not.toContain('<form');
   });
 });

@@ -18,6 +18,13 @@ export {
   createAdminHandler,
   MAX_ADMIN_BODY_BYTES,
 } from './admin/handler.js';
+export {
+  INVITATION_STATES,
+  type InvitationState,
+  type InvitationView,
+  invitationState,
+  invitationView,
+} from './admin/invitations.js';
 export type { AdminMetrics, AdminStatusProvider } from './admin/routes.js';
 export { type ByteBudget, createByteBudget } from './byte-budget.js';
 export {

@@ -37,7 +37,7 @@ tbody tr:last-child td { border-bottom: none; }
 .status { display: inline-block; padding: 0 .45rem; border-radius: 9px; font-size: .85rem; background: #e8edf3; }
 .status-frozen, .status-pending { background: #fff1c2; color: var(--warn); }
 .status-disabled, .status-deleted { background: #fde2df; color: var(--bad); }
-.status-normal { background: #dcf3e2; color: var(--ok); }
+.status-normal, .status-open { background: #dcf3e2; color: var(--ok); }
 .bar { display: inline-block; width: 6rem; height: .55rem; background: #e8edf3; border-radius: 4px;
   overflow: hidden; vertical-align: middle; margin-right: .35rem; }
 .bar > span { display: block; height: 100%; background: var(--accent); }

@@ -1,6 +1,7 @@
 import { type Digest, formatSize, formatSizeExact, PUBLIC_KEY_FORMS } from '@ostrom/accountant';
 import type { BackupInfo, NodeCrawlerStatus } from '@ostrom/crawler';
 import { COUNTER_NAMES } from '@ostrom/crawler';
+import type { InvitationView } from '@ostrom/http';
 import {
   ACCOUNT_STATUSES,
   type AccountStatus,
@@ -24,7 +25,14 @@ import { type Html, html, raw } from './html.js';
 export interface Frame {
   readonly title: string;
   /** The nav entry to mark current. */
-  readonly section: 'overview' | 'accounts' | 'activity' | 'crawler' | 'grid' | null;
+  readonly section:
+    | 'overview'
+    | 'accounts'
+    | 'invitations'
+    | 'activity'
+    | 'crawler'
+    | 'grid'
+    | null;
   /** Null on the login page. */
   readonly session: { readonly operator: string; readonly csrf: string } | null;
   readonly flash?: { readonly error: boolean; readonly text: string } | undefined;
@@ -48,6 +56,7 @@ export interface NodeIdentity {
 const NAV = [
   ['overview', '/', 'Overview'],
   ['accounts', '/accounts', 'Accounts'],
+  ['invitations', '/invitations', 'Invitations'],
   ['activity', '/activity', 'Activity'],
   ['crawler', '/crawler', 'Crawler'],
   ['grid', '/grid', 'Grid'],
@@ -472,6 +481,88 @@ function bulkForm(csrf: string, back: string): Html {
   <button type="submit" name="action" value="refuse" data-testid="bulk-refuse">Refuse</button>
   <p class="muted">A quota left empty stays as each account has it; <code>none</code> removes it. Approve and refuse apply to the pending accounts selected.</p>
 </form>`;
+}
+
+// ----------------------------------------------------------------------------- invitations
+
+/** How long an invitation from the panel may be used: the choices its form offers. */
+export const INVITATION_EXPIRY_CHOICES = [
+  [86_400, '1 day'],
+  [7 * 86_400, '7 days'],
+  [30 * 86_400, '30 days'],
+  [90 * 86_400, '90 days'],
+  [365 * 86_400, '1 year'],
+] as const;
+
+/** What the invitations page shows. */
+export interface InvitationsPageData {
+  /** Newest first, without their secrets' hashes. */
+  readonly invitations: readonly InvitationView[];
+  /** The invitation just issued in this session and its code: shown this once. */
+  readonly issued: { readonly id: number; readonly code: string } | null;
+  /** The most uses one invitation may have. */
+  readonly maxUses: number;
+  /** The session's form token: without it the page has no forms (a test's rendering). */
+  readonly csrf: string | null;
+  readonly now: number;
+}
+
+function invitationQuota(i: InvitationView): string {
+  if (i.hardQuotaBytes === null && i.softQuotaBytes === null) return 'none';
+  return `hard ${quotaText(i.hardQuotaBytes)}, soft ${quotaText(i.softQuotaBytes)}`;
+}
+
+export function invitationsPage(d: InvitationsPageData): Html {
+  const { issued, csrf } = d;
+  return html`<h1>Invitations</h1>
+<p class="muted">An invitation lets a person in without approving their key: the first use of its code makes an active account at once, with the quota and nickname given here, even with manual approval. A code is shown once, when it is issued (the node keeps only its hash), and works on this node only.</p>
+${
+  issued &&
+  html`<section class="card" data-testid="issued-invitation"><h2>The code of invitation ${issued.id}</h2>
+  <p>Give it to the person it is for (<code>ostrom account request --invite CODE</code>, or <code>ostrom grid join --invite CODE</code>). It is shown this once: leave this page and it is gone.</p>
+  <div class="copyable"><span class="mono" id="invitation-code" data-testid="invitation-code">${issued.code}</span>
+    <button type="button" class="quiet" data-copy="invitation-code" data-testid="copy-invitation-code">Copy the code</button></div>
+</section>`
+}
+${
+  csrf &&
+  html`<div class="actions add-forms"><details data-testid="issue-invitation" ${issued ? '' : raw('open')}><summary>Issue an invitation…</summary>
+  <form method="post" action="/invitations/issue" class="stacked">${csrfField(csrf)}
+    <label class="stack">Nickname of the account (empty: the one the person asks for)<input name="nickname" maxlength="64" data-testid="invite-nickname"></label>
+    <label class="stack">Hard quota (empty: none)<input name="hard" size="12" placeholder="none" data-testid="invite-hard"></label>
+    <label class="stack">Soft quota (empty: none)<input name="soft" size="12" placeholder="none" data-testid="invite-soft"></label>
+    <label class="stack">Valid for<select name="expires" data-testid="invite-expires">${INVITATION_EXPIRY_CHOICES.map(
+      ([seconds, label]) =>
+        html`<option value="${seconds}" ${seconds === 7 * 86_400 ? raw('selected') : ''}>${label}</option>`,
+    )}</select></label>
+    <label class="stack">Uses (accounts it may make)<input name="uses" type="number" min="1" max="${d.maxUses}" value="1" required data-testid="invite-uses"></label>
+    <button type="submit" data-testid="invite-submit">Issue</button>
+  </form>
+</details></div>`
+}
+<div class="table-wrap"><table data-testid="invitations-table">
+<thead><tr><th class="num">ID</th><th>Nickname</th><th>State</th><th class="num">Uses</th><th>Expires</th><th>Quota</th><th>Issued by</th>${csrf && html`<th></th>`}</tr></thead>
+<tbody>
+${d.invitations.map(
+  (i) => html`<tr data-invitation-id="${i.id}">
+  <td class="num">${i.id}</td>
+  <td>${i.nickname ?? html`<span class="muted" title="the one the person asks for">as asked</span>`}</td>
+  <td><span class="status status-${i.state}" data-testid="invitation-state">${i.state}</span>${i.revokedAt !== null && html` <span class="muted">${when(i.revokedAt)}</span>`}</td>
+  <td class="num" data-testid="invitation-uses">${number(i.uses)}/${number(i.maxUses)}</td>
+  <td class="fit">${when(i.expiresAt)}</td>
+  <td class="fit">${invitationQuota(i)}</td>
+  <td>${i.createdBy} <span class="muted">${when(i.createdAt)}</span></td>
+  ${
+    csrf &&
+    html`<td>${
+      i.state === 'open' &&
+      html`<form method="post" action="/invitations/${i.id}/revoke" data-testid="revoke-invitation">${csrfField(csrf)}<button type="submit" class="danger">Revoke</button></form>`
+    }</td>`
+  }
+</tr>`,
+)}
+${d.invitations.length === 0 && html`<tr><td colspan="8" class="muted">No invitation issued yet.</td></tr>`}
+</tbody></table></div>`;
 }
 
 // ----------------------------------------------------------------------------- one account

@@ -8,6 +8,7 @@ import {
   type Digest,
   isNickname,
   MAX_ACCOUNT_LIST_BYTES,
+  MAX_INVITATION_SECONDS,
   NICKNAME_RULE,
   PUBLIC_KEY_FORMS,
   parseAccountList,
@@ -19,6 +20,7 @@ import {
   AdminHttpError,
   adminStatusFor,
   failureAnswer,
+  invitationView,
   readBoundedBody,
   tokenChecker,
 } from '@ostrom/http';
@@ -29,8 +31,10 @@ import {
   EVENT_KINDS,
   type EventKind,
   type LeaseDb,
+  MAX_INVITATION_USES,
   STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
+import { formatInvitation } from '@ostrom/protocol';
 import type { NodeGsdStatus } from '../node-gsd.js';
 import { formatSize, parseSize } from '../size.js';
 import { nodeAlerts } from './alerts.js';
@@ -58,6 +62,7 @@ import {
   errorPage,
   type Frame,
   gridPage,
+  invitationsPage,
   loginPage,
   type NodeIdentity,
   overviewPage,
@@ -65,6 +70,7 @@ import {
   page,
   SORTABLE,
   trafficSection,
+  when,
 } from './pages.js';
 import { type PanelSession, PanelSessions, SESSION_COOKIE, SESSION_SECONDS } from './sessions.js';
 
@@ -500,6 +506,25 @@ export function createPanel(options: PanelOptions) {
     redirect(r.res, '/crawler');
   }
 
+  async function invitations(r: Request): Promise<Html> {
+    const session = r.session!;
+    const rows = await accountant.listInvitations();
+    const at = now();
+    // Shown once: the code leaves the session as the page that shows it is built.
+    const issued = session.issued ?? null;
+    session.issued = undefined;
+    return page(
+      frame(r, 'Invitations', 'invitations'),
+      invitationsPage({
+        invitations: rows.map((row) => invitationView(row, at)),
+        issued,
+        maxUses: MAX_INVITATION_USES,
+        csrf: session.csrf,
+        now: at,
+      }),
+    );
+  }
+
   function grid(r: Request): Html {
     return page(frame(r, 'Grid', 'grid'), gridPage(options.gsd?.status() ?? null, now()));
   }
@@ -791,6 +816,73 @@ export function createPanel(options: PanelOptions) {
     redirect(r.res, back.startsWith('/accounts') ? back : '/accounts');
   }
 
+  /**
+   * "Issue an invitation": its code goes to the session, for the invitations page to show once
+   * (a redirect's Location or a flash in the log would keep it longer).
+   */
+  async function issueInvitation(r: Request, form: URLSearchParams): Promise<void> {
+    const session = r.session!;
+    try {
+      const nicknameText = (form.get('nickname') ?? '').trim();
+      if (nicknameText !== '' && !isNickname(nicknameText)) {
+        throw new ActionRefused(`A nickname is ${NICKNAME_RULE}. Nothing was issued.`);
+      }
+      const hard = sizeField(form, 'hard');
+      const soft = sizeField(form, 'soft');
+      if (hard !== null && soft !== null && soft > hard) {
+        throw new ActionRefused(
+          'The soft quota must not exceed the hard quota. Nothing was issued.',
+        );
+      }
+      const expires = wholeField(form, 'expires', MAX_INVITATION_SECONDS, 'Valid for');
+      const uses = wholeField(form, 'uses', MAX_INVITATION_USES, 'Uses');
+      const { invitation, secret } = await accountant.createInvitation({
+        nickname: nicknameText === '' ? null : nicknameText,
+        hardQuotaBytes: hard,
+        softQuotaBytes: soft,
+        expiresInSeconds: expires,
+        maxUses: uses,
+        actor: session.operator,
+      });
+      logger?.info(
+        { invitationId: invitation.id, action: 'invite', actor: session.operator },
+        'panel action',
+      );
+      digestCache = undefined;
+      session.issued = {
+        id: invitation.id,
+        code: formatInvitation({ secret, nurl: options.nurlFor(0) }),
+      };
+      session.flash = {
+        error: false,
+        text: `Invitation ${invitation.id} is issued: ${invitation.maxUses === 1 ? 'one use' : `${invitation.maxUses} uses`}, until ${when(invitation.expiresAt)}.`,
+      };
+    } catch (error) {
+      refusedOnly(error, session);
+    }
+    redirect(r.res, '/invitations');
+  }
+
+  /** "Revoke": the invitation's code makes no more accounts (those it made are kept). */
+  async function revokeInvitation(r: Request, id: number): Promise<void> {
+    const session = r.session!;
+    try {
+      const row = await accountant.revokeInvitation(id, { actor: session.operator });
+      logger?.info(
+        { invitationId: id, action: 'revoke-invitation', actor: session.operator },
+        'panel action',
+      );
+      digestCache = undefined;
+      session.flash = {
+        error: false,
+        text: `Invitation ${row.id} is revoked: its code makes no more accounts (${row.uses === 1 ? 'one was' : `${row.uses} were`} made with it).`,
+      };
+    } catch (error) {
+      refusedOnly(error, session);
+    }
+    redirect(r.res, '/invitations');
+  }
+
   /** A refusal (bad input, a wrong state) becomes the page's flash; anything else fails. */
   function refusedOnly(error: unknown, session: PanelSession): void {
     const status = adminStatusFor(error);
@@ -883,6 +975,9 @@ export function createPanel(options: PanelOptions) {
       if (path === '/accounts/add') return await addAccount(r, form);
       if (path === '/accounts/import') return await importList(r, form);
       if (path === '/accounts/bulk') return await bulk(r, form);
+      if (path === '/invitations/issue') return await issueInvitation(r, form);
+      const revoke = /^\/invitations\/(\d{1,15})\/revoke$/.exec(path);
+      if (revoke) return await revokeInvitation(r, Number(revoke[1]));
       const m = /^\/accounts\/(\d{1,15})\/([a-z]+)$/.exec(path);
       if (m) return await act(r, Number(m[1]), m[2]!, form);
       throw new AdminHttpError('NOT_FOUND', 'no such page');
@@ -892,6 +987,7 @@ export function createPanel(options: PanelOptions) {
     if (path === '/accounts') return sendPage(res, 200, await accounts(r));
     const m = /^\/accounts\/(\d{1,15})$/.exec(path);
     if (m) return sendPage(res, 200, await account(r, Number(m[1])));
+    if (path === '/invitations') return sendPage(res, 200, await invitations(r));
     if (path === '/activity') return sendPage(res, 200, await activity(r));
     if (path === '/crawler') return sendPage(res, 200, await crawlerStatusPage(r));
     if (path === '/grid') return sendPage(res, 200, grid(r));
@@ -963,6 +1059,18 @@ function sizeField(form: URLSearchParams, name: 'hard' | 'soft'): number | null 
     );
   }
   return bytes;
+}
+
+/** A whole-number field from 1 to `max`, else refused naming it as the form labels it. */
+function wholeField(form: URLSearchParams, name: string, max: number, label: string): number {
+  const text = (form.get(name) ?? '').trim();
+  const value = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= 1 && value <= max)) {
+    throw new ActionRefused(
+      `${label} must be a whole number from 1 to ${max}. Nothing was issued.`,
+    );
+  }
+  return value;
 }
 
 /**

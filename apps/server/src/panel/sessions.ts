@@ -13,6 +13,11 @@ export interface PanelSession {
   lastUsedAt: number;
   /** A message for the next page shown (after an action's redirect). */
   flash?: { readonly error: boolean; readonly text: string };
+  /**
+   * An invitation just issued and its code, for the next invitations page: the code is shown
+   * there once and dropped (the node keeps only its secret's hash).
+   */
+  issued?: { readonly id: number; readonly code: string } | undefined;
 }
 
 /** Name of the session cookie. */

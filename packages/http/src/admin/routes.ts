@@ -8,6 +8,7 @@ import {
   type DependencyHealth,
   isNickname,
   MAX_ACCOUNT_LIST_BYTES,
+  MAX_INVITATION_SECONDS,
   NICKNAME_RULE,
   PUBLIC_KEY_FORMS,
   parseAccountList,
@@ -22,10 +23,13 @@ import {
   type AccountStatus,
   EVENT_KINDS,
   type LeaseDb,
+  MAX_INVITATION_USES,
   STARTER_ACCOUNT_ID,
 } from '@ostrom/leasedb';
+import { formatInvitation } from '@ostrom/protocol';
 import { z } from 'zod';
 import { AdminHttpError } from './errors.js';
+import { invitationView } from './invitations.js';
 import {
   converted,
   integer,
@@ -35,6 +39,7 @@ import {
   parseInput,
   queryParameters,
   time,
+  wholeNumber,
 } from './validate.js';
 
 /** A status the API serves as it is, as JSON (the crawler's, the grid service directory's). */
@@ -52,7 +57,10 @@ export interface AdminMetrics {
 export interface AdminRouteOptions {
   readonly accountant: Accountant;
   readonly leaseDb: LeaseDb;
-  /** The NURL of an account (its own swissnum). */
+  /**
+   * The NURL of an account (its own swissnum); account 0's, the anonymous NURL, is the one an
+   * invitation's code carries.
+   */
   nurlFor(accountId: number): string;
   /** The node's server id, for `GET /admin/v1/health` and `/nurl`. */
   readonly serverId: string;
@@ -133,9 +141,22 @@ const importBody = jsonFields({ text: z.string() });
 
 const statusBody = jsonFields({ reason: z.string().optional() });
 
+const noBody = jsonFields({});
+
 const nicknameBody = jsonFields({ nickname });
 
 const quotaBody = jsonFields({ hardBytes: quota.optional(), softBytes: quota.optional() });
+
+/** How long an invitation stays valid when its issuer does not say: a week, as the CLI's. */
+const INVITATION_DEFAULT_SECONDS = 7 * 86_400;
+
+const invitationBody = jsonFields({
+  nickname: nickname.optional(),
+  hardQuotaBytes: quota.optional(),
+  softQuotaBytes: quota.optional(),
+  expiresInSeconds: wholeNumber({ min: 1, max: MAX_INVITATION_SECONDS }).optional(),
+  maxUses: wholeNumber({ min: 1, max: MAX_INVITATION_USES }).optional(),
+});
 
 const usageQuery = queryParameters({ account: integer().optional(), limit });
 
@@ -172,8 +193,13 @@ const DAY_SECONDS = 86_400;
 const HEALTH_RETRY_SECONDS = 5;
 
 function accountId(param: string): number {
+  return pathId(param, 'account');
+}
+
+/** An id in a path (digits only: it stays percent-encoded), else a 400 naming what it is of. */
+function pathId(param: string, what: 'account' | 'invitation'): number {
   if (!/^[0-9]{1,15}$/.test(param)) {
-    throw new AdminHttpError('BAD_REQUEST', 'the account id must be a non-negative integer');
+    throw new AdminHttpError('BAD_REQUEST', `the ${what} id must be a non-negative integer`);
   }
   return Number(param);
 }
@@ -401,6 +427,51 @@ export function adminRoutes(options: AdminRouteOptions, now: () => number): Admi
             { actor: ctx.actor },
           ),
         };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/admin\/v1\/invitations$/,
+      handle: async (ctx) => {
+        parseInput(noQuery, ctx.query);
+        const at = now();
+        const rows = await accountant.listInvitations();
+        return { json: { invitations: rows.map((row) => invitationView(row, at)) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/admin\/v1\/invitations$/,
+      handle: async (ctx) => {
+        parseInput(noQuery, ctx.query);
+        const b = parseInput(invitationBody, (await ctx.body()) ?? {});
+        const hard = b.hardQuotaBytes ?? null;
+        const soft = b.softQuotaBytes ?? null;
+        if (hard !== null && soft !== null && soft > hard) {
+          throw new AdminHttpError('BAD_REQUEST', 'softQuotaBytes must not exceed hardQuotaBytes');
+        }
+        const { invitation, secret } = await accountant.createInvitation({
+          nickname: b.nickname ?? null,
+          hardQuotaBytes: hard,
+          softQuotaBytes: soft,
+          expiresInSeconds: b.expiresInSeconds ?? INVITATION_DEFAULT_SECONDS,
+          maxUses: b.maxUses ?? 1,
+          actor: ctx.actor,
+        });
+        // The code exists only in this answer: the database keeps the secret's hash alone.
+        const code = formatInvitation({ secret, nurl: nurlFor(0) });
+        return { status: 201, json: { ...invitationView(invitation, now()), code } };
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/admin\/v1\/invitations\/([^/]+)\/revoke$/,
+      handle: async (ctx) => {
+        parseInput(noQuery, ctx.query);
+        const id = pathId(ctx.params[0]!, 'invitation');
+        parseInput(noBody, (await ctx.body()) ?? {});
+        const row = await accountant.revokeInvitation(id, { actor: ctx.actor });
+        return { json: invitationView(row, now()) };
       },
     },
     {

@@ -141,3 +141,11 @@ export function listOf<const T extends readonly string[]>(values: T) {
     .transform((text) => text.split(',').filter((item) => item !== ''))
     .pipe(z.array(z.enum(values, mustBe(`a comma-separated list of ${values.join(', ')}`))));
 }
+
+/** A JSON number that is a whole number from `min` to `max`, else refused naming the range. */
+export function wholeNumber(options: { min: number; max: number }) {
+  const rule = mustBe(`a whole number from ${options.min} to ${options.max}`);
+  return z
+    .number(rule)
+    .refine((n) => Number.isSafeInteger(n) && n >= options.min && n <= options.max, rule);
+}
