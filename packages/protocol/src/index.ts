@@ -51,6 +51,18 @@ export {
   MAX_FEED_ACCOUNTS,
 } from './feed.js';
 export {
+  decodeGridInvitation,
+  GRID_INVITATION_PREFIX,
+  type GridInvitation,
+  isGridInvitationCode,
+  MAX_GRID_INVITATION_BYTES,
+  newGridInvitationId,
+  parseGridInvitationCode,
+  type SignedGridInvitation,
+  signGridInvitation,
+  verifyGridInvitation,
+} from './grid-invitation.js';
+export {
   type ContentRange,
   ENDPOINT_SECRETS,
   type EndpointName,

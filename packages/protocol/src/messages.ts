@@ -3,6 +3,7 @@ import type { SignedAccountRequest } from './account-request.js';
 import { decodeCbor, encodeCbor } from './cbor.js';
 import { ProtocolError } from './errors.js';
 import { type ByteRange, MAX_SHNUM } from './facts.js';
+import { MAX_GRID_INVITATION_BYTES } from './grid-invitation.js';
 import { INVITATION_SECRET_BYTES } from './invitation.js';
 
 // Shapes follow Tahoe's CDDL (`http_server._SCHEMAS` for requests, `http_client._SCHEMAS` for
@@ -496,14 +497,21 @@ const accountRequestBodySchema = struct({
       message: `must be ${INVITATION_SECRET_BYTES} bytes`,
     })
     .optional(),
+  'grid-invitation': bytes
+    .refine((b) => b.length > 64 && b.length <= MAX_GRID_INVITATION_BYTES, {
+      message: `must be 65..${MAX_GRID_INVITATION_BYTES} bytes`,
+    })
+    .optional(),
 });
 
 /**
  * The body of `POST /accounting/v1/account`: the signed request, and the secret of an invitation
- * code when the client has one (README, "Invitations").
+ * code, or the bytes of a grid invitation, when the client has one (README, "Invitations").
  */
 export interface AccountRequestBody extends SignedAccountRequest {
   readonly invitation?: Uint8Array;
+  /** A grid invitation as signed (`SignedGridInvitation.bytes`). */
+  readonly gridInvitation?: Uint8Array;
 }
 
 /** Encodes the body of `POST /accounting/v1/account`. */
@@ -514,6 +522,7 @@ export function encodeAccountRequestBody(body: AccountRequestBody): Uint8Array {
       request: body.request,
       signature: body.signature,
       ...(body.invitation === undefined ? {} : { invitation: body.invitation }),
+      ...(body.gridInvitation === undefined ? {} : { 'grid-invitation': body.gridInvitation }),
     },
     'account request body',
   );
@@ -526,6 +535,7 @@ export function decodeAccountRequestBody(body: Uint8Array): AccountRequestBody {
     request: wire.request,
     signature: wire.signature,
     ...(wire.invitation === undefined ? {} : { invitation: wire.invitation }),
+    ...(wire['grid-invitation'] === undefined ? {} : { gridInvitation: wire['grid-invitation'] }),
   };
 }
 

@@ -150,6 +150,8 @@ export interface AccountingClient {
     options?: {
       /** The secret of an invitation code (`parseInvitation`): an active account at once. */
       invitation?: Uint8Array;
+      /** A grid invitation's bytes (`parseGridInvitationCode(code).bytes`). */
+      gridInvitation?: Uint8Array;
     },
   ): Promise<AccountResponse>;
   /** The account this client's swissnum belongs to, with usage and quotas. */
@@ -559,6 +561,7 @@ export function createStorageClient(options: StorageClientOptions): StorageClien
       const body = {
         ...signed,
         ...(options.invitation === undefined ? {} : { invitation: options.invitation }),
+        ...(options.gridInvitation === undefined ? {} : { gridInvitation: options.gridInvitation }),
       };
       const response = await call(
         {
