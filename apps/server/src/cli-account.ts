@@ -3,9 +3,12 @@ import { resolve } from 'node:path';
 import {
   createStorageClient,
   type Invitation,
+  isGridInvitationCode,
   ProtocolError,
+  parseGridInvitationCode,
   parseInvitation,
   parseNurl,
+  type SignedGridInvitation,
   signAccountRequest,
 } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -15,14 +18,32 @@ import { isoTime, keyValues, quotaText } from './cli-format.js';
 import { UsageError } from './errors.js';
 import { formatSize } from './size.js';
 
+/** An invitation code: one server's (`oi1-…`), or a grid's (`ogi1-…`, good on every server). */
+export type InviteCode =
+  | { readonly kind: 'server'; readonly invitation: Invitation }
+  | { readonly kind: 'grid'; readonly signed: SignedGridInvitation };
+
 /** An invitation code argument: one clear line (exit 2) if it is not one. */
-export function inviteArg(value: string): Invitation {
+export function inviteArg(value: string): InviteCode {
   try {
-    return parseInvitation(value);
+    return isGridInvitationCode(value)
+      ? { kind: 'grid', signed: parseGridInvitationCode(value) }
+      : { kind: 'server', invitation: parseInvitation(value) };
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     throw new InvalidArgumentError(error.message);
   }
+}
+
+/** What an account request carries for an invitation code. */
+export function inviteBody(code: InviteCode | undefined): {
+  invitation?: Uint8Array;
+  gridInvitation?: Uint8Array;
+} {
+  if (code === undefined) return {};
+  return code.kind === 'server'
+    ? { invitation: code.invitation.secret }
+    : { gridInvitation: code.signed.bytes };
 }
 
 // `ostrom account ...`: the client side, run on a client's machine rather than a node: ask a
@@ -56,14 +77,19 @@ export function registerAccountCommands(program: Command, ctx: CliContext): void
     .action(
       async (
         given: string | undefined,
-        o: { key?: string; nickname?: string; wait?: boolean; invite?: Invitation },
+        o: { key?: string; nickname?: string; wait?: boolean; invite?: InviteCode },
         cmd: Command,
       ) => {
-        const nurl = given ?? o.invite?.nurl;
+        const server = o.invite?.kind === 'server' ? o.invite.invitation : undefined;
+        const nurl = given ?? server?.nurl;
         if (nurl === undefined) {
-          throw new UsageError("give the server's NURL, or --invite CODE");
+          throw new UsageError(
+            o.invite?.kind === 'grid'
+              ? "a grid invitation names no server: give the server's NURL too"
+              : "give the server's NURL, or --invite CODE",
+          );
         }
-        if (o.invite && parseNurl(o.invite.nurl).spkiHash !== parseNurl(nurl).spkiHash) {
+        if (server && parseNurl(server.nurl).spkiHash !== parseNurl(nurl).spkiHash) {
           throw new UsageError('the invitation code is for another server than NURL (another key)');
         }
         const keyFile = resolve(o.key ?? defaultKeyFile(env));
@@ -85,10 +111,7 @@ export function registerAccountCommands(program: Command, ctx: CliContext): void
               },
               key.privateKey,
             );
-            const answer = await client.accounting.requestAccount(
-              signed,
-              o.invite ? { invitation: o.invite.secret } : {},
-            );
+            const answer = await client.accounting.requestAccount(signed, inviteBody(o.invite));
             const publicKey = Buffer.from(key.publicKey).toString('hex');
             if (answer.status === 'active') {
               print(cmd, { ...answer, publicKey }, () => `${answer.nurl}\n`);

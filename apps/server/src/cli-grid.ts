@@ -24,16 +24,10 @@ import {
   settleGridAccounts,
   writeFileAtomically,
 } from '@ostrom/gsd-client';
-import {
-  createStorageClient,
-  type Feed,
-  type Invitation,
-  parseNurl,
-  StorageClientError,
-} from '@ostrom/protocol';
+import { createStorageClient, type Feed, parseNurl, StorageClientError } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type AccountKey, defaultKeyFile, readOrCreateAccountKey } from './account-key.js';
-import { inviteArg } from './cli-account.js';
+import { type InviteCode, inviteArg } from './cli-account.js';
 import { type CliContext, durationArg, EXIT } from './cli-common.js';
 import { formatSeconds, isoTime, quotaText, table } from './cli-format.js';
 import { introductionArg, nurlArg } from './cli-gsd.js';
@@ -299,7 +293,7 @@ interface JoinOptions {
   tahoeDir?: string;
   nickname?: string;
   key?: string;
-  invite?: Invitation;
+  invite?: InviteCode;
 }
 
 /** The grid's merged feed for people: the digest, the new servers, then who stores what where. */
@@ -368,14 +362,15 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
     servers: readonly GridServer[],
     previous: Pick<GridClientState, 'accounts' | 'written'>,
     key: AccountKey,
-    invitation?: Invitation,
+    invite?: InviteCode,
   ) => {
     const fresh = await requestGridAccounts({
       servers,
       key,
       nickname: settings.nickname,
       now,
-      ...(invitation ? { invitation } : {}),
+      ...(invite?.kind === 'server' ? { invitation: invite.invitation } : {}),
+      ...(invite?.kind === 'grid' ? { gridInvitation: invite.signed.bytes } : {}),
     });
     const accounts = settleGridAccounts(previous.accounts, fresh);
     const path = serversYamlPath(settings.tahoeDir);
@@ -460,7 +455,7 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
     )
     .option(
       '--invite <CODE>',
-      "with --tahoe-dir: an invitation code from one server's operator, used on that server",
+      "with --tahoe-dir: an invitation code: one server's (used there) or the grid's (used on every server)",
       inviteArg,
     )
     .option('--json', 'machine-readable output')
@@ -537,9 +532,10 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
       if (key.created && !json(cmd)) ctx.stderr(`created the account key ${keyFile}\n`);
       const nickname = o.nickname ?? nicknameArg(hostname().slice(0, 64) || 'tahoe client');
       const settings = { tahoeDir, nickname, keyFile };
+      const server = o.invite?.kind === 'server' ? o.invite.invitation : undefined;
       if (
-        o.invite &&
-        !servers.some((s) => s.announcement.nurls.some((n) => invitationIsFor(o.invite!, n)))
+        server &&
+        !servers.some((s) => s.announcement.nurls.some((n) => invitationIsFor(server, n)))
       ) {
         ctx.stderr(
           'ostrom: the invitation is for a server this directory does not list; not used\n',

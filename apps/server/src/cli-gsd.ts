@@ -18,12 +18,25 @@ import {
   updateDocument,
   WRITECAP_PREFIX,
 } from '@ostrom/gsd-client';
-import { ProtocolError, parseNurl } from '@ostrom/protocol';
+import {
+  base32Encode,
+  generateAccountKey,
+  newGridInvitationId,
+  ProtocolError,
+  parseNurl,
+  signGridInvitation,
+} from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
-import { type CliContext, withOperator } from './cli-common.js';
+import { type CliContext, durationArg, withOperator } from './cli-common.js';
 import { isoTime, table } from './cli-format.js';
 import { NodeError } from './errors.js';
-import { announcementWritecap, directoryWritecap } from './gsd.js';
+import {
+  announcementWritecap,
+  directoryWritecap,
+  ensureMembershipKey,
+  type MembershipKey,
+  membershipKey,
+} from './gsd.js';
 import { type LoadedNode, loadNode, PRIVATE_FILES, writePrivateLine } from './node-dir.js';
 import { nodeNurl } from './server.js';
 import { formatSize } from './size.js';
@@ -68,6 +81,29 @@ export function nurlArg(value: string): string {
     if (!(error instanceof ProtocolError)) throw error;
     throw new InvalidArgumentError(error.message);
   }
+}
+
+/** The nickname a grid invitation names: 1–64 characters, none a control character. */
+function invitationNicknameArg(value: string): string {
+  if (value.length < 1 || value.length > 64 || /\p{Cc}/u.test(value)) {
+    throw new InvalidArgumentError('a nickname is 1 to 64 characters, none of them a control');
+  }
+  return value;
+}
+
+// A grid invitation cannot be taken back short of a new membership key (which ends every code
+// signed with the old one), so none is valid for long.
+/** The longest a grid invitation may be valid. */
+const MAX_GRID_INVITATION_SECONDS = 365 * 86_400;
+const DEFAULT_GRID_INVITATION_SECONDS = 30 * 86_400;
+
+/** How long a grid invitation is valid: a duration of 1 second to 365 days. */
+function invitationExpiresArg(value: string): number {
+  const seconds = durationArg(value);
+  if (seconds < 1 || seconds > MAX_GRID_INVITATION_SECONDS) {
+    throw new InvalidArgumentError('a grid invitation is valid for 1 second to 365 days');
+  }
+  return seconds;
 }
 
 /** `remove-announcement`'s argument: a readcap (checked) or a petname. */
@@ -147,6 +183,18 @@ async function creatorNurl(node: LoadedNode, env: NodeJS.ProcessEnv): Promise<st
     if (id === undefined) throw new Error('mode required without a directory account');
     return nodeNurl(node, accountant, id);
   });
+}
+
+/** The membership key, or NodeError CONFIG_INVALID naming the command that makes it. */
+async function requireMembershipKey(node: LoadedNode): Promise<MembershipKey> {
+  const key = await membershipKey(node);
+  if (key === undefined) {
+    throw new NodeError(
+      'CONFIG_INVALID',
+      `this node holds no membership key for the grid (no ${PRIVATE_FILES.gsdMembership}): make it and publish it in the directory with \`ostrom gsd membership-key\``,
+    );
+  }
+  return key;
 }
 
 async function requireDirectoryWritecap(node: LoadedNode): Promise<string> {
@@ -248,11 +296,20 @@ export function registerGsdCommands(program: Command, ctx: CliContext): void {
       const self = selfNurl(node);
       const writecap = createWriteCap();
       const { readcap } = parseWriteCap(writecap);
+      // A membership key this node holds already (a directory made before, --force) is kept;
+      // a new one is written only once the directory publishing it is.
+      const heldKey = await membershipKey(node);
+      const fresh = heldKey === undefined ? generateAccountKey() : undefined;
+      const publicKey = heldKey?.publicKey ?? fresh!.publicKey;
       const via = await creatorNurl(node, ctx.env);
       const result = await withPool((pool) =>
-        updateDocument([pool.server(via)], writecap, 'directory', () => ({ announcements: [] }), {
-          now,
-        }),
+        updateDocument(
+          [pool.server(via)],
+          writecap,
+          'directory',
+          () => ({ announcements: [], membershipKey: publicKey }),
+          { now },
+        ),
       );
       if (!result.written.includes(via)) {
         const why = result.failed[0]?.reason ?? 'it refused the write';
@@ -265,10 +322,25 @@ export function registerGsdCommands(program: Command, ctx: CliContext): void {
         replace: o.force === true,
         now: now(),
       });
+      if (fresh !== undefined) {
+        await writePrivateLine(
+          node.dir,
+          PRIVATE_FILES.gsdMembership,
+          base32Encode(fresh.privateKey),
+        );
+      }
       const introduction = formatIntroduction(readcap, [self]);
+      const membership = base32Encode(publicKey);
       print(
         cmd,
-        { writecap, readcap, introduction, file: saved.path, movedAside: saved.movedAside ?? null },
+        {
+          writecap,
+          readcap,
+          introduction,
+          file: saved.path,
+          movedAside: saved.movedAside ?? null,
+          membershipKey: membership,
+        },
         () =>
           [
             `Created the grid service directory. Its writecap, kept in ${saved.path} (0600):`,
@@ -277,6 +349,10 @@ export function registerGsdCommands(program: Command, ctx: CliContext): void {
             '',
             'Whoever holds it can rewrite the directory: keep a copy somewhere safe, and give it to nobody.',
             ...(saved.movedAside ? [`The previous writecap was kept as ${saved.movedAside}.`] : []),
+            '',
+            `It publishes the grid's membership key ${membership}`,
+            `(its private half ${fresh ? 'made in' : 'kept in'} ${PRIVATE_FILES.gsdMembership}): \`ostrom gsd invite\` signs grid`,
+            'invitations with it.',
             '',
             'The introduction text, for clients (`ostrom grid join`) and for [gsd] introduction in',
             "each storage node's ostrom.toml:",
@@ -435,6 +511,99 @@ export function registerGsdCommands(program: Command, ctx: CliContext): void {
           { petname: entry.petname, readcap: entry.readcap, ...outcome },
           () => `removed "${entry.petname}"\n${writeSummary('the directory', result)}`,
         );
+      });
+    });
+
+  command(
+    gsd,
+    'membership-key',
+    "print the grid's membership key (grid invitations are signed with it), making it and publishing it in the directory if need be",
+  )
+    .option('--json', 'machine-readable output')
+    .action(async (_o: unknown, cmd: Command) => {
+      const node = await loadNode(nodeDir(cmd));
+      const writecap = await requireDirectoryWritecap(node);
+      const dirReadcap = parseWriteCap(writecap).readcap;
+      const self = selfNurl(node);
+      const key = await ensureMembershipKey(node);
+      const text = base32Encode(key.publicKey);
+      if (key.created && !ctx.json(cmd)) {
+        ctx.stderr(`created ${PRIVATE_FILES.gsdMembership}: the grid's membership key\n`);
+      }
+      await withPool(async (pool) => {
+        const view = await readGrid(pool, dirReadcap, startNurls(node));
+        requireDirectory(view, self);
+        const published = view.directory.body.membershipKey;
+        if (published !== undefined && Buffer.from(published).equals(key.publicKey)) {
+          print(
+            cmd,
+            {
+              membershipKey: text,
+              created: key.created,
+              changed: false,
+              replaced: null,
+              seqnum: view.directory.seqnum,
+            },
+            () => `${text}\n`,
+          );
+          return;
+        }
+        const servers = pool.servers(directoryServers(view, self));
+        const result = await new DirectoryWriter(writecap, () => servers, {
+          now,
+        }).setMembershipKey(key.publicKey);
+        if (result.failed.length + result.conflicts.length > 0) ctx.result.code = 1;
+        const { body: _body, ...outcome } = result;
+        if (!ctx.json(cmd)) {
+          if (published !== undefined) {
+            ctx.stderr(
+              'the directory published another membership key: replaced (codes signed with it are no longer honoured)\n',
+            );
+          }
+          ctx.stderr(writeSummary('the directory, with the membership key,', result));
+        }
+        print(
+          cmd,
+          {
+            membershipKey: text,
+            created: key.created,
+            changed: true,
+            replaced: published === undefined ? null : base32Encode(published),
+            ...outcome,
+          },
+          () => `${text}\n`,
+        );
+      });
+    });
+
+  command(
+    gsd,
+    'invite',
+    "print a grid invitation code, signed with the grid's membership key: every server of the grid whose operator opted in honours it",
+  )
+    .option(
+      '--nickname <NAME>',
+      "the account's nickname (default: the one it asks for)",
+      invitationNicknameArg,
+    )
+    .option(
+      '--expires <DURATION>',
+      'how long the code may be used (default 30d, at most 365d)',
+      invitationExpiresArg,
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (o: { nickname?: string; expires?: number }, cmd: Command) => {
+      const node = await loadNode(nodeDir(cmd));
+      const writecap = await requireDirectoryWritecap(node);
+      const { seed } = await requireMembershipKey(node);
+      const directory = parseWriteCap(writecap).storageIndex;
+      const id = newGridInvitationId();
+      const nickname = o.nickname ?? null;
+      const expires = now() + (o.expires ?? DEFAULT_GRID_INVITATION_SECONDS);
+      const code = signGridInvitation({ directory, id, nickname, expires }, seed);
+      print(cmd, { code, id: base32Encode(id), nickname, expires, directory }, () => {
+        const who = nickname === null ? '' : ` for ${nickname}`;
+        return `grid invitation ${base32Encode(id)}${who}, until ${isoTime(expires)}:\n${code}\n`;
       });
     });
 

@@ -97,6 +97,12 @@ export interface OstromConfig {
     /** Whether `GET /accounting/v1/feed` shows members the digest and each account's usage. */
     readonly feed: boolean;
     /**
+     * Whether grid invitations (signed by the grid's membership key, from the directory of
+     * `[gsd] introduction`) make active accounts here, and the hard quota those accounts get.
+     */
+    readonly honourGridInvitations: boolean;
+    readonly gridInvitationQuotaBytes: number | null;
+    /**
      * The anonymous account's hard quota while its row sets none, and what its uploads may
      * reserve through one connection (null: none). Undefined: the accountant's default for the
      * mode (`ANONYMOUS_DEFAULTS` in `enabled` and `required`, none in `disabled`).
@@ -327,6 +333,8 @@ const schema = z.strictObject({
       default_hard_quota: quota.optional(),
       default_soft_quota: quota.optional(),
       feed: bool.optional(),
+      honour_grid_invitations: bool.optional(),
+      grid_invitation_quota: quota.optional(),
       anonymous_hard_quota: quota.optional(),
       anonymous_reserved_per_connection: quota.optional(),
     })
@@ -418,6 +426,8 @@ export const CONFIG_DEFAULTS = {
     default_hard_quota: 'none',
     default_soft_quota: 'none',
     feed: false,
+    honour_grid_invitations: false,
+    grid_invitation_quota: 'none',
   },
   leases: {
     duration: days(DEFAULT_LEASE_POLICY.leaseDurationSeconds),
@@ -730,6 +740,9 @@ export function parseConfig(
       defaultHardQuotaBytes: hard,
       defaultSoftQuotaBytes: soft,
       feed: a.feed ?? DEFAULT.accounting.feed,
+      honourGridInvitations:
+        a.honour_grid_invitations ?? DEFAULT.accounting.honour_grid_invitations,
+      gridInvitationQuotaBytes: a.grid_invitation_quota ?? null,
       anonymousHardQuotaBytes: a.anonymous_hard_quota,
       anonymousReservedBytesPerConnection: a.anonymous_reserved_per_connection,
     },
@@ -931,6 +944,12 @@ ${line('default_soft_quota', q(values.defaultSoftQuota), shown('accounting', 'de
 # nickname, shares, bytes and uploads, as JSON (\`ostrom grid feed NURL\` prints it). Never keys,
 # swissnums or NURLs; but nicknames and usage become visible to the whole grid.
 ${line('feed', values.feed === undefined ? undefined : String(values.feed), shown('accounting', 'feed'))}
+# Grid invitations: codes the grid directory's holder signs (\`ostrom gsd invite\`) with the
+# membership key the directory publishes. With this on, such a code makes an active account here
+# at once, whatever the approval, bound to the first key that uses it here, with this hard
+# quota ("none" = no limit). Needs [gsd] introduction (the grid whose invitations count).
+# honour_grid_invitations = ${shown('accounting', 'honour_grid_invitations')}
+# grid_invitation_quota = ${shown('accounting', 'grid_invitation_quota')}
 # The anonymous account (every client using the node's NURL without an account of its own):
 # its hard quota, all such clients together, unless set on the account itself (\`ostrom accounts
 # set-quota 0\`), and what its uploads in progress may reserve through one connection, so that

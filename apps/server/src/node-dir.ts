@@ -40,6 +40,11 @@ export const PRIVATE_FILES = {
   gsdAnnouncement: 'private/gsd-announcement.writecap',
   /** The writecap of the grid service directory, on the node of its operator (`ostrom gsd create`). */
   gsdDirectory: 'private/gsd-directory.writecap',
+  /**
+   * The seed (base32, 32 bytes) of the grid's membership key, which signs grid invitations, on
+   * the node of the directory's operator (`ostrom gsd create` or `gsd membership-key`).
+   */
+  gsdMembership: 'private/gsd-membership.key',
 } as const;
 
 /** Everything a node directory holds, read and checked. */

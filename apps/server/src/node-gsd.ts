@@ -1,5 +1,6 @@
 import {
   createGridMember,
+  type GridDirectoryRead,
   type GridMember,
   type GridMemberStatus,
   type GsdLogger,
@@ -48,8 +49,16 @@ export interface NodeGsdOptions {
  */
 export interface NodeDirectorySlots {
   admits(storageIndex: string): boolean;
-  /** The announcements the directory lists now, replacing those it listed before. */
-  listed(readcaps: readonly string[]): void;
+  /**
+   * The directory as a check read it (what the grid member's `onDirectory` is told): the
+   * announcements it lists now, replacing those it listed before, and its membership key.
+   */
+  listed(directory: Pick<GridDirectoryRead, 'announcements' | 'membershipKey'>): void;
+  /**
+   * The grid's membership key that the directory read last publishes (32 bytes): grid
+   * invitations verify under it. Undefined before any read, and when that directory has none.
+   */
+  membershipKey(): Uint8Array | undefined;
 }
 
 /**
@@ -79,11 +88,13 @@ export async function nodeDirectorySlots(
     logger?.error({ err: error }, 'grid service directory: a private writecap is unreadable');
   }
   let listed = new Set<string>();
+  let key: Uint8Array | undefined;
   return {
     admits: (storageIndex) => fixed.has(storageIndex) || listed.has(storageIndex),
-    listed(readcaps) {
+    membershipKey: () => key,
+    listed({ announcements, membershipKey }) {
       const next = new Set<string>();
-      for (const readcap of readcaps) {
+      for (const readcap of announcements) {
         try {
           next.add(parseReadCap(readcap).storageIndex);
         } catch {
@@ -91,6 +102,7 @@ export async function nodeDirectorySlots(
         }
       }
       listed = next;
+      key = membershipKey;
     },
   };
 }
@@ -114,9 +126,7 @@ export function createNodeGsd(options: NodeGsdOptions): NodeGsd {
       return writecap;
     },
     directoryWritecap: () => directoryWritecap(node),
-    ...(options.slots
-      ? { onDirectory: ({ announcements }) => options.slots?.listed(announcements) }
-      : {}),
+    ...(options.slots ? { onDirectory: (directory) => options.slots?.listed(directory) } : {}),
     checkIntervalSeconds: config.checkIntervalSeconds,
     republishIntervalSeconds: config.republishIntervalSeconds,
     now: options.now,

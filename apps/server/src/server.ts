@@ -24,7 +24,7 @@ import {
   type StartupRecovery,
   syncAccountRecords,
 } from '@ostrom/crawler';
-import { serversYaml } from '@ostrom/gsd-client';
+import { parseIntroduction, parseReadCap, serversYaml } from '@ostrom/gsd-client';
 import {
   type BodyLimits,
   createStorageHandler,
@@ -236,7 +236,7 @@ export function createNodeAccountant(
   backend: ShareBackend,
   process?: { readonly id: string; readonly url: string },
   now?: () => number,
-  slots?: Pick<NodeDirectorySlots, 'admits'>,
+  slots?: Pick<NodeDirectorySlots, 'admits' | 'membershipKey'>,
 ): Accountant {
   const { storage, accounting, cluster, gsd } = node.config;
   return new Accountant({
@@ -275,6 +275,17 @@ export function createNodeAccountant(
       admits: slots ? (storageIndex) => slots.admits(storageIndex) : () => false,
       hardQuotaBytes: gsd.directoryQuotaBytes,
     },
+    // Grid invitations of the grid of `[gsd] introduction`, checked with the membership key of
+    // the directory the node read last (none before its first read: refused until then).
+    ...(accounting.honourGridInvitations && gsd.introduction !== undefined
+      ? {
+          gridInvitations: {
+            directory: parseReadCap(parseIntroduction(gsd.introduction).readcap).storageIndex,
+            membershipKey: () => slots?.membershipKey(),
+            hardQuotaBytes: accounting.gridInvitationQuotaBytes,
+          },
+        }
+      : {}),
   });
 }
 

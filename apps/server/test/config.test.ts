@@ -51,6 +51,8 @@ describe('parseConfig', () => {
         defaultHardQuotaBytes: null,
         defaultSoftQuotaBytes: null,
         feed: false,
+        honourGridInvitations: false,
+        gridInvitationQuotaBytes: null,
       },
       leases: { durationSeconds: 31 * 86_400, maxDurationSeconds: 5 * 365 * 86_400 },
       admin: { enabled: true, port: DEFAULT_PORT + 1 },
@@ -206,8 +208,26 @@ describe('parseConfig', () => {
       defaultHardQuotaBytes: 10e9,
       defaultSoftQuotaBytes: 8e9,
       feed: true,
+      honourGridInvitations: false,
+      gridInvitationQuotaBytes: null,
     });
     expect(config.leases.durationSeconds).toBe(60 * 86_400);
+  });
+
+  it('[accounting] honour_grid_invitations and grid_invitation_quota: a boolean and a quota', () => {
+    const config = parseConfig(
+      '[accounting]\nhonour_grid_invitations = true\ngrid_invitation_quota = "3MB"\n',
+    );
+    expect(config.accounting).toMatchObject({
+      honourGridInvitations: true,
+      gridInvitationQuotaBytes: 3_000_000,
+    });
+    expect(() => parseConfig('[accounting]\nhonour_grid_invitations = "yes"\n')).toThrow(
+      /honour_grid_invitations/,
+    );
+    expect(() => parseConfig('[accounting]\ngrid_invitation_quota = "lots"\n')).toThrow(
+      /grid_invitation_quota/,
+    );
   });
 
   it('[backend] request_timeout: a duration from 1 s to 1 h, for s3 only', () => {

@@ -79,7 +79,7 @@ describe('ostrom gsd create', () => {
     expect(forced.code).toBe(0);
     const json = JSON.parse(forced.stdout) as Record<string, string>;
     expect(Object.keys(json).sort()).toEqual(
-      ['file', 'introduction', 'movedAside', 'readcap', 'writecap'].sort(),
+      ['file', 'introduction', 'membershipKey', 'movedAside', 'readcap', 'writecap'].sort(),
     );
     expect(json.writecap).not.toBe(writecap);
     expect(json.readcap).toBe(readCapOf(json.writecap!));

@@ -19,6 +19,7 @@ import {
   createInvitation,
   type InvitationInput,
   MAX_FAILED_REDEMPTIONS,
+  requestWithGridInvitation,
   requestWithInvitation,
 } from './invitations.js';
 import {
@@ -361,10 +362,12 @@ export class Accountant {
    * is active at once with the invitation's quotas, whatever the approval, and spends one of its
    * uses; a code that is unknown here, revoked, expired or spent is refused with the reason, and
    * past {@link MAX_FAILED_REDEMPTIONS} such refusals in a while, TOO_MANY_ATTEMPTS is thrown.
+   * With `gridInvitation` (a grid invitation's bytes) the same, when the embedder honours grid
+   * invitations (`gridInvitations`); a malformed one is a ProtocolError.
    */
   async requestAccount(
     signed: SignedAccountRequest,
-    { invitation }: { invitation?: Uint8Array } = {},
+    { invitation, gridInvitation }: { invitation?: Uint8Array; gridInvitation?: Uint8Array } = {},
   ): Promise<AccountRequestOutcome> {
     const core = this.#core;
     const { options } = core;
@@ -400,8 +403,11 @@ export class Accountant {
     }
 
     let account = await guard(() => core.db.getAccountByPublicKey(request.publicKey));
-    if (invitation !== undefined) {
-      const invited = await requestWithInvitation(core, request, invitation, account);
+    if (invitation !== undefined || gridInvitation !== undefined) {
+      const invited =
+        invitation !== undefined
+          ? await requestWithInvitation(core, request, invitation, account)
+          : await requestWithGridInvitation(core, request, gridInvitation!, account);
       if (invited && 'refused' in invited) return { status: 'refused', reason: invited.refused };
       if (invited) account = invited.account;
     }

@@ -1,5 +1,9 @@
 import type { ActivityEvent, LeaseDbOperations } from '@ostrom/leasedb';
-import { INVITED_BY_INVITATION } from './invitations.js';
+import {
+  INVITATION_ACTOR,
+  INVITED_BY_GRID_INVITATION,
+  INVITED_BY_INVITATION,
+} from './invitations.js';
 import { formatSize } from './size.js';
 
 /** What a digest reads from the lease database. */
@@ -12,9 +16,6 @@ export type DigestDb = Pick<
   | 'getAccountAttributes'
   | 'getInvitation'
 >;
-
-/** The actor of what an invitation did (leasedb events): the account's creation or activation. */
-const INVITATION_ACTOR = 'invitation';
 
 /** One account's line in a digest. */
 export interface DigestAccount {
@@ -128,9 +129,10 @@ export async function buildDigest(
     }
     return issuer;
   }
-  /** The issuer of the invitation an account came with, when it came with one. */
+  /** Where the invitation an account came with was from: its issuer, or the grid. */
   async function invitedBy(accountId: number): Promise<string> {
     const attributes = await db.getAccountAttributes(accountId);
+    if (attributes[INVITED_BY_GRID_INVITATION] !== undefined) return 'the grid';
     return await issuerOf(attributes[INVITED_BY_INVITATION]);
   }
   const action = async (kind: keyof typeof named, line: () => Promise<string>) => {
@@ -154,11 +156,14 @@ export async function buildDigest(
       continue;
     }
     if (event.kind === 'invitation-refused') {
-      await action('invitations', async () =>
-        event.data.invitationId === null || event.data.invitationId === undefined
+      await action('invitations', async () => {
+        if (event.data.grid !== undefined) {
+          return `a grid invitation was refused: ${String(event.data.reason)}`;
+        }
+        return event.data.invitationId === null || event.data.invitationId === undefined
           ? 'an invitation code that is not one of this server’s was refused'
-          : `an invitation from ${await issuerOf(event.data.invitationId)} was refused: ${String(event.data.reason)}`,
-      );
+          : `an invitation from ${await issuerOf(event.data.invitationId)} was refused: ${String(event.data.reason)}`;
+      });
       continue;
     }
     if (accountId === null) continue;

@@ -47,6 +47,8 @@ export {
 } from './health.js';
 export {
   GUESS_WINDOW_SECONDS,
+  INVITATION_ACTOR,
+  INVITED_BY_GRID_INVITATION,
   INVITED_BY_INVITATION,
   type InvitationInput,
   MAX_FAILED_REDEMPTIONS,
@@ -62,6 +64,7 @@ export {
   type ApprovalMode,
   DIRECTORY_SLOTS_DEFAULTS,
   type DirectorySlotsOptions,
+  type GridInvitationsOptions,
   MAX_MUTABLE_SHARE_SIZE,
   TRAFFIC_RETENTION_DEFAULT_SECONDS,
   UPLOAD_LIMIT_DEFAULTS,

@@ -4,7 +4,12 @@ import {
   type LeaseDbOperations,
   MAX_INVITATION_USES,
 } from '@ostrom/leasedb';
-import { invitationSecretHash, newInvitationSecret } from '@ostrom/protocol';
+import {
+  decodeGridInvitation,
+  invitationSecretHash,
+  newInvitationSecret,
+  verifyGridInvitation,
+} from '@ostrom/protocol';
 import { changeAccount, createRecordedAccount } from './account-records.js';
 import { type Core, guard } from './core.js';
 import { AccountantError } from './errors.js';
@@ -18,6 +23,10 @@ import { AccountantError } from './errors.js';
 
 /** The account attribute naming the invitation an account joined with. */
 export const INVITED_BY_INVITATION = 'invitation-id';
+/** The account attribute naming the grid invitation (its id, hex) an account joined with. */
+export const INVITED_BY_GRID_INVITATION = 'grid-invitation-id';
+/** The actor of what an invitation does to an account (its creation, its activation). */
+export const INVITATION_ACTOR = 'invitation';
 
 /** Longest an invitation may stay valid: a year. */
 export const MAX_INVITATION_SECONDS = 365 * 86_400;
@@ -94,7 +103,11 @@ function checkGuessBudget(core: Core): void {
 }
 
 /** Counts a failed redemption, and logs it while the window's budget lasts. */
-async function noteFailure(core: Core, reason: string, invitationId: number | null) {
+async function noteFailure(
+  core: Core,
+  reason: string,
+  data: Readonly<Record<string, unknown>>,
+): Promise<void> {
   const now = core.now();
   let state = guesses.get(core);
   if (!state || now - state.windowStart >= GUESS_WINDOW_SECONDS) {
@@ -110,7 +123,7 @@ async function noteFailure(core: Core, reason: string, invitationId: number | nu
       actor: null,
       data: {
         reason,
-        invitationId,
+        ...data,
         ...(last ? { note: 'further codes refused unread for the rest of the window' } : {}),
       },
     }),
@@ -122,12 +135,18 @@ const REFUSALS = {
   revoked: 'this invitation was revoked',
   expired: 'this invitation has expired',
   spent: 'this invitation has been used',
+  'not-honoured': 'this server does not honour grid invitations',
+  'other-grid': 'this grid invitation is for another grid',
+  'no-membership-key': 'this server does not know its grid’s membership key yet; try again later',
+  'bad-signature': 'this grid invitation is not signed by the grid’s membership key',
+  'other-key': 'this grid invitation was used here with another key',
 } as const;
+type RefusalReason = keyof typeof REFUSALS;
 
 class Refused extends Error {
   constructor(
-    readonly reason: keyof typeof REFUSALS,
-    readonly invitationId: number | null,
+    readonly reason: RefusalReason,
+    readonly data: Readonly<Record<string, unknown>>,
   ) {
     super(reason);
   }
@@ -137,31 +156,48 @@ class Refused extends Error {
 async function redeem(tx: LeaseDbOperations, secret: Uint8Array): Promise<InvitationRow> {
   const result = await tx.redeemInvitation(invitationSecretHash(secret));
   if (result.status === 'redeemed') return result.invitation;
-  throw new Refused(result.status, result.status === 'unknown' ? null : result.invitation.id);
+  throw new Refused(result.status, {
+    invitationId: result.status === 'unknown' ? null : result.invitation.id,
+  });
+}
+
+/** What an invitation gives the account it admits. */
+interface Admission {
+  readonly quotas: { hardQuotaBytes: number | null; softQuotaBytes: number | null };
+  /** The nickname it names, or null for the one the request gives. */
+  readonly nickname: string | null;
+  /** The attribute recording where the account came from. */
+  readonly attribute: readonly [string, string];
 }
 
 /**
- * The account request of `publicKey` with an invitation's `secret`: a new key gets an active
- * account with the invitation's quotas (and nickname, when it names one); a pending account is
- * activated with them. Either spends one use, in the transaction that makes the change. An
- * account already active, frozen, disabled or deleted spends nothing: undefined is returned and
- * the request goes on as one without an invitation. A refused invitation is `{ refused }`.
+ * Makes `request`'s account active through an invitation: a new key gets an active account, a
+ * pending one is activated, with what `grant` (run in the transaction that makes the change,
+ * before the account's record is written: what it throws rolls all back) gives. An account
+ * already active, frozen, disabled or deleted: undefined, nothing granted. Refusals are counted
+ * against the guessing bound and logged.
  */
-export async function requestWithInvitation(
+async function admit(
   core: Core,
   request: { publicKey: Uint8Array; nickname: string },
-  secret: Uint8Array,
   existing: AccountRow | undefined,
+  grant: (tx: LeaseDbOperations) => Promise<Admission>,
 ): Promise<{ account: AccountRow } | { refused: string } | undefined> {
   if (existing && existing.status !== 'pending') return undefined;
   checkGuessBudget(core);
+  const apply = async (tx: LeaseDbOperations, id: number, nickname: string) => {
+    const admission = await grant(tx);
+    if (admission.nickname !== null && admission.nickname !== nickname) {
+      await tx.setAccountNickname(id, admission.nickname, { actor: INVITATION_ACTOR });
+    }
+    await tx.setAccountQuota(id, admission.quotas, { actor: INVITATION_ACTOR });
+    await tx.setAccountAttribute(id, ...admission.attribute);
+  };
   try {
     if (existing) {
       const account = await changeAccount(core, existing.id, async (tx) => {
-        const invitation = await redeem(tx, secret);
-        await tx.setAccountQuota(existing.id, quotasOf(invitation), { actor: 'invitation' });
-        await tx.setAccountAttribute(existing.id, INVITED_BY_INVITATION, String(invitation.id));
-        return await tx.setAccountStatus(existing.id, 'normal', { actor: 'invitation' });
+        await apply(tx, existing.id, existing.nickname);
+        return await tx.setAccountStatus(existing.id, 'normal', { actor: INVITATION_ACTOR });
       });
       return { account };
     }
@@ -171,24 +207,87 @@ export async function requestWithInvitation(
         publicKey: request.publicKey,
         nickname: request.nickname,
         status: 'normal',
-        actor: 'invitation',
+        actor: INVITATION_ACTOR,
       },
-      async (tx, created) => {
-        const invitation = await redeem(tx, secret);
-        if (invitation.nickname !== null && invitation.nickname !== created.nickname) {
-          await tx.setAccountNickname(created.id, invitation.nickname, { actor: 'invitation' });
-        }
-        await tx.setAccountQuota(created.id, quotasOf(invitation), { actor: 'invitation' });
-        await tx.setAccountAttribute(created.id, INVITED_BY_INVITATION, String(invitation.id));
-      },
+      (tx, created) => apply(tx, created.id, created.nickname),
     );
     return { account };
   } catch (error) {
     const refused = error instanceof Refused ? error : (error as { cause?: unknown }).cause;
     if (!(refused instanceof Refused)) throw error;
-    await noteFailure(core, refused.reason, refused.invitationId);
-    return { refused: REFUSALS[refused.reason] };
+    return await refuse(core, refused);
   }
+}
+
+async function refuse(core: Core, refused: Refused): Promise<{ refused: string }> {
+  await noteFailure(core, refused.reason, refused.data);
+  return { refused: REFUSALS[refused.reason] };
+}
+
+/**
+ * The account request of `request.publicKey` with an invitation's `secret`: see {@link admit};
+ * spends one use of the invitation, with its quotas and nickname. A refused invitation is
+ * `{ refused }`.
+ */
+export async function requestWithInvitation(
+  core: Core,
+  request: { publicKey: Uint8Array; nickname: string },
+  secret: Uint8Array,
+  existing: AccountRow | undefined,
+): Promise<{ account: AccountRow } | { refused: string } | undefined> {
+  return await admit(core, request, existing, async (tx) => {
+    const invitation = await redeem(tx, secret);
+    return {
+      quotas: quotasOf(invitation),
+      nickname: invitation.nickname,
+      attribute: [INVITED_BY_INVITATION, String(invitation.id)],
+    };
+  });
+}
+
+/**
+ * The account request of `request.publicKey` with a grid invitation's bytes: honoured when the
+ * embedder opted in (`gridInvitations`), the invitation is for its grid's directory, signed by
+ * the grid's membership key as the embedder knows it now, not expired, and not bound here to
+ * another key (it is bound to this one in the transaction that makes the account). The account
+ * gets the embedder's quotas for such accounts and the invitation's nickname. See {@link admit}.
+ */
+export async function requestWithGridInvitation(
+  core: Core,
+  request: { publicKey: Uint8Array; nickname: string },
+  bytes: Uint8Array,
+  existing: AccountRow | undefined,
+): Promise<{ account: AccountRow } | { refused: string } | undefined> {
+  const options = core.options.gridInvitations;
+  const signed = decodeGridInvitation(bytes);
+  const id = Buffer.from(signed.invitation.id).toString('hex');
+  const check = (): RefusalReason | undefined => {
+    if (options === null) return 'not-honoured';
+    if (signed.invitation.directory !== options.directory) return 'other-grid';
+    const key = options.membershipKey();
+    if (key === undefined) return 'no-membership-key';
+    if (!verifyGridInvitation(signed, key)) return 'bad-signature';
+    if (core.now() >= signed.invitation.expires) return 'expired';
+    return undefined;
+  };
+  if (existing && existing.status !== 'pending') return undefined;
+  checkGuessBudget(core);
+  const reason = check();
+  if (reason !== undefined) return await refuse(core, new Refused(reason, { grid: id }));
+  const publicKey = Buffer.from(request.publicKey).toString('hex');
+  return await admit(core, request, existing, async (tx) => {
+    if (!(await tx.bindGridInvitation(id, publicKey))) {
+      throw new Refused('other-key', { grid: id });
+    }
+    return {
+      quotas: {
+        hardQuotaBytes: options!.hardQuotaBytes,
+        softQuotaBytes: options!.softQuotaBytes,
+      },
+      nickname: signed.invitation.nickname,
+      attribute: [INVITED_BY_GRID_INVITATION, id],
+    };
+  });
 }
 
 function quotasOf(invitation: InvitationRow) {

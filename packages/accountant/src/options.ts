@@ -68,6 +68,20 @@ export interface DirectorySlotsOptions {
   readonly hardQuotaBytes?: number | null;
 }
 
+/** What {@link AccountantOptions.gridInvitations} is given. */
+export interface GridInvitationsOptions {
+  /** The storage index of the grid's directory: an invitation naming another is refused. */
+  readonly directory: string;
+  /**
+   * The grid's membership public key (32 bytes) as the embedder knows it now, from the
+   * directory it read last; undefined when it knows none (invitations are then refused).
+   */
+  readonly membershipKey: () => Uint8Array | undefined;
+  /** The quotas of accounts made by grid invitations (default: none). */
+  readonly hardQuotaBytes?: number | null;
+  readonly softQuotaBytes?: number | null;
+}
+
 export interface AccountantOptions {
   readonly leaseDb: LeaseDb;
   readonly backend: ShareBackend;
@@ -191,6 +205,12 @@ export interface AccountantOptions {
    * Ignored in modes `disabled` and `enabled`, where anonymous clients write anyway.
    */
   readonly directorySlots?: DirectorySlotsOptions;
+  /**
+   * Honour grid invitations (README, "Invitations"): an account request carrying one signed by
+   * the grid's membership key makes an active account at once, whatever the approval, bound
+   * here to the first key that uses it. Without this option grid invitations are refused.
+   */
+  readonly gridInvitations?: GridInvitationsOptions;
   /** Unix seconds; inject a clock in tests. */
   readonly now?: () => number;
 }
@@ -206,6 +226,7 @@ export type ResolvedOptions = Required<
     | 'anonymousHardQuotaBytes'
     | 'anonymousReservedBytesPerConnection'
     | 'directorySlots'
+    | 'gridInvitations'
   >
 > & {
   readonly stateKey: Uint8Array | null;
@@ -219,7 +240,33 @@ export type ResolvedOptions = Required<
     readonly admits: (storageIndex: string) => boolean;
     readonly hardQuotaBytes: number | null;
   } | null;
+  readonly gridInvitations: {
+    readonly directory: string;
+    readonly membershipKey: () => Uint8Array | undefined;
+    readonly hardQuotaBytes: number | null;
+    readonly softQuotaBytes: number | null;
+  } | null;
 };
+
+function resolveGridInvitations(
+  given: GridInvitationsOptions | undefined,
+): ResolvedOptions['gridInvitations'] {
+  if (given === undefined) return null;
+  if (typeof given.membershipKey !== 'function' || typeof given.directory !== 'string') {
+    throw new TypeError('gridInvitations needs directory and membershipKey()');
+  }
+  const hard = optionalBytes('gridInvitations.hardQuotaBytes', given.hardQuotaBytes ?? null);
+  const soft = optionalBytes('gridInvitations.softQuotaBytes', given.softQuotaBytes ?? null);
+  if (hard !== null && soft !== null && soft > hard) {
+    throw new RangeError('gridInvitations.softQuotaBytes must not exceed hardQuotaBytes');
+  }
+  return {
+    directory: given.directory,
+    membershipKey: given.membershipKey,
+    hardQuotaBytes: hard,
+    softQuotaBytes: soft,
+  };
+}
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
   const resolved = value ?? fallback;
@@ -401,6 +448,7 @@ export function resolveOptions(options: AccountantOptions): ResolvedOptions {
                 ? DIRECTORY_SLOTS_DEFAULTS.hardQuotaBytes
                 : optionalBytes('directorySlots.hardQuotaBytes', slots.hardQuotaBytes),
           },
+    gridInvitations: resolveGridInvitations(options.gridInvitations),
     crossProcessLocks: options.crossProcessLocks ?? true,
     processId,
     processUrl,

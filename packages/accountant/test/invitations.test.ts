@@ -1,10 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { readAccountRecord } from '@ostrom/backend';
-import { generateAccountKey, publicKeyFromPrivate, signAccountRequest } from '@ostrom/protocol';
+import {
+  generateAccountKey,
+  newGridInvitationId,
+  parseGridInvitationCode,
+  publicKeyFromPrivate,
+  signAccountRequest,
+  signGridInvitation,
+} from '@ostrom/protocol';
 import { expect, it } from 'vitest';
 import {
   buildDigest,
   GUESS_WINDOW_SECONDS,
+  INVITED_BY_GRID_INVITATION,
   INVITED_BY_INVITATION,
   MAX_FAILED_REDEMPTIONS,
 } from '../src/index.js';
@@ -195,5 +203,98 @@ describeMatrix('invitations', (matrix) => {
     );
     // Not an operator's approval: the invitation let frank in.
     expect(lines.some((l) => /approved/.test(l))).toBe(false);
+  });
+});
+
+describeMatrix('grid invitations', (matrix) => {
+  const DIRECTORY = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
+  const membership = generateAccountKey();
+
+  async function setup(known: { key?: Uint8Array } = { key: membership.publicKey }, honour = true) {
+    return await makeWorld(matrix, {
+      approval: 'manual',
+      mode: 'required',
+      ...(honour
+        ? {
+            gridInvitations: {
+              directory: DIRECTORY,
+              membershipKey: () => known.key,
+              hardQuotaBytes: 7000,
+            },
+          }
+        : {}),
+    });
+  }
+  const code = (
+    over: Partial<{ directory: string; expires: number; nickname: string | null }> = {},
+    seed = membership.privateKey,
+  ) =>
+    parseGridInvitationCode(
+      signGridInvitation(
+        {
+          directory: DIRECTORY,
+          id: newGridInvitationId(),
+          nickname: 'edgar',
+          expires: 1_900_000_000,
+          ...over,
+        },
+        seed,
+      ),
+    ).bytes;
+
+  it('a grid invitation makes an active account with the quota of the server, bound to the first key', async () => {
+    const { accountant, clock, db } = await setup();
+    const invitation = code();
+    const key = generateAccountKey().privateKey;
+    const first = await accountant.requestAccount(request(clock.now(), key), {
+      gridInvitation: invitation,
+    });
+    expect(first).toMatchObject({
+      status: 'active',
+      account: { nickname: 'edgar', status: 'normal', hardQuotaBytes: 7000 },
+    });
+    if (first.status !== 'active') return;
+    expect(await db.getAccountAttributes(first.account.id)).toHaveProperty(
+      INVITED_BY_GRID_INVITATION,
+    );
+    // The same key again: its account. Another key: refused, whatever it asks.
+    const again = await accountant.requestAccount(request(clock.now(), key), {
+      gridInvitation: invitation,
+    });
+    expect(again).toMatchObject({ status: 'active', account: { id: first.account.id } });
+    expect(
+      await accountant.requestAccount(request(clock.now()), { gridInvitation: invitation }),
+    ).toEqual({ status: 'refused', reason: 'this grid invitation was used here with another key' });
+    const { lines } = await buildDigest(db, { since: 0, until: clock.now() + 1 });
+    expect(lines).toContain('edgar joined with an invitation from the grid');
+    expect(lines).toContain('a grid invitation was refused: other-key');
+  });
+
+  it('refuses another grid, another signer, an expired one, and when not honoured or no key is known', async () => {
+    const { accountant, clock } = await setup();
+    const ask = (bytes: Uint8Array) =>
+      accountant.requestAccount(request(clock.now()), { gridInvitation: bytes });
+    expect(await ask(code({ directory: 'bbbbbbbbbbbbbbbbbbbbbbbbbb' }))).toEqual({
+      status: 'refused',
+      reason: 'this grid invitation is for another grid',
+    });
+    expect(await ask(code({}, generateAccountKey().privateKey))).toEqual({
+      status: 'refused',
+      reason: 'this grid invitation is not signed by the grid’s membership key',
+    });
+    expect(await ask(code({ expires: clock.now() }))).toEqual({
+      status: 'refused',
+      reason: 'this invitation has expired',
+    });
+    const unknown = await setup({});
+    expect(
+      await unknown.accountant.requestAccount(request(unknown.clock.now()), {
+        gridInvitation: code(),
+      }),
+    ).toMatchObject({ status: 'refused', reason: expect.stringMatching(/membership key yet/) });
+    const off = await setup(undefined, false);
+    expect(
+      await off.accountant.requestAccount(request(off.clock.now()), { gridInvitation: code() }),
+    ).toEqual({ status: 'refused', reason: 'this server does not honour grid invitations' });
   });
 });

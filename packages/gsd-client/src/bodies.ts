@@ -1,4 +1,4 @@
-import { base32Decode, parseFurl, parseNurl } from '@ostrom/protocol';
+import { base32Decode, base32Encode, parseFurl, parseNurl } from '@ostrom/protocol';
 import { z } from 'zod';
 import { parseReadCap } from './caps.js';
 
@@ -16,6 +16,12 @@ export interface DirectoryEntry {
 /** The body of a directory document. */
 export interface DirectoryBody {
   announcements: DirectoryEntry[];
+  /**
+   * The grid's membership key (a raw Ed25519 public key, 32 bytes): grid invitations signed
+   * with it are honoured by the servers whose operator opted in. Absent in directories made
+   * before it existed, or whose holder has not made one.
+   */
+  membershipKey?: Uint8Array;
 }
 
 /** The body of an announcement document: what a Tahoe client needs to use one storage server. */
@@ -44,6 +50,8 @@ export interface BodyOf {
 export const MAX_DIRECTORY_ENTRIES = 1000;
 /** NURLs an announcement may carry. */
 export const MAX_NURLS = 16;
+/** Bytes of a directory's membership key (a raw Ed25519 public key). */
+export const MEMBERSHIP_KEY_BYTES = 32;
 
 // Printable: no control characters (C0, DEL, C1), so names are safe in a terminal and in YAML.
 const PRINTABLE = /^[^\p{Cc}]*$/u;
@@ -98,6 +106,10 @@ export const directoryBodySchema = z
     announcements: z
       .array(z.object({ readcap: readcapSchema, petname: petnameSchema }))
       .max(MAX_DIRECTORY_ENTRIES),
+    membershipKey: z
+      .instanceof(Uint8Array, { message: `${MEMBERSHIP_KEY_BYTES} bytes` })
+      .refine((b) => b.length === MEMBERSHIP_KEY_BYTES, `${MEMBERSHIP_KEY_BYTES} bytes`)
+      .optional(),
   })
   .superRefine((body, ctx) => {
     const petnames = new Set<string>();
@@ -165,6 +177,10 @@ export function checkBody<K extends DocumentKind>(
   return { ok: true, body: result.data as BodyOf[K] };
 }
 
+// Wire name of the directory's membership key: base32 text, as the other binary values of
+// bodies (`permutation-seed-base32`), not a CBOR byte string.
+const MEMBERSHIP_KEY_WIRE = 'membership-key';
+
 /** The CBOR value of a (checked) body: text-keyed maps, announcement fields by wire name. */
 export function bodyToWire(kind: DocumentKind, body: DirectoryBody | AnnouncementBody): unknown {
   if (kind === 'directory') {
@@ -174,6 +190,9 @@ export function bodyToWire(kind: DocumentKind, body: DirectoryBody | Announcemen
         readcap: e.readcap,
         petname: e.petname,
       })),
+      ...(directory.membershipKey === undefined
+        ? {}
+        : { [MEMBERSHIP_KEY_WIRE]: base32Encode(directory.membershipKey) }),
     };
   }
   const announcement = body as AnnouncementBody;
@@ -187,10 +206,16 @@ export function bodyToWire(kind: DocumentKind, body: DirectoryBody | Announcemen
 /** The body value (still unchecked) of decoded CBOR; maps with text keys become objects. */
 export function bodyFromWire(kind: DocumentKind, value: unknown): unknown {
   const plain = toPlain(value);
-  if (kind === 'directory' || plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
-    return plain;
-  }
+  if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) return plain;
   const wire = plain as Record<string, unknown>;
+  if (kind === 'directory') {
+    // `membershipKey` is the API's name only: on the wire it is `membership-key`.
+    const { [MEMBERSHIP_KEY_WIRE]: key, membershipKey: _apiName, ...rest } = wire;
+    if (!Object.hasOwn(wire, MEMBERSHIP_KEY_WIRE)) return rest;
+    // Anything but base32 text (a CBOR byte string too) becomes null, which the schema refuses.
+    const decoded = typeof key === 'string' ? base32Decode(key) : undefined;
+    return { ...rest, membershipKey: decoded ?? null };
+  }
   const body: Record<string, unknown> = {};
   for (const [field, name] of Object.entries(ANNOUNCEMENT_WIRE)) {
     if (Object.hasOwn(wire, name)) body[field] = wire[name];

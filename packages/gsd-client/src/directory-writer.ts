@@ -1,4 +1,9 @@
-import { type DirectoryBody, type DirectoryEntry, petnameSchema } from './bodies.js';
+import {
+  type DirectoryBody,
+  type DirectoryEntry,
+  MEMBERSHIP_KEY_BYTES,
+  petnameSchema,
+} from './bodies.js';
 import { parseReadCap, readCapOf } from './caps.js';
 import type { GsdDocument } from './document.js';
 import { GsdError } from './errors.js';
@@ -82,14 +87,16 @@ export class DirectoryWriter {
         if (clash !== undefined) {
           throw new GsdError('BAD_BODY', `the petname "${name}" is already used`);
         }
+        // Every other field (the membership key) is kept as it is.
         if (existing !== undefined) {
           return {
+            ...current!.body,
             announcements: entries.map((e) =>
               e.readcap === readcap ? { readcap, petname: name } : e,
             ),
           };
         }
-        return { announcements: [...entries, { readcap, petname: name }] };
+        return { ...current!.body, announcements: [...entries, { readcap, petname: name }] };
       },
       { servers },
     );
@@ -105,8 +112,21 @@ export class DirectoryWriter {
       if (kept.length === entries.length) {
         throw new GsdError('NOT_FOUND', `no announcement "${readcapOrPetname}" in the directory`);
       }
-      return { announcements: kept };
+      return { ...current!.body, announcements: kept };
     });
+  }
+
+  /**
+   * Publishes the grid's membership key (a raw Ed25519 public key, 32 bytes) in the directory,
+   * replacing any before it; the announcements stay as they are. RangeError for a key of
+   * another length; GsdError `NOT_FOUND` if there is no directory yet.
+   */
+  async setMembershipKey(publicKey: Uint8Array): Promise<DirectoryChangeResult> {
+    if (!(publicKey instanceof Uint8Array) || publicKey.length !== MEMBERSHIP_KEY_BYTES) {
+      throw new RangeError(`a membership key is ${MEMBERSHIP_KEY_BYTES} bytes`);
+    }
+    const membershipKey = new Uint8Array(publicKey);
+    return await this.#change((current) => ({ ...current!.body, membershipKey }));
   }
 
   async #change(

@@ -87,6 +87,8 @@ export interface RequestGridAccountsOptions {
    * server its NURL names (by pinned key), and to no other.
    */
   readonly invitation?: { readonly secret: Uint8Array; readonly nurl: string };
+  /** A grid invitation's bytes (`parseGridInvitationCode(code).bytes`), sent to every server. */
+  readonly gridInvitation?: Uint8Array;
 }
 
 /** Whether an invitation is for the server at `nurl` (the same pinned key). */
@@ -206,10 +208,12 @@ async function requestOne(
         options.key.privateKey,
       );
       const { invitation } = options;
-      const answer = await accounting.requestAccount(
-        signed,
-        invitation && invitationIsFor(invitation, nurl) ? { invitation: invitation.secret } : {},
-      );
+      const answer = await accounting.requestAccount(signed, {
+        ...(invitation && invitationIsFor(invitation, nurl)
+          ? { invitation: invitation.secret }
+          : {}),
+        ...(options.gridInvitation ? { gridInvitation: options.gridInvitation } : {}),
+      });
       switch (answer.status) {
         case 'active': {
           // The server's word, checked: an account NURL is a NURL of the same server (the same

@@ -1,4 +1,4 @@
-import { parseNurl } from '@ostrom/protocol';
+import { base32Encode, parseNurl } from '@ostrom/protocol';
 import { announcementChange, spaceChanged } from './announcement.js';
 import type { AnnouncementBody } from './bodies.js';
 import { parseWriteCap } from './caps.js';
@@ -31,6 +31,16 @@ export interface GsdLogger {
   error(obj: object, msg?: string): void;
 }
 
+/** What a grid member tells `onDirectory` of the directory a check read. */
+export interface GridDirectoryRead {
+  readonly readcap: string;
+  readonly seqnum: number;
+  /** The readcaps of the announcements it lists, in its order. */
+  readonly announcements: readonly string[];
+  /** The grid's membership key it publishes (32 bytes), if any: what grid invitations are signed with. */
+  readonly membershipKey: Uint8Array | undefined;
+}
+
 /** Options of {@link createGridMember}. */
 export interface GridMemberOptions {
   /** The directory's introduction text (`<readcap>,<nurl>[,<nurl>...]`); without one the node announces nothing. */
@@ -54,12 +64,7 @@ export interface GridMemberOptions {
    * (accounting mode `required`) admits the announcements listed here. Called before the node
    * publishes anything in that check; what it throws is logged and changes nothing else.
    */
-  onDirectory?(directory: {
-    readonly readcap: string;
-    readonly seqnum: number;
-    /** The readcaps of the announcements it lists, in its order. */
-    readonly announcements: readonly string[];
-  }): void;
+  onDirectory?(directory: GridDirectoryRead): void;
   /** Seconds between checks. */
   readonly checkIntervalSeconds: number;
   /** Seconds after which an unchanged announcement is published again and the directory's leases renewed. */
@@ -115,6 +120,11 @@ export interface GridMemberStatus {
     readonly problems: readonly string[];
     /** Every server it lists, with its announcement. */
     readonly servers: readonly GridServerRow[];
+    /**
+     * The grid's membership key it publishes, base32 (null: none, or no directory read); the
+     * key grid invitations are signed with.
+     */
+    readonly membershipKey: string | null;
   } | null;
   readonly announcement: {
     readonly readcap: string;
@@ -184,6 +194,11 @@ function gridRows(view: GridView): GridServerRow[] {
     problem: entry.problem ?? null,
     answering: entry.answering ?? null,
   }));
+}
+
+function membershipKeyText(view: GridView): string | null {
+  const key = view.directory?.body.membershipKey;
+  return key === undefined ? null : base32Encode(key);
 }
 
 /**
@@ -392,6 +407,7 @@ export function createGridMember(options: GridMemberOptions): GridMember {
             readcap,
             seqnum: view.directory.seqnum,
             announcements: view.entries.map((e) => e.readcap),
+            membershipKey: view.directory.body.membershipKey,
           });
         } catch (error) {
           logger?.error({ err: error }, 'grid service directory: onDirectory failed');
@@ -414,6 +430,7 @@ export function createGridMember(options: GridMemberOptions): GridMember {
           ownReadcap === undefined ? null : view.entries.some((e) => e.readcap === ownReadcap),
         problems: view.problems.map((p) => `${p.nurl}: ${p.problem}`),
         servers: gridRows(view),
+        membershipKey: membershipKeyText(view),
       };
       if (writecap) {
         try {

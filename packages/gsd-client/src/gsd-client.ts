@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { base32Decode, base32Encode } from '@ostrom/protocol';
 import { z } from 'zod';
 import { writeFileAtomically } from './atomic-file.js';
 import {
   type AnnouncementBody,
   announcementBodySchema,
   describeIssue,
+  MEMBERSHIP_KEY_BYTES,
   petnameSchema,
   uintSchema,
 } from './bodies.js';
@@ -90,6 +92,11 @@ const stateSchema = z.object({
   seqnums: z.record(z.string(), uintSchema),
   refreshedAt: z.number().int().nullable(),
   servers: z.array(gridServerSchema),
+  /** The directory's membership key, base32; absent when it has none (and in older states). */
+  membershipKey: z
+    .string()
+    .refine((t) => base32Decode(t)?.length === MEMBERSHIP_KEY_BYTES, 'a membership key')
+    .optional(),
 });
 
 type State = z.infer<typeof stateSchema>;
@@ -149,6 +156,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
   readonly #timers: GsdTimers;
   #servers: GridServer[] = [];
   #directorySeqnum = 0;
+  #membershipKey: Uint8Array | undefined;
   #seqnums = new Map<string, number>();
   #refreshedAt: number | null = null;
   #running: Promise<GridChange> | undefined;
@@ -182,6 +190,14 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
   /** The directory seqnum last accepted: lower ones are refused. */
   get directorySeqnum(): number {
     return this.#directorySeqnum;
+  }
+
+  /**
+   * The grid's membership key the directory published as of the last poll that read it (or the
+   * loaded state): what grid invitations are signed with. Undefined when it publishes none.
+   */
+  get membershipKey(): Uint8Array | undefined {
+    return this.#membershipKey;
   }
 
   /** When the last poll finished (Unix seconds), if ever. */
@@ -219,6 +235,8 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
     // A state for another directory (the client joined another grid) is not ours to use.
     if (state.directory !== this.#introduction.readcap) return;
     this.#directorySeqnum = state.directorySeqnum;
+    this.#membershipKey =
+      state.membershipKey === undefined ? undefined : base32Decode(state.membershipKey);
     this.#seqnums = new Map(Object.entries(state.seqnums));
     this.#refreshedAt = state.refreshedAt;
     this.#servers = state.servers.map((s) => ({ ...s }));
@@ -310,6 +328,7 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
       }
     } else {
       this.#directorySeqnum = view.directory.seqnum;
+      this.#membershipKey = view.directory.body.membershipKey;
     }
     const previous = new Map(this.#servers.map((s) => [s.readcap, s]));
     const next: GridServer[] = [];
@@ -382,6 +401,9 @@ export class GsdClient extends EventEmitter<GsdClientEvents> {
       seqnums: Object.fromEntries(this.#seqnums),
       refreshedAt: this.#refreshedAt,
       servers: this.#servers,
+      ...(this.#membershipKey === undefined
+        ? {}
+        : { membershipKey: base32Encode(this.#membershipKey) }),
     };
     await writeFileAtomically(this.#statePath, `${JSON.stringify(state, null, 2)}\n`);
   }

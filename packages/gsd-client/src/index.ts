@@ -14,6 +14,7 @@ export {
   type DocumentKind,
   MAX_DIRECTORY_ENTRIES,
   MAX_NURLS,
+  MEMBERSHIP_KEY_BYTES,
 } from './bodies.js';
 export {
   createWriteCap,
@@ -78,6 +79,7 @@ export {
 } from './grid-feed.js';
 export {
   createGridMember,
+  type GridDirectoryRead,
   type GridMember,
   type GridMemberOptions,
   type GridMemberStatus,

@@ -1,3 +1,4 @@
+import { generateAccountKey } from '@ostrom/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   createWriteCap,
@@ -108,6 +109,40 @@ describe('DirectoryWriter', () => {
     ]);
     expect((await writer.removeAnnouncement(b)).body.announcements).toEqual([]);
     expect(await codeOf(writer.removeAnnouncement('beta'))).toBe('NOT_FOUND');
+  });
+
+  it('setMembershipKey(publicKey) publishes it; add, remove and create() keep it', async () => {
+    const { writer, servers, readcap } = setup();
+    const key = generateAccountKey().publicKey;
+    expect(await codeOf(writer.setMembershipKey(key))).toBe('NOT_FOUND');
+    await writer.create();
+    const set = await writer.setMembershipKey(key);
+    expect(set.seqnum).toBe(2);
+    expect(set.body).toEqual({ announcements: [], membershipKey: key });
+    const a = readCapOf(createWriteCap());
+    expect((await writer.addAnnouncement(a, 'alpha')).body.membershipKey).toEqual(key);
+    expect((await writer.addAnnouncement(a, 'renamed')).body.membershipKey).toEqual(key);
+    expect((await writer.removeAnnouncement(a)).body.membershipKey).toEqual(key);
+    expect((await writer.create()).body.membershipKey).toEqual(key);
+    const read = await readDocument(servers, readcap, 'directory');
+    expect(read.document?.body).toEqual({ announcements: [], membershipKey: key });
+    // A new key replaces it; the entries stay.
+    await writer.addAnnouncement(a, 'alpha');
+    const other = generateAccountKey().publicKey;
+    expect((await writer.setMembershipKey(other)).body).toEqual({
+      announcements: [{ readcap: a, petname: 'alpha' }],
+      membershipKey: other,
+    });
+    expect((await writer.read()).body.membershipKey).toEqual(other);
+  });
+
+  it('setMembershipKey() refuses a key of another length with RangeError, writing nothing', async () => {
+    const { writer } = setup();
+    await writer.create();
+    for (const key of [new Uint8Array(31), new Uint8Array(33), new Uint8Array(0)]) {
+      await expect(writer.setMembershipKey(key)).rejects.toThrow(RangeError);
+    }
+    expect((await writer.read()).seqnum).toBe(1);
   });
 
   it('changes need an existing directory (NOT_FOUND) and a reachable server (UNREACHABLE)', async () => {

@@ -1,4 +1,4 @@
-import { decodeCbor, encodeCbor } from '@ostrom/protocol';
+import { base32Encode, decodeCbor, encodeCbor, generateAccountKey } from '@ostrom/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -368,5 +368,76 @@ describe('documents (properties)', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('the directory’s membership key', () => {
+  const owner = keysOf(createWriteCap());
+  const membershipKey = generateAccountKey().publicKey;
+  const sealRawDirectory = (body: unknown) =>
+    sealRaw({
+      seed: owner.seed,
+      key: owner.read.verifyingKey,
+      readKey: owner.read.readKey,
+      kind: 'directory',
+      seqnum: 1,
+      timestamp: 1,
+      body,
+    });
+
+  it('seal → open keeps it; a directory without one still opens, with no membershipKey', () => {
+    const withKey: DirectoryBody = { ...directory, membershipKey };
+    const doc = sealDocument(owner.sealing, 'directory', 2, 3, withKey);
+    expect(openDocument(doc, owner.read, 'directory').body).toEqual(withKey);
+    const without = openDocument(
+      sealDocument(owner.sealing, 'directory', 2, 3, directory),
+      owner.read,
+      'directory',
+    ).body;
+    expect(without).toEqual(directory);
+    expect('membershipKey' in without).toBe(false);
+  });
+
+  it('on the wire it is `membership-key`, base32 text of the 32 bytes (by the specification)', () => {
+    const doc = sealRawDirectory({
+      announcements: directory.announcements,
+      'membership-key': base32Encode(membershipKey),
+      'a-later-field': 1,
+    });
+    expect(openDocument(doc, owner.read, 'directory').body).toEqual({
+      ...directory,
+      membershipKey,
+    });
+    // The API's name is not a wire name: ignored, as any unknown key.
+    const apiName = sealRawDirectory({ announcements: [], membershipKey });
+    expect(openDocument(apiName, owner.read, 'directory').body).toEqual({ announcements: [] });
+  });
+
+  it('a malformed key is BAD_BODY: wrong length, not base32, not text', () => {
+    for (const key of [
+      base32Encode(membershipKey.subarray(0, 31)),
+      base32Encode(new Uint8Array([...membershipKey, 0])),
+      '',
+      base32Encode(membershipKey).toUpperCase(),
+      membershipKey,
+      42,
+      null,
+    ]) {
+      const doc = sealRawDirectory({ announcements: [], 'membership-key': key });
+      expect(refusal(() => openDocument(doc, owner.read, 'directory'))).toEqual({
+        code: 'BAD_BODY',
+        reason: 'body',
+      });
+    }
+  });
+
+  it('sealDocument() refuses a key of another length with BAD_BODY', () => {
+    for (const key of [new Uint8Array(31), new Uint8Array(33)]) {
+      expect(
+        refusal(() =>
+          sealDocument(owner.sealing, 'directory', 1, 1, { announcements: [], membershipKey: key }),
+        ),
+      ).toEqual({ code: 'BAD_BODY', reason: 'body' });
+    }
   });
 });

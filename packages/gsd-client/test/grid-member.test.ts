@@ -1,3 +1,4 @@
+import { base32Encode, generateAccountKey } from '@ostrom/protocol';
 import { manualClock } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import {
@@ -59,12 +60,13 @@ async function setup(
   const dirWritecap = createWriteCap();
   const dirReadcap = parseWriteCap(dirWritecap).readcap;
   const entries: { readcap: string; petname: string }[] = [];
+  let membershipKey: Uint8Array | undefined;
   const writeDirectory = () =>
     publishDocument(
       [...servers.values()],
       dirWritecap,
       'directory',
-      { announcements: entries },
+      { announcements: entries, ...(membershipKey ? { membershipKey } : {}) },
       {
         now: clock.now,
       },
@@ -120,6 +122,11 @@ async function setup(
       entries.push({ readcap: parseWriteCap(writecap).readcap, petname: name });
       await writeDirectory();
       return other;
+    },
+    /** The directory written again with this membership key (undefined: none). */
+    async setMembershipKey(key: Uint8Array | undefined): Promise<void> {
+      membershipKey = key;
+      await writeDirectory();
     },
     /** The seqnum of this node's announcement on a server, or undefined. */
     annSeqnumOn(server: MemorySlotServer): number | undefined {
@@ -336,6 +343,30 @@ describe('createGridMember(options)', () => {
     expect(failing.member.status().lastError).toBeNull();
     expect(failing.annSeqnumOn(failing.self)).toBe(1);
     expect(failing.logged.some((l) => l.level === 'error')).toBe(true);
+  });
+
+  it('onDirectory and the status give the directory’s membership key (undefined or null without one)', async () => {
+    const told: (Uint8Array | undefined)[] = [];
+    const s = await setup({
+      onDirectory: ({ membershipKey }) => told.push(membershipKey),
+    });
+    await s.member.check();
+    expect(told).toEqual([undefined]);
+    expect(s.member.status().directory?.membershipKey).toBeNull();
+    const key = generateAccountKey().publicKey;
+    await s.setMembershipKey(key);
+    await s.member.check();
+    expect(told.at(-1)).toEqual(key);
+    expect(s.member.status().directory).toMatchObject({
+      seqnum: 2,
+      membershipKey: base32Encode(key),
+    });
+    // Taken out of the directory: gone from what the node is told.
+    await s.setMembershipKey(undefined);
+    await s.member.check();
+    expect(told).toHaveLength(3);
+    expect(told.at(-1)).toBeUndefined();
+    expect(s.member.status().directory?.membershipKey).toBeNull();
   });
 
   it('announce: false reads the directory and publishes nothing', async () => {

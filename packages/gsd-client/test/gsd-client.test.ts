@@ -1,5 +1,6 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { base32Encode, generateAccountKey } from '@ostrom/protocol';
 import { manualClock, tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import {
@@ -330,6 +331,38 @@ describe('GsdClient', () => {
     expect(second.problems.map((p) => [p.code, p.nurl])).toEqual(
       g.servers.map((s) => ['UNREACHABLE', s.nurl]),
     );
+  });
+
+  it('membershipKey: the directory’s, as of the last poll that read it, kept in the state', async () => {
+    const g = await grid(2);
+    const dir = await tempDir();
+    const statePath = join(dir, 'state.json');
+    const first = g.client({ statePath });
+    await first.client.refresh();
+    expect(first.client.membershipKey).toBeUndefined();
+    expect(JSON.parse(await readFile(statePath, 'utf8'))).not.toHaveProperty('membershipKey');
+
+    const key = generateAccountKey().publicKey;
+    await g.writer.setMembershipKey(key);
+    await first.client.refresh();
+    expect(first.client.membershipKey).toEqual(key);
+    const saved = JSON.parse(await readFile(statePath, 'utf8'));
+    expect(saved.membershipKey).toBe(base32Encode(key));
+
+    // No server answers: the last one read stands, and a restart loads it.
+    for (const s of g.servers) s.down = true;
+    await first.client.refresh();
+    expect(first.client.membershipKey).toEqual(key);
+    const second = g.client({ statePath });
+    await second.client.load();
+    expect(second.client.membershipKey).toEqual(key);
+    // A state written before membership keys (none in it) still loads.
+    const { membershipKey: _key, ...older } = saved;
+    await writeFile(statePath, JSON.stringify(older));
+    const third = g.client({ statePath });
+    await third.client.load();
+    expect(third.client.membershipKey).toBeUndefined();
+    expect(third.client.servers).toHaveLength(2);
   });
 
   it('load(): no file is fine; a state of another directory is ignored; garbage is BAD_STATE', async () => {

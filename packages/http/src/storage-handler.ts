@@ -489,11 +489,13 @@ const readTestWrite: Handler = async (ctx) => {
 
 function accountingHandlers(options: StorageHandlerOptions) {
   const requestAccount: Handler = async ({ res, body }) => {
-    const { invitation, ...signed } = decodeAccountRequestBody(await body(BODY_LIMITS.other));
-    const outcome = await options.accountant.requestAccount(
-      signed,
-      invitation === undefined ? {} : { invitation },
+    const { invitation, gridInvitation, ...signed } = decodeAccountRequestBody(
+      await body(BODY_LIMITS.other),
     );
+    const outcome = await options.accountant.requestAccount(signed, {
+      ...(invitation === undefined ? {} : { invitation }),
+      ...(gridInvitation === undefined ? {} : { gridInvitation }),
+    });
     switch (outcome.status) {
       case 'active': {
         const accountId = outcome.account.id;

@@ -205,3 +205,36 @@ export async function redeemInvitation(
   if (now >= invitation.expiresAt) return { status: 'expired', invitation };
   return { status: 'spent', invitation };
 }
+
+const INVITATION_ID = /^[0-9a-f]{32}$/;
+const PUBLIC_KEY = /^[0-9a-f]{64}$/;
+
+/**
+ * Binds a grid invitation (its 16-byte id as 32 lowercase hex) to a public key (64 lowercase
+ * hex) at its first use here: true when it is bound to that key now (just bound, or bound to it
+ * before), false when another key used it first. Run it in the transaction that creates the
+ * account it admits, so a failed creation leaves it unbound.
+ */
+export async function bindGridInvitation(
+  ctx: Ctx,
+  invitationId: string,
+  publicKey: string,
+): Promise<boolean> {
+  if (typeof invitationId !== 'string' || !INVITATION_ID.test(invitationId)) {
+    throw new TypeError('invitationId must be 32 lowercase hex digits');
+  }
+  if (typeof publicKey !== 'string' || !PUBLIC_KEY.test(publicKey)) {
+    throw new TypeError('publicKey must be 64 lowercase hex digits');
+  }
+  await ctx.db
+    .insertInto('grid_invitation_bindings')
+    .values({ invitation_id: invitationId, public_key: publicKey, bound_at: ctx.now() })
+    .onConflict((oc) => oc.column('invitation_id').doNothing())
+    .execute();
+  const row = await ctx.db
+    .selectFrom('grid_invitation_bindings')
+    .select('public_key')
+    .where('invitation_id', '=', invitationId)
+    .executeTakeFirstOrThrow();
+  return row.public_key === publicKey;
+}

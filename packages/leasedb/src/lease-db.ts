@@ -127,6 +127,12 @@ export interface LeaseDbOperations {
    * that creates the account it admits, so that a failed creation gives the use back.
    */
   redeemInvitation(secretHash: string): Promise<InvitationRedemption>;
+  /**
+   * Binds a grid invitation (id: 32 hex) to the key (64 hex) that first uses it here: true when
+   * it is that key's now, false when another key's. Run it in the transaction that creates the
+   * account it admits.
+   */
+  bindGridInvitation(invitationId: string, publicKey: string): Promise<boolean>;
 
   /** NONE → COMING for an allocation, leased to the uploader; checks the hard quota. */
   addComingShares(input: ComingShareInput): Promise<Share[]>;
@@ -466,6 +472,10 @@ class SqlLeaseDb implements LeaseDb {
   }
   redeemInvitation(secretHash: string) {
     return this.#write((ctx) => invitations.redeemInvitation(ctx, secretHash));
+  }
+
+  bindGridInvitation(invitationId: string, publicKey: string) {
+    return this.#write((ctx) => invitations.bindGridInvitation(ctx, invitationId, publicKey));
   }
 
   addComingShares(input: ComingShareInput) {

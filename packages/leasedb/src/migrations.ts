@@ -356,6 +356,22 @@ function invitations(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Grid invitations this server honoured: each is bound to the first key that used it here, so
+ * that one code admits one person (servers of a grid do not coordinate; each binds on its own).
+ */
+const gridInvitationBindings: Migration = {
+  // biome-ignore lint/suspicious/noExplicitAny: kysely's documented type for migrations
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('grid_invitation_bindings')
+      .addColumn('invitation_id', 'text', (c) => c.primaryKey())
+      .addColumn('public_key', 'text', (c) => c.notNull())
+      .addColumn('bound_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
 /** The migrations of the lease database, in order, for one dialect. */
 export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -368,6 +384,7 @@ export function leaseDbMigrations(dialect: Dialect): Record<string, Migration> {
     '0007_usage_history_changes_only': usageHistoryChangesOnly,
     '0008_traffic': traffic,
     '0009_invitations': invitations(dialect),
+    '0010_grid_invitation_bindings': gridInvitationBindings,
   };
 }
 

@@ -168,6 +168,15 @@ export interface InvitationsTable {
   last_used_at: number | null;
 }
 
+/** A grid invitation honoured here, and the one key it admits here. */
+export interface GridInvitationBindingsTable {
+  /** The invitation's 16-byte id, 32 lowercase hex digits. */
+  invitation_id: string;
+  /** The Ed25519 public key that first used it here, 64 lowercase hex digits. */
+  public_key: string;
+  bound_at: number;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   account_attributes: AccountAttributesTable;
@@ -186,4 +195,5 @@ export interface Schema {
   restores: RestoresTable;
   traffic: TrafficTable;
   invitations: InvitationsTable;
+  grid_invitation_bindings: GridInvitationBindingsTable;
 }

@@ -513,4 +513,25 @@ describeEachDialect('random invitation operations', (dialect) => {
       { numRuns: dialect.name === 'postgres' ? 15 : 60 },
     );
   });
+
+  it("a grid invitation is bound to the first key that uses it here, in the caller's transaction", async () => {
+    const clock = manualClock(1_000);
+    const db = await dialect.open({ now: clock.now });
+    const id = 'ab'.repeat(16);
+    const hex = (seed: number) => Buffer.from(publicKey(seed)).toString('hex');
+    const [first, second] = [hex(1), hex(2)];
+    // A failed creation leaves it unbound.
+    await expect(
+      db.transaction(async (tx) => {
+        expect(await tx.bindGridInvitation(id, first)).toBe(true);
+        throw new Error('creation failed');
+      }),
+    ).rejects.toThrow('creation failed');
+    expect(await db.bindGridInvitation(id, second)).toBe(true);
+    expect(await db.bindGridInvitation(id, second)).toBe(true);
+    expect(await db.bindGridInvitation(id, first)).toBe(false);
+    expect(await db.bindGridInvitation('cd'.repeat(16), first)).toBe(true);
+    await expect(db.bindGridInvitation('not hex', first)).rejects.toThrow(TypeError);
+    await expect(db.bindGridInvitation(id, 'AB'.repeat(32))).rejects.toThrow(TypeError);
+  });
 });
