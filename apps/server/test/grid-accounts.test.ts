@@ -4,7 +4,7 @@ import { createStorageClient, parseNurl } from '@ostrom/protocol';
 import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type GridNode, gridNodes, threeNodeGrid } from './gsd-harness.js';
+import { type GridNode, oneNodeGrid, threeNodeGrid } from './gsd-harness.js';
 import { ostrom } from './helpers.js';
 import { bytes, secrets, storageIndex } from './http-setup.js';
 
@@ -300,18 +300,7 @@ describe('grid accounts: join --tahoe-dir, sync, usage, lease-duration', () => {
   });
 
   it('refuses bad input before asking any server, and every command without a join says what to run', async () => {
-    const [a] = (await gridNodes(1)) as [GridNode];
-    await a.start();
-    const created = await a.cli(['gsd', 'create', '--json']);
-    const { introduction } = JSON.parse(created.stdout) as { introduction: string };
-    await a.configure('introduction', JSON.stringify(introduction));
-    await a.stop();
-    await a.start();
-    await a.running!.gsd.check();
-    const { readcap } = JSON.parse((await a.cli(['gsd', 'announcement', '--json'])).stdout) as {
-      readcap: string;
-    };
-    expect((await a.cli(['gsd', 'add-announcement', readcap])).code).toBe(0);
+    const { node: a, introduction } = await oneNodeGrid();
 
     const home = await tempDir('grid-accounts-bad-');
     const state = join(home, 'grid');

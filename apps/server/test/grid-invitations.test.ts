@@ -1,8 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { type GridNode, gridNodes } from './gsd-harness.js';
+import { type GridNode, tahoeClientDir, threeNodeGrid } from './gsd-harness.js';
 import { ostrom } from './helpers.js';
 
 // Grid invitations end to end: three nodes over HTTPS, node-a holding the directory and its
@@ -11,41 +10,19 @@ import { ostrom } from './helpers.js';
 // new client active accounts on a and b at once, and none on c (refused, saying why); the same
 // code with another key is refused where it was used.
 
-async function grid(): Promise<{ nodes: GridNode[]; introduction: string }> {
-  const nodes = await gridNodes(3);
-  const [a, b, c] = nodes as [GridNode, GridNode, GridNode];
-  for (const n of [a, b]) {
-    await n.configure('mode', '"required"');
-    await n.configure('honour_grid_invitations', 'true');
-    await n.configure('grid_invitation_quota', '"3MB"');
-  }
-  await c.configure('approval', '"manual"');
-  await a.start();
-  const created = await a.cli(['gsd', 'create', '--json']);
-  if (created.code !== 0) throw new Error(`gsd create: ${created.stderr}`);
-  const { introduction } = JSON.parse(created.stdout) as { introduction: string };
-  for (const n of nodes) await n.configure('introduction', JSON.stringify(introduction));
-  await a.stop();
-  for (const n of nodes) await n.start();
-  for (const n of nodes) await n.running!.gsd.check();
-  for (const n of nodes) {
-    const { readcap } = JSON.parse((await n.cli(['gsd', 'announcement', '--json'])).stdout) as {
-      readcap: string;
-    };
-    const added = await a.cli(['gsd', 'add-announcement', readcap, '--from', n.running!.nurl]);
-    if (added.code !== 0) throw new Error(`add-announcement ${n.name}: ${added.stderr}`);
-  }
-  // Every node reads the directory (and its membership key) again.
-  for (const n of nodes) await n.running!.gsd.check();
-  for (const n of nodes) await n.running!.gsd.check();
-  return { nodes, introduction };
-}
-
-async function tahoeDir(home: string): Promise<string> {
-  const dir = join(home, 'tahoe');
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'tahoe.cfg'), '[client]\n');
-  return dir;
+/** node-a and node-b honour grid invitations (mode required); node-c does not. */
+function grid() {
+  return threeNodeGrid({
+    fromEachNode: true,
+    async before([a, b, c]) {
+      for (const n of [a!, b!]) {
+        await n.configure('mode', '"required"');
+        await n.configure('honour_grid_invitations', 'true');
+        await n.configure('grid_invitation_quota', '"3MB"');
+      }
+      await c!.configure('approval', '"manual"');
+    },
+  });
 }
 
 describe('grid invitations', () => {
@@ -68,7 +45,7 @@ describe('grid invitations', () => {
           '--state',
           join(home, 'grid'),
           '--tahoe-dir',
-          await tahoeDir(home),
+          await tahoeClientDir(home),
           '--key',
           join(home, 'key'),
           '--nickname',

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, memoryTempDir } from '@ostrom/test-fixtures';
 import type { ConfigValues } from '../src/config.js';
@@ -106,6 +106,11 @@ export async function threeNodeGrid(
   options: {
     /** Called with the nodes before any starts: settings of their own (`configure`). */
     before?: (nodes: readonly GridNode[]) => Promise<void>;
+    /**
+     * Read each announcement from its own node too (`add-announcement --from`): needed when the
+     * directory's servers are in mode required, which hold only listed announcements.
+     */
+    fromEachNode?: boolean;
   } = {},
 ): Promise<{
   nodes: GridNode[];
@@ -132,9 +137,42 @@ export async function threeNodeGrid(
     };
     if (!published) throw new Error(`${n.name}: announcement not published`);
     readcaps.push(readcap);
-    const added = await a.cli(['gsd', 'add-announcement', readcap]);
+    const from = options.fromEachNode ? ['--from', n.running!.nurl] : [];
+    const added = await a.cli(['gsd', 'add-announcement', readcap, ...from]);
     if (added.code !== 0) throw new Error(`add-announcement ${n.name}: ${added.stderr}`);
   }
   for (const n of nodes) await n.running!.gsd.check();
   return { nodes, introduction, readcaps };
+}
+
+/**
+ * One node in a grid of its own: a directory made on it, `[gsd] introduction` set, restarted,
+ * its announcement published and listed. Returns the running node and the introduction text.
+ */
+export async function oneNodeGrid(
+  values: ConfigValues = {},
+): Promise<{ node: GridNode; introduction: string }> {
+  const [node] = (await gridNodes(1, values)) as [GridNode];
+  await node.start();
+  const created = await node.cli(['gsd', 'create', '--json']);
+  if (created.code !== 0) throw new Error(`gsd create: ${created.stderr}`);
+  const { introduction } = JSON.parse(created.stdout) as { introduction: string };
+  await node.configure('introduction', JSON.stringify(introduction));
+  await node.stop();
+  await node.start();
+  await node.running!.gsd.check();
+  const { readcap } = JSON.parse((await node.cli(['gsd', 'announcement', '--json'])).stdout) as {
+    readcap: string;
+  };
+  const added = await node.cli(['gsd', 'add-announcement', readcap]);
+  if (added.code !== 0) throw new Error(`add-announcement: ${added.stderr}`);
+  return { node, introduction };
+}
+
+/** A Tahoe-LAFS client's node directory, as `tahoe create-client` leaves one (a tahoe.cfg). */
+export async function tahoeClientDir(home: string): Promise<string> {
+  const dir = join(home, 'tahoe');
+  await mkdir(join(dir, 'private'), { recursive: true });
+  await writeFile(join(dir, 'tahoe.cfg'), '[client]\n');
+  return dir;
 }

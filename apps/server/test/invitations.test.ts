@@ -1,8 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '@ostrom/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { type GridNode, gridNodes } from './gsd-harness.js';
+import { type GridNode, gridNodes, oneNodeGrid, tahoeClientDir } from './gsd-harness.js';
 import { ostrom } from './helpers.js';
 
 // Server invitations end to end, over HTTPS: the operator's `accounts invite`, a client's
@@ -131,25 +130,12 @@ describe('invitations', () => {
   });
 
   it('grid join --invite uses the code on its server and asks the others as usual', async () => {
-    const [a] = (await gridNodes(1, { mode: 'required' })) as [GridNode];
-    await a.start();
-    const created = await a.cli(['gsd', 'create', '--json']);
-    const { introduction } = JSON.parse(created.stdout) as { introduction: string };
-    await a.configure('introduction', JSON.stringify(introduction));
-    await a.stop();
-    await a.start();
-    await a.running!.gsd.check();
-    const { readcap } = JSON.parse((await a.cli(['gsd', 'announcement', '--json'])).stdout) as {
-      readcap: string;
-    };
-    expect((await a.cli(['gsd', 'add-announcement', readcap])).code).toBe(0);
+    const { node: a, introduction } = await oneNodeGrid({ mode: 'required' });
     const { code } = JSON.parse((await a.cli(['accounts', 'invite', '--json'])).stdout) as {
       code: string;
     };
     const home = await tempDir('invitations-grid-');
-    const tahoe = join(home, 'tahoe');
-    await mkdir(tahoe);
-    await writeFile(join(tahoe, 'tahoe.cfg'), '[client]\n');
+    const tahoe = await tahoeClientDir(home);
     const joined = await ostrom(
       [
         'grid',
