@@ -361,13 +361,23 @@ export class Accountant {
    * With `invitation` (an invitation code's secret), an unknown key's account, or a pending one,
    * is active at once with the invitation's quotas, whatever the approval, and spends one of its
    * uses; a code that is unknown here, revoked, expired or spent is refused with the reason, and
-   * past {@link MAX_FAILED_REDEMPTIONS} such refusals in a while, TOO_MANY_ATTEMPTS is thrown.
+   * past {@link MAX_FAILED_REDEMPTIONS} such refusals from one `source` in a while,
+   * TOO_MANY_ATTEMPTS is thrown for that source.
    * With `gridInvitation` (a grid invitation's bytes) the same, when the embedder honours grid
    * invitations (`gridInvitations`); a malformed one is a ProtocolError.
    */
   async requestAccount(
     signed: SignedAccountRequest,
-    { invitation, gridInvitation }: { invitation?: Uint8Array; gridInvitation?: Uint8Array } = {},
+    {
+      invitation,
+      gridInvitation,
+      source = 'unknown',
+    }: {
+      invitation?: Uint8Array;
+      gridInvitation?: Uint8Array;
+      /** Where the request came from (a client address), for the guessing bound. */
+      source?: string;
+    } = {},
   ): Promise<AccountRequestOutcome> {
     const core = this.#core;
     const { options } = core;
@@ -406,8 +416,8 @@ export class Accountant {
     if (invitation !== undefined || gridInvitation !== undefined) {
       const invited =
         invitation !== undefined
-          ? await requestWithInvitation(core, request, invitation, account)
-          : await requestWithGridInvitation(core, request, gridInvitation!, account);
+          ? await requestWithInvitation(core, { ...request, source }, invitation, account)
+          : await requestWithGridInvitation(core, { ...request, source }, gridInvitation!, account);
       if (invited && 'refused' in invited) return { status: 'refused', reason: invited.refused };
       if (invited) account = invited.account;
     }

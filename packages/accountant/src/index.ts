@@ -53,6 +53,7 @@ export {
   type InvitationInput,
   MAX_FAILED_REDEMPTIONS,
   MAX_INVITATION_SECONDS,
+  MAX_REFUSAL_EVENTS,
 } from './invitations.js';
 export { predictMutableLength } from './mutable.js';
 export {

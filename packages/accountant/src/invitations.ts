@@ -18,8 +18,9 @@ import { AccountantError } from './errors.js';
 // request that carries its secret gets an active account at once with the invitation's quota,
 // whatever the approval setting. The secret is kept only as a hash. A use is spent in the same
 // transaction that creates (or activates) the account, so a failed creation spends nothing.
-// Failed redemptions are bounded per server and logged, since a code can be guessed at only by
-// asking the server.
+// Failed redemptions are bounded per source and logged (boundedly), since a code can be guessed
+// at only by asking the server. Grid invitations (signed by the grid's membership key, bound to
+// the first key that uses one here) go through the same steps.
 
 /** The account attribute naming the invitation an account joined with. */
 export const INVITED_BY_INVITATION = 'invitation-id';
@@ -32,12 +33,18 @@ export const INVITATION_ACTOR = 'invitation';
 export const MAX_INVITATION_SECONDS = 365 * 86_400;
 
 /**
- * Failed redemptions a server answers in {@link GUESS_WINDOW_SECONDS}; past it every request with
- * an invitation is refused unread until the window has passed. With 128-bit secrets this bounds
- * what guessing costs the server (a database read each), and the events it logs.
+ * Failed redemptions one source (a client address, as the embedder names it) may have in a
+ * window of {@link GUESS_WINDOW_SECONDS}; past it that source's requests with an invitation are
+ * refused unread (TOO_MANY_ATTEMPTS) until the window ends, while other sources' are read as
+ * ever. With 128-bit secrets guessing cannot succeed: this bounds what it costs the server.
  */
 export const MAX_FAILED_REDEMPTIONS = 20;
 export const GUESS_WINDOW_SECONDS = 600;
+/** `invitation-refused` events logged in a window, all sources together; the rest are counted. */
+export const MAX_REFUSAL_EVENTS = 100;
+/** Sources tracked in a window; sources past it share one count (a flood of addresses). */
+const MAX_TRACKED_SOURCES = 10_000;
+const OTHER_SOURCES = '(other sources)';
 
 /** What {@link createInvitation} is given. */
 export interface InvitationInput {
@@ -85,47 +92,73 @@ export async function createInvitation(
   return { invitation, secret };
 }
 
-/** Failed redemptions in the current window, per Core (one server process). */
-const guesses = new WeakMap<Core, { windowStart: number; failures: number }>();
+/** The current window's failed redemptions by source, and its logged events, per Core (process). */
+interface GuessWindow {
+  readonly start: number;
+  readonly failures: Map<string, number>;
+  events: number;
+  /** Refusals not logged in this window (past MAX_REFUSAL_EVENTS). */
+  unlogged: number;
+}
+const windows = new WeakMap<Core, GuessWindow>();
 
-/** Refuses unread while the failures of this window are used up. */
-function checkGuessBudget(core: Core): void {
+function currentWindow(core: Core): GuessWindow {
   const now = core.now();
-  const state = guesses.get(core);
-  if (!state || now - state.windowStart >= GUESS_WINDOW_SECONDS) return;
-  if (state.failures >= MAX_FAILED_REDEMPTIONS) {
-    throw new AccountantError(
-      'TOO_MANY_ATTEMPTS',
-      `too many invitation codes refused here lately; try again in ${state.windowStart + GUESS_WINDOW_SECONDS - now} s`,
-      { details: { retryAfterSeconds: state.windowStart + GUESS_WINDOW_SECONDS - now } },
-    );
+  let window = windows.get(core);
+  if (!window || now - window.start >= GUESS_WINDOW_SECONDS) {
+    window = { start: now, failures: new Map(), events: 0, unlogged: 0 };
+    windows.set(core, window);
   }
+  return window;
 }
 
-/** Counts a failed redemption, and logs it while the window's budget lasts. */
+function sourceKey(window: GuessWindow, source: string): string {
+  if (window.failures.has(source) || window.failures.size < MAX_TRACKED_SOURCES) return source;
+  return OTHER_SOURCES;
+}
+
+/** Refuses unread while `source` has used up this window's failures. */
+function checkGuessBudget(core: Core, source: string): void {
+  const window = currentWindow(core);
+  if ((window.failures.get(sourceKey(window, source)) ?? 0) < MAX_FAILED_REDEMPTIONS) return;
+  const retryAfterSeconds = window.start + GUESS_WINDOW_SECONDS - core.now();
+  throw new AccountantError(
+    'TOO_MANY_ATTEMPTS',
+    `too many invitation codes refused from here lately; try again in ${retryAfterSeconds} s`,
+    { details: { retryAfterSeconds } },
+  );
+}
+
+/** Counts a failed redemption of `source`, and logs it while the window's events last. */
 async function noteFailure(
   core: Core,
+  source: string,
   reason: string,
   data: Readonly<Record<string, unknown>>,
 ): Promise<void> {
-  const now = core.now();
-  let state = guesses.get(core);
-  if (!state || now - state.windowStart >= GUESS_WINDOW_SECONDS) {
-    state = { windowStart: now, failures: 0 };
-    guesses.set(core, state);
+  const window = currentWindow(core);
+  const key = sourceKey(window, source);
+  const failures = (window.failures.get(key) ?? 0) + 1;
+  window.failures.set(key, failures);
+  if (window.events >= MAX_REFUSAL_EVENTS) {
+    window.unlogged++;
+    return;
   }
-  state.failures++;
-  const last = state.failures === MAX_FAILED_REDEMPTIONS;
+  window.events++;
+  const notes = [
+    ...(failures === MAX_FAILED_REDEMPTIONS
+      ? ['further codes from this source refused unread for the rest of the window']
+      : []),
+    ...(window.events === MAX_REFUSAL_EVENTS
+      ? ['further refusals in this window are counted, not logged']
+      : []),
+  ];
   await guard(() =>
     core.db.appendEvent({
       kind: 'invitation-refused',
       accountId: null,
       actor: null,
-      data: {
-        reason,
-        ...data,
-        ...(last ? { note: 'further codes refused unread for the rest of the window' } : {}),
-      },
+      data: { reason, source, ...data, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) },
     }),
   ).catch(() => undefined);
 }
@@ -179,12 +212,12 @@ interface Admission {
  */
 async function admit(
   core: Core,
-  request: { publicKey: Uint8Array; nickname: string },
+  request: InvitedRequest,
   existing: AccountRow | undefined,
   grant: (tx: LeaseDbOperations) => Promise<Admission>,
 ): Promise<{ account: AccountRow } | { refused: string } | undefined> {
   if (existing && existing.status !== 'pending') return undefined;
-  checkGuessBudget(core);
+  checkGuessBudget(core, request.source);
   const apply = async (tx: LeaseDbOperations, id: number, nickname: string) => {
     const admission = await grant(tx);
     if (admission.nickname !== null && admission.nickname !== nickname) {
@@ -215,13 +248,21 @@ async function admit(
   } catch (error) {
     const refused = error instanceof Refused ? error : (error as { cause?: unknown }).cause;
     if (!(refused instanceof Refused)) throw error;
-    return await refuse(core, refused);
+    return await refuse(core, request.source, refused);
   }
 }
 
-async function refuse(core: Core, refused: Refused): Promise<{ refused: string }> {
-  await noteFailure(core, refused.reason, refused.data);
+async function refuse(core: Core, source: string, refused: Refused): Promise<{ refused: string }> {
+  await noteFailure(core, source, refused.reason, refused.data);
   return { refused: REFUSALS[refused.reason] };
+}
+
+/** An account request as an invitation sees it, and where it came from (for the bound). */
+export interface InvitedRequest {
+  readonly publicKey: Uint8Array;
+  readonly nickname: string;
+  /** The client's address (or any name of where it came from) the guessing bound counts by. */
+  readonly source: string;
 }
 
 /**
@@ -231,7 +272,7 @@ async function refuse(core: Core, refused: Refused): Promise<{ refused: string }
  */
 export async function requestWithInvitation(
   core: Core,
-  request: { publicKey: Uint8Array; nickname: string },
+  request: InvitedRequest,
   secret: Uint8Array,
   existing: AccountRow | undefined,
 ): Promise<{ account: AccountRow } | { refused: string } | undefined> {
@@ -254,7 +295,7 @@ export async function requestWithInvitation(
  */
 export async function requestWithGridInvitation(
   core: Core,
-  request: { publicKey: Uint8Array; nickname: string },
+  request: InvitedRequest,
   bytes: Uint8Array,
   existing: AccountRow | undefined,
 ): Promise<{ account: AccountRow } | { refused: string } | undefined> {
@@ -271,9 +312,11 @@ export async function requestWithGridInvitation(
     return undefined;
   };
   if (existing && existing.status !== 'pending') return undefined;
-  checkGuessBudget(core);
+  checkGuessBudget(core, request.source);
   const reason = check();
-  if (reason !== undefined) return await refuse(core, new Refused(reason, { grid: id }));
+  if (reason !== undefined) {
+    return await refuse(core, request.source, new Refused(reason, { grid: id }));
+  }
   const publicKey = Buffer.from(request.publicKey).toString('hex');
   return await admit(core, request, existing, async (tx) => {
     if (!(await tx.bindGridInvitation(id, publicKey))) {

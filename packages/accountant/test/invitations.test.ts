@@ -15,6 +15,7 @@ import {
   INVITED_BY_GRID_INVITATION,
   INVITED_BY_INVITATION,
   MAX_FAILED_REDEMPTIONS,
+  MAX_REFUSAL_EVENTS,
 } from '../src/index.js';
 import { describeMatrix, makeWorld, SERVER_ID, STATE_KEY, type WorldOptions } from './setup.js';
 
@@ -131,31 +132,61 @@ describeMatrix('invitations', (matrix) => {
     await expect(accountant.revokeInvitation(999)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
-  it(`after ${MAX_FAILED_REDEMPTIONS} refused codes in a while, codes are refused unread (429) until the window passes`, async () => {
+  it(`after ${MAX_FAILED_REDEMPTIONS} refused codes from one source, its codes are refused unread (429) until the window passes; other sources are not`, async () => {
     const { accountant, clock, db } = await setup();
     const good = await accountant.createInvitation({ expiresInSeconds: 86_400, actor: 'cli' });
+    const other = await accountant.createInvitation({ expiresInSeconds: 86_400, actor: 'cli' });
     for (let i = 0; i < MAX_FAILED_REDEMPTIONS; i++) {
       const answer = await accountant.requestAccount(request(clock.now()), {
         invitation: new Uint8Array(randomBytes(16)),
+        source: '203.0.113.7',
       });
       expect(answer.status).toBe('refused');
     }
-    // Even a good code is not read now: guessing costs nothing more, and logs nothing more.
+    // Even a good code is not read from that source now: guessing costs nothing more there.
     await expect(
-      accountant.requestAccount(request(clock.now()), { invitation: good.secret }),
+      accountant.requestAccount(request(clock.now()), {
+        invitation: good.secret,
+        source: '203.0.113.7',
+      }),
     ).rejects.toMatchObject({
       code: 'TOO_MANY_ATTEMPTS',
       details: { retryAfterSeconds: GUESS_WINDOW_SECONDS },
     });
-    expect((await db.listEvents({ kinds: ['invitation-refused'] })).length).toBe(
-      MAX_FAILED_REDEMPTIONS,
-    );
-    // A request without a code is not affected.
+    const events = await db.listEvents({ kinds: ['invitation-refused'] });
+    expect(events).toHaveLength(MAX_FAILED_REDEMPTIONS);
+    expect(events.every((e) => e.data.source === '203.0.113.7')).toBe(true);
+    // Another client's code is read as ever; a request without a code is not affected.
+    expect(
+      (
+        await accountant.requestAccount(request(clock.now()), {
+          invitation: other.secret,
+          source: '198.51.100.2',
+        })
+      ).status,
+    ).toBe('active');
     expect((await accountant.requestAccount(request(clock.now()))).status).toBe('pending');
     clock.advance(GUESS_WINDOW_SECONDS);
     expect(
-      (await accountant.requestAccount(request(clock.now()), { invitation: good.secret })).status,
+      (
+        await accountant.requestAccount(request(clock.now()), {
+          invitation: good.secret,
+          source: '203.0.113.7',
+        })
+      ).status,
     ).toBe('active');
+  });
+
+  it(`logs at most ${MAX_REFUSAL_EVENTS} refusals a window, whatever the sources`, async () => {
+    const { accountant, clock, db } = await setup();
+    for (let i = 0; i < MAX_REFUSAL_EVENTS + 10; i++) {
+      await accountant.requestAccount(request(clock.now()), {
+        invitation: new Uint8Array(randomBytes(16)),
+        source: `192.0.2.${i}`,
+      });
+    }
+    const events = await db.listEvents({ kinds: ['invitation-refused'], limit: 1000 });
+    expect(events).toHaveLength(MAX_REFUSAL_EVENTS);
   });
 
   it('checks what it is given', async () => {

@@ -34,6 +34,7 @@ import {
   type RawResponse,
 } from '@ostrom/protocol';
 import { type ByteBudget, createByteBudget } from './byte-budget.js';
+import { clientOf } from './connection-bounds.js';
 import type { UploadForwarder } from './forward.js';
 import {
   acceptsCbor,
@@ -488,13 +489,15 @@ const readTestWrite: Handler = async (ctx) => {
 // ------------------------------------------------------------------------- accounting
 
 function accountingHandlers(options: StorageHandlerOptions) {
-  const requestAccount: Handler = async ({ res, body }) => {
+  const requestAccount: Handler = async ({ req, res, body }) => {
     const { invitation, gridInvitation, ...signed } = decodeAccountRequestBody(
       await body(BODY_LIMITS.other),
     );
     const outcome = await options.accountant.requestAccount(signed, {
       ...(invitation === undefined ? {} : { invitation }),
       ...(gridInvitation === undefined ? {} : { gridInvitation }),
+      // Invitation guesses are bounded per client: an IPv4 address or an IPv6 /64.
+      source: clientOf(req.socket.remoteAddress),
     });
     switch (outcome.status) {
       case 'active': {
