@@ -4,11 +4,14 @@ import {
   createStorageClient,
   type Invitation,
   isGridInvitationCode,
+  isMemberInvitationCode,
   ProtocolError,
   parseGridInvitationCode,
   parseInvitation,
+  parseMemberInvitationCode,
   parseNurl,
   type SignedGridInvitation,
+  type SignedMemberInvitation,
   signAccountRequest,
 } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -21,14 +24,18 @@ import { formatSize } from './size.js';
 /** An invitation code: one server's (`oi1-…`), or a grid's (`ogi1-…`, good on every server). */
 export type InviteCode =
   | { readonly kind: 'server'; readonly invitation: Invitation }
-  | { readonly kind: 'grid'; readonly signed: SignedGridInvitation };
+  | { readonly kind: 'grid'; readonly signed: SignedGridInvitation }
+  | { readonly kind: 'member'; readonly signed: SignedMemberInvitation };
 
 /** An invitation code argument: one clear line (exit 2) if it is not one. */
 export function inviteArg(value: string): InviteCode {
   try {
-    return isGridInvitationCode(value)
-      ? { kind: 'grid', signed: parseGridInvitationCode(value) }
-      : { kind: 'server', invitation: parseInvitation(value) };
+    if (isGridInvitationCode(value))
+      return { kind: 'grid', signed: parseGridInvitationCode(value) };
+    if (isMemberInvitationCode(value)) {
+      return { kind: 'member', signed: parseMemberInvitationCode(value) };
+    }
+    return { kind: 'server', invitation: parseInvitation(value) };
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     throw new InvalidArgumentError(error.message);
@@ -39,11 +46,18 @@ export function inviteArg(value: string): InviteCode {
 export function inviteBody(code: InviteCode | undefined): {
   invitation?: Uint8Array;
   gridInvitation?: Uint8Array;
+  memberInvitation?: Uint8Array;
 } {
-  if (code === undefined) return {};
-  return code.kind === 'server'
-    ? { invitation: code.invitation.secret }
-    : { gridInvitation: code.signed.bytes };
+  switch (code?.kind) {
+    case undefined:
+      return {};
+    case 'server':
+      return { invitation: code.invitation.secret };
+    case 'grid':
+      return { gridInvitation: code.signed.bytes };
+    case 'member':
+      return { memberInvitation: code.signed.bytes };
+  }
 }
 
 // `ostrom account ...`: the client side, run on a client's machine rather than a node: ask a
@@ -84,8 +98,8 @@ export function registerAccountCommands(program: Command, ctx: CliContext): void
         const nurl = given ?? server?.nurl;
         if (nurl === undefined) {
           throw new UsageError(
-            o.invite?.kind === 'grid'
-              ? "a grid invitation names no server: give the server's NURL too"
+            o.invite?.kind === 'grid' || o.invite?.kind === 'member'
+              ? "this invitation names no server: give the server's NURL too"
               : "give the server's NURL, or --invite CODE",
           );
         }

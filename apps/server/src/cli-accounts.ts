@@ -3,6 +3,7 @@ import {
   type Accountant,
   type AccountListEntry,
   AccountListError,
+  INVITED_BY_ACCOUNT,
   INVITED_BY_INVITATION,
   PUBLIC_KEY_FORMS,
   parseAccountList,
@@ -113,9 +114,15 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
         const invitation = Number.isSafeInteger(invitationId)
           ? await db.getInvitation(invitationId)
           : undefined;
+        const inviterId = Number(attributes[INVITED_BY_ACCOUNT]);
+        const inviter = Number.isSafeInteger(inviterId)
+          ? await db.getAccount(inviterId)
+          : undefined;
         const invitedBy = invitation
           ? { invitationId: invitation.id, issuedBy: invitation.createdBy }
-          : null;
+          : inviter
+            ? { accountId: inviter.id, issuedBy: inviter.nickname }
+            : null;
         print(cmd, { ...account, usage, attributes, invitedBy, nurl }, () =>
           keyValues([
             ['id', account.id],
@@ -175,12 +182,43 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
     (a, id, reason) => a.refuseAccount(id, why(reason)),
     { withReason: true },
   );
-  statusCommand(
-    'freeze',
-    'freeze an account: it may read, not write',
-    (a, id, reason) => a.setAccountStatus(id, 'frozen', why(reason)),
-    { withReason: true },
-  );
+  command(accounts, 'freeze', 'freeze an account: it may read, not write')
+    .argument('<ID>', 'account id', accountIdArg)
+    .option('--reason <TEXT>', 'why, for the activity log (at most 200 characters)')
+    .option(
+      '--and-invitees',
+      'also freeze every account it invited with its own invitations, and theirs, each logged',
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (id: number, o: { reason?: string; andInvitees?: boolean }, cmd: Command) => {
+      await withOperator(nodeDir(cmd), env, async ({ accountant }) => {
+        const frozen = o.andInvitees
+          ? await accountant.freezeWithInvitees(id, why(o.reason))
+          : [await accountant.setAccountStatus(id, 'frozen', why(o.reason))];
+        print(cmd, o.andInvitees ? frozen : frozen[0], () =>
+          frozen.map((a) => `account ${a.id} (${a.nickname}): ${a.status}\n`).join(''),
+        );
+      });
+    });
+
+  command(
+    accounts,
+    'set-invitation-budget',
+    'let an account invite N people here with invitations it signs itself (0: none)',
+  )
+    .argument('<ID>', 'account id', accountIdArg)
+    .argument('<N>', 'how many accounts it may invite, in all', intArg(0, 1_000_000))
+    .option('--json', 'machine-readable output')
+    .action(async (id: number, budget: number, _o: unknown, cmd: Command) => {
+      await withOperator(nodeDir(cmd), env, async ({ accountant }) => {
+        const account = await accountant.setInvitationBudget(id, budget, { actor });
+        print(
+          cmd,
+          { ...account, invitationBudget: budget },
+          () => `account ${account.id} (${account.nickname}) may invite ${budget} account(s)\n`,
+        );
+      });
+    });
   statusCommand('thaw', 'return a frozen or disabled account to normal', (a, id) =>
     a.setAccountStatus(id, 'normal', { actor }),
   );

@@ -24,7 +24,14 @@ import {
   settleGridAccounts,
   writeFileAtomically,
 } from '@ostrom/gsd-client';
-import { createStorageClient, type Feed, parseNurl, StorageClientError } from '@ostrom/protocol';
+import {
+  createStorageClient,
+  type Feed,
+  newGridInvitationId,
+  parseNurl,
+  StorageClientError,
+  signMemberInvitation,
+} from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type AccountKey, defaultKeyFile, readOrCreateAccountKey } from './account-key.js';
 import { type InviteCode, inviteArg } from './cli-account.js';
@@ -371,6 +378,7 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
       now,
       ...(invite?.kind === 'server' ? { invitation: invite.invitation } : {}),
       ...(invite?.kind === 'grid' ? { gridInvitation: invite.signed.bytes } : {}),
+      ...(invite?.kind === 'member' ? { memberInvitation: invite.signed.bytes } : {}),
     });
     const accounts = settleGridAccounts(previous.accounts, fresh);
     const path = serversYamlPath(settings.tahoeDir);
@@ -455,7 +463,7 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
     )
     .option(
       '--invite <CODE>',
-      "with --tahoe-dir: an invitation code: one server's (used there) or the grid's (used on every server)",
+      "with --tahoe-dir: an invitation code: one server's (used there), the grid's or a member's (used on every server)",
       inviteArg,
     )
     .option('--json', 'machine-readable output')
@@ -730,6 +738,45 @@ export function registerGridCommands(program: Command, ctx: CliContext): void {
         const { total } = usage;
         return `${table(['server', 'account', 'shares', 'used', 'hard quota', 'soft quota', 'lease duration'], rows)}total: ${total.shares} share(s), ${formatSize(total.bytes)} on ${total.servers} server(s)\n`;
       });
+    });
+
+  command(
+    grid,
+    'invite',
+    'sign an invitation with your account key: good on every server that gave you an invitation budget',
+  )
+    .option(
+      '--nickname <NAME>',
+      "the invited person's nickname (default: the one they ask for)",
+      nicknameArg,
+    )
+    .option(
+      '--expires <DURATION>',
+      'how long it may be used (default 30d, at most 365d)',
+      durationArg,
+    )
+    .option('--key <FILE>', 'your Ed25519 key (default ~/.config/ostrom/account.key)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { nickname?: string; expires?: number; key?: string }, cmd: Command) => {
+      const expires = o.expires ?? 30 * 86_400;
+      if (expires > 365 * 86_400) throw new UsageError('--expires is at most 365d');
+      const keyFile = resolve(o.key ?? defaultKeyFile(ctx.env));
+      // Never a new key: an invitation is worth what the servers gave this key's account.
+      const key = await readOrCreateAccountKey(keyFile, { create: false });
+      const id = newGridInvitationId();
+      const invitation = { id, nickname: o.nickname ?? null, expires: now() + expires };
+      const code = signMemberInvitation(invitation, key.privateKey);
+      print(
+        cmd,
+        {
+          code,
+          id: Buffer.from(id).toString('hex'),
+          nickname: invitation.nickname,
+          expires: invitation.expires,
+        },
+        () =>
+          `an invitation from your key, until ${isoTime(invitation.expires)}; good where an operator gave your account an invitation budget:\n${code}\n`,
+      );
     });
 
   command(

@@ -35,8 +35,10 @@ describe('grid invitations', () => {
     expect(code).toMatch(/^ogi1-/);
 
     const io = { now: a.test.clock.now };
-    const join_ = async (name: string) => {
+    const keys = new Map<string, string>();
+    const join_ = async (name: string, invite = code) => {
       const home = await tempDir(`grid-invitation-${name}-`);
+      keys.set(name, join(home, 'key'));
       return await ostrom(
         [
           'grid',
@@ -51,7 +53,7 @@ describe('grid invitations', () => {
           '--nickname',
           name,
           '--invite',
-          code,
+          invite,
           '--json',
         ],
         io,
@@ -101,6 +103,77 @@ describe('grid invitations', () => {
     expect(
       events.some((e) => e.kind === 'invitation-refused' && e.data.reason === 'other-key'),
     ).toBe(true);
+
+    // --- Members inviting members: node-a and node-b give edgar an invitation budget of 1.
+    type Joined = {
+      accounts: { petname: string; status: string; accountId?: number; reason?: string }[];
+    };
+    const edgarIds = (JSON.parse(edgar.stdout) as Joined).accounts.map((x) => x.accountId);
+    for (const [i, n] of [nodes[0]!, nodes[1]!].entries()) {
+      const set = await n.cli(['accounts', 'set-invitation-budget', String(edgarIds[i]), '1']);
+      expect(set.code, set.stderr).toBe(0);
+    }
+    const signed = await ostrom(
+      ['grid', 'invite', '--key', keys.get('edgar')!, '--nickname', 'frank', '--json'],
+      io,
+    );
+    expect(signed.code, signed.stderr).toBe(0);
+    const memberCode = (JSON.parse(signed.stdout) as { code: string }).code;
+    expect(memberCode).toMatch(/^omi1-/);
+    const frank = JSON.parse((await join_('frank', memberCode)).stdout) as Joined;
+    expect(frank.accounts.map((x) => [x.petname, x.status])).toEqual([
+      ['node-a', 'active'],
+      ['node-b', 'active'],
+      ['node-c', 'refused'],
+    ]);
+    expect(frank.accounts[2]!.reason).toBe('whoever signed this invitation has no account here');
+    const shown = JSON.parse(
+      (await a.cli(['accounts', 'show', String(frank.accounts[0]!.accountId), '--json'])).stdout,
+    ) as { nickname: string; invitedBy: unknown };
+    expect(shown).toMatchObject({
+      nickname: 'frank',
+      invitedBy: { accountId: edgarIds[0], issuedBy: 'edgar' },
+    });
+    // Edgar's second invitation: over the budget each server gave.
+    const second = JSON.parse(
+      (await ostrom(['grid', 'invite', '--key', keys.get('edgar')!, '--json'], io)).stdout,
+    ) as { code: string };
+    const george = JSON.parse((await join_('george', second.code)).stdout) as Joined;
+    expect(george.accounts.slice(0, 2).map((x) => [x.status, x.reason])).toEqual([
+      ['refused', 'whoever signed this invitation has used every invitation this server gave them'],
+      ['refused', 'whoever signed this invitation has used every invitation this server gave them'],
+    ]);
+    // Freezing edgar on node-a "and invitees" freezes frank there too, each logged.
+    const froze = await a.cli([
+      'accounts',
+      'freeze',
+      String(edgarIds[0]),
+      '--and-invitees',
+      '--reason',
+      'spam',
+      '--json',
+    ]);
+    expect(froze.code, froze.stderr).toBe(0);
+    expect(
+      (JSON.parse(froze.stdout) as { nickname: string; status: string }[]).map((x) => [
+        x.nickname,
+        x.status,
+      ]),
+    ).toEqual([
+      ['edgar', 'frozen'],
+      ['frank', 'frozen'],
+    ]);
+    const after = JSON.parse((await a.cli(['events', '--json'])).stdout) as {
+      kind: string;
+      accountId: number | null;
+      data: { reason?: string };
+    }[];
+    expect(
+      after.filter(
+        (e) =>
+          e.kind === 'account-status-changed' && e.data.reason?.includes('frozen with its inviter'),
+      ),
+    ).toHaveLength(1);
     for (const n of nodes) await n.stop();
   });
 });

@@ -26,8 +26,9 @@ describe('initNode(dir)', () => {
     const node = await initNode(dir, { nickname: 'n1', port: 4000 });
     expect(await mode(join(dir, 'private'))).toBe(0o700);
     // The S3 credentials and the database URL are the operator's to write; the grid service
-    // directory's writecaps are made on first need (gsd-files.test.ts).
-    const later = ['s3-credentials', 'database-url', '.writecap'];
+    // directory's writecaps and membership key are made on first need (gsd-files.test.ts,
+    // gsd-membership.test.ts).
+    const later = ['s3-credentials', 'database-url', '.writecap', 'gsd-membership.key'];
     for (const file of Object.values(PRIVATE_FILES).filter(
       (f) => !later.some((l) => f.endsWith(l)),
     )) {
@@ -35,6 +36,7 @@ describe('initNode(dir)', () => {
     }
     expect(existsSync(join(dir, PRIVATE_FILES.gsdAnnouncement))).toBe(false);
     expect(existsSync(join(dir, PRIVATE_FILES.gsdDirectory))).toBe(false);
+    expect(existsSync(join(dir, PRIVATE_FILES.gsdMembership))).toBe(false);
     expect(node.config.node.nickname).toBe('n1');
     expect(node.config.storage.port).toBe(4000);
     expect(node.tubId).toMatch(/^[a-z2-7]{32}$/);

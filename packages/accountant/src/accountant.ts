@@ -4,6 +4,7 @@ import {
   ANONYMOUS_ACCOUNT_ID,
   type InvitationRow,
   LeaseDbError,
+  MAX_INVITATION_USES,
   type QuotaInput,
   STARTER_ACCOUNT_ID,
   type TrafficCounts,
@@ -17,10 +18,13 @@ import { directoryAccountId } from './directory-slots.js';
 import { AccountantError } from './errors.js';
 import {
   createInvitation,
+  INVITATION_BUDGET,
+  INVITED_BY_ACCOUNT,
   type InvitationInput,
   MAX_FAILED_REDEMPTIONS,
   requestWithGridInvitation,
   requestWithInvitation,
+  requestWithMemberInvitation,
 } from './invitations.js';
 import {
   type AccountantOptions,
@@ -371,10 +375,12 @@ export class Accountant {
     {
       invitation,
       gridInvitation,
+      memberInvitation,
       source = 'unknown',
     }: {
       invitation?: Uint8Array;
       gridInvitation?: Uint8Array;
+      memberInvitation?: Uint8Array;
       /** Where the request came from (a client address), for the guessing bound. */
       source?: string;
     } = {},
@@ -413,14 +419,17 @@ export class Accountant {
     }
 
     let account = await guard(() => core.db.getAccountByPublicKey(request.publicKey));
-    if (invitation !== undefined || gridInvitation !== undefined) {
-      const invited =
-        invitation !== undefined
-          ? await requestWithInvitation(core, { ...request, source }, invitation, account)
-          : await requestWithGridInvitation(core, { ...request, source }, gridInvitation!, account);
-      if (invited && 'refused' in invited) return { status: 'refused', reason: invited.refused };
-      if (invited) account = invited.account;
-    }
+    const from = { ...request, source };
+    const invited =
+      invitation !== undefined
+        ? await requestWithInvitation(core, from, invitation, account)
+        : gridInvitation !== undefined
+          ? await requestWithGridInvitation(core, from, gridInvitation, account)
+          : memberInvitation !== undefined
+            ? await requestWithMemberInvitation(core, from, memberInvitation, account)
+            : undefined;
+    if (invited && 'refused' in invited) return { status: 'refused', reason: invited.refused };
+    if (invited) account = invited.account;
     if (!account) {
       try {
         account = await createRecordedAccount(core, {
@@ -472,6 +481,65 @@ export class Accountant {
     input: InvitationInput,
   ): Promise<{ invitation: InvitationRow; secret: Uint8Array }> {
     return await createInvitation(this.#core, input);
+  }
+
+  /**
+   * How many accounts account `accountId` may invite here with invitations signed by its own key
+   * (`INVITATION_BUDGET`; 0 takes the right away). Accounts it invited count against it.
+   */
+  async setInvitationBudget(
+    accountId: number,
+    budget: number,
+    options: OperatorOption = {},
+  ): Promise<AccountRow> {
+    if (!Number.isSafeInteger(budget) || budget < 0 || budget > MAX_INVITATION_USES) {
+      throw new RangeError(`an invitation budget is 0 to ${MAX_INVITATION_USES}`);
+    }
+    return await changeAccount(this.#core, accountId, async (tx) => {
+      await tx.setAccountAttribute(accountId, INVITATION_BUDGET, String(budget));
+      await tx.appendEvent({
+        kind: 'notice',
+        accountId,
+        actor: options.actor ?? null,
+        data: { message: `invitation budget set to ${budget}` },
+      });
+      return (await tx.getAccount(accountId))!;
+    });
+  }
+
+  /**
+   * Freezes an account and, following the chain, every account it invited (and they invited),
+   * each with its own status change naming why; accounts frozen, disabled or deleted already
+   * are left as they are and their invitees still followed. Returns the accounts it froze.
+   */
+  async freezeWithInvitees(
+    accountId: number,
+    options: StatusChangeOption = {},
+  ): Promise<AccountRow[]> {
+    const core = this.#core;
+    const frozen: AccountRow[] = [];
+    const seen = new Set<number>();
+    const queue: { id: number; by: string | null }[] = [{ id: accountId, by: null }];
+    while (queue.length > 0) {
+      const { id, by } = queue.shift()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const account = await core.loadAccount(id);
+      if (account.status === 'normal') {
+        const reason = by === null ? options.reason : `invited by ${by}, frozen with its inviter`;
+        frozen.push(
+          await this.setAccountStatus(id, 'frozen', {
+            actor: options.actor ?? null,
+            ...(reason === undefined ? {} : { reason }),
+          }),
+        );
+      }
+      const invitees = await guard(() =>
+        core.db.accountsWithAttribute(INVITED_BY_ACCOUNT, String(id)),
+      );
+      for (const invitee of invitees) queue.push({ id: invitee, by: account.nickname });
+    }
+    return frozen;
   }
 
   /** Every invitation, newest first, with its uses and whether it was revoked. */

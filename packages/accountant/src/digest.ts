@@ -1,6 +1,7 @@
 import type { ActivityEvent, LeaseDbOperations } from '@ostrom/leasedb';
 import {
   INVITATION_ACTOR,
+  INVITED_BY_ACCOUNT,
   INVITED_BY_GRID_INVITATION,
   INVITED_BY_INVITATION,
 } from './invitations.js';
@@ -133,6 +134,8 @@ export async function buildDigest(
   async function invitedBy(accountId: number): Promise<string> {
     const attributes = await db.getAccountAttributes(accountId);
     if (attributes[INVITED_BY_GRID_INVITATION] !== undefined) return 'the grid';
+    const inviter = Number(attributes[INVITED_BY_ACCOUNT]);
+    if (Number.isSafeInteger(inviter)) return await nameOf(inviter);
     return await issuerOf(attributes[INVITED_BY_INVITATION]);
   }
   const action = async (kind: keyof typeof named, line: () => Promise<string>) => {

@@ -6,9 +6,11 @@ import {
 } from '@ostrom/leasedb';
 import {
   decodeGridInvitation,
+  decodeMemberInvitation,
   invitationSecretHash,
   newInvitationSecret,
   verifyGridInvitation,
+  verifyMemberInvitation,
 } from '@ostrom/protocol';
 import { changeAccount, createRecordedAccount } from './account-records.js';
 import { type Core, guard } from './core.js';
@@ -26,6 +28,10 @@ import { AccountantError } from './errors.js';
 export const INVITED_BY_INVITATION = 'invitation-id';
 /** The account attribute naming the grid invitation (its id, hex) an account joined with. */
 export const INVITED_BY_GRID_INVITATION = 'grid-invitation-id';
+/** The account attribute naming the account (its id) whose invitation an account joined with. */
+export const INVITED_BY_ACCOUNT = 'invited-by-account';
+/** The account attribute holding how many accounts an account may invite on this server. */
+export const INVITATION_BUDGET = 'invitation-budget';
 /** The actor of what an invitation does to an account (its creation, its activation). */
 export const INVITATION_ACTOR = 'invitation';
 
@@ -173,6 +179,13 @@ const REFUSALS = {
   'no-membership-key': 'this server does not know its grid’s membership key yet; try again later',
   'bad-signature': 'this grid invitation is not signed by the grid’s membership key',
   'other-key': 'this grid invitation was used here with another key',
+  'unknown-inviter': 'whoever signed this invitation has no account here',
+  'inviter-not-active':
+    'whoever signed this invitation cannot invite here now (their account is not active)',
+  'no-budget': 'whoever signed this invitation may not invite anyone here',
+  'over-budget': 'whoever signed this invitation has used every invitation this server gave them',
+  'bad-member-signature': 'this invitation is not signed by the key it names',
+  'member-other-key': 'this invitation was used here with another key',
 } as const;
 type RefusalReason = keyof typeof REFUSALS;
 
@@ -335,4 +348,55 @@ export async function requestWithGridInvitation(
 
 function quotasOf(invitation: InvitationRow) {
   return { hardQuotaBytes: invitation.hardQuotaBytes, softQuotaBytes: invitation.softQuotaBytes };
+}
+
+/**
+ * The account request of `request.publicKey` with a member's invitation's bytes: honoured when
+ * the inviter it names (and whose key signs it) has an active account here with an invitation
+ * budget (`INVITATION_BUDGET`, given by the operator) not yet used up, the invitation has not
+ * expired, and it is not bound here to another key. The account gets this server's default
+ * quotas, the invitation's nickname and `INVITED_BY_ACCOUNT`; the inviter's row is locked while
+ * its invitees are counted, so two redemptions at once cannot pass its budget. See {@link admit}.
+ */
+export async function requestWithMemberInvitation(
+  core: Core,
+  request: InvitedRequest,
+  bytes: Uint8Array,
+  existing: AccountRow | undefined,
+): Promise<{ account: AccountRow } | { refused: string } | undefined> {
+  const signed = decodeMemberInvitation(bytes);
+  const id = Buffer.from(signed.invitation.id).toString('hex');
+  if (existing && existing.status !== 'pending') return undefined;
+  checkGuessBudget(core, request.source);
+  const inviter = await guard(() => core.db.getAccountByPublicKey(signed.invitation.inviter));
+  const check = async (): Promise<RefusalReason | undefined> => {
+    if (!verifyMemberInvitation(signed)) return 'bad-member-signature';
+    if (core.now() >= signed.invitation.expires) return 'expired';
+    if (!inviter) return 'unknown-inviter';
+    if (inviter.status !== 'normal') return 'inviter-not-active';
+    const attributes = await guard(() => core.db.getAccountAttributes(inviter.id));
+    if (!(Number(attributes[INVITATION_BUDGET] ?? 0) > 0)) return 'no-budget';
+    return undefined;
+  };
+  const reason = await check();
+  const data = { member: id, inviter: inviter?.id ?? null };
+  if (reason !== undefined) return await refuse(core, request.source, new Refused(reason, data));
+  const inviterId = inviter!.id;
+  const publicKey = Buffer.from(request.publicKey).toString('hex');
+  return await admit(core, request, existing, async (tx) => {
+    // The inviter's row locked: its invitees are counted against its budget one redemption at a time.
+    await tx.lockAccount(inviterId);
+    const budget = Number((await tx.getAccountAttributes(inviterId))[INVITATION_BUDGET] ?? 0);
+    const invited = await tx.accountsWithAttribute(INVITED_BY_ACCOUNT, String(inviterId));
+    if (invited.length >= budget) throw new Refused('over-budget', data);
+    if (!(await tx.bindGridInvitation(id, publicKey))) throw new Refused('member-other-key', data);
+    return {
+      quotas: {
+        hardQuotaBytes: core.options.defaultHardQuotaBytes,
+        softQuotaBytes: core.options.defaultSoftQuotaBytes,
+      },
+      nickname: signed.invitation.nickname,
+      attribute: [INVITED_BY_ACCOUNT, String(inviterId)],
+    };
+  });
 }

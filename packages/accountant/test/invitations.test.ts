@@ -4,14 +4,17 @@ import {
   generateAccountKey,
   newGridInvitationId,
   parseGridInvitationCode,
+  parseMemberInvitationCode,
   publicKeyFromPrivate,
   signAccountRequest,
   signGridInvitation,
+  signMemberInvitation,
 } from '@ostrom/protocol';
 import { expect, it } from 'vitest';
 import {
   buildDigest,
   GUESS_WINDOW_SECONDS,
+  INVITED_BY_ACCOUNT,
   INVITED_BY_GRID_INVITATION,
   INVITED_BY_INVITATION,
   MAX_FAILED_REDEMPTIONS,
@@ -327,5 +330,64 @@ describeMatrix('grid invitations', (matrix) => {
     expect(
       await off.accountant.requestAccount(request(off.clock.now()), { gridInvitation: code() }),
     ).toEqual({ status: 'refused', reason: 'this server does not honour grid invitations' });
+  });
+});
+
+describeMatrix("members' invitations", (matrix) => {
+  it('a member with a budget invites that many; unknown, inactive, unbudgeted and expired are refused; freezing follows the chain', async () => {
+    const { accountant, clock, db } = await makeWorld(matrix, { approval: 'manual' });
+    const edgarKey = generateAccountKey();
+    const edgar = await accountant.addAccount({ publicKey: edgarKey.publicKey, nickname: 'edgar' });
+    const invite = (seed = edgarKey.privateKey, over: { expires?: number } = {}) =>
+      parseMemberInvitationCode(
+        signMemberInvitation(
+          { id: newGridInvitationId(), nickname: null, expires: 1_900_000_000, ...over },
+          seed,
+        ),
+      ).bytes;
+    const ask = (bytes: Uint8Array, key = generateAccountKey().privateKey) =>
+      accountant.requestAccount(request(clock.now(), key, 'carol'), { memberInvitation: bytes });
+    // No budget yet; a stranger's key; an expired one.
+    expect(await ask(invite())).toMatchObject({
+      status: 'refused',
+      reason: expect.stringMatching(/may not invite/),
+    });
+    expect(await ask(invite(generateAccountKey().privateKey))).toMatchObject({
+      reason: expect.stringMatching(/no account here/),
+    });
+    await accountant.setInvitationBudget(edgar.id, 1, { actor: 'operator' });
+    expect(await ask(invite(edgarKey.privateKey, { expires: clock.now() }))).toMatchObject({
+      reason: 'this invitation has expired',
+    });
+    const frankKey = generateAccountKey().privateKey;
+    const frank = await ask(invite(), frankKey);
+    expect(frank).toMatchObject({ status: 'active', account: { status: 'normal' } });
+    if (frank.status !== 'active') return;
+    expect(await db.getAccountAttributes(frank.account.id)).toMatchObject({
+      [INVITED_BY_ACCOUNT]: String(edgar.id),
+    });
+    // Over budget now.
+    expect(await ask(invite())).toMatchObject({
+      reason: expect.stringMatching(/used every invitation/),
+    });
+    // Frank, with a budget of his own, invites george: the chain is two long.
+    await accountant.setInvitationBudget(frank.account.id, 1);
+    const george = await ask(invite(frankKey));
+    expect(george.status).toBe('active');
+    const { lines } = await buildDigest(db, { since: 0, until: clock.now() + 1 });
+    expect(lines).toContain('carol joined with an invitation from edgar');
+    // Freezing edgar with his invitees freezes frank and george, each with the reason.
+    const frozen = await accountant.freezeWithInvitees(edgar.id, {
+      actor: 'operator',
+      reason: 'spam',
+    });
+    expect(frozen.map((a) => a.id)).toEqual([
+      edgar.id,
+      frank.account.id,
+      george.status === 'active' ? george.account.id : -1,
+    ]);
+    // A frozen inviter invites no one.
+    await accountant.setInvitationBudget(edgar.id, 5);
+    expect(await ask(invite())).toMatchObject({ reason: expect.stringMatching(/not active/) });
   });
 });

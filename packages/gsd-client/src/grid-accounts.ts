@@ -89,6 +89,8 @@ export interface RequestGridAccountsOptions {
   readonly invitation?: { readonly secret: Uint8Array; readonly nurl: string };
   /** A grid invitation's bytes (`parseGridInvitationCode(code).bytes`), sent to every server. */
   readonly gridInvitation?: Uint8Array;
+  /** A member's invitation's bytes (`parseMemberInvitationCode(code).bytes`), sent to every server. */
+  readonly memberInvitation?: Uint8Array;
 }
 
 /** Whether an invitation is for the server at `nurl` (the same pinned key). */
@@ -213,6 +215,7 @@ async function requestOne(
           ? { invitation: invitation.secret }
           : {}),
         ...(options.gridInvitation ? { gridInvitation: options.gridInvitation } : {}),
+        ...(options.memberInvitation ? { memberInvitation: options.memberInvitation } : {}),
       });
       switch (answer.status) {
         case 'active': {

@@ -490,12 +490,13 @@ const readTestWrite: Handler = async (ctx) => {
 
 function accountingHandlers(options: StorageHandlerOptions) {
   const requestAccount: Handler = async ({ req, res, body }) => {
-    const { invitation, gridInvitation, ...signed } = decodeAccountRequestBody(
+    const { invitation, gridInvitation, memberInvitation, ...signed } = decodeAccountRequestBody(
       await body(BODY_LIMITS.other),
     );
     const outcome = await options.accountant.requestAccount(signed, {
       ...(invitation === undefined ? {} : { invitation }),
       ...(gridInvitation === undefined ? {} : { gridInvitation }),
+      ...(memberInvitation === undefined ? {} : { memberInvitation }),
       // Invitation guesses are bounded per client: an IPv4 address or an IPv6 /64.
       source: clientOf(req.socket.remoteAddress),
     });

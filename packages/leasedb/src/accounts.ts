@@ -13,6 +13,7 @@ import {
   assertAccountId,
   assertNickname,
   assertNonNegativeInteger,
+  assertPositiveInteger,
   normalizePublicKey,
   normalizeReason,
   pageLimit,
@@ -440,6 +441,31 @@ export async function getAccountAttributes(ctx: Ctx, id: number): Promise<Record
     .orderBy('name')
     .execute();
   return Object.fromEntries(rows.map((row) => [row.name, row.value]));
+}
+
+/**
+ * The ids of the accounts whose attribute `name` is `value`, in id order (at most `limit`,
+ * default 10,000): e.g. the accounts one account invited.
+ */
+export async function accountsWithAttribute(
+  ctx: Ctx,
+  name: string,
+  value: string,
+  limit = 10_000,
+): Promise<number[]> {
+  if (typeof name !== 'string' || name.length === 0 || typeof value !== 'string') {
+    throw new TypeError('an attribute is a non-empty name and a string value');
+  }
+  assertPositiveInteger('limit', limit);
+  const rows = await ctx.db
+    .selectFrom('account_attributes')
+    .select('account_id')
+    .where('name', '=', name)
+    .where('value', '=', value)
+    .orderBy('account_id')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => row.account_id);
 }
 
 /**

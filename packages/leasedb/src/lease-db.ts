@@ -93,6 +93,8 @@ export interface LeaseDbOperations {
   /** Sets a free-form attribute (e.g. `lease-duration-seconds`); null removes it. */
   setAccountAttribute(id: number, name: string, value: string | null): Promise<void>;
   getAccountAttributes(id: number): Promise<Record<string, string>>;
+  /** The ids of the accounts whose attribute `name` is `value`, in id order (at most `limit`). */
+  accountsWithAttribute(name: string, value: string, limit?: number): Promise<number[]>;
   /**
    * Reads the account and, inside a transaction on PostgreSQL, locks its row until the
    * transaction ends: writers of one account (and of what is derived from its row, such as its
@@ -447,6 +449,10 @@ class SqlLeaseDb implements LeaseDb {
   }
   getAccountAttributes(id: number) {
     return accounts.getAccountAttributes(this.#ctx, id);
+  }
+
+  accountsWithAttribute(name: string, value: string, limit?: number) {
+    return accounts.accountsWithAttribute(this.#ctx, name, value, limit);
   }
   lockAccount(id: number) {
     return accounts.lockAccount(this.#ctx, id);

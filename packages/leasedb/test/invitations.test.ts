@@ -534,4 +534,20 @@ describeEachDialect('random invitation operations', (dialect) => {
     await expect(db.bindGridInvitation('not hex', first)).rejects.toThrow(TypeError);
     await expect(db.bindGridInvitation(id, 'AB'.repeat(32))).rejects.toThrow(TypeError);
   });
+
+  it('accountsWithAttribute lists the accounts an attribute names, in id order', async () => {
+    const clock = manualClock(1_000);
+    const db = await dialect.open({ now: clock.now });
+    const ids: number[] = [];
+    for (const seed of [11, 12, 13]) {
+      ids.push((await db.createAccount({ publicKey: publicKey(seed), nickname: `n${seed}` })).id);
+    }
+    await db.setAccountAttribute(ids[2]!, 'invited-by-account', '7');
+    await db.setAccountAttribute(ids[0]!, 'invited-by-account', '7');
+    await db.setAccountAttribute(ids[1]!, 'invited-by-account', '8');
+    expect(await db.accountsWithAttribute('invited-by-account', '7')).toEqual([ids[0], ids[2]]);
+    expect(await db.accountsWithAttribute('invited-by-account', '7', 1)).toEqual([ids[0]]);
+    expect(await db.accountsWithAttribute('invited-by-account', '9')).toEqual([]);
+    await expect(db.accountsWithAttribute('', '7')).rejects.toThrow(TypeError);
+  });
 });

@@ -52,15 +52,23 @@ export {
 } from './feed.js';
 export {
   decodeGridInvitation,
+  decodeMemberInvitation,
   GRID_INVITATION_PREFIX,
   type GridInvitation,
   isGridInvitationCode,
+  isMemberInvitationCode,
   MAX_GRID_INVITATION_BYTES,
+  MEMBER_INVITATION_PREFIX,
+  type MemberInvitation,
   newGridInvitationId,
   parseGridInvitationCode,
+  parseMemberInvitationCode,
   type SignedGridInvitation,
+  type SignedMemberInvitation,
   signGridInvitation,
+  signMemberInvitation,
   verifyGridInvitation,
+  verifyMemberInvitation,
 } from './grid-invitation.js';
 export {
   type ContentRange,

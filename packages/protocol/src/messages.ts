@@ -487,6 +487,11 @@ export interface AccountInfo {
 /** Largest canonical account request accepted on the wire; a valid one is well under 300 bytes. */
 export const MAX_ACCOUNT_REQUEST_BYTES = 1024;
 
+const signedInvitation = bytes.refine(
+  (b) => b.length > 64 && b.length <= MAX_GRID_INVITATION_BYTES,
+  { message: `must be 65..${MAX_GRID_INVITATION_BYTES} bytes` },
+);
+
 const accountRequestBodySchema = struct({
   request: bytes.refine((b) => b.length > 0 && b.length <= MAX_ACCOUNT_REQUEST_BYTES, {
     message: `must be 1..${MAX_ACCOUNT_REQUEST_BYTES} bytes`,
@@ -497,11 +502,8 @@ const accountRequestBodySchema = struct({
       message: `must be ${INVITATION_SECRET_BYTES} bytes`,
     })
     .optional(),
-  'grid-invitation': bytes
-    .refine((b) => b.length > 64 && b.length <= MAX_GRID_INVITATION_BYTES, {
-      message: `must be 65..${MAX_GRID_INVITATION_BYTES} bytes`,
-    })
-    .optional(),
+  'grid-invitation': signedInvitation.optional(),
+  'member-invitation': signedInvitation.optional(),
 });
 
 /**
@@ -512,6 +514,8 @@ export interface AccountRequestBody extends SignedAccountRequest {
   readonly invitation?: Uint8Array;
   /** A grid invitation as signed (`SignedGridInvitation.bytes`). */
   readonly gridInvitation?: Uint8Array;
+  /** A member's invitation as signed (`SignedMemberInvitation.bytes`). */
+  readonly memberInvitation?: Uint8Array;
 }
 
 /** Encodes the body of `POST /accounting/v1/account`. */
@@ -523,6 +527,9 @@ export function encodeAccountRequestBody(body: AccountRequestBody): Uint8Array {
       signature: body.signature,
       ...(body.invitation === undefined ? {} : { invitation: body.invitation }),
       ...(body.gridInvitation === undefined ? {} : { 'grid-invitation': body.gridInvitation }),
+      ...(body.memberInvitation === undefined
+        ? {}
+        : { 'member-invitation': body.memberInvitation }),
     },
     'account request body',
   );
@@ -536,6 +543,9 @@ export function decodeAccountRequestBody(body: Uint8Array): AccountRequestBody {
     signature: wire.signature,
     ...(wire.invitation === undefined ? {} : { invitation: wire.invitation }),
     ...(wire['grid-invitation'] === undefined ? {} : { gridInvitation: wire['grid-invitation'] }),
+    ...(wire['member-invitation'] === undefined
+      ? {}
+      : { memberInvitation: wire['member-invitation'] }),
   };
 }
 

@@ -152,6 +152,8 @@ export interface AccountingClient {
       invitation?: Uint8Array;
       /** A grid invitation's bytes (`parseGridInvitationCode(code).bytes`). */
       gridInvitation?: Uint8Array;
+      /** A member's invitation's bytes (`parseMemberInvitationCode(code).bytes`). */
+      memberInvitation?: Uint8Array;
     },
   ): Promise<AccountResponse>;
   /** The account this client's swissnum belongs to, with usage and quotas. */
@@ -562,6 +564,9 @@ export function createStorageClient(options: StorageClientOptions): StorageClien
         ...signed,
         ...(options.invitation === undefined ? {} : { invitation: options.invitation }),
         ...(options.gridInvitation === undefined ? {} : { gridInvitation: options.gridInvitation }),
+        ...(options.memberInvitation === undefined
+          ? {}
+          : { memberInvitation: options.memberInvitation }),
       };
       const response = await call(
         {

@@ -3,14 +3,19 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeAccountRequestBody,
   decodeGridInvitation,
+  decodeMemberInvitation,
   encodeAccountRequestBody,
   generateAccountKey,
   isGridInvitationCode,
+  isMemberInvitationCode,
   newGridInvitationId,
   ProtocolError,
   parseGridInvitationCode,
+  parseMemberInvitationCode,
   signGridInvitation,
+  signMemberInvitation,
   verifyGridInvitation,
+  verifyMemberInvitation,
 } from '../src/index.js';
 
 // Grid invitations: signed by the grid's membership key, read back through copying, and any
@@ -70,5 +75,26 @@ describe('grid invitations', () => {
     const changed = `${code.slice(0, at)}${code[at] === 'a' ? 'b' : 'a'}${code.slice(at + 1)}`;
     expect(() => parseGridInvitationCode(changed)).toThrow(/checksum/);
     expect(() => parseGridInvitationCode('oi1-x,pb://y')).toThrow(/should start with ogi1-/);
+  });
+});
+
+describe("members' invitations", () => {
+  it('are signed by the inviter they name, and refused with a change or another signer', () => {
+    const inviter = generateAccountKey();
+    const code = signMemberInvitation(
+      { id: newGridInvitationId(), nickname: null, expires: 1_800_000_000 },
+      inviter.privateKey,
+    );
+    expect(isMemberInvitationCode(code)).toBe(true);
+    expect(isGridInvitationCode(code)).toBe(false);
+    const signed = parseMemberInvitationCode(code);
+    expect(Buffer.from(signed.invitation.inviter)).toEqual(Buffer.from(inviter.publicKey));
+    expect(verifyMemberInvitation(signed)).toBe(true);
+    // A grid code is not a member's, nor the reverse.
+    expect(() => parseGridInvitationCode(code)).toThrow(ProtocolError);
+    // The signature over another payload (a changed nickname) does not verify.
+    const forged = new Uint8Array(signed.bytes);
+    forged[forged.length - 1]! ^= 1;
+    expect(verifyMemberInvitation(decodeMemberInvitation(forged))).toBe(false);
   });
 });
