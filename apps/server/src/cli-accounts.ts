@@ -3,8 +3,6 @@ import {
   type Accountant,
   type AccountListEntry,
   AccountListError,
-  INVITED_BY_ACCOUNT,
-  INVITED_BY_INVITATION,
   PUBLIC_KEY_FORMS,
   parseAccountList,
   parsePublicKey,
@@ -109,21 +107,31 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
         const usage = (await db.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
         const attributes = await db.getAccountAttributes(id);
         const nurl = account.status === 'deleted' ? null : nodeNurl(node, accountant, id);
-        // Who brought it in: the invitation it joined with, and who issued that.
-        const invitationId = Number(attributes[INVITED_BY_INVITATION]);
-        const invitation = Number.isSafeInteger(invitationId)
-          ? await db.getInvitation(invitationId)
-          : undefined;
-        const inviterId = Number(attributes[INVITED_BY_ACCOUNT]);
-        const inviter = Number.isSafeInteger(inviterId)
-          ? await db.getAccount(inviterId)
-          : undefined;
-        const invitedBy = invitation
-          ? { invitationId: invitation.id, issuedBy: invitation.createdBy }
-          : inviter
-            ? { accountId: inviter.id, issuedBy: inviter.nickname }
-            : null;
-        print(cmd, { ...account, usage, attributes, invitedBy, nurl }, () =>
+        // Where it came from, and whom it brought (the chain of invitations).
+        const invitations = await accountant.invitations(id);
+        const { invitedBy } = invitations;
+        const from =
+          invitedBy === null
+            ? []
+            : [
+                [
+                  'invited by',
+                  invitedBy.kind === 'operator'
+                    ? `${invitedBy.issuedBy ?? 'someone'} (invitation ${invitedBy.invitationId})`
+                    : invitedBy.kind === 'account'
+                      ? `${invitedBy.nickname ?? 'a deleted account'} (account ${invitedBy.accountId})`
+                      : `the grid (invitation ${invitedBy.invitationId.slice(0, 8)}…)`,
+                ] as [string, string],
+              ];
+        const brought = [
+          ...(invitations.invitationBudget === null
+            ? []
+            : [['invitation budget', String(invitations.invitationBudget)] as [string, string]]),
+          ...(invitations.invited.length === 0
+            ? []
+            : [['invited', invitations.invited.join(', ')] as [string, string]]),
+        ];
+        print(cmd, { ...account, usage, attributes, ...invitations, nurl }, () =>
           keyValues([
             ['id', account.id],
             ['nickname', account.nickname],
@@ -135,14 +143,8 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
             ['hard quota', quotaText(account.hardQuotaBytes)],
             ['soft quota', quotaText(account.softQuotaBytes)],
             ...Object.entries(attributes).map(([k, v]): [string, string] => [k, v]),
-            ...(invitedBy
-              ? [
-                  [
-                    'invited by',
-                    `${invitedBy.issuedBy} (invitation ${invitedBy.invitationId})`,
-                  ] as [string, string],
-                ]
-              : []),
+            ...from,
+            ...brought,
             ['NURL', nurl ?? '-'],
           ]),
         );

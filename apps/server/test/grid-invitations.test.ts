@@ -132,7 +132,15 @@ describe('grid invitations', () => {
     ) as { nickname: string; invitedBy: unknown };
     expect(shown).toMatchObject({
       nickname: 'frank',
-      invitedBy: { accountId: edgarIds[0], issuedBy: 'edgar' },
+      invitedBy: { kind: 'account', accountId: edgarIds[0], nickname: 'edgar' },
+    });
+    const edgarShown = JSON.parse(
+      (await a.cli(['accounts', 'show', String(edgarIds[0]), '--json'])).stdout,
+    ) as { invited: number[]; invitationBudget: number; invitedBy: { kind: string } };
+    expect(edgarShown).toMatchObject({
+      invited: [frank.accounts[0]!.accountId],
+      invitationBudget: 1,
+      invitedBy: { kind: 'grid' },
     });
     // Edgar's second invitation: over the budget each server gave.
     const second = JSON.parse(

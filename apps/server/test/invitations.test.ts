@@ -55,7 +55,7 @@ describe('invitations', () => {
     // The operator sees who brought the account in.
     const shown = await a.cli(['accounts', 'show', String(answer.accountId), '--json']);
     expect(JSON.parse(shown.stdout)).toMatchObject({
-      invitedBy: { invitationId: invitation.id, issuedBy: 'cli' },
+      invitedBy: { kind: 'operator', invitationId: invitation.id, issuedBy: 'cli' },
     });
     expect((await a.cli(['accounts', 'show', String(answer.accountId)])).stdout).toMatch(
       /invited by\s*│\s*cli \(invitation \d+\)/,

@@ -94,6 +94,33 @@ describe('the pages say what is true', () => {
     );
   });
 
+  it('an account page shows the chain of invitations: who invited it, whom it invited, its budget', () => {
+    const page = accountPage({
+      account: account({}),
+      nurl: null,
+      deletedAt: null,
+      refusedAt: null,
+      statusChange: null,
+      range: 'day',
+      ranges: ['day'],
+      chart: usageChart([], NOW - 86_400, NOW, 'x'),
+      traffic: trafficChart([], NOW - 86_400, NOW, 'x'),
+      events: [],
+      invitations: {
+        invitedBy: { kind: 'account', accountId: 7, nickname: 'dave <script>' },
+        invited: [12, 13],
+        invitationBudget: 3,
+      },
+      csrf: 'token',
+      now: NOW,
+    }).toString();
+    expect(page).toContain('invited by <a href="/accounts/7">dave &lt;script&gt;</a>');
+    expect(page).toContain(
+      '<a href="/accounts/12">account 12</a>, <a href="/accounts/13">account 13</a>',
+    );
+    expect(page).toContain('may invite 3 in all (2 so far)');
+  });
+
   it('the quota form holds each quota exactly, so a field left alone changes nothing', () => {
     const page = accountPage({
       account: account({ hardQuotaBytes: 123_456_789, softQuotaBytes: 5 * 1024 ** 3 }),
@@ -106,6 +133,7 @@ describe('the pages say what is true', () => {
       chart: usageChart([], NOW - 86_400, NOW, 'x'),
       traffic: trafficChart([], NOW - 86_400, NOW, 'x'),
       events: [],
+      invitations: { invitedBy: null, invited: [], invitationBudget: null },
       csrf: 'token',
       now: NOW,
     }).toString();

@@ -20,6 +20,8 @@ import {
   createInvitation,
   INVITATION_BUDGET,
   INVITED_BY_ACCOUNT,
+  INVITED_BY_GRID_INVITATION,
+  INVITED_BY_INVITATION,
   type InvitationInput,
   MAX_FAILED_REDEMPTIONS,
   requestWithGridInvitation,
@@ -38,6 +40,21 @@ import type { VersionInfo } from './types.js';
 import { checkStorageIndex } from './validate.js';
 
 /** What a client's signed account request gets. */
+/** How an account joined: an operator's invitation, the grid's, or another account's. */
+export type InvitedBy =
+  | { readonly kind: 'operator'; readonly invitationId: number; readonly issuedBy: string | null }
+  | { readonly kind: 'grid'; readonly invitationId: string }
+  | { readonly kind: 'account'; readonly accountId: number; readonly nickname: string | null };
+
+/** {@link Accountant.invitations}: an account's place in the chain of invitations. */
+export interface AccountInvitations {
+  readonly invitedBy: InvitedBy | null;
+  /** The accounts it invited with invitations it signed, by id (at most 1,000). */
+  readonly invited: readonly number[];
+  /** How many it may invite here; null when no budget was given. */
+  readonly invitationBudget: number | null;
+}
+
 export type AccountRequestOutcome =
   | { readonly status: 'active'; readonly account: AccountRow; readonly swissnum: string }
   | { readonly status: 'pending'; readonly account: AccountRow; readonly retryAfterSeconds: number }
@@ -505,6 +522,43 @@ export class Accountant {
       });
       return (await tx.getAccount(accountId))!;
     });
+  }
+
+  /**
+   * Where account `accountId` came from and whom it brought: the invitation it joined with (an
+   * operator's, the grid's, or another account's), the accounts it invited with its own
+   * invitations (at most 1,000, by id), and its invitation budget here (null: none given).
+   */
+  async invitations(accountId: number): Promise<AccountInvitations> {
+    const core = this.#core;
+    await core.loadAccount(accountId);
+    const attributes = await guard(() => core.db.getAccountAttributes(accountId));
+    const invited = await guard(() =>
+      core.db.accountsWithAttribute(INVITED_BY_ACCOUNT, String(accountId), 1000),
+    );
+    const budget = attributes[INVITATION_BUDGET];
+    return {
+      invitedBy: await this.#invitedBy(attributes),
+      invited,
+      invitationBudget: budget === undefined ? null : Number(budget),
+    };
+  }
+
+  async #invitedBy(attributes: Record<string, string>): Promise<InvitedBy | null> {
+    const core = this.#core;
+    const grid = attributes[INVITED_BY_GRID_INVITATION];
+    if (grid !== undefined) return { kind: 'grid', invitationId: grid };
+    const inviter = Number(attributes[INVITED_BY_ACCOUNT]);
+    if (Number.isSafeInteger(inviter)) {
+      const row = await guard(() => core.db.getAccount(inviter));
+      return { kind: 'account', accountId: inviter, nickname: row?.nickname ?? null };
+    }
+    const invitationId = Number(attributes[INVITED_BY_INVITATION]);
+    if (Number.isSafeInteger(invitationId)) {
+      const row = await guard(() => core.db.getInvitation(invitationId));
+      return { kind: 'operator', invitationId, issuedBy: row?.createdBy ?? null };
+    }
+    return null;
   }
 
   /**

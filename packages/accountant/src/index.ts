@@ -11,7 +11,9 @@ export {
 } from './account-list.js';
 export {
   Accountant,
+  type AccountInvitations,
   type AccountRequestOutcome,
+  type InvitedBy,
   type OperatorOption,
   REQUEST_REFUSED_AT,
   type ServerPolicy,

@@ -86,6 +86,14 @@ describe('admin API: invitations', () => {
       account: { nickname: 'edgar', hardQuotaBytes: 10_000_000 },
     });
     await expectNoHash(t, [res.json]);
+    // The account says where it came from.
+    if (outcome.status !== 'active') return;
+    const shown = await t.call('GET', `/admin/v1/accounts/${outcome.account.id}`);
+    expect(shown.json).toMatchObject({
+      invitedBy: { kind: 'operator', invitationId: res.json.id, issuedBy: 'carol' },
+      invited: [],
+      invitationBudget: null,
+    });
   });
 
   it('an empty body takes the defaults: one use, a week, no quota, no nickname, ADMIN_ACTOR', async () => {

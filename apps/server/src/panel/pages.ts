@@ -1,4 +1,10 @@
-import { type Digest, formatSize, formatSizeExact, PUBLIC_KEY_FORMS } from '@ostrom/accountant';
+import {
+  type AccountInvitations,
+  type Digest,
+  formatSize,
+  formatSizeExact,
+  PUBLIC_KEY_FORMS,
+} from '@ostrom/accountant';
 import type { BackupInfo, NodeCrawlerStatus } from '@ostrom/crawler';
 import { COUNTER_NAMES } from '@ostrom/crawler';
 import type { InvitationView } from '@ostrom/http';
@@ -581,8 +587,32 @@ export interface AccountPageData {
   /** The account's uploads, reads and bytes over the chart's range. */
   readonly traffic: Html;
   readonly events: readonly ActivityEvent[];
+  /** Where the account came from and whom it brought (the chain of invitations). */
+  readonly invitations: AccountInvitations;
   readonly csrf: string;
   readonly now: number;
+}
+
+/** "invited by …" and "invited …": the account's place in the chain of invitations. */
+function invitationChain(i: AccountInvitations): Html {
+  const by = i.invitedBy;
+  const from =
+    by === null
+      ? ''
+      : by.kind === 'account'
+        ? html`<div data-testid="invited-by">invited by <a href="/accounts/${by.accountId}">${by.nickname ?? `account ${by.accountId}`}</a></div>`
+        : by.kind === 'operator'
+          ? html`<div data-testid="invited-by">joined with invitation ${by.invitationId} from ${by.issuedBy ?? 'someone'}</div>`
+          : html`<div data-testid="invited-by">joined with an invitation from the grid</div>`;
+  const brought =
+    i.invited.length === 0
+      ? ''
+      : html`<div data-testid="invited">invited ${i.invited.map((id, n) => html`${n > 0 ? ', ' : ''}<a href="/accounts/${id}">account ${id}</a>`)}</div>`;
+  const budget =
+    i.invitationBudget === null
+      ? ''
+      : html`<div>may invite ${i.invitationBudget} in all (${i.invited.length} so far)</div>`;
+  return html`${from}${brought}${budget}`;
 }
 
 function actionForm(id: number, csrf: string, verb: string, label: string, extra?: Html): Html {
@@ -671,6 +701,7 @@ ${builtIn && builtInNote(a.id)}
     <div>id ${a.id}, ${builtIn ? 'built in' : `created ${when(a.createdAt)}`}</div>
     <div>last seen ${ago(a.lastSeenAt, d.now)}</div>
     <div>key <span class="mono">${a.publicKey ?? '— (built-in)'}</span></div>
+    ${invitationChain(d.invitations)}
   </section>
 </div>
 ${d.nurl !== null && html`<h2>NURL</h2><p class="mono" data-testid="account-nurl">${d.nurl}</p>`}

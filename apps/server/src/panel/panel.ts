@@ -341,19 +341,21 @@ export function createPanel(options: PanelOptions) {
     const spec = CHART_RANGES[range];
     const at = now();
     const from = at - spec.seconds;
-    const [usage, attributes, samples, events, statusChanges, accountTraffic] = await Promise.all([
-      leaseDb.getAccountUsage(id),
-      leaseDb.getAccountAttributes(id),
-      leaseDb.getUsageHistory(id, { from, to: at + 1 }),
-      leaseDb.listEvents({ accountId: id, order: 'desc', limit: 20 }),
-      leaseDb.listEvents({
-        accountId: id,
-        kinds: ['account-status-changed'],
-        order: 'desc',
-        limit: 1,
-      }),
-      traffic(id, range, at),
-    ]);
+    const [usage, attributes, samples, events, statusChanges, accountTraffic, invitations] =
+      await Promise.all([
+        leaseDb.getAccountUsage(id),
+        leaseDb.getAccountAttributes(id),
+        leaseDb.getUsageHistory(id, { from, to: at + 1 }),
+        leaseDb.listEvents({ accountId: id, order: 'desc', limit: 20 }),
+        leaseDb.listEvents({
+          accountId: id,
+          kinds: ['account-status-changed'],
+          order: 'desc',
+          limit: 1,
+        }),
+        traffic(id, range, at),
+        accountant.invitations(id),
+      ]);
     const deletedAt = attributes['deleted-at'];
     const refusedAt = attributes[REQUEST_REFUSED_AT];
     const current = usage ?? { shares: 0, bytes: 0 };
@@ -376,6 +378,7 @@ export function createPanel(options: PanelOptions) {
         ),
         traffic: accountTraffic,
         events,
+        invitations,
         csrf: r.session!.csrf,
         now: at,
       }),
