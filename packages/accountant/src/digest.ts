@@ -163,6 +163,11 @@ export async function buildDigest(
         if (event.data.grid !== undefined) {
           return `a grid invitation was refused: ${String(event.data.reason)}`;
         }
+        if (event.data.member !== undefined) {
+          const inviter = event.data.inviter;
+          const from = typeof inviter === 'number' ? await nameOf(inviter) : 'someone unknown here';
+          return `an invitation from ${from} was refused: ${String(event.data.reason)}`;
+        }
         return event.data.invitationId === null || event.data.invitationId === undefined
           ? 'an invitation code that is not one of this server’s was refused'
           : `an invitation from ${await issuerOf(event.data.invitationId)} was refused: ${String(event.data.reason)}`;

@@ -376,6 +376,8 @@ describeMatrix("members' invitations", (matrix) => {
     expect(george.status).toBe('active');
     const { lines } = await buildDigest(db, { since: 0, until: clock.now() + 1 });
     expect(lines).toContain('carol joined with an invitation from edgar');
+    expect(lines).toContain('an invitation from edgar was refused: over-budget');
+    expect(lines).toContain('an invitation from someone unknown here was refused: unknown-inviter');
     // Freezing edgar with his invitees freezes frank and george, each with the reason.
     const frozen = await accountant.freezeWithInvitees(edgar.id, {
       actor: 'operator',
