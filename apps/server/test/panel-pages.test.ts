@@ -94,18 +94,26 @@ describe('the pages say what is true', () => {
     );
   });
 
+  /** An account page's data with nothing but `a` to show. */
+  const pageData = (a: ReturnType<typeof account>) => ({
+    account: a,
+    nurl: null,
+    deletedAt: null,
+    refusedAt: null,
+    statusChange: null,
+    range: 'day',
+    ranges: ['day'],
+    chart: usageChart([], NOW - 86_400, NOW, 'x'),
+    traffic: trafficChart([], NOW - 86_400, NOW, 'x'),
+    events: [],
+    invitations: { invitedBy: null, invited: [], invitationBudget: null },
+    csrf: 'token',
+    now: NOW,
+  });
+
   it('an account page shows the chain of invitations: who invited it, whom it invited, its budget', () => {
     const page = accountPage({
-      account: account({}),
-      nurl: null,
-      deletedAt: null,
-      refusedAt: null,
-      statusChange: null,
-      range: 'day',
-      ranges: ['day'],
-      chart: usageChart([], NOW - 86_400, NOW, 'x'),
-      traffic: trafficChart([], NOW - 86_400, NOW, 'x'),
-      events: [],
+      ...pageData(account({})),
       invitations: {
         invitedBy: { kind: 'account', accountId: 7, nickname: 'dave <script>' },
         invited: [12, 13],
@@ -123,19 +131,7 @@ describe('the pages say what is true', () => {
 
   it('the quota form holds each quota exactly, so a field left alone changes nothing', () => {
     const page = accountPage({
-      account: account({ hardQuotaBytes: 123_456_789, softQuotaBytes: 5 * 1024 ** 3 }),
-      nurl: null,
-      deletedAt: null,
-      refusedAt: null,
-      statusChange: null,
-      range: 'day',
-      ranges: ['day'],
-      chart: usageChart([], NOW - 86_400, NOW, 'x'),
-      traffic: trafficChart([], NOW - 86_400, NOW, 'x'),
-      events: [],
-      invitations: { invitedBy: null, invited: [], invitationBudget: null },
-      csrf: 'token',
-      now: NOW,
+      ...pageData(account({ hardQuotaBytes: 123_456_789, softQuotaBytes: 5 * 1024 ** 3 })),
     }).toString();
     expect(page).toMatch(/name="hard" value="123456789 B"/);
     expect(page).toMatch(/name="soft" value="5 GiB"/);
