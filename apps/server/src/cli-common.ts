@@ -170,6 +170,17 @@ export function quotaValue(value: number | 'none' | undefined): number | null | 
   return value === 'none' ? null : value;
 }
 
+/**
+ * A nickname argument: 1 to 64 characters, none a control character (`\p{Cc}`, the account
+ * request's rule, which is also within the lease database's).
+ */
+export function nicknameArg(value: string): string {
+  if (value.length < 1 || value.length > 64 || /\p{Cc}/u.test(value)) {
+    throw new InvalidArgumentError('a nickname is 1 to 64 characters, none of them a control');
+  }
+  return value;
+}
+
 /** A duration argument, in seconds (`90d`, `12h`, `3600`). */
 export function durationArg(value: string): number {
   const seconds = parseDuration(value);

@@ -32,10 +32,10 @@ import {
   StorageClientError,
   signMemberInvitation,
 } from '@ostrom/protocol';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { type AccountKey, defaultKeyFile, readOrCreateAccountKey } from './account-key.js';
 import { type InviteCode, inviteArg } from './cli-account.js';
-import { type CliContext, durationArg, EXIT } from './cli-common.js';
+import { type CliContext, durationArg, EXIT, nicknameArg } from './cli-common.js';
 import { formatSeconds, isoTime, quotaText, table } from './cli-format.js';
 import { introductionArg, nurlArg } from './cli-gsd.js';
 import { NodeError, UsageError } from './errors.js';
@@ -231,14 +231,6 @@ function feedText(feed: Feed): string {
 }
 
 // ---------------------------------------------------------------------------- accounts on the grid
-
-/** A nickname for account requests: what a server accepts (1..64 characters, none a control). */
-function nicknameArg(value: string): string {
-  if (value.length < 1 || value.length > 64 || /\p{Cc}/u.test(value)) {
-    throw new InvalidArgumentError('a nickname is 1 to 64 characters, none of them a control');
-  }
-  return value;
-}
 
 /** Tahoe's servers.yaml in a Tahoe-LAFS node directory. */
 function serversYamlPath(tahoeDir: string): string {

@@ -27,7 +27,7 @@ import {
   signGridInvitation,
 } from '@ostrom/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
-import { type CliContext, durationArg, withOperator } from './cli-common.js';
+import { type CliContext, durationArg, nicknameArg, withOperator } from './cli-common.js';
 import { isoTime, table } from './cli-format.js';
 import { NodeError } from './errors.js';
 import {
@@ -81,14 +81,6 @@ export function nurlArg(value: string): string {
     if (!(error instanceof ProtocolError)) throw error;
     throw new InvalidArgumentError(error.message);
   }
-}
-
-/** The nickname a grid invitation names: 1–64 characters, none a control character. */
-function invitationNicknameArg(value: string): string {
-  if (value.length < 1 || value.length > 64 || /\p{Cc}/u.test(value)) {
-    throw new InvalidArgumentError('a nickname is 1 to 64 characters, none of them a control');
-  }
-  return value;
 }
 
 // A grid invitation cannot be taken back short of a new membership key (which ends every code
@@ -584,7 +576,7 @@ export function registerGsdCommands(program: Command, ctx: CliContext): void {
     .option(
       '--nickname <NAME>',
       "the account's nickname (default: the one it asks for)",
-      invitationNicknameArg,
+      nicknameArg,
     )
     .option(
       '--expires <DURATION>',

@@ -1,12 +1,13 @@
-import { invitationState, invitationView } from '@ostrom/http';
+import { invitationView } from '@ostrom/http';
 import { MAX_INVITATION_USES } from '@ostrom/leasedb';
 import { formatInvitation } from '@ostrom/protocol';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import {
   CLI_ACTOR,
   type CliContext,
   durationArg,
   intArg,
+  nicknameArg,
   quotaArg,
   quotaValue,
   withOperator,
@@ -17,13 +18,6 @@ import { nodeNurl } from './server.js';
 // `ostrom accounts invite | invitations | revoke-invitation`: the operator's invitations. A code
 // is printed once, when it is made: the database keeps only its secret's hash, and no output
 // shows even that (`invitationView`, as the admin API and the panel).
-
-function nicknameArg(value: string): string {
-  if (value.length < 1 || value.length > 64 || /\p{Cc}/u.test(value)) {
-    throw new InvalidArgumentError('a nickname is 1 to 64 characters, none of them a control');
-  }
-  return value;
-}
 
 export function registerInvitationCommands(accounts: Command, ctx: CliContext): void {
   const { env, command, nodeDir, print, now } = ctx;
@@ -80,26 +74,22 @@ export function registerInvitationCommands(accounts: Command, ctx: CliContext): 
     .option('--json', 'machine-readable output')
     .action(async (_o: unknown, cmd: Command) => {
       await withOperator(nodeDir(cmd), env, async ({ accountant }) => {
-        const rows = await accountant.listInvitations();
-        const at = now();
-        print(
-          cmd,
-          rows.map((row) => invitationView(row, at)),
-          () =>
-            rows.length === 0
-              ? 'no invitation issued\n'
-              : table(
-                  ['id', 'nickname', 'state', 'uses', 'expires', 'hard quota', 'issued by'],
-                  rows.map((row) => [
-                    row.id,
-                    row.nickname ?? '-',
-                    invitationState(row, at),
-                    `${row.uses}/${row.maxUses}`,
-                    isoTime(row.expiresAt),
-                    quotaText(row.hardQuotaBytes),
-                    row.createdBy,
-                  ]),
-                ),
+        const views = (await accountant.listInvitations()).map((row) => invitationView(row, now()));
+        print(cmd, views, () =>
+          views.length === 0
+            ? 'no invitation issued\n'
+            : table(
+                ['id', 'nickname', 'state', 'uses', 'expires', 'hard quota', 'issued by'],
+                views.map((v) => [
+                  v.id,
+                  v.nickname ?? '-',
+                  v.state,
+                  `${v.uses}/${v.maxUses}`,
+                  isoTime(v.expiresAt),
+                  quotaText(v.hardQuotaBytes),
+                  v.createdBy,
+                ]),
+              ),
         );
       });
     });
