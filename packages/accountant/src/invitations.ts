@@ -228,9 +228,13 @@ async function admit(
   request: InvitedRequest,
   existing: AccountRow | undefined,
   grant: (tx: LeaseDbOperations) => Promise<Admission>,
+  /** Checks that need no transaction (a signature, an expiry): a refusal, or undefined. */
+  precheck: () => Promise<Refused | undefined> = async () => undefined,
 ): Promise<{ account: AccountRow } | { refused: string } | undefined> {
   if (existing && existing.status !== 'pending') return undefined;
   checkGuessBudget(core, request.source);
+  const early = await precheck();
+  if (early) return await refuse(core, request.source, early);
   const apply = async (tx: LeaseDbOperations, id: number, nickname: string) => {
     const admission = await grant(tx);
     if (admission.nickname !== null && admission.nickname !== nickname) {
@@ -315,35 +319,36 @@ export async function requestWithGridInvitation(
   const options = core.options.gridInvitations;
   const signed = decodeGridInvitation(bytes);
   const id = Buffer.from(signed.invitation.id).toString('hex');
-  const check = (): RefusalReason | undefined => {
-    if (options === null) return 'not-honoured';
-    if (signed.invitation.directory !== options.directory) return 'other-grid';
+  const check = async (): Promise<Refused | undefined> => {
+    const refused = (reason: RefusalReason) => new Refused(reason, { grid: id });
+    if (options === null) return refused('not-honoured');
+    if (signed.invitation.directory !== options.directory) return refused('other-grid');
     const key = options.membershipKey();
-    if (key === undefined) return 'no-membership-key';
-    if (!verifyGridInvitation(signed, key)) return 'bad-signature';
-    if (core.now() >= signed.invitation.expires) return 'expired';
+    if (key === undefined) return refused('no-membership-key');
+    if (!verifyGridInvitation(signed, key)) return refused('bad-signature');
+    if (core.now() >= signed.invitation.expires) return refused('expired');
     return undefined;
   };
-  if (existing && existing.status !== 'pending') return undefined;
-  checkGuessBudget(core, request.source);
-  const reason = check();
-  if (reason !== undefined) {
-    return await refuse(core, request.source, new Refused(reason, { grid: id }));
-  }
   const publicKey = Buffer.from(request.publicKey).toString('hex');
-  return await admit(core, request, existing, async (tx) => {
-    if (!(await tx.bindGridInvitation(id, publicKey))) {
-      throw new Refused('other-key', { grid: id });
-    }
-    return {
-      quotas: {
-        hardQuotaBytes: options!.hardQuotaBytes,
-        softQuotaBytes: options!.softQuotaBytes,
-      },
-      nickname: signed.invitation.nickname,
-      attribute: [INVITED_BY_GRID_INVITATION, id],
-    };
-  });
+  return await admit(
+    core,
+    request,
+    existing,
+    async (tx) => {
+      if (!(await tx.bindGridInvitation(id, publicKey))) {
+        throw new Refused('other-key', { grid: id });
+      }
+      return {
+        quotas: {
+          hardQuotaBytes: options!.hardQuotaBytes,
+          softQuotaBytes: options!.softQuotaBytes,
+        },
+        nickname: signed.invitation.nickname,
+        attribute: [INVITED_BY_GRID_INVITATION, id],
+      };
+    },
+    check,
+  );
 }
 
 function quotasOf(invitation: InvitationRow) {
@@ -366,37 +371,42 @@ export async function requestWithMemberInvitation(
 ): Promise<{ account: AccountRow } | { refused: string } | undefined> {
   const signed = decodeMemberInvitation(bytes);
   const id = Buffer.from(signed.invitation.id).toString('hex');
-  if (existing && existing.status !== 'pending') return undefined;
-  checkGuessBudget(core, request.source);
-  const inviter = await guard(() => core.db.getAccountByPublicKey(signed.invitation.inviter));
-  const check = async (): Promise<RefusalReason | undefined> => {
-    if (!verifyMemberInvitation(signed)) return 'bad-member-signature';
-    if (core.now() >= signed.invitation.expires) return 'expired';
-    if (!inviter) return 'unknown-inviter';
-    if (inviter.status !== 'normal') return 'inviter-not-active';
-    const attributes = await guard(() => core.db.getAccountAttributes(inviter.id));
-    if (!(Number(attributes[INVITATION_BUDGET] ?? 0) > 0)) return 'no-budget';
+  let inviter: AccountRow | undefined;
+  const data = () => ({ member: id, inviter: inviter?.id ?? null });
+  const check = async (): Promise<Refused | undefined> => {
+    const refused = (reason: RefusalReason) => new Refused(reason, data());
+    if (!verifyMemberInvitation(signed)) return refused('bad-member-signature');
+    if (core.now() >= signed.invitation.expires) return refused('expired');
+    inviter = await guard(() => core.db.getAccountByPublicKey(signed.invitation.inviter));
+    if (!inviter) return refused('unknown-inviter');
+    if (inviter.status !== 'normal') return refused('inviter-not-active');
     return undefined;
   };
-  const reason = await check();
-  const data = { member: id, inviter: inviter?.id ?? null };
-  if (reason !== undefined) return await refuse(core, request.source, new Refused(reason, data));
-  const inviterId = inviter!.id;
   const publicKey = Buffer.from(request.publicKey).toString('hex');
-  return await admit(core, request, existing, async (tx) => {
-    // The inviter's row locked: its invitees are counted against its budget one redemption at a time.
-    await tx.lockAccount(inviterId);
-    const budget = Number((await tx.getAccountAttributes(inviterId))[INVITATION_BUDGET] ?? 0);
-    const invited = await tx.accountsWithAttribute(INVITED_BY_ACCOUNT, String(inviterId));
-    if (invited.length >= budget) throw new Refused('over-budget', data);
-    if (!(await tx.bindGridInvitation(id, publicKey))) throw new Refused('member-other-key', data);
-    return {
-      quotas: {
-        hardQuotaBytes: core.options.defaultHardQuotaBytes,
-        softQuotaBytes: core.options.defaultSoftQuotaBytes,
-      },
-      nickname: signed.invitation.nickname,
-      attribute: [INVITED_BY_ACCOUNT, String(inviterId)],
-    };
-  });
+  return await admit(
+    core,
+    request,
+    existing,
+    async (tx) => {
+      const inviterId = inviter!.id;
+      // The inviter's row locked: its invitees are counted against its budget one at a time.
+      await tx.lockAccount(inviterId);
+      const budget = Number((await tx.getAccountAttributes(inviterId))[INVITATION_BUDGET] ?? 0);
+      if (!(budget > 0)) throw new Refused('no-budget', data());
+      const invited = await tx.accountsWithAttribute(INVITED_BY_ACCOUNT, String(inviterId));
+      if (invited.length >= budget) throw new Refused('over-budget', data());
+      if (!(await tx.bindGridInvitation(id, publicKey))) {
+        throw new Refused('member-other-key', data());
+      }
+      return {
+        quotas: {
+          hardQuotaBytes: core.options.defaultHardQuotaBytes,
+          softQuotaBytes: core.options.defaultSoftQuotaBytes,
+        },
+        nickname: signed.invitation.nickname,
+        attribute: [INVITED_BY_ACCOUNT, String(inviterId)],
+      };
+    },
+    check,
+  );
 }
