@@ -108,7 +108,7 @@ export function registerAccountsCommands(program: Command, ctx: CliContext): voi
         const attributes = await db.getAccountAttributes(id);
         const nurl = account.status === 'deleted' ? null : nodeNurl(node, accountant, id);
         // Where it came from, and whom it brought (the chain of invitations).
-        const invitations = await accountant.invitations(id);
+        const invitations = await accountant.invitationChain(id);
         const { invitedBy } = invitations;
         const from =
           invitedBy === null

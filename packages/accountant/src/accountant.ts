@@ -46,7 +46,7 @@ export type InvitedBy =
   | { readonly kind: 'grid'; readonly invitationId: string }
   | { readonly kind: 'account'; readonly accountId: number; readonly nickname: string | null };
 
-/** {@link Accountant.invitations}: an account's place in the chain of invitations. */
+/** {@link Accountant.invitationChain}: an account's place in the chain of invitations. */
 export interface AccountInvitations {
   readonly invitedBy: InvitedBy | null;
   /** The accounts it invited with invitations it signed, by id (at most 1,000). */
@@ -529,7 +529,7 @@ export class Accountant {
    * operator's, the grid's, or another account's), the accounts it invited with its own
    * invitations (at most 1,000, by id), and its invitation budget here (null: none given).
    */
-  async invitations(accountId: number): Promise<AccountInvitations> {
+  async invitationChain(accountId: number): Promise<AccountInvitations> {
     const core = this.#core;
     await core.loadAccount(accountId);
     const attributes = await guard(() => core.db.getAccountAttributes(accountId));

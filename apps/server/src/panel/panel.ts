@@ -354,7 +354,7 @@ export function createPanel(options: PanelOptions) {
           limit: 1,
         }),
         traffic(id, range, at),
-        accountant.invitations(id),
+        accountant.invitationChain(id),
       ]);
     const deletedAt = attributes['deleted-at'];
     const refusedAt = attributes[REQUEST_REFUSED_AT];

@@ -367,7 +367,7 @@ export function adminRoutes(options: AdminRouteOptions, now: () => number): Admi
         const usage = (await leaseDb.getAccountUsage(id)) ?? { shares: 0, bytes: 0 };
         const attributes = await leaseDb.getAccountAttributes(id);
         // Where it came from and whom it brought: `invitedBy`, `invited`, `invitationBudget`.
-        const invitations = await accountant.invitations(id);
+        const invitations = await accountant.invitationChain(id);
         const nurl = account.status === 'deleted' ? null : nurlFor(id);
         return { json: { ...account, usage, attributes, ...invitations, nurl } };
       },
