@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createStorageClient, parseNurl } from '@ostrom/protocol';
 import { tempDir } from '@ostrom/test-fixtures';
@@ -172,13 +172,17 @@ describe('grid accounts: join --tahoe-dir, sync, usage, lease-duration', () => {
     expect(printed.stdout).toContain(s.accounts[1]!.accountNurl!);
     expect(printed.stdout).not.toContain(anonymous[1]!);
 
-    // Nothing changed: servers.yaml is left alone and the user is told so.
+    // Nothing changed: servers.yaml is left alone (not even replaced by the same text: the
+    // same inode) and the user is told so.
+    const textBefore = await readFile(yamlPath, 'utf8');
+    const inodeBefore = (await stat(yamlPath)).ino;
     const again = await cli(['grid', 'sync', ...base]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(
       /servers\.yaml is up to date \(3 account NURL\(s\), 0 anonymous\)/,
     );
-    expect(await readFile(yamlPath, 'utf8')).toBe(await readFile(yamlPath, 'utf8'));
+    expect(await readFile(yamlPath, 'utf8')).toBe(textBefore);
+    expect((await stat(yamlPath)).ino).toBe(inodeBefore);
 
     // --- usage: exactly what was stored through each account NURL, and the sum.
     const sizes = [1000, 2500, 700];
@@ -433,8 +437,7 @@ describe('grid accounts: join --tahoe-dir, sync, usage, lease-duration', () => {
     await writeFile(yamlPath, good);
 
     // The key is gone: sync refuses rather than make a new identity.
-    await writeFile(key, '');
-    await import('node:fs/promises').then((fs) => fs.rm(key));
+    await rm(key);
     const keyless = await cli(['grid', 'sync', ...base]);
     expect(keyless.code).toBe(1);
     expect(keyless.stderr).toMatch(/account key .* is gone/);
